@@ -1,0 +1,141 @@
+//! Durable file writes: temp file in the same folder, fsync, rename, fsync the folder
+//! (as restic's local backend saves files), so a crash leaves either the old or the new file.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Prefix and suffix of the temporary files this crate creates; scans ignore them.
+pub const TEMP_PREFIX: &str = ".vault-tmp-";
+
+/// A random lowercase-hex token, for temp names and device ids.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    hex::encode(buf)
+}
+
+/// A fresh temp path in the same folder as `target`.
+pub fn temp_path_for(target: &Path) -> PathBuf {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    dir.join(format!("{TEMP_PREFIX}{}", random_hex(8)))
+}
+
+/// Flush a folder's entry list to disk, so a rename inside it survives a crash.
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    // Opening a folder read-only and calling fsync is the POSIX way; filesystems that do not
+    // support it answer EINVAL, and there is nothing better to do there.
+    match File::open(dir)?.sync_all() {
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+        other => other,
+    }
+}
+
+/// A temp file that is removed on drop unless it was committed by [`TempFile::commit`].
+pub struct TempFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl TempFile {
+    /// Create a temp file beside `target`.
+    pub fn beside(target: &Path) -> io::Result<TempFile> {
+        let path = temp_path_for(target);
+        let file = OpenOptions::new().write(true).create_new(true).open(&path)?;
+        Ok(TempFile {
+            path,
+            file: Some(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("temp file used after commit")
+    }
+
+    /// fsync the data and close the file, ready to be renamed; returns its path. The file is
+    /// still removed on drop until [`TempFile::commit`] or [`TempFile::keep`] is called.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if let Some(f) = self.file.take() {
+            f.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// fsync, rename over `target`, fsync the folder.
+    pub fn commit(mut self, target: &Path) -> io::Result<()> {
+        self.sync()?;
+        fs::rename(&self.path, target)?;
+        self.path = PathBuf::new();
+        if let Some(dir) = target.parent() {
+            fsync_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Write `bytes` to `target` atomically and durably.
+pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = TempFile::beside(target)?;
+    tmp.file().write_all(bytes)?;
+    tmp.commit(target)
+}
+
+/// Attach the path to an I/O error, for messages that say which file failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} `{path}`: {source}")]
+pub struct PathIoError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// `result.map_err(io_at("reading", path))`.
+pub fn io_at<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PathIoError + 'a {
+    move |source| PathIoError {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.txt");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "a temp file was left behind");
+    }
+
+    #[test]
+    fn dropped_temp_file_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.txt");
+        let tmp_path = {
+            let mut t = TempFile::beside(&p).unwrap();
+            t.file().write_all(b"partial").unwrap();
+            t.path().to_path_buf()
+        };
+        assert!(!tmp_path.exists());
+        assert!(!p.exists());
+    }
+}

@@ -1,0 +1,83 @@
+//! The hub protocol as a trait. One sync algorithm ([`crate::sync`]) runs against any hub: the
+//! folder hub in [`crate::folder_hub`] now, the HTTPS client later.
+//!
+//! Rules every implementation keeps (the conformance tests in `folder_hub` check them):
+//! - `put` stores the objects durably before returning, as one pack (one write, not one per
+//!   object); objects it already has are skipped.
+//! - `get` returns each requested object with its kind; it never invents bytes, but callers
+//!   still verify every object against its id ([`crate::object::verify`]), since a hub may be
+//!   damaged or hostile.
+//! - `cas_head(old, new)` moves `head` only if it is still `old`, atomically with respect to
+//!   every other writer of the same hub, and only if the hub holds `new` and everything it
+//!   references.
+//! - `tree_hash` is computed by the hub from its own data: it re-hashes the trees reachable from
+//!   `head` and checks that every blob they name is present.
+
+use crate::id::ObjectId;
+use crate::object::{Object, ObjectError};
+
+/// Result of a compare-and-swap of the hub's head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CasOutcome {
+    /// `head` now points at the new snapshot.
+    Updated,
+    /// Someone else moved `head` first; it is now `actual`.
+    Conflict { actual: Option<ObjectId> },
+}
+
+/// Why a hub operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HubError {
+    #[error("hub at `{hub}`: {source}")]
+    Io {
+        hub: String,
+        #[source]
+        source: crate::fsutil::PathIoError,
+    },
+    #[error("`{0}` is not a Vault Sync hub (it is a non-empty folder without `vault-hub.json`); choose an empty or new folder")]
+    NotAHub(String),
+    #[error("hub at `{hub}` uses format {found}, this syncd understands format {supported}; upgrade syncd")]
+    UnsupportedFormat {
+        hub: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("hub at `{hub}` lacks {} object(s), first {}; run `syncd sync` on a device that has them to repair it", .ids.len(), .ids.first().map(|i| i.short()).unwrap_or_default())]
+    Missing { hub: String, ids: Vec<ObjectId> },
+    #[error("hub at `{hub}` holds damaged data: {detail}")]
+    Corrupt { hub: String, detail: String },
+    #[error("hub at `{hub}` refused the new head: {detail}")]
+    Refused { hub: String, detail: String },
+    #[error("hub at `{hub}` is locked by another writer (`{lock}`); if no sync is running, delete that file")]
+    Locked { hub: String, lock: String },
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+}
+
+impl HubError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, HubError::Io { .. } | HubError::Locked { .. })
+    }
+}
+
+/// A place where a vault's history lives and devices meet.
+pub trait Hub {
+    /// Where the hub is, for messages (a folder path or a URL).
+    fn describe(&self) -> String;
+    /// The current head snapshot, or `None` for a new, empty hub.
+    fn head(&self) -> Result<Option<ObjectId>, HubError>;
+    /// Which of `ids` the hub does not hold.
+    fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, HubError>;
+    /// Store `objects` durably (as one pack).
+    fn put(&self, objects: &[Object]) -> Result<(), HubError>;
+    /// Fetch objects; fails with [`HubError::Missing`] if any is absent.
+    fn get(&self, ids: &[ObjectId]) -> Result<Vec<Object>, HubError>;
+    /// Move head from `old` to `new` if it is still `old`.
+    fn cas_head(&self, old: Option<ObjectId>, new: ObjectId) -> Result<CasOutcome, HubError>;
+    /// The root tree id of `head`, verified from the hub's own data; `None` for an empty hub.
+    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError>;
+    /// The hub's clock, in nanoseconds since the Unix epoch (for the clock-skew check).
+    fn time_ns(&self) -> Result<i64, HubError>;
+}

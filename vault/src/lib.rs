@@ -1,0 +1,26 @@
+//! The Vault Sync core: everything about one vault and its history, with no networking.
+//!
+//! Pure decisions (path rules, ignore rules, reconcile, revision names) take data and return
+//! data; I/O happens at the edges (`scan`, `apply`, `store`, `folder_hub`, `sync`). See
+//! `docs/architecture.md` for the map.
+
+pub mod apply;
+pub mod folder_hub;
+pub mod fsutil;
+pub mod hub;
+pub mod id;
+pub mod ignore_rules;
+pub mod object;
+pub mod paths;
+pub mod reconcile;
+pub mod refs;
+pub mod revisions;
+pub mod scan;
+pub mod statcache;
+pub mod store;
+pub mod sync;
+
+pub use hub::{CasOutcome, Hub, HubError};
+pub use id::ObjectId;
+pub use object::{FileMeta, FlatTree, Kind, Object};
+pub use paths::VaultPath;

@@ -1,0 +1,502 @@
+//! Blobs, trees and snapshots, and their canonical encodings.
+//!
+//! Every object is identified by the blake3 hash of its encoded bytes ([`ObjectId::of`]); for a
+//! blob those bytes are the file's bytes. Trees and snapshots use a small line-based text
+//! encoding (see `docs/format.md`) that has exactly one valid form per value, so equal trees have
+//! equal ids on every device and a decoder can refuse anything non-canonical. Decoders never
+//! panic on hostile bytes: every problem is an [`ObjectError`].
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::id::ObjectId;
+use crate::paths::{validate_name, PathError, VaultPath, STATE_DIR};
+
+/// What an object is. The number is the byte stored in packs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Blob = 1,
+    Tree = 2,
+    Snapshot = 3,
+}
+
+impl Kind {
+    pub fn from_byte(b: u8) -> Option<Kind> {
+        match b {
+            1 => Some(Kind::Blob),
+            2 => Some(Kind::Tree),
+            3 => Some(Kind::Snapshot),
+            _ => None,
+        }
+    }
+}
+
+/// An object ready to store: its kind and encoded bytes. The id is derived, never trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub kind: Kind,
+    pub bytes: Vec<u8>,
+}
+
+impl Object {
+    pub fn id(&self) -> ObjectId {
+        ObjectId::of(&self.bytes)
+    }
+}
+
+/// A tree or snapshot that cannot be decoded, or an object that is not what it claims to be.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("object {id} is damaged: its bytes hash to {actual}")]
+    HashMismatch { id: ObjectId, actual: ObjectId },
+    #[error("object {id} is a {actual:?}, but a {expected:?} was expected")]
+    WrongKind {
+        id: ObjectId,
+        expected: Kind,
+        actual: Kind,
+    },
+    #[error("malformed {what} object, line {line}: {reason}")]
+    Malformed {
+        what: &'static str,
+        line: usize,
+        reason: String,
+    },
+    #[error("tree entry has a name that is not allowed: {0}")]
+    BadName(#[from] PathError),
+    #[error("tree is nested deeper than {0} levels")]
+    TooDeep(usize),
+}
+
+/// Check that `bytes` really are object `id` of the expected kind; used on everything a hub sends.
+pub fn verify(id: ObjectId, kind: Kind, expected: Kind, bytes: &[u8]) -> Result<(), ObjectError> {
+    let actual = ObjectId::of(bytes);
+    if actual != id {
+        return Err(ObjectError::HashMismatch { id, actual });
+    }
+    if kind != expected {
+        return Err(ObjectError::WrongKind {
+            id,
+            expected,
+            actual: kind,
+        });
+    }
+    Ok(())
+}
+
+/// Metadata a tree keeps for one file. Two files with equal `FileMeta` are the same version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct FileMeta {
+    pub id: ObjectId,
+    pub size: u64,
+    /// Modification time in nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    pub executable: bool,
+}
+
+impl FileMeta {
+    /// Same bytes and mode: the versions differ at most in modification time.
+    pub fn same_content(&self, other: &FileMeta) -> bool {
+        self.id == other.id && self.executable == other.executable
+    }
+}
+
+/// One entry of a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    File(FileMeta),
+    Dir(ObjectId),
+}
+
+/// A directory: entries sorted by name (byte order), names unique.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tree {
+    pub entries: BTreeMap<String, EntryKind>,
+}
+
+const TREE_HEADER: &str = "vault-tree 1";
+const SNAPSHOT_HEADER: &str = "vault-snapshot 1";
+/// Deeper trees are refused, so a hostile hub cannot exhaust the stack or memory.
+pub const MAX_TREE_DEPTH: usize = 128;
+
+impl Tree {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut s = String::with_capacity(32 + self.entries.len() * 100);
+        s.push_str(TREE_HEADER);
+        s.push('\n');
+        for (name, entry) in &self.entries {
+            match entry {
+                EntryKind::File(m) => {
+                    let x = if m.executable { 'x' } else { '-' };
+                    let _ = writeln!(s, "f {} {} {} {} {}", m.id, m.size, m.mtime_ns, x, name);
+                }
+                EntryKind::Dir(id) => {
+                    let _ = writeln!(s, "d {id} 0 0 - {name}");
+                }
+            }
+        }
+        s.into_bytes()
+    }
+
+    pub fn to_object(&self) -> Object {
+        Object {
+            kind: Kind::Tree,
+            bytes: self.encode(),
+        }
+    }
+
+    /// Decode and check a tree: header, fields, names, strict order. Rejects `.vault` at no level
+    /// (that is a root-only rule, applied when paths are formed).
+    pub fn decode(bytes: &[u8]) -> Result<Tree, ObjectError> {
+        let bad = |line: usize, reason: &str| ObjectError::Malformed {
+            what: "tree",
+            line,
+            reason: reason.to_string(),
+        };
+        let text = std::str::from_utf8(bytes).map_err(|_| bad(0, "not UTF-8"))?;
+        let body = text
+            .strip_prefix(TREE_HEADER)
+            .and_then(|t| t.strip_prefix('\n'))
+            .ok_or_else(|| bad(1, "missing `vault-tree 1` header"))?;
+        if !body.is_empty() && !body.ends_with('\n') {
+            return Err(bad(0, "missing final newline"));
+        }
+        let mut tree = Tree::default();
+        let mut last: Option<&str> = None;
+        for (i, line) in body.lines().enumerate() {
+            let n = i + 2;
+            let mut f = line.splitn(6, ' ');
+            let (Some(kind), Some(id), Some(size), Some(mtime), Some(mode), Some(name)) =
+                (f.next(), f.next(), f.next(), f.next(), f.next(), f.next())
+            else {
+                return Err(bad(n, "expected 6 fields"));
+            };
+            let id: ObjectId = id.parse().map_err(|_| bad(n, "bad object id"))?;
+            validate_name(name)?;
+            if last.is_some_and(|l| l >= name) {
+                return Err(bad(n, "entries not in strictly increasing name order"));
+            }
+            last = Some(name);
+            let entry = match (kind, size, mtime, mode) {
+                ("d", "0", "0", "-") => EntryKind::Dir(id),
+                ("f", size, mtime, mode) => {
+                    let size = parse_canonical_u64(size).ok_or_else(|| bad(n, "bad size"))?;
+                    let mtime_ns = parse_canonical_i64(mtime).ok_or_else(|| bad(n, "bad mtime"))?;
+                    let executable = match mode {
+                        "x" => true,
+                        "-" => false,
+                        _ => return Err(bad(n, "bad mode")),
+                    };
+                    EntryKind::File(FileMeta {
+                        id,
+                        size,
+                        mtime_ns,
+                        executable,
+                    })
+                }
+                _ => return Err(bad(n, "bad entry kind or directory fields")),
+            };
+            tree.entries.insert(name.to_string(), entry);
+        }
+        Ok(tree)
+    }
+}
+
+fn parse_canonical_u64(s: &str) -> Option<u64> {
+    let v: u64 = s.parse().ok()?;
+    (v.to_string() == s).then_some(v)
+}
+
+fn parse_canonical_i64(s: &str) -> Option<i64> {
+    let v: i64 = s.parse().ok()?;
+    (v.to_string() == s).then_some(v)
+}
+
+/// A device name or id as it may appear in a snapshot: printable, no newline, not empty.
+fn valid_label(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && !s.chars().any(|c| c.is_control())
+}
+
+/// A point in history: the vault's tree after a sync, with the snapshot(s) it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub tree: ObjectId,
+    pub parents: Vec<ObjectId>,
+    /// The id of the device that wrote the snapshot.
+    pub device_id: String,
+    /// The human name of that device.
+    pub device_name: String,
+    /// Nanoseconds since the Unix epoch.
+    pub time_ns: i64,
+}
+
+impl Snapshot {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut s = String::new();
+        s.push_str(SNAPSHOT_HEADER);
+        s.push('\n');
+        let _ = writeln!(s, "tree {}", self.tree);
+        for p in &self.parents {
+            let _ = writeln!(s, "parent {p}");
+        }
+        let _ = writeln!(s, "device {}", self.device_id);
+        let _ = writeln!(s, "name {}", self.device_name);
+        let _ = writeln!(s, "time {}", self.time_ns);
+        s.into_bytes()
+    }
+
+    pub fn to_object(&self) -> Object {
+        Object {
+            kind: Kind::Snapshot,
+            bytes: self.encode(),
+        }
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, ObjectError> {
+        let bad = |line: usize, reason: &str| ObjectError::Malformed {
+            what: "snapshot",
+            line,
+            reason: reason.to_string(),
+        };
+        let text = std::str::from_utf8(bytes).map_err(|_| bad(0, "not UTF-8"))?;
+        if !text.ends_with('\n') {
+            return Err(bad(0, "missing final newline"));
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.first() != Some(&SNAPSHOT_HEADER) {
+            return Err(bad(1, "missing `vault-snapshot 1` header"));
+        }
+        // Line i (0-based) holds `key value`; returns the value.
+        let field = |i: usize, key: &str| -> Result<&str, ObjectError> {
+            lines
+                .get(i)
+                .and_then(|l| l.strip_prefix(key))
+                .and_then(|r| r.strip_prefix(' '))
+                .ok_or_else(|| bad(i + 1, &format!("expected `{key}`")))
+        };
+        let tree = field(1, "tree")?.parse().map_err(|_| bad(2, "bad tree id"))?;
+        let mut i = 2;
+        let mut parents = Vec::new();
+        while let Ok(p) = field(i, "parent") {
+            parents.push(p.parse().map_err(|_| bad(i + 1, "bad parent id"))?);
+            i += 1;
+        }
+        let device_id = field(i, "device")?.to_string();
+        let device_name = field(i + 1, "name")?.to_string();
+        let time_ns =
+            parse_canonical_i64(field(i + 2, "time")?).ok_or_else(|| bad(i + 3, "bad time"))?;
+        if lines.len() != i + 3 {
+            return Err(bad(i + 4, "trailing lines"));
+        }
+        if !valid_label(&device_id) || !valid_label(&device_name) {
+            return Err(bad(0, "bad device id or name"));
+        }
+        let snap = Snapshot {
+            tree,
+            parents,
+            device_id,
+            device_name,
+            time_ns,
+        };
+        // Refuse anything whose re-encoding differs: one value, one encoding, one id.
+        if snap.encode() != bytes {
+            return Err(bad(0, "not in canonical form"));
+        }
+        Ok(snap)
+    }
+}
+
+/// A whole vault as a flat map from path to file metadata; the form reconcile works on.
+pub type FlatTree = BTreeMap<VaultPath, FileMeta>;
+
+/// Build the Merkle trees for `files`. Returns the root tree id and every tree object, children
+/// before parents (so a store that receives them in order never holds a dangling reference).
+pub fn build_trees(files: &FlatTree) -> (ObjectId, Vec<Object>) {
+    #[derive(Default)]
+    struct Dir {
+        files: BTreeMap<String, FileMeta>,
+        dirs: BTreeMap<String, Dir>,
+    }
+    let mut root = Dir::default();
+    for (path, meta) in files {
+        let mut dir = &mut root;
+        let comps: Vec<&str> = path.components().collect();
+        for c in &comps[..comps.len() - 1] {
+            dir = dir.dirs.entry((*c).to_string()).or_default();
+        }
+        dir.files.insert(comps[comps.len() - 1].to_string(), *meta);
+    }
+    fn emit(dir: Dir, out: &mut Vec<Object>) -> ObjectId {
+        let mut tree = Tree::default();
+        for (name, meta) in dir.files {
+            tree.entries.insert(name, EntryKind::File(meta));
+        }
+        for (name, sub) in dir.dirs {
+            let id = emit(sub, out);
+            tree.entries.insert(name, EntryKind::Dir(id));
+        }
+        let obj = tree.to_object();
+        let id = obj.id();
+        out.push(obj);
+        id
+    }
+    let mut out = Vec::new();
+    let id = emit(root, &mut out);
+    (id, out)
+}
+
+/// Flatten a tree into paths, loading subtrees through `load`. Every name is checked again as a
+/// full path (so `.vault` at the top, or a file and a folder under one name, are refused).
+pub fn flatten<E>(
+    root: ObjectId,
+    load: &mut dyn FnMut(ObjectId) -> Result<Tree, E>,
+) -> Result<FlatTree, E>
+where
+    E: From<ObjectError>,
+{
+    let mut out = FlatTree::new();
+    let mut stack: Vec<(Option<VaultPath>, ObjectId, usize)> = vec![(None, root, 0)];
+    while let Some((prefix, id, depth)) = stack.pop() {
+        if depth > MAX_TREE_DEPTH {
+            return Err(ObjectError::TooDeep(MAX_TREE_DEPTH).into());
+        }
+        let tree = load(id)?;
+        for (name, entry) in tree.entries {
+            let path = match &prefix {
+                None => VaultPath::new(&name),
+                Some(p) => p.join(&name),
+            }
+            .map_err(ObjectError::from)?;
+            if prefix.is_none() && name.eq_ignore_ascii_case(STATE_DIR) {
+                return Err(ObjectError::BadName(PathError::StateDir(name)).into());
+            }
+            match entry {
+                EntryKind::File(meta) => {
+                    out.insert(path, meta);
+                }
+                EntryKind::Dir(sub) => stack.push((Some(path), sub, depth + 1)),
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(content: &[u8], mtime_ns: i64) -> FileMeta {
+        FileMeta {
+            id: ObjectId::of(content),
+            size: content.len() as u64,
+            mtime_ns,
+            executable: false,
+        }
+    }
+
+    fn flat(items: &[(&str, &[u8])]) -> FlatTree {
+        items
+            .iter()
+            .map(|(p, c)| (VaultPath::new(p).unwrap(), meta(c, 1_700_000_000_000_000_000)))
+            .collect()
+    }
+
+    fn store_of(objs: &[Object]) -> BTreeMap<ObjectId, Vec<u8>> {
+        objs.iter().map(|o| (o.id(), o.bytes.clone())).collect()
+    }
+
+    #[test]
+    fn tree_round_trips_and_is_canonical() {
+        let files = flat(&[("b.md", b"b"), ("a/x.md", b"x"), ("a/y/z.md", b"z")]);
+        let (root, objs) = build_trees(&files);
+        let store = store_of(&objs);
+        let back = flatten::<ObjectError>(root, &mut |id| Tree::decode(&store[&id])).unwrap();
+        assert_eq!(back, files);
+        for o in &objs {
+            assert_eq!(Tree::decode(&o.bytes).unwrap().encode(), o.bytes);
+        }
+        // Children come before parents; the root is last.
+        assert_eq!(objs.last().unwrap().id(), root);
+    }
+
+    #[test]
+    fn tree_encoding_is_frozen() {
+        let golden = include_bytes!("../../fixtures/format/tree-v1.txt");
+        let tree = Tree::decode(golden).expect("golden tree decodes");
+        assert_eq!(tree.encode(), golden.to_vec(), "tree encoding changed");
+        let golden_snap = include_bytes!("../../fixtures/format/snapshot-v1.txt");
+        let snap = Snapshot::decode(golden_snap).expect("golden snapshot decodes");
+        assert_eq!(snap.encode(), golden_snap.to_vec(), "snapshot encoding changed");
+        assert_eq!(snap.parents.len(), 1);
+    }
+
+    #[test]
+    fn empty_tree_has_a_fixed_id() {
+        let (root, objs) = build_trees(&FlatTree::new());
+        assert_eq!(objs.len(), 1);
+        assert_eq!(objs[0].bytes, b"vault-tree 1\n");
+        assert_eq!(root, ObjectId::of(b"vault-tree 1\n"));
+    }
+
+    #[test]
+    fn decode_refuses_hostile_trees() {
+        let id = ObjectId::of(b"x");
+        let cases: Vec<(String, &str)> = vec![
+            (format!("vault-tree 1\nf {id} 1 0 - ..\n"), "dot-dot name"),
+            (format!("vault-tree 1\nf {id} 1 0 - a/b\n"), "slash in name"),
+            (format!("vault-tree 1\nf {id} 1 0 - a\\b\n"), "backslash in name"),
+            (format!("vault-tree 1\nf {id} 1 0 - \n"), "empty name"),
+            (format!("vault-tree 1\nf {id} 1 0 - b\nf {id} 1 0 - a\n"), "unsorted"),
+            (format!("vault-tree 1\nf {id} 1 0 - a\nf {id} 1 0 - a\n"), "duplicate"),
+            (format!("vault-tree 1\nf {id} 01 0 - a\n"), "non-canonical number"),
+            (format!("vault-tree 1\nq {id} 1 0 - a\n"), "unknown kind"),
+            (format!("vault-tree 1\nf {id} 1 0 - a"), "no final newline"),
+            ("vault-tree 2\n".to_string(), "unknown version"),
+            (format!("vault-tree 1\nf {id} 1 0 - a\0b\n"), "NUL"),
+        ];
+        for (text, why) in cases {
+            assert!(Tree::decode(text.as_bytes()).is_err(), "accepted a tree with {why}");
+        }
+    }
+
+    #[test]
+    fn flatten_refuses_state_dir_at_top() {
+        let inner = Tree::default().to_object();
+        let mut top = Tree::default();
+        top.entries.insert(".vault".into(), EntryKind::Dir(inner.id()));
+        let top = top.to_object();
+        let store = store_of(&[inner, top.clone()]);
+        let r = flatten::<ObjectError>(top.id(), &mut |id| Tree::decode(&store[&id]));
+        assert!(matches!(r, Err(ObjectError::BadName(PathError::StateDir(_)))));
+    }
+
+    #[test]
+    fn snapshot_round_trip_and_refusals() {
+        let s = Snapshot {
+            tree: ObjectId::of(b"t"),
+            parents: vec![ObjectId::of(b"p1"), ObjectId::of(b"p2")],
+            device_id: "0123456789abcdef".into(),
+            device_name: "laptop".into(),
+            time_ns: 1_700_000_000_123_456_789,
+        };
+        assert_eq!(Snapshot::decode(&s.encode()).unwrap(), s);
+        let mut extra = s.encode();
+        extra.extend_from_slice(b"junk\n");
+        assert!(Snapshot::decode(&extra).is_err());
+        assert!(Snapshot::decode(b"vault-snapshot 1\n").is_err());
+    }
+
+    #[test]
+    fn verify_catches_substituted_bytes() {
+        let id = ObjectId::of(b"real");
+        assert!(matches!(
+            verify(id, Kind::Blob, Kind::Blob, b"fake"),
+            Err(ObjectError::HashMismatch { .. })
+        ));
+        assert!(matches!(
+            verify(id, Kind::Tree, Kind::Blob, b"real"),
+            Err(ObjectError::WrongKind { .. })
+        ));
+        assert!(verify(id, Kind::Blob, Kind::Blob, b"real").is_ok());
+    }
+}

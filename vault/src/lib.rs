@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod folder_hub;
+pub mod filestat;
 pub mod fsutil;
 pub mod hub;
 pub mod id;

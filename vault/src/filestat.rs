@@ -1,0 +1,49 @@
+//! What a file looked like on disk, for change detection and "did it change under us?" checks.
+
+use std::fs::Metadata;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// The stat fields that change whenever a file's content may have changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct FileStat {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub ino: u64,
+    pub executable: bool,
+}
+
+/// What sits at a path, without following symlinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    Absent,
+    File(FileStat),
+    Dir,
+    /// A symlink, socket, device or other thing sync never reads or replaces.
+    Other,
+}
+
+impl FileStat {
+    pub fn from_metadata(m: &Metadata) -> FileStat {
+        FileStat {
+            size: m.size(),
+            mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
+            ctime_ns: m.ctime().saturating_mul(1_000_000_000).saturating_add(m.ctime_nsec()),
+            ino: m.ino(),
+            executable: m.mode() & 0o111 != 0,
+        }
+    }
+}
+
+/// `lstat` a path: never follows a symlink, so a link cannot lead sync outside the vault.
+pub fn probe(path: &Path) -> io::Result<Found> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => Ok(Found::File(FileStat::from_metadata(&m))),
+        Ok(m) if m.file_type().is_dir() => Ok(Found::Dir),
+        Ok(_) => Ok(Found::Other),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Found::Absent),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,477 @@
+//! Three-way merge of base, local and remote trees into a plan: the tree to publish and the
+//! actions that bring the local folder to it. Pure: data in, data out, no disk.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::object::{FileMeta, FlatTree};
+use crate::paths::VaultPath;
+use crate::revisions::revision_path;
+
+/// One change to make to the local folder. Each carries what the path must still hold
+/// (`expect`), so `apply` can refuse to touch a file that changed since the scan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Rename a local file, keeping its bytes and times (a rename seen on the other side, or a
+    /// local version moving into `.revisions/`). `to` must not exist.
+    Move {
+        from: VaultPath,
+        to: VaultPath,
+        expect: FileMeta,
+    },
+    /// Remove a local file.
+    Delete { path: VaultPath, expect: FileMeta },
+    /// Put blob `meta.id` at `path`, with `meta`'s modification time and mode.
+    /// `expect: None` means the path must not exist.
+    Write {
+        path: VaultPath,
+        meta: FileMeta,
+        expect: Option<FileMeta>,
+    },
+    /// Same bytes on both sides; only adopt `meta`'s modification time and mode.
+    Touch {
+        path: VaultPath,
+        meta: FileMeta,
+        expect: FileMeta,
+    },
+}
+
+impl Action {
+    /// The path this action changes (for a move: where the file ends up).
+    pub fn path(&self) -> &VaultPath {
+        match self {
+            Action::Move { to, .. } => to,
+            Action::Delete { path, .. } | Action::Write { path, .. } | Action::Touch { path, .. } => {
+                path
+            }
+        }
+    }
+}
+
+/// Which side of a merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Local,
+    Remote,
+}
+
+/// How two versions of one path collided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictKind {
+    /// Both sides changed (or both added) the path, to different bytes.
+    BothChanged,
+    /// Two different paths that a case-insensitive or normalising filesystem would merge.
+    NameClash,
+}
+
+/// A conflict and how it was resolved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Conflict {
+    pub path: VaultPath,
+    pub kind: ConflictKind,
+    /// The side whose version keeps the path.
+    pub winner: Side,
+    /// Where the losing version was kept.
+    pub revision: VaultPath,
+}
+
+/// Who is on each side, for the conflict rule and revision names.
+#[derive(Debug, Clone)]
+pub struct Devices {
+    pub local_id: String,
+    pub local_name: String,
+    /// The device that wrote the remote head snapshot.
+    pub remote_id: String,
+    pub remote_name: String,
+}
+
+/// The outcome of [`reconcile`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// The tree to publish: what the folder holds once `actions` are applied.
+    pub merged: FlatTree,
+    /// In order: moves, deletes, writes, touches (deletes before writes, so a case-only rename
+    /// never overwrites the file it renames on a case-insensitive filesystem).
+    pub actions: Vec<Action>,
+    pub conflicts: Vec<Conflict>,
+    /// Paths whose local deletion this plan publishes.
+    pub local_deletes: usize,
+}
+
+/// Merge `local` and `remote`, which both descend from `base` (empty for a device that has never
+/// synced, so every difference becomes a conflict and nothing is deleted).
+///
+/// The rules (see `docs/sync.md`):
+/// - a path changed on one side only takes that side (including a deletion);
+/// - changed on both sides to the same bytes is no conflict (the newer time is kept);
+/// - edited on one side and deleted on the other: the edit wins, so no words are lost;
+/// - changed on both sides to different bytes: the newer modification time keeps the path (ties:
+///   the greater device id), the other version is kept under `.revisions/`;
+/// - a rename (a deleted path whose bytes reappear at a new path) on one side and an edit of the
+///   old path on the other: the edit moves to the new name;
+/// - paths under `is_ignored` are left as the remote has them and never touched locally;
+/// - two paths that only differ in case or Unicode normalisation cannot both exist on macOS or
+///   Windows: the newcomer is kept under `.revisions/` instead.
+pub fn reconcile(
+    base: &FlatTree,
+    local: &FlatTree,
+    remote: &FlatTree,
+    devices: &Devices,
+    is_ignored: &dyn Fn(&VaultPath) -> bool,
+) -> Plan {
+    Merge::new(base, local, remote, devices).run(is_ignored)
+}
+
+struct Merge<'a> {
+    base: &'a FlatTree,
+    local: &'a FlatTree,
+    remote: &'a FlatTree,
+    devices: &'a Devices,
+    /// Every path that exists anywhere, plus revision paths already handed out.
+    taken: BTreeSet<VaultPath>,
+    merged: FlatTree,
+    moves: Vec<Action>,
+    deletes: Vec<Action>,
+    writes: Vec<Action>,
+    touches: Vec<Action>,
+    conflicts: Vec<Conflict>,
+    local_deletes: usize,
+}
+
+impl<'a> Merge<'a> {
+    fn new(
+        base: &'a FlatTree,
+        local: &'a FlatTree,
+        remote: &'a FlatTree,
+        devices: &'a Devices,
+    ) -> Merge<'a> {
+        let taken = base
+            .keys()
+            .chain(local.keys())
+            .chain(remote.keys())
+            .cloned()
+            .collect();
+        Merge {
+            base,
+            local,
+            remote,
+            devices,
+            taken,
+            merged: FlatTree::new(),
+            moves: Vec::new(),
+            deletes: Vec::new(),
+            writes: Vec::new(),
+            touches: Vec::new(),
+            conflicts: Vec::new(),
+            local_deletes: 0,
+        }
+    }
+
+    fn run(mut self, is_ignored: &dyn Fn(&VaultPath) -> bool) -> Plan {
+        let all: BTreeSet<&VaultPath> = self
+            .base
+            .keys()
+            .chain(self.local.keys())
+            .chain(self.remote.keys())
+            .collect();
+        let mut done: BTreeSet<VaultPath> = BTreeSet::new();
+        for path in all.iter().filter(|p| is_ignored(p)) {
+            if let Some(r) = self.remote.get(*path) {
+                self.merged.insert((*path).clone(), *r);
+            }
+            done.insert((*path).clone());
+        }
+        self.renames(&mut done);
+        for path in all {
+            if !done.contains(path) {
+                self.merge_path(path);
+            }
+        }
+        self.name_clashes();
+        let mut actions = self.moves;
+        actions.extend(self.deletes);
+        actions.extend(self.writes);
+        actions.extend(self.touches);
+        Plan {
+            merged: self.merged,
+            actions,
+            conflicts: self.conflicts,
+            local_deletes: self.local_deletes,
+        }
+    }
+
+    /// Renames recognised by content: a path gone on one side whose base bytes appear at a path
+    /// that side added. Handles the two cases the per-path rules would get wrong: an edit on the
+    /// other side (it must follow the rename), and a plain remote rename (moved locally rather
+    /// than deleted and downloaded again).
+    fn renames(&mut self, done: &mut BTreeSet<VaultPath>) {
+        let (base, local, remote) = (self.base, self.local, self.remote);
+        let mut used_local = BTreeSet::new();
+        let mut used_remote = BTreeSet::new();
+        for (old, b) in base {
+            if done.contains(old) {
+                continue;
+            }
+            let (l, r) = (local.get(old), remote.get(old));
+            match (l, r) {
+                // Renamed here; edited (not deleted) there: the edit goes to the new name.
+                (None, Some(r)) if !r.same_content(b) => {
+                    let Some(new) = added_with_content(base, local, remote, b, &used_local)
+                    else {
+                        continue;
+                    };
+                    used_local.insert(new.clone());
+                    self.merged.insert(new.clone(), *r);
+                    self.writes.push(Action::Write {
+                        path: new.clone(),
+                        meta: *r,
+                        expect: Some(local[&new]),
+                    });
+                    done.insert(old.clone());
+                    done.insert(new);
+                }
+                // Renamed there; here edited, or untouched.
+                (Some(l), None) => {
+                    let Some(new) = added_with_content(base, remote, local, b, &used_remote)
+                    else {
+                        continue;
+                    };
+                    let rn = remote[&new];
+                    if !l.same_content(b) {
+                        // Edited here: keep the edit, at the new name.
+                        self.merged.insert(new.clone(), *l);
+                    } else if rn == *l {
+                        self.merged.insert(new.clone(), rn);
+                    } else {
+                        // Renamed and touched there: let the per-path rules download it.
+                        continue;
+                    }
+                    used_remote.insert(new.clone());
+                    self.moves.push(Action::Move {
+                        from: old.clone(),
+                        to: new.clone(),
+                        expect: *l,
+                    });
+                    done.insert(old.clone());
+                    done.insert(new);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn merge_path(&mut self, path: &VaultPath) {
+        let b = self.base.get(path);
+        let l = self.local.get(path);
+        let r = self.remote.get(path);
+        // Conflicts are decided by content (bytes and mode); times only pick a winner.
+        let (local_changed, remote_changed) = (content_differs(l, b), content_differs(r, b));
+        match (l, r) {
+            // Absent on both sides (deleted on both, or only in base): nothing to keep.
+            (None, None) => {}
+            (Some(l), None) => {
+                if remote_changed && !local_changed {
+                    self.deletes.push(Action::Delete {
+                        path: path.clone(),
+                        expect: *l,
+                    });
+                } else {
+                    // Unchanged on the other side, added here, or edited here and deleted
+                    // there: the edit wins.
+                    self.merged.insert(path.clone(), *l);
+                }
+            }
+            (None, Some(r)) => {
+                if local_changed && !remote_changed {
+                    // Deleted here; untouched (or only re-timed) there.
+                    self.local_deletes += 1;
+                } else {
+                    self.merged.insert(path.clone(), *r);
+                    self.writes.push(Action::Write {
+                        path: path.clone(),
+                        meta: *r,
+                        expect: None,
+                    });
+                }
+            }
+            (Some(l), Some(r)) if l.same_content(r) => {
+                // Same bytes: keep the newer time; a side that did not move keeps nothing.
+                let take_local = if l == r || Some(r) == b {
+                    true
+                } else if Some(l) == b {
+                    false
+                } else {
+                    local_wins(l, r, self.devices)
+                };
+                if take_local {
+                    self.merged.insert(path.clone(), *l);
+                } else {
+                    self.adopt_remote(path, l, r);
+                }
+            }
+            (Some(l), Some(r)) => match (local_changed, remote_changed) {
+                (true, false) => {
+                    self.merged.insert(path.clone(), *l);
+                }
+                (false, true) => self.adopt_remote(path, l, r),
+                _ => self.conflict(path, l, r),
+            },
+        }
+    }
+
+    fn adopt_remote(&mut self, path: &VaultPath, l: &FileMeta, r: &FileMeta) {
+        self.merged.insert(path.clone(), *r);
+        let action = if l.same_content(r) {
+            Action::Touch {
+                path: path.clone(),
+                meta: *r,
+                expect: *l,
+            }
+        } else {
+            Action::Write {
+                path: path.clone(),
+                meta: *r,
+                expect: Some(*l),
+            }
+        };
+        match action {
+            Action::Touch { .. } => self.touches.push(action),
+            _ => self.writes.push(action),
+        }
+    }
+
+    /// Both sides changed `path` to different bytes.
+    fn conflict(&mut self, path: &VaultPath, l: &FileMeta, r: &FileMeta) {
+        let devices = self.devices;
+        if local_wins(l, r, devices) {
+            let rev = self.revision_for(path, r.mtime_ns, &devices.remote_name);
+            self.merged.insert(path.clone(), *l);
+            self.merged.insert(rev.clone(), *r);
+            self.writes.push(Action::Write {
+                path: rev.clone(),
+                meta: *r,
+                expect: None,
+            });
+            self.record(path, ConflictKind::BothChanged, Side::Local, rev);
+        } else {
+            let rev = self.revision_for(path, l.mtime_ns, &devices.local_name);
+            self.merged.insert(path.clone(), *r);
+            self.merged.insert(rev.clone(), *l);
+            self.moves.push(Action::Move {
+                from: path.clone(),
+                to: rev.clone(),
+                expect: *l,
+            });
+            self.writes.push(Action::Write {
+                path: path.clone(),
+                meta: *r,
+                expect: None,
+            });
+            self.record(path, ConflictKind::BothChanged, Side::Remote, rev);
+        }
+    }
+
+    fn record(&mut self, path: &VaultPath, kind: ConflictKind, winner: Side, revision: VaultPath) {
+        self.conflicts.push(Conflict {
+            path: path.clone(),
+            kind,
+            winner,
+            revision,
+        });
+    }
+
+    fn revision_for(&mut self, path: &VaultPath, time_ns: i64, device: &str) -> VaultPath {
+        let taken = &self.taken;
+        let rev = revision_path(path, time_ns, device, &|p| taken.contains(p));
+        self.taken.insert(rev.clone());
+        rev
+    }
+
+    /// Paths that a case-insensitive, normalising filesystem (macOS, Windows) would store as
+    /// one file. Only a download can make two such names meet on this device, so the rule acts
+    /// there: a new file from the remote whose name folds to one already kept is written under
+    /// `.revisions/` instead (and that choice is then published, so every device agrees).
+    /// Folders that differ only in case merge on such filesystems without loss and are left be.
+    fn name_clashes(&mut self) {
+        let mut by_key: BTreeMap<String, Vec<VaultPath>> = BTreeMap::new();
+        for p in self.merged.keys() {
+            by_key.entry(p.fold_key()).or_default().push(p.clone());
+        }
+        for (_, group) in by_key.into_iter().filter(|(_, g)| g.len() > 1) {
+            let fresh: Vec<(usize, VaultPath)> = group
+                .iter()
+                .filter_map(|p| self.fresh_write(p).map(|i| (i, p.clone())))
+                .collect();
+            // Keep one name: an existing local file if there is one, else the smallest path.
+            let skip = usize::from(fresh.len() == group.len());
+            for (i, loser) in fresh.into_iter().skip(skip) {
+                let meta = self.merged[&loser];
+                let device = self.devices.remote_name.clone();
+                let rev = self.revision_for(&loser, meta.mtime_ns, &device);
+                if let Action::Write { path, .. } = &mut self.writes[i] {
+                    *path = rev.clone();
+                }
+                self.relocate(&loser, rev);
+            }
+        }
+    }
+
+    /// The index of the write that creates `path` from nothing, if that is all that touches it.
+    fn fresh_write(&self, path: &VaultPath) -> Option<usize> {
+        let touched_otherwise = self.moves.iter().chain(&self.deletes).chain(&self.touches).any(
+            |a| a.path() == path || matches!(a, Action::Move { from, .. } if from == path),
+        );
+        let writes: Vec<usize> = (0..self.writes.len())
+            .filter(|&i| self.writes[i].path() == path)
+            .collect();
+        match writes.as_slice() {
+            [i] if !touched_otherwise
+                && matches!(self.writes[*i], Action::Write { expect: None, .. }) =>
+            {
+                Some(*i)
+            }
+            _ => None,
+        }
+    }
+
+    fn relocate(&mut self, from: &VaultPath, to: VaultPath) {
+        let meta = self.merged.remove(from).expect("clash loser is in merged");
+        self.merged.insert(to.clone(), meta);
+        self.record(from, ConflictKind::NameClash, Side::Local, to);
+    }
+}
+
+/// The conflict rule: the newer modification time wins; equal times go to the greater device id,
+/// so every device that merges the same pair picks the same winner.
+pub fn local_wins(l: &FileMeta, r: &FileMeta, devices: &Devices) -> bool {
+    (l.mtime_ns, devices.local_id.as_str()) > (r.mtime_ns, devices.remote_id.as_str())
+}
+
+/// Whether two versions of a path differ in presence, bytes or mode (not just in time).
+fn content_differs(a: Option<&FileMeta>, b: Option<&FileMeta>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => !a.same_content(b),
+        (None, None) => false,
+        _ => true,
+    }
+}
+
+/// A path `side` added (absent from base and from the other side) holding exactly `b`'s bytes.
+fn added_with_content(
+    base: &FlatTree,
+    side: &FlatTree,
+    other: &FlatTree,
+    b: &FileMeta,
+    used: &BTreeSet<VaultPath>,
+) -> Option<VaultPath> {
+    side.iter()
+        .find(|(p, m)| {
+            m.same_content(b) && !base.contains_key(*p) && !other.contains_key(*p) && !used.contains(*p)
+        })
+        .map(|(p, _)| p.clone())
+}
+
+#[cfg(test)]
+mod tests;

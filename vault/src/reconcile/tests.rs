@@ -1,0 +1,356 @@
+//! Table tests: every combination of unchanged / touched / modified / deleted / added on each
+//! side, plus renames, name clashes and a property test of the merge invariants.
+
+use super::*;
+use crate::id::ObjectId;
+use proptest::prelude::*;
+
+const T0: i64 = 1_700_000_000_000_000_000;
+
+fn v(content: &str, t: i64) -> FileMeta {
+    FileMeta {
+        id: ObjectId::of(content.as_bytes()),
+        size: content.len() as u64,
+        mtime_ns: T0 + t,
+        executable: false,
+    }
+}
+
+fn p(s: &str) -> VaultPath {
+    VaultPath::new(s).unwrap()
+}
+
+fn tree(items: &[(&str, FileMeta)]) -> FlatTree {
+    items.iter().map(|(k, m)| (p(k), *m)).collect()
+}
+
+fn devices() -> Devices {
+    Devices {
+        local_id: "aaaa".into(),
+        local_name: "laptop".into(),
+        remote_id: "bbbb".into(),
+        remote_name: "phone".into(),
+    }
+}
+
+fn run(base: &FlatTree, local: &FlatTree, remote: &FlatTree) -> Plan {
+    reconcile(base, local, remote, &devices(), &|_| false)
+}
+
+/// What one side did to `note.md` relative to base (`base` = "b" at time 1).
+#[derive(Clone, Copy, Debug)]
+enum Did {
+    Nothing,
+    Touched,
+    Modified(&'static str, i64),
+    Deleted,
+}
+
+fn side(base: Option<FileMeta>, did: Did) -> Option<FileMeta> {
+    match did {
+        Did::Nothing => base,
+        Did::Touched => base.map(|b| FileMeta {
+            mtime_ns: b.mtime_ns + 50,
+            ..b
+        }),
+        Did::Modified(c, t) => Some(v(c, t)),
+        Did::Deleted => None,
+    }
+}
+
+/// Expected result at `note.md`: which version, and whether a revision keeps the other.
+#[derive(Debug, PartialEq, Clone, Copy)]
+enum Want {
+    Absent,
+    Base,
+    Local,
+    Remote,
+    LocalWithRevisionOfRemote,
+    RemoteWithRevisionOfLocal,
+}
+
+fn check(name: &str, base: Option<FileMeta>, l: Did, r: Did, want: Want) {
+    let b = base.map(|m| tree(&[("note.md", m)])).unwrap_or_default();
+    let lm = side(base, l);
+    let rm = side(base, r);
+    let lt: FlatTree = lm.map(|m| tree(&[("note.md", m)])).unwrap_or_default();
+    let rt: FlatTree = rm.map(|m| tree(&[("note.md", m)])).unwrap_or_default();
+    let plan = run(&b, &lt, &rt);
+    let got = plan.merged.get(&p("note.md")).copied();
+    let revisions: Vec<FileMeta> = plan
+        .merged
+        .iter()
+        .filter(|(k, _)| k.is_revision())
+        .map(|(_, m)| *m)
+        .collect();
+    let expected_at_path = match want {
+        Want::Absent => None,
+        Want::Base => base,
+        Want::Local | Want::LocalWithRevisionOfRemote => lm,
+        Want::Remote | Want::RemoteWithRevisionOfLocal => rm,
+    };
+    assert_eq!(got, expected_at_path, "{name}: wrong version kept at the path");
+    match want {
+        Want::LocalWithRevisionOfRemote => {
+            assert_eq!(revisions, vec![rm.unwrap()], "{name}: remote not kept as revision");
+            assert_eq!(plan.conflicts.len(), 1, "{name}");
+            assert_eq!(plan.conflicts[0].winner, Side::Local, "{name}");
+        }
+        Want::RemoteWithRevisionOfLocal => {
+            assert_eq!(revisions, vec![lm.unwrap()], "{name}: local not kept as revision");
+            assert_eq!(plan.conflicts.len(), 1, "{name}");
+            assert_eq!(plan.conflicts[0].winner, Side::Remote, "{name}");
+        }
+        _ => {
+            assert!(revisions.is_empty(), "{name}: unexpected revision {revisions:?}");
+            assert!(plan.conflicts.is_empty(), "{name}: unexpected conflict");
+        }
+    }
+    // The actions must turn the local tree into the merged tree.
+    assert_eq!(simulate(&lt, &plan.actions), plan.merged, "{name}: actions disagree with merged");
+}
+
+/// Apply actions to a tree in memory, checking every `expect` like `apply` does on disk.
+pub(crate) fn simulate(local: &FlatTree, actions: &[Action]) -> FlatTree {
+    let mut t = local.clone();
+    for a in actions {
+        match a {
+            Action::Move { from, to, expect } => {
+                assert_eq!(t.get(from), Some(expect), "move source {from} not as expected");
+                assert!(!t.contains_key(to), "move target {to} exists");
+                let m = t.remove(from).unwrap();
+                t.insert(to.clone(), m);
+            }
+            Action::Delete { path, expect } => {
+                assert_eq!(t.remove(path).as_ref(), Some(expect), "delete {path}");
+            }
+            Action::Write { path, meta, expect } => {
+                assert_eq!(t.get(path), expect.as_ref(), "write {path} expectation");
+                t.insert(path.clone(), *meta);
+            }
+            Action::Touch { path, meta, expect } => {
+                assert_eq!(t.get(path), Some(expect), "touch {path}");
+                assert!(meta.same_content(expect));
+                t.insert(path.clone(), *meta);
+            }
+        }
+    }
+    t
+}
+
+#[test]
+fn every_combination_of_changes_on_one_path() {
+    use Did::*;
+    use Want::*;
+    let b = Some(v("b", 1));
+    #[rustfmt::skip]
+    let table: &[(&str, Option<FileMeta>, Did, Did, Want)] = &[
+        ("unchanged both",                    b, Nothing, Nothing, Base),
+        ("modified here only",                b, Modified("L", 10), Nothing, Local),
+        ("modified there only",               b, Nothing, Modified("R", 10), Remote),
+        ("deleted here only",                 b, Deleted, Nothing, Absent),
+        ("deleted there only",                b, Nothing, Deleted, Absent),
+        ("deleted both",                      b, Deleted, Deleted, Absent),
+        ("touched here only",                 b, Touched, Nothing, Local),
+        ("touched there only",                b, Nothing, Touched, Remote),
+        ("touched both",                      b, Touched, Touched, Local),
+        ("modified both, same bytes",         b, Modified("S", 10), Modified("S", 20), Remote),
+        ("modified both, here newer",         b, Modified("L", 20), Modified("R", 10), LocalWithRevisionOfRemote),
+        ("modified both, there newer",        b, Modified("L", 10), Modified("R", 20), RemoteWithRevisionOfLocal),
+        ("modified both, same time: id wins", b, Modified("L", 10), Modified("R", 10), RemoteWithRevisionOfLocal),
+        ("modified here, deleted there",      b, Modified("L", 10), Deleted, Local),
+        ("deleted here, modified there",      b, Deleted, Modified("R", 10), Remote),
+        ("touched here, modified there",      b, Touched, Modified("R", 10), Remote),
+        ("modified here, touched there",      b, Modified("L", 10), Touched, Local),
+        ("touched here, deleted there",       b, Touched, Deleted, Absent),
+        ("deleted here, touched there",       b, Deleted, Touched, Absent),
+        ("absent everywhere",                 None, Nothing, Nothing, Absent),
+        ("added here",                        None, Modified("L", 1), Nothing, Local),
+        ("added there",                       None, Nothing, Modified("R", 1), Remote),
+        ("added both, same bytes",            None, Modified("S", 5), Modified("S", 1), Local),
+        ("added both, here newer",            None, Modified("L", 5), Modified("R", 1), LocalWithRevisionOfRemote),
+        ("added both, there newer",           None, Modified("L", 1), Modified("R", 5), RemoteWithRevisionOfLocal),
+    ];
+    for (name, base, l, r, want) in table {
+        check(name, *base, *l, *r, *want);
+    }
+}
+
+#[test]
+fn one_sided_changes_publish_deletes_and_download_edits() {
+    let b = tree(&[("a.md", v("a", 1)), ("b.md", v("b", 1))]);
+    let l = tree(&[("b.md", v("b", 1))]);
+    let r = tree(&[("a.md", v("a", 1)), ("b.md", v("B", 2))]);
+    let plan = run(&b, &l, &r);
+    assert_eq!(plan.local_deletes, 1);
+    assert_eq!(
+        plan.actions,
+        vec![Action::Write {
+            path: p("b.md"),
+            meta: v("B", 2),
+            expect: Some(v("b", 1))
+        }]
+    );
+}
+
+#[test]
+fn losing_local_version_moves_into_revisions_before_the_winner_is_written() {
+    let b = tree(&[("n.md", v("b", 1))]);
+    let l = tree(&[("n.md", v("L", 2))]);
+    let r = tree(&[("n.md", v("R", 3))]);
+    let plan = run(&b, &l, &r);
+    let Action::Move { from, to, .. } = &plan.actions[0] else {
+        panic!("first action should move the loser: {:?}", plan.actions)
+    };
+    assert_eq!(from, &p("n.md"));
+    assert!(to.is_revision(), "{to}");
+    assert!(to.as_str().contains("laptop"), "revision names the losing device: {to}");
+    assert!(matches!(&plan.actions[1], Action::Write { path, expect: None, .. } if path == &p("n.md")));
+}
+
+#[test]
+fn rename_here_and_edit_there_keeps_the_edit_at_the_new_name() {
+    let b = tree(&[("old.md", v("text", 1))]);
+    let l = tree(&[("new.md", v("text", 1))]);
+    let r = tree(&[("old.md", v("text edited", 2))]);
+    let plan = run(&b, &l, &r);
+    assert_eq!(plan.merged, tree(&[("new.md", v("text edited", 2))]));
+    assert!(plan.conflicts.is_empty());
+    assert_eq!(simulate(&l, &plan.actions), plan.merged);
+}
+
+#[test]
+fn rename_there_and_edit_here_keeps_the_edit_at_the_new_name() {
+    let b = tree(&[("old.md", v("text", 1))]);
+    let l = tree(&[("old.md", v("text edited", 2))]);
+    let r = tree(&[("new.md", v("text", 1))]);
+    let plan = run(&b, &l, &r);
+    assert_eq!(plan.merged, tree(&[("new.md", v("text edited", 2))]));
+    assert_eq!(
+        plan.actions,
+        vec![Action::Move {
+            from: p("old.md"),
+            to: p("new.md"),
+            expect: v("text edited", 2)
+        }]
+    );
+}
+
+#[test]
+fn plain_remote_rename_is_a_local_move_not_a_download() {
+    let b = tree(&[("old.md", v("text", 1))]);
+    let r = tree(&[("new.md", v("text", 1))]);
+    let plan = run(&b, &b, &r);
+    assert_eq!(plan.merged, r);
+    assert!(matches!(plan.actions.as_slice(), [Action::Move { .. }]));
+}
+
+#[test]
+fn case_only_rename_deletes_before_it_writes() {
+    let b = tree(&[("note.md", v("x", 1))]);
+    let r = tree(&[("Note.md", v("x", 2))]);
+    let plan = run(&b, &b, &r);
+    assert_eq!(plan.merged, r);
+    let kinds: Vec<&str> = plan
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::Delete { .. } => "delete",
+            Action::Write { .. } => "write",
+            Action::Move { .. } => "move",
+            Action::Touch { .. } => "touch",
+        })
+        .collect();
+    assert_eq!(kinds, ["delete", "write"]);
+}
+
+#[test]
+fn names_that_differ_only_in_case_do_not_both_keep_their_name() {
+    let b = tree(&[("note.md", v("mine", 1))]);
+    let r = tree(&[("note.md", v("mine", 1)), ("Note.md", v("theirs", 2))]);
+    let plan = run(&b, &b, &r);
+    assert_eq!(plan.merged.get(&p("note.md")), Some(&v("mine", 1)));
+    assert!(!plan.merged.contains_key(&p("Note.md")));
+    assert_eq!(plan.conflicts.len(), 1);
+    assert_eq!(plan.conflicts[0].kind, ConflictKind::NameClash);
+    assert_eq!(plan.merged.get(&plan.conflicts[0].revision), Some(&v("theirs", 2)));
+}
+
+#[test]
+fn nfc_and_nfd_names_clash() {
+    let b = tree(&[("caf\u{e9}.md", v("nfc", 1))]);
+    let r = tree(&[("caf\u{e9}.md", v("nfc", 1)), ("cafe\u{301}.md", v("nfd", 2))]);
+    let l = b.clone();
+    let plan = run(&b, &l, &r);
+    assert_eq!(plan.merged.len(), 2);
+    assert!(plan.merged.contains_key(&p("caf\u{e9}.md")));
+    assert_eq!(plan.conflicts[0].kind, ConflictKind::NameClash);
+    assert_eq!(simulate(&l, &plan.actions), plan.merged);
+}
+
+#[test]
+fn ignored_paths_keep_the_remote_version_and_are_not_touched() {
+    let b = tree(&[("x.tmp", v("1", 1))]);
+    let r = tree(&[("x.tmp", v("2", 2))]);
+    let plan = reconcile(&b, &FlatTree::new(), &r, &devices(), &|p| p.as_str().ends_with(".tmp"));
+    assert_eq!(plan.merged, r);
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.local_deletes, 0);
+}
+
+#[test]
+fn conflicts_inside_revisions_do_not_nest() {
+    let b = tree(&[(".revisions/a.md", v("b", 1))]);
+    let l = tree(&[(".revisions/a.md", v("L", 2))]);
+    let r = tree(&[(".revisions/a.md", v("R", 3))]);
+    let plan = run(&b, &l, &r);
+    assert_eq!(plan.conflicts.len(), 1);
+    let rev = &plan.conflicts[0].revision;
+    assert!(!rev.as_str().starts_with(".revisions/.revisions/"), "{rev}");
+}
+
+#[test]
+fn a_fresh_device_never_deletes() {
+    let l = tree(&[("a.md", v("A", 1)), ("same.md", v("S", 1))]);
+    let r = tree(&[("b.md", v("B", 1)), ("same.md", v("S", 1))]);
+    let plan = run(&FlatTree::new(), &l, &r);
+    assert_eq!(plan.merged.len(), 3);
+    assert_eq!(plan.local_deletes, 0);
+    assert!(!plan.actions.iter().any(|a| matches!(a, Action::Delete { .. })));
+}
+
+fn arb_tree() -> impl Strategy<Value = FlatTree> {
+    let names = prop::sample::select(vec!["a.md", "b.md", "c.md", "d/a.md", "D/A.md", "e.txt"]);
+    let contents = prop::sample::select(vec!["x", "y", "z", "w"]);
+    prop::collection::btree_map(names, (contents, 0i64..4), 0..6).prop_map(|m| {
+        m.into_iter().map(|(k, (c, t))| (p(k), v(c, t))).collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// No loss: every version either side made (differing from base) survives somewhere;
+    /// the actions turn local into merged; merging again changes nothing.
+    #[test]
+    fn merge_invariants(base in arb_tree(), local in arb_tree(), remote in arb_tree()) {
+        let plan = run(&base, &local, &remote);
+        let kept: BTreeSet<ObjectId> = plan.merged.values().map(|m| m.id).collect();
+        // Bytes already in base are in history; anything newer must survive.
+        let in_base: BTreeSet<ObjectId> = base.values().map(|m| m.id).collect();
+        for (side, t) in [("local", &local), ("remote", &remote)] {
+            for (path, m) in t {
+                if !in_base.contains(&m.id) {
+                    prop_assert!(kept.contains(&m.id), "{side} version of {path} lost: {plan:?}");
+                }
+            }
+        }
+        prop_assert_eq!(&simulate(&local, &plan.actions), &plan.merged);
+        let again = run(&plan.merged, &plan.merged, &plan.merged);
+        prop_assert!(again.actions.is_empty() && again.conflicts.is_empty());
+        // The side that pushed first sees its own tree come back: nothing to do.
+        let echo = run(&base, &local, &local);
+        prop_assert!(echo.actions.is_empty());
+        prop_assert_eq!(echo.merged, local.clone());
+    }
+}

@@ -41,7 +41,10 @@ impl TempFile {
     /// Create a temp file beside `target`.
     pub fn beside(target: &Path) -> io::Result<TempFile> {
         let path = temp_path_for(target);
-        let file = OpenOptions::new().write(true).create_new(true).open(&path)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         Ok(TempFile {
             path,
             file: Some(file),
@@ -103,7 +106,10 @@ pub struct PathIoError {
 }
 
 /// `result.map_err(io_at("reading", path))`.
-pub fn io_at<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PathIoError + 'a {
+pub fn io_at<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> PathIoError + 'a {
     move |source| PathIoError {
         action,
         path: path.to_path_buf(),

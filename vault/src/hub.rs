@@ -35,9 +35,13 @@ pub enum HubError {
         #[source]
         source: crate::fsutil::PathIoError,
     },
-    #[error("`{0}` is not a Vault Sync hub (it is a non-empty folder without `vault-hub.json`); choose an empty or new folder")]
+    #[error(
+        "`{0}` is not a Vault Sync hub (it is a non-empty folder without `vault-hub.json`); choose an empty or new folder"
+    )]
     NotAHub(String),
-    #[error("hub at `{hub}` uses format {found}, this syncd understands format {supported}; upgrade syncd")]
+    #[error(
+        "hub at `{hub}` uses format {found}, this syncd understands format {supported}; upgrade syncd"
+    )]
     UnsupportedFormat {
         hub: String,
         found: u32,
@@ -49,7 +53,9 @@ pub enum HubError {
     Corrupt { hub: String, detail: String },
     #[error("hub at `{hub}` refused the new head: {detail}")]
     Refused { hub: String, detail: String },
-    #[error("hub at `{hub}` is locked by another writer (`{lock}`); if no sync is running, delete that file")]
+    #[error(
+        "hub at `{hub}` is locked by another writer (`{lock}`); if no sync is running, delete that file"
+    )]
     Locked { hub: String, lock: String },
     #[error(transparent)]
     Object(#[from] ObjectError),

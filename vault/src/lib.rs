@@ -5,8 +5,8 @@
 //! `docs/architecture.md` for the map.
 
 pub mod apply;
-pub mod folder_hub;
 pub mod filestat;
+pub mod folder_hub;
 pub mod fsutil;
 pub mod hub;
 pub mod id;

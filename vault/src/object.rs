@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::id::ObjectId;
-use crate::paths::{validate_name, PathError, VaultPath, STATE_DIR};
+use crate::paths::{PathError, STATE_DIR, VaultPath, validate_name};
 
 /// What an object is. The number is the byte stored in packs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -274,7 +274,9 @@ impl Snapshot {
                 .and_then(|r| r.strip_prefix(' '))
                 .ok_or_else(|| bad(i + 1, &format!("expected `{key}`")))
         };
-        let tree = field(1, "tree")?.parse().map_err(|_| bad(2, "bad tree id"))?;
+        let tree = field(1, "tree")?
+            .parse()
+            .map_err(|_| bad(2, "bad tree id"))?;
         let mut i = 2;
         let mut parents = Vec::new();
         while let Ok(p) = field(i, "parent") {
@@ -397,7 +399,12 @@ mod tests {
     fn flat(items: &[(&str, &[u8])]) -> FlatTree {
         items
             .iter()
-            .map(|(p, c)| (VaultPath::new(p).unwrap(), meta(c, 1_700_000_000_000_000_000)))
+            .map(|(p, c)| {
+                (
+                    VaultPath::new(p).unwrap(),
+                    meta(c, 1_700_000_000_000_000_000),
+                )
+            })
             .collect()
     }
 
@@ -426,7 +433,11 @@ mod tests {
         assert_eq!(tree.encode(), golden.to_vec(), "tree encoding changed");
         let golden_snap = include_bytes!("../../fixtures/format/snapshot-v1.txt");
         let snap = Snapshot::decode(golden_snap).expect("golden snapshot decodes");
-        assert_eq!(snap.encode(), golden_snap.to_vec(), "snapshot encoding changed");
+        assert_eq!(
+            snap.encode(),
+            golden_snap.to_vec(),
+            "snapshot encoding changed"
+        );
         assert_eq!(snap.parents.len(), 1);
     }
 
@@ -444,18 +455,33 @@ mod tests {
         let cases: Vec<(String, &str)> = vec![
             (format!("vault-tree 1\nf {id} 1 0 - ..\n"), "dot-dot name"),
             (format!("vault-tree 1\nf {id} 1 0 - a/b\n"), "slash in name"),
-            (format!("vault-tree 1\nf {id} 1 0 - a\\b\n"), "backslash in name"),
+            (
+                format!("vault-tree 1\nf {id} 1 0 - a\\b\n"),
+                "backslash in name",
+            ),
             (format!("vault-tree 1\nf {id} 1 0 - \n"), "empty name"),
-            (format!("vault-tree 1\nf {id} 1 0 - b\nf {id} 1 0 - a\n"), "unsorted"),
-            (format!("vault-tree 1\nf {id} 1 0 - a\nf {id} 1 0 - a\n"), "duplicate"),
-            (format!("vault-tree 1\nf {id} 01 0 - a\n"), "non-canonical number"),
+            (
+                format!("vault-tree 1\nf {id} 1 0 - b\nf {id} 1 0 - a\n"),
+                "unsorted",
+            ),
+            (
+                format!("vault-tree 1\nf {id} 1 0 - a\nf {id} 1 0 - a\n"),
+                "duplicate",
+            ),
+            (
+                format!("vault-tree 1\nf {id} 01 0 - a\n"),
+                "non-canonical number",
+            ),
             (format!("vault-tree 1\nq {id} 1 0 - a\n"), "unknown kind"),
             (format!("vault-tree 1\nf {id} 1 0 - a"), "no final newline"),
             ("vault-tree 2\n".to_string(), "unknown version"),
             (format!("vault-tree 1\nf {id} 1 0 - a\0b\n"), "NUL"),
         ];
         for (text, why) in cases {
-            assert!(Tree::decode(text.as_bytes()).is_err(), "accepted a tree with {why}");
+            assert!(
+                Tree::decode(text.as_bytes()).is_err(),
+                "accepted a tree with {why}"
+            );
         }
     }
 
@@ -463,11 +489,15 @@ mod tests {
     fn flatten_refuses_state_dir_at_top() {
         let inner = Tree::default().to_object();
         let mut top = Tree::default();
-        top.entries.insert(".vault".into(), EntryKind::Dir(inner.id()));
+        top.entries
+            .insert(".vault".into(), EntryKind::Dir(inner.id()));
         let top = top.to_object();
         let store = store_of(&[inner, top.clone()]);
         let r = flatten::<ObjectError>(top.id(), &mut |id| Tree::decode(&store[&id]));
-        assert!(matches!(r, Err(ObjectError::BadName(PathError::StateDir(_)))));
+        assert!(matches!(
+            r,
+            Err(ObjectError::BadName(PathError::StateDir(_)))
+        ));
     }
 
     #[test]

@@ -76,7 +76,10 @@ impl VaultPath {
             return Err(PathError::Absolute(text.escape_debug().to_string()));
         }
         if text.len() > MAX_PATH_BYTES {
-            return Err(PathError::TooLong(text.chars().take(80).collect(), text.len()));
+            return Err(PathError::TooLong(
+                text.chars().take(80).collect(),
+                text.len(),
+            ));
         }
         for (i, name) in text.split('/').enumerate() {
             validate_name(name).map_err(|e| match e {
@@ -133,7 +136,9 @@ impl VaultPath {
 
     /// The folder part, or `None` at the top level.
     pub fn parent(&self) -> Option<VaultPath> {
-        self.0.rfind('/').map(|i| VaultPath(self.0[..i].to_string()))
+        self.0
+            .rfind('/')
+            .map(|i| VaultPath(self.0[..i].to_string()))
     }
 
     /// The file's location under `root` on this platform.

@@ -41,9 +41,9 @@ impl Action {
     pub fn path(&self) -> &VaultPath {
         match self {
             Action::Move { to, .. } => to,
-            Action::Delete { path, .. } | Action::Write { path, .. } | Action::Touch { path, .. } => {
-                path
-            }
+            Action::Delete { path, .. }
+            | Action::Write { path, .. }
+            | Action::Touch { path, .. } => path,
         }
     }
 }
@@ -218,8 +218,7 @@ impl<'a> Merge<'a> {
             match (l, r) {
                 // Renamed here; edited (not deleted) there: the edit goes to the new name.
                 (None, Some(r)) if !r.same_content(b) => {
-                    let Some(new) = added_with_content(base, local, remote, b, &used_local)
-                    else {
+                    let Some(new) = added_with_content(base, local, remote, b, &used_local) else {
                         continue;
                     };
                     used_local.insert(new.clone());
@@ -234,8 +233,7 @@ impl<'a> Merge<'a> {
                 }
                 // Renamed there; here edited, or untouched.
                 (Some(l), None) => {
-                    let Some(new) = added_with_content(base, remote, local, b, &used_remote)
-                    else {
+                    let Some(new) = added_with_content(base, remote, local, b, &used_remote) else {
                         continue;
                     };
                     let rn = remote[&new];
@@ -420,9 +418,12 @@ impl<'a> Merge<'a> {
 
     /// The index of the write that creates `path` from nothing, if that is all that touches it.
     fn fresh_write(&self, path: &VaultPath) -> Option<usize> {
-        let touched_otherwise = self.moves.iter().chain(&self.deletes).chain(&self.touches).any(
-            |a| a.path() == path || matches!(a, Action::Move { from, .. } if from == path),
-        );
+        let touched_otherwise = self
+            .moves
+            .iter()
+            .chain(&self.deletes)
+            .chain(&self.touches)
+            .any(|a| a.path() == path || matches!(a, Action::Move { from, .. } if from == path));
         let writes: Vec<usize> = (0..self.writes.len())
             .filter(|&i| self.writes[i].path() == path)
             .collect();
@@ -468,7 +469,10 @@ fn added_with_content(
 ) -> Option<VaultPath> {
     side.iter()
         .find(|(p, m)| {
-            m.same_content(b) && !base.contains_key(*p) && !other.contains_key(*p) && !used.contains(*p)
+            m.same_content(b)
+                && !base.contains_key(*p)
+                && !other.contains_key(*p)
+                && !used.contains(*p)
         })
         .map(|(p, _)| p.clone())
 }

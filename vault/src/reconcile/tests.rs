@@ -89,25 +89,43 @@ fn check(name: &str, base: Option<FileMeta>, l: Did, r: Did, want: Want) {
         Want::Local | Want::LocalWithRevisionOfRemote => lm,
         Want::Remote | Want::RemoteWithRevisionOfLocal => rm,
     };
-    assert_eq!(got, expected_at_path, "{name}: wrong version kept at the path");
+    assert_eq!(
+        got, expected_at_path,
+        "{name}: wrong version kept at the path"
+    );
     match want {
         Want::LocalWithRevisionOfRemote => {
-            assert_eq!(revisions, vec![rm.unwrap()], "{name}: remote not kept as revision");
+            assert_eq!(
+                revisions,
+                vec![rm.unwrap()],
+                "{name}: remote not kept as revision"
+            );
             assert_eq!(plan.conflicts.len(), 1, "{name}");
             assert_eq!(plan.conflicts[0].winner, Side::Local, "{name}");
         }
         Want::RemoteWithRevisionOfLocal => {
-            assert_eq!(revisions, vec![lm.unwrap()], "{name}: local not kept as revision");
+            assert_eq!(
+                revisions,
+                vec![lm.unwrap()],
+                "{name}: local not kept as revision"
+            );
             assert_eq!(plan.conflicts.len(), 1, "{name}");
             assert_eq!(plan.conflicts[0].winner, Side::Remote, "{name}");
         }
         _ => {
-            assert!(revisions.is_empty(), "{name}: unexpected revision {revisions:?}");
+            assert!(
+                revisions.is_empty(),
+                "{name}: unexpected revision {revisions:?}"
+            );
             assert!(plan.conflicts.is_empty(), "{name}: unexpected conflict");
         }
     }
     // The actions must turn the local tree into the merged tree.
-    assert_eq!(simulate(&lt, &plan.actions), plan.merged, "{name}: actions disagree with merged");
+    assert_eq!(
+        simulate(&lt, &plan.actions),
+        plan.merged,
+        "{name}: actions disagree with merged"
+    );
 }
 
 /// Apply actions to a tree in memory, checking every `expect` like `apply` does on disk.
@@ -116,7 +134,11 @@ pub(crate) fn simulate(local: &FlatTree, actions: &[Action]) -> FlatTree {
     for a in actions {
         match a {
             Action::Move { from, to, expect } => {
-                assert_eq!(t.get(from), Some(expect), "move source {from} not as expected");
+                assert_eq!(
+                    t.get(from),
+                    Some(expect),
+                    "move source {from} not as expected"
+                );
                 assert!(!t.contains_key(to), "move target {to} exists");
                 let m = t.remove(from).unwrap();
                 t.insert(to.clone(), m);
@@ -204,8 +226,13 @@ fn losing_local_version_moves_into_revisions_before_the_winner_is_written() {
     };
     assert_eq!(from, &p("n.md"));
     assert!(to.is_revision(), "{to}");
-    assert!(to.as_str().contains("laptop"), "revision names the losing device: {to}");
-    assert!(matches!(&plan.actions[1], Action::Write { path, expect: None, .. } if path == &p("n.md")));
+    assert!(
+        to.as_str().contains("laptop"),
+        "revision names the losing device: {to}"
+    );
+    assert!(
+        matches!(&plan.actions[1], Action::Write { path, expect: None, .. } if path == &p("n.md"))
+    );
 }
 
 #[test]
@@ -273,13 +300,19 @@ fn names_that_differ_only_in_case_do_not_both_keep_their_name() {
     assert!(!plan.merged.contains_key(&p("Note.md")));
     assert_eq!(plan.conflicts.len(), 1);
     assert_eq!(plan.conflicts[0].kind, ConflictKind::NameClash);
-    assert_eq!(plan.merged.get(&plan.conflicts[0].revision), Some(&v("theirs", 2)));
+    assert_eq!(
+        plan.merged.get(&plan.conflicts[0].revision),
+        Some(&v("theirs", 2))
+    );
 }
 
 #[test]
 fn nfc_and_nfd_names_clash() {
     let b = tree(&[("caf\u{e9}.md", v("nfc", 1))]);
-    let r = tree(&[("caf\u{e9}.md", v("nfc", 1)), ("cafe\u{301}.md", v("nfd", 2))]);
+    let r = tree(&[
+        ("caf\u{e9}.md", v("nfc", 1)),
+        ("cafe\u{301}.md", v("nfd", 2)),
+    ]);
     let l = b.clone();
     let plan = run(&b, &l, &r);
     assert_eq!(plan.merged.len(), 2);
@@ -292,7 +325,9 @@ fn nfc_and_nfd_names_clash() {
 fn ignored_paths_keep_the_remote_version_and_are_not_touched() {
     let b = tree(&[("x.tmp", v("1", 1))]);
     let r = tree(&[("x.tmp", v("2", 2))]);
-    let plan = reconcile(&b, &FlatTree::new(), &r, &devices(), &|p| p.as_str().ends_with(".tmp"));
+    let plan = reconcile(&b, &FlatTree::new(), &r, &devices(), &|p| {
+        p.as_str().ends_with(".tmp")
+    });
     assert_eq!(plan.merged, r);
     assert!(plan.actions.is_empty());
     assert_eq!(plan.local_deletes, 0);
@@ -316,15 +351,19 @@ fn a_fresh_device_never_deletes() {
     let plan = run(&FlatTree::new(), &l, &r);
     assert_eq!(plan.merged.len(), 3);
     assert_eq!(plan.local_deletes, 0);
-    assert!(!plan.actions.iter().any(|a| matches!(a, Action::Delete { .. })));
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Delete { .. }))
+    );
 }
 
 fn arb_tree() -> impl Strategy<Value = FlatTree> {
     let names = prop::sample::select(vec!["a.md", "b.md", "c.md", "d/a.md", "D/A.md", "e.txt"]);
     let contents = prop::sample::select(vec!["x", "y", "z", "w"]);
-    prop::collection::btree_map(names, (contents, 0i64..4), 0..6).prop_map(|m| {
-        m.into_iter().map(|(k, (c, t))| (p(k), v(c, t))).collect()
-    })
+    prop::collection::btree_map(names, (contents, 0i64..4), 0..6)
+        .prop_map(|m| m.into_iter().map(|(k, (c, t))| (p(k), v(c, t))).collect())
 }
 
 proptest! {

@@ -1,1 +1,401 @@
-//! TODO
+//! A hub in a plain folder (a USB stick, a NAS share, a folder synced by another service):
+//! the [`Hub`] trait on top of a [`PackStore`] and a [`RefFile`].
+//!
+//! Layout (see `docs/format.md`, section "Hub folder"):
+//!
+//! ```text
+//! HUB/vault-hub.json     {"format":1,"created_ns":...}: marks the folder as a hub
+//! HUB/packs/<hex>.pack   the objects, in packs written once (crate::store)
+//! HUB/refs/head          the head snapshot id, moved only by compare-and-swap (crate::refs)
+//! ```
+//!
+//! Several processes may use one hub folder at once: packs appear atomically and never change,
+//! and `head` moves under a lock file. A handle refreshes its pack index whenever an answer
+//! depends on what others wrote (`missing`, `get` of an unknown id, `cas_head`, `tree_hash`).
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::fsutil::{PathIoError, TEMP_PREFIX, io_at, write_atomic};
+use crate::hub::{CasOutcome, Hub, HubError};
+use crate::id::ObjectId;
+use crate::object::{EntryKind, Kind, MAX_TREE_DEPTH, Object, ObjectError, Snapshot, Tree};
+use crate::paths::STATE_DIR;
+use crate::refs::{RefError, RefFile};
+use crate::store::{PackStore, StoreError};
+
+/// Shared test suite for every [`Hub`] implementation.
+#[cfg(any(test, feature = "test-support"))]
+#[path = "hub_conformance.rs"]
+pub mod conformance;
+
+/// The file that marks a folder as a hub.
+pub const MARKER_FILE: &str = "vault-hub.json";
+/// The hub folder format this code writes and reads.
+pub const HUB_FORMAT: u32 = 1;
+
+/// Contents of `vault-hub.json`. Unknown fields are ignored, so a later format can add some.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Marker {
+    format: u32,
+    created_ns: i64,
+}
+
+/// A hub stored in a folder.
+#[derive(Debug)]
+pub struct FolderHub {
+    root: PathBuf,
+    /// Behind a mutex because [`Hub`] methods take `&self` and a hub may be shared by threads.
+    store: Mutex<PackStore>,
+    head: RefFile,
+}
+
+/// What a walk from a snapshot found wrong.
+enum WalkError {
+    /// The hub could not read its own data (I/O, damaged pack).
+    Hub(HubError),
+    /// A tree or snapshot that is not acceptable (malformed, forbidden name, too deep).
+    Invalid(String),
+}
+
+impl FolderHub {
+    /// Open the hub in `path`, creating the folder and layout if it is missing or empty.
+    pub fn open(path: &Path) -> Result<FolderHub, HubError> {
+        let hub = path.display().to_string();
+        let io = |e: PathIoError| HubError::Io {
+            hub: hub.clone(),
+            source: e,
+        };
+        fs::create_dir_all(path)
+            .map_err(io_at("creating hub folder", path))
+            .map_err(io)?;
+        let marker_path = path.join(MARKER_FILE);
+        match fs::read(&marker_path) {
+            Ok(bytes) => {
+                let marker: Marker =
+                    serde_json::from_slice(&bytes).map_err(|e| HubError::Corrupt {
+                        hub: hub.clone(),
+                        detail: format!("`{}` is not valid ({e}); restore it from a backup, or write {{\"format\":1,\"created_ns\":0}} into it", marker_path.display()),
+                    })?;
+                if marker.format != HUB_FORMAT {
+                    return Err(HubError::UnsupportedFormat {
+                        hub,
+                        found: marker.format,
+                        supported: HUB_FORMAT,
+                    });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !is_empty_dir(path).map_err(io)? {
+                    return Err(HubError::NotAHub(hub));
+                }
+                // The marker goes first: a second process opening the folder at the same time
+                // then sees either an empty folder (and creates the same layout) or a hub.
+                let marker = Marker {
+                    format: HUB_FORMAT,
+                    created_ns: now_ns(),
+                };
+                let text = serde_json::to_vec(&marker).unwrap_or_default();
+                write_atomic(&marker_path, &text)
+                    .map_err(io_at("writing", &marker_path))
+                    .map_err(io)?;
+            }
+            Err(e) => return Err(io(io_at("reading", &marker_path)(e))),
+        }
+        let refs = path.join("refs");
+        fs::create_dir_all(&refs)
+            .map_err(io_at("creating", &refs))
+            .map_err(io)?;
+        let store = PackStore::open(&path.join("packs")).map_err(|e| store_err(&hub, e))?;
+        Ok(FolderHub {
+            root: path.to_path_buf(),
+            store: Mutex::new(store),
+            head: RefFile::new(refs.join("head")),
+        })
+    }
+
+    /// The hub folder.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every object reachable from `snapshot` (the snapshot itself, its trees and the blobs
+    /// they name) that the hub lacks, after picking up packs written by others. Subtrees under
+    /// a missing tree cannot be listed until that tree is uploaded, so a repair may take
+    /// several rounds: upload what is listed, ask again, until the list is empty.
+    pub fn missing_under(&self, snapshot: ObjectId) -> Result<Vec<ObjectId>, HubError> {
+        let mut store = self.lock_store();
+        self.refresh(&mut store)?;
+        self.walk(&store, snapshot)
+            .map_err(|e| self.walk_err(e, corrupt))
+    }
+
+    fn lock_store(&self) -> MutexGuard<'_, PackStore> {
+        // A thread that panicked while holding the lock cannot have left the index wrong in a
+        // harmful way (a stale index only makes us refresh), so carry on.
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn refresh(&self, store: &mut PackStore) -> Result<(), HubError> {
+        store.refresh().map_err(|e| self.store_err(e))
+    }
+
+    fn store_err(&self, e: StoreError) -> HubError {
+        store_err(&self.describe(), e)
+    }
+
+    fn ref_err(&self, e: RefError) -> HubError {
+        let hub = self.describe();
+        match e {
+            RefError::Io(source) => HubError::Io { hub, source },
+            RefError::Locked { lock, .. } => HubError::Locked {
+                hub,
+                lock: lock.display().to_string(),
+            },
+            other => HubError::Corrupt {
+                hub,
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    fn walk_err(
+        &self,
+        e: WalkError,
+        invalid: fn(hub: String, detail: String) -> HubError,
+    ) -> HubError {
+        match e {
+            WalkError::Hub(e) => e,
+            WalkError::Invalid(detail) => invalid(self.describe(), detail),
+        }
+    }
+
+    /// Walk from `snapshot` through the hub's own data: decode the snapshot, read (and so
+    /// re-hash) every distinct tree reachable from its root, check every blob is present.
+    /// Returns the ids that are absent. Each distinct tree is read once, so a hostile tree that
+    /// names one subtree many times cannot make the walk explode.
+    fn walk(&self, store: &PackStore, snapshot: ObjectId) -> Result<Vec<ObjectId>, WalkError> {
+        let mut reader = store.reader();
+        let mut missing = Vec::new();
+        let snap = match reader.read(snapshot) {
+            Ok(o) => Snapshot::decode(&o.bytes).map_err(|e| invalid(snapshot, "snapshot", e))?,
+            Err(StoreError::NotFound { .. }) => return Ok(vec![snapshot]),
+            Err(e) => return Err(WalkError::Hub(self.store_err(e))),
+        };
+        let mut seen_trees = HashSet::new();
+        let mut seen_blobs = HashSet::new();
+        let mut stack = vec![(snap.tree, 0usize)];
+        while let Some((tree_id, depth)) = stack.pop() {
+            if !seen_trees.insert(tree_id) {
+                continue;
+            }
+            if depth > MAX_TREE_DEPTH {
+                let e = ObjectError::TooDeep(MAX_TREE_DEPTH);
+                return Err(invalid(tree_id, "tree", e));
+            }
+            // The kind stored with the id is not checked: a blob whose bytes happen to be a
+            // tree's encoding has the same id, and whoever stored it first chose the label.
+            let tree = match reader.read(tree_id) {
+                Ok(o) => Tree::decode(&o.bytes).map_err(|e| invalid(tree_id, "tree", e))?,
+                Err(StoreError::NotFound { .. }) => {
+                    missing.push(tree_id);
+                    continue;
+                }
+                Err(e) => return Err(WalkError::Hub(self.store_err(e))),
+            };
+            for (name, entry) in tree.entries {
+                if depth == 0 && name.eq_ignore_ascii_case(STATE_DIR) {
+                    return Err(WalkError::Invalid(format!(
+                        "root tree {tree_id} contains `{name}`, the agents' private folder"
+                    )));
+                }
+                match entry {
+                    EntryKind::Dir(sub) => stack.push((sub, depth + 1)),
+                    EntryKind::File(meta) => {
+                        if seen_blobs.insert(meta.id) && !store.contains(meta.id) {
+                            missing.push(meta.id);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(missing)
+    }
+}
+
+fn corrupt(hub: String, detail: String) -> HubError {
+    HubError::Corrupt { hub, detail }
+}
+
+fn refused(hub: String, detail: String) -> HubError {
+    HubError::Refused { hub, detail }
+}
+
+fn invalid(id: ObjectId, what: &str, e: ObjectError) -> WalkError {
+    WalkError::Invalid(format!("{what} {id} is not acceptable: {e}"))
+}
+
+fn store_err(hub: &str, e: StoreError) -> HubError {
+    let hub = hub.to_string();
+    match e {
+        StoreError::Io(source) => HubError::Io { hub, source },
+        StoreError::NotFound { id, .. } | StoreError::PackGone { id, .. } => {
+            HubError::Missing { hub, ids: vec![id] }
+        }
+        other => HubError::Corrupt {
+            hub,
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Whether `dir` holds nothing but crash-left temp files.
+fn is_empty_dir(dir: &Path) -> Result<bool, PathIoError> {
+    for entry in fs::read_dir(dir).map_err(io_at("listing", dir))? {
+        let entry = entry.map_err(io_at("listing", dir))?;
+        if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn now_ns() -> i64 {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+impl Hub for FolderHub {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn head(&self) -> Result<Option<ObjectId>, HubError> {
+        self.head.read().map_err(|e| self.ref_err(e))
+    }
+
+    /// Always refreshes the pack index first, so packs written by other processes count and
+    /// packs deleted from the folder (by hand, or by a sync service) do not: a device asking
+    /// what to re-upload gets a true answer.
+    fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, HubError> {
+        let mut store = self.lock_store();
+        self.refresh(&mut store)?;
+        let mut seen = HashSet::new();
+        Ok(ids
+            .iter()
+            .copied()
+            .filter(|id| !store.contains(*id) && seen.insert(*id))
+            .collect())
+    }
+
+    /// Trees and snapshots are decoded before they are stored, so garbage is refused at once
+    /// rather than when a head points at it.
+    fn put(&self, objects: &[Object]) -> Result<(), HubError> {
+        for o in objects {
+            match o.kind {
+                Kind::Tree => drop(Tree::decode(&o.bytes)?),
+                Kind::Snapshot => drop(Snapshot::decode(&o.bytes)?),
+                Kind::Blob => {}
+            }
+        }
+        let mut store = self.lock_store();
+        // Others may have stored some of these already; do not write them twice.
+        self.refresh(&mut store)?;
+        store.write_pack(objects).map_err(|e| self.store_err(e))?;
+        Ok(())
+    }
+
+    fn get(&self, ids: &[ObjectId]) -> Result<Vec<Object>, HubError> {
+        let mut store = self.lock_store();
+        let absent = |s: &PackStore| {
+            ids.iter()
+                .copied()
+                .filter(|id| !s.contains(*id))
+                .collect::<Vec<_>>()
+        };
+        if !absent(&store).is_empty() {
+            self.refresh(&mut store)?;
+        }
+        let still = absent(&store);
+        if !still.is_empty() {
+            return Err(HubError::Missing {
+                hub: self.describe(),
+                ids: still,
+            });
+        }
+        match store.read_many(ids) {
+            Err(StoreError::PackGone { .. }) => {
+                // A pack was deleted behind our back: forget it and report what is gone.
+                self.refresh(&mut store)?;
+                let gone = absent(&store);
+                if !gone.is_empty() {
+                    return Err(HubError::Missing {
+                        hub: self.describe(),
+                        ids: gone,
+                    });
+                }
+                store.read_many(ids).map_err(|e| self.store_err(e))
+            }
+            other => other.map_err(|e| self.store_err(e)),
+        }
+    }
+
+    /// Refuses (without touching `head`) a snapshot that is malformed or whose trees and blobs
+    /// are not all in the hub, so `head` never points at an incomplete vault. The snapshot's
+    /// parents are history, not content, and are not required: a hub that lost an old
+    /// snapshot can still move forward.
+    fn cas_head(&self, old: Option<ObjectId>, new: ObjectId) -> Result<CasOutcome, HubError> {
+        let mut store = self.lock_store();
+        self.refresh(&mut store)?;
+        let missing = self
+            .walk(&store, new)
+            .map_err(|e| self.walk_err(e, refused))?;
+        if let Some(first) = missing.first() {
+            return Err(HubError::Refused {
+                hub: self.describe(),
+                detail: format!(
+                    "snapshot {new} references {} object(s) the hub lacks (first {first}); put them, then retry",
+                    missing.len()
+                ),
+            });
+        }
+        drop(store);
+        self.head
+            .compare_and_swap(old, new)
+            .map_err(|e| self.ref_err(e))
+    }
+
+    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
+        let Some(head) = self.head()? else {
+            return Ok(None);
+        };
+        let mut store = self.lock_store();
+        self.refresh(&mut store)?;
+        let missing = self
+            .walk(&store, head)
+            .map_err(|e| self.walk_err(e, corrupt))?;
+        if !missing.is_empty() {
+            return Err(HubError::Missing {
+                hub: self.describe(),
+                ids: missing,
+            });
+        }
+        // The walk decoded it already; decoding again is cheap and keeps `walk` simple.
+        let snap = store.read(head).map_err(|e| self.store_err(e))?;
+        Ok(Some(Snapshot::decode(&snap.bytes)?.tree))
+    }
+
+    fn time_ns(&self) -> Result<i64, HubError> {
+        Ok(now_ns())
+    }
+}
+
+#[cfg(test)]
+#[path = "folder_hub_tests.rs"]
+mod tests;

@@ -1,1 +1,367 @@
-//! TODO
+//! Scan: walk the vault folder and describe every file that syncs, hashing only what changed.
+//!
+//! The walk is sequential and sorted (so results and warnings are deterministic); the per-file
+//! work (stat, cache lookup, hashing) runs on all cores with rayon. Nothing odd in the folder is
+//! an error: symlinks, sockets, devices, names that cannot be synced, unreadable files and files
+//! that vanish mid-scan are skipped (with a warning where the user can do something about it).
+//! Only an unreadable vault folder fails the scan.
+//!
+//! Consistency: a file is stat'ed before and after it is hashed; if the stat moved, it is
+//! hashed again (up to [`MAX_HASH_TRIES`] times), so every recorded `(stat, id)` pair describes
+//! one version of the file. A change within the same timestamp tick that the second stat cannot
+//! see is caught by the stat cache's racy check on the next scan.
+//!
+//! Hashing reads files with `blake3::Hasher::update_reader` (64 KiB reads). Measured on the
+//! 2-core dev machine, warm page cache: 5,000 files of 2-22 KB take ~25 ms this way (mmap: ~75
+//! ms, as mapping costs more than reading small files); one 50 MiB file takes ~15 ms (mmap with
+//! rayon: ~6.5 ms). mmap is not used even for big files: if another program truncates a mapped
+//! file while it is hashed, the process gets SIGBUS and dies, and a sync agent must survive
+//! editors rewriting attachments under it.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use walkdir::WalkDir;
+
+use crate::filestat::FileStat;
+use crate::id::ObjectId;
+use crate::ignore_rules::IgnoreRules;
+use crate::object::{FileMeta, FlatTree};
+use crate::paths::{PathError, VaultPath};
+use crate::statcache::{StatCache, now_ns};
+
+/// How often a file that keeps changing while it is hashed is tried before it is left for the
+/// next scan.
+pub const MAX_HASH_TRIES: usize = 4;
+
+/// How to scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Trust the stat cache for files whose stat is unchanged. `false` hashes every file (used
+    /// by repair, when the cache itself is suspect).
+    pub use_cache: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions { use_cache: true }
+    }
+}
+
+/// What a scan did; true counts, for status output and for the "quiet when idle" tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanCounters {
+    /// Regular files recorded in [`Scan::files`].
+    pub files_scanned: u64,
+    /// Files read to hash them (a file hashed again because it changed meanwhile counts twice).
+    pub files_hashed: u64,
+    /// Bytes read to hash them.
+    pub bytes_hashed: u64,
+}
+
+/// The state of a vault folder as found by [`scan`].
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    /// Every file that syncs, with its blob id.
+    pub files: FlatTree,
+    /// The stat each file in `files` had when its id was taken (for the stat cache and for
+    /// "did it change since the scan?" checks before overwriting).
+    pub stats: HashMap<VaultPath, FileStat>,
+    pub counters: ScanCounters,
+    /// Things the user may want to fix (a symlink, a name that cannot sync, a permission).
+    pub warnings: Vec<String>,
+    /// Files and folders that exist and sync but could not be read this time (permission, or a
+    /// file that kept changing). Their absence from `files` is not a deletion: sync must keep
+    /// what it knew about them (and everything under such a folder).
+    pub unreadable: Vec<VaultPath>,
+    /// When the scan started (ns since the Unix epoch); every stat was taken after it.
+    pub started_at_ns: i64,
+}
+
+/// The scan could not run at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    #[error(
+        "cannot read the vault folder `{path}`: {source}; check that it exists and that this \
+         user may read it"
+    )]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the vault path `{path}` is not a folder; point the vault at a folder")]
+    NotAFolder { path: PathBuf },
+}
+
+/// Walk the vault at `root` and describe every file that syncs. See the module docs for what is
+/// skipped and why.
+pub fn scan(
+    root: &Path,
+    rules: &IgnoreRules,
+    cache: &StatCache,
+    opts: ScanOptions,
+) -> Result<Scan, ScanError> {
+    let started_at_ns = now_ns();
+    let root_meta = std::fs::metadata(root).map_err(|source| ScanError::Root {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    if !root_meta.is_dir() {
+        return Err(ScanError::NotAFolder {
+            path: root.to_path_buf(),
+        });
+    }
+    let mut out = Scan {
+        started_at_ns,
+        ..Scan::default()
+    };
+    let candidates = walk(root, rules, &mut out)?;
+
+    let results: Vec<Outcome> = candidates
+        .par_iter()
+        .map(|(path, abs)| examine(path, abs, cache, opts))
+        .collect();
+    for (outcome, (path, _)) in results.into_iter().zip(candidates) {
+        out.counters.files_hashed += outcome.reads;
+        out.counters.bytes_hashed += outcome.bytes;
+        match outcome.result {
+            Found::File(stat, id) => {
+                let meta = FileMeta {
+                    id,
+                    size: stat.size,
+                    mtime_ns: stat.mtime_ns,
+                    executable: stat.executable,
+                };
+                out.files.insert(path.clone(), meta);
+                out.stats.insert(path, stat);
+                out.counters.files_scanned += 1;
+            }
+            Found::Gone => {}
+            Found::Unreadable(warning) => {
+                out.warnings.push(warning);
+                out.unreadable.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The sequential, sorted walk: returns the regular files to examine, in path order, and
+/// records warnings for what it skips. Ignored folders are not entered.
+fn walk(
+    root: &Path,
+    rules: &IgnoreRules,
+    out: &mut Scan,
+) -> Result<Vec<(VaultPath, PathBuf)>, ScanError> {
+    let mut files = Vec::new();
+    let mut it = WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .min_depth(1)
+        .into_iter();
+    while let Some(next) = it.next() {
+        let entry = match next {
+            Ok(entry) => entry,
+            Err(err) => {
+                walk_error(root, &err, out)?;
+                continue;
+            }
+        };
+        let file_type = entry.file_type();
+        let is_dir = file_type.is_dir();
+        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        let path = match VaultPath::from_relative(rel) {
+            Ok(path) => path,
+            Err(err) => {
+                // `.vault/` is the agent's own state: skipped without a word.
+                if !matches!(err, PathError::StateDir(_)) {
+                    out.warnings.push(format!(
+                        "skipped `{}`: {err}; rename it to sync it",
+                        rel.display()
+                    ));
+                }
+                if is_dir {
+                    it.skip_current_dir();
+                }
+                continue;
+            }
+        };
+        if rules.is_ignored(&path, is_dir) {
+            if is_dir {
+                it.skip_current_dir();
+            }
+            continue;
+        }
+        if file_type.is_file() {
+            files.push((path, entry.into_path()));
+        } else if file_type.is_symlink() {
+            out.warnings.push(format!(
+                "skipped `{path}`: it is a symbolic link, and links are not followed or synced; \
+                 replace it with the file or folder it points to to sync that"
+            ));
+        } else if !is_dir {
+            tracing::debug!(%path, "skipping a socket, pipe or device");
+        }
+    }
+    Ok(files)
+}
+
+/// A walkdir error: fatal for the vault folder itself, a warning for anything below it.
+fn walk_error(root: &Path, err: &walkdir::Error, out: &mut Scan) -> Result<(), ScanError> {
+    let io_kind = err.io_error().map(io::Error::kind);
+    if err.depth() == 0 {
+        let source = match err.io_error() {
+            Some(e) => io::Error::new(e.kind(), e.to_string()),
+            None => io::Error::other(err.to_string()),
+        };
+        return Err(ScanError::Root {
+            path: root.to_path_buf(),
+            source,
+        });
+    }
+    if io_kind == Some(io::ErrorKind::NotFound) {
+        return Ok(()); // removed while we walked: simply absent
+    }
+    let abs = err.path().unwrap_or(root);
+    let rel = abs.strip_prefix(root).unwrap_or(abs);
+    out.warnings.push(format!(
+        "skipped `{}`: {err}; check its permissions",
+        rel.display()
+    ));
+    if let Ok(path) = VaultPath::from_relative(rel) {
+        out.unreadable.push(path);
+    }
+    Ok(())
+}
+
+/// What examining one file found.
+enum Found {
+    File(FileStat, ObjectId),
+    /// Removed, or no longer a regular file, since the walk listed it.
+    Gone,
+    /// Exists but could not be read consistently; the warning says why.
+    Unreadable(String),
+}
+
+struct Outcome {
+    result: Found,
+    reads: u64,
+    bytes: u64,
+}
+
+/// Stat, look up, and if needed hash one file until stat and content agree.
+fn examine(path: &VaultPath, abs: &Path, cache: &StatCache, opts: ScanOptions) -> Outcome {
+    let mut out = Outcome {
+        result: Found::Gone,
+        reads: 0,
+        bytes: 0,
+    };
+    let unreadable = |e: &io::Error| {
+        Found::Unreadable(format!(
+            "skipped `{path}` this time: cannot read it ({e}); check its permissions"
+        ))
+    };
+    let mut before = match lstat_file(abs) {
+        Ok(Some(stat)) => stat,
+        Ok(None) => return out,
+        Err(e) => {
+            out.result = unreadable(&e);
+            return out;
+        }
+    };
+    if opts.use_cache
+        && let Some(id) = cache.lookup(path, &before)
+    {
+        out.result = Found::File(before, id);
+        return out;
+    }
+    for _ in 0..MAX_HASH_TRIES {
+        let hashed = open_regular(abs).and_then(|(file, _)| hash_reader(file));
+        let (id, bytes) = match hashed {
+            Ok(v) => v,
+            Err(e) if is_gone(&e) => return out,
+            Err(e) => {
+                out.result = unreadable(&e);
+                return out;
+            }
+        };
+        out.reads += 1;
+        out.bytes += bytes;
+        let after = match lstat_file(abs) {
+            Ok(Some(stat)) => stat,
+            Ok(None) => return out,
+            Err(e) => {
+                out.result = unreadable(&e);
+                return out;
+            }
+        };
+        if after == before && bytes == after.size {
+            out.result = Found::File(after, id);
+            return out;
+        }
+        before = after;
+    }
+    out.result = Found::Unreadable(format!(
+        "skipped `{path}` this time: it kept changing while it was hashed ({MAX_HASH_TRIES} \
+         tries); it will be synced once it is quiet"
+    ));
+    out
+}
+
+/// The stat of a regular file, `None` if the path is gone or is no longer a regular file.
+fn lstat_file(abs: &Path) -> io::Result<Option<FileStat>> {
+    match std::fs::symlink_metadata(abs) {
+        Ok(m) if m.file_type().is_file() => Ok(Some(FileStat::from_metadata(&m))),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Errors that mean "the file went away or was replaced by something we do not read".
+fn is_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+        || e.raw_os_error() == Some(libc::ELOOP)
+        || e.kind() == io::ErrorKind::InvalidInput
+}
+
+/// Open `path` for reading only if it is a regular file: a symlink is refused (`O_NOFOLLOW`,
+/// so a link swapped in after the walk cannot lead outside the vault) and a pipe or device is
+/// neither waited on (`O_NONBLOCK`) nor read.
+fn open_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("`{}` is not a regular file", path.display()),
+        ));
+    }
+    Ok((file, meta))
+}
+
+fn hash_reader(file: File) -> io::Result<(ObjectId, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(file)?;
+    Ok((ObjectId(*hasher.finalize().as_bytes()), hasher.count()))
+}
+
+/// The blob id of the regular file at `path` and the number of bytes read. Symlinks, pipes and
+/// devices are refused (`InvalidInput`, or the OS's "too many links" for a symlink), so callers
+/// can hash paths inside a vault without following anything out of it.
+pub fn hash_file(path: &Path) -> io::Result<(ObjectId, u64)> {
+    let (file, _) = open_regular(path)?;
+    hash_reader(file)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,507 @@
-//! TODO
+//! The stat cache ("index"): for every file of the last scan, its stat and blob id, so the next
+//! scan hashes only files whose stat changed (design invariant 5: quiet when idle).
+//!
+//! It lives in `<vault>/.vault/index` and is only an optimisation: a missing, damaged or foreign
+//! file gives an empty cache and a warning, never an error, because the worst it can cost is one
+//! rehash of the vault.
+//!
+//! # Racy entries
+//!
+//! Filesystem timestamps are coarse (a tick of a few milliseconds, up to seconds on some
+//! filesystems), so a file written twice within one tick, with the same size, keeps its stat. As
+//! in git ("racy git"), an entry is trusted only if the file's last change (`max(mtime, ctime)`)
+//! lies more than [`RACY_MARGIN_NS`] before the cache's *horizon*: a time no later than the
+//! moment its stats were taken. Unlike git, which uses the time the index was written, the
+//! horizon is the start of the scan that produced the entries ([`StatCache::update_from_scan`]):
+//! a scan of a large vault may take seconds, and a file stat'ed early in it and changed again
+//! within the same tick would look clean against a later save time. A racy entry is simply
+//! rehashed on the next scan, which then records it with a later horizon.
+//!
+//! # Format (version 1), all integers little-endian
+//!
+//! ```text
+//! magic       8 bytes  "VSYNCIDX"
+//! version     u32      1
+//! horizon_ns  i64      stats were taken no earlier than this (ns since the Unix epoch)
+//! count       u64      number of entries
+//! entries     count times, in increasing byte order of path:
+//!   path_len  u16, then path_len bytes of UTF-8 (a valid VaultPath)
+//!   size u64, mtime_ns i64, ctime_ns i64, ino u64, flags u8 (bit 0: executable), id 32 bytes
+//! checksum    32 bytes  blake3 of every byte before it
+//! ```
+//!
+//! `fixtures/format/statcache-v1.bin` freezes this format (see the golden test below).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::filestat::FileStat;
+use crate::fsutil::write_atomic;
+use crate::id::ObjectId;
+use crate::paths::VaultPath;
+use crate::scan::Scan;
+
+/// How far before the horizon a file's last change must lie for its entry to be trusted.
+pub const RACY_MARGIN_NS: i64 = 100_000_000;
+
+const MAGIC: &[u8; 8] = b"VSYNCIDX";
+const VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 8 + 8;
+const ENTRY_FIXED_LEN: usize = 8 + 8 + 8 + 8 + 1 + 32;
+const CHECKSUM_LEN: usize = 32;
+
+/// The stat cache could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "writing the stat cache `{path}`: {source}; check that the folder exists and is writable \
+     (sync still works without it, but rehashes every file)"
+)]
+pub struct StatCacheError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// Map from path to the stat and blob id it had when last hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatCache {
+    entries: BTreeMap<VaultPath, (FileStat, ObjectId)>,
+    /// Every stat in `entries` was taken at or after this time (ns since the Unix epoch).
+    horizon_ns: i64,
+}
+
+impl Default for StatCache {
+    fn default() -> Self {
+        StatCache::new()
+    }
+}
+
+impl StatCache {
+    /// An empty cache. Its horizon is now, so stats inserted from here on may be trusted.
+    pub fn new() -> StatCache {
+        StatCache::with_horizon(now_ns())
+    }
+
+    fn with_horizon(horizon_ns: i64) -> StatCache {
+        StatCache {
+            entries: BTreeMap::new(),
+            horizon_ns,
+        }
+    }
+
+    /// Read the cache at `path`. A missing file gives an empty cache; an unreadable, damaged or
+    /// foreign file gives an empty cache and a warning to show the user. Never fails.
+    pub fn load(path: &Path) -> (StatCache, Option<String>) {
+        match std::fs::read(path) {
+            Ok(bytes) => match StatCache::decode(&bytes) {
+                Ok(cache) => (cache, None),
+                Err(reason) => (
+                    StatCache::new(),
+                    Some(format!(
+                        "stat cache `{}` is unusable ({reason}); every file will be hashed once \
+                         to rebuild it",
+                        path.display()
+                    )),
+                ),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (StatCache::new(), None),
+            Err(e) => (
+                StatCache::new(),
+                Some(format!(
+                    "cannot read stat cache `{}` ({e}); every file will be hashed; check the \
+                     file's permissions",
+                    path.display()
+                )),
+            ),
+        }
+    }
+
+    /// Write the cache to `path` atomically (temp file, fsync, rename).
+    pub fn save(&self, path: &Path) -> Result<(), StatCacheError> {
+        write_atomic(path, &self.encode()).map_err(|source| StatCacheError {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// The blob id of `path` if `stat` is exactly the cached stat and the entry is not racy;
+    /// `None` means "hash the file".
+    pub fn lookup(&self, path: &VaultPath, stat: &FileStat) -> Option<ObjectId> {
+        let (cached, id) = self.entries.get(path)?;
+        if cached != stat || self.is_racy(cached) {
+            return None;
+        }
+        Some(*id)
+    }
+
+    /// Whether the file may have changed again within the timestamp tick of its cached stat.
+    fn is_racy(&self, stat: &FileStat) -> bool {
+        stat.mtime_ns.max(stat.ctime_ns) >= self.horizon_ns.saturating_sub(RACY_MARGIN_NS)
+    }
+
+    /// Record that `path` with `stat` holds blob `id`. `stat` must have been taken after the
+    /// cache's horizon (after it was created, loaded or last updated from a scan), with the
+    /// file's bytes hashed in between; an older stat could let a stale id be trusted.
+    pub fn insert(&mut self, path: VaultPath, stat: FileStat, id: ObjectId) {
+        self.entries.insert(path, (stat, id));
+    }
+
+    pub fn remove(&mut self, path: &VaultPath) -> Option<(FileStat, ObjectId)> {
+        self.entries.remove(path)
+    }
+
+    /// Keep only the entries for which `keep` returns true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&VaultPath, &FileStat, &ObjectId) -> bool) {
+        self.entries.retain(|p, (s, id)| keep(p, s, id));
+    }
+
+    pub fn get(&self, path: &VaultPath) -> Option<&(FileStat, ObjectId)> {
+        self.entries.get(path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&VaultPath, &FileStat, &ObjectId)> {
+        self.entries.iter().map(|(p, (s, id))| (p, s, id))
+    }
+
+    /// Replace the whole content with the files of `scan`, and move the horizon to the scan's
+    /// start (every stat in it was taken after that).
+    pub fn update_from_scan(&mut self, scan: &Scan) {
+        self.entries = scan
+            .files
+            .iter()
+            .filter_map(|(path, meta)| {
+                let stat = scan.stats.get(path)?;
+                Some((path.clone(), (*stat, meta.id)))
+            })
+            .collect();
+        self.horizon_ns = scan.started_at_ns;
+    }
+
+    /// The time after which every cached stat was taken (ns since the Unix epoch).
+    pub fn horizon_ns(&self) -> i64 {
+        self.horizon_ns
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            HEADER_LEN + CHECKSUM_LEN + self.entries.len() * (ENTRY_FIXED_LEN + 40),
+        );
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&self.horizon_ns.to_le_bytes());
+        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        for (path, (stat, id)) in &self.entries {
+            let p = path.as_str().as_bytes();
+            // VaultPath caps paths at 4096 bytes, so the length always fits in a u16.
+            let len = u16::try_from(p.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&p[..usize::from(len)]);
+            out.extend_from_slice(&stat.size.to_le_bytes());
+            out.extend_from_slice(&stat.mtime_ns.to_le_bytes());
+            out.extend_from_slice(&stat.ctime_ns.to_le_bytes());
+            out.extend_from_slice(&stat.ino.to_le_bytes());
+            out.push(u8::from(stat.executable));
+            out.extend_from_slice(id.as_bytes());
+        }
+        let sum = blake3::hash(&out);
+        out.extend_from_slice(sum.as_bytes());
+        out
+    }
+
+    /// Decode a cache file; the error says what is wrong, for the warning.
+    fn decode(bytes: &[u8]) -> Result<StatCache, String> {
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err("not a Vault Sync stat cache: wrong magic bytes".into());
+        }
+        if bytes.len() < HEADER_LEN + CHECKSUM_LEN {
+            return Err(format!("truncated: only {} bytes", bytes.len()));
+        }
+        let mut r = Reader {
+            bytes: &bytes[..bytes.len() - CHECKSUM_LEN],
+            pos: 8,
+        };
+        let version = u32::from_le_bytes(r.array()?);
+        if version != VERSION {
+            return Err(format!(
+                "format version {version}, this program reads version {VERSION}"
+            ));
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+        if blake3::hash(body).as_bytes() != sum {
+            return Err("checksum mismatch: the file is truncated or damaged".into());
+        }
+        let horizon_ns = i64::from_le_bytes(r.array()?);
+        let count = u64::from_le_bytes(r.array()?);
+        let mut cache = StatCache::with_horizon(horizon_ns);
+        let mut last: Option<VaultPath> = None;
+        for i in 0..count {
+            let len = u16::from_le_bytes(r.array()?);
+            let raw = r.take(usize::from(len))?;
+            let text =
+                std::str::from_utf8(raw).map_err(|_| format!("entry {i}: path not UTF-8"))?;
+            let path = VaultPath::new(text).map_err(|e| format!("entry {i}: {e}"))?;
+            if last.as_ref().is_some_and(|l| *l >= path) {
+                return Err(format!("entry {i}: paths not in increasing order"));
+            }
+            let stat = FileStat {
+                size: u64::from_le_bytes(r.array()?),
+                mtime_ns: i64::from_le_bytes(r.array()?),
+                ctime_ns: i64::from_le_bytes(r.array()?),
+                ino: u64::from_le_bytes(r.array()?),
+                executable: match r.array::<1>()?[0] {
+                    0 => false,
+                    1 => true,
+                    other => return Err(format!("entry {i}: unknown flags {other:#x}")),
+                },
+            };
+            let id = ObjectId(r.array()?);
+            last = Some(path.clone());
+            cache.entries.insert(path, (stat, id));
+        }
+        if r.pos != r.bytes.len() {
+            return Err(format!(
+                "{} unexpected bytes after the entries",
+                r.bytes.len() - r.pos
+            ));
+        }
+        Ok(cache)
+    }
+}
+
+/// Bounds-checked reading of the cache file: running out of bytes is an error, never a panic.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| format!("truncated at byte {}", self.pos))?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+}
+
+/// Nanoseconds since the Unix epoch, by the system clock.
+pub(crate) fn now_ns() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        // A clock before 1970: nothing is trusted against such a horizon anyway.
+        Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: i64 = 1_000_000_000;
+    const T0: i64 = 1_700_000_000 * SECOND;
+
+    fn stat(size: u64, mtime_ns: i64) -> FileStat {
+        FileStat {
+            size,
+            mtime_ns,
+            ctime_ns: mtime_ns,
+            ino: 42,
+            executable: false,
+        }
+    }
+
+    fn path(p: &str) -> VaultPath {
+        VaultPath::new(p).unwrap()
+    }
+
+    /// A cache whose horizon is `T0`, holding entries from well before it.
+    fn sample() -> StatCache {
+        let mut c = StatCache::with_horizon(T0);
+        c.insert(
+            path("a.md"),
+            stat(3, T0 - 10 * SECOND),
+            ObjectId::of(b"aaa"),
+        );
+        let mut x = stat(5, T0 - 20 * SECOND);
+        x.executable = true;
+        x.ino = u64::MAX;
+        x.ctime_ns = T0 - 5 * SECOND;
+        c.insert(path("dir/run.sh"), x, ObjectId::of(b"#!/sh"));
+        c.insert(path("ünïcode/ノート.md"), stat(0, -7), ObjectId::of(b""));
+        c
+    }
+
+    #[test]
+    fn round_trip_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        let cache = sample();
+        cache.save(&p).unwrap();
+        let (back, warning) = StatCache::load(&p);
+        assert_eq!(warning, None);
+        assert_eq!(back, cache);
+    }
+
+    #[test]
+    fn missing_file_is_empty_without_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, warning) = StatCache::load(&dir.path().join("index"));
+        assert!(c.is_empty());
+        assert_eq!(warning, None);
+    }
+
+    #[test]
+    fn damaged_files_give_empty_cache_and_warning() {
+        let good = sample().encode();
+        let mut flipped = good.clone();
+        flipped[HEADER_LEN + 4] ^= 1;
+        let mut future = good.clone();
+        future[8] = 2;
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty file", vec![]),
+            ("foreign file", b"hello world, not an index at all".to_vec()),
+            ("truncated in the header", good[..10].to_vec()),
+            ("truncated in the entries", good[..good.len() / 2].to_vec()),
+            (
+                "missing checksum",
+                good[..good.len() - CHECKSUM_LEN].to_vec(),
+            ),
+            ("one bit flipped", flipped),
+            ("future version", future),
+            ("trailing garbage", [good.as_slice(), b"xx"].concat()),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        for (what, bytes) in cases {
+            std::fs::write(&p, &bytes).unwrap();
+            let (c, warning) = StatCache::load(&p);
+            assert!(c.is_empty(), "{what}: cache not empty");
+            let w = warning.unwrap_or_else(|| panic!("{what}: no warning"));
+            assert!(
+                w.contains("index"),
+                "{what}: warning does not name the file: {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn decode_survives_lying_counts_with_valid_checksum() {
+        // A hostile or buggy writer: a huge count and odd lengths, but a correct checksum.
+        let mut body = Vec::new();
+        body.extend_from_slice(MAGIC);
+        body.extend_from_slice(&VERSION.to_le_bytes());
+        body.extend_from_slice(&T0.to_le_bytes());
+        body.extend_from_slice(&u64::MAX.to_le_bytes());
+        body.extend_from_slice(&u16::MAX.to_le_bytes());
+        body.extend_from_slice(b"../etc/passwd");
+        let sum = *blake3::hash(&body).as_bytes();
+        body.extend_from_slice(&sum);
+        assert!(StatCache::decode(&body).is_err());
+    }
+
+    #[test]
+    fn exact_stat_is_trusted() {
+        let c = sample();
+        let s = c.get(&path("a.md")).unwrap().0;
+        assert_eq!(c.lookup(&path("a.md"), &s), Some(ObjectId::of(b"aaa")));
+    }
+
+    #[test]
+    fn stat_mismatch_is_not_trusted() {
+        let c = sample();
+        let p = path("a.md");
+        let s = c.get(&p).unwrap().0;
+        type Change = (&'static str, fn(&mut FileStat));
+        let changes: [Change; 5] = [
+            ("size", |s| s.size += 1),
+            ("mtime", |s| s.mtime_ns += 1),
+            ("ctime", |s| s.ctime_ns += 1),
+            ("inode", |s| s.ino += 1),
+            ("executable", |s| s.executable = !s.executable),
+        ];
+        for (what, change) in changes {
+            let mut other = s;
+            change(&mut other);
+            assert_eq!(c.lookup(&p, &other), None, "a different {what} was trusted");
+        }
+        assert_eq!(c.lookup(&path("unknown.md"), &s), None);
+    }
+
+    #[test]
+    fn racy_entries_are_not_trusted() {
+        let mut c = StatCache::with_horizon(T0);
+        let cases = [
+            (
+                "mtime just inside the margin",
+                stat(1, T0 - RACY_MARGIN_NS),
+                false,
+            ),
+            ("mtime at the horizon", stat(1, T0), false),
+            ("mtime after the horizon", stat(1, T0 + SECOND), false),
+            (
+                "mtime just outside the margin",
+                stat(1, T0 - RACY_MARGIN_NS - 1),
+                true,
+            ),
+            (
+                "old mtime but recent ctime",
+                FileStat {
+                    ctime_ns: T0 - 1,
+                    ..stat(1, T0 - 100 * SECOND)
+                },
+                false,
+            ),
+        ];
+        for (what, s, trusted) in cases {
+            c.insert(path("f.md"), s, ObjectId::of(b"f"));
+            assert_eq!(c.lookup(&path("f.md"), &s).is_some(), trusted, "{what}");
+        }
+    }
+
+    #[test]
+    fn remove_and_retain() {
+        let mut c = sample();
+        assert!(c.remove(&path("a.md")).is_some());
+        assert!(c.remove(&path("a.md")).is_none());
+        c.retain(|p, _, _| p.as_str().starts_with("dir/"));
+        let left: Vec<_> = c.iter().map(|(p, _, _)| p.as_str().to_string()).collect();
+        assert_eq!(left, ["dir/run.sh"]);
+    }
+
+    fn golden_path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/format/statcache-v1.bin")
+    }
+
+    /// Writes the golden fixture. Run once, on purpose, when the format version changes:
+    /// `cargo test -p vault --lib write_statcache_golden -- --ignored`.
+    #[test]
+    #[ignore = "writes fixtures/format/statcache-v1.bin"]
+    fn write_statcache_golden() {
+        std::fs::write(golden_path(), sample().encode()).unwrap();
+    }
+
+    #[test]
+    fn format_is_frozen() {
+        let golden = std::fs::read(golden_path()).expect("fixtures/format/statcache-v1.bin");
+        assert_eq!(sample().encode(), golden, "stat cache encoding changed");
+        assert_eq!(StatCache::decode(&golden), Ok(sample()));
+    }
+}

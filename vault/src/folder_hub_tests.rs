@@ -1,0 +1,267 @@
+//! Tests of [`super::FolderHub`]: the shared hub conformance suite, then folder specifics.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::conformance::{HubFactory, TestSnapshot};
+use super::*;
+
+/// Hubs in temp folders that live as long as the test process (removed by the OS's tmp
+/// cleaning; each test uses fresh ones).
+struct Folders {
+    base: tempfile::TempDir,
+    next: AtomicUsize,
+}
+
+impl Folders {
+    fn new() -> Folders {
+        Folders {
+            base: tempfile::tempdir().unwrap(),
+            next: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl HubFactory for Folders {
+    type Hub = FolderHub;
+
+    fn create(&self) -> FolderHub {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        FolderHub::open(&self.base.path().join(format!("hub{n}"))).unwrap()
+    }
+
+    fn reopen(&self, hub: &FolderHub) -> FolderHub {
+        FolderHub::open(hub.path()).unwrap()
+    }
+
+    fn lose_object(&self, hub: &FolderHub, id: ObjectId) -> bool {
+        let store = PackStore::open(&hub.path().join("packs")).unwrap();
+        let pack = store.pack_of(id).expect("the object to lose is stored");
+        fs::remove_file(pack).unwrap();
+        true
+    }
+}
+
+crate::hub_conformance_tests!(Folders::new());
+
+#[test]
+fn open_creates_layout_in_new_or_empty_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new/hub");
+    let hub = FolderHub::open(&path).unwrap();
+    assert!(path.join("packs").is_dir() && path.join("refs").is_dir());
+    let marker: serde_json::Value =
+        serde_json::from_slice(&fs::read(path.join(MARKER_FILE)).unwrap()).unwrap();
+    assert_eq!(marker["format"], 1);
+    assert!(marker["created_ns"].as_i64().unwrap() > 0);
+    assert_eq!(hub.head().unwrap(), None);
+    // An empty folder (a crash-left temp file does not count) becomes a hub too.
+    let empty = dir.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    fs::write(empty.join(format!("{TEMP_PREFIX}abc")), b"").unwrap();
+    FolderHub::open(&empty).unwrap();
+    assert!(empty.join(MARKER_FILE).is_file());
+}
+
+#[test]
+fn non_empty_folder_without_marker_is_not_a_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("my notes.md"), b"important").unwrap();
+    let err = FolderHub::open(dir.path()).unwrap_err();
+    assert!(matches!(err, HubError::NotAHub(_)), "{err:?}");
+    assert!(
+        !dir.path().join(MARKER_FILE).exists(),
+        "must not touch a foreign folder"
+    );
+    assert!(!dir.path().join("packs").exists());
+}
+
+#[test]
+fn newer_format_is_refused_and_bad_marker_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join(MARKER_FILE),
+        br#"{"format":2,"created_ns":1,"extra":true}"#,
+    )
+    .unwrap();
+    let err = FolderHub::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HubError::UnsupportedFormat {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    fs::write(dir.path().join(MARKER_FILE), b"{not json").unwrap();
+    let err = FolderHub::open(dir.path()).unwrap_err();
+    assert!(matches!(err, HubError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains(MARKER_FILE), "{err}");
+    // Unknown extra fields are fine: later versions may add some.
+    fs::write(
+        dir.path().join(MARKER_FILE),
+        br#"{"format":1,"created_ns":1,"note":"x"}"#,
+    )
+    .unwrap();
+    FolderHub::open(dir.path()).unwrap();
+}
+
+#[test]
+fn first_sync_of_many_notes_is_one_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    let contents: Vec<(String, Vec<u8>)> = (0..2000)
+        .map(|i| {
+            (
+                format!("dir{}/note{i}.md", i % 37),
+                format!("note {i}").into_bytes(),
+            )
+        })
+        .collect();
+    let files: Vec<(&str, &[u8])> = contents
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_slice()))
+        .collect();
+    let s = TestSnapshot::new(&files, vec![]);
+    hub.put(&s.all()).unwrap();
+    assert_eq!(fs::read_dir(dir.path().join("packs")).unwrap().count(), 1);
+    assert_eq!(hub.cas_head(None, s.id).unwrap(), CasOutcome::Updated);
+    assert_eq!(hub.tree_hash().unwrap(), Some(s.root));
+}
+
+#[test]
+fn put_refuses_malformed_trees_and_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    for kind in [Kind::Tree, Kind::Snapshot] {
+        let bad = Object {
+            kind,
+            bytes: b"garbage\n".to_vec(),
+        };
+        assert!(
+            matches!(hub.put(&[bad]), Err(HubError::Object(_))),
+            "{kind:?}"
+        );
+    }
+    assert_eq!(fs::read_dir(dir.path().join("packs")).unwrap().count(), 0);
+}
+
+#[test]
+fn cas_refuses_state_dir_in_root_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    let mut inner = Tree::default();
+    let b = Object {
+        kind: Kind::Blob,
+        bytes: b"secret".to_vec(),
+    };
+    let meta = crate::object::FileMeta {
+        id: b.id(),
+        size: 6,
+        mtime_ns: 0,
+        executable: false,
+    };
+    inner
+        .entries
+        .insert("config.toml".into(), EntryKind::File(meta));
+    let inner = inner.to_object();
+    let mut root = Tree::default();
+    root.entries
+        .insert(".Vault".into(), EntryKind::Dir(inner.id()));
+    let root = root.to_object();
+    let snap = Snapshot {
+        tree: root.id(),
+        parents: vec![],
+        device_id: "d".into(),
+        device_name: "d".into(),
+        time_ns: 0,
+    }
+    .to_object();
+    hub.put(&[b, inner, root, snap.clone()]).unwrap();
+    let r = hub.cas_head(None, snap.id());
+    assert!(matches!(r, Err(HubError::Refused { .. })), "{r:?}");
+    assert_eq!(hub.head().unwrap(), None);
+}
+
+/// A tree naming the same subtree twice at every level has 2^depth paths; the walk must visit
+/// each distinct tree once instead of exploding (a hostile device must not hang the hub).
+#[test]
+fn walk_visits_shared_subtrees_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    let b = Object {
+        kind: Kind::Blob,
+        bytes: b"leaf".to_vec(),
+    };
+    let meta = crate::object::FileMeta {
+        id: b.id(),
+        size: 4,
+        mtime_ns: 0,
+        executable: false,
+    };
+    let mut objs = vec![b];
+    let mut t = Tree::default();
+    t.entries.insert("f".into(), EntryKind::File(meta));
+    let mut below = t.to_object();
+    for _ in 0..100 {
+        objs.push(below.clone());
+        let mut t = Tree::default();
+        t.entries.insert("a".into(), EntryKind::Dir(below.id()));
+        t.entries.insert("b".into(), EntryKind::Dir(below.id()));
+        below = t.to_object();
+    }
+    objs.push(below.clone());
+    let snap = Snapshot {
+        tree: below.id(),
+        parents: vec![],
+        device_id: "d".into(),
+        device_name: "d".into(),
+        time_ns: 0,
+    }
+    .to_object();
+    objs.push(snap.clone());
+    hub.put(&objs).unwrap();
+    assert_eq!(hub.cas_head(None, snap.id()).unwrap(), CasOutcome::Updated);
+    assert_eq!(hub.tree_hash().unwrap(), Some(below.id()));
+}
+
+#[test]
+fn missing_under_lists_what_a_repair_must_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    let s = TestSnapshot::new(&[("a.md", b"a"), ("d/b.md", b"b")], vec![]);
+    assert_eq!(hub.missing_under(s.id).unwrap(), vec![s.id]);
+    hub.put(std::slice::from_ref(&s.snapshot)).unwrap();
+    assert_eq!(hub.missing_under(s.id).unwrap(), vec![s.root]);
+    hub.put(&s.trees).unwrap();
+    let mut got = hub.missing_under(s.id).unwrap();
+    got.sort();
+    let mut want: Vec<ObjectId> = s.blobs.iter().map(Object::id).collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn damaged_tree_in_pack_makes_tree_hash_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    let s = TestSnapshot::new(&[("a.md", b"a")], vec![]);
+    hub.put(&s.blobs).unwrap();
+    hub.put(&s.trees).unwrap();
+    hub.put(std::slice::from_ref(&s.snapshot)).unwrap();
+    hub.cas_head(None, s.id).unwrap();
+    let store = PackStore::open(&dir.path().join("packs")).unwrap();
+    let pack = store.pack_of(s.root).unwrap().to_path_buf();
+    let mut bytes = fs::read(&pack).unwrap();
+    bytes[10] ^= 1; // inside the only tree's bytes
+    fs::write(&pack, bytes).unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    let err = hub.tree_hash().unwrap_err();
+    assert!(matches!(err, HubError::Corrupt { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&pack.display().to_string()),
+        "{err}"
+    );
+}

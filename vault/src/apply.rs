@@ -1,1 +1,325 @@
-//! TODO
+//! Writing a reconcile plan to the vault folder without ever losing a user's bytes.
+//!
+//! The plan was made from a scan; the user may have edited the folder since. So every action
+//! first re-checks its path against the scan (`expect` + the scanned [`FileStat`]) and, if the
+//! file changed, is skipped and left for the next round instead of overwriting anything. The
+//! rules, in the spirit of restic's atomic saves and gitoxide's "apply only if the ref is still
+//! what we saw":
+//!
+//! - Writes go to a temp file in the target's folder (data, mode, mtime, fsync), the target is
+//!   re-checked just before the rename, and the folder is fsynced after it. A crash leaves the
+//!   old or the new file, never a mix. New files are put in place with `link(2)`, which fails
+//!   instead of replacing a file that appeared meanwhile.
+//! - Moves never replace: `link(from, to)` then unlink `from`.
+//! - Deletes move the file aside first and only unlink it if the moved file is still the one
+//!   scanned; otherwise it is put back.
+//! - Folders on the way are never followed if they are symlinks or files: a link in the vault
+//!   must not lead a write outside it. `.vault/` cannot be addressed at all ([`VaultPath`]).
+//! - Blobs are fetched in batches of about [`BATCH_BYTES`] and each is re-hashed before use.
+//!
+//! What remains: between the last re-check and the `rename` of an overwrite (microseconds) an
+//! edit can still be replaced; POSIX has no compare-and-rename.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use filetime::FileTime;
+
+use crate::filestat::FileStat;
+use crate::hub::Hub;
+use crate::id::ObjectId;
+use crate::object::{FileMeta, Kind};
+use crate::paths::VaultPath;
+use crate::reconcile::Action;
+
+/// About how many bytes of file content (by `meta.size`) one [`BlobSource::fetch`] asks for.
+pub const BATCH_BYTES: u64 = 32 << 20;
+
+/// Why a skipped action was skipped when the file changed under us.
+pub const CHANGED: &str = "changed since the scan; left for the next round";
+
+/// The error a [`BlobSource`] may return; kept open so hubs and local stores can both be sources.
+pub type FetchError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Where file contents come from (the hub, or the local object store).
+pub trait BlobSource {
+    /// The bytes of each blob in `ids`, in the same order. Sources should verify what they
+    /// return; [`apply_actions`] re-checks every blob against its id anyway.
+    fn fetch(&mut self, ids: &[ObjectId]) -> Result<Vec<Vec<u8>>, FetchError>;
+}
+
+/// A [`Hub`] as a blob source: one `get` per batch, each object checked to be the blob asked for.
+pub struct HubBlobs<'a, H: ?Sized>(pub &'a H);
+
+impl<H: Hub + ?Sized> BlobSource for HubBlobs<'_, H> {
+    fn fetch(&mut self, ids: &[ObjectId]) -> Result<Vec<Vec<u8>>, FetchError> {
+        let objects = self.0.get(ids)?;
+        if objects.len() != ids.len() {
+            return Err(format!("asked for {} objects, got {}", ids.len(), objects.len()).into());
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, object) in ids.iter().zip(objects) {
+            crate::object::verify(*id, object.kind, Kind::Blob, &object.bytes)?;
+            out.push(object.bytes);
+        }
+        Ok(out)
+    }
+}
+
+/// What [`apply_actions`] did. On error the same report comes with the error
+/// ([`ApplyError::partial`]): actions done before the failure stay done.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// In action order. A move gives two entries: `from` (now absent) and `to`.
+    pub done: Vec<Done>,
+    pub skipped: Vec<Skipped>,
+    pub files_written: usize,
+    pub bytes_written: u64,
+    pub files_deleted: usize,
+    pub files_moved: usize,
+}
+
+/// A path the plan changed, and what it holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    pub path: VaultPath,
+    /// The file's stat now, when it is certainly the file apply put there (same inode, size,
+    /// mtime, mode); `None` for a deleted path, or when that could not be confirmed (the caller
+    /// then rehashes instead of trusting the cache).
+    pub stat: Option<FileStat>,
+    /// The blob now at `path`; `None` when the path is now absent.
+    pub id: Option<ObjectId>,
+}
+
+/// An action that was not applied, and why. Nothing was changed at `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: VaultPath,
+    pub reason: String,
+}
+
+/// Why applying a plan stopped. Each variant carries the report of what was done before.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    #[error(
+        "could not fetch {count} file(s) from the hub (the first is `{first}`): {source}; files already written are kept and the next sync continues from there"
+    )]
+    Fetch {
+        first: VaultPath,
+        count: usize,
+        #[source]
+        source: FetchError,
+        partial: Box<ApplyReport>,
+    },
+    #[error(
+        "the blob source returned {got} blob(s) for {asked} requested (the first is `{first}`); nothing of this batch was written; the hub or its client is faulty"
+    )]
+    SourceMiscount {
+        first: VaultPath,
+        asked: usize,
+        got: usize,
+        partial: Box<ApplyReport>,
+    },
+    #[error(
+        "refused to write `{path}`: the bytes received hash to {actual}, but should have been {expected}; nothing of this batch was written; the hub holds damaged data or cannot be trusted, check it before syncing again"
+    )]
+    WrongBytes {
+        path: VaultPath,
+        expected: ObjectId,
+        actual: ObjectId,
+        partial: Box<ApplyReport>,
+    },
+    #[error("{action} `{}` failed: {source}; check permissions and free disk space, then sync again (files already written are kept)", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+        partial: Box<ApplyReport>,
+    },
+}
+
+impl ApplyError {
+    /// What was done before the error.
+    pub fn partial(&self) -> &ApplyReport {
+        match self {
+            ApplyError::Fetch { partial, .. }
+            | ApplyError::SourceMiscount { partial, .. }
+            | ApplyError::WrongBytes { partial, .. }
+            | ApplyError::Io { partial, .. } => partial,
+        }
+    }
+
+    /// Whether running the sync again later may succeed without anyone fixing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ApplyError::Fetch { .. } | ApplyError::Io { .. })
+    }
+
+    fn with_partial(mut self, report: ApplyReport) -> Self {
+        match &mut self {
+            ApplyError::Fetch { partial, .. }
+            | ApplyError::SourceMiscount { partial, .. }
+            | ApplyError::WrongBytes { partial, .. }
+            | ApplyError::Io { partial, .. } => **partial = report,
+        }
+        self
+    }
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ApplyError + 'a {
+    move |source| ApplyError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+        partial: Box::default(),
+    }
+}
+
+/// Apply `actions` in order to the vault folder at `root`. `scanned` holds the stat of every
+/// file as the scan that produced the plan saw it; an action whose file no longer matches it is
+/// skipped (see [`ApplyReport::skipped`]), never forced.
+pub fn apply_actions(
+    root: &Path,
+    actions: &[Action],
+    scanned: &HashMap<VaultPath, FileStat>,
+    source: &mut dyn BlobSource,
+) -> Result<ApplyReport, ApplyError> {
+    apply_batched(root, actions, scanned, source, BATCH_BYTES)
+}
+
+fn apply_batched(
+    root: &Path,
+    actions: &[Action],
+    scanned: &HashMap<VaultPath, FileStat>,
+    source: &mut dyn BlobSource,
+    batch_bytes: u64,
+) -> Result<ApplyReport, ApplyError> {
+    let mut ap = applier::Applier {
+        root,
+        scanned,
+        report: ApplyReport::default(),
+    };
+    let mut blobs: HashMap<ObjectId, Vec<u8>> = HashMap::new();
+    // Blobs of the writes in actions[..fetched_to] are in `blobs`.
+    let mut fetched_to = 0;
+    for (i, action) in actions.iter().enumerate() {
+        let result = match action {
+            Action::Write { path, meta, expect } => {
+                if i >= fetched_to {
+                    blobs.clear();
+                    match fetch_batch(actions, i, batch_bytes, source, &mut blobs) {
+                        Ok(end) => fetched_to = end,
+                        Err(e) => return Err(e.with_partial(ap.report)),
+                    }
+                }
+                let bytes = if is_empty_blob(meta) {
+                    Some(&[][..])
+                } else {
+                    blobs.get(&meta.id).map(Vec::as_slice)
+                };
+                match bytes {
+                    Some(bytes) => ap.write(path, meta, expect.as_ref(), bytes),
+                    // Unreachable by construction of the batch; skipping is the safe answer.
+                    None => ap.skip(path, "its content was not fetched (internal error)".into()),
+                }
+            }
+            Action::Delete { path, expect } => ap.delete(path, expect),
+            Action::Move { from, to, expect } => ap.rename(from, to, expect),
+            Action::Touch { path, meta, expect } => ap.touch(path, meta, expect),
+        };
+        if let Err(e) = result {
+            return Err(e.with_partial(ap.report));
+        }
+    }
+    Ok(ap.report)
+}
+
+fn is_empty_blob(meta: &FileMeta) -> bool {
+    meta.size == 0 && meta.id == ObjectId::of(b"")
+}
+
+/// Fetch the blobs of the writes from `actions[start]` on, up to about `batch_bytes`, into
+/// `blobs`, each checked against its id. Returns the index of the first action not covered.
+fn fetch_batch(
+    actions: &[Action],
+    start: usize,
+    batch_bytes: u64,
+    source: &mut dyn BlobSource,
+    blobs: &mut HashMap<ObjectId, Vec<u8>>,
+) -> Result<usize, ApplyError> {
+    let mut ids = Vec::new();
+    let mut first_path: HashMap<ObjectId, &VaultPath> = HashMap::new();
+    let mut seen = HashSet::new();
+    let mut total: u64 = 0;
+    let mut end = actions.len();
+    for (i, action) in actions.iter().enumerate().skip(start) {
+        let Action::Write { path, meta, .. } = action else {
+            continue;
+        };
+        if is_empty_blob(meta) || seen.contains(&meta.id) {
+            continue;
+        }
+        if !ids.is_empty() && total.saturating_add(meta.size) > batch_bytes {
+            end = i;
+            break;
+        }
+        total = total.saturating_add(meta.size);
+        seen.insert(meta.id);
+        first_path.insert(meta.id, path);
+        ids.push(meta.id);
+    }
+    let Some(first) = ids.first().map(|id| first_path[id].clone()) else {
+        return Ok(end);
+    };
+    let fetched = source.fetch(&ids).map_err(|source| ApplyError::Fetch {
+        first: first.clone(),
+        count: ids.len(),
+        source,
+        partial: Box::default(),
+    })?;
+    if fetched.len() != ids.len() {
+        return Err(ApplyError::SourceMiscount {
+            first,
+            asked: ids.len(),
+            got: fetched.len(),
+            partial: Box::default(),
+        });
+    }
+    // Check the whole batch before writing any of it: a lying source writes nothing.
+    for (id, bytes) in ids.iter().zip(&fetched) {
+        let actual = ObjectId::of(bytes);
+        if actual != *id {
+            return Err(ApplyError::WrongBytes {
+                path: first_path[id].clone(),
+                expected: *id,
+                actual,
+                partial: Box::default(),
+            });
+        }
+    }
+    blobs.extend(ids.into_iter().zip(fetched));
+    Ok(end)
+}
+
+/// `mode` with the executable bits set (wherever it is readable, at least for the owner) or
+/// cleared.
+fn with_exec(mode: u32, executable: bool) -> u32 {
+    if executable {
+        mode | ((mode & 0o444) >> 2) | 0o100
+    } else {
+        mode & !0o111
+    }
+}
+
+fn filetime_of(ns: i64) -> FileTime {
+    const NS: i64 = 1_000_000_000;
+    // rem_euclid is in 0..NS, so it fits in u32.
+    FileTime::from_unix_time(ns.div_euclid(NS), ns.rem_euclid(NS) as u32)
+}
+
+mod applier;
+
+#[cfg(test)]
+mod tests;

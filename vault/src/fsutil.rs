@@ -117,6 +117,43 @@ pub fn io_at<'a>(
     }
 }
 
+/// Put `from` at `to` unless something already exists at `to`: then `Ok(false)`, and `from` is
+/// left as it was. Never replaces a file, so no edit that lands at `to` meanwhile can be lost:
+/// `link(2)` refuses an existing target atomically, then `from` is unlinked. On filesystems
+/// without hard links (FAT, some network mounts) it falls back to check-then-rename, which has
+/// a short race. Both folders are fsynced.
+pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<bool> {
+    match fs::hard_link(from, to) {
+        Ok(()) => fs::remove_file(from)?,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) if links_unsupported(&e) => {
+            match fs::symlink_metadata(to) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(false),
+            }
+            fs::rename(from, to)?;
+        }
+        Err(e) => return Err(e),
+    }
+    let (from_dir, to_dir) = (from.parent(), to.parent());
+    if let Some(dir) = to_dir {
+        fsync_dir(dir)?;
+    }
+    if let Some(dir) = from_dir.filter(|d| Some(*d) != to_dir) {
+        fsync_dir(dir)?;
+    }
+    Ok(true)
+}
+
+/// Whether a `link(2)` error means the filesystem has no hard links (rather than a real failure).
+pub fn links_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,367 @@
+//! The per-action file operations of [`super::apply_actions`]: each re-checks its path against
+//! the scan and either acts or records why it did not.
+
+use std::collections::HashMap;
+use std::fs::{self, File, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use super::{ApplyError, ApplyReport, CHANGED, Done, Skipped, filetime_of, io_err, with_exec};
+use crate::filestat::{self, FileStat, Found};
+use crate::fsutil::{self, TempFile};
+use crate::id::ObjectId;
+use crate::object::FileMeta;
+use crate::paths::VaultPath;
+
+pub(super) struct Applier<'a> {
+    pub(super) root: &'a Path,
+    pub(super) scanned: &'a HashMap<VaultPath, FileStat>,
+    pub(super) report: ApplyReport,
+}
+
+/// Whether two stats describe the same, unmodified file. Leaves out ctime, which a rename or
+/// link changes on most filesystems.
+fn same_file(a: &FileStat, b: &FileStat) -> bool {
+    a.ino == b.ino && a.size == b.size && a.mtime_ns == b.mtime_ns && a.executable == b.executable
+}
+
+impl Applier<'_> {
+    pub(super) fn skip(&mut self, path: &VaultPath, reason: String) -> Result<(), ApplyError> {
+        tracing::info!(%path, %reason, "apply: skipped");
+        self.report.skipped.push(Skipped {
+            path: path.clone(),
+            reason,
+        });
+        Ok(())
+    }
+
+    fn done(&mut self, path: &VaultPath, stat: Option<FileStat>, id: Option<ObjectId>) {
+        self.report.done.push(Done {
+            path: path.clone(),
+            stat,
+            id,
+        });
+    }
+
+    /// Check that every folder on the way to `path` is a real folder (not a symlink, not a
+    /// file), creating missing ones when `create`. `Ok(Err(reason))` means: refuse the action.
+    fn parents(&self, path: &VaultPath, create: bool) -> Result<Result<(), String>, ApplyError> {
+        let Some(parent) = path.parent() else {
+            return Ok(Ok(()));
+        };
+        let mut dir = self.root.to_path_buf();
+        let mut rel = String::new();
+        for comp in parent.components() {
+            let next = dir.join(comp);
+            if !rel.is_empty() {
+                rel.push('/');
+            }
+            rel.push_str(comp);
+            let mut found = filestat::probe(&next).map_err(io_err("checking", &next))?;
+            if found == Found::Absent && create {
+                match fs::create_dir(&next) {
+                    Ok(()) => fsutil::fsync_dir(&dir).map_err(io_err("syncing folder", &dir))?,
+                    // Someone made it meanwhile: look again at what it is.
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(io_err("creating folder", &next)(e)),
+                }
+                found = filestat::probe(&next).map_err(io_err("checking", &next))?;
+            }
+            match found {
+                Found::Dir => {}
+                Found::Absent => return Ok(Err(format!("{CHANGED} (folder `{rel}` is gone)"))),
+                Found::File(_) => {
+                    return Ok(Err(format!(
+                        "`{rel}` is a file where a folder is needed; rename or move it, then sync again"
+                    )));
+                }
+                Found::Other => {
+                    return Ok(Err(format!(
+                        "`{rel}` is a symbolic link or special file; sync never writes through links, \
+                         so that nothing outside the vault is touched; replace it with a real folder to sync `{path}`"
+                    )));
+                }
+            }
+            dir = next;
+        }
+        Ok(Ok(()))
+    }
+
+    /// `None` if `path` still holds what the plan expects: nothing (`expect` is `None`), or the
+    /// very file the scan saw. Otherwise the reason to skip.
+    fn changed(
+        &self,
+        path: &VaultPath,
+        full: &Path,
+        expect: Option<&FileMeta>,
+    ) -> Result<Option<String>, ApplyError> {
+        let found = filestat::probe(full).map_err(io_err("checking", full))?;
+        let ok = match (expect, found) {
+            (None, Found::Absent) => true,
+            (Some(m), Found::File(st)) => self.scanned.get(path) == Some(&st) && st.size == m.size,
+            _ => false,
+        };
+        Ok((!ok).then(|| CHANGED.to_string()))
+    }
+
+    /// The stat of the file at `full` if it is certainly the one apply just put there.
+    fn confirm(
+        &self,
+        full: &Path,
+        meta: &FileMeta,
+        ino: u64,
+    ) -> Result<Option<FileStat>, ApplyError> {
+        match filestat::probe(full).map_err(io_err("checking", full))? {
+            Found::File(st)
+                if st.ino == ino
+                    && st.size == meta.size
+                    && st.mtime_ns == meta.mtime_ns
+                    && st.executable == meta.executable =>
+            {
+                Ok(Some(st))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    pub(super) fn write(
+        &mut self,
+        path: &VaultPath,
+        meta: &FileMeta,
+        expect: Option<&FileMeta>,
+        bytes: &[u8],
+    ) -> Result<(), ApplyError> {
+        let full = path.to_fs_path(self.root);
+        if let Err(reason) = self.parents(path, true)? {
+            return self.skip(path, reason);
+        }
+        // Early check, so a skipped write costs no temp file.
+        if let Some(reason) = self.changed(path, &full, expect)? {
+            return self.skip(path, reason);
+        }
+        let mut tmp = TempFile::beside(&full).map_err(io_err("creating a temp file for", &full))?;
+        let tmp_path = tmp.path().to_path_buf();
+        let werr = io_err("writing", &tmp_path);
+        tmp.file().write_all(bytes).map_err(werr)?;
+        // An overwrite keeps the permissions the user gave the file (say 0600), new files get
+        // the umask's; only the executable bit comes from the plan.
+        let current = expect.and_then(|_| fs::symlink_metadata(&full).ok());
+        let base = match current {
+            Some(m) => m.mode(),
+            // (If the file vanished meanwhile, the re-check below skips the write.)
+            None => tmp
+                .file()
+                .metadata()
+                .map_err(io_err("reading the mode of", &tmp_path))?
+                .mode(),
+        };
+        let mode = with_exec(base & 0o777, meta.executable);
+        tmp.file()
+            .set_permissions(Permissions::from_mode(mode))
+            .map_err(io_err("setting the mode of", &tmp_path))?;
+        filetime::set_file_handle_times(tmp.file(), None, Some(filetime_of(meta.mtime_ns)))
+            .map_err(io_err("setting the modification time of", &tmp_path))?;
+        let ino = tmp
+            .file()
+            .metadata()
+            .map_err(io_err("reading", &tmp_path))?
+            .ino();
+        tmp.sync().map_err(io_err("syncing", &tmp_path))?;
+        // The re-check that matters: as late as possible before the file is put in place.
+        if let Some(reason) = self.changed(path, &full, expect)? {
+            drop(tmp);
+            return self.skip(path, reason);
+        }
+        if expect.is_some() {
+            tmp.commit(&full).map_err(io_err("replacing", &full))?;
+        } else if !fsutil::rename_no_replace(tmp.path(), &full)
+            .map_err(io_err("putting in place", &full))?
+        {
+            drop(tmp);
+            return self.skip(path, CHANGED.to_string());
+        } else {
+            drop(tmp); // its name is already gone; nothing left to remove
+        }
+        let stat = self.confirm(&full, meta, ino)?;
+        self.done(path, stat, Some(meta.id));
+        self.report.files_written += 1;
+        self.report.bytes_written += bytes.len() as u64;
+        Ok(())
+    }
+
+    pub(super) fn delete(&mut self, path: &VaultPath, expect: &FileMeta) -> Result<(), ApplyError> {
+        let full = path.to_fs_path(self.root);
+        if let Err(reason) = self.parents(path, false)? {
+            return self.skip(path, reason);
+        }
+        if let Some(reason) = self.changed(path, &full, Some(expect))? {
+            return self.skip(path, reason);
+        }
+        if let Some(reason) = self.remove_if_unchanged(path, &full)? {
+            return self.skip(path, reason);
+        }
+        self.remove_empty_parents(path);
+        self.done(path, None, None);
+        self.report.files_deleted += 1;
+        Ok(())
+    }
+
+    /// Remove the file at `full` only if it is still the scanned file: move it aside first (so no
+    /// new edit can land on it), check what was moved, then unlink it or put it back.
+    pub(super) fn remove_if_unchanged(
+        &self,
+        path: &VaultPath,
+        full: &Path,
+    ) -> Result<Option<String>, ApplyError> {
+        let Some(want) = self.scanned.get(path) else {
+            return Ok(Some(CHANGED.to_string()));
+        };
+        let aside = fsutil::temp_path_for(full);
+        match fs::rename(full, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(CHANGED.to_string())),
+            Err(e) => return Err(io_err("moving aside", full)(e)),
+        }
+        let dir = full.parent().unwrap_or(self.root);
+        match filestat::probe(&aside).map_err(io_err("checking", &aside))? {
+            Found::File(st) if same_file(&st, want) => {
+                fs::remove_file(&aside).map_err(io_err("removing", &aside))?;
+                fsutil::fsync_dir(dir).map_err(io_err("syncing folder", dir))?;
+                Ok(None)
+            }
+            _ => {
+                // Edited in the instant between the check and the move: put it back.
+                if fsutil::rename_no_replace(&aside, full).map_err(io_err("putting back", full))? {
+                    return Ok(Some(CHANGED.to_string()));
+                }
+                // And a new file appeared at the path too: keep both, under a visible name.
+                // (Cut to stay within the 255-byte name limit.)
+                let name: String = path.file_name().chars().take(60).collect();
+                let kept = full.with_file_name(format!("{name}.kept-{}", fsutil::random_hex(4)));
+                fs::rename(&aside, &kept).map_err(io_err("keeping", &kept))?;
+                Ok(Some(format!(
+                    "{CHANGED}; the edited version was kept as `{}`",
+                    kept.display()
+                )))
+            }
+        }
+    }
+
+    pub(super) fn rename(
+        &mut self,
+        from: &VaultPath,
+        to: &VaultPath,
+        expect: &FileMeta,
+    ) -> Result<(), ApplyError> {
+        let full_from = from.to_fs_path(self.root);
+        let full_to = to.to_fs_path(self.root);
+        if let Err(reason) = self.parents(from, false)? {
+            return self.skip(from, reason);
+        }
+        if let Some(reason) = self.changed(from, &full_from, Some(expect))? {
+            return self.skip(from, reason);
+        }
+        if let Err(reason) = self.parents(to, true)? {
+            return self.skip(to, reason);
+        }
+        if let Some(reason) = self.changed(to, &full_to, None)? {
+            return self.skip(
+                to,
+                format!("{reason} (`{to}` exists; it is never replaced by a move)"),
+            );
+        }
+        let Some(want) = self.scanned.get(from).copied() else {
+            return self.skip(from, CHANGED.to_string());
+        };
+        match fs::hard_link(&full_from, &full_to) {
+            Ok(()) => {
+                // The link took whatever was at `from` at that instant; if that is not the
+                // scanned file, undo (the file is still at `from`, nothing is lost).
+                if !matches!(filestat::probe(&full_to), Ok(Found::File(st)) if same_file(&st, &want))
+                {
+                    fs::remove_file(&full_to).map_err(io_err("undoing the link", &full_to))?;
+                    return self.skip(from, CHANGED.to_string());
+                }
+                sync_parent(&full_to, self.root)?;
+                if let Some(reason) = self.remove_if_unchanged(from, &full_from)? {
+                    // `to` holds the scanned version and `from` the user's edit: both kept.
+                    return self.skip(
+                        from,
+                        format!("{reason}; `{to}` holds the version it had at the scan"),
+                    );
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return self.skip(
+                    to,
+                    format!("{CHANGED} (`{to}` appeared; it is never replaced by a move)"),
+                );
+            }
+            Err(e) if fsutil::links_unsupported(&e) => {
+                if !matches!(filestat::probe(&full_to), Ok(Found::Absent)) {
+                    return self.skip(to, CHANGED.to_string());
+                }
+                fs::rename(&full_from, &full_to).map_err(io_err("moving", &full_from))?;
+                sync_parent(&full_to, self.root)?;
+                sync_parent(&full_from, self.root)?;
+            }
+            Err(e) => return Err(io_err("linking", &full_to)(e)),
+        }
+        self.remove_empty_parents(from);
+        let stat = self.confirm(&full_to, expect, want.ino)?;
+        self.done(from, None, None);
+        self.done(to, stat, Some(expect.id));
+        self.report.files_moved += 1;
+        Ok(())
+    }
+
+    pub(super) fn touch(
+        &mut self,
+        path: &VaultPath,
+        meta: &FileMeta,
+        expect: &FileMeta,
+    ) -> Result<(), ApplyError> {
+        let full = path.to_fs_path(self.root);
+        if let Err(reason) = self.parents(path, false)? {
+            return self.skip(path, reason);
+        }
+        if let Some(reason) = self.changed(path, &full, Some(expect))? {
+            return self.skip(path, reason);
+        }
+        let file = File::open(&full).map_err(io_err("opening", &full))?;
+        let m = file.metadata().map_err(io_err("reading", &full))?;
+        // The handle's own stat proves it is the scanned file (not a link swapped in since).
+        if !m.is_file() || self.scanned.get(path) != Some(&FileStat::from_metadata(&m)) {
+            return self.skip(path, CHANGED.to_string());
+        }
+        let mode = with_exec(m.mode() & 0o777, meta.executable);
+        if mode != m.mode() & 0o777 {
+            file.set_permissions(Permissions::from_mode(mode))
+                .map_err(io_err("setting the mode of", &full))?;
+        }
+        filetime::set_file_handle_times(&file, None, Some(filetime_of(meta.mtime_ns)))
+            .map_err(io_err("setting the modification time of", &full))?;
+        file.sync_all().map_err(io_err("syncing", &full))?;
+        let stat = self.confirm(&full, meta, m.ino())?;
+        self.done(path, stat, Some(meta.id));
+        Ok(())
+    }
+
+    /// Remove the folders that held `path` and are now empty, up to (never including) the root.
+    fn remove_empty_parents(&self, path: &VaultPath) {
+        let mut cur = path.parent();
+        while let Some(dir) = cur {
+            // Fails on a non-empty folder (or a symlink): that is where to stop.
+            if fs::remove_dir(dir.to_fs_path(self.root)).is_err() {
+                break;
+            }
+            cur = dir.parent();
+        }
+    }
+}
+
+fn sync_parent(full: &Path, root: &Path) -> Result<(), ApplyError> {
+    let dir = full.parent().unwrap_or(root);
+    fsutil::fsync_dir(dir).map_err(io_err("syncing folder", dir))
+}

@@ -153,16 +153,7 @@ fn cas_refuses_state_dir_in_root_tree() {
     let dir = tempfile::tempdir().unwrap();
     let hub = FolderHub::open(dir.path()).unwrap();
     let mut inner = Tree::default();
-    let b = Object {
-        kind: Kind::Blob,
-        bytes: b"secret".to_vec(),
-    };
-    let meta = crate::object::FileMeta {
-        id: b.id(),
-        size: 6,
-        mtime_ns: 0,
-        executable: false,
-    };
+    let (b, meta) = leaf(b"secret");
     inner
         .entries
         .insert("config.toml".into(), EntryKind::File(meta));
@@ -191,16 +182,7 @@ fn cas_refuses_state_dir_in_root_tree() {
 fn walk_visits_shared_subtrees_once() {
     let dir = tempfile::tempdir().unwrap();
     let hub = FolderHub::open(dir.path()).unwrap();
-    let b = Object {
-        kind: Kind::Blob,
-        bytes: b"leaf".to_vec(),
-    };
-    let meta = crate::object::FileMeta {
-        id: b.id(),
-        size: 4,
-        mtime_ns: 0,
-        executable: false,
-    };
+    let (b, meta) = leaf(b"leaf");
     let mut objs = vec![b];
     let mut t = Tree::default();
     t.entries.insert("f".into(), EntryKind::File(meta));
@@ -264,4 +246,19 @@ fn damaged_tree_in_pack_makes_tree_hash_corrupt() {
         err.to_string().contains(&pack.display().to_string()),
         "{err}"
     );
+}
+
+/// A blob and the tree metadata that names it.
+fn leaf(bytes: &[u8]) -> (Object, crate::object::FileMeta) {
+    let b = Object {
+        kind: Kind::Blob,
+        bytes: bytes.to_vec(),
+    };
+    let meta = crate::object::FileMeta {
+        id: b.id(),
+        size: bytes.len() as u64,
+        mtime_ns: 0,
+        executable: false,
+    };
+    (b, meta)
 }

@@ -11,6 +11,7 @@ pub mod fsutil;
 pub mod hub;
 pub mod id;
 pub mod ignore_rules;
+pub mod local;
 pub mod object;
 pub mod paths;
 pub mod reconcile;

@@ -192,6 +192,14 @@ impl serde::Serialize for VaultPath {
     }
 }
 
+/// Deserialising validates, so a path read from any file obeys the same rules as one built here.
+impl<'de> serde::Deserialize<'de> for VaultPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        VaultPath::new(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,10 @@ pub struct StatCache {
     entries: BTreeMap<VaultPath, (FileStat, ObjectId)>,
     /// Every stat in `entries` was taken at or after this time (ns since the Unix epoch).
     horizon_ns: i64,
+    /// Files this process wrote itself (sync's apply step), with the stat taken right after the
+    /// write. Trusted while the stat is unchanged, whatever the horizon: we set their mtime to an
+    /// older time, so any later write by someone else changes it. In memory only.
+    written: BTreeMap<VaultPath, (FileStat, ObjectId)>,
 }
 
 impl Default for StatCache {
@@ -87,6 +91,7 @@ impl StatCache {
         StatCache {
             entries: BTreeMap::new(),
             horizon_ns,
+            written: BTreeMap::new(),
         }
     }
 
@@ -128,6 +133,11 @@ impl StatCache {
     /// The blob id of `path` if `stat` is exactly the cached stat and the entry is not racy;
     /// `None` means "hash the file".
     pub fn lookup(&self, path: &VaultPath, stat: &FileStat) -> Option<ObjectId> {
+        if let Some((written, id)) = self.written.get(path)
+            && written == stat
+        {
+            return Some(*id);
+        }
         let (cached, id) = self.entries.get(path)?;
         if cached != stat || self.is_racy(cached) {
             return None;
@@ -147,7 +157,14 @@ impl StatCache {
         self.entries.insert(path, (stat, id));
     }
 
+    /// Record a file this process has just written with blob `id` (its bytes verified before
+    /// the write) and `stat` taken after the final rename. See the `written` field.
+    pub fn insert_written(&mut self, path: VaultPath, stat: FileStat, id: ObjectId) {
+        self.written.insert(path, (stat, id));
+    }
+
     pub fn remove(&mut self, path: &VaultPath) -> Option<(FileStat, ObjectId)> {
+        self.written.remove(path);
         self.entries.remove(path)
     }
 
@@ -303,7 +320,7 @@ impl Reader<'_> {
 }
 
 /// Nanoseconds since the Unix epoch, by the system clock.
-pub(crate) fn now_ns() -> i64 {
+pub fn now_ns() -> i64 {
     match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
         // A clock before 1970: nothing is trusted against such a horizon anyway.

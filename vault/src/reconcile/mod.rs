@@ -49,7 +49,7 @@ impl Action {
 }
 
 /// Which side of a merge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Local,
@@ -57,7 +57,7 @@ pub enum Side {
 }
 
 /// How two versions of one path collided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictKind {
     /// Both sides changed (or both added) the path, to different bytes.
@@ -67,7 +67,7 @@ pub enum ConflictKind {
 }
 
 /// A conflict and how it was resolved.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Conflict {
     pub path: VaultPath,
     pub kind: ConflictKind,

@@ -1,0 +1,329 @@
+//! One device's side of a vault: the `.vault/` folder inside the vault folder.
+//!
+//! ```text
+//! <vault>/.vault/config.toml   device id and name, where the hub is, the mass-delete share
+//! <vault>/.vault/base          the snapshot this device last agreed on with the hub (a ref)
+//! <vault>/.vault/objects/      packs of the trees and snapshots this device knows (no blobs:
+//!                              the files themselves are the blobs of the current tree)
+//! <vault>/.vault/index         the stat cache (see `statcache`)
+//! <vault>/.vault/last-sync.json  what the last round did, for `syncd status`
+//! <vault>/.vault/lock          held (flock) while a round or another writer runs
+//! ```
+//!
+//! Everything here can be lost without losing a note: a device without `.vault/` rejoins as a
+//! new device, and every difference then becomes a conflict with a revision, never an overwrite.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::fsutil::{PathIoError, io_at, random_hex, write_atomic};
+use crate::id::ObjectId;
+use crate::paths::STATE_DIR;
+use crate::refs::{RefError, RefFile};
+use crate::store::{PackStore, StoreError};
+
+/// File names inside `.vault/`.
+pub const CONFIG_FILE: &str = "config.toml";
+pub const BASE_FILE: &str = "base";
+pub const OBJECTS_DIR: &str = "objects";
+pub const INDEX_FILE: &str = "index";
+pub const LAST_SYNC_FILE: &str = "last-sync.json";
+pub const LOCK_FILE: &str = "lock";
+
+/// By default a round refuses to publish the deletion of more than this share of the files of
+/// base (an unmounted drive, a half-restored backup) without `--allow-mass-delete`.
+pub const DEFAULT_MASS_DELETE_SHARE: f64 = 0.5;
+/// Deleting fewer files than this never counts as a mass delete (a vault of 3 notes may lose 2).
+pub const MASS_DELETE_MIN_FILES: usize = 10;
+
+/// `.vault/config.toml`. Unknown keys are kept out by `deny_unknown_fields`, so a typo in a
+/// hand-edited config is an error that names the key, not a silently ignored setting.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    /// Random, chosen at `init`; breaks conflict ties and names snapshots.
+    pub device_id: String,
+    /// Human name (the host name by default); appears in revision names.
+    pub device_name: String,
+    /// A folder path, or later an `https://` URL.
+    pub hub: String,
+    /// Share of base's files a round may delete without `--allow-mass-delete`.
+    #[serde(default = "default_share")]
+    pub mass_delete_share: f64,
+}
+
+fn default_share() -> f64 {
+    DEFAULT_MASS_DELETE_SHARE
+}
+
+/// Why the local vault state could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocalError {
+    #[error(
+        "`{}` is not a vault (no `.vault/` in it or any folder above); run `syncd init` there first", .0.display()
+    )]
+    NotAVault(PathBuf),
+    #[error("`{}` is already a vault (it has `.vault/`); nothing to initialise", .0.display())]
+    AlreadyAVault(PathBuf),
+    #[error("the vault folder `{}` is missing or not a folder (an unmounted drive?); mount it or point --vault at the vault", .0.display())]
+    NoFolder(PathBuf),
+    #[error("config `{}` is not valid: {detail}; fix the file or run `syncd init` again in a fresh folder", .path.display())]
+    BadConfig { path: PathBuf, detail: String },
+    #[error("another syncd is working on this vault (lock `{}` held{holder}); wait for it to finish, or stop it", .path.display())]
+    Busy { path: PathBuf, holder: String },
+    #[error(transparent)]
+    Io(#[from] PathIoError),
+    #[error(transparent)]
+    Ref(#[from] RefError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An opened vault: its folder and configuration.
+#[derive(Debug, Clone)]
+pub struct LocalVault {
+    root: PathBuf,
+    config: VaultConfig,
+}
+
+/// Holds `.vault/lock` until dropped.
+#[derive(Debug)]
+pub struct VaultLock {
+    _file: File,
+}
+
+impl LocalVault {
+    /// Make `root` a vault: create `.vault/` with a fresh device id. `root` is created if it is
+    /// missing; it may already hold notes.
+    pub fn init(root: &Path, hub: &str, device_name: &str) -> Result<LocalVault, LocalError> {
+        fs::create_dir_all(root).map_err(io_at("creating vault folder", root))?;
+        let root = root
+            .canonicalize()
+            .map_err(io_at("resolving vault folder", root))?;
+        let state = root.join(STATE_DIR);
+        if state.join(CONFIG_FILE).exists() {
+            return Err(LocalError::AlreadyAVault(root));
+        }
+        fs::create_dir_all(state.join(OBJECTS_DIR))
+            .map_err(io_at("creating", &state.join(OBJECTS_DIR)))?;
+        let config = VaultConfig {
+            device_id: random_hex(8),
+            device_name: device_name.to_string(),
+            hub: hub.to_string(),
+            mass_delete_share: DEFAULT_MASS_DELETE_SHARE,
+        };
+        let vault = LocalVault { root, config };
+        vault.save_config()?;
+        Ok(vault)
+    }
+
+    /// Open the vault whose root is `root` (which must hold `.vault/config.toml`).
+    pub fn open(root: &Path) -> Result<LocalVault, LocalError> {
+        if !root.is_dir() {
+            return Err(LocalError::NoFolder(root.to_path_buf()));
+        }
+        let root = root
+            .canonicalize()
+            .map_err(io_at("resolving vault folder", root))?;
+        let path = root.join(STATE_DIR).join(CONFIG_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(LocalError::NotAVault(root));
+            }
+            Err(e) => return Err(io_at("reading", &path)(e).into()),
+        };
+        let config: VaultConfig = toml::from_str(&text).map_err(|e| LocalError::BadConfig {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        if config.device_id.is_empty() || !(0.0..=1.0).contains(&config.mass_delete_share) {
+            return Err(LocalError::BadConfig {
+                path,
+                detail: "device_id must not be empty and mass_delete_share must be in 0..=1"
+                    .into(),
+            });
+        }
+        Ok(LocalVault { root, config })
+    }
+
+    /// The vault containing `start` (or `start` itself), found by walking up to the first
+    /// folder with `.vault/config.toml`, as git finds `.git`.
+    pub fn discover(start: &Path) -> Result<PathBuf, LocalError> {
+        let start = start
+            .canonicalize()
+            .map_err(io_at("resolving folder", start))?;
+        start
+            .ancestors()
+            .find(|dir| dir.join(STATE_DIR).join(CONFIG_FILE).is_file())
+            .map(Path::to_path_buf)
+            .ok_or(LocalError::NotAVault(start))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn config(&self) -> &VaultConfig {
+        &self.config
+    }
+
+    /// The folder name, used to name the default hub.
+    pub fn name(&self) -> String {
+        vault_name(&self.root)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(STATE_DIR)
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.state_dir().join(INDEX_FILE)
+    }
+
+    pub fn last_sync_path(&self) -> PathBuf {
+        self.state_dir().join(LAST_SYNC_FILE)
+    }
+
+    /// Change settings (e.g. the hub) and write the config file atomically.
+    pub fn set_config(&mut self, config: VaultConfig) -> Result<(), LocalError> {
+        self.config = config;
+        self.save_config()
+    }
+
+    fn save_config(&self) -> Result<(), LocalError> {
+        let path = self.state_dir().join(CONFIG_FILE);
+        let text = toml::to_string(&self.config).map_err(|e| LocalError::BadConfig {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let text = format!(
+            "# Vault Sync device settings. device_id must stay unique to this device.\n{text}"
+        );
+        write_atomic(&path, text.as_bytes()).map_err(io_at("writing", &path))?;
+        Ok(())
+    }
+
+    /// The ref holding base.
+    pub fn base_ref(&self) -> RefFile {
+        RefFile::new(self.state_dir().join(BASE_FILE))
+    }
+
+    /// The snapshot this device last agreed on with the hub; `None` before the first sync.
+    pub fn base(&self) -> Result<Option<ObjectId>, LocalError> {
+        Ok(self.base_ref().read()?)
+    }
+
+    /// The trees and snapshots this device knows.
+    pub fn objects(&self) -> Result<PackStore, LocalError> {
+        Ok(PackStore::open(&self.state_dir().join(OBJECTS_DIR))?)
+    }
+
+    /// Take `.vault/lock`, waiting up to `wait` for another holder to let go. The lock is an
+    /// advisory `flock`, so a crashed holder never leaves it stuck.
+    pub fn lock(&self, wait: Duration) -> Result<VaultLock, LocalError> {
+        let path = self.state_dir().join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_at("opening lock", &path))?;
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    let holder = fs::read_to_string(&path)
+                        .ok()
+                        .map(|t| t.trim().to_string())
+                        .filter(|t| !t.is_empty())
+                        .map(|t| format!(" by {t}"))
+                        .unwrap_or_default();
+                    return Err(LocalError::Busy { path, holder });
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(io_at("locking", &path)(e).into());
+                }
+            }
+        }
+        // Who holds it, for the message a waiting process prints; best effort.
+        let _ = file.set_len(0);
+        let _ = writeln!(file, "process {}", std::process::id());
+        Ok(VaultLock { _file: file })
+    }
+}
+
+/// The name a vault folder goes by (its last component), for the default hub folder.
+pub fn vault_name(root: &Path) -> String {
+    root.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "vault".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_open_discover_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("notes");
+        let v = LocalVault::init(&root, "/hub", "laptop").unwrap();
+        assert_eq!(v.config().device_name, "laptop");
+        assert_eq!(v.config().device_id.len(), 16);
+        assert!(matches!(
+            LocalVault::init(&root, "/hub", "x"),
+            Err(LocalError::AlreadyAVault(_))
+        ));
+        let again = LocalVault::open(&root).unwrap();
+        assert_eq!(again.config(), v.config());
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        assert_eq!(
+            LocalVault::discover(&root.join("a/b")).unwrap(),
+            root.canonicalize().unwrap()
+        );
+        assert!(matches!(
+            LocalVault::discover(dir.path()),
+            Err(LocalError::NotAVault(_))
+        ));
+        assert_eq!(v.name(), "notes");
+        assert_eq!(v.base().unwrap(), None);
+    }
+
+    #[test]
+    fn bad_config_is_reported_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        LocalVault::init(dir.path(), "/hub", "d").unwrap();
+        let cfg = dir.path().join(".vault/config.toml");
+        fs::write(&cfg, "device_id = \"x\"\nhub = 3\n").unwrap();
+        let err = LocalVault::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("config.toml"), "{err}");
+        assert!(matches!(
+            LocalVault::open(&dir.path().join("nope")),
+            Err(LocalError::NoFolder(_))
+        ));
+    }
+
+    #[test]
+    fn lock_excludes_a_second_holder_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = LocalVault::init(dir.path(), "/hub", "d").unwrap();
+        let held = v.lock(Duration::ZERO).unwrap();
+        let err = v.lock(Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(err, LocalError::Busy { .. }), "{err}");
+        assert!(err.to_string().contains("process"), "{err}");
+        drop(held);
+        v.lock(Duration::ZERO).unwrap();
+    }
+}

@@ -1,0 +1,248 @@
+//! The sync round: scan, reconcile with the hub's head, apply, upload, compare-and-swap, verify.
+//! `docs/sync.md` describes it step by step; this module is its only implementation, and runs
+//! against any [`Hub`].
+//!
+//! - [`round`]: one round and its retries (the algorithm);
+//! - [`objects`]: trees and snapshots from the local store or the hub, blobs for apply and for
+//!   upload, every byte checked against its id;
+//! - [`check`]: read-only questions (`status`, `verify`).
+
+mod check;
+mod objects;
+mod round;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use check::{Change, ChangeKind, Difference, Status, VerifyReport, status, verify};
+
+use crate::apply::ApplyError;
+use crate::hub::{Hub, HubError};
+use crate::id::ObjectId;
+use crate::ignore_rules::IgnoreError;
+use crate::local::{LocalError, LocalVault};
+use crate::object::ObjectError;
+use crate::reconcile::Conflict;
+use crate::scan::ScanError;
+use crate::statcache::StatCacheError;
+use crate::store::StoreError;
+
+/// The largest difference between our clock and the hub's that a round accepts. Modification
+/// times pick conflict winners, so a device whose clock is far off would win (or lose) wrongly.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// How a round may behave.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Publish deletions even when they look like a vanished folder (see [`SyncError::MassDelete`]).
+    pub allow_mass_delete: bool,
+    /// How long to wait for another process holding `.vault/lock`.
+    pub lock_wait: Duration,
+    /// How many times the round restarts (a file changed under us, another device pushed first,
+    /// verification found a difference) before giving up.
+    pub max_attempts: u32,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            allow_mass_delete: false,
+            lock_wait: Duration::from_secs(10),
+            max_attempts: 8,
+        }
+    }
+}
+
+/// True counts of what a round did (the benchmark and the tests rely on them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SyncStats {
+    /// Files seen by scans (every scan of every attempt, including verification).
+    pub files_scanned: u64,
+    /// Files whose content was read: hashed by a scan, read for upload, or used as a local
+    /// source of bytes instead of a download.
+    pub files_read: u64,
+    /// Bytes of file content hashed.
+    pub bytes_hashed: u64,
+    /// Objects (blobs, trees, snapshots) uploaded to the hub, and their bytes.
+    pub objects_sent: u64,
+    pub bytes_sent: u64,
+    /// Objects downloaded from the hub, and their bytes.
+    pub objects_received: u64,
+    pub bytes_received: u64,
+    /// Changes made to the vault folder.
+    pub files_written: u64,
+    pub files_deleted: u64,
+    pub files_moved: u64,
+    /// Conflicts resolved (each kept a revision).
+    pub conflicts: u64,
+    /// How many attempts the round took (1 unless something changed under it).
+    pub attempts: u32,
+    /// Wall-clock duration of the whole round, lock wait included.
+    pub duration_ms: u64,
+}
+
+/// What a round did, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Nothing changed on either side.
+    UpToDate,
+    /// The folder took changes from the hub; nothing new was published.
+    Pulled,
+    /// Local changes were published; the folder was not changed.
+    Pushed,
+    /// Both: changes came in and a merged snapshot went out.
+    Merged,
+}
+
+/// The result of a successful (verified) round.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SyncReport {
+    pub outcome: Outcome,
+    /// The hub's head after the round (equal to this device's base).
+    pub head: Option<ObjectId>,
+    /// The root tree both sides agree on.
+    pub tree: Option<ObjectId>,
+    /// Whether this round wrote a new snapshot.
+    pub snapshot_created: bool,
+    pub conflicts: Vec<Conflict>,
+    /// Things to tell the user (skipped files, an unusable stat cache).
+    pub warnings: Vec<String>,
+    /// What automatic repair had to do to make the two sides agree.
+    pub repairs: Vec<String>,
+    pub stats: SyncStats,
+}
+
+/// What `.vault/last-sync.json` keeps about the last round, for `syncd status`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LastSync {
+    /// When the round ended (ns since the Unix epoch).
+    pub time_ns: i64,
+    /// `None` when the round failed.
+    pub report: Option<SyncReport>,
+    /// The error the round stopped with.
+    pub error: Option<String>,
+}
+
+impl LastSync {
+    /// Read the record; `None` if there is none or it is unreadable (it is only informative).
+    pub fn load(vault: &LocalVault) -> Option<LastSync> {
+        let bytes = std::fs::read(vault.last_sync_path()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// Why a round stopped. Nothing in the folder is lost in any of these cases; where a round
+/// stops part-way, what was already written is a consistent state the next round continues from.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error("this vault's base ref: {0}")]
+    Ref(#[from] crate::refs::RefError),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    Ignore(#[from] IgnoreError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("the local object store of this vault: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    StatCache(#[from] StatCacheError),
+    #[error(
+        "the clocks of this machine and the hub `{hub}` differ by {skew_secs} seconds (more than 5 minutes); conflicts are decided by modification time, so syncing now could keep the wrong version. Set the clock (enable NTP) and sync again"
+    )]
+    ClockSkew { hub: String, skew_secs: i64 },
+    #[error(
+        "this round would delete {deletes} of the {total} files this device last synced{why}; nothing was changed. If the vault folder is on a drive that is not mounted, or was restored from an old backup, fix that first. If you really deleted them, run `syncd sync --allow-mass-delete`"
+    )]
+    MassDelete {
+        deletes: usize,
+        total: usize,
+        why: String,
+    },
+    #[error(
+        "the hub `{hub}` offers history that cannot be used ({detail}); nothing in the vault folder was changed. The hub is damaged or was written by a faulty or hostile client: check it, or point this vault at another hub"
+    )]
+    BadRemote { hub: String, detail: String },
+    #[error(
+        "the vault kept changing while syncing ({attempts} attempts); the last reason: {reason}. Nothing was lost; run `syncd sync` again when edits settle"
+    )]
+    Unsettled { attempts: u32, reason: String },
+    #[error(
+        "after syncing, the vault folder and the hub `{hub}` still differ (local tree {local}, hub tree {}) in {} path(s), first: {}; automatic repair did not help. Nothing was deleted. Run `syncd verify` for the list, and `syncd sync` again",
+        .hub_tree.map(|t| t.short()).unwrap_or_else(|| "none".into()),
+        .differences.len(),
+        .differences.first().map(String::as_str).unwrap_or("?")
+    )]
+    VerifyFailed {
+        hub: String,
+        local: ObjectId,
+        hub_tree: Option<ObjectId>,
+        differences: Vec<String>,
+    },
+    #[error("writing `{}`: {source}", .path.display())]
+    Record {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<ObjectError> for SyncError {
+    fn from(e: ObjectError) -> Self {
+        SyncError::Hub(HubError::Object(e))
+    }
+}
+
+/// Run one sync round of `vault` against `hub`: the folder and the hub's head end up with the
+/// same verified tree, or an error says why not. Holds `.vault/lock` throughout, and records the
+/// outcome in `.vault/last-sync.json`.
+pub fn sync(
+    vault: &LocalVault,
+    hub: &dyn Hub,
+    opts: &SyncOptions,
+) -> Result<SyncReport, SyncError> {
+    let started = std::time::Instant::now();
+    let _lock = vault.lock(opts.lock_wait)?;
+    let result = check_clock(hub).and_then(|()| round::Round::new(vault, hub, opts)?.run());
+    let result = result.map(|mut report| {
+        report.stats.duration_ms = started.elapsed().as_millis() as u64;
+        report
+    });
+    let record = LastSync {
+        time_ns: crate::statcache::now_ns(),
+        report: result.as_ref().ok().cloned(),
+        error: result.as_ref().err().map(|e| e.to_string()),
+    };
+    let path = vault.last_sync_path();
+    let written = serde_json::to_vec_pretty(&record)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| crate::fsutil::write_atomic(&path, &bytes));
+    match (result, written) {
+        (Ok(report), Ok(())) => Ok(report),
+        (Ok(_), Err(source)) => Err(SyncError::Record { path, source }),
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Refuse when the hub's clock and ours differ by more than [`MAX_CLOCK_SKEW`].
+pub fn check_clock(hub: &dyn Hub) -> Result<(), SyncError> {
+    let ours = crate::statcache::now_ns();
+    let theirs = hub.time_ns()?;
+    let skew_secs = (ours.saturating_sub(theirs) / 1_000_000_000).abs();
+    if skew_secs as u64 > MAX_CLOCK_SKEW.as_secs() {
+        return Err(SyncError::ClockSkew {
+            hub: hub.describe(),
+            skew_secs,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

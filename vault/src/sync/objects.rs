@@ -1,0 +1,274 @@
+//! Where a round gets objects from, and how it checks them.
+//!
+//! Trees and snapshots come from the local store (`.vault/objects`) when this device already
+//! knows them, else from the hub, and are then kept locally so the next round need not ask
+//! again. Blobs for apply come from a local file with the same content when there is one (a
+//! copy or a conflict needs no download), else from the hub. Every object is hashed and
+//! compared with the id it was asked for; an object's kind as the hub reports it is not
+//! trusted for blobs, because a note may have exactly the bytes of a tree encoding (same id).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use crate::apply::{BlobSource, FetchError};
+use crate::hub::{Hub, HubError};
+use crate::id::ObjectId;
+use crate::object::{FlatTree, Kind, Object, Snapshot, Tree, flatten};
+use crate::paths::VaultPath;
+use crate::store::PackStore;
+
+use super::{SyncError, SyncStats};
+
+/// How many trees one `get` asks the hub for.
+const TREE_BATCH: usize = 1024;
+
+/// Trees and snapshots, read through the local store and filled from the hub.
+pub(super) struct History<'a> {
+    pub store: PackStore,
+    pub hub: &'a dyn Hub,
+    /// Fetched from the hub and not yet written to the local store.
+    fresh: Vec<Object>,
+    fresh_ids: HashSet<ObjectId>,
+    cache: HashMap<ObjectId, Tree>,
+}
+
+fn bad_remote(hub: &dyn Hub, detail: impl std::fmt::Display) -> SyncError {
+    SyncError::BadRemote {
+        hub: hub.describe(),
+        detail: detail.to_string(),
+    }
+}
+
+/// Check that `bytes` are the object `id`.
+fn check_bytes(hub: &dyn Hub, id: ObjectId, bytes: &[u8]) -> Result<(), SyncError> {
+    let actual = ObjectId::of(bytes);
+    if actual != id {
+        return Err(bad_remote(
+            hub,
+            format!("object {id} arrived with bytes that hash to {actual}"),
+        ));
+    }
+    Ok(())
+}
+
+impl<'a> History<'a> {
+    pub fn new(store: PackStore, hub: &'a dyn Hub) -> History<'a> {
+        History {
+            store,
+            hub,
+            fresh: Vec::new(),
+            fresh_ids: HashSet::new(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Whether the local store (or this round's fetches) hold `id`.
+    pub fn knows(&self, id: ObjectId) -> bool {
+        self.store.contains(id) || self.fresh_ids.contains(&id)
+    }
+
+    /// Raw bytes of a tree or snapshot this device knows.
+    pub fn local_bytes(&self, id: ObjectId) -> Option<Vec<u8>> {
+        if let Some(o) = self.fresh.iter().find(|o| o.id() == id) {
+            return Some(o.bytes.clone());
+        }
+        self.store.read(id).ok().map(|o| o.bytes)
+    }
+
+    /// A tree or snapshot this device knows, as an object to upload again.
+    pub fn local_object(&self, id: ObjectId) -> Option<Object> {
+        if let Some(o) = self.fresh.iter().find(|o| o.id() == id) {
+            return Some(o.clone());
+        }
+        self.store.read(id).ok()
+    }
+
+    /// Fetch `ids` from the hub, check each, and remember them for the local store.
+    fn fetch(
+        &mut self,
+        ids: &[ObjectId],
+        kind: Kind,
+        stats: &mut SyncStats,
+    ) -> Result<Vec<Vec<u8>>, SyncError> {
+        let objects = self.hub.get(ids)?;
+        if objects.len() != ids.len() {
+            return Err(bad_remote(
+                self.hub,
+                format!("asked for {} objects, got {}", ids.len(), objects.len()),
+            ));
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, object) in ids.iter().zip(objects) {
+            check_bytes(self.hub, *id, &object.bytes)?;
+            stats.objects_received += 1;
+            stats.bytes_received += object.bytes.len() as u64;
+            if self.fresh_ids.insert(*id) {
+                self.fresh.push(Object {
+                    kind,
+                    bytes: object.bytes.clone(),
+                });
+            }
+            out.push(object.bytes);
+        }
+        Ok(out)
+    }
+
+    /// The snapshot `id`, from the local store or the hub.
+    pub fn snapshot(&mut self, id: ObjectId, stats: &mut SyncStats) -> Result<Snapshot, SyncError> {
+        let bytes = match self.local_bytes(id) {
+            Some(b) => b,
+            None => self.fetch(&[id], Kind::Snapshot, stats)?.remove(0),
+        };
+        Snapshot::decode(&bytes).map_err(|e| bad_remote(self.hub, format!("snapshot {id}: {e}")))
+    }
+
+    /// Make sure every tree under `root` is loaded, fetching those this device lacks from the
+    /// hub one level at a time (one `get` per level and batch, not one per folder).
+    fn load_trees(&mut self, root: ObjectId, stats: &mut SyncStats) -> Result<(), SyncError> {
+        let mut level = vec![root];
+        let mut depth = 0;
+        while !level.is_empty() {
+            depth += 1;
+            if depth > crate::object::MAX_TREE_DEPTH + 1 {
+                return Err(bad_remote(self.hub, "trees nested too deeply"));
+            }
+            let need: Vec<ObjectId> = level
+                .iter()
+                .copied()
+                .filter(|id| !self.cache.contains_key(id) && !self.knows(*id))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let mut fetched = HashMap::new();
+            for chunk in need.chunks(TREE_BATCH) {
+                for (id, bytes) in chunk.iter().zip(self.fetch(chunk, Kind::Tree, stats)?) {
+                    fetched.insert(*id, bytes);
+                }
+            }
+            let mut next = Vec::new();
+            for id in level {
+                if self.cache.contains_key(&id) {
+                    continue;
+                }
+                let bytes = match fetched.get(&id) {
+                    Some(b) => b.clone(),
+                    None => self.local_bytes(id).ok_or_else(|| {
+                        bad_remote(self.hub, format!("tree {id} vanished from the local store"))
+                    })?,
+                };
+                let tree = Tree::decode(&bytes)
+                    .map_err(|e| bad_remote(self.hub, format!("tree {id}: {e}")))?;
+                for entry in tree.entries.values() {
+                    if let crate::object::EntryKind::Dir(sub) = entry {
+                        next.push(*sub);
+                    }
+                }
+                self.cache.insert(id, tree);
+            }
+            level = next;
+        }
+        Ok(())
+    }
+
+    /// Every file under the tree `root`, each path validated (`flatten`).
+    pub fn flat(&mut self, root: ObjectId, stats: &mut SyncStats) -> Result<FlatTree, SyncError> {
+        self.load_trees(root, stats)?;
+        let cache = &self.cache;
+        let hub = self.hub;
+        flatten::<SyncError>(root, &mut |id| {
+            cache
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| bad_remote(hub, format!("tree {id} is missing")))
+        })
+        .map_err(|e| match e {
+            SyncError::Hub(HubError::Object(o)) => bad_remote(hub, o),
+            other => other,
+        })
+    }
+
+    /// The files of snapshot `id` (empty for `None`), and the snapshot itself.
+    pub fn flat_of_snapshot(
+        &mut self,
+        id: Option<ObjectId>,
+        stats: &mut SyncStats,
+    ) -> Result<(FlatTree, Option<Snapshot>), SyncError> {
+        let Some(id) = id else {
+            return Ok((FlatTree::new(), None));
+        };
+        let snap = self.snapshot(id, stats)?;
+        Ok((self.flat(snap.tree, stats)?, Some(snap)))
+    }
+
+    /// Keep `objects` (new trees and a snapshot this device made) in the local store too.
+    pub fn remember(&mut self, objects: &[Object]) {
+        for o in objects {
+            let id = o.id();
+            if !self.knows(id) && self.fresh_ids.insert(id) {
+                self.fresh.push(o.clone());
+            }
+        }
+    }
+
+    /// Write what was fetched or made this round to the local store, as one pack.
+    pub fn persist(&mut self) -> Result<(), SyncError> {
+        if self.fresh.is_empty() {
+            return Ok(());
+        }
+        let objects: Vec<Object> = self
+            .fresh
+            .drain(..)
+            .filter(|o| !self.store.contains(o.id()))
+            .collect();
+        self.fresh_ids.clear();
+        self.store.write_pack(&objects)?;
+        Ok(())
+    }
+}
+
+/// Read the file at `path` and return its bytes if they still hash to `id`.
+pub(super) fn read_if(root: &Path, path: &VaultPath, id: ObjectId) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(path.to_fs_path(root)).ok()?;
+    (ObjectId::of(&bytes) == id).then_some(bytes)
+}
+
+/// Blobs for `apply_actions`: a local file with the same content first, the hub otherwise.
+pub(super) struct Blobs<'a> {
+    pub root: &'a Path,
+    /// Some local file holding each id, from the scan the plan came from.
+    pub local: HashMap<ObjectId, VaultPath>,
+    pub hub: &'a dyn Hub,
+    pub stats: &'a mut SyncStats,
+}
+
+impl BlobSource for Blobs<'_> {
+    fn fetch(&mut self, ids: &[ObjectId]) -> Result<Vec<Vec<u8>>, FetchError> {
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; ids.len()];
+        let mut need = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let found = self.local.get(id).and_then(|p| read_if(self.root, p, *id));
+            match found {
+                Some(bytes) => {
+                    self.stats.files_read += 1;
+                    self.stats.bytes_hashed += bytes.len() as u64;
+                    out[i] = Some(bytes);
+                }
+                None => need.push(i),
+            }
+        }
+        if !need.is_empty() {
+            let want: Vec<ObjectId> = need.iter().map(|&i| ids[i]).collect();
+            let got = self.hub.get(&want)?;
+            if got.len() != want.len() {
+                return Err(format!("asked for {} objects, got {}", want.len(), got.len()).into());
+            }
+            for (i, object) in need.into_iter().zip(got) {
+                // The bytes are checked against the id by apply_actions before use.
+                self.stats.objects_received += 1;
+                self.stats.bytes_received += object.bytes.len() as u64;
+                out[i] = Some(object.bytes);
+            }
+        }
+        Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+    }
+}

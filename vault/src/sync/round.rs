@@ -1,0 +1,502 @@
+//! One sync round, step by step as `docs/sync.md` describes it. Each attempt starts from a
+//! fresh scan; an attempt that finds the world changed under it (a file edited during apply or
+//! upload, another device publishing first, verification finding a difference) returns
+//! [`Step::Retry`] and the next attempt starts over from the folder as it is now.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::apply::{ApplyReport, BATCH_BYTES, apply_actions};
+use crate::hub::{CasOutcome, Hub, HubError};
+use crate::id::ObjectId;
+use crate::ignore_rules::IgnoreRules;
+use crate::local::{LocalVault, MASS_DELETE_MIN_FILES};
+use crate::object::{FlatTree, Kind, Object, Snapshot, build_trees};
+use crate::paths::VaultPath;
+use crate::reconcile::{Conflict, Devices, Plan, reconcile};
+use crate::scan::{Scan, ScanOptions, scan};
+use crate::statcache::{StatCache, now_ns};
+
+use super::objects::{Blobs, History, read_if};
+use super::{Outcome, SyncError, SyncOptions, SyncReport, SyncStats};
+
+/// How an attempt ended.
+enum Step {
+    /// Both sides agree on `tree` at `head`.
+    Done {
+        head: Option<ObjectId>,
+        tree: Option<ObjectId>,
+    },
+    /// Start again from a fresh scan, for this reason.
+    Retry(String),
+}
+
+pub(super) struct Round<'a> {
+    vault: &'a LocalVault,
+    hub: &'a dyn Hub,
+    opts: &'a SyncOptions,
+    rules: IgnoreRules,
+    cache: StatCache,
+    history: History<'a>,
+    stats: SyncStats,
+    warnings: Vec<String>,
+    repairs: Vec<String>,
+    conflicts: Vec<Conflict>,
+    changed_folder: bool,
+    snapshot_created: bool,
+}
+
+/// The local side for reconcile: the scanned files, plus, for paths the scan could not read,
+/// what `fallback` (base, or the tree just agreed on) says; an unreadable file is unchanged,
+/// never deleted.
+pub(super) fn with_unreadable(scan: &Scan, fallback: &FlatTree) -> FlatTree {
+    let mut tree = scan.files.clone();
+    for gone in &scan.unreadable {
+        let prefix = format!("{gone}/");
+        for (path, meta) in fallback {
+            if path == gone || path.as_str().starts_with(&prefix) {
+                tree.insert(path.clone(), *meta);
+            }
+        }
+    }
+    tree
+}
+
+/// The root tree of `files`; `None` for no files, so an empty folder matches an empty hub.
+pub(super) fn root_of(files: &FlatTree) -> Option<ObjectId> {
+    (!files.is_empty()).then(|| build_trees(files).0)
+}
+
+impl<'a> Round<'a> {
+    pub fn new(
+        vault: &'a LocalVault,
+        hub: &'a dyn Hub,
+        opts: &'a SyncOptions,
+    ) -> Result<Round<'a>, SyncError> {
+        let rules = IgnoreRules::load(vault.root())?;
+        let (cache, warning) = StatCache::load(&vault.index_path());
+        let history = History::new(vault.objects()?, hub);
+        Ok(Round {
+            vault,
+            hub,
+            opts,
+            rules,
+            cache,
+            history,
+            stats: SyncStats::default(),
+            warnings: warning.into_iter().collect(),
+            repairs: Vec::new(),
+            conflicts: Vec::new(),
+            changed_folder: false,
+            snapshot_created: false,
+        })
+    }
+
+    pub fn run(mut self) -> Result<SyncReport, SyncError> {
+        let mut reason = String::new();
+        for attempt in 1..=self.opts.max_attempts.max(1) {
+            self.stats.attempts = attempt;
+            match self.attempt()? {
+                Step::Done { head, tree } => return Ok(self.report(head, tree)),
+                Step::Retry(why) => {
+                    tracing::info!(attempt, reason = %why, "sync: starting over");
+                    reason = why;
+                }
+            }
+        }
+        Err(SyncError::Unsettled {
+            attempts: self.stats.attempts,
+            reason,
+        })
+    }
+
+    fn report(self, head: Option<ObjectId>, tree: Option<ObjectId>) -> SyncReport {
+        let outcome = match (self.changed_folder, self.snapshot_created) {
+            (false, false) => Outcome::UpToDate,
+            (true, false) => Outcome::Pulled,
+            (false, true) => Outcome::Pushed,
+            (true, true) => Outcome::Merged,
+        };
+        let mut stats = self.stats;
+        stats.conflicts = self.conflicts.len() as u64;
+        SyncReport {
+            outcome,
+            head,
+            tree,
+            snapshot_created: self.snapshot_created,
+            conflicts: self.conflicts,
+            warnings: self.warnings,
+            repairs: self.repairs,
+            stats,
+        }
+    }
+
+    fn warn(&mut self, text: &str) {
+        if !self.warnings.iter().any(|w| w == text) {
+            tracing::warn!("{text}");
+            self.warnings.push(text.to_string());
+        }
+    }
+
+    fn scan(&mut self, use_cache: bool) -> Result<Scan, SyncError> {
+        let found = scan(
+            self.vault.root(),
+            &self.rules,
+            &self.cache,
+            ScanOptions { use_cache },
+        )?;
+        self.stats.files_scanned += found.counters.files_scanned;
+        self.stats.files_read += found.counters.files_hashed;
+        self.stats.bytes_hashed += found.counters.bytes_hashed;
+        for w in &found.warnings {
+            self.warn(w);
+        }
+        Ok(found)
+    }
+
+    fn save_cache(&mut self, scan: &Scan) -> Result<(), SyncError> {
+        self.cache.update_from_scan(scan);
+        self.cache.save(&self.vault.index_path())?;
+        Ok(())
+    }
+
+    fn attempt(&mut self) -> Result<Step, SyncError> {
+        let scan = self.scan(true)?;
+        let base_id = self.vault.base()?;
+        let (base_flat, base_snap) = self.history.flat_of_snapshot(base_id, &mut self.stats)?;
+        let local = with_unreadable(&scan, &base_flat);
+        let head = self.hub.head()?;
+
+        // Quiet path: nothing moved on either side. One request, nothing hashed.
+        if head == base_id && root_of(&local) == base_snap.as_ref().map(|s| s.tree) {
+            if scan.counters.files_hashed > 0 || self.cache.len() != scan.files.len() {
+                self.save_cache(&scan)?;
+            }
+            return Ok(Step::Done {
+                head,
+                tree: base_snap.map(|s| s.tree),
+            });
+        }
+
+        let (remote_flat, remote_snap) = self.history.flat_of_snapshot(head, &mut self.stats)?;
+        let config = self.vault.config();
+        let devices = Devices {
+            local_id: config.device_id.clone(),
+            local_name: config.device_name.clone(),
+            remote_id: remote_snap
+                .as_ref()
+                .map_or_else(|| config.device_id.clone(), |s| s.device_id.clone()),
+            remote_name: remote_snap
+                .as_ref()
+                .map_or_else(|| config.device_name.clone(), |s| s.device_name.clone()),
+        };
+        let rules = &self.rules;
+        let plan = reconcile(&base_flat, &local, &remote_flat, &devices, &|p| {
+            rules.is_ignored(p, false)
+        });
+        self.guard(&plan, &base_flat, &local)?;
+
+        if !plan.actions.is_empty() {
+            let report = self.apply(&plan, &scan)?;
+            if let Some(skip) = report.skipped.first() {
+                return Ok(Step::Retry(format!("`{}` {}", skip.path, skip.reason)));
+            }
+        } else {
+            self.cache.update_from_scan(&scan);
+        }
+        self.conflicts.extend(plan.conflicts.iter().cloned());
+
+        let merged_root = root_of(&plan.merged);
+        let remote_root = remote_snap.as_ref().map(|s| s.tree);
+        let new_head = if merged_root == remote_root {
+            head
+        } else {
+            let (root, trees) = build_trees(&plan.merged);
+            match self.publish(&plan.merged, &remote_flat, root, trees, head)? {
+                Ok(id) => Some(id),
+                Err(why) => {
+                    self.history.persist()?;
+                    return Ok(Step::Retry(why));
+                }
+            }
+        };
+        if let Some(h) = new_head
+            && Some(h) != base_id
+        {
+            self.history.persist()?;
+            self.vault.base_ref().write(h)?;
+        }
+        self.history.persist()?;
+        self.verify(new_head, merged_root, &plan.merged)
+    }
+
+    /// Refuse to publish deletions that look like a vanished or stale folder.
+    fn guard(&self, plan: &Plan, base: &FlatTree, local: &FlatTree) -> Result<(), SyncError> {
+        if self.opts.allow_mass_delete || plan.local_deletes == 0 {
+            return Ok(());
+        }
+        let total = base.len();
+        let share = self.vault.config().mass_delete_share;
+        let why = if local.is_empty() {
+            " (the vault folder is empty)".to_string()
+        } else if plan.local_deletes >= MASS_DELETE_MIN_FILES
+            && plan.local_deletes as f64 > share * total as f64
+        {
+            format!(
+                " (more than the {:.0}% a round may delete; `mass_delete_share` in .vault/config.toml)",
+                share * 100.0
+            )
+        } else {
+            return Ok(());
+        };
+        Err(SyncError::MassDelete {
+            deletes: plan.local_deletes,
+            total,
+            why,
+        })
+    }
+
+    /// Apply the plan's actions; files written go into the stat cache as known.
+    fn apply(&mut self, plan: &Plan, scan: &Scan) -> Result<ApplyReport, SyncError> {
+        let mut local_ids = HashMap::new();
+        for (path, meta) in &scan.files {
+            local_ids.entry(meta.id).or_insert_with(|| path.clone());
+        }
+        let mut blobs = Blobs {
+            root: self.vault.root(),
+            local: local_ids,
+            hub: self.hub,
+            stats: &mut self.stats,
+        };
+        let result = apply_actions(self.vault.root(), &plan.actions, &scan.stats, &mut blobs);
+        let report = match &result {
+            Ok(r) => r.clone(),
+            Err(e) => e.partial().clone(),
+        };
+        self.stats.files_written += report.files_written as u64;
+        self.stats.files_deleted += report.files_deleted as u64;
+        self.stats.files_moved += report.files_moved as u64;
+        self.changed_folder |= !report.done.is_empty();
+        self.cache.update_from_scan(scan);
+        for done in &report.done {
+            match (done.stat, done.id) {
+                (Some(stat), Some(id)) => self.cache.insert_written(done.path.clone(), stat, id),
+                _ => {
+                    self.cache.remove(&done.path);
+                }
+            }
+        }
+        if let Err(e) = result {
+            self.cache.save(&self.vault.index_path())?;
+            return Err(e.into());
+        }
+        Ok(report)
+    }
+
+    /// Upload what the hub lacks of `merged`, then a snapshot, and move the hub's head to it.
+    /// `Ok(Err(why))`: start over (a file changed under us, or another device was first).
+    fn publish(
+        &mut self,
+        merged: &FlatTree,
+        remote: &FlatTree,
+        root: ObjectId,
+        trees: Vec<Object>,
+        head: Option<ObjectId>,
+    ) -> Result<Result<ObjectId, String>, SyncError> {
+        let on_hub: HashSet<ObjectId> = remote.values().map(|m| m.id).collect();
+        let mut ask: Vec<ObjectId> = Vec::new();
+        let mut seen = HashSet::new();
+        for meta in merged.values() {
+            if !on_hub.contains(&meta.id) && seen.insert(meta.id) {
+                ask.push(meta.id);
+            }
+        }
+        ask.extend(trees.iter().map(Object::id));
+        let missing: HashSet<ObjectId> = self.hub.missing(&ask)?.into_iter().collect();
+
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0u64;
+        let mut sent = HashSet::new();
+        for (path, meta) in merged {
+            if !missing.contains(&meta.id) || !sent.insert(meta.id) {
+                continue;
+            }
+            let Some(bytes) = read_if(self.vault.root(), path, meta.id) else {
+                // The file changed since it was hashed: forget its cached id and start over.
+                self.cache.remove(path);
+                return Ok(Err(format!("`{path}` changed while it was being uploaded")));
+            };
+            self.stats.files_read += 1;
+            self.stats.bytes_hashed += bytes.len() as u64;
+            batch_bytes += bytes.len() as u64;
+            batch.push(Object {
+                kind: Kind::Blob,
+                bytes,
+            });
+            if batch_bytes >= BATCH_BYTES {
+                self.put(&std::mem::take(&mut batch))?;
+                batch_bytes = 0;
+            }
+        }
+        let config = self.vault.config();
+        let snapshot = Snapshot {
+            tree: root,
+            parents: head.into_iter().collect(),
+            device_id: config.device_id.clone(),
+            device_name: config.device_name.clone(),
+            time_ns: now_ns(),
+        }
+        .to_object();
+        let snap_id = snapshot.id();
+        batch.extend(trees.iter().filter(|t| missing.contains(&t.id())).cloned());
+        batch.push(snapshot.clone());
+        self.put(&batch)?;
+        self.history.remember(&trees);
+        self.history.remember(std::slice::from_ref(&snapshot));
+        match self.hub.cas_head(head, snap_id)? {
+            CasOutcome::Updated => {
+                self.snapshot_created = true;
+                Ok(Ok(snap_id))
+            }
+            CasOutcome::Conflict { actual } => Ok(Err(format!(
+                "another device published first (the hub's head is now {})",
+                actual.map(|a| a.short()).unwrap_or_else(|| "empty".into())
+            ))),
+        }
+    }
+
+    fn put(&mut self, objects: &[Object]) -> Result<(), SyncError> {
+        if objects.is_empty() {
+            return Ok(());
+        }
+        self.hub.put(objects)?;
+        self.stats.objects_sent += objects.len() as u64;
+        self.stats.bytes_sent += objects.iter().map(|o| o.bytes.len() as u64).sum::<u64>();
+        Ok(())
+    }
+
+    /// Step 8: the folder, scanned again, must have the tree the hub computes for its head.
+    fn verify(
+        &mut self,
+        head: Option<ObjectId>,
+        expected: Option<ObjectId>,
+        merged: &FlatTree,
+    ) -> Result<Step, SyncError> {
+        let mut vscan = self.scan(true)?;
+        let mut local = with_unreadable(&vscan, merged);
+        if root_of(&local) != expected {
+            // Either a file changed since apply (a new local edit: the next attempt takes it),
+            // or the stat cache lied. Rehash the differing files to tell which.
+            let differing: Vec<VaultPath> = differing_paths(&local, merged);
+            for p in &differing {
+                self.cache.remove(p);
+            }
+            vscan = self.scan(true)?;
+            local = with_unreadable(&vscan, merged);
+            if root_of(&local) != expected {
+                self.save_cache(&vscan)?;
+                return Ok(Step::Retry(format!(
+                    "{} file(s) changed during the round, first `{}`",
+                    differing.len(),
+                    differing.first().map(VaultPath::as_str).unwrap_or("?")
+                )));
+            }
+            self.repairs.push(format!(
+                "the stat cache held stale ids for {} file(s); they were hashed again",
+                differing.len()
+            ));
+        }
+        let hub_tree = self.hub_tree(&vscan)?;
+        if hub_tree != expected {
+            if self.hub.head()? != head {
+                self.save_cache(&vscan)?;
+                return Ok(Step::Retry(
+                    "another device published while this round verified".into(),
+                ));
+            }
+            return Err(SyncError::VerifyFailed {
+                hub: self.hub.describe(),
+                local: expected.unwrap_or_else(|| build_trees(&FlatTree::new()).0),
+                hub_tree,
+                differences: vec![format!(
+                    "the hub's head {} reports tree {}",
+                    head.map(|h| h.short()).unwrap_or_default(),
+                    hub_tree.map(|t| t.short()).unwrap_or_default()
+                )],
+            });
+        }
+        self.save_cache(&vscan)?;
+        Ok(Step::Done {
+            head,
+            tree: expected,
+        })
+    }
+
+    /// The hub's tree hash for its head, re-uploading objects it reports missing (a lost or
+    /// deleted pack) from this device's store and files.
+    fn hub_tree(&mut self, scan: &Scan) -> Result<Option<ObjectId>, SyncError> {
+        let mut rounds = 0;
+        loop {
+            match self.hub.tree_hash() {
+                Ok(tree) => return Ok(tree),
+                Err(HubError::Missing { ids, hub }) if rounds < 16 => {
+                    rounds += 1;
+                    let sent = self.reupload(&ids, scan)?;
+                    if sent == 0 {
+                        return Err(HubError::Missing { ids, hub }.into());
+                    }
+                    self.repairs.push(format!(
+                        "the hub had lost {sent} object(s); they were uploaded again"
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Upload those of `ids` this device has; returns how many.
+    fn reupload(&mut self, ids: &[ObjectId], scan: &Scan) -> Result<usize, SyncError> {
+        let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
+        let mut objects = Vec::new();
+        let mut found = HashSet::new();
+        for (path, meta) in &scan.files {
+            if wanted.contains(&meta.id)
+                && !found.contains(&meta.id)
+                && let Some(bytes) = read_if(self.vault.root(), path, meta.id)
+            {
+                self.stats.files_read += 1;
+                self.stats.bytes_hashed += bytes.len() as u64;
+                found.insert(meta.id);
+                objects.push(Object {
+                    kind: Kind::Blob,
+                    bytes,
+                });
+            }
+        }
+        for id in ids {
+            if !found.contains(id)
+                && let Some(object) = self.history.local_object(*id)
+            {
+                found.insert(*id);
+                objects.push(object);
+            }
+        }
+        // Trees before the snapshot, children before parents is not needed: the hub checks
+        // completeness only when the head moves, and the head is already set.
+        for chunk in objects.chunks(4096) {
+            self.put(chunk)?;
+        }
+        Ok(found.len())
+    }
+}
+
+/// Paths whose entries differ between two flat trees.
+pub(super) fn differing_paths(a: &FlatTree, b: &FlatTree) -> Vec<VaultPath> {
+    let mut out: Vec<VaultPath> = a
+        .iter()
+        .filter(|(p, m)| b.get(*p) != Some(m))
+        .map(|(p, _)| p.clone())
+        .collect();
+    out.extend(b.keys().filter(|p| !a.contains_key(*p)).cloned());
+    out.sort();
+    out
+}

@@ -143,8 +143,7 @@ impl LocalVault {
         if config.device_id.is_empty() || !(0.0..=1.0).contains(&config.mass_delete_share) {
             return Err(LocalError::BadConfig {
                 path,
-                detail: "device_id must not be empty and mass_delete_share must be in 0..=1"
-                    .into(),
+                detail: "device_id must not be empty and mass_delete_share must be in 0..=1".into(),
             });
         }
         Ok(LocalVault { root, config })

@@ -14,7 +14,7 @@ use crate::statcache::StatCache;
 use crate::store::PackStore;
 
 use super::objects::History;
-use super::round::{differing_paths, root_of, with_unreadable};
+use super::round::{differing_paths, root_of, tree_or_empty, with_unreadable};
 use super::{LastSync, SyncError, SyncStats};
 
 /// How a path differs from base.
@@ -121,7 +121,7 @@ pub struct VerifyReport {
     /// The root tree the hub computed for its head from its own data.
     pub hub_tree: Option<ObjectId>,
     /// The root tree of the folder as scanned now.
-    pub local_tree: Option<ObjectId>,
+    pub local_tree: ObjectId,
     pub equal: bool,
     /// Paths that differ (empty when equal).
     pub differences: Vec<Difference>,
@@ -148,7 +148,7 @@ pub fn verify(vault: &LocalVault, hub: &dyn Hub, full: bool) -> Result<VerifyRep
     let (hub_flat, _) = history.flat_of_snapshot(head, &mut stats)?;
     let local = with_unreadable(&found, &hub_flat);
     let local_tree = root_of(&local);
-    let equal = local_tree == hub_tree;
+    let equal = local_tree == tree_or_empty(hub_tree);
     let differences = if equal {
         Vec::new()
     } else {

@@ -61,9 +61,15 @@ pub(super) fn with_unreadable(scan: &Scan, fallback: &FlatTree) -> FlatTree {
     tree
 }
 
-/// The root tree of `files`; `None` for no files, so an empty folder matches an empty hub.
-pub(super) fn root_of(files: &FlatTree) -> Option<ObjectId> {
-    (!files.is_empty()).then(|| build_trees(files).0)
+/// The root tree of `files`.
+pub(super) fn root_of(files: &FlatTree) -> ObjectId {
+    build_trees(files).0
+}
+
+/// A snapshot's tree, or for no snapshot (an empty hub, a device that never synced) the empty
+/// tree: an empty folder agrees with an empty hub.
+pub(super) fn tree_or_empty(tree: Option<ObjectId>) -> ObjectId {
+    tree.unwrap_or_else(|| root_of(&FlatTree::new()))
 }
 
 impl<'a> Round<'a> {
@@ -167,7 +173,7 @@ impl<'a> Round<'a> {
         let head = self.hub.head()?;
 
         // Quiet path: nothing moved on either side. One request, nothing hashed.
-        if head == base_id && root_of(&local) == base_snap.as_ref().map(|s| s.tree) {
+        if head == base_id && root_of(&local) == tree_or_empty(base_snap.as_ref().map(|s| s.tree)) {
             if scan.counters.files_hashed > 0 || self.cache.len() != scan.files.len() {
                 self.save_cache(&scan)?;
             }
@@ -206,7 +212,7 @@ impl<'a> Round<'a> {
         self.conflicts.extend(plan.conflicts.iter().cloned());
 
         let merged_root = root_of(&plan.merged);
-        let remote_root = remote_snap.as_ref().map(|s| s.tree);
+        let remote_root = tree_or_empty(remote_snap.as_ref().map(|s| s.tree));
         let new_head = if merged_root == remote_root {
             head
         } else {
@@ -352,7 +358,22 @@ impl<'a> Round<'a> {
         self.put(&batch)?;
         self.history.remember(&trees);
         self.history.remember(std::slice::from_ref(&snapshot));
-        match self.hub.cas_head(head, snap_id)? {
+        let outcome = match self.hub.cas_head(head, snap_id) {
+            Err(HubError::Refused { .. }) => {
+                // The hub lacks objects it was assumed to have (a lost pack): send what it
+                // misses of this snapshot, then try once more.
+                let mut all: Vec<ObjectId> = merged.values().map(|m| m.id).collect();
+                all.extend(trees.iter().map(Object::id));
+                let missing = self.hub.missing(&all)?;
+                let sent = self.reupload(&missing, merged)?;
+                self.repairs.push(format!(
+                    "the hub had lost {sent} object(s) of the vault; they were uploaded again"
+                ));
+                self.hub.cas_head(head, snap_id)?
+            }
+            other => other?,
+        };
+        match outcome {
             CasOutcome::Updated => {
                 self.snapshot_created = true;
                 Ok(Ok(snap_id))
@@ -378,7 +399,7 @@ impl<'a> Round<'a> {
     fn verify(
         &mut self,
         head: Option<ObjectId>,
-        expected: Option<ObjectId>,
+        expected: ObjectId,
         merged: &FlatTree,
     ) -> Result<Step, SyncError> {
         let mut vscan = self.scan(true)?;
@@ -406,7 +427,7 @@ impl<'a> Round<'a> {
             ));
         }
         let hub_tree = self.hub_tree(&vscan)?;
-        if hub_tree != expected {
+        if tree_or_empty(hub_tree) != expected {
             if self.hub.head()? != head {
                 self.save_cache(&vscan)?;
                 return Ok(Step::Retry(
@@ -415,7 +436,7 @@ impl<'a> Round<'a> {
             }
             return Err(SyncError::VerifyFailed {
                 hub: self.hub.describe(),
-                local: expected.unwrap_or_else(|| build_trees(&FlatTree::new()).0),
+                local: expected,
                 hub_tree,
                 differences: vec![format!(
                     "the hub's head {} reports tree {}",
@@ -427,7 +448,7 @@ impl<'a> Round<'a> {
         self.save_cache(&vscan)?;
         Ok(Step::Done {
             head,
-            tree: expected,
+            tree: hub_tree,
         })
     }
 
@@ -440,7 +461,7 @@ impl<'a> Round<'a> {
                 Ok(tree) => return Ok(tree),
                 Err(HubError::Missing { ids, hub }) if rounds < 16 => {
                     rounds += 1;
-                    let sent = self.reupload(&ids, scan)?;
+                    let sent = self.reupload(&ids, &scan.files)?;
                     if sent == 0 {
                         return Err(HubError::Missing { ids, hub }.into());
                     }
@@ -454,11 +475,11 @@ impl<'a> Round<'a> {
     }
 
     /// Upload those of `ids` this device has; returns how many.
-    fn reupload(&mut self, ids: &[ObjectId], scan: &Scan) -> Result<usize, SyncError> {
+    fn reupload(&mut self, ids: &[ObjectId], files: &FlatTree) -> Result<usize, SyncError> {
         let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
         let mut objects = Vec::new();
         let mut found = HashSet::new();
-        for (path, meta) in &scan.files {
+        for (path, meta) in files {
             if wanted.contains(&meta.id)
                 && !found.contains(&meta.id)
                 && let Some(bytes) = read_if(self.vault.root(), path, meta.id)

@@ -1,0 +1,380 @@
+//! Round-level tests on real folders and a real folder hub. The binary-level and multi-device
+//! property tests live in `tests/` and `vault/tests/`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use filetime::FileTime;
+
+use super::*;
+use crate::folder_hub::FolderHub;
+use crate::hub::Hub;
+use crate::object::{EntryKind, FileMeta, Tree};
+use crate::reconcile::{ConflictKind, Side};
+
+struct World {
+    _dir: tempfile::TempDir,
+    hub_path: PathBuf,
+    hub: FolderHub,
+    devices: Vec<LocalVault>,
+}
+
+fn world(n: usize) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let hub_path = dir.path().join("hub");
+    let hub = FolderHub::open(&hub_path).unwrap();
+    let devices = (0..n)
+        .map(|i| {
+            LocalVault::init(
+                &dir.path().join(format!("dev{i}")),
+                &hub_path.display().to_string(),
+                &format!("dev{i}"),
+            )
+            .unwrap()
+        })
+        .collect();
+    World {
+        _dir: dir,
+        hub_path,
+        hub,
+        devices,
+    }
+}
+
+/// A fixed time in the recent past plus `secs`, so mtimes are distinct and ordered.
+fn at(secs: i64) -> FileTime {
+    let now = crate::statcache::now_ns() / 1_000_000_000;
+    FileTime::from_unix_time(now - 3600 + secs, 0)
+}
+
+fn write(v: &LocalVault, path: &str, text: &str, secs: i64) {
+    let p = v.root().join(path);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, text).unwrap();
+    filetime::set_file_mtime(&p, at(secs)).unwrap();
+}
+
+fn read(v: &LocalVault, path: &str) -> Option<String> {
+    fs::read_to_string(v.root().join(path)).ok()
+}
+
+/// Every file under `root` except `.vault/`, with its bytes.
+fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".vault")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            (rel, fs::read(e.path()).unwrap())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn sync_ok(w: &World, i: usize) -> SyncReport {
+    sync(&w.devices[i], &w.hub, &SyncOptions::default())
+        .unwrap_or_else(|e| panic!("sync of dev{i} failed: {e}"))
+}
+
+#[test]
+fn upload_download_and_quiet_round() {
+    let w = world(2);
+    write(&w.devices[0], "a.md", "alpha", 1);
+    write(&w.devices[0], "d/e/b.md", "beta", 2);
+    let up = sync_ok(&w, 0);
+    assert_eq!(up.outcome, Outcome::Pushed);
+    assert!(up.snapshot_created);
+    assert_eq!(
+        up.stats.objects_sent,
+        2 + 3 + 1,
+        "2 blobs, 3 trees, 1 snapshot"
+    );
+    assert_eq!(up.tree, w.hub.tree_hash().unwrap());
+    assert_eq!(w.devices[0].base().unwrap(), w.hub.head().unwrap());
+
+    let down = sync_ok(&w, 1);
+    assert_eq!(down.outcome, Outcome::Pulled);
+    assert_eq!(down.stats.objects_received, 2 + 3 + 1);
+    assert_eq!(files(w.devices[0].root()), files(w.devices[1].root()));
+    let m = fs::metadata(w.devices[1].root().join("d/e/b.md")).unwrap();
+    assert_eq!(FileTime::from_last_modification_time(&m), at(2));
+
+    // Files changed within RACY_MARGIN_NS of a scan are never trusted from the cache (the racy
+    // rule, as in git); past it, a round with nothing changed must read nothing.
+    std::thread::sleep(std::time::Duration::from_nanos(
+        crate::statcache::RACY_MARGIN_NS as u64 + 20_000_000,
+    ));
+    for i in 0..2 {
+        sync_ok(&w, i);
+        let quiet = sync_ok(&w, i);
+        assert_eq!(quiet.outcome, Outcome::UpToDate);
+        assert_eq!(quiet.stats.files_read, 0, "dev{i}: {:?}", quiet.stats);
+        assert_eq!(quiet.stats.bytes_hashed, 0);
+        assert_eq!(quiet.stats.objects_sent + quiet.stats.objects_received, 0);
+    }
+}
+
+#[test]
+fn both_sides_edit_the_newer_wins_and_the_older_is_kept() {
+    let w = world(2);
+    write(&w.devices[0], "n.md", "base", 1);
+    sync_ok(&w, 0);
+    sync_ok(&w, 1);
+    write(&w.devices[0], "n.md", "older edit", 10);
+    write(&w.devices[1], "n.md", "newer edit", 20);
+    sync_ok(&w, 0);
+    let r = sync_ok(&w, 1);
+    assert_eq!(r.conflicts.len(), 1);
+    let c = &r.conflicts[0];
+    assert_eq!(c.kind, ConflictKind::BothChanged);
+    assert_eq!(c.winner, Side::Local);
+    assert!(c.revision.as_str().starts_with(".revisions/n."), "{c:?}");
+    assert!(c.revision.as_str().ends_with(".dev0.md"), "{c:?}");
+    sync_ok(&w, 0);
+    for v in &w.devices {
+        assert_eq!(read(v, "n.md").as_deref(), Some("newer edit"));
+        assert_eq!(read(v, c.revision.as_str()).as_deref(), Some("older edit"));
+    }
+    assert_eq!(files(w.devices[0].root()), files(w.devices[1].root()));
+}
+
+#[test]
+fn an_emptied_folder_is_not_published_as_mass_deletion() {
+    let w = world(1);
+    for i in 0..3 {
+        write(&w.devices[0], &format!("n{i}.md"), "x", i);
+    }
+    sync_ok(&w, 0);
+    let head = w.hub.head().unwrap();
+    for i in 0..3 {
+        fs::remove_file(w.devices[0].root().join(format!("n{i}.md"))).unwrap();
+    }
+    let err = sync(&w.devices[0], &w.hub, &SyncOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, SyncError::MassDelete { deletes: 3, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--allow-mass-delete"), "{err}");
+    assert_eq!(w.hub.head().unwrap(), head, "the hub must not move");
+    let opts = SyncOptions {
+        allow_mass_delete: true,
+        ..SyncOptions::default()
+    };
+    let r = sync(&w.devices[0], &w.hub, &opts).unwrap();
+    let empty = crate::object::build_trees(&crate::object::FlatTree::new()).0;
+    assert_eq!(w.hub.tree_hash().unwrap(), Some(empty));
+    assert_eq!(r.tree, Some(empty));
+}
+
+#[test]
+fn lost_hub_packs_are_uploaded_again() {
+    let w = world(1);
+    write(&w.devices[0], "a.md", "alpha", 1);
+    sync_ok(&w, 0);
+    write(&w.devices[0], "b.md", "beta", 2);
+    sync_ok(&w, 0);
+    for pack in fs::read_dir(w.hub_path.join("packs")).unwrap() {
+        fs::remove_file(pack.unwrap().path()).unwrap();
+    }
+    let hub = FolderHub::open(&w.hub_path).unwrap();
+    assert!(hub.tree_hash().is_err());
+    write(&w.devices[0], "c.md", "gamma", 3);
+    let r = sync(&w.devices[0], &hub, &SyncOptions::default()).unwrap();
+    assert!(!r.repairs.is_empty(), "{r:?}");
+    assert!(hub.tree_hash().unwrap().is_some());
+    assert!(verify(&w.devices[0], &hub, true).unwrap().equal);
+}
+
+#[test]
+fn a_hostile_tree_changes_nothing() {
+    let w = world(1);
+    write(&w.devices[0], "keep.md", "mine", 1);
+    let before = files(w.devices[0].root());
+    // A tree naming `.vault`, written past the hub's own checks.
+    let blob = b"evil".to_vec();
+    let meta = FileMeta {
+        id: ObjectId::of(&blob),
+        size: 4,
+        mtime_ns: 0,
+        executable: false,
+    };
+    let mut inner = Tree::default();
+    inner
+        .entries
+        .insert("config.toml".into(), EntryKind::File(meta));
+    let mut root = Tree::default();
+    root.entries
+        .insert(".vault".into(), EntryKind::Dir(inner.to_object().id()));
+    let snap = crate::object::Snapshot {
+        tree: root.to_object().id(),
+        parents: vec![],
+        device_id: "x".into(),
+        device_name: "x".into(),
+        time_ns: 0,
+    }
+    .to_object();
+    w.hub
+        .put(&[
+            crate::object::Object {
+                kind: crate::object::Kind::Blob,
+                bytes: blob,
+            },
+            inner.to_object(),
+            root.to_object(),
+            snap.clone(),
+        ])
+        .unwrap();
+    crate::refs::RefFile::new(w.hub_path.join("refs/head"))
+        .write(snap.id())
+        .unwrap();
+    let err = sync(&w.devices[0], &w.hub, &SyncOptions::default()).unwrap_err();
+    assert!(matches!(err, SyncError::BadRemote { .. }), "{err}");
+    assert_eq!(files(w.devices[0].root()), before);
+    assert!(
+        !w.devices[0].root().join(".vault/config.toml").exists() || {
+            let t = fs::read_to_string(w.devices[0].root().join(".vault/config.toml")).unwrap();
+            !t.contains("evil")
+        }
+    );
+}
+
+#[test]
+fn clock_skew_is_refused() {
+    struct Skewed(FolderHub);
+    impl Hub for Skewed {
+        fn describe(&self) -> String {
+            "skewed".into()
+        }
+        fn head(&self) -> Result<Option<ObjectId>, HubError> {
+            self.0.head()
+        }
+        fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, HubError> {
+            self.0.missing(ids)
+        }
+        fn put(&self, objects: &[crate::object::Object]) -> Result<(), HubError> {
+            self.0.put(objects)
+        }
+        fn get(&self, ids: &[ObjectId]) -> Result<Vec<crate::object::Object>, HubError> {
+            self.0.get(ids)
+        }
+        fn cas_head(
+            &self,
+            old: Option<ObjectId>,
+            new: ObjectId,
+        ) -> Result<crate::hub::CasOutcome, HubError> {
+            self.0.cas_head(old, new)
+        }
+        fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
+            self.0.tree_hash()
+        }
+        fn time_ns(&self) -> Result<i64, HubError> {
+            Ok(crate::statcache::now_ns() + 6 * 60 * 1_000_000_000)
+        }
+    }
+    let w = world(1);
+    write(&w.devices[0], "a.md", "alpha", 1);
+    let skewed = Skewed(FolderHub::open(&w.hub_path).unwrap());
+    let err = sync(&w.devices[0], &skewed, &SyncOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, SyncError::ClockSkew { skew_secs: 360, .. }),
+        "{err}"
+    );
+    assert_eq!(w.hub.head().unwrap(), None);
+}
+
+#[test]
+fn a_cache_entry_with_a_wrong_id_is_caught_and_rehashed() {
+    let w = world(1);
+    write(&w.devices[0], "a.md", "alpha", 1);
+    // Past the racy margin, so the cache written by this round trusts a.md's stat.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    sync_ok(&w, 0);
+    let head = w.hub.head().unwrap();
+    // A well-formed cache that lies: a.md's exact stat, someone else's id, an old horizon.
+    let path = crate::paths::VaultPath::new("a.md").unwrap();
+    let stat = match crate::filestat::probe(&w.devices[0].root().join("a.md")).unwrap() {
+        crate::filestat::Found::File(s) => s,
+        other => panic!("{other:?}"),
+    };
+    let (mut cache, _) = crate::statcache::StatCache::load(&w.devices[0].index_path());
+    cache.remove(&path);
+    cache.insert(path, stat, ObjectId::of(b"not alpha"));
+    cache.save(&w.devices[0].index_path()).unwrap();
+    let r = sync_ok(&w, 0);
+    // The lie looks like a local edit; reading the file for upload exposes it, the entry is
+    // dropped and the next attempt hashes the file and finds nothing to publish.
+    assert_eq!(r.stats.attempts, 2, "{r:?}");
+    assert_eq!(w.hub.head().unwrap(), head, "nothing new to publish: {r:?}");
+    assert_eq!(read(&w.devices[0], "a.md").as_deref(), Some("alpha"));
+    assert!(verify(&w.devices[0], &w.hub, true).unwrap().equal);
+}
+
+/// A hub that lets another device publish just before our first compare-and-swap.
+struct Racing<'a> {
+    inner: &'a FolderHub,
+    before_cas: std::cell::RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+}
+
+impl Hub for Racing<'_> {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn head(&self) -> Result<Option<ObjectId>, HubError> {
+        self.inner.head()
+    }
+    fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, HubError> {
+        self.inner.missing(ids)
+    }
+    fn put(&self, objects: &[crate::object::Object]) -> Result<(), HubError> {
+        self.inner.put(objects)
+    }
+    fn get(&self, ids: &[ObjectId]) -> Result<Vec<crate::object::Object>, HubError> {
+        self.inner.get(ids)
+    }
+    fn cas_head(
+        &self,
+        old: Option<ObjectId>,
+        new: ObjectId,
+    ) -> Result<crate::hub::CasOutcome, HubError> {
+        if let Some(f) = self.before_cas.borrow_mut().take() {
+            f();
+        }
+        self.inner.cas_head(old, new)
+    }
+    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
+        self.inner.tree_hash()
+    }
+    fn time_ns(&self) -> Result<i64, HubError> {
+        self.inner.time_ns()
+    }
+}
+
+#[test]
+fn losing_the_head_race_reconciles_and_retries_without_losing_either_update() {
+    let w = world(2);
+    write(&w.devices[0], "shared.md", "v1", 1);
+    sync_ok(&w, 0);
+    sync_ok(&w, 1);
+    write(&w.devices[0], "from0.md", "zero", 2);
+    write(&w.devices[1], "from1.md", "one", 3);
+    write(&w.devices[1], "shared.md", "v2 by dev1", 4);
+    let racing = Racing {
+        inner: &w.hub,
+        before_cas: std::cell::RefCell::new(Some(Box::new(|| {
+            sync(&w.devices[1], &w.hub, &SyncOptions::default()).unwrap();
+        }))),
+    };
+    let r = sync(&w.devices[0], &racing, &SyncOptions::default()).unwrap();
+    assert_eq!(r.stats.attempts, 2, "{r:?}");
+    assert_eq!(r.outcome, Outcome::Merged);
+    sync_ok(&w, 1);
+    for v in &w.devices {
+        assert_eq!(read(v, "from0.md").as_deref(), Some("zero"));
+        assert_eq!(read(v, "from1.md").as_deref(), Some("one"));
+        assert_eq!(read(v, "shared.md").as_deref(), Some("v2 by dev1"));
+    }
+    assert_eq!(files(w.devices[0].root()), files(w.devices[1].root()));
+}

@@ -202,32 +202,54 @@ fn apply_batched(
         report: ApplyReport::default(),
     };
     let mut blobs: HashMap<ObjectId, Vec<u8>> = HashMap::new();
-    // Blobs of the writes in actions[..fetched_to] are in `blobs`.
-    let mut fetched_to = 0;
-    for (i, action) in actions.iter().enumerate() {
-        let result = match action {
-            Action::Write { path, meta, expect } => {
-                if i >= fetched_to {
-                    blobs.clear();
-                    match fetch_batch(actions, i, batch_bytes, source, &mut blobs) {
-                        Ok(end) => fetched_to = end,
-                        Err(e) => return Err(e.with_partial(ap.report)),
-                    }
-                }
-                let bytes = if is_empty_blob(meta) {
-                    Some(&[][..])
-                } else {
-                    blobs.get(&meta.id).map(Vec::as_slice)
+    let mut i = 0;
+    while i < actions.len() {
+        let result = match &actions[i] {
+            Action::Write { .. } => {
+                blobs.clear();
+                let end = match fetch_batch(actions, i, batch_bytes, source, &mut blobs) {
+                    Ok(end) => end,
+                    Err(e) => return Err(e.with_partial(ap.report)),
                 };
-                match bytes {
-                    Some(bytes) => ap.write(path, meta, expect.as_ref(), bytes),
-                    // Unreachable by construction of the batch; skipping is the safe answer.
-                    None => ap.skip(path, "its content was not fetched (internal error)".into()),
+                // The writes of this batch (writes are consecutive in a plan).
+                let mut group = Vec::new();
+                let mut j = i;
+                while j < end.max(i + 1) {
+                    let Action::Write { path, meta, expect } = &actions[j] else {
+                        break;
+                    };
+                    let bytes = if is_empty_blob(meta) {
+                        Some(&[][..])
+                    } else {
+                        blobs.get(&meta.id).map(Vec::as_slice)
+                    };
+                    match bytes {
+                        Some(bytes) => group.push((path, meta, expect.as_ref(), bytes)),
+                        // Unreachable by construction of the batch; skipping is the safe answer.
+                        None => {
+                            let reason = "its content was not fetched (internal error)".into();
+                            if let Err(e) = ap.skip(path, reason) {
+                                return Err(e.with_partial(ap.report));
+                            }
+                        }
+                    }
+                    j += 1;
                 }
+                i = j;
+                ap.write_group(&group)
             }
-            Action::Delete { path, expect } => ap.delete(path, expect),
-            Action::Move { from, to, expect } => ap.rename(from, to, expect),
-            Action::Touch { path, meta, expect } => ap.touch(path, meta, expect),
+            Action::Delete { path, expect } => {
+                i += 1;
+                ap.delete(path, expect)
+            }
+            Action::Move { from, to, expect } => {
+                i += 1;
+                ap.rename(from, to, expect)
+            }
+            Action::Touch { path, meta, expect } => {
+                i += 1;
+                ap.touch(path, meta, expect)
+            }
         };
         if let Err(e) = result {
             return Err(e.with_partial(ap.report));

@@ -168,21 +168,28 @@ impl<'a> Round<'a> {
     fn attempt(&mut self) -> Result<Step, SyncError> {
         let scan = self.scan(true)?;
         let base_id = self.vault.base()?;
-        let (base_flat, base_snap) = self.history.flat_of_snapshot(base_id, &mut self.stats)?;
-        let local = with_unreadable(&scan, &base_flat);
         let head = self.hub.head()?;
 
-        // Quiet path: nothing moved on either side. One request, nothing hashed.
-        if head == base_id && root_of(&local) == tree_or_empty(base_snap.as_ref().map(|s| s.tree)) {
-            if scan.counters.files_hashed > 0 || self.cache.len() != scan.files.len() {
-                self.save_cache(&scan)?;
+        // Quiet path: nothing moved on either side. One request, nothing hashed, and base's
+        // trees are not even read: its snapshot names the root tree to compare with.
+        if head == base_id && scan.unreadable.is_empty() {
+            let base_tree = match base_id {
+                Some(id) => Some(self.history.snapshot(id, &mut self.stats)?.tree),
+                None => None,
+            };
+            if root_of(&scan.files) == tree_or_empty(base_tree) {
+                if scan.counters.files_hashed > 0 || self.cache.len() != scan.files.len() {
+                    self.save_cache(&scan)?;
+                }
+                return Ok(Step::Done {
+                    head,
+                    tree: base_tree,
+                });
             }
-            return Ok(Step::Done {
-                head,
-                tree: base_snap.map(|s| s.tree),
-            });
         }
 
+        let (base_flat, _) = self.history.flat_of_snapshot(base_id, &mut self.stats)?;
+        let local = with_unreadable(&scan, &base_flat);
         let (remote_flat, remote_snap) = self.history.flat_of_snapshot(head, &mut self.stats)?;
         let config = self.vault.config();
         let devices = Devices {

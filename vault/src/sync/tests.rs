@@ -41,10 +41,9 @@ fn world(n: usize) -> World {
     }
 }
 
-/// A fixed time in the recent past plus `secs`, so mtimes are distinct and ordered.
+/// A fixed time (September 2026) plus `secs`, so mtimes are distinct, ordered and repeatable.
 fn at(secs: i64) -> FileTime {
-    let now = crate::statcache::now_ns() / 1_000_000_000;
-    FileTime::from_unix_time(now - 3600 + secs, 0)
+    FileTime::from_unix_time(1_790_000_000 + secs, 0)
 }
 
 fn write(v: &LocalVault, path: &str, text: &str, secs: i64) {

@@ -1,0 +1,327 @@
+//! Bringing a kept version back from `.revisions/` (`syncd restore`), and explicit pruning of
+//! `.revisions/` (`syncd revisions prune`). Both work on the vault folder only, under the vault
+//! lock, so they never race a sync round; the next sync publishes what they did.
+//!
+//! Restore never loses a version: the file currently at the original path is first moved to a
+//! new revision name (never replacing anything), then the revision's bytes are written to the
+//! original path (temp file, fsync, no-replace link, fsync folder) with the current time as
+//! modification time, so the restored version wins the next sync as the newest edit. The
+//! revision itself stays where it is. Every folder on the way is checked to be a real folder,
+//! never a symlink, so nothing outside the vault is touched.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::filestat::{self, FileStat, Found};
+use crate::fsutil::{self, PathIoError, TempFile, io_at};
+use crate::id::ObjectId;
+use crate::ignore_rules::{IgnoreError, IgnoreRules};
+use crate::local::{LocalError, LocalVault};
+use crate::paths::VaultPath;
+use crate::revisions::{self, PrunePolicy, RevisionInfo};
+use crate::scan::{Scan, ScanError, ScanOptions, scan};
+use crate::statcache::{StatCache, now_ns};
+
+/// How long restore and prune wait for a sync round that holds the vault lock.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// What [`restore`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RestoreReport {
+    /// The revision that was restored (still in place).
+    pub revision: VaultPath,
+    /// Where its bytes now are.
+    pub original: VaultPath,
+    /// Where the version that was current before went; `None` when there was none (or it
+    /// already had the revision's bytes).
+    pub kept_current: Option<VaultPath>,
+    /// The restored blob.
+    pub id: ObjectId,
+    pub size: u64,
+    /// The original already held exactly these bytes: nothing was changed.
+    pub already_current: bool,
+}
+
+/// The revisions in a vault folder as it is now.
+#[derive(Debug, Clone, Default)]
+pub struct RevisionList {
+    /// Newest first.
+    pub revisions: Vec<RevisionInfo>,
+    /// Files in `.revisions/` whose names are not revision names.
+    pub unknown: Vec<VaultPath>,
+}
+
+/// Why a restore or prune did not happen. Unless said otherwise, nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    Ignore(#[from] IgnoreError),
+    #[error("{0}; nothing else was changed")]
+    Io(#[from] PathIoError),
+    #[error(
+        "`{0}` is not a revision: restore takes a file under `.revisions/` whose name has the form `<name>.<time>.<device>.<ext>`; run `syncd revisions` to list them"
+    )]
+    NotARevision(VaultPath),
+    #[error(
+        "revision `{0}` does not exist or is not a regular file; run `syncd revisions` to list the revisions there are"
+    )]
+    NoRevision(VaultPath),
+    #[error(
+        "`{path}` is {what}; restore never writes through links or over folders, so nothing was changed: move it out of the way and restore again"
+    )]
+    Blocked { path: VaultPath, what: &'static str },
+    #[error(
+        "`{0}` changed while restoring, so nothing was changed; restore again when it is no longer being edited"
+    )]
+    Changed(VaultPath),
+    #[error(
+        "a file appeared at `{original}` while restoring and was left as it is; the version that was current before is kept at `{}`, and the revision is still at `{revision}`: move the new file away and restore again",
+        .kept.as_ref().map_or("(there was none)", VaultPath::as_str)
+    )]
+    Appeared {
+        original: VaultPath,
+        kept: Option<VaultPath>,
+        revision: VaultPath,
+    },
+}
+
+/// Check that every folder on the way to `path` is a real folder; with `create`, make missing
+/// ones. `Ok(false)`: a folder is missing (and `create` was not asked).
+fn check_parents(root: &Path, path: &VaultPath, create: bool) -> Result<bool, RestoreError> {
+    let Some(parent) = path.parent() else {
+        return Ok(true);
+    };
+    let mut dir = root.to_path_buf();
+    let mut rel = String::new();
+    for name in parent.components() {
+        let next = dir.join(name);
+        if !rel.is_empty() {
+            rel.push('/');
+        }
+        rel.push_str(name);
+        // A prefix of a valid path is valid.
+        let here = VaultPath::new(&rel).unwrap_or_else(|_| path.clone());
+        let mut found = probe(&next)?;
+        if found == Found::Absent && create {
+            match fs::create_dir(&next) {
+                Ok(()) => fsutil::fsync_dir(&dir).map_err(io_at("syncing folder", &dir))?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_at("creating folder", &next)(e).into()),
+            }
+            found = probe(&next)?;
+        }
+        match found {
+            Found::Dir => {}
+            Found::Absent => return Ok(false),
+            Found::File(_) => return Err(blocked(&here, "a file where a folder is needed")),
+            Found::Other => {
+                return Err(blocked(
+                    &here,
+                    "a symbolic link or special file where a folder is needed",
+                ));
+            }
+        }
+        dir = next;
+    }
+    Ok(true)
+}
+
+fn probe(path: &Path) -> Result<Found, RestoreError> {
+    Ok(filestat::probe(path).map_err(io_at("checking", path))?)
+}
+
+/// Put the revision `revision` back at its original path, keeping the version there now as a
+/// new revision. See the module docs for the order of steps; on any problem before the first
+/// move nothing is changed, and every error says where each version is.
+pub fn restore(vault: &LocalVault, revision: &VaultPath) -> Result<RestoreReport, RestoreError> {
+    let _lock = vault.lock(LOCK_WAIT)?;
+    let root = vault.root();
+    let info = revisions::parse_revision(revision)
+        .ok_or_else(|| RestoreError::NotARevision(revision.clone()))?;
+    let original = info.original;
+
+    // The revision: a regular file, reached through real folders, read whole and unchanged.
+    if !check_parents(root, revision, false)? {
+        return Err(RestoreError::NoRevision(revision.clone()));
+    }
+    let rev_full = revision.to_fs_path(root);
+    let Found::File(rev_stat) = probe(&rev_full)? else {
+        return Err(RestoreError::NoRevision(revision.clone()));
+    };
+    let bytes = fs::read(&rev_full).map_err(io_at("reading", &rev_full))?;
+    if probe(&rev_full)? != Found::File(rev_stat) || bytes.len() as u64 != rev_stat.size {
+        return Err(RestoreError::Changed(revision.clone()));
+    }
+    let id = ObjectId::of(&bytes);
+    let mut report = RestoreReport {
+        revision: revision.clone(),
+        original: original.clone(),
+        kept_current: None,
+        id,
+        size: rev_stat.size,
+        already_current: false,
+    };
+
+    // What is at the original path now.
+    check_parents(root, &original, true)?;
+    let full = original.to_fs_path(root);
+    let current = match probe(&full)? {
+        Found::Absent => None,
+        Found::File(st) => Some(st),
+        Found::Dir => return Err(blocked(&original, "a folder")),
+        Found::Other => return Err(blocked(&original, "a symbolic link or special file")),
+    };
+    if let Some(st) = current {
+        let (current_id, _) = crate::scan::hash_file(&full).map_err(io_at("reading", &full))?;
+        if current_id == id && st.executable == rev_stat.executable {
+            report.already_current = true;
+            return Ok(report);
+        }
+    }
+
+    // The new file, complete and durable before anything is moved.
+    let mut tmp = TempFile::beside(&full).map_err(io_at("creating a temp file for", &full))?;
+    let tmp_path = tmp.path().to_path_buf();
+    tmp.file()
+        .write_all(&bytes)
+        .map_err(io_at("writing", &tmp_path))?;
+    if rev_stat.executable {
+        let mut perms = tmp
+            .file()
+            .metadata()
+            .map_err(io_at("reading", &tmp_path))?
+            .permissions();
+        let mode = perms.mode();
+        perms.set_mode(mode | ((mode & 0o444) >> 2) | 0o100);
+        fs::set_permissions(&tmp_path, perms).map_err(io_at("setting mode of", &tmp_path))?;
+    }
+    // Written just now, so its modification time is now: it wins the next sync.
+    tmp.sync().map_err(io_at("syncing", &tmp_path))?;
+
+    if let Some(st) = current {
+        let kept = keep_current(vault, &original, st)?;
+        report.kept_current = Some(kept);
+    }
+    if !fsutil::rename_no_replace(&tmp_path, &full).map_err(io_at("placing", &full))? {
+        return Err(RestoreError::Appeared {
+            original,
+            kept: report.kept_current,
+            revision: revision.clone(),
+        });
+    }
+    Ok(report)
+}
+
+fn blocked(path: &VaultPath, what: &'static str) -> RestoreError {
+    RestoreError::Blocked {
+        path: path.clone(),
+        what,
+    }
+}
+
+/// Move the current file at `original` (last seen with stat `st`) to a fresh revision name.
+fn keep_current(
+    vault: &LocalVault,
+    original: &VaultPath,
+    st: FileStat,
+) -> Result<VaultPath, RestoreError> {
+    let root = vault.root();
+    let taken = |p: &VaultPath| fs::symlink_metadata(p.to_fs_path(root)).is_ok();
+    let kept = revisions::revision_path(original, st.mtime_ns, &vault.config().device_name, &taken);
+    check_parents(root, &kept, true)?;
+    let full = original.to_fs_path(root);
+    if probe(&full)? != Found::File(st) {
+        return Err(RestoreError::Changed(original.clone()));
+    }
+    let kept_full = kept.to_fs_path(root);
+    if !fsutil::rename_no_replace(&full, &kept_full).map_err(io_at("moving", &full))? {
+        // The free name was taken meanwhile: nothing moved.
+        return Err(RestoreError::Changed(kept));
+    }
+    Ok(kept)
+}
+
+/// Scan the vault folder (trusting the stat cache; nothing is written).
+fn scan_folder(vault: &LocalVault) -> Result<Scan, RestoreError> {
+    let rules = IgnoreRules::load(vault.root())?;
+    let (cache, _) = StatCache::load(&vault.index_path());
+    Ok(scan(vault.root(), &rules, &cache, ScanOptions::default())?)
+}
+
+/// The revisions in the vault folder now (of `of` only, when given), newest first, and the
+/// files in `.revisions/` of unknown origin.
+pub fn list(vault: &LocalVault, of: Option<&VaultPath>) -> Result<RevisionList, RestoreError> {
+    let found = scan_folder(vault)?;
+    Ok(RevisionList {
+        revisions: revisions::list_revisions(&found.files, of),
+        unknown: match of {
+            None => revisions::unknown_revisions(&found.files),
+            Some(_) => Vec::new(),
+        },
+    })
+}
+
+/// Delete the revisions `policy` selects (of `of` only, when given); with `dry_run` only say
+/// which. Only files whose names parse as revisions are ever deleted, each re-checked just
+/// before: still a regular file, reached through real folders, unchanged since the scan (a
+/// changed one is left and reported in the log). Returns the paths removed (or to remove).
+pub fn prune(
+    vault: &LocalVault,
+    policy: PrunePolicy,
+    of: Option<&VaultPath>,
+    dry_run: bool,
+) -> Result<Vec<VaultPath>, RestoreError> {
+    let _lock = vault.lock(LOCK_WAIT)?;
+    let found = scan_folder(vault)?;
+    let revs = revisions::list_revisions(&found.files, of);
+    let chosen = revisions::select_prunable(&revs, policy, now_ns());
+    if dry_run {
+        return Ok(chosen);
+    }
+    let root = vault.root();
+    let mut removed = Vec::new();
+    for path in chosen {
+        let full = path.to_fs_path(root);
+        let still = revisions::parse_revision(&path).is_some()
+            && check_parents(root, &path, false)?
+            && found
+                .stats
+                .get(&path)
+                .is_some_and(|st| probe(&full).ok() == Some(Found::File(*st)));
+        if !still {
+            tracing::warn!(%path, "revision changed since the scan; not pruned");
+            continue;
+        }
+        fs::remove_file(&full).map_err(io_at("deleting", &full))?;
+        if let Some(dir) = full.parent() {
+            fsutil::fsync_dir(dir).map_err(io_at("syncing folder", dir))?;
+        }
+        remove_empty_folders(root, &path);
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
+/// Remove the folders above `path` inside `.revisions/` that are now empty (best effort: a
+/// folder that is not empty, or cannot be removed, simply stays).
+fn remove_empty_folders(root: &Path, path: &VaultPath) {
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| d.parent().is_some()) {
+        if fs::remove_dir(d.to_fs_path(root)).is_err() {
+            return;
+        }
+        dir = d.parent();
+    }
+}
+
+#[cfg(test)]
+#[path = "restore_tests.rs"]
+mod tests;

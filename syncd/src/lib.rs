@@ -1,4 +1,74 @@
-//! TODO
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The `syncd` command line: a thin shell over the `vault` library. Commands live in
+//! [`commands`], one module per command family; everything they print goes through [`output`].
+//! Errors are `anyhow` chains with context here; the library's own errors say what happened,
+//! to which path, and what to do.
+
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use cli::Cli;
+
+/// Exit codes, as `syncd --help` documents them.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Any error; the message says what to do.
+    pub const ERROR: u8 = 1;
+    /// Verification failed: the folder and the hub differ.
+    pub const DIFFERS: u8 = 2;
+    /// Bad arguments.
+    pub const USAGE: u8 = 64;
+}
+
+/// Run `syncd` with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version requests go to stdout and succeed.
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    init_tracing();
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            output::print_error(&e);
+            ExitCode::from(exit_code_of(&e))
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings and errors).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn exit_code_of(err: &anyhow::Error) -> u8 {
+    let verify_failed = err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<vault::sync::SyncError>(),
+            Some(vault::sync::SyncError::VerifyFailed { .. })
+        )
+    });
+    if verify_failed {
+        exit::DIFFERS
+    } else {
+        exit::ERROR
+    }
 }

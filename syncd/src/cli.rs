@@ -1,0 +1,228 @@
+//! The command line, as clap parses it. Everything here is declarative; `commands` acts on it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+/// Shown after the help of `syncd`, `syncd sync` and `syncd verify`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0   success
+  1   error: the message says what happened and what to do (also a refused mass delete, or
+      another syncd holding the vault)
+  2   verification failed: the vault folder and the hub still differ (sync, verify)
+  64  usage error: unknown command or bad arguments";
+
+/// Vault Sync agent: keeps a folder of markdown notes in sync through a hub.
+///
+/// A vault is an ordinary folder; its agent state lives in `.vault/` inside it. Conflicting
+/// edits never overwrite each other: the older version is kept under `.revisions/`.
+#[derive(Debug, Parser)]
+#[command(name = "syncd", version, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a folder a vault that syncs through a hub
+    Init(InitArgs),
+    /// Sync the vault with its hub once (a folder that is not a vault yet is initialised first)
+    Sync(SyncArgs),
+    /// Show the vault's hub, device, last sync and the changes not synced yet
+    Status(StatusArgs),
+    /// List the snapshots on the hub, newest first, or only those that changed one file
+    Log(LogArgs),
+    /// Check that the vault folder and the hub hold the same tree
+    Verify(VerifyArgs),
+    /// List the versions kept in `.revisions/`, newest first (or prune them)
+    Revisions(RevisionsArgs),
+    /// Put a version from `.revisions/` back in place, keeping the current one as a revision
+    Restore(RestoreArgs),
+}
+
+/// `--vault` for commands that work on an existing vault.
+#[derive(Debug, Args)]
+pub struct VaultOpt {
+    /// The vault folder [default: the vault containing the current folder, found by walking
+    /// up to the first folder with `.vault/`, as git finds `.git`]
+    #[arg(long, value_name = "DIR")]
+    pub vault: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to make a vault (created if missing; it may already hold notes)
+    /// [default: the current folder]
+    #[arg(long, value_name = "DIR")]
+    pub vault: Option<PathBuf>,
+    /// The hub folder [default: $XDG_DATA_HOME/vault-sync/hub/<vault folder name>]. Give
+    /// every device of one vault the same hub (a shared drive, a NAS folder). HTTPS hubs
+    /// arrive with vault-server.
+    #[arg(long, value_name = "HUB")]
+    pub hub: Option<PathBuf>,
+    /// This device's name, shown in history and in revision names [default: the host name]
+    #[arg(long, value_name = "NAME")]
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Print the report as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Publish deletions even when they look like a vanished or restored-from-backup folder
+    /// (more than the configured share of the vault's files)
+    #[arg(long)]
+    pub allow_mass_delete: bool,
+    /// How long to wait for another syncd that is working on this vault
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub lock_wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Print the status as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Print the entries as a JSON array on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Show at most this many snapshots
+    #[arg(short = 'n', long = "limit", value_name = "LIMIT")]
+    pub limit: Option<usize>,
+    /// Only snapshots that changed this file (relative to the current folder or the vault
+    /// folder; a deleted file is taken relative to the vault folder)
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Print the report as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Hash every file instead of trusting the stat cache for unchanged ones
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RevisionsArgs {
+    #[command(subcommand)]
+    pub action: Option<RevisionsAction>,
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Print the list as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Only revisions of this file (its path, not the revision's)
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RevisionsAction {
+    /// Delete old revisions. Never automatic; run `syncd sync` afterwards to publish it
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("policy").required(true).args(["older_than", "keep"])))]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Remove revisions older than this: a number and a unit, s, m, h, d or w (30d, 12h, 2w)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub older_than: Option<Duration>,
+    /// Keep the N newest revisions of each file, remove the rest
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Only list what would be removed
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Only revisions of this file (its path, not the revision's)
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// The revision to restore: a file under `.revisions/` (relative to the current folder
+    /// or the vault folder, or absolute), as `syncd revisions` lists them
+    #[arg(value_name = "REVISION")]
+    pub revision: PathBuf,
+}
+
+/// `30d`, `12h`, `2w`, `90m`, `45s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration; write a number and a unit: 30d, 12h, 2w");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for bad in [
+            "",
+            "d",
+            "30",
+            "30x",
+            "-3d",
+            "3.5d",
+            "1dd",
+            "99999999999999999999w",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,152 @@
+//! `syncd init`, and the initialisation `syncd sync` does on a folder that is not a vault yet.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use vault::Hub;
+use vault::folder_hub::FolderHub;
+use vault::local::{LocalError, LocalVault, vault_name};
+
+use super::{current_dir, is_url};
+use crate::cli::InitArgs;
+use crate::exit;
+use crate::output::{self, line};
+
+/// Longest device name a snapshot can carry.
+const MAX_DEVICE_NAME: usize = 128;
+
+pub fn run(args: InitArgs) -> Result<u8> {
+    let root = match args.vault {
+        Some(dir) => dir,
+        None => current_dir()?,
+    };
+    let made = create(&root, args.hub.as_deref(), args.device)?;
+    let mut out = String::new();
+    line!(out, "initialised vault `{}`", made.vault.root().display());
+    line!(
+        out,
+        "  device: {} (id {})",
+        made.vault.config().device_name,
+        made.vault.config().device_id
+    );
+    line!(
+        out,
+        "  hub:    `{}` ({})",
+        made.vault.config().hub,
+        made.hub_state
+    );
+    line!(out, "Run `syncd sync` in the vault to sync it.");
+    output::emit(&out)?;
+    Ok(exit::OK)
+}
+
+/// A vault just made.
+pub struct Created {
+    pub vault: LocalVault,
+    /// "new, empty hub" or what the existing hub holds, for messages.
+    pub hub_state: String,
+}
+
+/// Make `root` a vault with the given (or default) hub and device name. The hub is opened (and
+/// created if missing) first, so a folder that is not a hub is refused before `.vault/` exists.
+pub fn create(root: &Path, hub: Option<&Path>, device: Option<String>) -> Result<Created> {
+    std::fs::create_dir_all(root)
+        .with_context(|| format!("cannot create the vault folder `{}`", root.display()))?;
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("cannot resolve the vault folder `{}`", root.display()))?;
+    match LocalVault::discover(&root) {
+        Ok(found) if found == root => return Err(LocalError::AlreadyAVault(root).into()),
+        Ok(outer) => bail!(
+            "`{}` is inside the vault `{}`; a vault inside another would sync its notes twice. Use the outer vault, or choose a folder outside it",
+            root.display(),
+            outer.display()
+        ),
+        Err(LocalError::NotAVault(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let device = match device {
+        Some(name) => name,
+        None => host_name(),
+    };
+    if device.trim().is_empty()
+        || device.len() > MAX_DEVICE_NAME
+        || device.chars().any(char::is_control)
+    {
+        bail!(
+            "device name {device:?} cannot be used: it must be 1 to {MAX_DEVICE_NAME} bytes without control characters; pass another with --device"
+        );
+    }
+    let hub_path = hub_folder(&root, hub)?;
+    let opened = FolderHub::open(&hub_path)
+        .with_context(|| format!("cannot use `{}` as the hub", hub_path.display()))?;
+    let hub_state = match opened.head()? {
+        None => "new, empty hub".to_string(),
+        Some(head) => format!(
+            "existing hub at snapshot {}; the first sync merges this folder with it",
+            head.short()
+        ),
+    };
+    let hub_text = hub_path.to_str().with_context(|| {
+        format!(
+            "the hub path `{}` is not valid UTF-8; choose another with --hub",
+            hub_path.display()
+        )
+    })?;
+    let vault = LocalVault::init(&root, hub_text, &device)?;
+    Ok(Created { vault, hub_state })
+}
+
+/// The absolute hub folder: `--hub` (relative to the current folder), or the default under the
+/// user's data folder. Refuses a hub inside the vault, which would sync into itself.
+fn hub_folder(root: &Path, hub: Option<&Path>) -> Result<PathBuf> {
+    let path = match hub {
+        Some(h) if is_url(&h.to_string_lossy()) => {
+            bail!(
+                "`{}`: HTTPS hubs arrive with vault-server; use a folder hub for now",
+                h.display()
+            )
+        }
+        Some(h) => std::path::absolute(h)
+            .with_context(|| format!("cannot resolve the hub path `{}`", h.display()))?,
+        None => default_hub(root)?,
+    };
+    let real = real_location(&path);
+    if real.starts_with(root) {
+        bail!(
+            "the hub `{}` is inside the vault `{}`; a hub must be outside the folder it syncs. Pass --hub with another folder",
+            path.display(),
+            root.display()
+        );
+    }
+    Ok(path)
+}
+
+/// `path` with symlinks resolved in the longest part of it that exists (a new hub folder does
+/// not exist yet).
+fn real_location(path: &Path) -> PathBuf {
+    for ancestor in path.ancestors() {
+        if let Ok(real) = ancestor.canonicalize() {
+            return real.join(path.strip_prefix(ancestor).unwrap_or(Path::new("")));
+        }
+    }
+    path.to_path_buf()
+}
+
+/// `$XDG_DATA_HOME/vault-sync/hub/<vault folder name>`.
+pub fn default_hub(root: &Path) -> Result<PathBuf> {
+    let data = dirs::data_dir().context(
+        "cannot find this user's data folder ($XDG_DATA_HOME and $HOME are unset); pass --hub DIR",
+    )?;
+    Ok(data.join("vault-sync").join("hub").join(vault_name(root)))
+}
+
+/// This machine's name, for the default device name.
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .map(|s| s.trim().to_string())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "device".to_string())
+}

@@ -1,0 +1,134 @@
+//! One module per command family; this one holds what they share: finding the vault, opening
+//! its hub, and turning a path from the command line into a vault path.
+
+mod history;
+mod init;
+mod revisions;
+mod sync;
+
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use vault::folder_hub::FolderHub;
+use vault::local::LocalVault;
+use vault::paths::VaultPath;
+
+use crate::cli::{Cli, Command, VaultOpt};
+
+/// Run the parsed command; returns the exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Sync(args) => sync::run(args),
+        Command::Status(args) => sync::status(args),
+        Command::Verify(args) => sync::verify(args),
+        Command::Log(args) => history::run(args),
+        Command::Revisions(args) => revisions::run(args),
+        Command::Restore(args) => revisions::restore(args),
+    }
+}
+
+fn current_dir() -> Result<PathBuf> {
+    std::env::current_dir().context(
+        "cannot read the current folder (was it deleted?); cd into the vault, or pass --vault DIR",
+    )
+}
+
+/// The vault `--vault` names, or the one containing the current folder.
+fn open_vault(opt: &VaultOpt) -> Result<LocalVault> {
+    let start = match &opt.vault {
+        Some(dir) => dir.clone(),
+        None => current_dir()?,
+    };
+    let root = LocalVault::discover(&start)?;
+    Ok(LocalVault::open(&root)?)
+}
+
+/// The hub named in the vault's config. A folder that has gone missing is an error rather
+/// than a new empty hub: an unmounted drive must not look like a hub whose notes were deleted.
+fn open_hub(vault: &LocalVault) -> Result<FolderHub> {
+    let hub = &vault.config().hub;
+    if is_url(hub) {
+        bail!(
+            "this vault's hub is `{hub}`: HTTPS hubs arrive with vault-server; use a folder hub for now (set `hub` in `{}` to a folder path)",
+            vault.state_dir().join(vault::local::CONFIG_FILE).display()
+        );
+    }
+    let path = vault.root().join(hub);
+    if !path.is_dir() {
+        bail!(
+            "the hub folder `{}` does not exist; if it is on a drive or share that is not mounted, mount it. To start a new, empty hub there, create the folder and sync again",
+            path.display()
+        );
+    }
+    Ok(FolderHub::open(&path)?)
+}
+
+fn is_url(hub: &str) -> bool {
+    hub.starts_with("http://") || hub.starts_with("https://")
+}
+
+/// `` `<vault>` with the hub `<hub>` ``, for error context.
+fn vault_and_hub(vault: &LocalVault) -> String {
+    format!(
+        "`{}` with the hub `{}`",
+        vault.root().display(),
+        vault.config().hub
+    )
+}
+
+/// [`vault_path`] of an optional argument.
+fn optional_vault_path(vault: &LocalVault, arg: Option<&Path>) -> Result<Option<VaultPath>> {
+    arg.map(|p| vault_path(vault, p)).transpose()
+}
+
+/// A file named on the command line, as a path in `vault`: an existing file relative to the
+/// current folder or to the vault folder (or absolute), else a path relative to the vault
+/// folder (so deleted files can be named as `syncd status` and `syncd log` print them).
+fn vault_path(vault: &LocalVault, arg: &Path) -> Result<VaultPath> {
+    let root = vault.root();
+    let candidates = if arg.is_absolute() {
+        vec![arg.to_path_buf()]
+    } else {
+        vec![current_dir()?.join(arg), root.join(arg)]
+    };
+    for candidate in &candidates {
+        if std::fs::symlink_metadata(candidate).is_ok()
+            && let Some(rel) = inside(root, candidate)
+        {
+            return to_vault_path(arg, &rel, root);
+        }
+    }
+    let rel: PathBuf = if arg.is_absolute() {
+        match arg.strip_prefix(root) {
+            Ok(rel) => rel.to_path_buf(),
+            Err(_) => bail!(
+                "`{}` is outside the vault `{}`; name a file inside it",
+                arg.display(),
+                root.display()
+            ),
+        }
+    } else {
+        arg.components()
+            .filter(|c| *c != Component::CurDir)
+            .collect()
+    };
+    to_vault_path(arg, &rel, root)
+}
+
+/// `path` relative to `root`, resolving symlinks in its folders (not in its last name).
+fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
+    let parent = path.parent()?.canonicalize().ok()?;
+    let real = parent.join(path.file_name()?);
+    real.strip_prefix(root).ok().map(Path::to_path_buf)
+}
+
+fn to_vault_path(arg: &Path, rel: &Path, root: &Path) -> Result<VaultPath> {
+    VaultPath::from_relative(rel).with_context(|| {
+        format!(
+            "`{}` does not name a file that syncs in the vault `{}`",
+            arg.display(),
+            root.display()
+        )
+    })
+}

@@ -1,0 +1,241 @@
+//! `syncd sync`, `syncd status` and `syncd verify`: the round and the two read-only checks.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use vault::local::{LocalError, LocalVault};
+use vault::reconcile::Side;
+use vault::sync::{self, ChangeKind, Outcome, SyncOptions, SyncReport};
+
+use super::{current_dir, init, open_hub, open_vault, vault_and_hub};
+use crate::cli::{StatusArgs, SyncArgs, VerifyArgs};
+use crate::exit;
+use crate::output::{self, count, file_meta, line, local_time, short};
+
+pub fn run(args: SyncArgs) -> Result<u8> {
+    let vault = vault_or_init(args.vault.vault.as_deref())?;
+    let hub = open_hub(&vault)?;
+    let opts = SyncOptions {
+        allow_mass_delete: args.allow_mass_delete,
+        lock_wait: Duration::from_secs(args.lock_wait),
+        ..SyncOptions::default()
+    };
+    let report = sync::sync(&vault, &hub, &opts)
+        .with_context(|| format!("sync of {} did not complete", vault_and_hub(&vault)))?;
+    if args.json {
+        output::json(&report)?;
+    } else {
+        output::emit(&summary(&vault, &report))?;
+    }
+    Ok(exit::OK)
+}
+
+/// The vault containing `dir` (or the current folder); a folder in no vault is made one, with
+/// the default hub and device name, and the user is told so.
+fn vault_or_init(dir: Option<&Path>) -> Result<LocalVault> {
+    let start = match dir {
+        Some(d) => d.to_path_buf(),
+        None => current_dir()?,
+    };
+    match LocalVault::discover(&start) {
+        Ok(root) => Ok(LocalVault::open(&root)?),
+        Err(LocalError::NotAVault(folder)) => {
+            let home = dirs::home_dir().and_then(|h| h.canonicalize().ok());
+            if folder.parent().is_none() || Some(&folder) == home.as_ref() {
+                bail!(
+                    "`{}` is not a vault, and a whole home or root folder is not made one automatically; cd into your notes folder, or run `syncd init --vault DIR` if you really mean it",
+                    folder.display()
+                );
+            }
+            let made = init::create(&folder, None, None)?;
+            let config = made.vault.config();
+            eprintln!(
+                "initialised `{}` as a new vault, hub: `{}` ({}), device: {}",
+                made.vault.root().display(),
+                config.hub,
+                made.hub_state,
+                config.device_name
+            );
+            Ok(made.vault)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn outcome_text(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::UpToDate => "up to date",
+        Outcome::Pulled => "pulled changes from the hub",
+        Outcome::Pushed => "pushed changes to the hub",
+        Outcome::Merged => "merged changes from both sides",
+    }
+}
+
+/// A few lines on what a round did.
+fn summary(vault: &LocalVault, report: &SyncReport) -> String {
+    let s = &report.stats;
+    let mut out = String::new();
+    line!(
+        out,
+        "{}: {} (snapshot {}, tree {})",
+        vault.root().display(),
+        outcome_text(report.outcome),
+        short(report.head),
+        short(report.tree)
+    );
+    line!(
+        out,
+        "  files: {} written, {} deleted, {} moved; {} scanned, {} read",
+        s.files_written,
+        s.files_deleted,
+        s.files_moved,
+        s.files_scanned,
+        s.files_read
+    );
+    line!(
+        out,
+        "  hub: {} sent ({} bytes), {} received ({} bytes)",
+        count(s.objects_sent, "object", "objects"),
+        s.bytes_sent,
+        count(s.objects_received, "object", "objects"),
+        s.bytes_received
+    );
+    for c in &report.conflicts {
+        let kept = match c.winner {
+            Side::Local => "this device's version",
+            Side::Remote => "the hub's version",
+        };
+        line!(
+            out,
+            "  conflict: `{}`: kept {kept}; the other is at `{}`",
+            c.path,
+            c.revision
+        );
+    }
+    for w in &report.warnings {
+        line!(out, "  warning: {w}");
+    }
+    for r in &report.repairs {
+        line!(out, "  repaired: {r}");
+    }
+    line!(
+        out,
+        "  took {} ms ({})",
+        s.duration_ms,
+        count(s.attempts, "attempt", "attempts")
+    );
+    out
+}
+
+pub fn status(args: StatusArgs) -> Result<u8> {
+    let vault = open_vault(&args.vault)?;
+    let st = sync::status(&vault)
+        .with_context(|| format!("cannot read the status of `{}`", vault.root().display()))?;
+    if args.json {
+        output::json(&st)?;
+        return Ok(exit::OK);
+    }
+    let mut out = String::new();
+    line!(out, "vault:   {}", st.vault.display());
+    line!(out, "hub:     {}", st.hub);
+    line!(out, "device:  {} (id {})", st.device_name, st.device_id);
+    match st.base {
+        Some(base) => line!(out, "base:    snapshot {}", base.short()),
+        None => line!(out, "base:    none (never synced)"),
+    }
+    match &st.last_sync {
+        None => line!(out, "last sync: never"),
+        Some(last) => match (&last.report, &last.error) {
+            (Some(r), _) => line!(
+                out,
+                "last sync: {}, {}",
+                local_time(last.time_ns),
+                outcome_text(r.outcome)
+            ),
+            (None, error) => line!(
+                out,
+                "last sync: {}, FAILED: {}",
+                local_time(last.time_ns),
+                error.as_deref().unwrap_or("unknown error")
+            ),
+        },
+    }
+    if st.changes.is_empty() {
+        line!(out, "no changes since the last sync");
+    } else {
+        line!(out, "changes not synced yet ({}):", st.changes.len());
+        for c in &st.changes {
+            let mark = match c.kind {
+                ChangeKind::Added => 'A',
+                ChangeKind::Modified => 'M',
+                ChangeKind::Deleted => 'D',
+            };
+            line!(out, "  {mark} {}", c.path);
+        }
+    }
+    for p in &st.unreadable {
+        line!(out, "unreadable (kept as last synced): {p}");
+    }
+    line!(
+        out,
+        "revisions: {} in .revisions/ (`syncd revisions` lists them)",
+        st.revisions
+    );
+    for w in &st.warnings {
+        line!(out, "warning: {w}");
+    }
+    output::emit(&out)?;
+    Ok(exit::OK)
+}
+
+pub fn verify(args: VerifyArgs) -> Result<u8> {
+    let vault = open_vault(&args.vault)?;
+    let hub = open_hub(&vault)?;
+    let report = sync::verify(&vault, &hub, args.full)
+        .with_context(|| format!("cannot compare {}", vault_and_hub(&vault)))?;
+    if args.json {
+        output::json(&report)?;
+    } else {
+        let mut out = String::new();
+        let how = if report.full {
+            format!(
+                "every file hashed, {}",
+                count(report.files_hashed, "file", "files")
+            )
+        } else {
+            format!(
+                "stat cache trusted, {} hashed",
+                count(report.files_hashed, "file", "files")
+            )
+        };
+        if report.equal {
+            line!(
+                out,
+                "in sync: the folder and the hub's head {} both have tree {} ({how})",
+                short(report.head),
+                report.local_tree.short()
+            );
+        } else {
+            line!(
+                out,
+                "the folder (tree {}) and the hub (tree {}) differ in {} ({how}):",
+                report.local_tree.short(),
+                short(report.hub_tree),
+                count(report.differences.len() as u64, "path", "paths")
+            );
+            for d in &report.differences {
+                line!(out, "  {}", d.path);
+                line!(out, "    here: {}", file_meta(d.local.as_ref()));
+                line!(out, "    hub:  {}", file_meta(d.hub.as_ref()));
+            }
+            line!(out, "Run `syncd sync` to bring them together.");
+        }
+        output::emit(&out)?;
+    }
+    Ok(if report.equal {
+        exit::OK
+    } else {
+        exit::DIFFERS
+    })
+}

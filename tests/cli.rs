@@ -202,6 +202,11 @@ fn sync_in_a_plain_folder_initialises_it_and_says_so() {
     assert_eq!(run.json()["outcome"], "pushed");
     let second = env.ok("notes", &["sync"]);
     assert!(!second.stderr.contains("initialised"), "{}", second.stderr);
+
+    // The home folder (the test's temp folder) is never made a vault by accident.
+    let err = env.fails(".", &["sync"], 1).stderr;
+    assert!(err.contains("not made one automatically"), "{err}");
+    assert!(!env.path(".vault").exists());
 }
 
 #[test]

@@ -83,13 +83,13 @@ pub enum RestoreError {
     )]
     Changed(VaultPath),
     #[error(
-        "a file appeared at `{original}` while restoring and was left as it is; the version that was current before is kept at `{}`, and the revision is still at `{revision}`: move the new file away and restore again",
-        .kept.as_ref().map_or("(there was none)", VaultPath::as_str)
+        "restoring `{original}` stopped part-way: {reason}. Nothing is lost: the version that was current is at `{kept}`, and the revision is still at `{revision}`; deal with that, then move the kept version back or restore again"
     )]
-    Appeared {
+    Unfinished {
         original: VaultPath,
-        kept: Option<VaultPath>,
+        kept: VaultPath,
         revision: VaultPath,
+        reason: String,
     },
 }
 
@@ -206,18 +206,37 @@ pub fn restore(vault: &LocalVault, revision: &VaultPath) -> Result<RestoreReport
     // Written just now, so its modification time is now: it wins the next sync.
     tmp.sync().map_err(io_at("syncing", &tmp_path))?;
 
-    if let Some(st) = current {
-        let kept = keep_current(vault, &original, st)?;
-        report.kept_current = Some(kept);
+    let kept = match current {
+        Some(st) => Some(keep_current(vault, &original, st)?),
+        None => None,
+    };
+    let placed = fsutil::rename_no_replace(&tmp_path, &full);
+    if let Ok(true) = placed {
+        report.kept_current = kept;
+        return Ok(report);
     }
-    if !fsutil::rename_no_replace(&tmp_path, &full).map_err(io_at("placing", &full))? {
-        return Err(RestoreError::Appeared {
+    let problem = match placed {
+        Err(e) => RestoreError::from(io_at("placing", &full)(e)),
+        _ => RestoreError::Changed(original.clone()), // a file appeared meanwhile
+    };
+    // Undo the move of the current version while its place is free, so nothing changed.
+    let Some(kept) = kept else {
+        return Err(problem);
+    };
+    match fsutil::rename_no_replace(&kept.to_fs_path(root), &full) {
+        Ok(true) => Err(problem),
+        _ => Err(RestoreError::Unfinished {
             original,
-            kept: report.kept_current,
+            kept,
             revision: revision.clone(),
-        });
+            reason: match problem {
+                RestoreError::Changed(_) => {
+                    "a file appeared there meanwhile and was left as it is".into()
+                }
+                other => other.to_string(),
+            },
+        }),
     }
-    Ok(report)
 }
 
 fn blocked(path: &VaultPath, what: &'static str) -> RestoreError {

@@ -57,8 +57,10 @@ fn open_hub(vault: &LocalVault) -> Result<FolderHub> {
     let path = vault.root().join(hub);
     if !path.is_dir() {
         bail!(
-            "the hub folder `{}` does not exist; if it is on a drive or share that is not mounted, mount it. To start a new, empty hub there, create the folder and sync again",
-            path.display()
+            "the hub folder `{}` does not exist; if it is on a drive or share that is not mounted, mount it. If the hub is lost for good, start a new one from this device: move `{}` aside, then run `syncd init --vault {} --hub NEW_HUB_DIR`",
+            path.display(),
+            vault.state_dir().display(),
+            vault.root().display()
         );
     }
     Ok(FolderHub::open(&path)?)

@@ -4,7 +4,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use vault::Hub;
 use vault::local::{LocalError, LocalVault};
 use vault::reconcile::Side;
 use vault::sync::{self, ChangeKind, Outcome, SyncOptions, SyncReport};
@@ -17,7 +16,6 @@ use crate::output::{self, count, file_meta, line, local_time, short};
 pub fn run(args: SyncArgs) -> Result<u8> {
     let vault = vault_or_init(args.vault.vault.as_deref())?;
     let hub = open_hub(&vault)?;
-    refuse_reset_hub(&vault, &hub)?;
     let opts = SyncOptions {
         allow_mass_delete: args.allow_mass_delete,
         lock_wait: Duration::from_secs(args.lock_wait),
@@ -31,23 +29,6 @@ pub fn run(args: SyncArgs) -> Result<u8> {
         output::emit(&summary(&vault, &report))?;
     }
     Ok(exit::OK)
-}
-
-/// An empty hub that this device has synced with before was reset or replaced: merging with it
-/// would read as "every note was deleted there" and delete them here. Refuse until the user
-/// starts over on purpose.
-fn refuse_reset_hub(vault: &LocalVault, hub: &dyn Hub) -> Result<()> {
-    if let (Some(base), None) = (vault.base()?, hub.head()?) {
-        bail!(
-            "the hub `{}` is empty, but this device last synced snapshot {} with it: the hub was reset or replaced. Syncing now would delete the notes here, so nothing was done. If the hub is on a drive, check that the right one is mounted. To publish this folder to the empty hub, start over from this device: move `{}` aside, then run `syncd init --vault {} --hub {}`",
-            hub.describe(),
-            base.short(),
-            vault.state_dir().display(),
-            vault.root().display(),
-            vault.config().hub
-        );
-    }
-    Ok(())
 }
 
 /// The vault containing `dir` (or the current folder); a folder in no vault is made one, with

@@ -19,6 +19,10 @@ use crate::statcache::{StatCache, now_ns};
 use super::objects::{Blobs, History, read_if};
 use super::{Outcome, SyncError, SyncOptions, SyncReport, SyncStats};
 
+/// How many snapshots [`Round::descends_from`] looks at before deciding the hub's history does
+/// not contain base (a device that missed more syncs than this merges without deletions).
+const MAX_ANCESTRY_WALK: usize = 10_000;
+
 /// How an attempt ended.
 enum Step {
     /// Both sides agree on `tree` at `head`.
@@ -188,8 +192,30 @@ impl<'a> Round<'a> {
             }
         }
 
-        let (base_flat, _) = self.history.flat_of_snapshot(base_id, &mut self.stats)?;
-        let local = with_unreadable(&scan, &base_flat);
+        // Base counts only if the hub's history still contains it. A hub that was emptied,
+        // replaced or restored from an old backup would otherwise make every note this device
+        // synced look deleted there; merging against an empty base instead deletes nothing and
+        // turns every difference into a conflict with a revision.
+        let merge_base = match (base_id, head) {
+            (Some(base), Some(h)) if !self.descends_from(h, base)? => {
+                self.warn(&format!(
+                    "the hub's history does not contain this device's last sync ({}): the hub was replaced or restored; merging without deleting anything",
+                    base.short()
+                ));
+                None
+            }
+            (Some(base), None) => {
+                self.warn(&format!(
+                    "the hub is empty although this device synced with it before ({}): the hub was replaced or reset; uploading this vault to it",
+                    base.short()
+                ));
+                None
+            }
+            _ => base_id,
+        };
+        let (base_flat, _) = self.history.flat_of_snapshot(merge_base, &mut self.stats)?;
+        let (unreadable_fallback, _) = self.history.flat_of_snapshot(base_id, &mut self.stats)?;
+        let local = with_unreadable(&scan, &unreadable_fallback);
         let (remote_flat, remote_snap) = self.history.flat_of_snapshot(head, &mut self.stats)?;
         let config = self.vault.config();
         let devices = Devices {
@@ -240,6 +266,32 @@ impl<'a> Round<'a> {
         }
         self.history.persist()?;
         self.verify(new_head, merged_root, &plan.merged)
+    }
+
+    /// Whether `base` is `head` or one of its ancestors, walking parents breadth-first (at most
+    /// [`MAX_ANCESTRY_WALK`] snapshots; a missing snapshot ends that line).
+    fn descends_from(&mut self, head: ObjectId, base: ObjectId) -> Result<bool, SyncError> {
+        let mut queue = std::collections::VecDeque::from([head]);
+        let mut seen = HashSet::from([head]);
+        while let Some(id) = queue.pop_front() {
+            if id == base {
+                return Ok(true);
+            }
+            if seen.len() > MAX_ANCESTRY_WALK {
+                break;
+            }
+            let snap = match self.history.snapshot(id, &mut self.stats) {
+                Ok(s) => s,
+                Err(SyncError::Hub(HubError::Missing { .. })) => continue,
+                Err(e) => return Err(e),
+            };
+            for parent in snap.parents {
+                if seen.insert(parent) {
+                    queue.push_back(parent);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Refuse to publish deletions that look like a vanished or stale folder.

@@ -377,3 +377,45 @@ fn losing_the_head_race_reconciles_and_retries_without_losing_either_update() {
     }
     assert_eq!(files(w.devices[0].root()), files(w.devices[1].root()));
 }
+
+#[test]
+fn an_emptied_hub_gets_the_vault_again_and_deletes_nothing_here() {
+    let w = world(1);
+    write(&w.devices[0], "note.md", "keep me", 1);
+    sync_ok(&w, 0);
+    fs::remove_dir_all(&w.hub_path).unwrap();
+    let hub = FolderHub::open(&w.hub_path).unwrap();
+    let r = sync(&w.devices[0], &hub, &SyncOptions::default()).unwrap();
+    assert_eq!(r.outcome, Outcome::Pushed, "{r:?}");
+    assert!(
+        r.warnings.iter().any(|w| w.contains("hub is empty")),
+        "{r:?}"
+    );
+    assert_eq!(read(&w.devices[0], "note.md").as_deref(), Some("keep me"));
+    assert!(verify(&w.devices[0], &hub, true).unwrap().equal);
+}
+
+#[test]
+fn a_hub_rolled_back_to_an_old_snapshot_deletes_nothing_newer() {
+    let w = world(2);
+    write(&w.devices[0], "old.md", "old", 1);
+    sync_ok(&w, 0);
+    let old_head = w.hub.head().unwrap().unwrap();
+    write(&w.devices[0], "new.md", "new", 2);
+    sync_ok(&w, 0);
+    // The hub is restored from a backup taken before new.md was published.
+    crate::refs::RefFile::new(w.hub_path.join("refs/head"))
+        .write(old_head)
+        .unwrap();
+    let r = sync_ok(&w, 0);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("replaced or restored")),
+        "{r:?}"
+    );
+    assert_eq!(read(&w.devices[0], "new.md").as_deref(), Some("new"));
+    sync_ok(&w, 1);
+    assert_eq!(read(&w.devices[1], "new.md").as_deref(), Some("new"));
+    assert_eq!(files(w.devices[0].root()), files(w.devices[1].root()));
+}

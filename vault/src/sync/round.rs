@@ -142,7 +142,7 @@ impl<'a> Round<'a> {
 
     fn warn(&mut self, text: &str) {
         if !self.warnings.iter().any(|w| w == text) {
-            tracing::warn!("{text}");
+            tracing::info!("{text}");
             self.warnings.push(text.to_string());
         }
     }

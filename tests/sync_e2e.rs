@@ -1,0 +1,609 @@
+//! End-to-end tests of syncing through the real `syncd` binary: devices are real folders, the
+//! hub is a real folder, every step is a `syncd` process, and the results are checked on the
+//! files themselves (bytes, names, modification times) and on the hub (its head and the tree it
+//! computes from its own data).
+
+mod common;
+
+use std::fs;
+
+use common::{Device, World, at, empty_tree, folder_state, wait_past_racy_margin};
+use vault::object::{
+    EntryKind, FileMeta, FlatTree, Kind, Object, ObjectError, Snapshot, Tree, build_trees, flatten,
+};
+use vault::reconcile::{ConflictKind, Side};
+use vault::refs::RefFile;
+use vault::revisions::{parse_revision, sanitize_device};
+use vault::store::PackStore;
+use vault::sync::Outcome;
+use vault::{Hub, ObjectId, VaultPath};
+
+/// Both folders hold the same files with the same bytes, and both verify against the hub.
+fn assert_converged(devices: &[&Device]) {
+    let first = devices[0].files();
+    for d in devices {
+        assert_eq!(
+            d.files(),
+            first,
+            "{} differs from {}",
+            d.name,
+            devices[0].name
+        );
+        d.assert_verified();
+    }
+}
+
+/// Two devices that synced `notes` (path, text, mtime secs) through one hub: `laptop` wrote
+/// and pushed them, `desktop` joined and pulled them.
+fn synced_pair<'w>(world: &'w World, notes: &[(&str, &str, i64)]) -> (Device<'w>, Device<'w>) {
+    let a = world.device("laptop");
+    for (path, text, secs) in notes {
+        a.write(path, text, *secs);
+    }
+    a.init().sync();
+    let b = world.device("desktop");
+    b.init().sync();
+    assert_converged(&[&a, &b]);
+    (a, b)
+}
+
+#[test]
+fn an_existing_vault_fills_an_empty_hub_and_an_empty_folder_joins_it() {
+    let w = World::new();
+    let a = w.device("laptop");
+    a.write("a.md", "alpha", 1);
+    a.write("d/e/b.md", "beta\n", 2);
+    a.write("notes/c.md", "gamma gamma", 3);
+    a.init();
+    let up = a.sync();
+    assert_eq!(up.outcome, Outcome::Pushed, "{up:?}");
+    assert!(up.snapshot_created);
+    assert_eq!(
+        up.stats.objects_sent,
+        3 + 4 + 1,
+        "3 blobs, 4 trees (root, d, d/e, notes), 1 snapshot: {:?}",
+        up.stats
+    );
+    assert_eq!(up.stats.objects_received, 0);
+    assert_eq!(up.head, w.hub_head());
+    assert_eq!(up.tree, Some(w.hub_tree()));
+    a.assert_verified();
+
+    // An empty folder joins: it receives everything, byte for byte, with the same times.
+    let b = w.device("desktop");
+    b.init();
+    let down = b.sync();
+    assert_eq!(down.outcome, Outcome::Pulled, "{down:?}");
+    assert!(!down.snapshot_created);
+    assert_eq!(down.stats.objects_received, 3 + 4 + 1, "{:?}", down.stats);
+    assert_eq!(down.stats.files_written, 3, "{:?}", down.stats);
+    assert_eq!(down.stats.objects_sent, 0);
+    assert_eq!(down.head, up.head);
+    assert_eq!(folder_state(&b.root), folder_state(&a.root));
+    assert_eq!(
+        b.mtime("d/e/b.md"),
+        at(2),
+        "modification times kept to the ns"
+    );
+    assert_converged(&[&a, &b]);
+}
+
+#[test]
+fn two_filled_folders_join_one_hub_and_keep_every_differing_version() {
+    let w = World::new();
+    let a = w.device("laptop");
+    a.write("same.md", "shared text", 1);
+    a.write("only-laptop.md", "from the laptop", 2);
+    a.write("diff.md", "laptop's diff", 10);
+    a.write("notes/plan.txt", "laptop's plan", 30);
+    let b = w.device("desktop");
+    b.write("same.md", "shared text", 1);
+    b.write("only-desktop.md", "from the desktop", 3);
+    b.write("diff.md", "desktop's diff", 20);
+    b.write("notes/plan.txt", "desktop's plan", 25);
+    a.init().sync();
+    b.init();
+    let merge = b.sync();
+    assert_eq!(merge.outcome, Outcome::Merged, "{merge:?}");
+    let mut conflicts = merge.conflicts.clone();
+    conflicts.sort_by(|x, y| x.path.cmp(&y.path));
+    assert_eq!(conflicts.len(), 2, "{conflicts:?}");
+    // diff.md: the desktop's is newer and stays; notes/plan.txt: the laptop's is newer.
+    let expect = [
+        ("diff.md", Side::Local, "laptop", at(10), "laptop's diff"),
+        (
+            "notes/plan.txt",
+            Side::Remote,
+            "desktop",
+            at(25),
+            "desktop's plan",
+        ),
+    ];
+    for (c, (path, winner, loser, mtime, text)) in conflicts.iter().zip(expect) {
+        assert_eq!(c.path.as_str(), path);
+        assert_eq!(c.kind, ConflictKind::BothChanged);
+        assert_eq!(c.winner, winner, "{c:?}");
+        let info = parse_revision(&c.revision).unwrap_or_else(|| panic!("{c:?}"));
+        assert_eq!(info.original.as_str(), path, "{c:?}");
+        assert_eq!(info.device, sanitize_device(loser), "{c:?}");
+        let ms = 1_000_000;
+        let mtime_ns = mtime.unix_seconds() * 1_000_000_000 + i64::from(mtime.nanoseconds());
+        assert_eq!(info.time_ns, mtime_ns / ms * ms, "{c:?}");
+        assert_eq!(b.read(c.revision.as_str()).as_deref(), Some(text), "{c:?}");
+    }
+    assert!(
+        conflicts[1]
+            .revision
+            .as_str()
+            .starts_with(".revisions/notes/plan."),
+        "the revision keeps the folder: {conflicts:?}"
+    );
+    assert!(conflicts[1].revision.as_str().ends_with(".txt"));
+    a.sync();
+    assert_converged(&[&a, &b]);
+    let files = a.files();
+    assert_eq!(a.read("diff.md").as_deref(), Some("desktop's diff"));
+    assert_eq!(a.read("notes/plan.txt").as_deref(), Some("laptop's plan"));
+    for text in ["from the laptop", "from the desktop", "shared text"] {
+        assert!(files.values().any(|b| b == text.as_bytes()), "{text} lost");
+    }
+    assert_eq!(files.len(), 5 + 2, "5 notes and 2 revisions: {files:?}");
+}
+
+#[test]
+fn both_edited_differently_the_newer_keeps_the_path_and_the_older_is_kept() {
+    let w = World::new();
+    let (a, b) = synced_pair(&w, &[("d/n.md", "base", 1)]);
+    a.write("d/n.md", "laptop's newer edit", 30);
+    b.write("d/n.md", "desktop's older edit", 20);
+    a.sync();
+    let r = b.sync();
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    assert_eq!(r.conflicts[0].winner, Side::Remote);
+    a.sync();
+    for d in [&a, &b] {
+        assert_eq!(d.read("d/n.md").as_deref(), Some("laptop's newer edit"));
+        let kept = d.revisions_holding("desktop's older edit");
+        assert_eq!(kept.len(), 1, "{:?}", d.files());
+        assert!(kept[0].starts_with(".revisions/d/n."), "{kept:?}");
+        assert!(kept[0].ends_with(".desktop.md"), "{kept:?}");
+    }
+    assert_converged(&[&a, &b]);
+}
+
+#[test]
+fn the_same_edit_on_both_devices_is_no_conflict() {
+    let w = World::new();
+    let (a, b) = synced_pair(&w, &[("n.md", "base", 1)]);
+    a.write("n.md", "same edit", 20);
+    b.write("n.md", "same edit", 30);
+    a.sync();
+    let r = b.sync();
+    assert!(r.conflicts.is_empty(), "{r:?}");
+    a.sync();
+    assert_converged(&[&a, &b]);
+    assert_eq!(a.files().len(), 1, "no revision: {:?}", a.files());
+    assert_eq!(a.read("n.md").as_deref(), Some("same edit"));
+}
+
+#[test]
+fn an_edit_survives_a_delete_on_the_other_device_whichever_syncs_first() {
+    for editor_first in [true, false] {
+        let w = World::new();
+        let (a, b) = synced_pair(&w, &[("n.md", "base", 1), ("other.md", "o", 2)]);
+        a.write("n.md", "edited", 20);
+        b.remove("n.md");
+        let (first, second) = if editor_first { (&a, &b) } else { (&b, &a) };
+        first.sync();
+        second.sync();
+        first.sync();
+        for d in [&a, &b] {
+            assert_eq!(
+                d.read("n.md").as_deref(),
+                Some("edited"),
+                "editor first: {editor_first}; {}: {:?}",
+                d.name,
+                d.files()
+            );
+        }
+        assert_converged(&[&a, &b]);
+    }
+}
+
+#[test]
+fn an_edit_follows_a_rename_on_the_other_device() {
+    for renamer_first in [true, false] {
+        let w = World::new();
+        let (a, b) = synced_pair(&w, &[("x.md", "original text", 1)]);
+        fs::create_dir_all(a.path("sub")).unwrap();
+        fs::rename(a.path("x.md"), a.path("sub/y.md")).unwrap();
+        b.write("x.md", "edited text", 20);
+        let (first, second) = if renamer_first { (&a, &b) } else { (&b, &a) };
+        first.sync();
+        let r = second.sync();
+        assert!(r.conflicts.is_empty(), "{r:?}");
+        first.sync();
+        for d in [&a, &b] {
+            assert_eq!(
+                d.files().into_iter().collect::<Vec<_>>(),
+                vec![("sub/y.md".to_string(), b"edited text".to_vec())],
+                "renamer first: {renamer_first}; {}",
+                d.name
+            );
+        }
+        assert_converged(&[&a, &b]);
+    }
+}
+
+#[test]
+fn a_case_only_name_clash_keeps_the_newcomer_under_revisions() {
+    let w = World::new();
+    let (a, b) = synced_pair(&w, &[("keep.md", "k", 1)]);
+    a.write("A.md", "upper case note", 10);
+    b.write("a.md", "lower case note", 20);
+    a.sync();
+    let r = b.sync();
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    let c = &r.conflicts[0];
+    assert_eq!(c.kind, ConflictKind::NameClash, "{c:?}");
+    assert_eq!(c.path.as_str(), "A.md", "the newcomer from the hub: {c:?}");
+    assert!(c.revision.as_str().starts_with(".revisions/A."), "{c:?}");
+    a.sync();
+    assert_converged(&[&a, &b]);
+    for d in [&a, &b] {
+        let names: Vec<String> = d
+            .files()
+            .into_keys()
+            .filter(|p| p.eq_ignore_ascii_case("a.md"))
+            .collect();
+        assert_eq!(
+            names,
+            vec!["a.md".to_string()],
+            "{}: {:?}",
+            d.name,
+            d.files()
+        );
+        assert_eq!(d.read("a.md").as_deref(), Some("lower case note"));
+        assert_eq!(
+            d.read(c.revision.as_str()).as_deref(),
+            Some("upper case note")
+        );
+    }
+}
+
+/// A round with nothing to do (invariant 5): nothing hashed, nothing sent or received.
+fn assert_quiet(d: &Device) {
+    let quiet = d.sync();
+    assert_eq!(quiet.outcome, Outcome::UpToDate, "{}: {quiet:?}", d.name);
+    assert!(!quiet.snapshot_created);
+    let s = &quiet.stats;
+    assert_eq!((s.files_read, s.bytes_hashed), (0, 0), "{}: {s:?}", d.name);
+    assert_eq!(
+        (s.objects_sent, s.objects_received),
+        (0, 0),
+        "{}: {s:?}",
+        d.name
+    );
+    assert_eq!(
+        s.files_written + s.files_deleted + s.files_moved,
+        0,
+        "{s:?}"
+    );
+}
+
+#[test]
+fn a_second_sync_with_nothing_changed_reads_nothing() {
+    let w = World::new();
+    let a = w.device("laptop");
+    a.write("a.md", "alpha", 1);
+    a.write("d/b.md", "beta", 2);
+    a.init();
+    // Files changed within the stat cache's racy margin of a scan are hashed again by design
+    // (as in git); these were written by the test just now.
+    wait_past_racy_margin();
+    a.sync();
+    assert_quiet(&a);
+}
+
+#[test]
+#[ignore = "sync round: files written by apply are trusted only in memory; the next process \
+            hashes them again (reported to the sync owner)"]
+fn after_a_download_the_next_sync_with_nothing_changed_reads_nothing() {
+    let w = World::new();
+    let a = w.device("laptop");
+    a.write("a.md", "alpha", 1);
+    a.write("d/b.md", "beta", 2);
+    a.init().sync();
+    let b = w.device("desktop");
+    b.init();
+    let pulled = b.sync();
+    assert_eq!(pulled.stats.files_written, 2, "{pulled:?}");
+    // The files were written by syncd itself (with old modification times), so no racy
+    // margin applies to them.
+    assert_quiet(&b);
+}
+
+/// How a hostile hub's head is made wrong.
+#[derive(Debug, Clone, Copy)]
+enum Hostile {
+    /// A root tree entry named `..`.
+    DotDot,
+    /// A root tree entry naming the agent's own `.vault/`.
+    StateDir,
+    /// An entry whose name holds a `/` (`../escape.md`).
+    Slash,
+    /// A valid tree whose blob's bytes in the hub's pack do not hash to its id.
+    BadBlob,
+}
+
+/// The files of the hub's head.
+fn hub_files(w: &World) -> FlatTree {
+    let hub = w.open_hub();
+    let Some(head) = w.hub_head() else {
+        return FlatTree::new();
+    };
+    let get = |id: ObjectId| hub.get(&[id]).unwrap().remove(0).bytes;
+    let snap = Snapshot::decode(&get(head)).unwrap();
+    flatten::<ObjectError>(snap.tree, &mut |t| Tree::decode(&get(t))).unwrap()
+}
+
+/// Make the hub's head a snapshot (child of the current head) that is wrong as `how` says,
+/// written past the hub's own checks, straight into its packs and `refs/head`.
+fn poison_hub(w: &World, how: Hostile) {
+    let mut packs = PackStore::open(&w.hub.join("packs")).unwrap();
+    let good = b"good".to_vec();
+    let blob = Object {
+        kind: Kind::Blob,
+        bytes: good.clone(),
+    };
+    let meta = FileMeta {
+        id: blob.id(),
+        size: 4,
+        mtime_ns: at(5).unix_seconds() * 1_000_000_000,
+        executable: false,
+    };
+    let raw_tree = |name: &str| Object {
+        kind: Kind::Tree,
+        bytes: format!("vault-tree 1\nf {} 4 0 - {name}\n", meta.id).into_bytes(),
+    };
+    let mut objects = vec![blob.clone()];
+    let root = match how {
+        Hostile::DotDot => raw_tree(".."),
+        Hostile::Slash => raw_tree("../escape.md"),
+        Hostile::StateDir => {
+            let mut inner = Tree::default();
+            inner
+                .entries
+                .insert("config.toml".into(), EntryKind::File(meta));
+            let mut root = Tree::default();
+            root.entries
+                .insert(".vault".into(), EntryKind::Dir(inner.to_object().id()));
+            objects.push(inner.to_object());
+            root.to_object()
+        }
+        Hostile::BadBlob => {
+            // The blob alone in a pack, then its bytes changed in place (same length).
+            packs.write_pack(&objects).unwrap();
+            objects.clear();
+            let pack = w
+                .hub_packs()
+                .into_iter()
+                .find(|p| {
+                    fs::read(p)
+                        .unwrap()
+                        .windows(4)
+                        .any(|x| x == good.as_slice())
+                })
+                .unwrap();
+            let mut bytes = fs::read(&pack).unwrap();
+            let at = bytes.windows(4).position(|x| x == good.as_slice()).unwrap();
+            bytes[at..at + 4].copy_from_slice(b"evil");
+            fs::write(&pack, bytes).unwrap();
+            // The head's files, one of them changed and one added, both with that blob.
+            let mut files = hub_files(w);
+            for path in ["d/n.md", "evil.md"] {
+                files.insert(VaultPath::new(path).unwrap(), meta);
+            }
+            // Children before parents: the root comes last.
+            let (_, mut trees) = build_trees(&files);
+            let root = trees.pop().unwrap();
+            objects.extend(trees);
+            root
+        }
+    };
+    let snap = Snapshot {
+        tree: root.id(),
+        parents: w.hub_head().into_iter().collect(),
+        device_id: "0badc0de0badc0de".into(),
+        device_name: "intruder".into(),
+        time_ns: 0,
+    }
+    .to_object();
+    objects.push(root);
+    objects.push(snap.clone());
+    packs.write_pack(&objects).unwrap();
+    RefFile::new(w.hub.join("refs/head"))
+        .write(snap.id())
+        .unwrap();
+}
+
+#[test]
+fn a_hostile_hub_head_is_refused_and_the_folder_is_left_untouched() {
+    for how in [
+        Hostile::DotDot,
+        Hostile::StateDir,
+        Hostile::Slash,
+        Hostile::BadBlob,
+    ] {
+        let w = World::new();
+        let (a, _b) = synced_pair(&w, &[("keep.md", "mine", 1), ("d/n.md", "note", 2)]);
+        a.write("local-edit.md", "not synced yet", 3);
+        poison_hub(&w, how);
+        let head = w.hub_head();
+        let base = a.base();
+        let before = folder_state(&a.root);
+        let run = a.run("sync", &[]).failed();
+        let why = match how {
+            Hostile::BadBlob => "damaged",
+            _ => "cannot be used",
+        };
+        assert!(
+            run.stderr.contains(&w.hub.display().to_string()) && run.stderr.contains(why),
+            "{how:?}: the message names the hub and says `{why}`: {run:?}"
+        );
+        assert_eq!(folder_state(&a.root), before, "{how:?}: the folder changed");
+        assert_eq!(a.base(), base, "{how:?}: base moved");
+        assert_eq!(w.hub_head(), head, "{how:?}: the device published over it");
+        assert!(!w.path().join("escape.md").exists());
+        let config = fs::read_to_string(a.path(".vault/config.toml")).unwrap();
+        assert!(
+            !config.contains("good") && !config.contains("evil"),
+            "{how:?}"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_stat_cache_is_a_warning_not_an_error() {
+    let w = World::new();
+    let (a, _b) = synced_pair(&w, &[("a.md", "alpha", 1), ("d/b.md", "beta", 2)]);
+    fs::write(a.path(".vault/index"), b"\x00garbage, not a stat cache\xff").unwrap();
+    let r = a.sync();
+    assert!(!r.warnings.is_empty(), "{r:?}");
+    assert_eq!(r.outcome, Outcome::UpToDate, "{r:?}");
+    a.assert_verified();
+    let again = a.sync();
+    assert!(
+        again.warnings.is_empty(),
+        "the cache was rebuilt: {again:?}"
+    );
+}
+
+#[test]
+#[ignore = "sync round: the quiet path never checks the hub, so an idle device reports \
+            up_to_date and never repairs it (reported to the sync owner)"]
+fn a_pack_lost_from_the_hub_is_uploaded_again_by_a_device_that_has_the_files() {
+    let w = World::new();
+    let (a, _b) = synced_pair(&w, &[("a.md", "alpha", 1), ("d/b.md", "beta", 2)]);
+    let tree = w.hub_tree();
+    for pack in w.hub_packs() {
+        fs::remove_file(pack).unwrap();
+    }
+    // A new device cannot get the files now.
+    let c = w.device("tablet");
+    c.init();
+    c.run("sync", &[]).failed();
+    // The laptop, with nothing changed, repairs the hub.
+    let r = a.sync();
+    assert!(!r.repairs.is_empty(), "{r:?}");
+    assert_eq!(w.hub_tree(), tree);
+    a.assert_verified();
+    c.sync();
+    assert_converged(&[&a, &c]);
+}
+
+#[test]
+fn an_edit_behind_the_agents_back_is_found_by_verify_and_synced() {
+    let w = World::new();
+    let (a, b) = synced_pair(&w, &[("n.md", "alpha", 1), ("o.md", "other", 2)]);
+    wait_past_racy_margin();
+    a.sync(); // the stat cache now trusts n.md's stat
+    // Same size, same modification time: only the content (and the ctime) differ.
+    fs::write(a.path("n.md"), "gamma").unwrap();
+    filetime::set_file_mtime(a.path("n.md"), at(1)).unwrap();
+    for full in [false, true] {
+        let (code, report) = a.verify(full);
+        assert_eq!(code, Some(2), "full: {full}: {report}");
+        assert_eq!(report["equal"], false, "{report}");
+    }
+    let r = a.sync();
+    assert_eq!(r.outcome, Outcome::Pushed, "{r:?}");
+    a.assert_verified();
+    b.sync();
+    assert_eq!(b.read("n.md").as_deref(), Some("gamma"));
+    assert_converged(&[&a, &b]);
+}
+
+#[test]
+fn deleting_every_note_needs_allow_mass_delete() {
+    let w = World::new();
+    let notes = [("a.md", "a", 1), ("b.md", "b", 2), ("d/c.md", "c", 3)];
+    let (a, b) = synced_pair(&w, &notes);
+    for (path, _, _) in notes {
+        a.remove(path);
+    }
+    let head = w.hub_head();
+    let packs = w.hub_packs();
+    let run = a.run("sync", &[]).failed();
+    assert!(run.stderr.contains("--allow-mass-delete"), "{run:?}");
+    assert_eq!(w.hub_head(), head, "the hub moved");
+    assert_eq!(w.hub_packs(), packs, "something was uploaded");
+    let r = a
+        .run("sync", &["--json", "--allow-mass-delete"])
+        .ok()
+        .report();
+    assert_eq!(r.outcome, Outcome::Pushed, "{r:?}");
+    assert_eq!(w.hub_tree(), empty_tree());
+    b.sync();
+    assert!(b.files().is_empty(), "{:?}", b.files());
+    assert_converged(&[&a, &b]);
+}
+
+#[test]
+fn a_device_that_lost_its_state_rejoins_without_losing_an_edit() {
+    let w = World::new();
+    let (a, b) = synced_pair(&w, &[("n.md", "hub version", 1), ("keep.md", "k", 2)]);
+    fs::remove_dir_all(b.path(".vault")).unwrap();
+    b.init();
+    b.write("n.md", "desktop's edit", 20);
+    let r = b.sync();
+    assert_eq!(r.conflicts.len(), 1, "only the differing note: {r:?}");
+    a.sync();
+    assert_converged(&[&a, &b]);
+    for d in [&a, &b] {
+        assert_eq!(d.read("n.md").as_deref(), Some("desktop's edit"));
+        assert_eq!(
+            d.revisions_holding("hub version").len(),
+            1,
+            "{:?}",
+            d.files()
+        );
+        assert_eq!(d.read("keep.md").as_deref(), Some("k"));
+        assert_eq!(d.files().len(), 3, "{:?}", d.files());
+    }
+}
+
+#[test]
+fn two_devices_syncing_at_once_lose_no_update() {
+    let w = World::new();
+    let (a, b) = synced_pair(&w, &[("shared.md", "v1", 1)]);
+    a.write("from-laptop.md", "laptop", 10);
+    a.write("shared.md", "laptop's edit", 20);
+    b.write("from-desktop.md", "desktop", 11);
+    b.write("shared.md", "desktop's edit", 30);
+    let runs: Vec<_> = [&a, &b]
+        .iter()
+        .map(|d| d.command("sync", &["--json"]).spawn().unwrap())
+        .collect();
+    for (child, d) in runs.into_iter().zip([&a, &b]) {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{} failed: {}",
+            d.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    a.sync();
+    b.sync();
+    assert_converged(&[&a, &b]);
+    assert_eq!(a.read("from-laptop.md").as_deref(), Some("laptop"));
+    assert_eq!(a.read("from-desktop.md").as_deref(), Some("desktop"));
+    assert_eq!(a.read("shared.md").as_deref(), Some("desktop's edit"));
+    assert_eq!(
+        a.revisions_holding("laptop's edit").len(),
+        1,
+        "{:?}",
+        a.files()
+    );
+}

@@ -1,0 +1,697 @@
+//! Multi-device property test of the sync round: three devices (real folders, each a
+//! `LocalVault`) and one `FolderHub` folder live through a generated history of edits, deletes,
+//! renames, syncs and concurrent conflicting edits; then every device syncs twice with no edits
+//! (0, 1, 2, 0, 1, 2) and the invariants of `shared/design.md` must hold:
+//!
+//! - **convergence**: the three folders hold the same files with the same bytes, `verify` finds
+//!   each equal to the hub, every device has the same tree and it is the hub's `tree_hash`, and a
+//!   further round on each device has nothing to do;
+//! - **no loss**: every content that was in a device's folder when that device synced (just
+//!   before or just after a successful round) is, at the end, the content of some file (current
+//!   or under `.revisions/`), unless a user operation on some device removed that content (an
+//!   overwrite or a delete: then losing it is the user's intent, not the sync's doing). Most
+//!   writes carry content unique to the operation, so this is exact for them; a few use shared
+//!   words, so identical edits and content collisions happen too;
+//! - **history**: every snapshot reachable from the hub's head decodes, its trees flatten (every
+//!   path re-validated) and the hub holds every blob they name.
+//!
+//! Modification times come from a simulated clock (an hour before now, plus one second per
+//! operation or sometimes zero, so time ties happen) and device ids are fixed, so a history
+//! always resolves the same way.
+//!
+//! Cases: 256 by default; `VAULT_PROPTEST_CASES=N` overrides. A failure prints the shrunk
+//! history, one operation per line, and proptest records its seed in
+//! `vault/proptest-regressions/multi_device.txt` (committed). Every later run replays the
+//! recorded seeds first, so `cargo test -p vault --test multi_device` reproduces it; add
+//! `VAULT_PROPTEST_CASES=0` to run only the recorded seeds.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use filetime::FileTime;
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+use vault::folder_hub::FolderHub;
+use vault::hub::Hub;
+use vault::local::LocalVault;
+use vault::object::{FlatTree, Snapshot, Tree, build_trees, flatten};
+use vault::statcache::now_ns;
+use vault::sync::{Outcome, SyncError, SyncOptions, SyncReport, sync, verify};
+use vault::{ObjectId, VaultPath};
+
+const DEVICES: usize = 3;
+
+/// Note paths: nested folders, and names that only differ in letter case (`a.md`/`A.md`,
+/// `d/b.md`/`D/b.md`), which a case-insensitive filesystem would store as one file.
+const PATHS: &[&str] = &["a.md", "A.md", "b.md", "d/b.md", "D/b.md", "d/e/c.md"];
+
+/// Words a note is made of. "alpha" and "gamma" have the same size, so an edit from one to the
+/// other keeps the size; "" is an empty note.
+const WORDS: &[&str] = &["alpha", "gamma", "beta", ""];
+
+/// What a write puts in a note: a shared word (so two devices can write the same bytes), or a
+/// word made unique to the operation (so the no-loss check is exact for it).
+#[derive(Clone, Copy, Debug)]
+struct Text {
+    word: &'static str,
+    unique: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Write `text` at `path` (new or existing) on `dev`.
+    Write {
+        dev: usize,
+        path: &'static str,
+        text: Text,
+    },
+    /// Delete one of `dev`'s notes (if it has any; the `pick`th, counting round).
+    Delete {
+        dev: usize,
+        pick: usize,
+    },
+    /// Rename one of `dev`'s notes (as for `Delete`) to `to`, if `to` is free there.
+    Rename {
+        dev: usize,
+        pick: usize,
+        to: &'static str,
+    },
+    Sync {
+        dev: usize,
+    },
+    /// `a` and `b` sync at the same time, each from its own thread with its own hub handle.
+    SyncTogether {
+        a: usize,
+        b: usize,
+    },
+    /// `dev` loses `.vault/` and joins again as a new device (files kept, no base).
+    Reset {
+        dev: usize,
+    },
+    /// `a` and `b` both edit `path`, differently, then `a` syncs, then `b` syncs. With `tie`
+    /// both edits have the same modification time (the device id decides).
+    Conflict {
+        a: usize,
+        b: usize,
+        path: &'static str,
+        a_text: Text,
+        b_word: &'static str,
+        tie: bool,
+    },
+}
+
+/// One step of a history: an operation and how many seconds the clock moves before it.
+#[derive(Clone, Debug)]
+struct Step {
+    advance: u8,
+    op: Op,
+}
+
+fn text() -> impl Strategy<Value = Text> {
+    (prop::sample::select(WORDS), prop::bool::weighted(0.7))
+        .prop_map(|(word, unique)| Text { word, unique })
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let dev = 0..DEVICES;
+    let path = prop::sample::select(PATHS);
+    prop_oneof![
+        5 => (dev.clone(), path.clone(), text())
+            .prop_map(|(dev, path, text)| Op::Write { dev, path, text }),
+        2 => (dev.clone(), 0..8usize).prop_map(|(dev, pick)| Op::Delete { dev, pick }),
+        2 => (dev.clone(), 0..8usize, path.clone())
+            .prop_map(|(dev, pick, to)| Op::Rename { dev, pick, to }),
+        4 => dev.clone().prop_map(|dev| Op::Sync { dev }),
+        1 => (dev.clone(), 1..DEVICES)
+            .prop_map(|(a, offset)| Op::SyncTogether { a, b: (a + offset) % DEVICES }),
+        1 => dev.clone().prop_map(|dev| Op::Reset { dev }),
+        1 => (
+            dev.clone(),
+            1..DEVICES,
+            path,
+            text(),
+            prop::sample::select(WORDS),
+            prop::bool::weighted(0.3),
+        )
+            .prop_map(|(a, offset, path, a_text, b_word, tie)| Op::Conflict {
+                a,
+                b: (a + offset) % DEVICES,
+                path,
+                a_text,
+                b_word,
+                tie,
+            }),
+    ]
+}
+
+fn history() -> impl Strategy<Value = Vec<Step>> {
+    let step = (prop_oneof![1 => Just(0u8), 4 => Just(1u8)], op())
+        .prop_map(|(advance, op)| Step { advance, op });
+    prop::collection::vec(step, 5..25)
+}
+
+fn cases() -> u32 {
+    std::env::var("VAULT_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+/// Three devices, one hub, and what the test knows about the history so far.
+struct World {
+    dir: tempfile::TempDir,
+    hub: FolderHub,
+    devices: Vec<LocalVault>,
+    /// The simulated clock, ns since the Unix epoch.
+    clock_ns: i64,
+    /// Contents some device held when it synced: each must survive, unless removed by a user.
+    vouched: BTreeSet<Vec<u8>>,
+    /// Contents a user operation removed from some folder (overwritten or deleted).
+    removed: BTreeSet<Vec<u8>>,
+    /// Syncs done, for messages.
+    syncs: usize,
+    /// Devices that joined so far (resets included), for fresh device ids.
+    joined: usize,
+    /// Where users may create names that fold together.
+    clashes: Clashes,
+}
+
+/// Where users may create a name that folds (letter case, Unicode form) to the name of an
+/// existing file, which a macOS or Windows folder would store as one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Clashes {
+    /// Nowhere: no device creates a name that folds to a name any device has.
+    Never,
+    /// Only on different devices (as on macOS or Windows): `a.md` on one device, `A.md` on
+    /// another.
+    AcrossDevices,
+    /// Also on one device (as on Linux): `a.md` and `A.md` side by side.
+    OnOneDevice,
+}
+
+type Checked = Result<(), String>;
+
+impl World {
+    fn new(clashes: Clashes) -> Result<World, String> {
+        let dir = scratch_dir().map_err(|e| e.to_string())?;
+        let hub = FolderHub::open(&dir.path().join("hub")).map_err(|e| e.to_string())?;
+        let mut world = World {
+            dir,
+            hub,
+            devices: Vec::new(),
+            // An hour ago (the hub's clock is the real one, and the round refuses a big skew),
+            // with a sub-second part so nanosecond precision of mtimes is exercised.
+            clock_ns: (now_ns() / 1_000_000_000 - 3600) * 1_000_000_000 + 123_456_789,
+            vouched: BTreeSet::new(),
+            removed: BTreeSet::new(),
+            syncs: 0,
+            joined: 0,
+            clashes,
+        };
+        for i in 0..DEVICES {
+            let v = world.join(i)?;
+            world.devices.push(v);
+        }
+        Ok(world)
+    }
+
+    /// Make folder `dev{i}` a vault of the hub, with a fixed device id that no device had
+    /// before (equal modification times go to the greater id, and a replayed history must
+    /// resolve the same way).
+    fn join(&mut self, i: usize) -> Result<LocalVault, String> {
+        self.joined += 1;
+        let mut v = LocalVault::init(
+            &self.dir.path().join(format!("dev{i}")),
+            &self.hub.path().display().to_string(),
+            &format!("dev-{i}"),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut config = v.config().clone();
+        config.device_id = format!("{:016x}", self.joined);
+        v.set_config(config).map_err(|e| e.to_string())?;
+        Ok(v)
+    }
+
+    fn root(&self, dev: usize) -> &Path {
+        self.devices[dev].root()
+    }
+
+    /// The notes of `dev` a user operation may pick (not the conflict copies in `.revisions/`).
+    fn notes(&self, dev: usize) -> Vec<String> {
+        files(self.root(dev))
+            .into_keys()
+            .filter(|p| !p.starts_with(".revisions/"))
+            .collect()
+    }
+
+    /// Whether users of this world may not create `path` on `dev` (see [`Clashes`]).
+    fn would_clash(&self, dev: usize, path: &str) -> bool {
+        let key = VaultPath::new(path).expect("valid path").fold_key();
+        let clashes_on = |d: usize| {
+            files(self.root(d))
+                .into_keys()
+                .any(|p| p != path && VaultPath::new(&p).is_ok_and(|p| p.fold_key() == key))
+        };
+        match self.clashes {
+            Clashes::Never => (0..DEVICES).any(clashes_on),
+            Clashes::AcrossDevices => clashes_on(dev),
+            Clashes::OnOneDevice => false,
+        }
+    }
+
+    /// Write `bytes` at `path` on `dev` with modification time `mtime_ns` (nothing if `path`
+    /// would clash there).
+    fn write(&mut self, dev: usize, path: &str, bytes: &[u8], mtime_ns: i64) -> Checked {
+        if self.would_clash(dev, path) {
+            return Ok(());
+        }
+        let full = self.root(dev).join(path);
+        if let Ok(old) = fs::read(&full)
+            && old != bytes
+        {
+            self.removed.insert(old);
+        }
+        fs::create_dir_all(full.parent().expect("a note has a folder")).map_err(err(&full))?;
+        fs::write(&full, bytes).map_err(err(&full))?;
+        let t = FileTime::from_unix_time(
+            mtime_ns.div_euclid(1_000_000_000),
+            mtime_ns.rem_euclid(1_000_000_000) as u32,
+        );
+        filetime::set_file_mtime(&full, t).map_err(err(&full))
+    }
+
+    /// One round on `dev`.
+    fn sync(&mut self, dev: usize) -> Result<SyncReport, String> {
+        let before = files(self.root(dev));
+        let report = round(&self.devices[dev], &self.hub)
+            .map_err(|e| format!("sync #{} of dev{dev} failed: {e}", self.syncs))?;
+        self.synced(dev, before);
+        Ok(report)
+    }
+
+    /// What `dev` held before a successful round, and holds now, must survive.
+    fn synced(&mut self, dev: usize, before: BTreeMap<String, Vec<u8>>) {
+        self.syncs += 1;
+        self.vouched.extend(before.into_values());
+        self.vouched.extend(files(self.root(dev)).into_values());
+    }
+
+    /// Rounds on `a` and `b` at the same time, as two processes would run them.
+    fn sync_together(&mut self, a: usize, b: usize) -> Checked {
+        let before = (files(self.root(a)), files(self.root(b)));
+        let hub_path = self.hub.path();
+        let (va, vb) = (&self.devices[a], &self.devices[b]);
+        let own_round = |v: &LocalVault| round(v, &FolderHub::open(hub_path)?);
+        let (ra, rb) = std::thread::scope(|s| {
+            let ta = s.spawn(|| own_round(va));
+            let tb = s.spawn(|| own_round(vb));
+            (ta.join(), tb.join())
+        });
+        let failed = |dev: usize, e| format!("sync of dev{dev} (with another) failed: {e}");
+        ra.expect("round thread").map_err(|e| failed(a, e))?;
+        rb.expect("round thread").map_err(|e| failed(b, e))?;
+        self.synced(a, before.0);
+        self.synced(b, before.1);
+        Ok(())
+    }
+
+    fn run(&mut self, index: usize, step: &Step) -> Checked {
+        self.clock_ns += i64::from(step.advance) * 1_000_000_000;
+        let now = self.clock_ns;
+        let content = |t: &Text, tag: &str| -> Vec<u8> {
+            if t.unique {
+                format!("{} {index}{tag}", t.word).into_bytes()
+            } else {
+                t.word.as_bytes().to_vec()
+            }
+        };
+        match &step.op {
+            Op::Write { dev, path, text } => self.write(*dev, path, &content(text, ""), now),
+            Op::Delete { dev, pick } => {
+                let notes = self.notes(*dev);
+                if notes.is_empty() {
+                    return Ok(());
+                }
+                let full = self.root(*dev).join(&notes[pick % notes.len()]);
+                self.removed.insert(fs::read(&full).map_err(err(&full))?);
+                fs::remove_file(&full).map_err(err(&full))
+            }
+            Op::Rename { dev, pick, to } => {
+                let notes = self.notes(*dev);
+                let target = self.root(*dev).join(to);
+                if notes.is_empty() || target.exists() || self.would_clash(*dev, to) {
+                    return Ok(());
+                }
+                let from = self.root(*dev).join(&notes[pick % notes.len()]);
+                fs::create_dir_all(target.parent().expect("a note has a folder"))
+                    .map_err(err(&target))?;
+                fs::rename(&from, &target).map_err(err(&target))
+            }
+            Op::Sync { dev } => self.sync(*dev).map(drop),
+            Op::SyncTogether { a, b } => self.sync_together(*a, *b),
+            Op::Reset { dev } => {
+                let state = self.root(*dev).join(".vault");
+                fs::remove_dir_all(&state).map_err(err(&state))?;
+                self.devices[*dev] = self.join(*dev)?;
+                Ok(())
+            }
+            Op::Conflict {
+                a,
+                b,
+                path,
+                a_text,
+                b_word,
+                tie,
+            } => {
+                let a_bytes = content(a_text, "a");
+                let mut b_bytes = format!("{b_word} {index}b").into_bytes();
+                if b_bytes == a_bytes {
+                    b_bytes.push(b'!');
+                }
+                self.write(*a, path, &a_bytes, now)?;
+                let b_time = if *tie { now } else { now + 500_000_000 };
+                self.write(*b, path, &b_bytes, b_time)?;
+                self.sync(*a)?;
+                self.sync(*b).map(drop)
+            }
+        }
+    }
+
+    /// Every device syncs twice, then the invariants are checked.
+    fn settle_and_check(&mut self) -> Checked {
+        for _ in 0..(2 + usize::from(std::env::var("XX_ROUNDS").is_ok())) {
+            for dev in 0..DEVICES {
+                self.sync(dev)?;
+            }
+        }
+        self.check_convergence()?;
+        self.check_no_loss()?;
+        check_history(&self.hub)?;
+        // Settled: one more round anywhere has nothing to do.
+        for dev in 0..DEVICES {
+            let r = self.sync(dev)?;
+            if r.outcome != Outcome::UpToDate || r.snapshot_created {
+                return Err(format!(
+                    "dev{dev} was not quiet after settling: {:?}",
+                    (r.outcome, r.snapshot_created, &r.conflicts)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_convergence(&self) -> Checked {
+        let first = files(self.root(0));
+        for dev in 1..DEVICES {
+            let other = files(self.root(dev));
+            if other != first {
+                return Err(format!(
+                    "folders differ after settling:\n  dev0: {}\n  dev{dev}: {}",
+                    listing(&first),
+                    listing(&other)
+                ));
+            }
+        }
+        // An empty hub (no head) agrees with empty folders.
+        let hub_tree = self.hub.tree_hash().map_err(|e| e.to_string())?;
+        let hub_tree = hub_tree.unwrap_or_else(|| build_trees(&FlatTree::new()).0);
+        for (dev, v) in self.devices.iter().enumerate() {
+            let report = verify(v, &self.hub, true).map_err(|e| format!("verify dev{dev}: {e}"))?;
+            if !report.equal || !report.differences.is_empty() {
+                return Err(format!(
+                    "verify of dev{dev} differs: {:?}",
+                    report.differences
+                ));
+            }
+            if hub_tree != report.local_tree {
+                return Err(format!(
+                    "dev{dev} has tree {} but the hub's tree is {hub_tree}",
+                    report.local_tree
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_no_loss(&self) -> Checked {
+        let present: HashSet<Vec<u8>> = (0..DEVICES)
+            .flat_map(|dev| files(self.root(dev)).into_values())
+            .collect();
+        let lost: Vec<String> = self
+            .vouched
+            .iter()
+            .filter(|c| !self.removed.contains(*c) && !present.contains(*c))
+            .map(|c| format!("{:?}", String::from_utf8_lossy(c)))
+            .collect();
+        if lost.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "lost content that no user removed: {}; folders hold {}",
+                lost.join(", "),
+                listing(&files(self.root(0)))
+            ))
+        }
+    }
+}
+
+/// A temp folder for one case: in `/dev/shm` where there is one, since a round's fsyncs on a
+/// disk cost ten times the rest of the case; the folders are real folders all the same.
+fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return Ok(dir);
+    }
+    tempfile::tempdir()
+}
+
+/// One round of `vault` with `hub`, mass deletes allowed; a transient hub error (a lock held
+/// too long) is retried, any other error is the answer.
+fn round(vault: &LocalVault, hub: &FolderHub) -> Result<SyncReport, SyncError> {
+    let opts = SyncOptions {
+        allow_mass_delete: true,
+        ..SyncOptions::default()
+    };
+    let mut tries = 0;
+    loop {
+        match sync(vault, hub, &opts) {
+            Err(SyncError::Hub(e)) if e.is_transient() && tries < 3 => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+/// Every snapshot reachable from the hub's head decodes, its trees flatten and its blobs are in
+/// the hub.
+fn check_history(hub: &FolderHub) -> Checked {
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+    let get = |id: ObjectId| -> Result<Vec<u8>, BoxError> {
+        let object = hub.get(&[id])?.pop().ok_or("the hub returned no object")?;
+        if object.id() != id {
+            return Err(format!("object {id} has bytes of {}", object.id()).into());
+        }
+        Ok(object.bytes)
+    };
+    let walk = || -> Result<(), BoxError> {
+        let mut todo: Vec<ObjectId> = hub.head()?.into_iter().collect();
+        let mut seen = HashSet::new();
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let snap = Snapshot::decode(&get(id)?)?;
+            let flat = flatten::<BoxError>(snap.tree, &mut |t| Ok(Tree::decode(&get(t)?)?))?;
+            let blobs: Vec<ObjectId> = flat.values().map(|m| m.id).collect();
+            let missing = hub.missing(&blobs)?;
+            if !missing.is_empty() {
+                return Err(format!("snapshot {id} names blobs the hub lacks: {missing:?}").into());
+            }
+            todo.extend(snap.parents);
+        }
+        Ok(())
+    };
+    walk().map_err(|e| format!("hub history: {e}"))
+}
+
+/// Every file under `root` except `.vault/`, by relative path (with `/`), with its bytes.
+fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| !(e.depth() == 1 && e.file_name() == ".vault"))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(root).expect("under root");
+            let rel = VaultPath::from_relative(rel)
+                .map_or_else(|_| rel.display().to_string(), |p| p.as_str().to_string());
+            (rel, fs::read(e.path()).unwrap_or_default())
+        })
+        .collect()
+}
+
+fn listing(files: &BTreeMap<String, Vec<u8>>) -> String {
+    let items: Vec<String> = files
+        .iter()
+        .map(|(p, c)| format!("{p}={:?}", String::from_utf8_lossy(c)))
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+fn err(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+fn describe(history: &[Step]) -> String {
+    let mut out = String::new();
+    for (i, step) in history.iter().enumerate() {
+        let _ = writeln!(out, "  {i:>2}: +{}s {:?}", step.advance, step.op);
+    }
+    out
+}
+
+fn run_history(history: &[Step], clashes: Clashes) -> Checked {
+    let mut world = World::new(clashes)?;
+    for (i, step) in history.iter().enumerate() {
+        world
+            .run(i, step)
+            .map_err(|e| format!("at step {i}: {e}"))?;
+    }
+    world.settle_and_check()
+}
+
+fn check(history: &[Step], clashes: Clashes) -> Result<(), TestCaseError> {
+    run_history(history, clashes)
+        .map_err(|e| TestCaseError::fail(format!("{e}\nhistory:\n{}", describe(history))))
+}
+
+/// The run's settings; failing seeds go to `vault/proptest-regressions/<file>` (the tests run
+/// in the package folder).
+fn config(file: &'static str) -> ProptestConfig {
+    ProptestConfig {
+        cases: cases(),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(file))),
+        // Shrink replayed seeds too (the default scales with `cases`, which may be 0).
+        max_shrink_iters: 4096,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config("proptest-regressions/multi_device.txt"))]
+
+    #[test]
+    fn devices_converge_without_losing_content(history in history()) {
+        check(&history, Clashes::Never)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config("proptest-regressions/multi_device_clashes.txt"))]
+
+    #[test]
+    #[ignore = "reconcile bug, about 1 case in 10,000: see \
+                a_remote_rename_onto_a_name_that_clashes_with_a_new_local_note"]
+    fn devices_converge_when_they_add_case_clashing_names(history in history()) {
+        check(&history, Clashes::AcrossDevices)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config("proptest-regressions/multi_device_local_clashes.txt"))]
+
+    #[test]
+    #[ignore = "reconcile bug: see two_devices_that_each_hold_the_same_case_clashing_pair"]
+    fn devices_converge_with_case_clashing_names_on_one_device(history in history()) {
+        check(&history, Clashes::OnOneDevice)?;
+    }
+}
+
+/// A history from its operations, the clock moving one second before each.
+fn steps(ops: Vec<Op>) -> Vec<Step> {
+    ops.into_iter().map(|op| Step { advance: 1, op }).collect()
+}
+
+fn shared(word: &'static str) -> Text {
+    Text {
+        word,
+        unique: false,
+    }
+}
+
+/// Found by `devices_converge_when_they_add_case_clashing_names`: dev2 takes dev1's rename
+/// `b.md` -> `D/b.md` as a local move while it has just made `d/b.md` itself, and publishes
+/// both names (the name-clash rule only looks at files written fresh from the hub); dev1 then
+/// moves `d/b.md` aside in round two, after dev0 has synced for the last time.
+#[test]
+#[ignore = "reconcile: a remote rename applied as a local move may create a case clash that is \
+            published as is; settling then takes a third round (reported to the sync owner)"]
+fn a_remote_rename_onto_a_name_that_clashes_with_a_new_local_note() {
+    use Op::*;
+    let history = steps(vec![
+        Write {
+            dev: 0,
+            path: "b.md",
+            text: shared("beta"),
+        },
+        Conflict {
+            a: 0,
+            b: 2,
+            path: "A.md",
+            a_text: shared("alpha"),
+            b_word: "alpha",
+            tie: false,
+        },
+        Write {
+            dev: 1,
+            path: "a.md",
+            text: shared("alpha"),
+        },
+        Sync { dev: 1 },
+        Rename {
+            dev: 1,
+            pick: 1,
+            to: "D/b.md",
+        },
+        Rename {
+            dev: 2,
+            pick: 0,
+            to: "d/b.md",
+        },
+        Sync { dev: 0 },
+        Write {
+            dev: 0,
+            path: "d/b.md",
+            text: shared("alpha"),
+        },
+    ]);
+    run_history(&history, Clashes::AcrossDevices).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Found by `devices_converge_with_case_clashing_names_on_one_device`: two devices each hold
+/// `D/b.md` and `d/b.md`. dev0 publishes both; dev1 downloads them and keeps `d/b.md` under
+/// `.revisions/`; dev2 still adds its own `d/b.md` back; dev1 moves it aside again in round two,
+/// which dev0 never sees.
+#[test]
+#[ignore = "reconcile: a case clash among local files is published as is, and only a device \
+            that downloads it resolves it; settling then takes a third round (reported to the \
+            sync owner)"]
+fn two_devices_that_each_hold_the_same_case_clashing_pair() {
+    use Op::*;
+    let write = |dev, path| Write {
+        dev,
+        path,
+        text: shared("alpha"),
+    };
+    let history = steps(vec![
+        write(0, "D/b.md"),
+        write(2, "D/b.md"),
+        write(2, "d/b.md"),
+        write(0, "d/b.md"),
+    ]);
+    run_history(&history, Clashes::OnOneDevice).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -479,27 +479,39 @@ fn a_damaged_stat_cache_is_a_warning_not_an_error() {
     );
 }
 
-#[test]
-#[ignore = "sync round: the quiet path never checks the hub, so an idle device reports \
-            up_to_date and never repairs it (reported to the sync owner)"]
-fn a_pack_lost_from_the_hub_is_uploaded_again_by_a_device_that_has_the_files() {
+/// The hub loses every pack after two devices synced; a new device cannot join; then the
+/// laptop syncs (after a new note, with `edit`) and must upload what the hub lost.
+fn lost_packs_are_uploaded_again(edit: bool) {
     let w = World::new();
     let (a, _b) = synced_pair(&w, &[("a.md", "alpha", 1), ("d/b.md", "beta", 2)]);
-    let tree = w.hub_tree();
     for pack in w.hub_packs() {
         fs::remove_file(pack).unwrap();
     }
-    // A new device cannot get the files now.
     let c = w.device("tablet");
     c.init();
-    c.run("sync", &[]).failed();
-    // The laptop, with nothing changed, repairs the hub.
+    let run = c.run("sync", &[]).failed();
+    assert!(run.stderr.contains("lacks"), "{run:?}");
+    if edit {
+        a.write("c.md", "gamma", 3);
+    }
     let r = a.sync();
     assert!(!r.repairs.is_empty(), "{r:?}");
-    assert_eq!(w.hub_tree(), tree);
     a.assert_verified();
     c.sync();
     assert_converged(&[&a, &c]);
+    assert_eq!(c.files().len(), 2 + usize::from(edit));
+}
+
+#[test]
+fn a_device_with_a_new_edit_uploads_what_the_hub_lost() {
+    lost_packs_are_uploaded_again(true);
+}
+
+#[test]
+#[ignore = "sync round: the quiet path never checks the hub, so an idle device reports \
+            up_to_date and never repairs it (reported to the sync owner)"]
+fn an_idle_device_uploads_what_the_hub_lost() {
+    lost_packs_are_uploaded_again(false);
 }
 
 #[test]
@@ -516,9 +528,21 @@ fn an_edit_behind_the_agents_back_is_found_by_verify_and_synced() {
         assert_eq!(code, Some(2), "full: {full}: {report}");
         assert_eq!(report["equal"], false, "{report}");
     }
+    let status = a.status();
+    assert_eq!(
+        status["changes"],
+        serde_json::json!([{"path": "n.md", "kind": "modified"}]),
+        "{status}"
+    );
     let r = a.sync();
     assert_eq!(r.outcome, Outcome::Pushed, "{r:?}");
     a.assert_verified();
+    let status = a.status();
+    assert_eq!(status["changes"], serde_json::json!([]), "{status}");
+    assert_eq!(
+        status["last_sync"]["report"]["outcome"], "pushed",
+        "{status}"
+    );
     b.sync();
     assert_eq!(b.read("n.md").as_deref(), Some("gamma"));
     assert_converged(&[&a, &b]);

@@ -234,6 +234,11 @@ impl Device<'_> {
         (run.code, json)
     }
 
+    /// `syncd status --json`, which must succeed.
+    pub fn status(&self) -> serde_json::Value {
+        self.run("status", &["--json"]).ok().json()
+    }
+
     /// Both `verify` and `verify --full` agree that the folder and the hub are equal.
     pub fn assert_verified(&self) {
         for full in [false, true] {

@@ -80,6 +80,10 @@ pub struct SyncArgs {
     /// (more than the configured share of the vault's files)
     #[arg(long)]
     pub allow_mass_delete: bool,
+    /// Hash every file instead of trusting the stat cache, and have the hub verify its whole
+    /// tree even when nothing changed; uploads again whatever the hub lost
+    #[arg(long)]
+    pub full_verify: bool,
     /// How long to wait for another syncd that is working on this vault
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub lock_wait: u64,

@@ -17,20 +17,28 @@
 //! within the same tick would look clean against a later save time. A racy entry is simply
 //! rehashed on the next scan, which then records it with a later horizon.
 //!
-//! # Format (version 1), all integers little-endian
+//! Files that sync itself wrote are the exception (flag bit 1, "written"): apply sets their
+//! modification time to the tree's, usually long past, and records their stat right after the
+//! rename. Any later write by someone else moves the modification time to the present, so for
+//! them the rule looks at the modification time alone; otherwise the round after every download
+//! would hash every downloaded file again, just because its ctime is recent.
+//!
+//! # Format (version 2), all integers little-endian
 //!
 //! ```text
 //! magic       8 bytes  "VSYNCIDX"
-//! version     u32      1
+//! version     u32      2 (version 1 files, without bit 1, are still read)
 //! horizon_ns  i64      stats were taken no earlier than this (ns since the Unix epoch)
 //! count       u64      number of entries
 //! entries     count times, in increasing byte order of path:
 //!   path_len  u16, then path_len bytes of UTF-8 (a valid VaultPath)
-//!   size u64, mtime_ns i64, ctime_ns i64, ino u64, flags u8 (bit 0: executable), id 32 bytes
+//!   size u64, mtime_ns i64, ctime_ns i64, ino u64,
+//!   flags u8 (bit 0: executable, bit 1: written by sync), id 32 bytes
 //! checksum    32 bytes  blake3 of every byte before it
 //! ```
 //!
-//! `fixtures/format/statcache-v1.bin` freezes this format (see the golden test below).
+//! `fixtures/format/statcache-v2.bin` freezes this format, `statcache-v1.bin` the previous one
+//! (see the golden tests below).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -46,7 +54,9 @@ use crate::scan::Scan;
 pub const RACY_MARGIN_NS: i64 = 100_000_000;
 
 const MAGIC: &[u8; 8] = b"VSYNCIDX";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+const FLAG_EXECUTABLE: u8 = 1;
+const FLAG_WRITTEN: u8 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 8;
 const ENTRY_FIXED_LEN: usize = 8 + 8 + 8 + 8 + 1 + 32;
 const CHECKSUM_LEN: usize = 32;
@@ -69,9 +79,9 @@ pub struct StatCache {
     entries: BTreeMap<VaultPath, (FileStat, ObjectId)>,
     /// Every stat in `entries` was taken at or after this time (ns since the Unix epoch).
     horizon_ns: i64,
-    /// Files this process wrote itself (sync's apply step), with the stat taken right after the
-    /// write. Trusted while the stat is unchanged, whatever the horizon: we set their mtime to an
-    /// older time, so any later write by someone else changes it. In memory only.
+    /// Files sync wrote itself (the apply step), with the stat taken right after the rename;
+    /// see the module docs. Each is also in `entries`, with the same values, once the cache is
+    /// updated from a scan.
     written: BTreeMap<VaultPath, (FileStat, ObjectId)>,
 }
 
@@ -135,6 +145,7 @@ impl StatCache {
     pub fn lookup(&self, path: &VaultPath, stat: &FileStat) -> Option<ObjectId> {
         if let Some((written, id)) = self.written.get(path)
             && written == stat
+            && stat.mtime_ns < self.horizon_ns.saturating_sub(RACY_MARGIN_NS)
         {
             return Some(*id);
         }
@@ -171,6 +182,8 @@ impl StatCache {
     /// Keep only the entries for which `keep` returns true.
     pub fn retain(&mut self, mut keep: impl FnMut(&VaultPath, &FileStat, &ObjectId) -> bool) {
         self.entries.retain(|p, (s, id)| keep(p, s, id));
+        let entries = &self.entries;
+        self.written.retain(|p, _| entries.contains_key(p));
     }
 
     pub fn get(&self, path: &VaultPath) -> Option<&(FileStat, ObjectId)> {
@@ -200,6 +213,9 @@ impl StatCache {
                 Some((path.clone(), (*stat, meta.id)))
             })
             .collect();
+        // Still written by sync only if the scan found the very stat recorded after the write.
+        self.written
+            .retain(|p, (stat, id)| self.entries.get(p) == Some(&(*stat, *id)));
         self.horizon_ns = scan.started_at_ns;
     }
 
@@ -226,7 +242,11 @@ impl StatCache {
             out.extend_from_slice(&stat.mtime_ns.to_le_bytes());
             out.extend_from_slice(&stat.ctime_ns.to_le_bytes());
             out.extend_from_slice(&stat.ino.to_le_bytes());
-            out.push(u8::from(stat.executable));
+            let mut flags = if stat.executable { FLAG_EXECUTABLE } else { 0 };
+            if self.written.get(path) == Some(&(*stat, *id)) {
+                flags |= FLAG_WRITTEN;
+            }
+            out.push(flags);
             out.extend_from_slice(id.as_bytes());
         }
         let sum = blake3::hash(&out);
@@ -247,7 +267,7 @@ impl StatCache {
             pos: 8,
         };
         let version = u32::from_le_bytes(r.array()?);
-        if version != VERSION {
+        if version != VERSION && version != 1 {
             return Err(format!(
                 "format version {version}, this program reads version {VERSION}"
             ));
@@ -274,14 +294,26 @@ impl StatCache {
                 mtime_ns: i64::from_le_bytes(r.array()?),
                 ctime_ns: i64::from_le_bytes(r.array()?),
                 ino: u64::from_le_bytes(r.array()?),
-                executable: match r.array::<1>()?[0] {
-                    0 => false,
-                    1 => true,
-                    other => return Err(format!("entry {i}: unknown flags {other:#x}")),
-                },
+                executable: false,
+            };
+            let flags = r.array::<1>()?[0];
+            let known = if version == 1 {
+                FLAG_EXECUTABLE
+            } else {
+                FLAG_EXECUTABLE | FLAG_WRITTEN
+            };
+            if flags & !known != 0 {
+                return Err(format!("entry {i}: unknown flags {flags:#x}"));
+            }
+            let stat = FileStat {
+                executable: flags & FLAG_EXECUTABLE != 0,
+                ..stat
             };
             let id = ObjectId(r.array()?);
             last = Some(path.clone());
+            if flags & FLAG_WRITTEN != 0 {
+                cache.written.insert(path.clone(), (stat, id));
+            }
             cache.entries.insert(path, (stat, id));
         }
         if r.pos != r.bytes.len() {
@@ -391,7 +423,7 @@ mod tests {
         let mut flipped = good.clone();
         flipped[HEADER_LEN + 4] ^= 1;
         let mut future = good.clone();
-        future[8] = 2;
+        future[8] = 3;
         let cases: Vec<(&str, Vec<u8>)> = vec![
             ("empty file", vec![]),
             ("foreign file", b"hello world, not an index at all".to_vec()),
@@ -503,22 +535,54 @@ mod tests {
         assert_eq!(left, ["dir/run.sh"]);
     }
 
-    fn golden_path() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/format/statcache-v1.bin")
+    fn golden_path(version: u32) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../fixtures/format/statcache-v{version}.bin"))
+    }
+
+    /// The sample with one entry marked as written by sync (version 2 can say so).
+    fn sample_v2() -> StatCache {
+        let mut c = sample();
+        let (stat, id) = *c.get(&path("a.md")).unwrap();
+        c.insert_written(path("a.md"), stat, id);
+        c
     }
 
     /// Writes the golden fixture. Run once, on purpose, when the format version changes:
     /// `cargo test -p vault --lib write_statcache_golden -- --ignored`.
     #[test]
-    #[ignore = "writes fixtures/format/statcache-v1.bin"]
+    #[ignore = "writes fixtures/format/statcache-v2.bin"]
     fn write_statcache_golden() {
-        std::fs::write(golden_path(), sample().encode()).unwrap();
+        std::fs::write(golden_path(VERSION), sample_v2().encode()).unwrap();
     }
 
     #[test]
     fn format_is_frozen() {
-        let golden = std::fs::read(golden_path()).expect("fixtures/format/statcache-v1.bin");
-        assert_eq!(sample().encode(), golden, "stat cache encoding changed");
-        assert_eq!(StatCache::decode(&golden), Ok(sample()));
+        let golden = std::fs::read(golden_path(2)).expect("fixtures/format/statcache-v2.bin");
+        assert_eq!(sample_v2().encode(), golden, "stat cache encoding changed");
+        assert_eq!(StatCache::decode(&golden), Ok(sample_v2()));
+        // Version 1 files are still read.
+        let v1 = std::fs::read(golden_path(1)).expect("fixtures/format/statcache-v1.bin");
+        assert_eq!(StatCache::decode(&v1), Ok(sample()));
+    }
+
+    #[test]
+    fn written_entries_trust_an_old_mtime_despite_a_recent_ctime() {
+        let mut c = StatCache::with_horizon(T0);
+        let mut st = stat(3, T0 - 3600 * SECOND);
+        st.ctime_ns = T0 - SECOND / 100; // renamed into place just before the horizon
+        let id = ObjectId::of(b"aaa");
+        c.insert(path("w.md"), st, id);
+        assert_eq!(c.lookup(&path("w.md"), &st), None, "a plain entry is racy");
+        c.insert_written(path("w.md"), st, id);
+        assert_eq!(c.lookup(&path("w.md"), &st), Some(id));
+        // Survives a save and load.
+        let back = StatCache::decode(&c.encode()).unwrap();
+        assert_eq!(back.lookup(&path("w.md"), &st), Some(id));
+        // A recent modification time is racy even for a written file.
+        let mut fresh = st;
+        fresh.mtime_ns = T0 - SECOND / 100;
+        c.insert_written(path("w.md"), fresh, id);
+        assert_eq!(c.lookup(&path("w.md"), &fresh), None);
     }
 }

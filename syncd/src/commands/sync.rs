@@ -18,6 +18,7 @@ pub fn run(args: SyncArgs) -> Result<u8> {
     let hub = open_hub(&vault)?;
     let opts = SyncOptions {
         allow_mass_delete: args.allow_mass_delete,
+        full_verify: args.full_verify,
         lock_wait: Duration::from_secs(args.lock_wait),
         ..SyncOptions::default()
     };

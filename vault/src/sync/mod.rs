@@ -38,6 +38,10 @@ pub struct SyncOptions {
     pub allow_mass_delete: bool,
     /// How long to wait for another process holding `.vault/lock`.
     pub lock_wait: Duration,
+    /// Hash every file instead of trusting the stat cache, and have the hub verify its tree even
+    /// when nothing changed (the quiet path otherwise trusts that equal snapshot ids mean equal
+    /// trees, and does not notice a hub that lost packs). Repairs what it finds.
+    pub full_verify: bool,
     /// How many times the round restarts (a file changed under us, another device pushed first,
     /// verification found a difference) before giving up.
     pub max_attempts: u32,
@@ -47,6 +51,7 @@ impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
             allow_mass_delete: false,
+            full_verify: false,
             lock_wait: Duration::from_secs(10),
             max_attempts: 8,
         }

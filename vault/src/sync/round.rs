@@ -10,7 +10,7 @@ use crate::hub::{CasOutcome, Hub, HubError};
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreRules;
 use crate::local::{LocalVault, MASS_DELETE_MIN_FILES};
-use crate::object::{FlatTree, Kind, Object, Snapshot, build_trees};
+use crate::object::{FlatTree, Kind, MAX_TREE_DEPTH, Object, Snapshot, build_trees};
 use crate::paths::VaultPath;
 use crate::reconcile::{Conflict, Devices, Plan, reconcile};
 use crate::scan::{Scan, ScanOptions, scan};
@@ -170,7 +170,7 @@ impl<'a> Round<'a> {
     }
 
     fn attempt(&mut self) -> Result<Step, SyncError> {
-        let scan = self.scan(true)?;
+        let scan = self.scan(!self.opts.full_verify)?;
         let base_id = self.vault.base()?;
         let head = self.hub.head()?;
 
@@ -181,7 +181,15 @@ impl<'a> Round<'a> {
                 Some(id) => Some(self.history.snapshot(id, &mut self.stats)?.tree),
                 None => None,
             };
-            if root_of(&scan.files) == tree_or_empty(base_tree) {
+            let root = root_of(&scan.files);
+            if root == tree_or_empty(base_tree) && self.opts.full_verify {
+                // Asked to check everything: the hub must still compute this tree from its
+                // own data (a lost pack is uploaded again).
+                self.cache.update_from_scan(&scan);
+                let (base_flat, _) = self.history.flat_of_snapshot(base_id, &mut self.stats)?;
+                return self.verify(head, root, &base_flat);
+            }
+            if root == tree_or_empty(base_tree) {
                 if scan.counters.files_hashed > 0 || self.cache.len() != scan.files.len() {
                     self.save_cache(&scan)?;
                 }
@@ -514,23 +522,30 @@ impl<'a> Round<'a> {
     /// The hub's tree hash for its head, re-uploading objects it reports missing (a lost or
     /// deleted pack) from this device's store and files.
     fn hub_tree(&mut self, scan: &Scan) -> Result<Option<ObjectId>, SyncError> {
-        let mut rounds = 0;
-        loop {
+        // A missing tree hides the objects under it, so this may take one pass per level.
+        let mut sent = 0;
+        let mut passes = 0;
+        let result = loop {
+            passes += 1;
             match self.hub.tree_hash() {
-                Ok(tree) => return Ok(tree),
-                Err(HubError::Missing { ids, hub }) if rounds < 16 => {
-                    rounds += 1;
-                    let sent = self.reupload(&ids, &scan.files)?;
-                    if sent == 0 {
-                        return Err(HubError::Missing { ids, hub }.into());
+                Ok(tree) => break Ok(tree),
+                // One pass per tree level at most; a hub that keeps asking is broken.
+                Err(HubError::Missing { ids, hub }) if passes <= MAX_TREE_DEPTH + 2 => {
+                    let now = self.reupload(&ids, &scan.files)?;
+                    if now == 0 {
+                        break Err(HubError::Missing { ids, hub }.into());
                     }
-                    self.repairs.push(format!(
-                        "the hub had lost {sent} object(s); they were uploaded again"
-                    ));
+                    sent += now;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => break Err(e.into()),
             }
+        };
+        if sent > 0 {
+            self.repairs.push(format!(
+                "the hub had lost {sent} object(s); they were uploaded again"
+            ));
         }
+        result
     }
 
     /// Upload those of `ids` this device has; returns how many.

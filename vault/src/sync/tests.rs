@@ -419,3 +419,30 @@ fn a_hub_rolled_back_to_an_old_snapshot_deletes_nothing_newer() {
     assert_eq!(read(&w.devices[1], "new.md").as_deref(), Some("new"));
     assert_eq!(files(w.devices[0].root()), files(w.devices[1].root()));
 }
+
+#[test]
+fn an_idle_device_repairs_a_lost_pack_when_asked_to_verify_fully() {
+    let w = world(1);
+    write(&w.devices[0], "a.md", "alpha", 1);
+    sync_ok(&w, 0);
+    for pack in fs::read_dir(w.hub_path.join("packs")).unwrap() {
+        fs::remove_file(pack.unwrap().path()).unwrap();
+    }
+    let hub = FolderHub::open(&w.hub_path).unwrap();
+    // The quiet path trusts equal snapshot ids and asks the hub nothing more.
+    let quiet = sync(&w.devices[0], &hub, &SyncOptions::default()).unwrap();
+    assert_eq!(quiet.outcome, Outcome::UpToDate);
+    assert!(quiet.repairs.is_empty());
+    let opts = SyncOptions {
+        full_verify: true,
+        ..SyncOptions::default()
+    };
+    let full = sync(&w.devices[0], &hub, &opts).unwrap();
+    assert_eq!(
+        full.repairs,
+        ["the hub had lost 3 object(s); they were uploaded again"],
+        "snapshot, tree and blob: {full:?}"
+    );
+    assert_eq!(full.stats.objects_sent, 3);
+    assert!(hub.tree_hash().unwrap().is_some());
+}

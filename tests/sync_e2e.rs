@@ -6,8 +6,10 @@
 mod common;
 
 use std::fs;
+use std::time::Duration;
 
 use common::{Device, World, at, empty_tree, folder_state, wait_past_racy_margin};
+use vault::fsutil::TEMP_PREFIX;
 use vault::object::{
     EntryKind, FileMeta, FlatTree, Kind, Object, ObjectError, Snapshot, Tree, build_trees, flatten,
 };
@@ -630,4 +632,91 @@ fn two_devices_syncing_at_once_lose_no_update() {
         "{:?}",
         a.files()
     );
+}
+
+/// The files of `d` without the temp files a killed process may leave (every reader ignores
+/// names starting with `.vault-tmp-`).
+fn whole_files(d: &Device) -> std::collections::BTreeMap<String, Vec<u8>> {
+    d.files()
+        .into_iter()
+        .filter(|(p, _)| !p.rsplit('/').next().unwrap_or("").starts_with(TEMP_PREFIX))
+        .collect()
+}
+
+/// Run `syncd sync` on `d` and kill it (SIGKILL) `after` into the run; whether it had
+/// finished by itself (successfully) by then.
+fn kill_sync_after(d: &Device, after: Duration) -> bool {
+    let mut child = d.command("sync", &[]).spawn().unwrap();
+    std::thread::sleep(after);
+    let finished = child.try_wait().unwrap().is_some_and(|s| s.success());
+    let _ = child.kill();
+    child.wait().unwrap();
+    finished
+}
+
+/// Kill rounds of `d` at moments 0, 1, 2, 4, 8 ... ms into them, calling `check` after each,
+/// until a round finishes by itself; `before` runs before each round.
+fn kill_rounds(d: &Device, mut before: impl FnMut(usize), mut check: impl FnMut(u64)) {
+    for (round, ms) in std::iter::once(0)
+        .chain((0..14).map(|i| 1u64 << i))
+        .enumerate()
+    {
+        before(round);
+        let finished = kill_sync_after(d, Duration::from_millis(ms));
+        check(ms);
+        if finished {
+            return;
+        }
+    }
+    panic!("{}: no round finished within 8 s", d.name);
+}
+
+#[test]
+fn a_sync_killed_at_any_moment_leaves_whole_files_and_a_usable_hub() {
+    let w = World::new();
+    let a = w.device("laptop");
+    let note = |i: usize| format!("note {i}\n{}", "text of a note ".repeat(i % 50 * 20));
+    let path = |i: usize| format!("f{}/n{i}.md", i % 7);
+    for i in 0..300 {
+        a.write(&path(i), &note(i), i as i64);
+    }
+    a.init().sync();
+    let pushed = whole_files(&a);
+    let b = w.device("desktop");
+    b.init();
+    // Downloads killed ever later: every file there is whole, as the hub has it.
+    kill_rounds(
+        &b,
+        |_| {},
+        |ms| {
+            for (path, bytes) in whole_files(&b) {
+                assert_eq!(
+                    pushed.get(&path),
+                    Some(&bytes),
+                    "killed at {ms} ms: `{path}`"
+                );
+            }
+        },
+    );
+    assert_eq!(whole_files(&b), pushed);
+    // Uploads of new edits killed ever later: the hub's head stays complete and readable.
+    kill_rounds(
+        &a,
+        |round| {
+            for i in (round..300).step_by(9) {
+                a.write(
+                    &path(i),
+                    &format!("edit {round} of {i}"),
+                    400 + round as i64,
+                );
+            }
+        },
+        |_| {
+            w.hub_tree();
+        },
+    );
+    b.sync();
+    assert_eq!(whole_files(&a), whole_files(&b));
+    a.assert_verified();
+    b.assert_verified();
 }

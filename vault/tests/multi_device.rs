@@ -46,6 +46,7 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use vault::folder_hub::FolderHub;
 use vault::hub::Hub;
+use vault::ignore_rules::IgnoreRules;
 use vault::local::LocalVault;
 use vault::object::{FlatTree, Snapshot, Tree, build_trees, flatten};
 use vault::revisions::parse_revision;
@@ -55,9 +56,12 @@ use vault::{ObjectId, VaultPath};
 
 const DEVICES: usize = 3;
 
-/// Note paths: nested folders, and names that only differ in letter case (`a.md`/`A.md`,
-/// `d/b.md`/`D/b.md`), which a case-insensitive filesystem would store as one file.
-const PATHS: &[&str] = &["a.md", "A.md", "b.md", "d/b.md", "D/b.md", "d/e/c.md"];
+/// Note paths: nested folders, names that only differ in letter case (`a.md`/`A.md`,
+/// `d/b.md`/`D/b.md`), which a case-insensitive filesystem would store as one file, and a name
+/// the built-in rules ignore (`d/n.tmp`: each device's own, never synced nor touched by a round).
+const PATHS: &[&str] = &[
+    "a.md", "A.md", "b.md", "d/b.md", "D/b.md", "d/e/c.md", "d/n.tmp",
+];
 
 /// Words a note is made of. "alpha" and "gamma" have the same size, so an edit from one to the
 /// other keeps the size; "" is an empty note.
@@ -92,6 +96,11 @@ enum Op {
     },
     Sync {
         dev: usize,
+    },
+    /// Flip the exec bit of one of `dev`'s notes (as for `Delete`): a change of mode only.
+    Chmod {
+        dev: usize,
+        pick: usize,
     },
     /// `a` and `b` sync at the same time, each from its own thread with its own hub handle.
     SyncTogether {
@@ -144,6 +153,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (dev.clone(), 0..8usize, path.clone())
             .prop_map(|(dev, pick, to)| Op::Rename { dev, pick, to }),
         4 => dev.clone().prop_map(|dev| Op::Sync { dev }),
+        1 => (dev.clone(), 0..8usize).prop_map(|(dev, pick)| Op::Chmod { dev, pick }),
         1 => (dev.clone(), 1..DEVICES)
             .prop_map(|(a, offset)| Op::SyncTogether { a, b: (a + offset) % DEVICES }),
         1 => dev.clone().prop_map(|dev| Op::Reset { dev }),
@@ -338,8 +348,7 @@ impl World {
         self.wrote(saved?, bytes);
         self.wrote(incoming, bytes);
         result.map_err(|e| format!("sync of dev{dev} while editing failed: {e}"))?;
-        self.synced(dev, before);
-        Ok(())
+        self.synced(dev, before, Some((path, bytes)))
     }
 
     /// One round on `dev`.
@@ -347,15 +356,35 @@ impl World {
         let before = files(self.root(dev));
         let report = round(&self.devices[dev], &self.hub)
             .map_err(|e| format!("sync #{} of dev{dev} failed: {e}", self.syncs))?;
-        self.synced(dev, before);
+        self.synced(dev, before, None)?;
         Ok(report)
     }
 
-    /// What `dev` held before a successful round, and holds now, must survive.
-    fn synced(&mut self, dev: usize, before: BTreeMap<String, Vec<u8>>) {
+    /// After a successful round of `dev`: what it held before (`before`) and holds now must
+    /// survive; its ignored files must be as before, but for the user's `edit` during the round.
+    fn synced(
+        &mut self,
+        dev: usize,
+        before: BTreeMap<String, Vec<u8>>,
+        edit: Option<(&str, &[u8])>,
+    ) -> Checked {
         self.syncs += 1;
+        let now = files(self.root(dev));
+        let mut expected: BTreeMap<String, Vec<u8>> = local_only(&before);
+        if let Some((path, bytes)) = edit.filter(|(p, _)| ignored(p)) {
+            expected.insert(path.to_string(), bytes.to_vec());
+        }
+        if local_only(&now) != expected {
+            return Err(format!(
+                "round #{} of dev{dev} changed ignored files: {} -> {}",
+                self.syncs,
+                listing(&expected),
+                listing(&local_only(&now))
+            ));
+        }
         self.vouched.extend(before.into_values());
-        self.vouched.extend(files(self.root(dev)).into_values());
+        self.vouched.extend(now.into_values());
+        Ok(())
     }
 
     /// Rounds on `a` and `b` at the same time, as two processes would run them.
@@ -372,9 +401,8 @@ impl World {
         let failed = |dev: usize, e| format!("sync of dev{dev} (with another) failed: {e}");
         ra.expect("round thread").map_err(|e| failed(a, e))?;
         rb.expect("round thread").map_err(|e| failed(b, e))?;
-        self.synced(a, before.0);
-        self.synced(b, before.1);
-        Ok(())
+        self.synced(a, before.0, None)?;
+        self.synced(b, before.1, None)
     }
 
     fn run(&mut self, index: usize, step: &Step) -> Checked {
@@ -408,6 +436,17 @@ impl World {
                 fs::create_dir_all(target.parent().expect("a note has a folder"))
                     .map_err(err(&target))?;
                 fs::rename(&from, &target).map_err(err(&target))
+            }
+            Op::Chmod { dev, pick } => {
+                use std::os::unix::fs::PermissionsExt;
+                let notes = self.notes(*dev);
+                if notes.is_empty() {
+                    return Ok(());
+                }
+                let full = self.root(*dev).join(&notes[pick % notes.len()]);
+                let mut perms = fs::metadata(&full).map_err(err(&full))?.permissions();
+                perms.set_mode(perms.mode() ^ 0o111);
+                fs::set_permissions(&full, perms).map_err(err(&full))
             }
             Op::Sync { dev } => self.sync(*dev).map(drop),
             Op::SyncTogether { a, b } => self.sync_together(*a, *b),
@@ -470,14 +509,14 @@ impl World {
     }
 
     fn check_convergence(&self) -> Checked {
-        let first = files(self.root(0));
+        let first = synced_files(self.root(0));
         for dev in 1..DEVICES {
-            let other = files(self.root(dev));
+            let other = synced_files(self.root(dev));
             if other != first {
                 return Err(format!(
                     "folders differ after settling:\n  dev0: {}\n  dev{dev}: {}",
-                    listing(&first),
-                    listing(&other)
+                    listing(&files(self.root(0))),
+                    listing(&files(self.root(dev)))
                 ));
             }
         }
@@ -631,6 +670,36 @@ fn check_history(hub: &FolderHub) -> Checked {
         Ok(())
     };
     walk().map_err(|e| format!("hub history: {e}"))
+}
+
+/// Whether `path` is left out of sync by the built-in ignore rules (no world has a
+/// `.syncignore`).
+fn ignored(path: &str) -> bool {
+    static RULES: std::sync::LazyLock<IgnoreRules> =
+        std::sync::LazyLock::new(|| IgnoreRules::new(None).expect("built-in rules"));
+    VaultPath::new(path).is_ok_and(|p| RULES.is_ignored(&p, false))
+}
+
+/// The ignored files among `files`: each device's own, never synced.
+fn local_only(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    files
+        .iter()
+        .filter(|(p, _)| ignored(p))
+        .map(|(p, b)| (p.clone(), b.clone()))
+        .collect()
+}
+
+/// The files of `root` that sync, with their bytes and exec bit.
+fn synced_files(root: &Path) -> BTreeMap<String, (Vec<u8>, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    files(root)
+        .into_iter()
+        .filter(|(p, _)| !ignored(p))
+        .map(|(p, bytes)| {
+            let mode = fs::metadata(root.join(&p)).map_or(0, |m| m.permissions().mode());
+            (p, (bytes, mode & 0o100 != 0))
+        })
+        .collect()
 }
 
 /// Every file under `root` except `.vault/`, by relative path (with `/`), with its bytes.

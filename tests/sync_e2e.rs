@@ -308,8 +308,6 @@ fn a_second_sync_with_nothing_changed_reads_nothing() {
 }
 
 #[test]
-#[ignore = "sync round: files written by apply are trusted only in memory; the next process \
-            hashes them again (reported to the sync owner)"]
 fn after_a_download_the_next_sync_with_nothing_changed_reads_nothing() {
     let w = World::new();
     let a = w.device("laptop");
@@ -481,8 +479,10 @@ fn a_damaged_stat_cache_is_a_warning_not_an_error() {
     );
 }
 
-/// The hub loses every pack after two devices synced; a new device cannot join; then the
-/// laptop syncs (after a new note, with `edit`) and must upload what the hub lost.
+/// The hub loses every pack after two devices synced: a new device cannot join and `verify`
+/// fails. Then the laptop syncs, after a new note (`edit`) or, idle, with `--full-verify` (a
+/// plain idle round trusts equal snapshot ids and asks the hub nothing more, `docs/sync.md`),
+/// and must upload what the hub lost.
 fn lost_packs_are_uploaded_again(edit: bool) {
     let w = World::new();
     let (a, _b) = synced_pair(&w, &[("a.md", "alpha", 1), ("d/b.md", "beta", 2)]);
@@ -493,10 +493,13 @@ fn lost_packs_are_uploaded_again(edit: bool) {
     c.init();
     let run = c.run("sync", &[]).failed();
     assert!(run.stderr.contains("lacks"), "{run:?}");
-    if edit {
+    a.run("verify", &[]).failed();
+    let r = if edit {
         a.write("c.md", "gamma", 3);
-    }
-    let r = a.sync();
+        a.sync()
+    } else {
+        a.run("sync", &["--json", "--full-verify"]).ok().report()
+    };
     assert!(!r.repairs.is_empty(), "{r:?}");
     a.assert_verified();
     c.sync();
@@ -510,9 +513,7 @@ fn a_device_with_a_new_edit_uploads_what_the_hub_lost() {
 }
 
 #[test]
-#[ignore = "sync round: the quiet path never checks the hub, so an idle device reports \
-            up_to_date and never repairs it (reported to the sync owner)"]
-fn an_idle_device_uploads_what_the_hub_lost() {
+fn an_idle_device_uploads_what_the_hub_lost_with_full_verify() {
     lost_packs_are_uploaded_again(false);
 }
 

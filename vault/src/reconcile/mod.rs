@@ -388,9 +388,13 @@ impl<'a> Merge<'a> {
     }
 
     /// Paths that a case-insensitive, normalising filesystem (macOS, Windows) would store as
-    /// one file. Only a download can make two such names meet on this device, so the rule acts
-    /// there: a new file from the remote whose name folds to one already kept is written under
-    /// `.revisions/` instead (and that choice is then published, so every device agrees).
+    /// one file must not both be published or downloaded. In each group of merged paths with
+    /// the same fold key, the names to keep are, in this order of preference: files already
+    /// here that the plan does not create (on the hub or not), else the smallest name the hub
+    /// offers fresh, else the smallest name this device adds. Every other member goes under
+    /// `.revisions/`: a fresh download is written there instead, a local newcomer (a file this
+    /// device would publish for the first time) is moved there. Every device applies the same
+    /// rule to the same names, and the choice is published, so all agree.
     /// Folders that differ only in case merge on such filesystems without loss and are left be.
     fn name_clashes(&mut self) {
         let mut by_key: BTreeMap<String, Vec<VaultPath>> = BTreeMap::new();
@@ -398,22 +402,66 @@ impl<'a> Merge<'a> {
             by_key.entry(p.fold_key()).or_default().push(p.clone());
         }
         for (_, group) in by_key.into_iter().filter(|(_, g)| g.len() > 1) {
-            let fresh: Vec<(usize, VaultPath)> = group
-                .iter()
-                .filter_map(|p| self.fresh_write(p).map(|i| (i, p.clone())))
-                .collect();
-            // Keep one name: an existing local file if there is one, else the smallest path.
-            let skip = usize::from(fresh.len() == group.len());
-            for (i, loser) in fresh.into_iter().skip(skip) {
+            let mut fresh: Vec<(usize, VaultPath)> = Vec::new();
+            let mut newcomers: Vec<VaultPath> = Vec::new();
+            let mut settled = 0;
+            for p in &group {
+                if let Some(i) = self.fresh_write(p) {
+                    fresh.push((i, p.clone()));
+                } else if self.local_newcomer(p) {
+                    newcomers.push(p.clone());
+                } else {
+                    settled += 1;
+                }
+            }
+            // `group` is sorted, so the first of each list is the smallest name.
+            let winner = if settled > 0 {
+                Side::Local
+            } else if !fresh.is_empty() {
+                fresh.remove(0);
+                Side::Remote
+            } else {
+                newcomers.remove(0);
+                Side::Local
+            };
+            for (i, loser) in fresh {
                 let meta = self.merged[&loser];
                 let device = self.devices.remote_name.clone();
                 let rev = self.revision_for(&loser, meta.mtime_ns, &device);
                 if let Action::Write { path, .. } = &mut self.writes[i] {
                     *path = rev.clone();
                 }
-                self.relocate(&loser, rev);
+                self.relocate(&loser, rev, winner);
+            }
+            for loser in newcomers {
+                let meta = self.merged[&loser];
+                let device = self.devices.local_name.clone();
+                let rev = self.revision_for(&loser, meta.mtime_ns, &device);
+                self.moves.push(Action::Move {
+                    from: loser.clone(),
+                    to: rev.clone(),
+                    expect: meta,
+                });
+                self.relocate(&loser, rev, winner);
             }
         }
+    }
+
+    /// Whether `path` is a local file that only this device has (the hub does not) and that no
+    /// action of the plan touches: publishing it would be its first appearance on the hub.
+    fn local_newcomer(&self, path: &VaultPath) -> bool {
+        let Some(l) = self.local.get(path) else {
+            return false;
+        };
+        !self.remote.contains_key(path)
+            && self.merged.get(path) == Some(l)
+            && !self
+                .moves
+                .iter()
+                .chain(&self.deletes)
+                .chain(&self.writes)
+                .chain(&self.touches)
+                .any(|a| a.path() == path || matches!(a, Action::Move { from, .. } if from == path))
     }
 
     /// The index of the write that creates `path` from nothing, if that is all that touches it.
@@ -437,10 +485,10 @@ impl<'a> Merge<'a> {
         }
     }
 
-    fn relocate(&mut self, from: &VaultPath, to: VaultPath) {
+    fn relocate(&mut self, from: &VaultPath, to: VaultPath, winner: Side) {
         let meta = self.merged.remove(from).expect("clash loser is in merged");
         self.merged.insert(to.clone(), meta);
-        self.record(from, ConflictKind::NameClash, Side::Local, to);
+        self.record(from, ConflictKind::NameClash, winner, to);
     }
 }
 

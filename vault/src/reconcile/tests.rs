@@ -307,6 +307,37 @@ fn names_that_differ_only_in_case_do_not_both_keep_their_name() {
 }
 
 #[test]
+fn a_local_newcomer_clashing_with_a_name_on_the_hub_moves_aside() {
+    let e = tree(&[]);
+    let r = tree(&[("D/b.md", v("hub's", 1))]);
+    let l = tree(&[("d/b.md", v("mine", 2))]);
+    let plan = run(&e, &l, &r);
+    assert_eq!(plan.merged.get(&p("D/b.md")), Some(&v("hub's", 1)));
+    assert!(!plan.merged.contains_key(&p("d/b.md")));
+    let c = &plan.conflicts[0];
+    assert_eq!((c.kind, c.winner), (ConflictKind::NameClash, Side::Remote));
+    assert_eq!(plan.merged.get(&c.revision), Some(&v("mine", 2)));
+    assert_eq!(simulate(&l, &plan.actions), plan.merged);
+}
+
+#[test]
+fn a_clashing_pair_made_here_publishes_only_the_smaller_name() {
+    let e = tree(&[]);
+    let l = tree(&[("D/b.md", v("one", 1)), ("d/b.md", v("two", 2))]);
+    let plan = run(&e, &l, &e);
+    assert!(plan.merged.contains_key(&p("D/b.md")));
+    assert!(!plan.merged.contains_key(&p("d/b.md")));
+    assert_eq!(
+        plan.merged.get(&plan.conflicts[0].revision),
+        Some(&v("two", 2))
+    );
+    assert_eq!(simulate(&l, &plan.actions), plan.merged);
+    // A second device holding the same pair decides the same way, so both converge.
+    let again = run(&e, &l, &plan.merged);
+    assert!(!again.merged.contains_key(&p("d/b.md")));
+}
+
+#[test]
 fn nfc_and_nfd_names_clash() {
     let b = tree(&[("caf\u{e9}.md", v("nfc", 1))]);
     let r = tree(&[

@@ -780,8 +780,6 @@ proptest! {
     #![proptest_config(config("proptest-regressions/multi_device_clashes.txt"))]
 
     #[test]
-    #[ignore = "reconcile bug, about 1 case in 10,000: see \
-                a_remote_rename_onto_a_name_that_clashes_with_a_new_local_note"]
     fn devices_converge_when_they_add_case_clashing_names(history in history()) {
         check(&history, Clashes::AcrossDevices)?;
     }
@@ -791,7 +789,6 @@ proptest! {
     #![proptest_config(config("proptest-regressions/multi_device_local_clashes.txt"))]
 
     #[test]
-    #[ignore = "reconcile bug: see two_devices_that_each_hold_the_same_case_clashing_pair"]
     fn devices_converge_with_case_clashing_names_on_one_device(history in history()) {
         check(&history, Clashes::OnOneDevice)?;
     }
@@ -810,12 +807,10 @@ fn shared(word: &'static str) -> Text {
 }
 
 /// Found by `devices_converge_when_they_add_case_clashing_names`: dev2 takes dev1's rename
-/// `b.md` -> `D/b.md` as a local move while it has just made `d/b.md` itself, and publishes
-/// both names (the name-clash rule only looks at files written fresh from the hub); dev1 then
-/// moves `d/b.md` aside in round two, after dev0 has synced for the last time.
+/// `b.md` -> `D/b.md` as a local move while it has just made `d/b.md` itself. The name-clash
+/// rule once looked only at files written fresh from the hub, so dev2 published both names and
+/// dev1 moved `d/b.md` aside in round two, after dev0 had synced for the last time.
 #[test]
-#[ignore = "reconcile: a remote rename applied as a local move may create a case clash that is \
-            published as is; settling then takes a third round (reported to the sync owner)"]
 fn a_remote_rename_onto_a_name_that_clashes_with_a_new_local_note() {
     use Op::*;
     let history = steps(vec![
@@ -859,13 +854,10 @@ fn a_remote_rename_onto_a_name_that_clashes_with_a_new_local_note() {
 }
 
 /// Found by `devices_converge_with_case_clashing_names_on_one_device`: two devices each hold
-/// `D/b.md` and `d/b.md`. dev0 publishes both; dev1 downloads them and keeps `d/b.md` under
-/// `.revisions/`; dev2 still adds its own `d/b.md` back; dev1 moves it aside again in round two,
-/// which dev0 never sees.
+/// `D/b.md` and `d/b.md`. The name-clash rule once let dev0 publish both; dev1 downloaded them
+/// and kept `d/b.md` under `.revisions/`; dev2 added its own `d/b.md` back; dev1 moved it aside
+/// again in round two, which dev0 never saw.
 #[test]
-#[ignore = "reconcile: a case clash among local files is published as is, and only a device \
-            that downloads it resolves it; settling then takes a third round (reported to the \
-            sync owner)"]
 fn two_devices_that_each_hold_the_same_case_clashing_pair() {
     use Op::*;
     let write = |dev, path| Write {

@@ -576,6 +576,46 @@ fn deleting_every_note_needs_allow_mass_delete() {
 }
 
 #[test]
+fn deleting_more_than_half_of_the_notes_needs_allow_mass_delete() {
+    let w = World::new();
+    let names: Vec<String> = (0..20).map(|i| format!("n{i:02}.md")).collect();
+    let notes: Vec<(&str, &str, i64)> = names.iter().map(|n| (n.as_str(), "x", 1)).collect();
+    let (a, b) = synced_pair(&w, &notes);
+    // Half of them (10 of 20) is not more than the default share: published.
+    for name in &names[..10] {
+        a.remove(name);
+    }
+    a.sync();
+    // 6 of the 10 left is more than half, but fewer than 10 files never count as a mass delete.
+    for name in &names[10..16] {
+        a.remove(name);
+    }
+    a.sync();
+    b.sync();
+    assert_eq!(b.files().len(), 4);
+    // 11 of 20 (4 left and 16 new) is more than half, and at least 10.
+    let names: Vec<String> = (0..16).map(|i| format!("m{i:02}.md")).collect();
+    for name in &names {
+        a.write(name, "y", 2);
+    }
+    a.sync();
+    for name in &names[..11] {
+        a.remove(name);
+    }
+    let head = w.hub_head();
+    let run = a.run("sync", &[]).failed();
+    assert!(
+        run.stderr.contains("--allow-mass-delete") && run.stderr.contains("11"),
+        "{run:?}"
+    );
+    assert_eq!(w.hub_head(), head, "the hub moved");
+    a.run("sync", &["--allow-mass-delete"]).ok();
+    b.sync();
+    assert_converged(&[&a, &b]);
+    assert_eq!(b.files().len(), 4 + 5);
+}
+
+#[test]
 fn a_device_that_lost_its_state_rejoins_without_losing_an_edit() {
     let w = World::new();
     let (a, b) = synced_pair(&w, &[("n.md", "hub version", 1), ("keep.md", "k", 2)]);

@@ -15,6 +15,17 @@ pub fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
+/// Whether `name` has exactly the form of the temp files [`temp_path_for`] makes, so that
+/// cleaning up never touches a user's file that merely starts the same way.
+pub fn is_own_temp_name(name: &str) -> bool {
+    name.strip_prefix(TEMP_PREFIX).is_some_and(|rest| {
+        rest.len() == 16
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 /// A fresh temp path in the same folder as `target`.
 pub fn temp_path_for(target: &Path) -> PathBuf {
     let dir = target.parent().unwrap_or(Path::new("."));

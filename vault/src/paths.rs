@@ -28,7 +28,7 @@ pub enum PathError {
     Absolute(String),
     #[error("path `{0}` contains `.` or `..`, which could leave the vault")]
     DotComponent(String),
-    #[error("path `{0}` contains a backslash, NUL or control character")]
+    #[error("path `{0}` contains a slash inside a name, a backslash, NUL or a control character")]
     BadCharacter(String),
     #[error("path `{0}` points into `.vault/`, the agent's private state")]
     StateDir(String),

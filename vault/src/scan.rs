@@ -80,6 +80,9 @@ pub struct Scan {
     pub unreadable: Vec<VaultPath>,
     /// When the scan started (ns since the Unix epoch); every stat was taken after it.
     pub started_at_ns: i64,
+    /// Temp files of this crate (`.vault-tmp-` and 16 hex digits) found in the vault: left by
+    /// an interrupted write. Sync removes them while it holds the vault lock.
+    pub temp_files: Vec<PathBuf>,
 }
 
 /// The scan could not run at all.
@@ -195,6 +198,8 @@ fn walk(
         if rules.is_ignored(&path, is_dir) {
             if is_dir {
                 it.skip_current_dir();
+            } else if file_type.is_file() && crate::fsutil::is_own_temp_name(path.file_name()) {
+                out.temp_files.push(entry.into_path());
             }
             continue;
         }

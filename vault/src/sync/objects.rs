@@ -8,9 +8,10 @@
 //! trusted for blobs, because a note may have exactly the bytes of a tree encoding (same id).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::apply::{BlobSource, FetchError};
+use crate::apply::{BATCH_BYTES, BlobSource, FetchError};
+use crate::fsutil::PathIoError;
 use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
 use crate::object::{FlatTree, Kind, Object, Snapshot, Tree, flatten};
@@ -232,11 +233,65 @@ pub(super) fn read_if(root: &Path, path: &VaultPath, id: ObjectId) -> Option<Vec
     (ObjectId::of(&bytes) == id).then_some(bytes)
 }
 
-/// Blobs for `apply_actions`: a local file with the same content first, the hub otherwise.
+/// Download the blobs `need` (id, size) from the hub into `dir`, one file per blob, each
+/// checked against its id, in batches of about [`BATCH_BYTES`]. Returns where each one is.
+/// `dir` is emptied first; it is scratch space, so nothing here is fsynced.
+pub(super) fn stage(
+    hub: &dyn Hub,
+    need: &[(ObjectId, u64)],
+    dir: &Path,
+    stats: &mut SyncStats,
+) -> Result<HashMap<ObjectId, PathBuf>, SyncError> {
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| {
+            SyncError::Local(crate::local::LocalError::Io(PathIoError {
+                action,
+                path,
+                source,
+            }))
+        }
+    };
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let mut out = HashMap::new();
+    let mut start = 0;
+    while start < need.len() {
+        let mut end = start;
+        let mut bytes = 0u64;
+        while end < need.len() && (end == start || bytes + need[end].1 <= BATCH_BYTES) {
+            bytes += need[end].1;
+            end += 1;
+        }
+        let ids: Vec<ObjectId> = need[start..end].iter().map(|(id, _)| *id).collect();
+        let objects = hub.get(&ids)?;
+        if objects.len() != ids.len() {
+            return Err(bad_remote(
+                hub,
+                format!("asked for {} objects, got {}", ids.len(), objects.len()),
+            ));
+        }
+        for (id, object) in ids.iter().zip(objects) {
+            check_bytes(hub, *id, &object.bytes)?;
+            stats.objects_received += 1;
+            stats.bytes_received += object.bytes.len() as u64;
+            let path = dir.join(id.to_hex());
+            std::fs::write(&path, &object.bytes).map_err(io("writing", &path))?;
+            out.insert(*id, path);
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
+/// Blobs for `apply_actions`: a local file with the same content first, then what
+/// [`stage`] downloaded, the hub otherwise.
 pub(super) struct Blobs<'a> {
     pub root: &'a Path,
     /// Some local file holding each id, from the scan the plan came from.
     pub local: HashMap<ObjectId, VaultPath>,
+    /// Blobs downloaded before the folder was touched.
+    pub staged: HashMap<ObjectId, PathBuf>,
     pub hub: &'a dyn Hub,
     pub stats: &'a mut SyncStats,
 }
@@ -253,7 +308,11 @@ impl BlobSource for Blobs<'_> {
                     self.stats.bytes_hashed += bytes.len() as u64;
                     out[i] = Some(bytes);
                 }
-                None => need.push(i),
+                // Checked when staged, and again by apply_actions before it is written.
+                None => match self.staged.get(id).and_then(|p| std::fs::read(p).ok()) {
+                    Some(bytes) => out[i] = Some(bytes),
+                    None => need.push(i),
+                },
             }
         }
         if !need.is_empty() {

@@ -12,16 +12,19 @@ use crate::ignore_rules::IgnoreRules;
 use crate::local::{LocalVault, MASS_DELETE_MIN_FILES};
 use crate::object::{FlatTree, Kind, MAX_TREE_DEPTH, Object, Snapshot, build_trees};
 use crate::paths::VaultPath;
-use crate::reconcile::{Conflict, Devices, Plan, reconcile};
+use crate::reconcile::{Action, Conflict, Devices, Plan, reconcile};
 use crate::scan::{Scan, ScanOptions, scan};
 use crate::statcache::{StatCache, now_ns};
 
-use super::objects::{Blobs, History, read_if};
+use super::objects::{Blobs, History, read_if, stage};
 use super::{Outcome, SyncError, SyncOptions, SyncReport, SyncStats};
 
 /// How many snapshots [`Round::descends_from`] looks at before deciding the hub's history does
 /// not contain base (a device that missed more syncs than this merges without deletions).
 const MAX_ANCESTRY_WALK: usize = 10_000;
+
+/// Where a plan that deletes downloads its blobs before touching the folder (in `.vault/`).
+const STAGING_DIR: &str = "staging";
 
 /// How an attempt ended.
 enum Step {
@@ -171,6 +174,7 @@ impl<'a> Round<'a> {
 
     fn attempt(&mut self) -> Result<Step, SyncError> {
         let scan = self.scan(!self.opts.full_verify)?;
+        self.remove_temp_files(&scan);
         let base_id = self.vault.base()?;
         let head = self.hub.head()?;
 
@@ -302,6 +306,21 @@ impl<'a> Round<'a> {
         Ok(false)
     }
 
+    /// Temp files left in the vault by an interrupted write (a killed syncd, a power cut). Only
+    /// sync and restore write them, and only under the vault lock this round holds.
+    fn remove_temp_files(&mut self, scan: &Scan) {
+        let removed = scan
+            .temp_files
+            .iter()
+            .filter(|t| std::fs::remove_file(t).is_ok())
+            .count();
+        if removed > 0 {
+            self.repairs.push(format!(
+                "removed {removed} temp file(s) left by an interrupted write"
+            ));
+        }
+    }
+
     /// Refuse to publish deletions that look like a vanished or stale folder.
     fn guard(&self, plan: &Plan, base: &FlatTree, local: &FlatTree) -> Result<(), SyncError> {
         if self.opts.allow_mass_delete || plan.local_deletes == 0 {
@@ -334,13 +353,38 @@ impl<'a> Round<'a> {
         for (path, meta) in &scan.files {
             local_ids.entry(meta.id).or_insert_with(|| path.clone());
         }
+        // A plan that deletes must not delete anything before every byte it will write has
+        // arrived and been checked: a download failing half-way (a damaged or hostile hub, a
+        // dropped connection) would otherwise leave deletions without their counterpart, which
+        // a later round could publish. So such plans download into `.vault/staging/` first.
+        let staging = self.vault.state_dir().join(STAGING_DIR);
+        let deletes = plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Delete { .. }));
+        let mut staged = HashMap::new();
+        if deletes {
+            let mut need: Vec<(ObjectId, u64)> = Vec::new();
+            let mut seen = HashSet::new();
+            for action in &plan.actions {
+                if let Action::Write { meta, .. } = action
+                    && !local_ids.contains_key(&meta.id)
+                    && seen.insert(meta.id)
+                {
+                    need.push((meta.id, meta.size));
+                }
+            }
+            staged = stage(self.hub, &need, &staging, &mut self.stats)?;
+        }
         let mut blobs = Blobs {
             root: self.vault.root(),
             local: local_ids,
+            staged,
             hub: self.hub,
             stats: &mut self.stats,
         };
         let result = apply_actions(self.vault.root(), &plan.actions, &scan.stats, &mut blobs);
+        let _ = std::fs::remove_dir_all(&staging);
         let report = match &result {
             Ok(r) => r.clone(),
             Err(e) => e.partial().clone(),

@@ -242,40 +242,12 @@ fn a_hostile_tree_changes_nothing() {
 
 #[test]
 fn clock_skew_is_refused() {
-    struct Skewed(FolderHub);
-    impl Hub for Skewed {
-        fn describe(&self) -> String {
-            "skewed".into()
-        }
-        fn head(&self) -> Result<Option<ObjectId>, HubError> {
-            self.0.head()
-        }
-        fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, HubError> {
-            self.0.missing(ids)
-        }
-        fn put(&self, objects: &[crate::object::Object]) -> Result<(), HubError> {
-            self.0.put(objects)
-        }
-        fn get(&self, ids: &[ObjectId]) -> Result<Vec<crate::object::Object>, HubError> {
-            self.0.get(ids)
-        }
-        fn cas_head(
-            &self,
-            old: Option<ObjectId>,
-            new: ObjectId,
-        ) -> Result<crate::hub::CasOutcome, HubError> {
-            self.0.cas_head(old, new)
-        }
-        fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
-            self.0.tree_hash()
-        }
-        fn time_ns(&self) -> Result<i64, HubError> {
-            Ok(crate::statcache::now_ns() + 6 * 60 * 1_000_000_000)
-        }
-    }
     let w = world(1);
     write(&w.devices[0], "a.md", "alpha", 1);
-    let skewed = Skewed(FolderHub::open(&w.hub_path).unwrap());
+    let skewed = Tweaked {
+        skew_ns: 6 * 60 * 1_000_000_000,
+        ..Tweaked::new(&w.hub)
+    };
     let err = sync(&w.devices[0], &skewed, &SyncOptions::default()).unwrap_err();
     assert!(
         matches!(err, SyncError::ClockSkew { skew_secs: 360, .. }),
@@ -311,13 +283,27 @@ fn a_cache_entry_with_a_wrong_id_is_caught_and_rehashed() {
     assert!(verify(&w.devices[0], &w.hub, true).unwrap().equal);
 }
 
-/// A hub that lets another device publish just before our first compare-and-swap.
-struct Racing<'a> {
+/// A folder hub with faults to order: a skewed clock, another device publishing just before
+/// our first compare-and-swap, or wrong bytes for one object.
+struct Tweaked<'a> {
     inner: &'a FolderHub,
+    skew_ns: i64,
     before_cas: std::cell::RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+    corrupt: Option<ObjectId>,
 }
 
-impl Hub for Racing<'_> {
+impl<'a> Tweaked<'a> {
+    fn new(inner: &'a FolderHub) -> Tweaked<'a> {
+        Tweaked {
+            inner,
+            skew_ns: 0,
+            before_cas: std::cell::RefCell::new(None),
+            corrupt: None,
+        }
+    }
+}
+
+impl Hub for Tweaked<'_> {
     fn describe(&self) -> String {
         self.inner.describe()
     }
@@ -331,7 +317,13 @@ impl Hub for Racing<'_> {
         self.inner.put(objects)
     }
     fn get(&self, ids: &[ObjectId]) -> Result<Vec<crate::object::Object>, HubError> {
-        self.inner.get(ids)
+        let mut objects = self.inner.get(ids)?;
+        for (id, o) in ids.iter().zip(&mut objects) {
+            if Some(*id) == self.corrupt {
+                o.bytes.push(b'!');
+            }
+        }
+        Ok(objects)
     }
     fn cas_head(
         &self,
@@ -347,7 +339,7 @@ impl Hub for Racing<'_> {
         self.inner.tree_hash()
     }
     fn time_ns(&self) -> Result<i64, HubError> {
-        self.inner.time_ns()
+        Ok(self.inner.time_ns()? + self.skew_ns)
     }
 }
 
@@ -360,12 +352,10 @@ fn losing_the_head_race_reconciles_and_retries_without_losing_either_update() {
     write(&w.devices[0], "from0.md", "zero", 2);
     write(&w.devices[1], "from1.md", "one", 3);
     write(&w.devices[1], "shared.md", "v2 by dev1", 4);
-    let racing = Racing {
-        inner: &w.hub,
-        before_cas: std::cell::RefCell::new(Some(Box::new(|| {
-            sync(&w.devices[1], &w.hub, &SyncOptions::default()).unwrap();
-        }))),
-    };
+    let racing = Tweaked::new(&w.hub);
+    *racing.before_cas.borrow_mut() = Some(Box::new(|| {
+        sync(&w.devices[1], &w.hub, &SyncOptions::default()).unwrap();
+    }));
     let r = sync(&w.devices[0], &racing, &SyncOptions::default()).unwrap();
     assert_eq!(r.stats.attempts, 2, "{r:?}");
     assert_eq!(r.outcome, Outcome::Merged);
@@ -445,4 +435,54 @@ fn an_idle_device_repairs_a_lost_pack_when_asked_to_verify_fully() {
     );
     assert_eq!(full.stats.objects_sent, 3);
     assert!(hub.tree_hash().unwrap().is_some());
+}
+
+#[test]
+fn a_download_that_fails_half_way_deletes_nothing() {
+    let w = world(2);
+    write(&w.devices[0], "keep.md", "keep", 1);
+    write(&w.devices[0], "d/n.md", "note", 2);
+    sync_ok(&w, 0);
+    sync_ok(&w, 1);
+    // dev0 replaces both notes by one new note; dev1's download of it arrives damaged.
+    fs::remove_file(w.devices[0].root().join("keep.md")).unwrap();
+    fs::remove_file(w.devices[0].root().join("d/n.md")).unwrap();
+    write(&w.devices[0], "new.md", "new", 3);
+    sync_ok(&w, 0);
+    let before = files(w.devices[1].root());
+    let lying = Tweaked {
+        corrupt: Some(ObjectId::of(b"new")),
+        ..Tweaked::new(&w.hub)
+    };
+    let err = sync(&w.devices[1], &lying, &SyncOptions::default()).unwrap_err();
+    assert!(matches!(err, SyncError::BadRemote { .. }), "{err}");
+    assert_eq!(files(w.devices[1].root()), before, "nothing may change");
+    // With honest bytes the same round goes through.
+    sync_ok(&w, 1);
+    assert_eq!(files(w.devices[0].root()), files(w.devices[1].root()));
+}
+
+#[test]
+fn temp_files_left_by_an_interrupted_write_are_removed() {
+    let w = world(1);
+    write(&w.devices[0], "a.md", "alpha", 1);
+    write(
+        &w.devices[0],
+        "d/.vault-tmp-0123456789abcdef",
+        "half a note",
+        1,
+    );
+    write(&w.devices[0], "d/.vault-tmp-mine.md", "a user's file", 1);
+    let r = sync_ok(&w, 0);
+    assert_eq!(
+        r.repairs,
+        ["removed 1 temp file(s) left by an interrupted write"]
+    );
+    assert!(
+        !w.devices[0]
+            .root()
+            .join("d/.vault-tmp-0123456789abcdef")
+            .exists()
+    );
+    assert!(w.devices[0].root().join("d/.vault-tmp-mine.md").exists());
 }

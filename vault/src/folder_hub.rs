@@ -110,7 +110,9 @@ impl FolderHub {
         fs::create_dir_all(&refs)
             .map_err(io_at("creating", &refs))
             .map_err(io)?;
-        let store = PackStore::open(&path.join("packs")).map_err(|e| store_err(&hub, e))?;
+        // Loaded on first use: every store operation below refreshes first.
+        let store =
+            PackStore::open_unloaded(&path.join("packs")).map_err(|e| store_err(&hub, e))?;
         Ok(FolderHub {
             root: path.to_path_buf(),
             store: Mutex::new(store),

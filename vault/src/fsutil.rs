@@ -133,6 +133,15 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp.commit(target)
 }
 
+/// Replace `target` atomically (readers see the old or the new bytes, never a mix) but without
+/// waiting for the disk: for records that are only informative, where losing the latest
+/// version in a crash costs nothing (an fsync can take tens of milliseconds on a busy disk).
+pub fn write_replace(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = TempFile::beside(target)?;
+    tmp.file().write_all(bytes)?;
+    tmp.rename_unsynced(target)
+}
+
 /// Attach the path to an I/O error, for messages that say which file failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{action} `{path}`: {source}")]

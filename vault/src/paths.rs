@@ -118,7 +118,16 @@ impl VaultPath {
     /// `self/name`, with `name` checked.
     pub fn join(&self, name: &str) -> Result<VaultPath, PathError> {
         validate_name(name)?;
-        VaultPath::new(&format!("{}/{}", self.0, name))
+        // `self` is valid, so only the new name and the total length need checking (the scan
+        // joins every file name of the vault this way).
+        let text = format!("{}/{}", self.0, name);
+        if text.len() > MAX_PATH_BYTES {
+            return Err(PathError::TooLong(
+                text.chars().take(80).collect(),
+                text.len(),
+            ));
+        }
+        Ok(VaultPath(text))
     }
 
     pub fn as_str(&self) -> &str {

@@ -25,13 +25,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use walkdir::WalkDir;
 
 use crate::filestat::FileStat;
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreRules;
 use crate::object::{FileMeta, FlatTree};
-use crate::paths::{PathError, VaultPath};
+use crate::paths::VaultPath;
 use crate::statcache::{StatCache, now_ns};
 
 /// How often a file that keeps changing while it is hashed is tried before it is left for the
@@ -124,13 +123,21 @@ pub fn scan(
         started_at_ns,
         ..Scan::default()
     };
-    let candidates = walk(root, rules, &mut out)?;
+    let walked = walk::walk(root, None, rules).map_err(|source| ScanError::Root {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    out.warnings = walked.warnings;
+    out.unreadable = walked.unreadable;
+    out.temp_files = walked.temp_files;
+    let candidates = walked.files;
 
     let results: Vec<Outcome> = candidates
         .par_iter()
-        .map(|(path, abs)| examine(path, abs, cache, opts))
+        .map(|c| examine(c, cache, opts))
         .collect();
-    for (outcome, (path, _)) in results.into_iter().zip(candidates) {
+    for (outcome, c) in results.into_iter().zip(candidates) {
+        let path = c.path;
         out.counters.files_hashed += outcome.reads;
         out.counters.bytes_hashed += outcome.bytes;
         match outcome.result {
@@ -155,96 +162,6 @@ pub fn scan(
     Ok(out)
 }
 
-/// The sequential, sorted walk: returns the regular files to examine, in path order, and
-/// records warnings for what it skips. Ignored folders are not entered.
-fn walk(
-    root: &Path,
-    rules: &IgnoreRules,
-    out: &mut Scan,
-) -> Result<Vec<(VaultPath, PathBuf)>, ScanError> {
-    let mut files = Vec::new();
-    let mut it = WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-        .min_depth(1)
-        .into_iter();
-    while let Some(next) = it.next() {
-        let entry = match next {
-            Ok(entry) => entry,
-            Err(err) => {
-                walk_error(root, &err, out)?;
-                continue;
-            }
-        };
-        let file_type = entry.file_type();
-        let is_dir = file_type.is_dir();
-        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
-        let path = match VaultPath::from_relative(rel) {
-            Ok(path) => path,
-            Err(err) => {
-                // `.vault/` is the agent's own state: skipped without a word.
-                if !matches!(err, PathError::StateDir(_)) {
-                    out.warnings.push(format!(
-                        "skipped `{}`: {err}; rename it to sync it",
-                        rel.display()
-                    ));
-                }
-                if is_dir {
-                    it.skip_current_dir();
-                }
-                continue;
-            }
-        };
-        if rules.is_ignored(&path, is_dir) {
-            if is_dir {
-                it.skip_current_dir();
-            } else if file_type.is_file() && crate::fsutil::is_own_temp_name(path.file_name()) {
-                out.temp_files.push(entry.into_path());
-            }
-            continue;
-        }
-        if file_type.is_file() {
-            files.push((path, entry.into_path()));
-        } else if file_type.is_symlink() {
-            out.warnings.push(format!(
-                "skipped `{path}`: it is a symbolic link, and links are not followed or synced; \
-                 replace it with the file or folder it points to to sync that"
-            ));
-        } else if !is_dir {
-            tracing::debug!(%path, "skipping a socket, pipe or device");
-        }
-    }
-    Ok(files)
-}
-
-/// A walkdir error: fatal for the vault folder itself, a warning for anything below it.
-fn walk_error(root: &Path, err: &walkdir::Error, out: &mut Scan) -> Result<(), ScanError> {
-    let io_kind = err.io_error().map(io::Error::kind);
-    if err.depth() == 0 {
-        let source = match err.io_error() {
-            Some(e) => io::Error::new(e.kind(), e.to_string()),
-            None => io::Error::other(err.to_string()),
-        };
-        return Err(ScanError::Root {
-            path: root.to_path_buf(),
-            source,
-        });
-    }
-    if io_kind == Some(io::ErrorKind::NotFound) {
-        return Ok(()); // removed while we walked: simply absent
-    }
-    let abs = err.path().unwrap_or(root);
-    let rel = abs.strip_prefix(root).unwrap_or(abs);
-    out.warnings.push(format!(
-        "skipped `{}`: {err}; check its permissions",
-        rel.display()
-    ));
-    if let Ok(path) = VaultPath::from_relative(rel) {
-        out.unreadable.push(path);
-    }
-    Ok(())
-}
-
 /// What examining one file found.
 enum Found {
     File(FileStat, ObjectId),
@@ -260,8 +177,10 @@ struct Outcome {
     bytes: u64,
 }
 
-/// Stat, look up, and if needed hash one file until stat and content agree.
-fn examine(path: &VaultPath, abs: &Path, cache: &StatCache, opts: ScanOptions) -> Outcome {
+/// Look up one file (with the stat the walk took), and if needed hash it until stat and content
+/// agree.
+fn examine(c: &walk::Candidate, cache: &StatCache, opts: ScanOptions) -> Outcome {
+    let (path, abs) = (&c.path, c.abs.as_path());
     let mut out = Outcome {
         result: Found::Gone,
         reads: 0,
@@ -272,11 +191,11 @@ fn examine(path: &VaultPath, abs: &Path, cache: &StatCache, opts: ScanOptions) -
             "skipped `{path}` this time: cannot read it ({e}); check its permissions"
         ))
     };
-    let mut before = match lstat_file(abs) {
-        Ok(Some(stat)) => stat,
+    let mut before = match &c.stat {
+        Ok(Some(stat)) => *stat,
         Ok(None) => return out,
         Err(e) => {
-            out.result = unreadable(&e);
+            out.result = unreadable(e);
             return out;
         }
     };
@@ -367,6 +286,8 @@ pub fn hash_file(path: &Path) -> io::Result<(ObjectId, u64)> {
     let (file, _) = open_regular(path)?;
     hash_reader(file)
 }
+
+mod walk;
 
 #[cfg(test)]
 mod tests;

@@ -23,12 +23,14 @@
 //! them the rule looks at the modification time alone; otherwise the round after every download
 //! would hash every downloaded file again, just because its ctime is recent.
 //!
-//! # Format (version 2), all integers little-endian
+//! # Format (version 3), all integers little-endian
 //!
 //! ```text
 //! magic       8 bytes  "VSYNCIDX"
-//! version     u32      2 (version 1 files, without bit 1, are still read)
+//! version     u32      3 (versions 1 and 2 are still read: no `tree`, and no flag bit 1 in 1)
 //! horizon_ns  i64      stats were taken no earlier than this (ns since the Unix epoch)
+//! tree        32 bytes the root tree id of exactly these entries, or all zero if unknown
+//!                      (so a round that finds every file unchanged need not rebuild the trees)
 //! count       u64      number of entries
 //! entries     count times, in increasing byte order of path:
 //!   path_len  u16, then path_len bytes of UTF-8 (a valid VaultPath)
@@ -37,8 +39,8 @@
 //! checksum    32 bytes  blake3 of every byte before it
 //! ```
 //!
-//! `fixtures/format/statcache-v2.bin` freezes this format, `statcache-v1.bin` the previous one
-//! (see the golden tests below).
+//! `fixtures/format/statcache-v3.bin` freezes this format, `statcache-v2.bin` and
+//! `statcache-v1.bin` the previous ones (see the golden tests below).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -54,7 +56,7 @@ use crate::scan::Scan;
 pub const RACY_MARGIN_NS: i64 = 100_000_000;
 
 const MAGIC: &[u8; 8] = b"VSYNCIDX";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 const FLAG_EXECUTABLE: u8 = 1;
 const FLAG_WRITTEN: u8 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 8;
@@ -83,6 +85,9 @@ pub struct StatCache {
     /// see the module docs. Each is also in `entries`, with the same values, once the cache is
     /// updated from a scan.
     written: BTreeMap<VaultPath, (FileStat, ObjectId)>,
+    /// The root tree of `entries` taken as a flat tree, when the caller said so; cleared by
+    /// every change to the entries.
+    tree: Option<ObjectId>,
 }
 
 impl Default for StatCache {
@@ -102,6 +107,7 @@ impl StatCache {
             entries: BTreeMap::new(),
             horizon_ns,
             written: BTreeMap::new(),
+            tree: None,
         }
     }
 
@@ -165,22 +171,26 @@ impl StatCache {
     /// cache's horizon (after it was created, loaded or last updated from a scan), with the
     /// file's bytes hashed in between; an older stat could let a stale id be trusted.
     pub fn insert(&mut self, path: VaultPath, stat: FileStat, id: ObjectId) {
+        self.tree = None;
         self.entries.insert(path, (stat, id));
     }
 
     /// Record a file this process has just written with blob `id` (its bytes verified before
     /// the write) and `stat` taken after the final rename. See the `written` field.
     pub fn insert_written(&mut self, path: VaultPath, stat: FileStat, id: ObjectId) {
+        self.tree = None;
         self.written.insert(path, (stat, id));
     }
 
     pub fn remove(&mut self, path: &VaultPath) -> Option<(FileStat, ObjectId)> {
+        self.tree = None;
         self.written.remove(path);
         self.entries.remove(path)
     }
 
     /// Keep only the entries for which `keep` returns true.
     pub fn retain(&mut self, mut keep: impl FnMut(&VaultPath, &FileStat, &ObjectId) -> bool) {
+        self.tree = None;
         self.entries.retain(|p, (s, id)| keep(p, s, id));
         let entries = &self.entries;
         self.written.retain(|p, _| entries.contains_key(p));
@@ -205,6 +215,7 @@ impl StatCache {
     /// Replace the whole content with the files of `scan`, and move the horizon to the scan's
     /// start (every stat in it was taken after that).
     pub fn update_from_scan(&mut self, scan: &Scan) {
+        self.tree = None;
         self.entries = scan
             .files
             .iter()
@@ -219,6 +230,18 @@ impl StatCache {
         self.horizon_ns = scan.started_at_ns;
     }
 
+    /// The root tree id of the entries (as a flat tree of path -> id, size, mtime, mode), if
+    /// recorded with [`StatCache::set_tree`] since the entries last changed.
+    pub fn tree(&self) -> Option<ObjectId> {
+        self.tree
+    }
+
+    /// Record that `tree` is the root tree of exactly the current entries. The caller must have
+    /// built it from them (or from the scan they were updated from).
+    pub fn set_tree(&mut self, tree: ObjectId) {
+        self.tree = Some(tree);
+    }
+
     /// The time after which every cached stat was taken (ns since the Unix epoch).
     pub fn horizon_ns(&self) -> i64 {
         self.horizon_ns
@@ -231,6 +254,7 @@ impl StatCache {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&self.horizon_ns.to_le_bytes());
+        out.extend_from_slice(self.tree.as_ref().map_or(&[0u8; 32], |t| t.as_bytes()));
         out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
         for (path, (stat, id)) in &self.entries {
             let p = path.as_str().as_bytes();
@@ -267,7 +291,7 @@ impl StatCache {
             pos: 8,
         };
         let version = u32::from_le_bytes(r.array()?);
-        if version != VERSION && version != 1 {
+        if !(1..=VERSION).contains(&version) {
             return Err(format!(
                 "format version {version}, this program reads version {VERSION}"
             ));
@@ -277,6 +301,11 @@ impl StatCache {
             return Err("checksum mismatch: the file is truncated or damaged".into());
         }
         let horizon_ns = i64::from_le_bytes(r.array()?);
+        let tree = if version >= 3 {
+            Some(ObjectId(r.array()?)).filter(|t| t.as_bytes() != &[0u8; 32])
+        } else {
+            None
+        };
         let count = u64::from_le_bytes(r.array()?);
         let mut cache = StatCache::with_horizon(horizon_ns);
         let mut last: Option<VaultPath> = None;
@@ -297,7 +326,7 @@ impl StatCache {
                 executable: false,
             };
             let flags = r.array::<1>()?[0];
-            let known = if version == 1 {
+            let known = if version < 2 {
                 FLAG_EXECUTABLE
             } else {
                 FLAG_EXECUTABLE | FLAG_WRITTEN
@@ -322,6 +351,7 @@ impl StatCache {
                 r.bytes.len() - r.pos
             ));
         }
+        cache.tree = tree;
         Ok(cache)
     }
 }
@@ -423,7 +453,7 @@ mod tests {
         let mut flipped = good.clone();
         flipped[HEADER_LEN + 4] ^= 1;
         let mut future = good.clone();
-        future[8] = 3;
+        future[8] = 4;
         let cases: Vec<(&str, Vec<u8>)> = vec![
             ("empty file", vec![]),
             ("foreign file", b"hello world, not an index at all".to_vec()),
@@ -548,19 +578,29 @@ mod tests {
         c
     }
 
+    /// The version 2 sample with a tree id (version 3 can say so).
+    fn sample_v3() -> StatCache {
+        let mut c = sample_v2();
+        c.set_tree(ObjectId::of(b"a tree"));
+        c
+    }
+
     /// Writes the golden fixture. Run once, on purpose, when the format version changes:
     /// `cargo test -p vault --lib write_statcache_golden -- --ignored`.
     #[test]
-    #[ignore = "writes fixtures/format/statcache-v2.bin"]
+    #[ignore = "writes fixtures/format/statcache-v3.bin"]
     fn write_statcache_golden() {
-        std::fs::write(golden_path(VERSION), sample_v2().encode()).unwrap();
+        std::fs::write(golden_path(VERSION), sample_v3().encode()).unwrap();
     }
 
     #[test]
     fn format_is_frozen() {
-        let golden = std::fs::read(golden_path(2)).expect("fixtures/format/statcache-v2.bin");
-        assert_eq!(sample_v2().encode(), golden, "stat cache encoding changed");
-        assert_eq!(StatCache::decode(&golden), Ok(sample_v2()));
+        let golden = std::fs::read(golden_path(3)).expect("fixtures/format/statcache-v3.bin");
+        assert_eq!(sample_v3().encode(), golden, "stat cache encoding changed");
+        assert_eq!(StatCache::decode(&golden), Ok(sample_v3()));
+        // Versions 2 and 1 are still read.
+        let v2 = std::fs::read(golden_path(2)).expect("fixtures/format/statcache-v2.bin");
+        assert_eq!(StatCache::decode(&v2), Ok(sample_v2()));
         // Version 1 files are still read.
         let v1 = std::fs::read(golden_path(1)).expect("fixtures/format/statcache-v1.bin");
         assert_eq!(StatCache::decode(&v1), Ok(sample()));

@@ -136,15 +136,23 @@ pub struct PackStore {
 impl PackStore {
     /// Open (creating it if missing) the pack folder `dir` and load the header of every pack.
     pub fn open(dir: &Path) -> Result<PackStore, StoreError> {
+        let mut store = PackStore::open_unloaded(dir)?;
+        store.refresh()?;
+        Ok(store)
+    }
+
+    /// Open (creating it if missing) the pack folder `dir` without reading any pack yet: the
+    /// store looks empty until the first [`PackStore::refresh`]. For callers that refresh
+    /// before every use anyway (the folder hub), so that a round that only reads the head
+    /// never loads the index of a large hub.
+    pub fn open_unloaded(dir: &Path) -> Result<PackStore, StoreError> {
         fs::create_dir_all(dir).map_err(io_at("creating pack folder", dir))?;
-        let mut store = PackStore {
+        Ok(PackStore {
             dir: dir.to_path_buf(),
             packs: Vec::new(),
             by_name: HashMap::new(),
             index: HashMap::new(),
-        };
-        store.refresh()?;
-        Ok(store)
+        })
     }
 
     /// Pick up packs written (or removed) by other processes since open or the last refresh.

@@ -264,13 +264,17 @@ fn executable_bit_is_recorded() {
 #[test]
 fn vanished_file_is_simply_absent() {
     let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "gone.md", b"here, then not");
     let gone = dir.path().join("gone.md");
-    let out = examine(
-        &vp("gone.md"),
-        &gone,
-        &StatCache::new(),
-        ScanOptions::default(),
-    );
+    let stat = FileStat::from_metadata(&fs::symlink_metadata(&gone).unwrap());
+    // Listed (with its stat), then deleted before it could be hashed.
+    fs::remove_file(&gone).unwrap();
+    let c = walk::Candidate {
+        path: vp("gone.md"),
+        abs: gone,
+        stat: Ok(Some(stat)),
+    };
+    let out = examine(&c, &StatCache::new(), ScanOptions::default());
     assert!(matches!(out.result, Found::Gone));
     assert_eq!((out.reads, out.bytes), (0, 0));
 }
@@ -278,17 +282,14 @@ fn vanished_file_is_simply_absent() {
 #[test]
 fn stat_error_is_a_warning_not_a_failure() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.md", b"x");
-    // `a.md/inner` fails with "not a directory": an error other than "not found".
-    let abs = dir.path().join("a.md/inner");
-    let out = examine(
-        &vp("a.md/inner"),
-        &abs,
-        &StatCache::new(),
-        ScanOptions::default(),
-    );
+    let c = walk::Candidate {
+        path: vp("a.md"),
+        abs: dir.path().join("a.md"),
+        stat: Err(io::Error::from_raw_os_error(libc::EIO)),
+    };
+    let out = examine(&c, &StatCache::new(), ScanOptions::default());
     match out.result {
-        Found::Unreadable(w) => assert!(w.contains("`a.md/inner`"), "{w}"),
+        Found::Unreadable(w) => assert!(w.contains("`a.md`"), "{w}"),
         _ => panic!("expected a warning"),
     }
 }

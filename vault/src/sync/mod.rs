@@ -227,7 +227,7 @@ pub fn sync(
     let path = vault.last_sync_path();
     let written = serde_json::to_vec_pretty(&record)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| crate::fsutil::write_atomic(&path, &bytes));
+        .and_then(|bytes| crate::fsutil::write_replace(&path, &bytes));
     match (result, written) {
         (Ok(report), Ok(())) => Ok(report),
         (Ok(_), Err(source)) => Err(SyncError::Record { path, source }),

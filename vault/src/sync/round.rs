@@ -166,10 +166,38 @@ impl<'a> Round<'a> {
         Ok(found)
     }
 
-    fn save_cache(&mut self, scan: &Scan) -> Result<(), SyncError> {
+    /// Replace the cache's entries with `scan`'s and write it; `root` (when known) is the root
+    /// tree of exactly the scanned files, kept so the next quiet round need not rebuild it.
+    fn save_cache(&mut self, scan: &Scan, root: Option<ObjectId>) -> Result<(), SyncError> {
         self.cache.update_from_scan(scan);
+        if let Some(root) = root
+            && scan.unreadable.is_empty()
+        {
+            self.cache.set_tree(root);
+        }
         self.cache.save(&self.vault.index_path())?;
         Ok(())
+    }
+
+    /// The root tree of the scanned files: taken from the cache when every file was a cache
+    /// hit and the cache knows the tree of its entries (same paths, stats and ids, hence the
+    /// same tree), else built.
+    fn scanned_root(&self, scan: &Scan) -> ObjectId {
+        match self.cache.tree() {
+            Some(tree)
+                if scan.counters.files_hashed == 0
+                    && scan.unreadable.is_empty()
+                    && scan.files.len() == self.cache.len()
+                    && scan.files.iter().all(|(p, m)| {
+                        scan.stats
+                            .get(p)
+                            .is_some_and(|st| self.cache.get(p) == Some(&(*st, m.id)))
+                    }) =>
+            {
+                tree
+            }
+            _ => root_of(&scan.files),
+        }
     }
 
     fn attempt(&mut self) -> Result<Step, SyncError> {
@@ -185,7 +213,7 @@ impl<'a> Round<'a> {
                 Some(id) => Some(self.history.snapshot(id, &mut self.stats)?.tree),
                 None => None,
             };
-            let root = root_of(&scan.files);
+            let root = self.scanned_root(&scan);
             if root == tree_or_empty(base_tree) && self.opts.full_verify {
                 // Asked to check everything: the hub must still compute this tree from its
                 // own data (a lost pack is uploaded again).
@@ -194,8 +222,11 @@ impl<'a> Round<'a> {
                 return self.verify(head, root, &base_flat);
             }
             if root == tree_or_empty(base_tree) {
-                if scan.counters.files_hashed > 0 || self.cache.len() != scan.files.len() {
-                    self.save_cache(&scan)?;
+                if scan.counters.files_hashed > 0
+                    || self.cache.len() != scan.files.len()
+                    || self.cache.tree() != Some(root)
+                {
+                    self.save_cache(&scan, Some(root))?;
                 }
                 return Ok(Step::Done {
                     head,
@@ -525,7 +556,7 @@ impl<'a> Round<'a> {
             vscan = self.scan(true)?;
             local = with_unreadable(&vscan, merged);
             if root_of(&local) != expected {
-                self.save_cache(&vscan)?;
+                self.save_cache(&vscan, None)?;
                 return Ok(Step::Retry(format!(
                     "{} file(s) changed during the round, first `{}`",
                     differing.len(),
@@ -540,7 +571,7 @@ impl<'a> Round<'a> {
         let hub_tree = self.hub_tree(&vscan)?;
         if tree_or_empty(hub_tree) != expected {
             if self.hub.head()? != head {
-                self.save_cache(&vscan)?;
+                self.save_cache(&vscan, None)?;
                 return Ok(Step::Retry(
                     "another device published while this round verified".into(),
                 ));
@@ -556,7 +587,7 @@ impl<'a> Round<'a> {
                 )],
             });
         }
-        self.save_cache(&vscan)?;
+        self.save_cache(&vscan, Some(expected))?;
         Ok(Step::Done {
             head,
             tree: hub_tree,

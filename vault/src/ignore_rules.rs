@@ -160,6 +160,29 @@ impl IgnoreRules {
     }
 }
 
+impl IgnoreRules {
+    /// [`IgnoreRules::is_ignored`] for a walk that never enters an ignored folder: every
+    /// ancestor of `path` is known not to be ignored, so only `path` itself is matched (one
+    /// match per file instead of one per folder level).
+    pub fn is_ignored_below_kept_folders(&self, path: &VaultPath, is_dir: bool) -> bool {
+        let name = path.file_name();
+        if name.starts_with(TEMP_PREFIX) {
+            return true;
+        }
+        if !path.as_str().contains('/') {
+            if name.eq_ignore_ascii_case(STATE_DIR) {
+                return true;
+            }
+            if name == REVISIONS_DIR || (name == SYNCIGNORE_FILE && !is_dir) {
+                return false;
+            }
+        }
+        self.matcher
+            .matched(Path::new(path.as_str()), is_dir)
+            .is_ignore()
+    }
+}
+
 fn bad_pattern(line: usize, pattern: &str, err: ignore::Error) -> IgnoreError {
     IgnoreError::BadPattern {
         line,
@@ -319,5 +342,52 @@ mod tests {
         std::fs::write(dir.path().join(SYNCIGNORE_FILE), b"\xff\xfe*.log\n").unwrap();
         let err = IgnoreRules::load(dir.path()).unwrap_err();
         assert!(matches!(err, IgnoreError::NotUtf8 { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_walk_shortcut_agrees_wherever_the_walk_reaches() {
+        let rules =
+            IgnoreRules::new(Some("build/\n*.log\n!keep.log\ndocs/**/draft-*\n/top.md\n")).unwrap();
+        let paths = [
+            "a.md",
+            "top.md",
+            "x/top.md",
+            "build",
+            "x/build",
+            "x/build/y.md",
+            "app.log",
+            "x/keep.log",
+            "docs/a/draft-1.md",
+            "docs/draft-2.md",
+            ".revisions",
+            ".revisions/a.md",
+            ".syncignore",
+            ".DS_Store",
+            "n/.DS_Store",
+            ".obsidian/workspace.json",
+            ".obsidian/app.json",
+            "n/.vault-tmp-0123456789abcdef",
+            "n/4913",
+            "n/a.md~",
+        ];
+        for text in paths {
+            let path = VaultPath::new(text).unwrap();
+            let mut ancestors_kept = true;
+            let mut dir = path.parent();
+            while let Some(d) = dir {
+                ancestors_kept &= !rules.is_ignored(&d, true);
+                dir = d.parent();
+            }
+            if !ancestors_kept {
+                continue;
+            }
+            for is_dir in [false, true] {
+                assert_eq!(
+                    rules.is_ignored_below_kept_folders(&path, is_dir),
+                    rules.is_ignored(&path, is_dir),
+                    "{text} (dir: {is_dir})"
+                );
+            }
+        }
     }
 }

@@ -134,7 +134,7 @@ pub fn scan(
 
     let results: Vec<Outcome> = candidates
         .par_iter()
-        .map(|c| examine(c, cache, opts))
+        .map(|c| examine(c, root, cache, opts))
         .collect();
     for (outcome, c) in results.into_iter().zip(candidates) {
         let path = c.path;
@@ -179,8 +179,8 @@ struct Outcome {
 
 /// Look up one file (with the stat the walk took), and if needed hash it until stat and content
 /// agree.
-fn examine(c: &walk::Candidate, cache: &StatCache, opts: ScanOptions) -> Outcome {
-    let (path, abs) = (&c.path, c.abs.as_path());
+fn examine(c: &walk::Candidate, root: &Path, cache: &StatCache, opts: ScanOptions) -> Outcome {
+    let path = &c.path;
     let mut out = Outcome {
         result: Found::Gone,
         reads: 0,
@@ -205,6 +205,8 @@ fn examine(c: &walk::Candidate, cache: &StatCache, opts: ScanOptions) -> Outcome
         out.result = Found::File(before, id);
         return out;
     }
+    let abs = path.to_fs_path(root);
+    let abs = abs.as_path();
     for _ in 0..MAX_HASH_TRIES {
         let hashed = open_regular(abs).and_then(|(file, _)| hash_reader(file));
         let (id, bytes) = match hashed {

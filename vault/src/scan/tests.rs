@@ -271,10 +271,9 @@ fn vanished_file_is_simply_absent() {
     fs::remove_file(&gone).unwrap();
     let c = walk::Candidate {
         path: vp("gone.md"),
-        abs: gone,
         stat: Ok(Some(stat)),
     };
-    let out = examine(&c, &StatCache::new(), ScanOptions::default());
+    let out = examine(&c, dir.path(), &StatCache::new(), ScanOptions::default());
     assert!(matches!(out.result, Found::Gone));
     assert_eq!((out.reads, out.bytes), (0, 0));
 }
@@ -284,10 +283,9 @@ fn stat_error_is_a_warning_not_a_failure() {
     let dir = tempfile::tempdir().unwrap();
     let c = walk::Candidate {
         path: vp("a.md"),
-        abs: dir.path().join("a.md"),
         stat: Err(io::Error::from_raw_os_error(libc::EIO)),
     };
-    let out = examine(&c, &StatCache::new(), ScanOptions::default());
+    let out = examine(&c, dir.path(), &StatCache::new(), ScanOptions::default());
     match out.result {
         Found::Unreadable(w) => assert!(w.contains("`a.md`"), "{w}"),
         _ => panic!("expected a warning"),

@@ -18,7 +18,6 @@ use crate::paths::{PathError, VaultPath};
 /// A regular file the walk found, with the stat taken while listing (or why it could not be).
 pub(super) struct Candidate {
     pub path: VaultPath,
-    pub abs: PathBuf,
     /// `Ok(None)`: it stopped being a regular file or vanished between listing and stat.
     pub stat: io::Result<Option<FileStat>>,
 }
@@ -161,7 +160,8 @@ fn classify(
         }
     };
     let is_dir = file_type.is_dir();
-    if rules.is_ignored(&path, is_dir) {
+    // Ignored folders are never entered, so the ancestors are known to be kept.
+    if rules.is_ignored_below_kept_folders(&path, is_dir) {
         if file_type.is_file() && is_own_temp_name(text) {
             out.temp_files.push(entry.path());
         }
@@ -177,11 +177,7 @@ fn classify(
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         };
-        return Some(Entry::File(Candidate {
-            path,
-            abs: entry.path(),
-            stat,
-        }));
+        return Some(Entry::File(Candidate { path, stat }));
     }
     if file_type.is_symlink() {
         out.warnings.push(format!(

@@ -136,6 +136,9 @@ pub fn scan(
         .par_iter()
         .map(|c| examine(c, root, cache, opts))
         .collect();
+    // Collected in order and built in bulk: much cheaper than 20,000 tree insertions.
+    let mut files = Vec::with_capacity(candidates.len());
+    out.stats.reserve(candidates.len());
     for (outcome, c) in results.into_iter().zip(candidates) {
         let path = c.path;
         out.counters.files_hashed += outcome.reads;
@@ -148,8 +151,8 @@ pub fn scan(
                     mtime_ns: stat.mtime_ns,
                     executable: stat.executable,
                 };
-                out.files.insert(path.clone(), meta);
-                out.stats.insert(path, stat);
+                out.stats.insert(path.clone(), stat);
+                files.push((path, meta));
                 out.counters.files_scanned += 1;
             }
             Found::Gone => {}
@@ -159,6 +162,7 @@ pub fn scan(
             }
         }
     }
+    out.files = files.into_iter().collect();
     Ok(out)
 }
 

@@ -308,14 +308,17 @@ impl StatCache {
         };
         let count = u64::from_le_bytes(r.array()?);
         let mut cache = StatCache::with_horizon(horizon_ns);
-        let mut last: Option<VaultPath> = None;
+        let mut entries = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 20));
         for i in 0..count {
             let len = u16::from_le_bytes(r.array()?);
             let raw = r.take(usize::from(len))?;
             let text =
                 std::str::from_utf8(raw).map_err(|_| format!("entry {i}: path not UTF-8"))?;
             let path = VaultPath::new(text).map_err(|e| format!("entry {i}: {e}"))?;
-            if last.as_ref().is_some_and(|l| *l >= path) {
+            if entries
+                .last()
+                .is_some_and(|(l, _): &(VaultPath, _)| *l >= path)
+            {
                 return Err(format!("entry {i}: paths not in increasing order"));
             }
             let stat = FileStat {
@@ -339,12 +342,13 @@ impl StatCache {
                 ..stat
             };
             let id = ObjectId(r.array()?);
-            last = Some(path.clone());
             if flags & FLAG_WRITTEN != 0 {
                 cache.written.insert(path.clone(), (stat, id));
             }
-            cache.entries.insert(path, (stat, id));
+            entries.push((path, (stat, id)));
         }
+        // In increasing order (checked above), so the map is built in bulk.
+        cache.entries = entries.into_iter().collect();
         if r.pos != r.bytes.len() {
             return Err(format!(
                 "{} unexpected bytes after the entries",

@@ -63,6 +63,10 @@ pub const DEFAULT_IGNORES: &[&str] = &[
     "*.download",
     // Obsidian's per-device window layout: changes on every click and differs per device.
     "/.obsidian/workspace*.json",
+    // A git repository's internals (a vault kept in git, e.g. with the Obsidian Git plugin):
+    // two devices rewriting `.git/index` or packs would only produce conflicts and damage the
+    // repository; each device keeps its own clone. `!.git/` in `.syncignore` syncs it anyway.
+    ".git/",
 ];
 
 /// The `.syncignore` file could not be read or has a line that is not a valid pattern.

@@ -238,6 +238,10 @@ mod tests {
 
         // Always ignored, and cannot be re-included.
         temp_file_at_top: NONE, ".vault-tmp-0123abcd", file => true;
+        git_folder: NONE, "notes/.git", dir => true;
+        git_internals: NONE, ".git/index", file => true;
+        git_reincluded: Some("!.git/"), ".git", dir => false;
+        a_file_named_git_syncs: NONE, "git.md", file => false;
         temp_file_in_folder: NONE, "notes/.vault-tmp-0123abcd", file => true;
         temp_file_not_reincluded: Some("!.vault-tmp-*"), "a/.vault-tmp-01", file => true;
 

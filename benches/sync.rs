@@ -1,0 +1,110 @@
+//! `cargo bench --bench sync [-- OPTIONS]`: every speed promise of Vault Sync measured side by
+//! side with the tools people trust (rsync, git), on the same generated vault, in the same run.
+//!
+//! It runs the real `syncd` binary (built by cargo for this bench, `CARGO_BIN_EXE_syncd`) as a
+//! child process, with its XDG folders and every hub inside a scratch folder in `$TMPDIR`, and
+//! reaps every child with `wait4` to take its peak memory. How to run it, the options, the
+//! JSON fields and how to read the table: docs/performance.md, "The benchmark".
+
+#[path = "sync/lab.rs"]
+mod lab;
+#[path = "sync/measure.rs"]
+mod measure;
+#[path = "sync/options.rs"]
+mod options;
+#[path = "sync/report.rs"]
+mod report;
+#[path = "sync/scenarios.rs"]
+mod scenarios;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::lab::Lab;
+use crate::options::{Options, USAGE};
+use crate::report::Environment;
+use crate::scenarios::Scenario;
+
+fn main() -> ExitCode {
+    let opts = match Options::parse(std::env::args().skip(1)) {
+        Ok(Some(opts)) => opts,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(64);
+        }
+    };
+    match run(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: the benchmark failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(opts: &Options) -> Result<()> {
+    let env = Environment::probe()?;
+    let gen_opts = vaultgen::GenOptions {
+        attachments: if opts.quick {
+            vaultgen::Attachments::Small
+        } else {
+            vaultgen::Attachments::Full
+        },
+        ..vaultgen::GenOptions::new(opts.notes)
+    };
+    eprintln!("generating a vault of {} notes…", opts.notes);
+    let lab = Lab::new(&gen_opts, opts.verbose)?;
+
+    // Header and warnings go to stdout with the table; with --json, stdout holds only the JSON
+    // lines, and the rest goes to stderr.
+    let say = |text: &str| {
+        if opts.json {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    };
+    say(&report::header(&env, &lab, opts));
+
+    let mut results = Vec::new();
+    let mut figures = Vec::new();
+    let mut warnings = Vec::new();
+    for scenario in Scenario::ALL.into_iter().filter(|s| opts.wants(*s)) {
+        eprintln!("{}:", scenario.title());
+        let measured = scenario.run(&lab, opts.runs)?;
+        let found = report::warnings(&measured);
+        for line in report::figures_json(&measured, lab.summary.notes, &found) {
+            if opts.json {
+                println!("{line}");
+            }
+            figures.push(line);
+        }
+        warnings.extend(found.into_iter().map(|(_, text)| text));
+        results.push(measured);
+    }
+
+    say(&format!(
+        "\n{}\nTargets: nothing changed ≤ 1.0× git status with 0 files read and 0 bytes hashed; \
+         one note edited ≤ 1.0× git add -A && git commit; initial upload and download ≤ 1.5× \
+         rsync -a; syncd's peak RSS < {} MiB for 20,000 notes. Times are the sum of a run's \
+         processes; ratio = syncd's median / the anchor's median.\n",
+        report::table(&results),
+        report::RSS_TARGET_MIB
+    ));
+    for w in &warnings {
+        say(&format!("WARNING: {w}\n"));
+    }
+    if warnings.is_empty() {
+        say("All targets met.\n");
+    }
+    if opts.is_full_run() {
+        let path = report::write_latest(&env, &lab, opts, &figures, &warnings)?;
+        say(&format!("Results written to {}\n", path.display()));
+    }
+    Ok(())
+}

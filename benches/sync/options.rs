@@ -1,0 +1,107 @@
+//! The command line after `cargo bench --bench sync --`.
+
+use anyhow::{Result, bail};
+
+use crate::scenarios::Scenario;
+
+pub const USAGE: &str = "\
+cargo bench --bench sync [-- OPTIONS]
+
+Runs the real syncd binary through the sync scenarios on a generated vault, side by side with
+rsync and git on the same data, and prints a table of times, ratios and targets.
+
+Options:
+  --notes N      notes in the generated vault (default 20000; --quick: 300)
+  --runs K       timed runs per figure (default 5; --quick: 1)
+  --quick        a few hundred notes with small attachments, one run: proves the benchmark
+                 works (CI), never judges a number; does not write target/bench/latest.json
+  --json         one JSON object per figure on stdout, one per line (header and warnings go to
+                 stderr); field names in docs/performance.md
+  --only NAME    only this scenario (repeatable, or NAME,NAME): upload, download, unchanged,
+                 edit-one, edit-mixed, conflicts
+  --verbose      also print every syncd round (time, peak memory, outcome, statistics) on
+                 stderr, including the untimed rounds that prepare a state
+  -h, --help     this text";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub notes: usize,
+    pub runs: usize,
+    pub quick: bool,
+    pub json: bool,
+    pub verbose: bool,
+    /// Empty: every scenario.
+    pub only: Vec<Scenario>,
+}
+
+impl Options {
+    /// Whether this run's results are written to `target/bench/latest.json`.
+    pub fn is_full_run(&self) -> bool {
+        !self.quick && self.only.is_empty()
+    }
+
+    pub fn wants(&self, scenario: Scenario) -> bool {
+        self.only.is_empty() || self.only.contains(&scenario)
+    }
+
+    /// Parse the arguments (without the program name). `Ok(None)`: help was asked for.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>> {
+        let mut notes = None;
+        let mut runs = None;
+        let mut quick = false;
+        let mut json = false;
+        let mut verbose = false;
+        let mut only = Vec::new();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value)),
+                _ => (arg.clone(), None),
+            };
+            let mut value = |what: &str| match inline {
+                Some(v) => Ok(v.to_string()),
+                None => args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("{name} needs {what}")),
+            };
+            match name.as_str() {
+                // `cargo bench` passes `--bench` to every bench target.
+                "--bench" => {}
+                "--quick" => quick = true,
+                "--json" => json = true,
+                "--verbose" => verbose = true,
+                "--notes" => notes = Some(positive(&name, &value("a number of notes")?)?),
+                "--runs" => runs = Some(positive(&name, &value("a number of runs")?)?),
+                "--only" => {
+                    for slug in value("a scenario name")?.split(',') {
+                        match Scenario::from_slug(slug.trim()) {
+                            Some(s) if !only.contains(&s) => only.push(s),
+                            Some(_) => {}
+                            None => bail!(
+                                "unknown scenario {slug:?}; the scenarios are: {}",
+                                Scenario::ALL.map(Scenario::slug).join(", ")
+                            ),
+                        }
+                    }
+                }
+                "-h" | "--help" => return Ok(None),
+                other => bail!("unknown option {other:?}\n\n{USAGE}"),
+            }
+        }
+        Ok(Some(Options {
+            notes: notes.unwrap_or(if quick { 300 } else { 20_000 }),
+            runs: runs.unwrap_or(if quick { 1 } else { 5 }),
+            quick,
+            json,
+            verbose,
+            only,
+        }))
+    }
+}
+
+fn positive(name: &str, value: &str) -> Result<usize> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => bail!("{name} needs a positive whole number, not {value:?}"),
+    }
+}

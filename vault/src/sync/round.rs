@@ -256,10 +256,21 @@ impl<'a> Round<'a> {
             }
             _ => base_id,
         };
-        let (base_flat, _) = self.history.flat_of_snapshot(merge_base, &mut self.stats)?;
-        let (unreadable_fallback, _) = self.history.flat_of_snapshot(base_id, &mut self.stats)?;
-        let local = with_unreadable(&scan, &unreadable_fallback);
-        let (remote_flat, remote_snap) = self.history.flat_of_snapshot(head, &mut self.stats)?;
+        let (base_flat, base_snap) = self.history.flat_of_snapshot(merge_base, &mut self.stats)?;
+        let local = if scan.unreadable.is_empty() {
+            scan.files.clone()
+        } else if merge_base == base_id {
+            with_unreadable(&scan, &base_flat)
+        } else {
+            let (fallback, _) = self.history.flat_of_snapshot(base_id, &mut self.stats)?;
+            with_unreadable(&scan, &fallback)
+        };
+        // Only local changes (the usual case): the hub's tree is base's, already loaded.
+        let (remote_flat, remote_snap) = if head == merge_base {
+            (base_flat.clone(), base_snap)
+        } else {
+            self.history.flat_of_snapshot(head, &mut self.stats)?
+        };
         let config = self.vault.config();
         let devices = Devices {
             local_id: config.device_id.clone(),

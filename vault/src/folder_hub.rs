@@ -52,6 +52,10 @@ pub struct FolderHub {
     /// Behind a mutex because [`Hub`] methods take `&self` and a hub may be shared by threads.
     store: Mutex<PackStore>,
     head: RefFile,
+    /// A snapshot this process walked and found complete, with the store's vanished-pack count
+    /// at that time: while no pack vanished, it is still complete (packs are never changed),
+    /// so `tree_hash` right after `cas_head` need not walk the whole vault again.
+    complete: Mutex<Option<(ObjectId, u64)>>,
 }
 
 /// What a walk from a snapshot found wrong.
@@ -117,7 +121,12 @@ impl FolderHub {
             root: path.to_path_buf(),
             store: Mutex::new(store),
             head: RefFile::new(refs.join("head")),
+            complete: Mutex::new(None),
         })
+    }
+
+    fn remember_complete(&self, snapshot: ObjectId, vanished: u64) {
+        *self.complete.lock().unwrap_or_else(|p| p.into_inner()) = Some((snapshot, vanished));
     }
 
     /// The hub folder.
@@ -358,6 +367,9 @@ impl Hub for FolderHub {
         let missing = self
             .walk(&store, new)
             .map_err(|e| self.walk_err(e, refused))?;
+        if missing.is_empty() {
+            self.remember_complete(new, store.vanished_packs());
+        }
         if let Some(first) = missing.first() {
             return Err(HubError::Refused {
                 hub: self.describe(),
@@ -379,14 +391,18 @@ impl Hub for FolderHub {
         };
         let mut store = self.lock_store();
         self.refresh(&mut store)?;
-        let missing = self
-            .walk(&store, head)
-            .map_err(|e| self.walk_err(e, corrupt))?;
-        if !missing.is_empty() {
-            return Err(HubError::Missing {
-                hub: self.describe(),
-                ids: missing,
-            });
+        let known = *self.complete.lock().unwrap_or_else(|p| p.into_inner());
+        if known != Some((head, store.vanished_packs())) {
+            let missing = self
+                .walk(&store, head)
+                .map_err(|e| self.walk_err(e, corrupt))?;
+            if !missing.is_empty() {
+                return Err(HubError::Missing {
+                    hub: self.describe(),
+                    ids: missing,
+                });
+            }
+            self.remember_complete(head, store.vanished_packs());
         }
         // The walk decoded it already; decoding again is cheap and keeps `walk` simple.
         let snap = store.read(head).map_err(|e| self.store_err(e))?;

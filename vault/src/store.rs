@@ -131,6 +131,10 @@ pub struct PackStore {
     /// File name -> slot in `packs`.
     by_name: HashMap<String, usize>,
     index: HashMap<ObjectId, Location>,
+    /// How many packs [`PackStore::refresh`] found gone since open (they never come back under
+    /// the same name with other content, so callers can tell whether what they checked before
+    /// may have lost objects since).
+    vanished: u64,
 }
 
 impl PackStore {
@@ -152,7 +156,13 @@ impl PackStore {
             packs: Vec::new(),
             by_name: HashMap::new(),
             index: HashMap::new(),
+            vanished: 0,
         })
+    }
+
+    /// How many packs have disappeared from the folder since the store was opened.
+    pub fn vanished_packs(&self) -> u64 {
+        self.vanished
     }
 
     /// Pick up packs written (or removed) by other processes since open or the last refresh.
@@ -168,6 +178,7 @@ impl PackStore {
         for name in &gone {
             if let Some(slot) = self.by_name.remove(name) {
                 self.packs[slot] = None;
+                self.vanished += 1;
             }
         }
         if !gone.is_empty() {

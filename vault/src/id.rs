@@ -20,7 +20,15 @@ impl ObjectId {
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        self.hex_digits().to_string()
+    }
+
+    /// The 64 hex digits without allocating (trees encode one per entry).
+    fn hex_digits(&self) -> HexDigits {
+        let mut buf = [0u8; 64];
+        // 32 bytes always fit in 64 digits.
+        let _ = hex::encode_to_slice(self.0, &mut buf);
+        HexDigits(buf)
     }
 
     /// The first 12 hex digits, for human-facing output.
@@ -29,9 +37,19 @@ impl ObjectId {
     }
 }
 
+/// Lowercase hex digits of an id, on the stack.
+struct HexDigits([u8; 64]);
+
+impl fmt::Display for HexDigits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hex digits are ASCII.
+        f.write_str(std::str::from_utf8(&self.0).unwrap_or_default())
+    }
+}
+
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        self.hex_digits().fmt(f)
     }
 }
 

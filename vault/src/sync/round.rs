@@ -298,13 +298,12 @@ impl<'a> Round<'a> {
         }
         self.conflicts.extend(plan.conflicts.iter().cloned());
 
-        let merged_root = root_of(&plan.merged);
+        let (merged_root, trees) = build_trees(&plan.merged);
         let remote_root = tree_or_empty(remote_snap.as_ref().map(|s| s.tree));
         let new_head = if merged_root == remote_root {
             head
         } else {
-            let (root, trees) = build_trees(&plan.merged);
-            match self.publish(&plan.merged, &remote_flat, root, trees, head)? {
+            match self.publish(&plan.merged, &remote_flat, merged_root, trees, head)? {
                 Ok(id) => Some(id),
                 Err(why) => {
                     self.history.persist()?;
@@ -555,9 +554,11 @@ impl<'a> Round<'a> {
         expected: ObjectId,
         merged: &FlatTree,
     ) -> Result<Step, SyncError> {
+        // `expected` is the root tree of `merged`, so comparing the flat trees is the same test
+        // as comparing roots, without rebuilding and hashing every tree.
         let mut vscan = self.scan(true)?;
         let mut local = with_unreadable(&vscan, merged);
-        if root_of(&local) != expected {
+        if local != *merged {
             // Either a file changed since apply (a new local edit: the next attempt takes it),
             // or the stat cache lied. Rehash the differing files to tell which.
             let differing: Vec<VaultPath> = differing_paths(&local, merged);
@@ -566,7 +567,7 @@ impl<'a> Round<'a> {
             }
             vscan = self.scan(true)?;
             local = with_unreadable(&vscan, merged);
-            if root_of(&local) != expected {
+            if local != *merged {
                 self.save_cache(&vscan, None)?;
                 return Ok(Step::Retry(format!(
                     "{} file(s) changed during the round, first `{}`",

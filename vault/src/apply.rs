@@ -33,8 +33,11 @@ use crate::object::{FileMeta, Kind};
 use crate::paths::VaultPath;
 use crate::reconcile::Action;
 
-/// About how many bytes of file content (by `meta.size`) one [`BlobSource::fetch`] asks for.
-pub const BATCH_BYTES: u64 = 32 << 20;
+/// About how many bytes of file content (by `meta.size`) one [`BlobSource::fetch`] asks for,
+/// and one upload pack holds. Small enough that a round's peak memory stays well under 100 MiB
+/// (the allocator keeps freed batches), large enough that a batch is one request and one pack
+/// for hundreds of notes. A file larger than this is a batch of its own.
+pub const BATCH_BYTES: u64 = 8 << 20;
 
 /// Why a skipped action was skipped when the file changed under us.
 pub const CHANGED: &str = "changed since the scan; left for the next round";

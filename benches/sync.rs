@@ -58,7 +58,7 @@ fn run(opts: &Options) -> Result<()> {
         ..vaultgen::GenOptions::new(opts.notes)
     };
     eprintln!("generating a vault of {} notes…", opts.notes);
-    let lab = Lab::new(&gen_opts, opts.verbose)?;
+    let lab = Lab::new(&gen_opts, opts.verbose, opts.quick)?;
 
     // Header and warnings go to stdout with the table; with --json, stdout holds only the JSON
     // lines, and the rest goes to stderr.
@@ -77,6 +77,7 @@ fn run(opts: &Options) -> Result<()> {
     for scenario in Scenario::ALL.into_iter().filter(|s| opts.wants(*s)) {
         eprintln!("{}:", scenario.title());
         let measured = scenario.run(&lab, opts.runs)?;
+        lab.purge()?;
         let found = report::warnings(&measured);
         for line in report::figures_json(&measured, lab.summary.notes, &found) {
             if opts.json {

@@ -2,6 +2,7 @@
 //! and the commands that run on them (syncd, git, rsync), each isolated from the user's
 //! configuration.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use vault::sync::SyncReport;
 
-use crate::measure::{Proc, Runner};
+use crate::measure::{Proc, Runner, settle_disk};
 
 /// The syncd binary built by `cargo bench` from the current source (cargo sets
 /// `CARGO_BIN_EXE_<name>` for the benches and integration tests of the package owning the
@@ -22,6 +23,10 @@ pub const SYNCD: &str = env!("CARGO_BIN_EXE_syncd");
 
 /// Longer than the stat cache's racy margin (docs/sync.md, "The racy rule and idle rounds").
 const RACY_WAIT: Duration = Duration::from_millis(250);
+
+/// How long after a deletion freed inodes are reused again on ext4 without a journal (60 s),
+/// plus a margin.
+const INODE_REUSE_WAIT: Duration = Duration::from_secs(65);
 
 /// Where the vault's own state lives; never compared and never copied to anchors.
 pub const STATE_DIR: &str = ".vault";
@@ -32,14 +37,20 @@ pub struct Lab {
     pub source: PathBuf,
     pub summary: vaultgen::GenSummary,
     pub runner: Runner,
-    next: std::cell::Cell<usize>,
+    next: Cell<usize>,
+    /// Where [`Lab::remove`] puts folders; emptied by [`Lab::purge`].
+    trash: PathBuf,
+    /// When the trash was last emptied.
+    purged: Cell<Option<Instant>>,
     /// Print every syncd round's time, outcome and statistics on stderr.
     verbose: bool,
+    /// `--quick`: no waiting for freed inodes (its numbers are never judged).
+    quick: bool,
 }
 
 impl Lab {
     /// A new scratch folder (in `$TMPDIR`) with a vault of `opts` generated in it.
-    pub fn new(opts: &vaultgen::GenOptions, verbose: bool) -> Result<Lab> {
+    pub fn new(opts: &vaultgen::GenOptions, verbose: bool, quick: bool) -> Result<Lab> {
         let root = tempfile::Builder::new()
             .prefix("vault-sync-bench-")
             .tempdir()
@@ -48,16 +59,20 @@ impl Lab {
         let summary = vaultgen::generate(&source, opts)
             .with_context(|| format!("generating the vault in `{}`", source.display()))?;
         let runner = Runner::new(&root.path().join("logs"))?;
-        for dir in ["home", "xdg"] {
+        for dir in ["home", "xdg", "trash"] {
             fs::create_dir_all(root.path().join(dir))?;
         }
+        let trash = root.path().join("trash");
         Ok(Lab {
             root,
             source,
             summary,
             runner,
-            next: std::cell::Cell::new(0),
+            next: Cell::new(0),
+            trash,
+            purged: Cell::new(None),
             verbose,
+            quick,
         })
     }
 
@@ -67,9 +82,13 @@ impl Lab {
 
     /// A new, unused path in the scratch folder (not created).
     pub fn fresh(&self, name: &str) -> PathBuf {
+        self.root.path().join(format!("{name}-{}", self.next_id()))
+    }
+
+    fn next_id(&self) -> usize {
         let n = self.next.get();
         self.next.set(n + 1);
-        self.root.path().join(format!("{name}-{n}"))
+        n
     }
 
     /// A copy of the generated vault (`cp -a`: bytes, modes and modification times) at a new
@@ -82,16 +101,51 @@ impl Lab {
         Ok(dest)
     }
 
-    /// Remove folders a run no longer needs (the scratch folder can hold several copies of a
-    /// large vault at once otherwise).
+    /// Put away folders a run no longer needs: moved into the trash, not deleted, so that no
+    /// inode is freed while a scenario is timed (see [`Lab::settle`]).
     pub fn remove(&self, dirs: &[&Path]) -> Result<()> {
         for dir in dirs {
             if dir.exists() {
-                fs::remove_dir_all(dir)
-                    .with_context(|| format!("cannot remove `{}`", dir.display()))?;
+                let to = self.trash.join(self.next_id().to_string());
+                fs::rename(dir, &to)
+                    .with_context(|| format!("cannot move `{}` to the trash", dir.display()))?;
             }
         }
         Ok(())
+    }
+
+    /// Delete what the trash holds (between scenarios, untimed), so that the scratch folder
+    /// holds at most one scenario's copies.
+    pub fn purge(&self) -> Result<()> {
+        fs::remove_dir_all(&self.trash).context("cannot empty the benchmark's trash")?;
+        fs::create_dir(&self.trash)?;
+        settle_disk();
+        if !self.quick {
+            self.purged.set(Some(Instant::now()));
+        }
+        Ok(())
+    }
+
+    /// Untimed, just before each timed side: flush every dirty page (so a timed `fsync` never
+    /// pays for the setup's writes), and let a minute pass since the trash was last emptied.
+    /// On ext4 without a journal (this project's shared machines) the kernel will not reuse an
+    /// inode freed less than 60 s ago and scans past every such inode for each file it creates,
+    /// which makes creating 20,000 files several times slower after a large deletion
+    /// (`recently_deleted` in fs/ext4/ialloc.c); timed sides must not pay for that either.
+    /// `--quick` does not wait: its few hundred files hardly matter, and its numbers are never
+    /// judged.
+    pub fn settle(&self) {
+        settle_disk();
+        if let Some(rest) = self
+            .purged
+            .get()
+            .and_then(|at| INODE_REUSE_WAIT.checked_sub(at.elapsed()))
+        {
+            if self.verbose {
+                eprintln!("    waiting {rest:.1?} for freed inodes to become reusable");
+            }
+            std::thread::sleep(rest);
+        }
     }
 
     /// `syncd ARGS`, with every XDG folder inside the scratch folder and logging at its default.

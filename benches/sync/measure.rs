@@ -179,8 +179,7 @@ impl Times {
     }
 }
 
-/// Flush every dirty page to disk (untimed, before each timed run), so that a timed `fsync`
-/// never pays for the writes of the setup before it, and every side starts from a clean disk.
+/// Flush every dirty page to disk (untimed, before each timed side).
 pub fn settle_disk() {
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };

@@ -64,9 +64,9 @@ impl Environment {
             cpu_model,
             kernel,
             memory,
-            syncd: first_line(SYNCD, "--version", "")?,
-            git: first_line("git", "--version", "apt-get install git")?,
-            rsync: first_line("rsync", "--version", "apt-get install rsync")?,
+            syncd: first_line(SYNCD, "--version", "cargo bench builds it")?,
+            git: first_line("git", "--version", "install it: apt-get install git")?,
+            rsync: first_line("rsync", "--version", "install it: apt-get install rsync")?,
         })
     }
 
@@ -85,12 +85,15 @@ impl Environment {
     }
 }
 
-fn first_line(program: &str, arg: &str, install: &str) -> Result<String> {
-    let out = Command::new(program).arg(arg).output().with_context(|| {
-        format!("cannot run `{program}`, which the benchmark needs (install it: {install})")
-    })?;
+/// The first line `program arg` prints, spaces collapsed.
+fn first_line(program: &str, arg: &str, hint: &str) -> Result<String> {
+    let out = Command::new(program)
+        .arg(arg)
+        .output()
+        .with_context(|| format!("cannot run `{program}`, which the benchmark needs ({hint})"))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text.lines().next().unwrap_or("").trim().to_string())
+    let line = text.lines().next().unwrap_or("");
+    Ok(line.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// The short commit id of the checkout the benchmark was built from, and whether tracked files
@@ -369,6 +372,7 @@ pub fn figures_json(m: &Measured, notes: usize, warnings: &[(&'static str, Strin
             "min_ms": round3(ms(t.min())),
             "median_ms": round3(ms(t.median())),
             "max_ms": round3(ms(t.max())),
+            "times_ms": t.0.iter().map(|d| round3(ms(*d))).collect::<Vec<_>>(),
             "ratio": (!is_ours).then(|| round3(m.ratio(figure))),
             "target": figure.target,
             "peak_rss_mib": round3(mib(figure.peak_rss_kib)),

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail, ensure};
 use vault::sync::{Outcome, SyncReport};
 
 use crate::lab::{Lab, dir_bytes, relative, same_tree};
-use crate::measure::{Proc, Times, settle_disk};
+use crate::measure::{Proc, Times};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -203,7 +203,7 @@ fn upload(lab: &Lab, runs: usize) -> Result<Measured> {
         progress(Scenario::Upload, run, runs);
         let vault = lab.copy_source("upload")?;
         let hub = lab.fresh("hub");
-        settle_disk();
+        lab.settle();
         let init = lab
             .runner
             .run_ok(lab.syncd_init(&vault, &hub, "bench-upload"))?;
@@ -214,14 +214,14 @@ fn upload(lab: &Lab, runs: usize) -> Result<Measured> {
         lab.remove(&[&vault, &hub])?;
 
         let copy = lab.fresh("rsync");
-        settle_disk();
+        lab.settle();
         rsync.add_run(&[&lab.runner.run_ok(lab.rsync(&lab.source, &copy, false))?]);
         lab.remove(&[&copy])?;
 
         let repo = lab.copy_source("git")?;
         lab.runner
             .run_ok(lab.git(&repo, ["init", "-q", "-b", "main"]))?;
-        settle_disk();
+        lab.settle();
         let add = lab.runner.run_ok(lab.git(&repo, ["add", "-A"]))?;
         let commit = lab
             .runner
@@ -258,7 +258,7 @@ fn download(lab: &Lab, runs: usize) -> Result<Measured> {
         progress(Scenario::Download, run, runs);
         let device = lab.fresh("download");
         let before = dir_bytes(&hub)?;
-        settle_disk();
+        lab.settle();
         let init =
             lab.runner
                 .run_ok(lab.syncd_init(&device, &hub, &format!("bench-download-{run}")))?;
@@ -270,12 +270,12 @@ fn download(lab: &Lab, runs: usize) -> Result<Measured> {
         lab.remove(&[&device])?;
 
         let copy = lab.fresh("rsync");
-        settle_disk();
+        lab.settle();
         rsync.add_run(&[&lab.runner.run_ok(lab.rsync(&lab.source, &copy, false))?]);
         lab.remove(&[&copy])?;
 
         let dest = lab.fresh("clone");
-        settle_disk();
+        lab.settle();
         let args: [&std::ffi::OsStr; 5] = [
             "clone".as_ref(),
             "-q".as_ref(),
@@ -309,7 +309,7 @@ fn unchanged(lab: &Lab, runs: usize) -> Result<Measured> {
     for run in 0..runs {
         progress(Scenario::Unchanged, run, runs);
         let before = dir_bytes(&hub)?;
-        settle_disk();
+        lab.settle();
         let (sync, report) = lab.sync(lab.syncd_sync(&vault))?;
         ours.add_run(&[&sync]);
         ours.add_reports(&[&report], dir_bytes(&hub)?.saturating_sub(before));
@@ -324,7 +324,7 @@ fn unchanged(lab: &Lab, runs: usize) -> Result<Measured> {
             ));
         }
 
-        settle_disk();
+        lab.settle();
         status.add_run(&[&lab.runner.run_ok(lab.git(&repo, ["status"]))?]);
     }
     lab.remove(&[&vault, &hub, &repo])?;
@@ -412,13 +412,13 @@ fn time_round(
     run: usize,
 ) -> Result<()> {
     let before = dir_bytes(&prep.hub)?;
-    settle_disk();
+    lab.settle();
     let (sync, report) = lab.sync(lab.syncd_sync(&prep.vault))?;
     ours.add_run(&[&sync]);
     ours.add_reports(&[&report], dir_bytes(&prep.hub)?.saturating_sub(before));
     ours.expect_outcome(&report, Outcome::Pushed, run);
 
-    settle_disk();
+    lab.settle();
     let add = lab.runner.run_ok(lab.git(&prep.repo, ["add", "-A"]))?;
     let commit = lab
         .runner
@@ -468,7 +468,7 @@ fn edit_mixed(lab: &Lab, runs: usize) -> Result<Measured> {
         time_round(lab, &prep, &mut ours, &mut git, run)?;
 
         let (source, mirror) = prep.rsync.as_ref().context("no rsync copies")?;
-        settle_disk();
+        lab.settle();
         rsync.add_run(&[&lab.runner.run_ok(lab.rsync(source, mirror, true))?]);
         prep.remove(lab)?;
     }
@@ -510,7 +510,7 @@ fn conflicts(lab: &Lab, runs: usize) -> Result<Measured> {
         let mut procs: Vec<Proc> = Vec::new();
         let mut reports: Vec<SyncReport> = Vec::new();
         let before = dir_bytes(&hub)?;
-        settle_disk();
+        lab.settle();
         let converged = loop {
             let round = procs.len();
             if round == MAX_ROUNDS {

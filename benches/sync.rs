@@ -27,6 +27,10 @@ use crate::report::Environment;
 use crate::scenarios::Scenario;
 
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args.first().is_some_and(|a| a == measure::LAUNCH) {
+        return measure::launcher(&args[1..]);
+    }
     let opts = match Options::parse(std::env::args().skip(1)) {
         Ok(Some(opts)) => opts,
         Ok(None) => {
@@ -48,7 +52,7 @@ fn main() -> ExitCode {
 }
 
 fn run(opts: &Options) -> Result<()> {
-    let env = Environment::probe()?;
+    let mut env = Environment::probe()?;
     let gen_opts = vaultgen::GenOptions {
         attachments: if opts.quick {
             vaultgen::Attachments::Small
@@ -59,6 +63,10 @@ fn run(opts: &Options) -> Result<()> {
     };
     eprintln!("generating a vault of {} notes…", opts.notes);
     let lab = Lab::new(&gen_opts, opts.verbose, opts.quick)?;
+    env.rss_floor_kib = lab
+        .runner
+        .run_ok(std::process::Command::new("true"))?
+        .max_rss_kib;
 
     // Header and warnings go to stdout with the table; with --json, stdout holds only the JSON
     // lines, and the rest goes to stderr.

@@ -1,7 +1,17 @@
 //! Running one child process and measuring it: wall time from spawn to reap, and its peak
 //! resident memory from `wait4`'s `rusage` (the child's own, and that of any of its children it
 //! waited for, as Linux reports it).
+//!
+//! Linux carries a parent's memory into a child's `ru_maxrss` across `exec` (the peak of the
+//! address space the child started from: the parent's high-water mark for a `vfork`/
+//! `posix_spawn`, its current size for a `fork`). The benchmark process itself grows (the
+//! generator, the file comparisons), so it never starts a measured program itself: it starts a
+//! copy of itself as a small launcher (`--vault-bench-launch`), which spawns the program, times
+//! it, reaps it with `wait4` and writes what it measured to a file. A measured peak is
+//! therefore at least the launcher's own (about the size of a child running `true`, printed in
+//! the header), never the benchmark's.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -70,43 +80,101 @@ impl Runner {
         })
     }
 
-    /// Run `cmd` to its end, timed from spawn to reap. An exit code other than 0 is not an error
-    /// here (see [`Proc::ok`]); failing to start it is.
-    pub fn run(&self, mut cmd: Command) -> Result<Proc> {
+    /// Run `cmd` to its end, timed from spawn to reap (by the launcher). An exit code other
+    /// than 0 is not an error here (see [`Proc::ok`]); failing to start it is.
+    pub fn run(&self, cmd: Command) -> Result<Proc> {
         let what = describe(&cmd);
         let out_path = self.logs.join("stdout");
         let err_path = self.logs.join("stderr");
+        let report_path = self.logs.join("measured");
         let out = File::create(&out_path).context("creating the stdout log")?;
         let err = File::create(&err_path).context("creating the stderr log")?;
-        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        let _ = std::fs::remove_file(&report_path);
 
-        let start = Instant::now();
-        // Reaped below by wait4, which std's `Child::wait` cannot do: it drops the rusage.
-        #[allow(clippy::zombie_processes)]
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start `{what}`"))?;
-        let (status, usage) = wait4(child.id())?;
-        let wall = start.elapsed();
-
-        let code = if libc::WIFEXITED(status) {
-            Some(libc::WEXITSTATUS(status))
-        } else {
-            None
+        let mut launcher = Command::new(std::env::current_exe().context("locating the bench")?);
+        launcher
+            .arg(LAUNCH)
+            .arg(&report_path)
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(value) => launcher.env(key, value),
+                None => launcher.env_remove(key),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            launcher.current_dir(dir);
+        }
+        let status = launcher
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .status()
+            .with_context(|| format!("cannot start the launcher for `{what}`"))?;
+        let stderr = read_lossy(&err_path)?;
+        let measured = std::fs::read_to_string(&report_path).unwrap_or_default();
+        let fields: Vec<u64> = measured
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let [wall_ns, max_rss_kib, exited, code] = fields[..] else {
+            bail!("cannot start `{what}` ({status}):\n{}", tail(&stderr));
         };
         Ok(Proc {
             what,
-            wall,
-            max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
-            code,
+            wall: Duration::from_nanos(wall_ns),
+            max_rss_kib,
+            code: (exited == 1).then(|| i32::try_from(code).unwrap_or(-1)),
             stdout: read_lossy(&out_path)?,
-            stderr: read_lossy(&err_path)?,
+            stderr,
         })
     }
 
     /// [`Runner::run`], then [`Proc::ok`].
     pub fn run_ok(&self, cmd: Command) -> Result<Proc> {
         self.run(cmd)?.ok()
+    }
+}
+
+/// The first argument that makes the bench a launcher: `LAUNCH REPORT PROGRAM ARGS...`.
+pub const LAUNCH: &str = "--vault-bench-launch";
+
+/// The launcher: run PROGRAM ARGS (inheriting stdio, environment and folder), time it from
+/// spawn to reap, and write `wall_ns max_rss_kib exited code` to REPORT (`exited` 1 and the
+/// exit code, or 0 and the signal).
+pub fn launcher(args: &[OsString]) -> std::process::ExitCode {
+    let [report, program, rest @ ..] = args else {
+        eprintln!("usage: {LAUNCH} REPORT PROGRAM [ARGS...]");
+        return std::process::ExitCode::from(64);
+    };
+    let measured = (|| -> Result<String> {
+        let start = Instant::now();
+        // Reaped by wait4, which std's `Child::wait` cannot do: it drops the rusage.
+        #[allow(clippy::zombie_processes)]
+        let child = Command::new(program)
+            .args(rest)
+            .spawn()
+            .with_context(|| format!("cannot start `{}`", program.to_string_lossy()))?;
+        let (status, usage) = wait4(child.id())?;
+        let wall = start.elapsed();
+        let (exited, code) = if libc::WIFEXITED(status) {
+            (1, libc::WEXITSTATUS(status))
+        } else {
+            (0, libc::WTERMSIG(status))
+        };
+        Ok(format!(
+            "{} {} {exited} {code}\n",
+            wall.as_nanos(),
+            usage.ru_maxrss
+        ))
+    })();
+    match measured.and_then(|text| Ok(std::fs::write(report, text)?)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Environment {
     pub syncd: String,
     pub git: String,
     pub rsync: String,
+    /// The peak RSS measured for a child running `true`: the least any figure can show.
+    pub rss_floor_kib: u64,
 }
 
 impl Environment {
@@ -67,6 +69,7 @@ impl Environment {
             syncd: first_line(SYNCD, "--version", "cargo bench builds it")?,
             git: first_line("git", "--version", "install it: apt-get install git")?,
             rsync: first_line("rsync", "--version", "install it: apt-get install rsync")?,
+            rss_floor_kib: 0,
         })
     }
 
@@ -81,6 +84,7 @@ impl Environment {
             "syncd": self.syncd,
             "git": self.git,
             "rsync": self.rsync,
+            "rss_floor_mib": round3(mib(self.rss_floor_kib)),
         })
     }
 }
@@ -141,6 +145,7 @@ pub fn header(env: &Environment, lab: &Lab, opts: &Options) -> String {
          machine: {} CPUs, {}, {}, {}, load average {}\n\
          tools:   {}; {}; {}\n\
          vault:   {} notes, {} attachments, {} files in {} folders, {}; {} run{} per figure\n\
+         memory:  peak RSS of each child from wait4; a child running `true` shows {:.1} MiB\n\
          scratch: {}\n",
         command_line(),
         env.source,
@@ -159,6 +164,7 @@ pub fn header(env: &Environment, lab: &Lab, opts: &Options) -> String {
         bytes(s.bytes),
         opts.runs,
         if opts.runs == 1 { "" } else { "s" },
+        mib(env.rss_floor_kib),
         lab.path().display()
     )
 }

@@ -1,11 +1,10 @@
 //! `log` against a real folder hub whose snapshots are built by hand.
 
-use std::cell::Cell;
-
 use super::*;
 use crate::folder_hub::FolderHub;
 use crate::hub::CasOutcome;
 use crate::object::{FlatTree, Kind, Object, build_trees};
+use crate::test_hub::{Damage, FaultyHub};
 
 struct World {
     _dir: tempfile::TempDir,
@@ -174,52 +173,14 @@ fn merges_visit_each_snapshot_once_by_time() {
     assert_eq!(ids(&n), vec![left, root]);
 }
 
-/// A hub that counts the objects it hands out, and may damage them.
-struct Watched<'a> {
-    inner: &'a FolderHub,
-    fetched: Cell<usize>,
-    damage: bool,
-}
-
-impl Hub for Watched<'_> {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn head(&self) -> Result<Option<ObjectId>, HubError> {
-        self.inner.head()
-    }
-    fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, HubError> {
-        self.inner.missing(ids)
-    }
-    fn put(&self, objects: &[Object]) -> Result<(), HubError> {
-        self.inner.put(objects)
-    }
-    fn get(&self, ids: &[ObjectId]) -> Result<Vec<Object>, HubError> {
-        self.fetched.set(self.fetched.get() + ids.len());
-        let mut got = self.inner.get(ids)?;
-        if self.damage {
-            for o in &mut got {
-                o.bytes.push(b'\n');
-            }
-        }
-        Ok(got)
-    }
-    fn cas_head(&self, old: Option<ObjectId>, new: ObjectId) -> Result<CasOutcome, HubError> {
-        self.inner.cas_head(old, new)
-    }
-    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
-        self.inner.tree_hash()
-    }
-    fn time_ns(&self) -> Result<i64, HubError> {
-        self.inner.time_ns()
-    }
-}
-
-fn watched(hub: &FolderHub, damage: bool) -> Watched<'_> {
-    Watched {
-        inner: hub,
-        fetched: Cell::new(0),
-        damage,
+fn watched(hub: &FolderHub, damage: bool) -> FaultyHub<'_> {
+    FaultyHub {
+        damage: if damage {
+            Damage::Everything
+        } else {
+            Damage::Nothing
+        },
+        ..FaultyHub::new(hub)
     }
 }
 

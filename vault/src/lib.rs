@@ -23,6 +23,8 @@ pub mod scan;
 pub mod statcache;
 pub mod store;
 pub mod sync;
+#[cfg(test)]
+mod test_hub;
 
 pub use hub::{CasOutcome, Hub, HubError};
 pub use id::ObjectId;

@@ -11,6 +11,7 @@ use crate::folder_hub::FolderHub;
 use crate::hub::Hub;
 use crate::object::{EntryKind, FileMeta, Tree};
 use crate::reconcile::{ConflictKind, Side};
+use crate::test_hub::{Damage, FaultyHub};
 
 struct World {
     _dir: tempfile::TempDir,
@@ -244,9 +245,9 @@ fn a_hostile_tree_changes_nothing() {
 fn clock_skew_is_refused() {
     let w = world(1);
     write(&w.devices[0], "a.md", "alpha", 1);
-    let skewed = Tweaked {
+    let skewed = FaultyHub {
         skew_ns: 6 * 60 * 1_000_000_000,
-        ..Tweaked::new(&w.hub)
+        ..FaultyHub::new(&w.hub)
     };
     let err = sync(&w.devices[0], &skewed, &SyncOptions::default()).unwrap_err();
     assert!(
@@ -283,66 +284,6 @@ fn a_cache_entry_with_a_wrong_id_is_caught_and_rehashed() {
     assert!(verify(&w.devices[0], &w.hub, true).unwrap().equal);
 }
 
-/// A folder hub with faults to order: a skewed clock, another device publishing just before
-/// our first compare-and-swap, or wrong bytes for one object.
-struct Tweaked<'a> {
-    inner: &'a FolderHub,
-    skew_ns: i64,
-    before_cas: std::cell::RefCell<Option<Box<dyn FnOnce() + 'a>>>,
-    corrupt: Option<ObjectId>,
-}
-
-impl<'a> Tweaked<'a> {
-    fn new(inner: &'a FolderHub) -> Tweaked<'a> {
-        Tweaked {
-            inner,
-            skew_ns: 0,
-            before_cas: std::cell::RefCell::new(None),
-            corrupt: None,
-        }
-    }
-}
-
-impl Hub for Tweaked<'_> {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn head(&self) -> Result<Option<ObjectId>, HubError> {
-        self.inner.head()
-    }
-    fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, HubError> {
-        self.inner.missing(ids)
-    }
-    fn put(&self, objects: &[crate::object::Object]) -> Result<(), HubError> {
-        self.inner.put(objects)
-    }
-    fn get(&self, ids: &[ObjectId]) -> Result<Vec<crate::object::Object>, HubError> {
-        let mut objects = self.inner.get(ids)?;
-        for (id, o) in ids.iter().zip(&mut objects) {
-            if Some(*id) == self.corrupt {
-                o.bytes.push(b'!');
-            }
-        }
-        Ok(objects)
-    }
-    fn cas_head(
-        &self,
-        old: Option<ObjectId>,
-        new: ObjectId,
-    ) -> Result<crate::hub::CasOutcome, HubError> {
-        if let Some(f) = self.before_cas.borrow_mut().take() {
-            f();
-        }
-        self.inner.cas_head(old, new)
-    }
-    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
-        self.inner.tree_hash()
-    }
-    fn time_ns(&self) -> Result<i64, HubError> {
-        Ok(self.inner.time_ns()? + self.skew_ns)
-    }
-}
-
 #[test]
 fn losing_the_head_race_reconciles_and_retries_without_losing_either_update() {
     let w = world(2);
@@ -352,7 +293,7 @@ fn losing_the_head_race_reconciles_and_retries_without_losing_either_update() {
     write(&w.devices[0], "from0.md", "zero", 2);
     write(&w.devices[1], "from1.md", "one", 3);
     write(&w.devices[1], "shared.md", "v2 by dev1", 4);
-    let racing = Tweaked::new(&w.hub);
+    let racing = FaultyHub::new(&w.hub);
     *racing.before_cas.borrow_mut() = Some(Box::new(|| {
         sync(&w.devices[1], &w.hub, &SyncOptions::default()).unwrap();
     }));
@@ -450,9 +391,9 @@ fn a_download_that_fails_half_way_deletes_nothing() {
     write(&w.devices[0], "new.md", "new", 3);
     sync_ok(&w, 0);
     let before = files(w.devices[1].root());
-    let lying = Tweaked {
-        corrupt: Some(ObjectId::of(b"new")),
-        ..Tweaked::new(&w.hub)
+    let lying = FaultyHub {
+        damage: Damage::One(ObjectId::of(b"new")),
+        ..FaultyHub::new(&w.hub)
     };
     let err = sync(&w.devices[1], &lying, &SyncOptions::default()).unwrap_err();
     assert!(matches!(err, SyncError::BadRemote { .. }), "{err}");

@@ -43,6 +43,25 @@ impl FileStat {
     }
 }
 
+impl FileStat {
+    /// From a raw `stat` (the scan's `fstatat`). The field types differ between
+    /// architectures, hence the casts.
+    #[allow(clippy::unnecessary_cast)]
+    pub fn from_stat(st: &rustix::fs::Stat) -> FileStat {
+        FileStat {
+            size: st.st_size as u64,
+            mtime_ns: (st.st_mtime as i64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(st.st_mtime_nsec as i64),
+            ctime_ns: (st.st_ctime as i64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(st.st_ctime_nsec as i64),
+            ino: st.st_ino as u64,
+            executable: st.st_mode & 0o111 != 0,
+        }
+    }
+}
+
 /// `lstat` a path: never follows a symlink, so a link cannot lead sync outside the vault.
 pub fn probe(path: &Path) -> io::Result<Found> {
     match std::fs::symlink_metadata(path) {

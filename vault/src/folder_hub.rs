@@ -129,6 +129,33 @@ impl FolderHub {
         *self.complete.lock().unwrap_or_else(|p| p.into_inner()) = Some((snapshot, vanished));
     }
 
+    /// The tree of `head` after checking that the hub holds all of it: walked unless this
+    /// handle checked that very snapshot already (and no pack vanished since), or walked
+    /// always when `full`.
+    fn head_tree(&self, full: bool) -> Result<Option<ObjectId>, HubError> {
+        let Some(head) = self.head()? else {
+            return Ok(None);
+        };
+        let mut store = self.lock_store();
+        self.refresh(&mut store)?;
+        let known = *self.complete.lock().unwrap_or_else(|p| p.into_inner());
+        if full || known != Some((head, store.vanished_packs())) {
+            let missing = self
+                .walk(&store, head, None)
+                .map_err(|e| self.walk_err(e, corrupt))?;
+            if !missing.is_empty() {
+                return Err(HubError::Missing {
+                    hub: self.describe(),
+                    ids: missing,
+                });
+            }
+            self.remember_complete(head, store.vanished_packs());
+        }
+        // The walk decoded it already; decoding again is cheap and keeps `walk` simple.
+        let snap = store.read(head).map_err(|e| self.store_err(e))?;
+        Ok(Some(Snapshot::decode(&snap.bytes)?.tree))
+    }
+
     /// The hub folder.
     pub fn path(&self) -> &Path {
         &self.root
@@ -141,7 +168,7 @@ impl FolderHub {
     pub fn missing_under(&self, snapshot: ObjectId) -> Result<Vec<ObjectId>, HubError> {
         let mut store = self.lock_store();
         self.refresh(&mut store)?;
-        self.walk(&store, snapshot)
+        self.walk(&store, snapshot, None)
             .map_err(|e| self.walk_err(e, corrupt))
     }
 
@@ -189,7 +216,19 @@ impl FolderHub {
     /// re-hash) every distinct tree reachable from its root, check every blob is present.
     /// Returns the ids that are absent. Each distinct tree is read once, so a hostile tree that
     /// names one subtree many times cannot make the walk explode.
-    fn walk(&self, store: &PackStore, snapshot: ObjectId) -> Result<Vec<ObjectId>, WalkError> {
+    ///
+    /// With a `baseline` (a snapshot known complete: the head being replaced, which was
+    /// checked when it became head), subtrees and files the new snapshot shares with it at the
+    /// same place are not read again: after editing one note, the walk reads the trees on that
+    /// note's path instead of the whole vault. A pack lost since the baseline was checked goes
+    /// unnoticed here; `verify_tree` (and `syncd verify`, `syncd sync --full-verify`) walk
+    /// everything.
+    fn walk(
+        &self,
+        store: &PackStore,
+        snapshot: ObjectId,
+        baseline: Option<ObjectId>,
+    ) -> Result<Vec<ObjectId>, WalkError> {
         let mut reader = store.reader();
         let mut missing = Vec::new();
         let snap = match reader.read(snapshot) {
@@ -197,11 +236,16 @@ impl FolderHub {
             Err(StoreError::NotFound { .. }) => return Ok(vec![snapshot]),
             Err(e) => return Err(WalkError::Hub(self.store_err(e))),
         };
+        // The baseline's root, if it can be read; otherwise everything is walked.
+        let old_root = baseline
+            .and_then(|b| reader.read(b).ok())
+            .and_then(|o| Snapshot::decode(&o.bytes).ok())
+            .map(|s| s.tree);
         let mut seen_trees = HashSet::new();
         let mut seen_blobs = HashSet::new();
-        let mut stack = vec![(snap.tree, 0usize)];
-        while let Some((tree_id, depth)) = stack.pop() {
-            if !seen_trees.insert(tree_id) {
+        let mut stack = vec![(snap.tree, 0usize, old_root)];
+        while let Some((tree_id, depth, old)) = stack.pop() {
+            if old == Some(tree_id) || !seen_trees.insert(tree_id) {
                 continue;
             }
             if depth > MAX_TREE_DEPTH {
@@ -218,16 +262,28 @@ impl FolderHub {
                 }
                 Err(e) => return Err(WalkError::Hub(self.store_err(e))),
             };
+            let old_tree = old
+                .and_then(|id| reader.read(id).ok())
+                .and_then(|o| Tree::decode(&o.bytes).ok())
+                .unwrap_or_default();
             for (name, entry) in tree.entries {
                 if depth == 0 && name.eq_ignore_ascii_case(STATE_DIR) {
                     return Err(WalkError::Invalid(format!(
                         "root tree {tree_id} contains `{name}`, the agents' private folder"
                     )));
                 }
+                let before = old_tree.entries.get(&name);
                 match entry {
-                    EntryKind::Dir(sub) => stack.push((sub, depth + 1)),
+                    EntryKind::Dir(sub) => {
+                        let old_sub = match before {
+                            Some(EntryKind::Dir(o)) => Some(*o),
+                            _ => None,
+                        };
+                        stack.push((sub, depth + 1, old_sub));
+                    }
                     EntryKind::File(meta) => {
-                        if seen_blobs.insert(meta.id) && !store.contains(meta.id) {
+                        let known = matches!(before, Some(EntryKind::File(m)) if m.id == meta.id);
+                        if !known && seen_blobs.insert(meta.id) && !store.contains(meta.id) {
                             missing.push(meta.id);
                         }
                     }
@@ -364,8 +420,10 @@ impl Hub for FolderHub {
     fn cas_head(&self, old: Option<ObjectId>, new: ObjectId) -> Result<CasOutcome, HubError> {
         let mut store = self.lock_store();
         self.refresh(&mut store)?;
+        // Only what `new` adds to `old` needs checking, unless packs vanished under us.
+        let baseline = old.filter(|_| store.vanished_packs() == 0);
         let missing = self
-            .walk(&store, new)
+            .walk(&store, new, baseline)
             .map_err(|e| self.walk_err(e, refused))?;
         if missing.is_empty() {
             self.remember_complete(new, store.vanished_packs());
@@ -386,27 +444,11 @@ impl Hub for FolderHub {
     }
 
     fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
-        let Some(head) = self.head()? else {
-            return Ok(None);
-        };
-        let mut store = self.lock_store();
-        self.refresh(&mut store)?;
-        let known = *self.complete.lock().unwrap_or_else(|p| p.into_inner());
-        if known != Some((head, store.vanished_packs())) {
-            let missing = self
-                .walk(&store, head)
-                .map_err(|e| self.walk_err(e, corrupt))?;
-            if !missing.is_empty() {
-                return Err(HubError::Missing {
-                    hub: self.describe(),
-                    ids: missing,
-                });
-            }
-            self.remember_complete(head, store.vanished_packs());
-        }
-        // The walk decoded it already; decoding again is cheap and keeps `walk` simple.
-        let snap = store.read(head).map_err(|e| self.store_err(e))?;
-        Ok(Some(Snapshot::decode(&snap.bytes)?.tree))
+        self.head_tree(false)
+    }
+
+    fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
+        self.head_tree(true)
     }
 
     fn time_ns(&self) -> Result<i64, HubError> {

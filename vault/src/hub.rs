@@ -9,9 +9,11 @@
 //!   damaged or hostile.
 //! - `cas_head(old, new)` moves `head` only if it is still `old`, atomically with respect to
 //!   every other writer of the same hub, and only if the hub holds `new` and everything it
-//!   references.
+//!   references. It may check only what `new` adds to `old` (which was checked when it became
+//!   head): checking a whole vault after every edit would cost more than the edit.
 //! - `tree_hash` is computed by the hub from its own data: it re-hashes the trees reachable from
-//!   `head` and checks that every blob they name is present.
+//!   `head` and checks that every blob they name is present (or remembers doing so for this
+//!   head); `verify_tree` does it again from scratch.
 
 use crate::id::ObjectId;
 use crate::object::{Object, ObjectError};
@@ -84,6 +86,11 @@ pub trait Hub {
     fn cas_head(&self, old: Option<ObjectId>, new: ObjectId) -> Result<CasOutcome, HubError>;
     /// The root tree id of `head`, verified from the hub's own data; `None` for an empty hub.
     fn tree_hash(&self) -> Result<Option<ObjectId>, HubError>;
+    /// [`Hub::tree_hash`] computed from scratch, trusting nothing the hub remembers (for
+    /// `syncd verify` and `--full-verify`).
+    fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
+        self.tree_hash()
+    }
     /// The hub's clock, in nanoseconds since the Unix epoch (for the clock-skew check).
     fn time_ns(&self) -> Result<i64, HubError>;
 }

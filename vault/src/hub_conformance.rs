@@ -43,6 +43,7 @@ macro_rules! hub_conformance_tests {
             cas_from_none_then_forward,
             cas_with_stale_old_conflicts_with_actual_head,
             cas_to_incomplete_snapshot_is_refused,
+            cas_forward_checks_what_the_new_head_adds,
             tree_hash_of_good_head,
             tree_hash_after_losing_data_fails_and_repair_works,
             second_handle_sees_first_handles_writes,
@@ -229,6 +230,69 @@ pub fn cas_to_incomplete_snapshot_is_refused<F: HubFactory>(f: &F) {
     assert_eq!(hub.cas_head(None, s.id).unwrap(), CasOutcome::Updated);
 }
 
+/// A hub may check only what a new head adds to the old one, but it must check all of that.
+pub fn cas_forward_checks_what_the_new_head_adds<F: HubFactory>(f: &F) {
+    let hub = f.create();
+    let s1 = sample();
+    hub.put(&s1.all()).unwrap();
+    hub.cas_head(None, s1.id).unwrap();
+    let refused = |hub: &F::Hub, old: ObjectId, new: ObjectId, why: &str| match hub
+        .cas_head(Some(old), new)
+    {
+        Err(HubError::Refused { .. }) => {
+            assert_eq!(hub.head().unwrap(), Some(old), "{why}: head moved")
+        }
+        other => panic!("{why}: expected Refused, got {other:?}"),
+    };
+    // A new file deep down: its blob is the only thing missing.
+    let s2 = TestSnapshot::new(
+        &[
+            ("a.md", b"alpha"),
+            ("notes/b.md", b"beta"),
+            ("notes/deep/c.md", b"gamma"),
+            ("notes/deep/new.md", b"new words"),
+        ],
+        vec![s1.id],
+    );
+    let mut without_blob = s2.trees.clone();
+    without_blob.push(s2.snapshot.clone());
+    hub.put(&without_blob).unwrap();
+    refused(&hub, s1.id, s2.id, "the added blob is absent");
+    hub.put(&[blob(b"new words")]).unwrap();
+    assert_eq!(
+        hub.cas_head(Some(s1.id), s2.id).unwrap(),
+        CasOutcome::Updated
+    );
+    // An edit one level down: the changed folder's new tree is missing.
+    let s3 = TestSnapshot::new(
+        &[
+            ("a.md", b"alpha"),
+            ("notes/b.md", b"beta, edited"),
+            ("notes/deep/c.md", b"gamma"),
+            ("notes/deep/new.md", b"new words"),
+        ],
+        vec![s2.id],
+    );
+    let new_trees: Vec<Object> = s3
+        .trees
+        .iter()
+        .filter(|t| !s2.trees.contains(t))
+        .cloned()
+        .collect();
+    assert_eq!(new_trees.len(), 2, "the root and `notes` changed");
+    hub.put(&[blob(b"beta, edited"), s3.snapshot.clone()])
+        .unwrap();
+    hub.put(&new_trees[new_trees.len() - 1..]).unwrap(); // the root only
+    refused(&hub, s2.id, s3.id, "the changed folder's tree is absent");
+    hub.put(&new_trees).unwrap();
+    assert_eq!(
+        hub.cas_head(Some(s2.id), s3.id).unwrap(),
+        CasOutcome::Updated
+    );
+    assert_eq!(hub.tree_hash().unwrap(), Some(s3.root));
+    assert_eq!(hub.verify_tree().unwrap(), Some(s3.root));
+}
+
 pub fn tree_hash_of_good_head<F: HubFactory>(f: &F) {
     let hub = f.create();
     let s = sample();
@@ -253,6 +317,10 @@ pub fn tree_hash_after_losing_data_fails_and_repair_works<F: HubFactory>(f: &F) 
     match hub.tree_hash() {
         Err(HubError::Missing { .. } | HubError::Corrupt { .. }) => {}
         other => panic!("tree_hash of a damaged hub must fail, got {other:?}"),
+    }
+    match hub.verify_tree() {
+        Err(HubError::Missing { .. } | HubError::Corrupt { .. }) => {}
+        other => panic!("verify_tree of a damaged hub must fail, got {other:?}"),
     }
     // What a device needs to repair it: the hub says which ids it lacks...
     let ids: Vec<ObjectId> = s.blobs.iter().map(Object::id).collect();

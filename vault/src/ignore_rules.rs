@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use crate::fsutil::TEMP_PREFIX;
+use crate::id::ObjectId;
 use crate::paths::{REVISIONS_DIR, STATE_DIR, VaultPath};
 
 /// The name of the per-vault ignore file, at the top of the vault.
@@ -95,7 +96,12 @@ pub enum IgnoreError {
 #[derive(Debug, Clone)]
 pub struct IgnoreRules {
     matcher: Gitignore,
+    fingerprint: ObjectId,
 }
+
+/// Bumped whenever the meaning of a rule changes in code (not in [`DEFAULT_IGNORES`], which
+/// the fingerprint covers), so old fingerprints stop matching.
+const RULES_LOGIC_VERSION: u32 = 1;
 
 impl IgnoreRules {
     /// Rules from the built-in defaults plus `syncignore_text` (the content of `.syncignore`,
@@ -114,7 +120,25 @@ impl IgnoreRules {
                 .map_err(|e| bad_pattern(i + 1, line, e))?;
         }
         let matcher = builder.build().map_err(|e| bad_pattern(0, "", e))?;
-        Ok(IgnoreRules { matcher })
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&RULES_LOGIC_VERSION.to_le_bytes());
+        for pattern in DEFAULT_IGNORES {
+            hasher.update(pattern.as_bytes()).update(b"\n");
+        }
+        hasher
+            .update(b"\0")
+            .update(syncignore_text.unwrap_or("").as_bytes());
+        Ok(IgnoreRules {
+            matcher,
+            fingerprint: ObjectId(*hasher.finalize().as_bytes()),
+        })
+    }
+
+    /// Equal for rules that ignore exactly the same paths (same defaults, same `.syncignore`,
+    /// same program logic). The stat cache records it: a path it holds was kept by the rules
+    /// of its scan, so under the same rules the next scan need not match it again.
+    pub fn fingerprint(&self) -> ObjectId {
+        self.fingerprint
     }
 
     /// Rules for the vault at `vault_root`: defaults plus `<root>/.syncignore` if it exists.

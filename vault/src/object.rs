@@ -95,6 +95,15 @@ pub struct FileMeta {
 }
 
 impl FileMeta {
+    /// The entry of a file with `stat` and blob `id`.
+    pub fn of(stat: &crate::filestat::FileStat, id: ObjectId) -> FileMeta {
+        FileMeta {
+            id,
+            size: stat.size,
+            mtime_ns: stat.mtime_ns,
+            executable: stat.executable,
+        }
+    }
     /// Same bytes and mode: the versions differ at most in modification time.
     pub fn same_content(&self, other: &FileMeta) -> bool {
         self.id == other.id && self.executable == other.executable
@@ -115,6 +124,19 @@ pub struct Tree {
 }
 
 const TREE_HEADER: &str = "vault-tree 1";
+
+/// One line of a tree's encoding (the one place that writes it).
+fn encode_entry(s: &mut String, name: &str, entry: &EntryKind) {
+    match entry {
+        EntryKind::File(m) => {
+            let x = if m.executable { 'x' } else { '-' };
+            let _ = writeln!(s, "f {} {} {} {} {}", m.id, m.size, m.mtime_ns, x, name);
+        }
+        EntryKind::Dir(id) => {
+            let _ = writeln!(s, "d {id} 0 0 - {name}");
+        }
+    }
+}
 const SNAPSHOT_HEADER: &str = "vault-snapshot 1";
 /// Deeper trees are refused, so a hostile hub cannot exhaust the stack or memory.
 pub const MAX_TREE_DEPTH: usize = 128;
@@ -125,15 +147,7 @@ impl Tree {
         s.push_str(TREE_HEADER);
         s.push('\n');
         for (name, entry) in &self.entries {
-            match entry {
-                EntryKind::File(m) => {
-                    let x = if m.executable { 'x' } else { '-' };
-                    let _ = writeln!(s, "f {} {} {} {} {}", m.id, m.size, m.mtime_ns, x, name);
-                }
-                EntryKind::Dir(id) => {
-                    let _ = writeln!(s, "d {id} 0 0 - {name}");
-                }
-            }
+            encode_entry(&mut s, name, entry);
         }
         s.into_bytes()
     }
@@ -311,42 +325,6 @@ impl Snapshot {
 /// A whole vault as a flat map from path to file metadata; the form reconcile works on.
 pub type FlatTree = BTreeMap<VaultPath, FileMeta>;
 
-/// Build the Merkle trees for `files`. Returns the root tree id and every tree object, children
-/// before parents (so a store that receives them in order never holds a dangling reference).
-pub fn build_trees(files: &FlatTree) -> (ObjectId, Vec<Object>) {
-    #[derive(Default)]
-    struct Dir {
-        files: BTreeMap<String, FileMeta>,
-        dirs: BTreeMap<String, Dir>,
-    }
-    let mut root = Dir::default();
-    for (path, meta) in files {
-        let mut dir = &mut root;
-        let comps: Vec<&str> = path.components().collect();
-        for c in &comps[..comps.len() - 1] {
-            dir = dir.dirs.entry((*c).to_string()).or_default();
-        }
-        dir.files.insert(comps[comps.len() - 1].to_string(), *meta);
-    }
-    fn emit(dir: Dir, out: &mut Vec<Object>) -> ObjectId {
-        let mut tree = Tree::default();
-        for (name, meta) in dir.files {
-            tree.entries.insert(name, EntryKind::File(meta));
-        }
-        for (name, sub) in dir.dirs {
-            let id = emit(sub, out);
-            tree.entries.insert(name, EntryKind::Dir(id));
-        }
-        let obj = tree.to_object();
-        let id = obj.id();
-        out.push(obj);
-        id
-    }
-    let mut out = Vec::new();
-    let id = emit(root, &mut out);
-    (id, out)
-}
-
 /// Flatten a tree into paths, loading subtrees through `load`. Every name is checked again as a
 /// full path (so `.vault` at the top, or a file and a folder under one name, are refused).
 pub fn flatten<E>(
@@ -382,6 +360,9 @@ where
     }
     Ok(out)
 }
+
+mod build;
+pub use build::build_trees;
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,9 @@
 //! unlike `flock`, exclusive creation works on network folders (SMB, NFS) and sync services.
 //! The new value is written to a temp file and renamed over the ref, so a reader without the
 //! lock sees the old or the new id, never a mix. A lock left behind by a crashed writer is
-//! broken, with a warning, once it is older than [`STALE_LOCK_AGE`].
+//! broken, with a warning, once it is older than [`STALE_LOCK_AGE`], or at once when it names
+//! a process on this machine that no longer exists (a killed `syncd`: the next round should
+//! not wait a minute for it).
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -137,8 +139,14 @@ impl RefFile {
                         path: lock_path,
                         token,
                     };
-                    writeln!(f, "{}\npid {}", guard.token, std::process::id())
-                        .map_err(io_at("writing lock", &guard.path))?;
+                    write!(
+                        f,
+                        "{}\npid {}\nhost {}\n",
+                        guard.token,
+                        std::process::id(),
+                        host_name()
+                    )
+                    .map_err(io_at("writing lock", &guard.path))?;
                     return Ok(guard);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -212,24 +220,65 @@ fn random_byte() -> u8 {
     b[0]
 }
 
-/// If the lock at `lock` is older than [`STALE_LOCK_AGE`], move it aside and return true.
-///
-/// The lock is renamed to a unique name first and its age checked again on the renamed file:
-/// if two writers raced to break the same stale lock and one of them took a fresh lock in
-/// between, the fresh lock is put back (by hard link, which fails if a new lock exists).
-fn break_if_stale(lock: &Path) -> Result<bool, RefError> {
-    let age = |p: &Path| -> Option<Duration> {
-        let modified = fs::metadata(p).ok()?.modified().ok()?;
-        Some(
-            SystemTime::now()
-                .duration_since(modified)
-                .unwrap_or_default(),
-        )
-    };
-    match age(lock) {
-        Some(a) if a > STALE_LOCK_AGE => {}
-        _ => return Ok(false),
+/// This machine's name, as locks record it (empty if it cannot be read).
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is valid for `buf.len()` bytes for the duration of the call.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return String::new();
     }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Whether the lock file's text names a process on this machine that no longer exists. A
+/// lock from another machine (a hub on a shared drive), or without a pid, is never judged
+/// this way; a pid reused by another process only means waiting for the age rule.
+fn holder_is_gone(text: &str) -> bool {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .map(str::to_string)
+    };
+    let (Some(pid), Some(host)) = (field("pid"), field("host")) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<libc::pid_t>() else {
+        return false;
+    };
+    if host.is_empty() || host != host_name() || pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+    let alive = unsafe { libc::kill(pid, 0) } == 0
+        || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+    !alive
+}
+
+/// Why a lock may be broken, judged from its file: its age, or its holder being gone.
+fn staleness(lock: &Path) -> Option<String> {
+    let modified = fs::metadata(lock).ok()?.modified().ok()?;
+    let age = SystemTime::now()
+        .duration_since(modified)
+        .unwrap_or_default();
+    if age > STALE_LOCK_AGE {
+        return Some(format!("{} s old", age.as_secs()));
+    }
+    let text = fs::read_to_string(lock).ok()?;
+    holder_is_gone(&text).then(|| "its process no longer exists".to_string())
+}
+
+/// If the lock at `lock` is stale ([`staleness`]), move it aside and return true.
+///
+/// The lock is renamed to a unique name first and judged again on the renamed file (the same
+/// token, still stale): if two writers raced to break the same stale lock and one of them took
+/// a fresh lock in between, the fresh lock is put back (by hard link, which fails if a new
+/// lock exists).
+fn break_if_stale(lock: &Path) -> Result<bool, RefError> {
+    if staleness(lock).is_none() {
+        return Ok(false);
+    }
+    let token = lock_token(lock);
     let mut aside = lock.as_os_str().to_os_string();
     aside.push(format!(".stale-{}", random_hex(6)));
     let aside = PathBuf::from(aside);
@@ -238,11 +287,11 @@ fn break_if_stale(lock: &Path) -> Result<bool, RefError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
         Err(e) => return Err(io_at("breaking stale lock", lock)(e).into()),
     }
-    match age(&aside) {
-        Some(a) if a > STALE_LOCK_AGE => {
+    match staleness(&aside) {
+        Some(why) if lock_token(&aside) == token => {
             tracing::warn!(
                 lock = %lock.display(),
-                age_s = a.as_secs(),
+                why = %why,
                 holder = %describe_holder(&aside),
                 "broke a stale lock left by a writer that seems to have crashed"
             );

@@ -125,6 +125,53 @@ fn stale_lock_is_broken() {
     assert_eq!(names, vec!["head"], "lock or stale copy left behind");
 }
 
+/// A `syncd` killed while it held the lock: the next writer on this machine must not wait a
+/// minute for it.
+#[test]
+fn lock_of_a_dead_local_process_is_broken_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = RefFile::new(dir.path().join("head"));
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    fs::write(
+        r.lock_path(),
+        format!("deadtoken\npid {dead}\nhost {}\n", host_name()),
+    )
+    .unwrap();
+    let start = Instant::now();
+    assert_eq!(
+        r.compare_and_swap(None, id("a")).unwrap(),
+        CasOutcome::Updated
+    );
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(!r.lock_path().exists());
+}
+
+/// A fresh lock whose holder is alive, or on another machine, or unknown, is waited for.
+#[test]
+fn lock_of_a_live_or_remote_process_is_not_judged_dead() {
+    let me = std::process::id();
+    let host = host_name();
+    assert!(
+        !holder_is_gone(&format!("t\npid {me}\nhost {host}\n")),
+        "alive"
+    );
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    assert!(holder_is_gone(&format!("t\npid {dead}\nhost {host}\n")));
+    assert!(
+        !holder_is_gone(&format!("t\npid {dead}\nhost another-{host}\n")),
+        "another machine's pid says nothing here"
+    );
+    assert!(
+        !holder_is_gone(&format!("t\npid {dead}\n")),
+        "no host recorded"
+    );
+    assert!(!holder_is_gone("t\npid x\nhost h\n"));
+}
+
 #[test]
 fn guard_does_not_remove_a_lock_it_no_longer_owns() {
     let dir = tempfile::tempdir().unwrap();

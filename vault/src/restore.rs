@@ -280,9 +280,9 @@ fn scan_folder(vault: &LocalVault) -> Result<Scan, RestoreError> {
 pub fn list(vault: &LocalVault, of: Option<&VaultPath>) -> Result<RevisionList, RestoreError> {
     let found = scan_folder(vault)?;
     Ok(RevisionList {
-        revisions: revisions::list_revisions(&found.files, of),
+        revisions: revisions::list_revisions(found.files(), of),
         unknown: match of {
-            None => revisions::unknown_revisions(&found.files),
+            None => revisions::unknown_revisions(found.files()),
             Some(_) => Vec::new(),
         },
     })
@@ -300,7 +300,7 @@ pub fn prune(
 ) -> Result<Vec<VaultPath>, RestoreError> {
     let _lock = vault.lock(LOCK_WAIT)?;
     let found = scan_folder(vault)?;
-    let revs = revisions::list_revisions(&found.files, of);
+    let revs = revisions::list_revisions(found.files(), of);
     let chosen = revisions::select_prunable(&revs, policy, now_ns());
     if dry_run {
         return Ok(chosen);
@@ -312,7 +312,7 @@ pub fn prune(
         let still = revisions::parse_revision(&path).is_some()
             && check_parents(root, &path, false)?
             && found
-                .stats
+                .stats()
                 .get(&path)
                 .is_some_and(|st| probe(&full).ok() == Some(Found::File(*st)));
         if !still {

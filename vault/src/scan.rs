@@ -18,11 +18,12 @@
 //! file while it is hashed, the process gets SIGBUS and dies, and a sync agent must survive
 //! editors rewriting attachments under it.
 
-use std::collections::HashMap;
+use crate::statcache::PathMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -60,16 +61,22 @@ pub struct ScanCounters {
     pub files_hashed: u64,
     /// Bytes read to hash them.
     pub bytes_hashed: u64,
+    /// Files whose id came from the stat cache (their stat was exactly the cached one).
+    pub cache_hits: u64,
 }
 
 /// The state of a vault folder as found by [`scan`].
 #[derive(Debug, Clone, Default)]
 pub struct Scan {
-    /// Every file that syncs, with its blob id.
-    pub files: FlatTree,
-    /// The stat each file in `files` had when its id was taken (for the stat cache and for
-    /// "did it change since the scan?" checks before overwriting).
-    pub stats: HashMap<VaultPath, FileStat>,
+    /// Every file that syncs: its path, the stat it had when its id was taken, and its blob id,
+    /// in the walk's order.
+    entries: Vec<ScanEntry>,
+    /// Whether `entries` are in path order (see [`Scan::sort_by_path`]).
+    sorted: bool,
+    /// [`Scan::files`] and [`Scan::stats`], built on first use: a round that finds nothing
+    /// changed needs neither.
+    files: OnceLock<FlatTree>,
+    stats: OnceLock<PathMap<FileStat>>,
     pub counters: ScanCounters,
     /// Things the user may want to fix (a symlink, a name that cannot sync, a permission).
     pub warnings: Vec<String>,
@@ -82,6 +89,88 @@ pub struct Scan {
     /// Temp files of this crate (`.vault-tmp-` and 16 hex digits) found in the vault: left by
     /// an interrupted write. Sync removes them while it holds the vault lock.
     pub temp_files: Vec<PathBuf>,
+    /// The fingerprint of the ignore rules the scan applied (the stat cache keeps it).
+    pub rules: Option<ObjectId>,
+    /// The generation of the stat cache whose entries gave the cache hits, if any.
+    pub cache_generation: Option<u64>,
+}
+
+impl Scan {
+    /// Every file that syncs, with its blob id.
+    pub fn files(&self) -> &FlatTree {
+        self.files.get_or_init(|| {
+            self.entries
+                .iter()
+                .map(|e| (e.path.clone(), FileMeta::of(&e.stat, e.id)))
+                .collect()
+        })
+    }
+
+    /// The stat each file in [`Scan::files`] had when its id was taken (for the stat cache and
+    /// for "did it change since the scan?" checks before overwriting).
+    pub fn stats(&self) -> &PathMap<FileStat> {
+        self.stats.get_or_init(|| {
+            self.entries
+                .iter()
+                .map(|e| (e.path.clone(), e.stat))
+                .collect()
+        })
+    }
+
+    /// How many files were cache hits: exactly the stat the stat cache holds, so the cached
+    /// id.
+    pub fn hits(&self) -> usize {
+        self.counters.cache_hits as usize
+    }
+
+    /// The files that were not cache hits (hashed, or found in the cache with another stat).
+    pub fn examined(&self) -> impl Iterator<Item = (&VaultPath, &FileStat, &ObjectId)> {
+        self.entries
+            .iter()
+            .filter(|e| !e.hit)
+            .map(|e| (&e.path, &e.stat, &e.id))
+    }
+
+    /// Every file with its stat and id: in path order after [`Scan::sort_by_path`], else in no
+    /// particular order. Cheaper than [`Scan::files`].
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = (&VaultPath, &FileStat, &ObjectId)> {
+        self.entries.iter().map(|e| (&e.path, &e.stat, &e.id))
+    }
+
+    /// Put the entries in path order, once: a round that compares the scan with a flat tree
+    /// and saves it as the stat cache (which is kept sorted) needs them sorted, and the walk's
+    /// order is nearly so already, which makes the sort cheap. A quiet round never pays it.
+    pub fn sort_by_path(&mut self) {
+        if !self.sorted {
+            self.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+            self.sorted = true;
+        }
+    }
+
+    /// Whether [`Scan::entries`] come in path order.
+    pub fn is_sorted(&self) -> bool {
+        self.sorted
+    }
+
+    /// How many files the scan recorded.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// One file of a scan.
+#[derive(Debug, Clone)]
+struct ScanEntry {
+    path: VaultPath,
+    /// The stat it had when its id was taken.
+    stat: FileStat,
+    id: ObjectId,
+    /// The id came from the stat cache (the stat was exactly the cached one).
+    hit: bool,
 }
 
 /// The scan could not run at all.
@@ -121,48 +210,62 @@ pub fn scan(
     }
     let mut out = Scan {
         started_at_ns,
+        rules: Some(rules.fingerprint()),
+        cache_generation: opts.use_cache.then(|| cache.generation()),
         ..Scan::default()
     };
-    let walked = walk::walk(root, None, rules).map_err(|source| ScanError::Root {
+    let walked = walk::walk(root, rules, cache).map_err(|source| ScanError::Root {
         path: root.to_path_buf(),
         source,
     })?;
     out.warnings = walked.warnings;
     out.unreadable = walked.unreadable;
     out.temp_files = walked.temp_files;
-    let candidates = walked.files;
-
-    let results: Vec<Outcome> = candidates
-        .par_iter()
-        .map(|c| examine(c, root, cache, opts))
-        .collect();
-    // Collected in order and built in bulk: much cheaper than 20,000 tree insertions.
-    let mut files = Vec::with_capacity(candidates.len());
-    out.stats.reserve(candidates.len());
-    for (outcome, c) in results.into_iter().zip(candidates) {
-        let path = c.path;
+    // Files whose stat is exactly the cached one (almost all of them, in a round that follows
+    // another) are done; only the others are examined, in parallel.
+    let total = walked.files.iter().map(Vec::len).sum();
+    out.entries.reserve(total);
+    let mut rest = Vec::new();
+    for c in walked.files.into_iter().flatten() {
+        let hit = match (&c.stat, c.cached) {
+            (Ok(Some(stat)), Some(entry)) if opts.use_cache => {
+                cache.trusted(entry, stat).map(|id| (*stat, id))
+            }
+            _ => None,
+        };
+        match hit {
+            Some((stat, id)) => out.entries.push(ScanEntry {
+                path: c.path,
+                stat,
+                id,
+                hit: true,
+            }),
+            None => rest.push(c),
+        }
+    }
+    out.counters.cache_hits = out.entries.len() as u64;
+    out.counters.files_scanned = out.entries.len() as u64;
+    let results: Vec<Outcome> = rest.par_iter().map(|c| examine(c, root)).collect();
+    for (outcome, c) in results.into_iter().zip(rest) {
         out.counters.files_hashed += outcome.reads;
         out.counters.bytes_hashed += outcome.bytes;
         match outcome.result {
             Found::File(stat, id) => {
-                let meta = FileMeta {
+                out.entries.push(ScanEntry {
+                    path: c.path,
+                    stat,
                     id,
-                    size: stat.size,
-                    mtime_ns: stat.mtime_ns,
-                    executable: stat.executable,
-                };
-                out.stats.insert(path.clone(), stat);
-                files.push((path, meta));
+                    hit: false,
+                });
                 out.counters.files_scanned += 1;
             }
             Found::Gone => {}
             Found::Unreadable(warning) => {
                 out.warnings.push(warning);
-                out.unreadable.push(path);
+                out.unreadable.push(c.path);
             }
         }
     }
-    out.files = files.into_iter().collect();
     Ok(out)
 }
 
@@ -181,9 +284,9 @@ struct Outcome {
     bytes: u64,
 }
 
-/// Look up one file (with the stat the walk took), and if needed hash it until stat and content
+/// Hash one file that was not a cache hit (with the stat the walk took) until stat and content
 /// agree.
-fn examine(c: &walk::Candidate, root: &Path, cache: &StatCache, opts: ScanOptions) -> Outcome {
+fn examine(c: &walk::Candidate<'_>, root: &Path) -> Outcome {
     let path = &c.path;
     let mut out = Outcome {
         result: Found::Gone,
@@ -203,12 +306,6 @@ fn examine(c: &walk::Candidate, root: &Path, cache: &StatCache, opts: ScanOption
             return out;
         }
     };
-    if opts.use_cache
-        && let Some(id) = cache.lookup(path, &before)
-    {
-        out.result = Found::File(before, id);
-        return out;
-    }
     let abs = path.to_fs_path(root);
     let abs = abs.as_path();
     for _ in 0..MAX_HASH_TRIES {

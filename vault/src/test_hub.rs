@@ -76,6 +76,9 @@ impl Hub for FaultyHub<'_> {
     fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
         self.inner.tree_hash()
     }
+    fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
+        self.inner.verify_tree()
+    }
     fn time_ns(&self) -> Result<i64, HubError> {
         Ok(self.inner.time_ns()? + self.skew_ns)
     }

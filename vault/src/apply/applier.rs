@@ -1,36 +1,23 @@
-//! The per-action file operations of [`super::apply_actions`]: each re-checks its path against
-//! the scan and either acts or records why it did not.
+//! The per-action file operations of [`super::apply_actions`] other than writes (those are
+//! in `writes.rs`): each re-checks its path against the scan and either acts or records why it
+//! did not.
 
-use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, Permissions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{ApplyError, ApplyReport, CHANGED, Done, Skipped, filetime_of, io_err, with_exec};
 use crate::filestat::{self, FileStat, Found};
-use crate::fsutil::{self, TempFile};
+use crate::fsutil;
 use crate::id::ObjectId;
 use crate::object::FileMeta;
 use crate::paths::VaultPath;
-
-/// Groups of at most this many writes fsync each file; larger ones flush the filesystem once.
-const FSYNC_EACH_MAX: usize = 8;
-
-/// A write whose temp file is complete, waiting to be renamed into place.
-pub(super) struct Prepared {
-    path: VaultPath,
-    full: PathBuf,
-    meta: FileMeta,
-    expect: Option<FileMeta>,
-    tmp: TempFile,
-    ino: u64,
-    len: u64,
-}
+use crate::statcache::PathMap;
 
 pub(super) struct Applier<'a> {
     pub(super) root: &'a Path,
-    pub(super) scanned: &'a HashMap<VaultPath, FileStat>,
+    pub(super) scanned: &'a PathMap<FileStat>,
     pub(super) report: ApplyReport,
 }
 
@@ -137,136 +124,6 @@ impl Applier<'_> {
             }
             _ => Ok(None),
         }
-    }
-
-    /// Write a group of files (consecutive `Write` actions with their bytes): each to a temp
-    /// file beside its target, then one flush for the whole group, then each re-checked and
-    /// renamed into place, then each folder fsynced once. A crash at any point leaves every
-    /// file old or new, and the flush before the renames means a renamed file is never empty.
-    pub(super) fn write_group(
-        &mut self,
-        writes: &[(&VaultPath, &FileMeta, Option<&FileMeta>, &[u8])],
-    ) -> Result<(), ApplyError> {
-        // A few files: one fsync each is cheaper than flushing the whole filesystem.
-        let flush_each = writes.len() <= FSYNC_EACH_MAX;
-        let mut prepared = Vec::with_capacity(writes.len());
-        for &(path, meta, expect, bytes) in writes {
-            if let Some(p) = self.prepare_write(path, meta, expect, bytes, flush_each)? {
-                prepared.push(p);
-            }
-        }
-        if prepared.is_empty() {
-            return Ok(());
-        }
-        if !flush_each {
-            fsutil::sync_filesystem(self.root)
-                .map_err(io_err("flushing the files written under", self.root))?;
-        }
-        let mut dirs = BTreeSet::new();
-        let mut result = Ok(());
-        for p in prepared {
-            result = self.finish_write(p, &mut dirs);
-            if result.is_err() {
-                break;
-            }
-        }
-        for dir in dirs {
-            fsutil::fsync_dir(&dir).map_err(io_err("syncing folder", &dir))?;
-        }
-        result
-    }
-
-    /// Everything of a write up to the rename: `None` if it was skipped.
-    fn prepare_write(
-        &mut self,
-        path: &VaultPath,
-        meta: &FileMeta,
-        expect: Option<&FileMeta>,
-        bytes: &[u8],
-        flush: bool,
-    ) -> Result<Option<Prepared>, ApplyError> {
-        let full = path.to_fs_path(self.root);
-        if let Err(reason) = self.parents(path, true)? {
-            self.skip(path, reason)?;
-            return Ok(None);
-        }
-        // Early check, so a skipped write costs no temp file.
-        if let Some(reason) = self.changed(path, &full, expect)? {
-            self.skip(path, reason)?;
-            return Ok(None);
-        }
-        let mut tmp = TempFile::beside(&full).map_err(io_err("creating a temp file for", &full))?;
-        let tmp_path = tmp.path().to_path_buf();
-        let werr = io_err("writing", &tmp_path);
-        tmp.file().write_all(bytes).map_err(werr)?;
-        // An overwrite keeps the permissions the user gave the file (say 0600), new files get
-        // the umask's; only the executable bit comes from the plan.
-        let current = expect.and_then(|_| fs::symlink_metadata(&full).ok());
-        let base = match current {
-            Some(m) => m.mode(),
-            // (If the file vanished meanwhile, the re-check below skips the write.)
-            None => tmp
-                .file()
-                .metadata()
-                .map_err(io_err("reading the mode of", &tmp_path))?
-                .mode(),
-        };
-        let mode = with_exec(base & 0o777, meta.executable);
-        tmp.file()
-            .set_permissions(Permissions::from_mode(mode))
-            .map_err(io_err("setting the mode of", &tmp_path))?;
-        filetime::set_file_handle_times(tmp.file(), None, Some(filetime_of(meta.mtime_ns)))
-            .map_err(io_err("setting the modification time of", &tmp_path))?;
-        let ino = tmp
-            .file()
-            .metadata()
-            .map_err(io_err("reading", &tmp_path))?
-            .ino();
-        if flush {
-            tmp.sync().map_err(io_err("syncing", &tmp_path))?;
-        } else {
-            tmp.close();
-        }
-        Ok(Some(Prepared {
-            path: path.clone(),
-            full,
-            meta: *meta,
-            expect: expect.copied(),
-            tmp,
-            ino,
-            len: bytes.len() as u64,
-        }))
-    }
-
-    /// The re-check that matters (as late as possible) and the rename.
-    fn finish_write(
-        &mut self,
-        p: Prepared,
-        dirs: &mut BTreeSet<PathBuf>,
-    ) -> Result<(), ApplyError> {
-        if let Some(reason) = self.changed(&p.path, &p.full, p.expect.as_ref())? {
-            drop(p.tmp);
-            return self.skip(&p.path, reason);
-        }
-        if p.expect.is_some() {
-            p.tmp
-                .rename_unsynced(&p.full)
-                .map_err(io_err("replacing", &p.full))?;
-        } else if !p
-            .tmp
-            .place_unsynced(&p.full)
-            .map_err(io_err("putting in place", &p.full))?
-        {
-            return self.skip(&p.path, CHANGED.to_string());
-        }
-        if let Some(dir) = p.full.parent() {
-            dirs.insert(dir.to_path_buf());
-        }
-        let stat = self.confirm(&p.full, &p.meta, p.ino)?;
-        self.done(&p.path, stat, Some(p.meta.id));
-        self.report.files_written += 1;
-        self.report.bytes_written += p.len;
-        Ok(())
     }
 
     pub(super) fn delete(&mut self, path: &VaultPath, expect: &FileMeta) -> Result<(), ApplyError> {

@@ -1,6 +1,7 @@
 //! Tests of `apply` on real temp folders.
 
 use super::*;
+use crate::statcache::PathMap;
 
 use std::fs::{self, Permissions};
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
@@ -11,15 +12,17 @@ use crate::fsutil;
 /// A blob source backed by a map; records each fetch call's ids. `lie` returns wrong bytes,
 /// `fail_after` fails the n-th call.
 #[derive(Default)]
-struct MapSource {
-    blobs: HashMap<ObjectId, Vec<u8>>,
-    calls: Vec<Vec<ObjectId>>,
-    lie: bool,
-    fail_after: Option<usize>,
+pub(super) struct MapSource {
+    pub(super) blobs: HashMap<ObjectId, Vec<u8>>,
+    pub(super) calls: Vec<Vec<ObjectId>>,
+    pub(super) lie: bool,
+    /// Lie from the n-th call on (counting from 0).
+    pub(super) lie_from: Option<usize>,
+    pub(super) fail_after: Option<usize>,
 }
 
 impl MapSource {
-    fn with(contents: &[&[u8]]) -> MapSource {
+    pub(super) fn with(contents: &[&[u8]]) -> MapSource {
         MapSource {
             blobs: contents
                 .iter()
@@ -35,10 +38,11 @@ impl BlobSource for MapSource {
         if self.fail_after == Some(self.calls.len()) {
             return Err("connection reset".into());
         }
+        let lie = self.lie || self.lie_from.is_some_and(|n| self.calls.len() >= n);
         self.calls.push(ids.to_vec());
         ids.iter()
             .map(|id| match self.blobs.get(id) {
-                Some(_) if self.lie => Ok(b"forged".to_vec()),
+                Some(_) if lie => Ok(b"forged".to_vec()),
                 Some(b) => Ok(b.clone()),
                 None => Err(format!("no blob {id}").into()),
             })
@@ -46,13 +50,13 @@ impl BlobSource for MapSource {
     }
 }
 
-const MTIME: i64 = 1_700_000_000_123_456_789;
+pub(super) const MTIME: i64 = 1_700_000_000_123_456_789;
 
-fn vp(s: &str) -> VaultPath {
+pub(super) fn vp(s: &str) -> VaultPath {
     VaultPath::new(s).unwrap()
 }
 
-fn meta(content: &[u8], mtime_ns: i64, executable: bool) -> FileMeta {
+pub(super) fn meta(content: &[u8], mtime_ns: i64, executable: bool) -> FileMeta {
     FileMeta {
         id: ObjectId::of(content),
         size: content.len() as u64,
@@ -62,7 +66,7 @@ fn meta(content: &[u8], mtime_ns: i64, executable: bool) -> FileMeta {
 }
 
 /// Create a file on disk and return the meta a scan would have recorded for it.
-fn put(root: &Path, rel: &str, content: &[u8]) -> FileMeta {
+pub(super) fn put(root: &Path, rel: &str, content: &[u8]) -> FileMeta {
     let full = vp(rel).to_fs_path(root);
     fs::create_dir_all(full.parent().unwrap()).unwrap();
     fs::write(&full, content).unwrap();
@@ -71,7 +75,7 @@ fn put(root: &Path, rel: &str, content: &[u8]) -> FileMeta {
 }
 
 /// The stats a scan of `root` would have recorded, for the given paths.
-fn scan(root: &Path, paths: &[&str]) -> HashMap<VaultPath, FileStat> {
+pub(super) fn scan(root: &Path, paths: &[&str]) -> PathMap<FileStat> {
     paths
         .iter()
         .filter_map(
@@ -84,7 +88,7 @@ fn scan(root: &Path, paths: &[&str]) -> HashMap<VaultPath, FileStat> {
 }
 
 /// Every file under `dir` (recursively, not following links), as relative strings.
-fn files_under(dir: &Path) -> Vec<String> {
+pub(super) fn files_under(dir: &Path) -> Vec<String> {
     let mut out: Vec<String> = walkdir::WalkDir::new(dir)
         .into_iter()
         .filter_map(Result::ok)
@@ -95,7 +99,7 @@ fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-fn assert_no_temp_files(root: &Path) {
+pub(super) fn assert_no_temp_files(root: &Path) {
     let temps: Vec<String> = files_under(root)
         .into_iter()
         .filter(|f| f.contains(fsutil::TEMP_PREFIX))
@@ -103,7 +107,7 @@ fn assert_no_temp_files(root: &Path) {
     assert!(temps.is_empty(), "temp files left behind: {temps:?}");
 }
 
-fn read(root: &Path, rel: &str) -> Vec<u8> {
+pub(super) fn read(root: &Path, rel: &str) -> Vec<u8> {
     fs::read(vp(rel).to_fs_path(root)).unwrap()
 }
 
@@ -119,7 +123,7 @@ fn writes_a_new_file_with_exact_content_mtime_and_mode() {
         expect: None,
     }];
     let mut src = MapSource::with(&[content]);
-    let report = apply_actions(root, &actions, &HashMap::new(), &mut src).unwrap();
+    let report = apply_actions(root, &actions, &PathMap::default(), &mut src).unwrap();
 
     assert_eq!(read(root, "bin/deep/run.sh"), content);
     let md = fs::metadata(root.join("bin/deep/run.sh")).unwrap();
@@ -148,7 +152,7 @@ fn clears_the_executable_bit_and_writes_empty_files_without_fetching() {
         expect: None,
     }];
     let mut src = MapSource::default();
-    apply_actions(root, &actions, &HashMap::new(), &mut src).unwrap();
+    apply_actions(root, &actions, &PathMap::default(), &mut src).unwrap();
     assert!(src.calls.is_empty(), "an empty file needs no fetch");
     assert_eq!(read(root, "empty.md"), b"");
     let mode = fs::metadata(root.join("empty.md")).unwrap().mode();
@@ -212,7 +216,7 @@ fn skips_a_new_file_when_one_appeared_at_the_path() {
     let report = apply_actions(
         root,
         &actions,
-        &HashMap::new(),
+        &PathMap::default(),
         &mut MapSource::with(&[b"remote"]),
     )
     .unwrap();
@@ -339,7 +343,7 @@ fn a_symlinked_folder_pointing_outside_is_refused() {
         false,
     );
     // Even a scan that (wrongly) reported the file is not enough to reach through the link.
-    let scanned: HashMap<VaultPath, FileStat> = [(vp("linked/victim.md"), st)].into();
+    let scanned: PathMap<FileStat> = [(vp("linked/victim.md"), st)].into_iter().collect();
     let actions = vec![
         Action::Write {
             path: vp("linked/new.md"),
@@ -387,7 +391,7 @@ fn a_file_where_a_folder_is_needed_is_refused() {
     let report = apply_actions(
         root,
         &actions,
-        &HashMap::new(),
+        &PathMap::default(),
         &mut MapSource::with(&[b"x"]),
     )
     .unwrap();
@@ -406,7 +410,7 @@ fn bytes_that_do_not_match_the_id_are_refused() {
     }];
     let mut src = MapSource::with(&[b"real"]);
     src.lie = true;
-    let err = apply_actions(root, &actions, &HashMap::new(), &mut src).unwrap_err();
+    let err = apply_actions(root, &actions, &PathMap::default(), &mut src).unwrap_err();
     assert!(matches!(err, ApplyError::WrongBytes { .. }), "{err}");
     assert!(!err.is_transient());
     assert_eq!(files_under(root), Vec::<String>::new(), "nothing written");
@@ -428,7 +432,7 @@ fn fetches_in_batches_and_a_source_error_reports_what_was_done() {
         })
         .collect();
     let mut src = MapSource::with(&refs);
-    let report = apply_batched(root, &actions, &HashMap::new(), &mut src, 20).unwrap();
+    let report = apply_batched(root, &actions, &PathMap::default(), &mut src, 20).unwrap();
     let sizes: Vec<usize> = src.calls.iter().map(Vec::len).collect();
     assert_eq!(sizes, vec![2, 2, 1]);
     assert_eq!(report.files_written, 5);
@@ -436,7 +440,8 @@ fn fetches_in_batches_and_a_source_error_reports_what_was_done() {
     let dir2 = tempfile::tempdir().unwrap();
     let mut failing = MapSource::with(&refs);
     failing.fail_after = Some(1);
-    let err = apply_batched(dir2.path(), &actions, &HashMap::new(), &mut failing, 20).unwrap_err();
+    let err =
+        apply_batched(dir2.path(), &actions, &PathMap::default(), &mut failing, 20).unwrap_err();
     assert!(matches!(err, ApplyError::Fetch { .. }));
     assert!(err.to_string().contains("f2.md"), "{err}");
     assert_eq!(err.partial().files_written, 2);
@@ -473,7 +478,13 @@ fn a_missing_scan_record_is_treated_as_changed() {
         path: vp("a.md"),
         expect: m,
     }];
-    let report = apply_actions(root, &actions, &HashMap::new(), &mut MapSource::default()).unwrap();
+    let report = apply_actions(
+        root,
+        &actions,
+        &PathMap::default(),
+        &mut MapSource::default(),
+    )
+    .unwrap();
     assert!(root.join("a.md").exists());
     assert_eq!(report.skipped.len(), 1);
 }

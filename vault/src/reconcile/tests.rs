@@ -1,13 +1,15 @@
 //! Table tests: every combination of unchanged / touched / modified / deleted / added on each
 //! side, plus renames, name clashes and a property test of the merge invariants.
 
+use std::collections::BTreeSet;
+
 use super::*;
 use crate::id::ObjectId;
 use proptest::prelude::*;
 
-const T0: i64 = 1_700_000_000_000_000_000;
+pub(super) const T0: i64 = 1_700_000_000_000_000_000;
 
-fn v(content: &str, t: i64) -> FileMeta {
+pub(super) fn v(content: &str, t: i64) -> FileMeta {
     FileMeta {
         id: ObjectId::of(content.as_bytes()),
         size: content.len() as u64,
@@ -16,7 +18,7 @@ fn v(content: &str, t: i64) -> FileMeta {
     }
 }
 
-fn p(s: &str) -> VaultPath {
+pub(super) fn p(s: &str) -> VaultPath {
     VaultPath::new(s).unwrap()
 }
 
@@ -33,8 +35,12 @@ fn devices() -> Devices {
     }
 }
 
+/// The plan, which must also be exactly the reference merge's plan.
 fn run(base: &FlatTree, local: &FlatTree, remote: &FlatTree) -> Plan {
-    reconcile(base, local, remote, &devices(), &|_| false)
+    let plan = reconcile(base, local, remote, &devices(), &|_| false);
+    let reference = super::reference::reconcile(base, local, remote, &devices(), &|_| false);
+    assert_eq!(plan, reference, "differs from the reference merge");
+    plan
 }
 
 /// What one side did to `note.md` relative to base (`base` = "b" at time 1).

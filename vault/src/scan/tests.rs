@@ -51,18 +51,22 @@ fn records_files_with_ids_and_counts() {
     let dir = tempfile::tempdir().unwrap();
     let total = small_vault(dir.path());
     let s = run(dir.path(), &defaults(), &StatCache::new(), true);
-    let paths: Vec<&str> = s.files.keys().map(|p| p.as_str()).collect();
+    let paths: Vec<&str> = s.files().keys().map(|p| p.as_str()).collect();
     assert_eq!(
         paths,
         ["a.md", "img/d.png", "notes/b.md", "notes/deep/c.md"]
     );
-    assert_eq!(s.files[&vp("notes/b.md")].id, ObjectId::of(b"bravo bravo"));
-    assert_eq!(s.files[&vp("notes/b.md")].size, 11);
-    assert_eq!(s.stats.len(), 4);
+    assert_eq!(
+        s.files()[&vp("notes/b.md")].id,
+        ObjectId::of(b"bravo bravo")
+    );
+    assert_eq!(s.files()[&vp("notes/b.md")].size, 11);
+    assert_eq!(s.stats().len(), 4);
     let expected = ScanCounters {
         files_scanned: 4,
         files_hashed: 4,
         bytes_hashed: total,
+        cache_hits: 0,
     };
     assert_eq!(s.counters, expected);
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
@@ -85,7 +89,8 @@ fn unchanged_vault_hashes_nothing_the_second_time() {
         (second.counters.files_hashed, second.counters.bytes_hashed),
         (0, 0)
     );
-    assert_eq!(second.files, first.files);
+    assert_eq!(second.counters.cache_hits, 4);
+    assert_eq!(second.files(), first.files());
 
     // ...and through the file, as after a restart.
     let index = dir.path().join("index-copy");
@@ -98,7 +103,7 @@ fn unchanged_vault_hashes_nothing_the_second_time() {
         (third.counters.files_hashed, third.counters.bytes_hashed),
         (0, 0)
     );
-    assert_eq!(third.files, first.files);
+    assert_eq!(third.files(), first.files());
 }
 
 #[test]
@@ -119,10 +124,10 @@ fn changed_file_is_rehashed_even_with_same_size_and_mtime() {
     let second = run(dir.path(), &rules, &cache, true);
     assert_eq!(second.counters.files_hashed, 1);
     assert_eq!(second.counters.bytes_hashed, 5);
-    assert_eq!(second.files[&vp("a.md")].id, ObjectId::of(b"ALPHA"));
+    assert_eq!(second.files()[&vp("a.md")].id, ObjectId::of(b"ALPHA"));
     assert_eq!(
-        second.files[&vp("a.md")].mtime_ns,
-        first.files[&vp("a.md")].mtime_ns
+        second.files()[&vp("a.md")].mtime_ns,
+        first.files()[&vp("a.md")].mtime_ns
     );
 }
 
@@ -139,7 +144,7 @@ fn fresh_files_are_not_trusted_from_the_cache() {
     cache.insert(vp("fresh.md"), stat, stale);
     let s = run(dir.path(), &defaults(), &cache, true);
     assert_eq!(s.counters.files_hashed, 1, "a racy entry was trusted");
-    assert_eq!(s.files[&vp("fresh.md")].id, ObjectId::of(b"just written"));
+    assert_eq!(s.files()[&vp("fresh.md")].id, ObjectId::of(b"just written"));
 }
 
 #[test]
@@ -155,7 +160,7 @@ fn without_cache_everything_is_rehashed() {
         (again.counters.files_hashed, again.counters.bytes_hashed),
         (4, total)
     );
-    assert_eq!(again.files, first.files);
+    assert_eq!(again.files(), first.files());
 }
 
 #[test]
@@ -176,7 +181,7 @@ fn ignored_folder_is_not_entered() {
     write(dir.path(), "notes/.DS_Store", b"junk");
     let rules = IgnoreRules::new(Some("build/\n")).unwrap();
     let s = run(dir.path(), &rules, &StatCache::new(), true);
-    let paths: Vec<&str> = s.files.keys().map(|p| p.as_str()).collect();
+    let paths: Vec<&str> = s.files().keys().map(|p| p.as_str()).collect();
     assert_eq!(paths, ["keep.md"]);
     assert!(
         s.warnings.is_empty(),
@@ -196,7 +201,7 @@ fn symlinks_are_not_followed() {
         .unwrap();
     std::os::unix::fs::symlink(outside.path(), dir.path().join("dir-link")).unwrap();
     let s = run(dir.path(), &defaults(), &StatCache::new(), true);
-    let paths: Vec<&str> = s.files.keys().map(|p| p.as_str()).collect();
+    let paths: Vec<&str> = s.files().keys().map(|p| p.as_str()).collect();
     assert_eq!(paths, ["real.md"]);
     assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
     assert!(s.warnings[0].contains("`dir-link`") && s.warnings[0].contains("symbolic link"));
@@ -218,7 +223,7 @@ fn names_that_cannot_sync_are_skipped_with_a_warning() {
     .unwrap();
     write(dir.path(), "back\\slash.md", b"z");
     let s = run(dir.path(), &defaults(), &StatCache::new(), true);
-    let paths: Vec<&str> = s.files.keys().map(|p| p.as_str()).collect();
+    let paths: Vec<&str> = s.files().keys().map(|p| p.as_str()).collect();
     assert_eq!(paths, ["bad\u{fffd}dir-sibling.md", "ok.md"]);
     assert_eq!(s.warnings.len(), 3, "{:?}", s.warnings);
     let all = s.warnings.join("\n");
@@ -243,7 +248,7 @@ fn pipes_are_skipped_without_blocking() {
     // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
     let s = run(dir.path(), &defaults(), &StatCache::new(), true);
-    assert_eq!(s.files.len(), 1);
+    assert_eq!(s.files().len(), 1);
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     assert!(hash_file(&fifo).is_err(), "hash_file must not read a pipe");
 }
@@ -256,9 +261,9 @@ fn executable_bit_is_recorded() {
     let p = dir.path().join("run.sh");
     fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
     let s = run(dir.path(), &defaults(), &StatCache::new(), true);
-    assert!(s.files[&vp("run.sh")].executable);
-    assert!(s.stats[&vp("run.sh")].executable);
-    assert!(!s.files[&vp("plain.md")].executable);
+    assert!(s.files()[&vp("run.sh")].executable);
+    assert!(s.stats()[&vp("run.sh")].executable);
+    assert!(!s.files()[&vp("plain.md")].executable);
 }
 
 #[test]
@@ -272,8 +277,9 @@ fn vanished_file_is_simply_absent() {
     let c = walk::Candidate {
         path: vp("gone.md"),
         stat: Ok(Some(stat)),
+        cached: None,
     };
-    let out = examine(&c, dir.path(), &StatCache::new(), ScanOptions::default());
+    let out = examine(&c, dir.path());
     assert!(matches!(out.result, Found::Gone));
     assert_eq!((out.reads, out.bytes), (0, 0));
 }
@@ -284,8 +290,9 @@ fn stat_error_is_a_warning_not_a_failure() {
     let c = walk::Candidate {
         path: vp("a.md"),
         stat: Err(io::Error::from_raw_os_error(libc::EIO)),
+        cached: None,
     };
-    let out = examine(&c, dir.path(), &StatCache::new(), ScanOptions::default());
+    let out = examine(&c, dir.path());
     match out.result {
         Found::Unreadable(w) => assert!(w.contains("`a.md`"), "{w}"),
         _ => panic!("expected a warning"),
@@ -302,7 +309,7 @@ fn unreadable_file_is_skipped_with_a_warning() {
         return; // running as root: permissions cannot be tested here
     }
     let s = run(dir.path(), &defaults(), &StatCache::new(), true);
-    assert!(s.files.is_empty());
+    assert!(s.files().is_empty());
     assert_eq!(s.unreadable, [vp("locked.md")]);
     assert!(s.warnings[0].contains("`locked.md`") && s.warnings[0].contains("permission"));
 }
@@ -346,4 +353,63 @@ fn hash_file_matches_blob_ids_and_refuses_links() {
     std::os::unix::fs::symlink(dir.path().join("empty"), dir.path().join("link")).unwrap();
     assert!(hash_file(&dir.path().join("link")).is_err());
     assert!(hash_file(dir.path()).is_err());
+}
+
+#[test]
+fn a_changed_syncignore_applies_to_cached_paths_too() {
+    let dir = tempfile::tempdir().unwrap();
+    small_vault(dir.path());
+    let before = IgnoreRules::new(None).unwrap();
+    let mut cache = StatCache::new();
+    cache.update_from_scan(&run(dir.path(), &before, &StatCache::new(), true));
+    assert_eq!(cache.rules(), Some(before.fingerprint()));
+    // Same rules: the cached paths are trusted as kept, and all are still found.
+    let same = run(dir.path(), &before, &cache, true);
+    assert_eq!(same.len(), 4);
+    // New rules: every cached path is matched again.
+    let after = IgnoreRules::new(Some("notes/\n*.png\n")).unwrap();
+    assert_ne!(after.fingerprint(), before.fingerprint());
+    let s = run(dir.path(), &after, &cache, true);
+    let paths: Vec<&str> = s.files().keys().map(|p| p.as_str()).collect();
+    assert_eq!(paths, ["a.md"]);
+}
+
+#[test]
+fn updating_the_cache_in_place_equals_rebuilding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    small_vault(dir.path());
+    let rules = defaults();
+    let mut cache = StatCache::new();
+    cache.update_from_scan(&run(dir.path(), &rules, &StatCache::new(), true));
+    // An edit, a deletion and a new file.
+    write(dir.path(), "a.md", b"alpha, edited");
+    fs::remove_file(dir.path().join("notes/b.md")).unwrap();
+    write(dir.path(), "notes/new.md", b"new");
+    let_files_settle();
+    let second = run(dir.path(), &rules, &cache, true);
+    assert_eq!(second.cache_generation, Some(cache.generation()));
+
+    let index = dir.path().join("index-copy");
+    cache.save(&index).unwrap();
+    let (mut rebuilt, _) = StatCache::load(&index);
+    fs::remove_file(&index).unwrap();
+    assert_ne!(
+        rebuilt.generation(),
+        cache.generation(),
+        "a loaded cache is another one"
+    );
+
+    cache.update_from_scan(&second);
+    rebuilt.update_from_scan(&second);
+    assert_eq!(cache, rebuilt);
+    let mut paths: Vec<&str> = cache.iter().map(|(p, _, _)| p).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["a.md", "img/d.png", "notes/deep/c.md", "notes/new.md"]
+    );
+    assert_eq!(
+        cache.get(&vp("a.md")).map(|(_, id)| id),
+        Some(ObjectId::of(b"alpha, edited"))
+    );
 }

@@ -1,38 +1,52 @@
-//! The directory walk of a scan: every folder is listed and its files stat'ed relative to the
-//! open folder (`fstatat` through [`std::fs::DirEntry::metadata`], so no path is resolved from
-//! the vault root again), folders in parallel on all cores. Results come back in path order,
-//! so warnings are deterministic.
+//! The directory walk of a scan: every folder is listed with `getdents` into a reused buffer
+//! and its files are stat'ed relative to the open folder (`fstatat`), so no path is resolved
+//! from the vault root again and nothing is allocated per entry but the file's [`VaultPath`].
+//! Folders are walked in parallel on all cores; results come back in path order, so warnings
+//! are deterministic.
+//!
+//! Measured on a 20,000-note vault (2 cores, warm cache): the walk with `std::fs::read_dir`
+//! (an `OsString`, a `DirEntry` with its own `CString` and a `PathBuf` per entry) spent about
+//! as much time in the allocator as in the kernel; this one spends almost all of it in the
+//! kernel.
 
-use std::ffi::OsString;
-use std::fs;
+use std::ffi::{CStr, OsStr};
 use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};
 
 use crate::filestat::FileStat;
 use crate::fsutil::is_own_temp_name;
 use crate::ignore_rules::IgnoreRules;
 use crate::paths::{PathError, VaultPath};
+use crate::statcache::{Entry, StatCache};
 
 /// A regular file the walk found, with the stat taken while listing (or why it could not be).
-pub(super) struct Candidate {
+pub(super) struct Candidate<'c> {
     pub path: VaultPath,
     /// `Ok(None)`: it stopped being a regular file or vanished between listing and stat.
     pub stat: io::Result<Option<FileStat>>,
+    /// The stat cache's entry for the path, looked up once, here.
+    pub cached: Option<&'c Entry>,
 }
 
-/// What the walk of one folder (and everything under it) found, in path order.
+/// What the walk found, in path order.
 #[derive(Default)]
-pub(super) struct Walked {
-    pub files: Vec<Candidate>,
+pub(super) struct Walked<'c> {
+    /// One chunk per folder (in walk order), so that joining the results of sub-folders moves
+    /// vectors, not every candidate at every level.
+    pub files: Vec<Vec<Candidate<'c>>>,
     pub warnings: Vec<String>,
     pub unreadable: Vec<VaultPath>,
     pub temp_files: Vec<PathBuf>,
 }
 
-impl Walked {
-    fn append(&mut self, mut other: Walked) {
+impl<'c> Walked<'c> {
+    fn append(&mut self, mut other: Walked<'c>) {
         self.files.append(&mut other.files);
         self.warnings.append(&mut other.warnings);
         self.unreadable.append(&mut other.unreadable);
@@ -40,96 +54,179 @@ impl Walked {
     }
 }
 
-/// One listed entry, before it is classified.
-enum Entry {
-    File(Candidate),
-    Dir(VaultPath, PathBuf),
+/// The flags every folder of the vault is opened with: never through a symlink (one swapped
+/// in after the listing must not lead the scan outside the vault).
+fn dir_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
-/// Walk the folder `abs` (the vault root when `path` is `None`). Errors listing the root are
-/// returned; errors below it become warnings and `unreadable` paths.
-pub(super) fn walk(
-    abs: &Path,
-    path: Option<&VaultPath>,
+/// Walk the vault folder `root`. Errors listing the root are returned; errors below it become
+/// warnings and `unreadable` paths.
+pub(super) fn walk<'c>(
+    root: &Path,
     rules: &IgnoreRules,
-) -> io::Result<Walked> {
-    let mut out = Walked::default();
-    let listing = match fs::read_dir(abs) {
-        Ok(l) => l,
-        Err(e) if path.is_none() => return Err(e),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => {
-            let path = path.expect("not the root");
-            out.warnings
-                .push(format!("skipped `{path}`: {e}; check its permissions"));
-            out.unreadable.push(path.clone());
-            return Ok(out);
-        }
+    cache: &'c StatCache,
+) -> io::Result<Walked<'c>> {
+    // The root itself may be a symlink: the user chose it.
+    let fd = rustix::fs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let listing = list(&fd)?;
+    let ctx = Context {
+        root,
+        rules,
+        cache,
+        names_trusted: cache.rules() == Some(rules.fingerprint()),
     };
-    let mut raw: Vec<(OsString, fs::DirEntry)> = Vec::new();
-    for entry in listing {
-        match entry {
-            Ok(e) => raw.push((e.file_name(), e)),
-            Err(e) => {
-                let shown = path.map(VaultPath::as_str).unwrap_or(".");
-                out.warnings.push(format!(
-                    "skipped part of `{shown}`: {e}; check its permissions"
-                ));
-                if let Some(p) = path {
-                    out.unreadable.push(p.clone());
-                }
-            }
-        }
-    }
-    raw.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(walk_listed(&fd, listing, None, &ctx))
+}
 
-    let mut entries = Vec::with_capacity(raw.len());
-    for (name, entry) in raw {
-        if let Some(e) = classify(&name, &entry, path, rules, &mut out) {
-            entries.push(e);
-        }
+/// What every folder's walk needs.
+struct Context<'a, 'c> {
+    root: &'a Path,
+    rules: &'a IgnoreRules,
+    cache: &'c StatCache,
+    /// The cache's paths were kept by these very rules, so a file found in the cache is not
+    /// ignored and need not be matched again.
+    names_trusted: bool,
+}
+
+/// The entries of one folder: names back to back (each followed by its NUL, so it can be
+/// handed to `fstatat` as is) and, per entry, where its name is and what type `getdents`
+/// reported. Sorted by name bytes.
+struct Listing {
+    names: Vec<u8>,
+    entries: Vec<(usize, usize, FileType)>,
+}
+
+impl Listing {
+    /// The name of entry `i`, without and with its NUL.
+    fn name(&self, i: usize) -> (&[u8], &CStr) {
+        let (start, len, _) = self.entries[i];
+        let with_nul = &self.names[start..=start + len];
+        let c = CStr::from_bytes_with_nul(with_nul).unwrap_or(c"");
+        (&with_nul[..len], c)
     }
-    // Folders in parallel; their results are put back in listing order.
-    let mut below: Vec<Option<io::Result<Walked>>> = entries
-        .par_iter()
-        .map(|e| match e {
-            Entry::Dir(p, a) => Some(walk(a, Some(p), rules)),
-            Entry::File(_) => None,
-        })
-        .collect();
-    for (entry, sub) in entries.into_iter().zip(below.iter_mut()) {
-        match (entry, sub.take()) {
-            (Entry::File(c), _) => out.files.push(c),
-            (Entry::Dir(..), Some(Ok(w))) => out.append(w),
-            (Entry::Dir(p, _), Some(Err(e))) => {
-                out.warnings
-                    .push(format!("skipped `{p}`: {e}; check its permissions"));
-                out.unreadable.push(p);
-            }
-            (Entry::Dir(..), None) => {}
+}
+
+/// List the folder open as `fd`.
+fn list(fd: &OwnedFd) -> io::Result<Listing> {
+    let mut buf: Vec<MaybeUninit<u8>> = Vec::with_capacity(32 * 1024);
+    buf.resize(32 * 1024, MaybeUninit::uninit());
+    let mut dir = RawDir::new(fd.as_fd(), &mut buf[..]);
+    let mut out = Listing {
+        names: Vec::new(),
+        entries: Vec::new(),
+    };
+    while let Some(entry) = dir.next() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
         }
+        out.entries
+            .push((out.names.len(), name.len(), entry.file_type()));
+        out.names.extend_from_slice(name);
+        out.names.push(0);
     }
+    let names = &out.names;
+    out.entries
+        .sort_unstable_by(|a, b| names[a.0..a.0 + a.1].cmp(&names[b.0..b.0 + b.1]));
     Ok(out)
 }
 
-/// Decide what one listed entry is: a file to examine, a folder to enter, or something to skip
-/// (with a warning where the user can act).
-fn classify(
-    name: &OsString,
-    entry: &fs::DirEntry,
+/// One entry worth keeping.
+enum Keep<'c> {
+    File(Candidate<'c>),
+    /// A folder to enter, and the index of its name in the listing.
+    Dir(VaultPath, usize),
+}
+
+/// Classify the entries of the folder `fd` (at `path`, the root when `None`) and walk its
+/// sub-folders in parallel.
+fn walk_listed<'c>(
+    fd: &OwnedFd,
+    listing: Listing,
+    path: Option<&VaultPath>,
+    ctx: &Context<'_, 'c>,
+) -> Walked<'c> {
+    let mut out = Walked::default();
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    let mut hint = usize::MAX;
+    for i in 0..listing.entries.len() {
+        match classify(fd, &listing, i, path, ctx, &mut hint, &mut out) {
+            Some(Keep::File(c)) => files.push(c),
+            Some(Keep::Dir(p, i)) => dirs.push((p, i)),
+            None => {}
+        }
+    }
+    out.files.push(files);
+    let below: Vec<Walked<'c>> = dirs
+        .par_iter()
+        .map(|(p, i)| walk_child(fd, &listing, *i, p, ctx))
+        .collect();
+    for w in below {
+        out.append(w);
+    }
+    out
+}
+
+/// Open and walk the sub-folder `path` (entry `i` of the listing of `parent`).
+fn walk_child<'c>(
+    parent: &OwnedFd,
+    listing: &Listing,
+    i: usize,
+    path: &VaultPath,
+    ctx: &Context<'_, 'c>,
+) -> Walked<'c> {
+    let (_, name) = listing.name(i);
+    let opened = rustix::fs::openat(parent, name, dir_flags(), Mode::empty())
+        .map_err(io::Error::from)
+        .and_then(|fd| Ok((list(&fd)?, fd)));
+    match opened {
+        Ok((sub, fd)) => walk_listed(&fd, sub, Some(path), ctx),
+        // Gone, or replaced by a file or a symlink since the listing: nothing to walk.
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                || matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) =>
+        {
+            Walked::default()
+        }
+        Err(e) => Walked {
+            warnings: vec![format!("skipped `{path}`: {e}; check its permissions")],
+            unreadable: vec![path.clone()],
+            ..Walked::default()
+        },
+    }
+}
+
+/// Decide what entry `i` of the folder `fd` is: a file to examine, a folder to enter, or
+/// something to skip (with a warning where the user can act).
+fn classify<'c>(
+    fd: &OwnedFd,
+    listing: &Listing,
+    i: usize,
     parent: Option<&VaultPath>,
-    rules: &IgnoreRules,
-    out: &mut Walked,
-) -> Option<Entry> {
-    let shown = || match parent {
-        Some(p) => format!("{p}/{}", name.to_string_lossy()),
-        None => name.to_string_lossy().into_owned(),
+    ctx: &Context<'_, 'c>,
+    hint: &mut usize,
+    out: &mut Walked<'c>,
+) -> Option<Keep<'c>> {
+    let (bytes, cname) = listing.name(i);
+    let shown = || {
+        let name = String::from_utf8_lossy(bytes);
+        match parent {
+            Some(p) => format!("{p}/{name}"),
+            None => name.into_owned(),
+        }
     };
-    let Some(text) = name.to_str() else {
+    let Ok(text) = std::str::from_utf8(bytes) else {
         out.warnings.push(format!(
             "skipped `{}`: {}; rename it to sync it",
             shown(),
-            PathError::NotUtf8(name.clone())
+            PathError::NotUtf8(OsStr::from_bytes(bytes).to_os_string())
         ));
         return None;
     };
@@ -149,43 +246,73 @@ fn classify(
             return None;
         }
     };
-    let file_type = match entry.file_type() {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            out.warnings
-                .push(format!("skipped `{path}`: {e}; check its permissions"));
-            out.unreadable.push(path);
-            return None;
-        }
+    // `getdents` knows the type on every common filesystem; where it does not, ask.
+    let mut stat = None;
+    let file_type = match listing.entries[i].2 {
+        FileType::Unknown => match rustix::fs::statat(fd, cname, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => {
+                let t = FileType::from_raw_mode(st.st_mode);
+                stat = Some(st);
+                t
+            }
+            Err(e) if e == rustix::io::Errno::NOENT => return None,
+            Err(e) => {
+                out.warnings
+                    .push(format!("skipped `{path}`: {e}; check its permissions"));
+                out.unreadable.push(path);
+                return None;
+            }
+        },
+        t => t,
     };
-    let is_dir = file_type.is_dir();
+    let is_dir = file_type == FileType::Directory;
+    let cached = match file_type {
+        FileType::RegularFile => {
+            ctx.cache
+                .entry_near(path.as_str(), *hint)
+                .map(|(found, entry)| {
+                    *hint = found + 1;
+                    entry
+                })
+        }
+        _ => None,
+    };
     // Ignored folders are never entered, so the ancestors are known to be kept.
-    if rules.is_ignored_below_kept_folders(&path, is_dir) {
-        if file_type.is_file() && is_own_temp_name(text) {
-            out.temp_files.push(entry.path());
+    if !(cached.is_some() && ctx.names_trusted)
+        && ctx.rules.is_ignored_below_kept_folders(&path, is_dir)
+    {
+        if file_type == FileType::RegularFile && is_own_temp_name(text) {
+            out.temp_files.push(path.to_fs_path(ctx.root));
         }
         return None;
     }
-    if is_dir {
-        return Some(Entry::Dir(path, entry.path()));
+    match file_type {
+        FileType::Directory => Some(Keep::Dir(path, i)),
+        FileType::RegularFile => {
+            let st = match stat {
+                Some(st) => Ok(st),
+                None => rustix::fs::statat(fd, cname, AtFlags::SYMLINK_NOFOLLOW),
+            };
+            let stat = match st {
+                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
+                    Ok(Some(FileStat::from_stat(&st)))
+                }
+                Ok(_) => Ok(None),
+                Err(e) if e == rustix::io::Errno::NOENT => Ok(None),
+                Err(e) => Err(io::Error::from(e)),
+            };
+            Some(Keep::File(Candidate { path, stat, cached }))
+        }
+        FileType::Symlink => {
+            out.warnings.push(format!(
+                "skipped `{path}`: it is a symbolic link, and links are not followed or synced; \
+                 replace it with the file or folder it points to to sync that"
+            ));
+            None
+        }
+        _ => {
+            tracing::debug!(%path, "skipping a socket, pipe or device");
+            None
+        }
     }
-    if file_type.is_file() {
-        let stat = match entry.metadata() {
-            Ok(m) if m.file_type().is_file() => Ok(Some(FileStat::from_metadata(&m))),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        };
-        return Some(Entry::File(Candidate { path, stat }));
-    }
-    if file_type.is_symlink() {
-        out.warnings.push(format!(
-            "skipped `{path}`: it is a symbolic link, and links are not followed or synced; \
-             replace it with the file or folder it points to to sync that"
-        ));
-    } else {
-        tracing::debug!(%path, "skipping a socket, pipe or device");
-    }
-    None
 }

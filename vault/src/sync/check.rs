@@ -142,7 +142,7 @@ pub fn verify(vault: &LocalVault, hub: &dyn Hub, full: bool) -> Result<VerifyRep
         ScanOptions { use_cache: !full },
     )?;
     let head = hub.head()?;
-    let hub_tree = hub.tree_hash()?;
+    let hub_tree = hub.verify_tree()?;
     let mut history = History::new(vault.objects()?, hub);
     let mut stats = SyncStats::default();
     let (hub_flat, _) = history.flat_of_snapshot(head, &mut stats)?;

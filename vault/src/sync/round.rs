@@ -3,6 +3,7 @@
 //! upload, another device publishing first, verification finding a difference) returns
 //! [`Step::Retry`] and the next attempt starts over from the folder as it is now.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use crate::apply::{ApplyReport, BATCH_BYTES, apply_actions};
@@ -10,7 +11,7 @@ use crate::hub::{CasOutcome, Hub, HubError};
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreRules;
 use crate::local::{LocalVault, MASS_DELETE_MIN_FILES};
-use crate::object::{FlatTree, Kind, MAX_TREE_DEPTH, Object, Snapshot, build_trees};
+use crate::object::{FileMeta, FlatTree, Kind, MAX_TREE_DEPTH, Object, Snapshot, build_trees};
 use crate::paths::VaultPath;
 use crate::reconcile::{Action, Conflict, Devices, Plan, reconcile};
 use crate::scan::{Scan, ScanOptions, scan};
@@ -56,7 +57,7 @@ pub(super) struct Round<'a> {
 /// what `fallback` (base, or the tree just agreed on) says; an unreadable file is unchanged,
 /// never deleted.
 pub(super) fn with_unreadable(scan: &Scan, fallback: &FlatTree) -> FlatTree {
-    let mut tree = scan.files.clone();
+    let mut tree = scan.files().clone();
     for gone in &scan.unreadable {
         let prefix = format!("{gone}/");
         for (path, meta) in fallback {
@@ -157,13 +158,18 @@ impl<'a> Round<'a> {
             &self.cache,
             ScanOptions { use_cache },
         )?;
+        self.account(&found);
+        Ok(found)
+    }
+
+    /// Count a scan's work and pass on its warnings.
+    fn account(&mut self, found: &Scan) {
         self.stats.files_scanned += found.counters.files_scanned;
         self.stats.files_read += found.counters.files_hashed;
         self.stats.bytes_hashed += found.counters.bytes_hashed;
         for w in &found.warnings {
             self.warn(w);
         }
-        Ok(found)
     }
 
     /// Replace the cache's entries with `scan`'s and write it; `root` (when known) is the root
@@ -179,29 +185,31 @@ impl<'a> Round<'a> {
         Ok(())
     }
 
-    /// The root tree of the scanned files: taken from the cache when every file was a cache
-    /// hit and the cache knows the tree of its entries (same paths, stats and ids, hence the
-    /// same tree), else built.
-    fn scanned_root(&self, scan: &Scan) -> ObjectId {
-        match self.cache.tree() {
-            Some(tree)
-                if scan.counters.files_hashed == 0
-                    && scan.unreadable.is_empty()
-                    && scan.files.len() == self.cache.len()
-                    && scan.files.iter().all(|(p, m)| {
-                        scan.stats
-                            .get(p)
-                            .is_some_and(|st| self.cache.get(p) == Some(&(*st, m.id)))
-                    }) =>
-            {
-                tree
-            }
-            _ => root_of(&scan.files),
+    /// The root tree of the scanned files, when it can be had without building every tree:
+    /// the cache's tree if the scan describes exactly the cache's files. `Err(true)`: the scan
+    /// differs from the cache, whose tree is `known` (so the scan's tree is not `known`);
+    /// `Err(false)`: not known without building.
+    fn scanned_root_cheaply(&self, scan: &Scan) -> Result<ObjectId, bool> {
+        let Some(tree) = self.cache.tree() else {
+            return Err(false);
+        };
+        if !scan.unreadable.is_empty() {
+            return Err(false);
+        }
+        if self.cache.changes_in(scan) == 0 {
+            Ok(tree)
+        } else {
+            Err(true)
         }
     }
 
     fn attempt(&mut self) -> Result<Step, SyncError> {
+        // `RUST_LOG=vault=debug` shows where a round's time goes.
+        let t0 = std::time::Instant::now();
+        let tick =
+            |step: &str| tracing::debug!(step, ms = t0.elapsed().as_secs_f64() * 1e3, "sync");
         let scan = self.scan(!self.opts.full_verify)?;
+        tick("scan");
         self.remove_temp_files(&scan);
         let base_id = self.vault.base()?;
         let head = self.hub.head()?;
@@ -213,20 +221,27 @@ impl<'a> Round<'a> {
                 Some(id) => Some(self.history.snapshot(id, &mut self.stats)?.tree),
                 None => None,
             };
-            let root = self.scanned_root(&scan);
-            if root == tree_or_empty(base_tree) && self.opts.full_verify {
+            let base_root = tree_or_empty(base_tree);
+            let root = match self.scanned_root_cheaply(&scan) {
+                Ok(root) => Some(root),
+                // Differs from the cache, which holds base's tree: a local change.
+                Err(true) if self.cache.tree() == Some(base_root) => None,
+                Err(_) => Some(root_of(scan.files())),
+            };
+            if root == Some(base_root) && self.opts.full_verify {
                 // Asked to check everything: the hub must still compute this tree from its
                 // own data (a lost pack is uploaded again).
                 self.cache.update_from_scan(&scan);
                 let (base_flat, _) = self.history.flat_of_snapshot(base_id, &mut self.stats)?;
-                return self.verify(head, root, &base_flat);
+                return self.verify(head, base_root, &base_flat, None);
             }
-            if root == tree_or_empty(base_tree) {
+            if root == Some(base_root) {
                 if scan.counters.files_hashed > 0
-                    || self.cache.len() != scan.files.len()
-                    || self.cache.tree() != Some(root)
+                    || self.cache.len() != scan.len()
+                    || self.cache.tree() != Some(base_root)
+                    || self.cache.rules() != scan.rules
                 {
-                    self.save_cache(&scan, Some(root))?;
+                    self.save_cache(&scan, Some(base_root))?;
                 }
                 return Ok(Step::Done {
                     head,
@@ -256,20 +271,23 @@ impl<'a> Round<'a> {
             }
             _ => base_id,
         };
-        let (base_flat, base_snap) = self.history.flat_of_snapshot(merge_base, &mut self.stats)?;
-        let local = if scan.unreadable.is_empty() {
-            scan.files.clone()
+        tick("ancestry");
+        let (base_flat, base_snap) = self.flat_of_base(merge_base)?;
+        tick("base_flat");
+        let local: Cow<'_, FlatTree> = if scan.unreadable.is_empty() {
+            Cow::Borrowed(scan.files())
         } else if merge_base == base_id {
-            with_unreadable(&scan, &base_flat)
+            Cow::Owned(with_unreadable(&scan, &base_flat))
         } else {
             let (fallback, _) = self.history.flat_of_snapshot(base_id, &mut self.stats)?;
-            with_unreadable(&scan, &fallback)
+            Cow::Owned(with_unreadable(&scan, &fallback))
         };
         // Only local changes (the usual case): the hub's tree is base's, already loaded.
         let (remote_flat, remote_snap) = if head == merge_base {
-            (base_flat.clone(), base_snap)
+            (Cow::Borrowed(&base_flat), base_snap)
         } else {
-            self.history.flat_of_snapshot(head, &mut self.stats)?
+            let (flat, snap) = self.history.flat_of_snapshot(head, &mut self.stats)?;
+            (Cow::Owned(flat), snap)
         };
         let config = self.vault.config();
         let devices = Devices {
@@ -287,6 +305,7 @@ impl<'a> Round<'a> {
             rules.is_ignored(p, false)
         });
         self.guard(&plan, &base_flat, &local)?;
+        tick("reconcile");
 
         if !plan.actions.is_empty() {
             let report = self.apply(&plan, &scan)?;
@@ -297,19 +316,37 @@ impl<'a> Round<'a> {
             self.cache.update_from_scan(&scan);
         }
         self.conflicts.extend(plan.conflicts.iter().cloned());
+        tick("apply");
 
-        let (merged_root, trees) = build_trees(&plan.merged);
-        let remote_root = tree_or_empty(remote_snap.as_ref().map(|s| s.tree));
-        let new_head = if merged_root == remote_root {
-            head
-        } else {
-            match self.publish(&plan.merged, &remote_flat, merged_root, trees, head)? {
-                Ok(id) => Some(id),
-                Err(why) => {
-                    self.history.persist()?;
-                    return Ok(Step::Retry(why));
-                }
-            }
+        // Verification scans the folder again; it only has to start after apply, so it runs
+        // while the snapshot is built and published, which mostly waits for the disk (or the
+        // network), against a copy of the cache as apply left it.
+        let (published, vscan) = {
+            let verify_cache = self.cache.clone();
+            let rules = self.rules.clone();
+            let root = self.vault.root().to_path_buf();
+            std::thread::scope(|s| {
+                let pending = s.spawn(move || {
+                    crate::scan::scan(
+                        &root,
+                        &rules,
+                        &verify_cache,
+                        ScanOptions { use_cache: true },
+                    )
+                });
+                let published =
+                    self.build_and_publish(&plan.merged, &remote_flat, &remote_snap, head);
+                let vscan = match pending.join() {
+                    Ok(result) => result,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                };
+                (published, vscan)
+            })
+        };
+        tick("publish");
+        let (new_head, merged_root) = match published? {
+            Ok(done) => done,
+            Err(why) => return Ok(Step::Retry(why)),
         };
         if let Some(h) = new_head
             && Some(h) != base_id
@@ -318,7 +355,50 @@ impl<'a> Round<'a> {
             self.vault.base_ref().write(h)?;
         }
         self.history.persist()?;
-        self.verify(new_head, merged_root, &plan.merged)
+        let vscan = vscan?;
+        self.account(&vscan);
+        let r = self.verify(new_head, merged_root, &plan.merged, Some(vscan));
+        tick("verify");
+        r
+    }
+
+    /// Build the trees of `merged` and, unless the hub's head already has them, publish them.
+    /// `Ok(Ok((head, root)))`: the hub's head afterwards and the merged root tree;
+    /// `Ok(Err(why))`: start over.
+    fn build_and_publish(
+        &mut self,
+        merged: &FlatTree,
+        remote: &FlatTree,
+        remote_snap: &Option<Snapshot>,
+        head: Option<ObjectId>,
+    ) -> Result<Result<(Option<ObjectId>, ObjectId), String>, SyncError> {
+        let (merged_root, trees) = build_trees(merged);
+        let remote_root = tree_or_empty(remote_snap.as_ref().map(|s| s.tree));
+        if merged_root == remote_root {
+            return Ok(Ok((head, merged_root)));
+        }
+        match self.publish(merged, remote, merged_root, trees, head)? {
+            Ok(id) => Ok(Ok((Some(id), merged_root))),
+            Err(why) => {
+                self.history.persist()?;
+                Ok(Err(why))
+            }
+        }
+    }
+
+    /// The files and snapshot of `base`. When the stat cache holds exactly base's tree (as it
+    /// does after every verified round), its entries are base's files: no tree is read.
+    fn flat_of_base(
+        &mut self,
+        base: Option<ObjectId>,
+    ) -> Result<(FlatTree, Option<Snapshot>), SyncError> {
+        if let Some(id) = base {
+            let snap = self.history.snapshot(id, &mut self.stats)?;
+            if self.cache.tree() == Some(snap.tree) {
+                return Ok((self.cache.flat(), Some(snap)));
+            }
+        }
+        self.history.flat_of_snapshot(base, &mut self.stats)
     }
 
     /// Whether `base` is `head` or one of its ancestors, walking parents breadth-first (at most
@@ -391,7 +471,7 @@ impl<'a> Round<'a> {
     /// Apply the plan's actions; files written go into the stat cache as known.
     fn apply(&mut self, plan: &Plan, scan: &Scan) -> Result<ApplyReport, SyncError> {
         let mut local_ids = HashMap::new();
-        for (path, meta) in &scan.files {
+        for (path, meta) in scan.files() {
             local_ids.entry(meta.id).or_insert_with(|| path.clone());
         }
         // A plan that deletes must not delete anything before every byte it will write has
@@ -424,7 +504,7 @@ impl<'a> Round<'a> {
             hub: self.hub,
             stats: &mut self.stats,
         };
-        let result = apply_actions(self.vault.root(), &plan.actions, &scan.stats, &mut blobs);
+        let result = apply_actions(self.vault.root(), &plan.actions, scan.stats(), &mut blobs);
         let _ = std::fs::remove_dir_all(&staging);
         let report = match &result {
             Ok(r) => r.clone(),
@@ -548,17 +628,22 @@ impl<'a> Round<'a> {
     }
 
     /// Step 8: the folder, scanned again, must have the tree the hub computes for its head.
+    /// `scanned`: the folder scanned after apply, if the caller did that already.
     fn verify(
         &mut self,
         head: Option<ObjectId>,
         expected: ObjectId,
         merged: &FlatTree,
+        scanned: Option<Scan>,
     ) -> Result<Step, SyncError> {
         // `expected` is the root tree of `merged`, so comparing the flat trees is the same test
         // as comparing roots, without rebuilding and hashing every tree.
-        let mut vscan = self.scan(true)?;
-        let mut local = with_unreadable(&vscan, merged);
-        if local != *merged {
+        let mut vscan = match scanned {
+            Some(s) => s,
+            None => self.scan(true)?,
+        };
+        if !scan_equals(&mut vscan, merged) {
+            let mut local = with_unreadable(&vscan, merged);
             // Either a file changed since apply (a new local edit: the next attempt takes it),
             // or the stat cache lied. Rehash the differing files to tell which.
             let differing: Vec<VaultPath> = differing_paths(&local, merged);
@@ -614,11 +699,16 @@ impl<'a> Round<'a> {
         let mut passes = 0;
         let result = loop {
             passes += 1;
-            match self.hub.tree_hash() {
+            let answer = if self.opts.full_verify {
+                self.hub.verify_tree()
+            } else {
+                self.hub.tree_hash()
+            };
+            match answer {
                 Ok(tree) => break Ok(tree),
                 // One pass per tree level at most; a hub that keeps asking is broken.
                 Err(HubError::Missing { ids, hub }) if passes <= MAX_TREE_DEPTH + 2 => {
-                    let now = self.reupload(&ids, &scan.files)?;
+                    let now = self.reupload(&ids, scan.files())?;
                     if now == 0 {
                         break Err(HubError::Missing { ids, hub }.into());
                     }
@@ -669,6 +759,18 @@ impl<'a> Round<'a> {
         }
         Ok(found.len())
     }
+}
+
+/// Whether the files `scan` found (none unreadable) are exactly `flat`: one sort of the
+/// scan's entries and one pass, instead of building the scan's flat tree to compare.
+fn scan_equals(scan: &mut Scan, flat: &FlatTree) -> bool {
+    if !scan.unreadable.is_empty() || scan.len() != flat.len() {
+        return false;
+    }
+    scan.sort_by_path();
+    scan.entries()
+        .zip(flat)
+        .all(|((p, s, id), (fp, fm))| p == fp && FileMeta::of(s, *id) == *fm)
 }
 
 /// Paths whose entries differ between two flat trees.

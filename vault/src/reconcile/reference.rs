@@ -1,0 +1,430 @@
+//! The merge as it was before it learned to skip unchanged paths, kept verbatim as the
+//! reference the fast one must agree with on every input (see `equivalence.rs`). It does
+//! per-path work for every path of all three trees, which is what made it slow on large vaults,
+//! and is easy to check against `docs/sync.md` line by line.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Action, Conflict, ConflictKind, Devices, Plan, Side, local_wins};
+use crate::object::{FileMeta, FlatTree};
+use crate::paths::VaultPath;
+use crate::revisions::revision_path;
+
+/// Merge `local` and `remote`, which both descend from `base` (empty for a device that has never
+/// synced, so every difference becomes a conflict and nothing is deleted).
+///
+/// The rules (see `docs/sync.md`):
+/// - a path changed on one side only takes that side (including a deletion);
+/// - changed on both sides to the same bytes is no conflict (the newer time is kept);
+/// - edited on one side and deleted on the other: the edit wins, so no words are lost;
+/// - changed on both sides to different bytes: the newer modification time keeps the path (ties:
+///   the greater device id), the other version is kept under `.revisions/`;
+/// - a rename (a deleted path whose bytes reappear at a new path) on one side and an edit of the
+///   old path on the other: the edit moves to the new name;
+/// - paths under `is_ignored` are left as the remote has them and never touched locally;
+/// - two paths that only differ in case or Unicode normalisation cannot both exist on macOS or
+///   Windows: the newcomer is kept under `.revisions/` instead.
+pub fn reconcile(
+    base: &FlatTree,
+    local: &FlatTree,
+    remote: &FlatTree,
+    devices: &Devices,
+    is_ignored: &dyn Fn(&VaultPath) -> bool,
+) -> Plan {
+    Merge::new(base, local, remote, devices).run(is_ignored)
+}
+
+struct Merge<'a> {
+    base: &'a FlatTree,
+    local: &'a FlatTree,
+    remote: &'a FlatTree,
+    devices: &'a Devices,
+    /// Every path that exists anywhere, plus revision paths already handed out.
+    taken: BTreeSet<VaultPath>,
+    merged: FlatTree,
+    moves: Vec<Action>,
+    deletes: Vec<Action>,
+    writes: Vec<Action>,
+    touches: Vec<Action>,
+    conflicts: Vec<Conflict>,
+    local_deletes: usize,
+}
+
+impl<'a> Merge<'a> {
+    fn new(
+        base: &'a FlatTree,
+        local: &'a FlatTree,
+        remote: &'a FlatTree,
+        devices: &'a Devices,
+    ) -> Merge<'a> {
+        let taken = base
+            .keys()
+            .chain(local.keys())
+            .chain(remote.keys())
+            .cloned()
+            .collect();
+        Merge {
+            base,
+            local,
+            remote,
+            devices,
+            taken,
+            merged: FlatTree::new(),
+            moves: Vec::new(),
+            deletes: Vec::new(),
+            writes: Vec::new(),
+            touches: Vec::new(),
+            conflicts: Vec::new(),
+            local_deletes: 0,
+        }
+    }
+
+    fn run(mut self, is_ignored: &dyn Fn(&VaultPath) -> bool) -> Plan {
+        let all: BTreeSet<&VaultPath> = self
+            .base
+            .keys()
+            .chain(self.local.keys())
+            .chain(self.remote.keys())
+            .collect();
+        let mut done: BTreeSet<VaultPath> = BTreeSet::new();
+        for path in all.iter().filter(|p| is_ignored(p)) {
+            if let Some(r) = self.remote.get(*path) {
+                self.merged.insert((*path).clone(), *r);
+            }
+            done.insert((*path).clone());
+        }
+        self.renames(&mut done);
+        for path in all {
+            if !done.contains(path) {
+                self.merge_path(path);
+            }
+        }
+        self.name_clashes();
+        let mut actions = self.moves;
+        actions.extend(self.deletes);
+        actions.extend(self.writes);
+        actions.extend(self.touches);
+        Plan {
+            merged: self.merged,
+            actions,
+            conflicts: self.conflicts,
+            local_deletes: self.local_deletes,
+        }
+    }
+
+    /// Renames recognised by content: a path gone on one side whose base bytes appear at a path
+    /// that side added. Handles the two cases the per-path rules would get wrong: an edit on the
+    /// other side (it must follow the rename), and a plain remote rename (moved locally rather
+    /// than deleted and downloaded again).
+    fn renames(&mut self, done: &mut BTreeSet<VaultPath>) {
+        let (base, local, remote) = (self.base, self.local, self.remote);
+        let mut used_local = BTreeSet::new();
+        let mut used_remote = BTreeSet::new();
+        for (old, b) in base {
+            if done.contains(old) {
+                continue;
+            }
+            let (l, r) = (local.get(old), remote.get(old));
+            match (l, r) {
+                // Renamed here; edited (not deleted) there: the edit goes to the new name.
+                (None, Some(r)) if !r.same_content(b) => {
+                    let Some(new) = added_with_content(base, local, remote, b, &used_local) else {
+                        continue;
+                    };
+                    used_local.insert(new.clone());
+                    self.merged.insert(new.clone(), *r);
+                    self.writes.push(Action::Write {
+                        path: new.clone(),
+                        meta: *r,
+                        expect: Some(local[&new]),
+                    });
+                    done.insert(old.clone());
+                    done.insert(new);
+                }
+                // Renamed there; here edited, or untouched.
+                (Some(l), None) => {
+                    let Some(new) = added_with_content(base, remote, local, b, &used_remote) else {
+                        continue;
+                    };
+                    let rn = remote[&new];
+                    if !l.same_content(b) {
+                        // Edited here: keep the edit, at the new name.
+                        self.merged.insert(new.clone(), *l);
+                    } else if rn == *l {
+                        self.merged.insert(new.clone(), rn);
+                    } else {
+                        // Renamed and touched there: let the per-path rules download it.
+                        continue;
+                    }
+                    used_remote.insert(new.clone());
+                    self.moves.push(Action::Move {
+                        from: old.clone(),
+                        to: new.clone(),
+                        expect: *l,
+                    });
+                    done.insert(old.clone());
+                    done.insert(new);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn merge_path(&mut self, path: &VaultPath) {
+        let b = self.base.get(path);
+        let l = self.local.get(path);
+        let r = self.remote.get(path);
+        // Conflicts are decided by content (bytes and mode); times only pick a winner.
+        let (local_changed, remote_changed) = (content_differs(l, b), content_differs(r, b));
+        match (l, r) {
+            // Absent on both sides (deleted on both, or only in base): nothing to keep.
+            (None, None) => {}
+            (Some(l), None) => {
+                if remote_changed && !local_changed {
+                    self.deletes.push(Action::Delete {
+                        path: path.clone(),
+                        expect: *l,
+                    });
+                } else {
+                    // Unchanged on the other side, added here, or edited here and deleted
+                    // there: the edit wins.
+                    self.merged.insert(path.clone(), *l);
+                }
+            }
+            (None, Some(r)) => {
+                if local_changed && !remote_changed {
+                    // Deleted here; untouched (or only re-timed) there.
+                    self.local_deletes += 1;
+                } else {
+                    self.merged.insert(path.clone(), *r);
+                    self.writes.push(Action::Write {
+                        path: path.clone(),
+                        meta: *r,
+                        expect: None,
+                    });
+                }
+            }
+            (Some(l), Some(r)) if l.same_content(r) => {
+                // Same bytes: keep the newer time; a side that did not move keeps nothing.
+                let take_local = if l == r || Some(r) == b {
+                    true
+                } else if Some(l) == b {
+                    false
+                } else {
+                    local_wins(l, r, self.devices)
+                };
+                if take_local {
+                    self.merged.insert(path.clone(), *l);
+                } else {
+                    self.adopt_remote(path, l, r);
+                }
+            }
+            (Some(l), Some(r)) => match (local_changed, remote_changed) {
+                (true, false) => {
+                    self.merged.insert(path.clone(), *l);
+                }
+                (false, true) => self.adopt_remote(path, l, r),
+                _ => self.conflict(path, l, r),
+            },
+        }
+    }
+
+    fn adopt_remote(&mut self, path: &VaultPath, l: &FileMeta, r: &FileMeta) {
+        self.merged.insert(path.clone(), *r);
+        let action = if l.same_content(r) {
+            Action::Touch {
+                path: path.clone(),
+                meta: *r,
+                expect: *l,
+            }
+        } else {
+            Action::Write {
+                path: path.clone(),
+                meta: *r,
+                expect: Some(*l),
+            }
+        };
+        match action {
+            Action::Touch { .. } => self.touches.push(action),
+            _ => self.writes.push(action),
+        }
+    }
+
+    /// Both sides changed `path` to different bytes.
+    fn conflict(&mut self, path: &VaultPath, l: &FileMeta, r: &FileMeta) {
+        let devices = self.devices;
+        if local_wins(l, r, devices) {
+            let rev = self.revision_for(path, r.mtime_ns, &devices.remote_name);
+            self.merged.insert(path.clone(), *l);
+            self.merged.insert(rev.clone(), *r);
+            self.writes.push(Action::Write {
+                path: rev.clone(),
+                meta: *r,
+                expect: None,
+            });
+            self.record(path, ConflictKind::BothChanged, Side::Local, rev);
+        } else {
+            let rev = self.revision_for(path, l.mtime_ns, &devices.local_name);
+            self.merged.insert(path.clone(), *r);
+            self.merged.insert(rev.clone(), *l);
+            self.moves.push(Action::Move {
+                from: path.clone(),
+                to: rev.clone(),
+                expect: *l,
+            });
+            self.writes.push(Action::Write {
+                path: path.clone(),
+                meta: *r,
+                expect: None,
+            });
+            self.record(path, ConflictKind::BothChanged, Side::Remote, rev);
+        }
+    }
+
+    fn record(&mut self, path: &VaultPath, kind: ConflictKind, winner: Side, revision: VaultPath) {
+        self.conflicts.push(Conflict {
+            path: path.clone(),
+            kind,
+            winner,
+            revision,
+        });
+    }
+
+    fn revision_for(&mut self, path: &VaultPath, time_ns: i64, device: &str) -> VaultPath {
+        let taken = &self.taken;
+        let rev = revision_path(path, time_ns, device, &|p| taken.contains(p));
+        self.taken.insert(rev.clone());
+        rev
+    }
+
+    /// Paths that a case-insensitive, normalising filesystem (macOS, Windows) would store as
+    /// one file must not both be published or downloaded. In each group of merged paths with
+    /// the same fold key, the names to keep are, in this order of preference: files already
+    /// here that the plan does not create (on the hub or not), else the smallest name the hub
+    /// offers fresh, else the smallest name this device adds. Every other member goes under
+    /// `.revisions/`: a fresh download is written there instead, a local newcomer (a file this
+    /// device would publish for the first time) is moved there. Every device applies the same
+    /// rule to the same names, and the choice is published, so all agree.
+    /// Folders that differ only in case merge on such filesystems without loss and are left be.
+    fn name_clashes(&mut self) {
+        let mut by_key: BTreeMap<String, Vec<VaultPath>> = BTreeMap::new();
+        for p in self.merged.keys() {
+            by_key.entry(p.fold_key()).or_default().push(p.clone());
+        }
+        for (_, group) in by_key.into_iter().filter(|(_, g)| g.len() > 1) {
+            let mut fresh: Vec<(usize, VaultPath)> = Vec::new();
+            let mut newcomers: Vec<VaultPath> = Vec::new();
+            let mut settled = 0;
+            for p in &group {
+                if let Some(i) = self.fresh_write(p) {
+                    fresh.push((i, p.clone()));
+                } else if self.local_newcomer(p) {
+                    newcomers.push(p.clone());
+                } else {
+                    settled += 1;
+                }
+            }
+            // `group` is sorted, so the first of each list is the smallest name.
+            let winner = if settled > 0 {
+                Side::Local
+            } else if !fresh.is_empty() {
+                fresh.remove(0);
+                Side::Remote
+            } else {
+                newcomers.remove(0);
+                Side::Local
+            };
+            for (i, loser) in fresh {
+                let meta = self.merged[&loser];
+                let device = self.devices.remote_name.clone();
+                let rev = self.revision_for(&loser, meta.mtime_ns, &device);
+                if let Action::Write { path, .. } = &mut self.writes[i] {
+                    *path = rev.clone();
+                }
+                self.relocate(&loser, rev, winner);
+            }
+            for loser in newcomers {
+                let meta = self.merged[&loser];
+                let device = self.devices.local_name.clone();
+                let rev = self.revision_for(&loser, meta.mtime_ns, &device);
+                self.moves.push(Action::Move {
+                    from: loser.clone(),
+                    to: rev.clone(),
+                    expect: meta,
+                });
+                self.relocate(&loser, rev, winner);
+            }
+        }
+    }
+
+    /// Whether `path` is a local file that only this device has (the hub does not) and that no
+    /// action of the plan touches: publishing it would be its first appearance on the hub.
+    fn local_newcomer(&self, path: &VaultPath) -> bool {
+        let Some(l) = self.local.get(path) else {
+            return false;
+        };
+        !self.remote.contains_key(path)
+            && self.merged.get(path) == Some(l)
+            && !self
+                .moves
+                .iter()
+                .chain(&self.deletes)
+                .chain(&self.writes)
+                .chain(&self.touches)
+                .any(|a| a.path() == path || matches!(a, Action::Move { from, .. } if from == path))
+    }
+
+    /// The index of the write that creates `path` from nothing, if that is all that touches it.
+    fn fresh_write(&self, path: &VaultPath) -> Option<usize> {
+        let touched_otherwise = self
+            .moves
+            .iter()
+            .chain(&self.deletes)
+            .chain(&self.touches)
+            .any(|a| a.path() == path || matches!(a, Action::Move { from, .. } if from == path));
+        let writes: Vec<usize> = (0..self.writes.len())
+            .filter(|&i| self.writes[i].path() == path)
+            .collect();
+        match writes.as_slice() {
+            [i] if !touched_otherwise
+                && matches!(self.writes[*i], Action::Write { expect: None, .. }) =>
+            {
+                Some(*i)
+            }
+            _ => None,
+        }
+    }
+
+    fn relocate(&mut self, from: &VaultPath, to: VaultPath, winner: Side) {
+        let meta = self.merged.remove(from).expect("clash loser is in merged");
+        self.merged.insert(to.clone(), meta);
+        self.record(from, ConflictKind::NameClash, winner, to);
+    }
+}
+
+/// Whether two versions of a path differ in presence, bytes or mode (not just in time).
+fn content_differs(a: Option<&FileMeta>, b: Option<&FileMeta>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => !a.same_content(b),
+        (None, None) => false,
+        _ => true,
+    }
+}
+
+/// A path `side` added (absent from base and from the other side) holding exactly `b`'s bytes.
+fn added_with_content(
+    base: &FlatTree,
+    side: &FlatTree,
+    other: &FlatTree,
+    b: &FileMeta,
+    used: &BTreeSet<VaultPath>,
+) -> Option<VaultPath> {
+    side.iter()
+        .find(|(p, m)| {
+            m.same_content(b)
+                && !base.contains_key(*p)
+                && !other.contains_key(*p)
+                && !used.contains(*p)
+        })
+        .map(|(p, _)| p.clone())
+}

@@ -280,29 +280,19 @@ impl StatCache {
     /// cache's horizon (after it was created, loaded or last updated from a scan), with the
     /// file's bytes hashed in between; an older stat could let a stale id be trusted.
     pub fn insert(&mut self, path: VaultPath, stat: FileStat, id: ObjectId) {
-        self.changed();
-        self.entries.insert(
-            path.as_str(),
-            Entry {
-                stat,
-                id,
-                written: false,
-            },
-        );
+        self.record(&path, stat, id, false);
     }
 
     /// Record a file this process has just written with blob `id` (its bytes verified before
     /// the write) and `stat` taken after the final rename. See the `written` field.
     pub fn insert_written(&mut self, path: VaultPath, stat: FileStat, id: ObjectId) {
+        self.record(&path, stat, id, true);
+    }
+
+    fn record(&mut self, path: &VaultPath, stat: FileStat, id: ObjectId, written: bool) {
         self.changed();
-        self.entries.insert(
-            path.as_str(),
-            Entry {
-                stat,
-                id,
-                written: true,
-            },
-        );
+        let entry = Entry { stat, id, written };
+        self.entries.insert(path.as_str(), entry);
     }
 
     pub fn remove(&mut self, path: &VaultPath) -> Option<(FileStat, ObjectId)> {

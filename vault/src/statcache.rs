@@ -222,6 +222,12 @@ impl StatCache {
         self.entries.get_near(path, hint)
     }
 
+    /// The live entry at position `at` and its path (a walk's guess at the next file, see
+    /// [`table::Table::get_near`]).
+    pub fn entry_at(&self, at: usize) -> Option<(&str, &Entry)> {
+        self.entries.at(at)
+    }
+
     /// `entry`'s blob id if the file now has exactly its stat and the entry is not racy.
     pub fn trusted(&self, entry: &Entry, stat: &FileStat) -> Option<ObjectId> {
         if entry.stat != *stat {
@@ -493,12 +499,31 @@ impl StatCache {
         for i in 0..count {
             let len = u16::from_le_bytes(r.array()?);
             let raw = r.take(usize::from(len))?;
-            let text =
-                std::str::from_utf8(raw).map_err(|_| format!("entry {i}: path not UTF-8"))?;
-            VaultPath::check(text).map_err(|e| format!("entry {i}: {e}"))?;
-            if last.is_some_and(|l| l >= raw) {
-                return Err(format!("entry {i}: paths not in increasing order"));
+            // Only what this path adds to the folders it shares with the previous (valid)
+            // one is checked: most of a path is its folder, the same as its neighbour's.
+            let from = match last {
+                None => 0,
+                Some(l) => {
+                    let common = common_prefix_len(l, raw);
+                    let increasing =
+                        common < raw.len() && (common == l.len() || l[common] < raw[common]);
+                    if !increasing {
+                        return Err(format!("entry {i}: paths not in increasing order"));
+                    }
+                    l[..common]
+                        .iter()
+                        .rposition(|&b| b == b'/')
+                        .map_or(0, |s| s + 1)
+                }
+            };
+            let added = &raw[from..];
+            if !added.is_ascii() && std::str::from_utf8(added).is_err() {
+                return Err(format!("entry {i}: path not UTF-8"));
             }
+            // SAFETY: `raw[..from]` is the previous path's first `from` bytes, which are UTF-8
+            // and end with `/`, a character boundary; the rest was checked just above.
+            let text = unsafe { std::str::from_utf8_unchecked(raw) };
+            VaultPath::check_extension(text, from).map_err(|e| format!("entry {i}: {e}"))?;
             last = Some(raw);
             let stat = FileStat {
                 size: u64::from_le_bytes(r.array()?),
@@ -541,6 +566,25 @@ impl StatCache {
         cache.rules = rules;
         Ok(cache)
     }
+}
+
+/// How many leading bytes `a` and `b` share, eight at a time.
+fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let x = u64::from_ne_bytes(a[i..i + 8].try_into().unwrap_or_default());
+        let y = u64::from_ne_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        if x != y {
+            break;
+        }
+        i += 8;
+    }
+    i + a[i..n]
+        .iter()
+        .zip(&b[i..n])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// Bounds-checked reading of the cache file: running out of bytes is an error, never a panic.
@@ -681,6 +725,58 @@ mod tests {
         let sum = *blake3::hash(&body).as_bytes();
         body.extend_from_slice(&sum);
         assert!(StatCache::decode(&body).is_err());
+    }
+
+    #[test]
+    fn decode_checks_every_path_even_past_a_shared_folder() {
+        // Checksums right, paths wrong: each list must be refused as a whole.
+        let encode = |paths: &[&[u8]]| {
+            let mut body = Vec::new();
+            body.extend_from_slice(MAGIC);
+            body.extend_from_slice(&VERSION.to_le_bytes());
+            body.extend_from_slice(&T0.to_le_bytes());
+            body.extend_from_slice(&[0u8; 64]);
+            body.extend_from_slice(&(paths.len() as u64).to_le_bytes());
+            for p in paths {
+                body.extend_from_slice(&(p.len() as u16).to_le_bytes());
+                body.extend_from_slice(p);
+                body.extend_from_slice(&[0u8; 33]);
+                body.extend_from_slice(ObjectId::of(p).as_bytes());
+            }
+            let sum = *blake3::hash(&body).as_bytes();
+            body.extend_from_slice(&sum);
+            body
+        };
+        let good: &[&[u8]] = &[
+            b"notes/a.md",
+            "notes/b\u{e9}.md".as_bytes(),
+            b"notes/c/d.md",
+        ];
+        assert_eq!(StatCache::decode(&encode(good)).unwrap().len(), 3);
+        let bad: &[&[&[u8]]] = &[
+            &[b"notes/a.md", b"notes/b/../../x"],
+            &[b"notes/a.md", b"notes/b/"],
+            &[b"notes/a.md", b"notes/b\x01.md"],
+            &[b"notes/a.md", b"notes/b\\c"],
+            &[b"notes/a.md", b"notes/\xc2\x85.md"],
+            &[b"notes/a.md", b"notes/\xff.md"],
+            &[b"notes/a.md", b"notes/a.md"],
+            &[b"notes/b.md", b"notes/a.md"],
+            &[b"notes/a.md", b"notes"],
+            &[b".vault/x"],
+            &[b".Vault/x"],
+            &[b"-", b".vault"],
+        ];
+        for paths in bad {
+            assert!(
+                StatCache::decode(&encode(paths)).is_err(),
+                "accepted {:?}",
+                paths
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p))
+                    .collect::<Vec<_>>()
+            );
+        }
     }
 
     #[test]

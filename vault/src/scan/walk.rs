@@ -215,6 +215,16 @@ fn classify<'c>(
     out: &mut Walked<'c>,
 ) -> Option<Keep<'c>> {
     let (bytes, cname) = listing.name(i);
+    if listing.entries[i].2 == FileType::RegularFile
+        && let Some((known, entry)) = ctx.cache.entry_at(*hint)
+        && is_child(known, parent, bytes)
+    {
+        // The file the cache expects next: its path was checked when the cache was loaded,
+        // so the name need not be checked again.
+        *hint += 1;
+        let path = VaultPath::from_checked(known);
+        return keep_file(fd, cname, path, None, Some(entry), ctx, out);
+    }
     let shown = || {
         let name = String::from_utf8_lossy(bytes);
         match parent {
@@ -277,32 +287,15 @@ fn classify<'c>(
         }
         _ => None,
     };
+    if file_type == FileType::RegularFile {
+        return keep_file(fd, cname, path, stat, cached, ctx, out);
+    }
     // Ignored folders are never entered, so the ancestors are known to be kept.
-    if !(cached.is_some() && ctx.names_trusted)
-        && ctx.rules.is_ignored_below_kept_folders(&path, is_dir)
-    {
-        if file_type == FileType::RegularFile && is_own_temp_name(text) {
-            out.temp_files.push(path.to_fs_path(ctx.root));
-        }
+    if ctx.rules.is_ignored_below_kept_folders(&path, is_dir) {
         return None;
     }
     match file_type {
         FileType::Directory => Some(Keep::Dir(path, i)),
-        FileType::RegularFile => {
-            let st = match stat {
-                Some(st) => Ok(st),
-                None => rustix::fs::statat(fd, cname, AtFlags::SYMLINK_NOFOLLOW),
-            };
-            let stat = match st {
-                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
-                    Ok(Some(FileStat::from_stat(&st)))
-                }
-                Ok(_) => Ok(None),
-                Err(e) if e == rustix::io::Errno::NOENT => Ok(None),
-                Err(e) => Err(io::Error::from(e)),
-            };
-            Some(Keep::File(Candidate { path, stat, cached }))
-        }
         FileType::Symlink => {
             out.warnings.push(format!(
                 "skipped `{path}`: it is a symbolic link, and links are not followed or synced; \
@@ -315,4 +308,54 @@ fn classify<'c>(
             None
         }
     }
+}
+
+/// Whether `known` is the path of the entry `name` of the folder `parent`.
+fn is_child(known: &str, parent: Option<&VaultPath>, name: &[u8]) -> bool {
+    let known = known.as_bytes();
+    match parent {
+        None => known == name,
+        Some(p) => {
+            let p = p.as_str().as_bytes();
+            known.len() == p.len() + 1 + name.len()
+                && known.ends_with(name)
+                && known[p.len()] == b'/'
+                && known.starts_with(p)
+        }
+    }
+}
+
+/// The regular file `path` (`name` in the folder `fd`), unless the ignore rules skip it: stat
+/// it (if the listing did not already) and keep it as a candidate.
+fn keep_file<'c>(
+    fd: &OwnedFd,
+    name: &CStr,
+    path: VaultPath,
+    stat: Option<rustix::fs::Stat>,
+    cached: Option<&'c Entry>,
+    ctx: &Context<'_, 'c>,
+    out: &mut Walked<'c>,
+) -> Option<Keep<'c>> {
+    // Ignored folders are never entered, so the ancestors are known to be kept.
+    if !(cached.is_some() && ctx.names_trusted)
+        && ctx.rules.is_ignored_below_kept_folders(&path, false)
+    {
+        if is_own_temp_name(path.file_name()) {
+            out.temp_files.push(path.to_fs_path(ctx.root));
+        }
+        return None;
+    }
+    let st = match stat {
+        Some(st) => Ok(st),
+        None => rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW),
+    };
+    let stat = match st {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
+            Ok(Some(FileStat::from_stat(&st)))
+        }
+        Ok(_) => Ok(None),
+        Err(e) if e == rustix::io::Errno::NOENT => Ok(None),
+        Err(e) => Err(io::Error::from(e)),
+    };
+    Some(Keep::File(Candidate { path, stat, cached }))
 }

@@ -73,6 +73,14 @@ impl Table {
         self.find(path).map(|i| (i, &self.slots[i].entry))
     }
 
+    /// The live entry in slot `at`, with its path.
+    pub fn at(&self, at: usize) -> Option<(&str, &Entry)> {
+        self.slots
+            .get(at)
+            .filter(|s| s.live)
+            .map(|s| (name_of(&self.names, s), &s.entry))
+    }
+
     /// Add or replace the entry of `path`.
     pub fn insert(&mut self, path: &str, entry: Entry) {
         if let Some(i) = self.find(path) {

@@ -307,21 +307,29 @@ impl<'a> Round<'a> {
         self.guard(&plan, &base_flat, &local)?;
         tick("reconcile");
 
+        // A round that writes nothing into the folder leaves it as its scan found it: that
+        // scan is the folder's side of the verification. A second walk could only notice an
+        // edit made during the round, which the next round takes anyway, and would double the
+        // cost of the most common round, pushing one edit.
+        let folder_untouched = plan.actions.is_empty() && scan.unreadable.is_empty();
         if !plan.actions.is_empty() {
             let report = self.apply(&plan, &scan)?;
             if let Some(skip) = report.skipped.first() {
                 return Ok(Step::Retry(format!("`{}` {}", skip.path, skip.reason)));
             }
-        } else {
+        } else if !folder_untouched {
             self.cache.update_from_scan(&scan);
         }
         self.conflicts.extend(plan.conflicts.iter().cloned());
         tick("apply");
 
-        // Verification scans the folder again; it only has to start after apply, so it runs
-        // while the snapshot is built and published, which mostly waits for the disk (or the
-        // network), against a copy of the cache as apply left it.
-        let (published, vscan) = {
+        let (published, vscan) = if folder_untouched {
+            let published = self.build_and_publish(&plan.merged, &remote_flat, &remote_snap, head);
+            (published, None)
+        } else {
+            // Verification scans the folder again; it only has to start after apply, so it
+            // runs while the snapshot is built and published, which mostly waits for the disk
+            // (or the network), against a copy of the cache as apply left it.
             let verify_cache = self.cache.clone();
             let rules = self.rules.clone();
             let root = self.vault.root().to_path_buf();
@@ -340,7 +348,7 @@ impl<'a> Round<'a> {
                     Ok(result) => result,
                     Err(panic) => std::panic::resume_unwind(panic),
                 };
-                (published, vscan)
+                (published, Some(vscan))
             })
         };
         tick("publish");
@@ -355,8 +363,15 @@ impl<'a> Round<'a> {
             self.vault.base_ref().write(h)?;
         }
         self.history.persist()?;
-        let vscan = vscan?;
-        self.account(&vscan);
+        tick("persist");
+        let vscan = match vscan {
+            Some(vscan) => {
+                let vscan = vscan?;
+                self.account(&vscan);
+                vscan
+            }
+            None => scan,
+        };
         let r = self.verify(new_head, merged_root, &plan.merged, Some(vscan));
         tick("verify");
         r

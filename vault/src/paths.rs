@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -125,14 +126,18 @@ fn is_state_dir(first: &str) -> bool {
 }
 
 /// A validated, normal, relative path inside a vault, such as `notes/todo.md`.
+///
+/// Shared, not copied, when cloned: a round holds every path of the vault in several maps
+/// (the scan, its flat tree, the merged tree), and copying 20,000 paths into each cost more
+/// than the rest of building them.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct VaultPath(String);
+pub struct VaultPath(Arc<str>);
 
 impl VaultPath {
     /// Validate `text` (`/`-separated) as a path inside the vault.
     pub fn new(text: &str) -> Result<VaultPath, PathError> {
         VaultPath::check(text)?;
-        Ok(VaultPath(text.to_string()))
+        Ok(VaultPath(Arc::from(text)))
     }
 
     /// [`VaultPath::check`] of `text` whose first `from` bytes are known to be a valid path
@@ -154,7 +159,7 @@ impl VaultPath {
     /// A path already known to be valid (checked with [`VaultPath::check`] when it was read).
     pub(crate) fn from_checked(text: &str) -> VaultPath {
         debug_assert!(VaultPath::check(text).is_ok(), "{text:?}");
-        VaultPath(text.to_string())
+        VaultPath(Arc::from(text))
     }
 
     /// Whether `text` is a valid vault path, without making one (the stat cache keeps its
@@ -224,7 +229,7 @@ impl VaultPath {
                 text.len(),
             ));
         }
-        Ok(VaultPath(text))
+        Ok(VaultPath(Arc::from(text)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -244,7 +249,7 @@ impl VaultPath {
     pub fn parent(&self) -> Option<VaultPath> {
         self.0
             .rfind('/')
-            .map(|i| VaultPath(self.0[..i].to_string()))
+            .map(|i| VaultPath(Arc::from(&self.0[..i])))
     }
 
     /// The file's location under `root` on this platform.
@@ -506,7 +511,7 @@ mod tests {
             }
         }
         for text in texts {
-            let fast = VaultPath(text.clone()).fold_key();
+            let fast = VaultPath(Arc::from(text.as_str())).fold_key();
             assert_eq!(fast, definition(&text), "{text:?}");
         }
         // Non-ASCII names can fold to ASCII keys, so they join ASCII names' groups.

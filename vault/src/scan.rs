@@ -106,6 +106,12 @@ impl Scan {
         })
     }
 
+    /// [`Scan::files`] if something asked for it already (then it is cheaper to compare with
+    /// than the entries, which may first need sorting).
+    pub fn files_if_built(&self) -> Option<&FlatTree> {
+        self.files.get()
+    }
+
     /// The stat each file in [`Scan::files`] had when its id was taken (for the stat cache and
     /// for "did it change since the scan?" checks before overwriting).
     pub fn stats(&self) -> &PathMap<FileStat> {

@@ -272,7 +272,13 @@ impl<'a> Round<'a> {
             _ => base_id,
         };
         tick("ancestry");
-        let (base_flat, base_snap) = self.flat_of_base(merge_base)?;
+        // Base's files and the scan's are two maps of every path: built side by side.
+        let (base_flat, base_snap) = std::thread::scope(|s| {
+            if scan.unreadable.is_empty() {
+                s.spawn(|| scan.files().len());
+            }
+            self.flat_of_base(merge_base)
+        })?;
         tick("base_flat");
         let local: Cow<'_, FlatTree> = if scan.unreadable.is_empty() {
             Cow::Borrowed(scan.files())
@@ -781,6 +787,9 @@ impl<'a> Round<'a> {
 fn scan_equals(scan: &mut Scan, flat: &FlatTree) -> bool {
     if !scan.unreadable.is_empty() || scan.len() != flat.len() {
         return false;
+    }
+    if let Some(files) = scan.files_if_built() {
+        return files == flat;
     }
     scan.sort_by_path();
     scan.entries()

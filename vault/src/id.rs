@@ -24,7 +24,7 @@ impl ObjectId {
     }
 
     /// The 64 hex digits without allocating (trees encode one per entry).
-    fn hex_digits(&self) -> HexDigits {
+    pub(crate) fn hex_digits(&self) -> HexDigits {
         let mut buf = [0u8; 64];
         // 32 bytes always fit in 64 digits.
         let _ = hex::encode_to_slice(self.0, &mut buf);
@@ -38,12 +38,18 @@ impl ObjectId {
 }
 
 /// Lowercase hex digits of an id, on the stack.
-struct HexDigits([u8; 64]);
+pub(crate) struct HexDigits([u8; 64]);
+
+impl HexDigits {
+    pub(crate) fn as_str(&self) -> &str {
+        // Hex digits are ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
 
 impl fmt::Display for HexDigits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Hex digits are ASCII.
-        f.write_str(std::str::from_utf8(&self.0).unwrap_or_default())
+        f.write_str(self.as_str())
     }
 }
 

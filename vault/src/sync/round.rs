@@ -51,6 +51,9 @@ pub(super) struct Round<'a> {
     conflicts: Vec<Conflict>,
     changed_folder: bool,
     snapshot_created: bool,
+    /// Files found changed while being uploaded: their cache entries go once the cache is
+    /// back from the thread that may be saving it.
+    stale: Vec<VaultPath>,
 }
 
 /// The local side for reconcile: the scanned files, plus, for paths the scan could not read,
@@ -102,6 +105,7 @@ impl<'a> Round<'a> {
             conflicts: Vec::new(),
             changed_folder: false,
             snapshot_created: false,
+            stale: Vec::new(),
         })
     }
 
@@ -329,8 +333,47 @@ impl<'a> Round<'a> {
         self.conflicts.extend(plan.conflicts.iter().cloned());
         tick("apply");
 
+        let built = build_trees(&plan.merged);
+        let merged_root = built.0;
+        let publish = |this: &mut Self| {
+            this.publish_and_record(
+                &plan.merged,
+                &remote_flat,
+                &remote_snap,
+                head,
+                base_id,
+                built,
+            )
+        };
+        let mut cache_saved = false;
         let (published, vscan) = if folder_untouched {
-            let published = self.build_and_publish(&plan.merged, &remote_flat, &remote_snap, head);
+            // The folder is as the scan found it, so the scan's files and the merged root go
+            // to the stat cache on a thread while the snapshot is published and made durable,
+            // which mostly waits for fsyncs.
+            let mut cache = std::mem::take(&mut self.cache);
+            let index = self.vault.index_path();
+            let scan = &scan;
+            let merged = &plan.merged;
+            let (published, saving) = std::thread::scope(|s| {
+                let saving = s.spawn(move || {
+                    let matches = scan.files_if_built().is_some_and(|f| f == merged);
+                    cache.update_from_scan(scan);
+                    let saved = if matches {
+                        cache.set_tree(merged_root);
+                        cache.save(&index).map(|()| true)
+                    } else {
+                        Ok(false)
+                    };
+                    (cache, saved)
+                });
+                (publish(self), saving.join())
+            });
+            let (cache, saved) = match saving {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            self.cache = cache;
+            cache_saved = saved?;
             (published, None)
         } else {
             // Verification scans the folder again; it only has to start after apply, so it
@@ -348,8 +391,7 @@ impl<'a> Round<'a> {
                         ScanOptions { use_cache: true },
                     )
                 });
-                let published =
-                    self.build_and_publish(&plan.merged, &remote_flat, &remote_snap, head);
+                let published = publish(self);
                 let vscan = match pending.join() {
                     Ok(result) => result,
                     Err(panic) => std::panic::resume_unwind(panic),
@@ -357,33 +399,52 @@ impl<'a> Round<'a> {
                 (published, Some(vscan))
             })
         };
+        for path in std::mem::take(&mut self.stale) {
+            self.cache.remove(&path);
+        }
         tick("publish");
         let (new_head, merged_root) = match published? {
             Ok(done) => done,
             Err(why) => return Ok(Step::Retry(why)),
         };
-        if let Some(h) = new_head
+        let r = match vscan {
+            Some(vscan) => {
+                let vscan = vscan?;
+                self.account(&vscan);
+                self.verify(new_head, merged_root, &plan.merged, Some(vscan))
+            }
+            None if cache_saved => self.verify_hub(new_head, merged_root, &scan, true),
+            None => self.verify(new_head, merged_root, &plan.merged, Some(scan)),
+        };
+        tick("verify");
+        r
+    }
+
+    /// Publish the merged tree (`built`: its root and trees) unless the hub's head already has
+    /// it, then make the objects and the new base durable locally.
+    /// `Ok(Ok((head, root)))`: the hub's head afterwards and the merged root tree;
+    /// `Ok(Err(why))`: start over.
+    fn publish_and_record(
+        &mut self,
+        merged: &FlatTree,
+        remote: &FlatTree,
+        remote_snap: &Option<Snapshot>,
+        head: Option<ObjectId>,
+        base_id: Option<ObjectId>,
+        built: (ObjectId, Vec<Object>),
+    ) -> Result<Result<(Option<ObjectId>, ObjectId), String>, SyncError> {
+        let published = self.build_and_publish(merged, remote, remote_snap, head, built)?;
+        if let Ok((Some(h), _)) = published
             && Some(h) != base_id
         {
             self.history.persist()?;
             self.vault.base_ref().write(h)?;
         }
         self.history.persist()?;
-        tick("persist");
-        let vscan = match vscan {
-            Some(vscan) => {
-                let vscan = vscan?;
-                self.account(&vscan);
-                vscan
-            }
-            None => scan,
-        };
-        let r = self.verify(new_head, merged_root, &plan.merged, Some(vscan));
-        tick("verify");
-        r
+        Ok(published)
     }
 
-    /// Build the trees of `merged` and, unless the hub's head already has them, publish them.
+    /// Unless the hub's head already has the merged tree (root and trees built), publish it.
     /// `Ok(Ok((head, root)))`: the hub's head afterwards and the merged root tree;
     /// `Ok(Err(why))`: start over.
     fn build_and_publish(
@@ -392,8 +453,8 @@ impl<'a> Round<'a> {
         remote: &FlatTree,
         remote_snap: &Option<Snapshot>,
         head: Option<ObjectId>,
+        (merged_root, trees): (ObjectId, Vec<Object>),
     ) -> Result<Result<(Option<ObjectId>, ObjectId), String>, SyncError> {
-        let (merged_root, trees) = build_trees(merged);
         let remote_root = tree_or_empty(remote_snap.as_ref().map(|s| s.tree));
         if merged_root == remote_root {
             return Ok(Ok((head, merged_root)));
@@ -581,7 +642,7 @@ impl<'a> Round<'a> {
             }
             let Some(bytes) = read_if(self.vault.root(), path, meta.id) else {
                 // The file changed since it was hashed: forget its cached id and start over.
-                self.cache.remove(path);
+                self.stale.push(path.clone());
                 return Ok(Err(format!("`{path}` changed while it was being uploaded")));
             };
             self.stats.files_read += 1;
@@ -686,10 +747,22 @@ impl<'a> Round<'a> {
                 differing.len()
             ));
         }
-        let hub_tree = self.hub_tree(&vscan)?;
+        self.verify_hub(head, expected, &vscan, false)
+    }
+
+    /// The hub's side of step 8: the hub's tree for `head` must be `expected`, which the folder
+    /// (as `vscan` found it) has. Saves the stat cache from `vscan` unless `cache_saved`.
+    fn verify_hub(
+        &mut self,
+        head: Option<ObjectId>,
+        expected: ObjectId,
+        vscan: &Scan,
+        cache_saved: bool,
+    ) -> Result<Step, SyncError> {
+        let hub_tree = self.hub_tree(vscan)?;
         if tree_or_empty(hub_tree) != expected {
             if self.hub.head()? != head {
-                self.save_cache(&vscan, None)?;
+                self.save_cache(vscan, None)?;
                 return Ok(Step::Retry(
                     "another device published while this round verified".into(),
                 ));
@@ -705,7 +778,9 @@ impl<'a> Round<'a> {
                 )],
             });
         }
-        self.save_cache(&vscan, Some(expected))?;
+        if !cache_saved {
+            self.save_cache(vscan, Some(expected))?;
+        }
         Ok(Step::Done {
             head,
             tree: hub_tree,

@@ -258,6 +258,37 @@ fn clock_skew_is_refused() {
 }
 
 #[test]
+fn a_pushed_edit_leaves_a_stat_cache_that_knows_the_new_tree() {
+    let w = world(1);
+    write(&w.devices[0], "a.md", "alpha", 1);
+    write(&w.devices[0], "b/c.md", "gamma", 2);
+    sync_ok(&w, 0);
+    write(&w.devices[0], "a.md", "alpha, edited", 3);
+    // Past the racy margin, so the cache written by the next round trusts every stat.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let pushed = sync_ok(&w, 0);
+    assert_eq!(pushed.outcome, Outcome::Pushed);
+    assert_eq!(pushed.stats.attempts, 1, "{pushed:?}");
+    let (cache, warning) = crate::statcache::StatCache::load(&w.devices[0].index_path());
+    assert_eq!(warning, None);
+    assert_eq!(
+        cache.tree(),
+        pushed.tree,
+        "the cache records the tree just pushed"
+    );
+    assert_eq!(cache.tree(), w.hub.tree_hash().unwrap());
+    let a = crate::paths::VaultPath::new("a.md").unwrap();
+    assert_eq!(
+        cache.get(&a).map(|(_, id)| id),
+        Some(ObjectId::of(b"alpha, edited"))
+    );
+    assert_eq!(cache.len(), 2);
+    let quiet = sync_ok(&w, 0);
+    assert_eq!(quiet.outcome, Outcome::UpToDate);
+    assert_eq!(quiet.stats.files_read, 0, "{:?}", quiet.stats);
+}
+
+#[test]
 fn a_cache_entry_with_a_wrong_id_is_caught_and_rehashed() {
     let w = world(1);
     write(&w.devices[0], "a.md", "alpha", 1);

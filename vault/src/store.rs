@@ -314,6 +314,12 @@ impl PackStore {
         if fresh.is_empty() {
             return Ok(None);
         }
+        self.write_new_pack(&fresh).map(Some)
+    }
+
+    /// Write `objects` (distinct ids) as one pack, whatever the store holds already, and add
+    /// it to the index; returns the pack's id.
+    fn write_new_pack(&mut self, fresh: &[(ObjectId, &Object)]) -> Result<ObjectId, StoreError> {
         if u32::try_from(fresh.len()).is_err() {
             return Err(StoreError::TooManyObjects {
                 dir: self.dir.clone(),
@@ -336,7 +342,7 @@ impl PackStore {
             let w = |r: io::Result<()>| r.map_err(io_at("writing pack", &tmp_path));
             w(out.write_all(PACK_MAGIC))?;
             let mut offset = PACK_MAGIC.len() as u64;
-            for (id, obj) in &fresh {
+            for (id, obj) in fresh {
                 w(out.write_all(&obj.bytes))?;
                 let len = obj.bytes.len() as u64;
                 entries.push(Entry {
@@ -361,7 +367,7 @@ impl PackStore {
         if !self.by_name.contains_key(&name) {
             self.add_pack(path, name, entries);
         }
-        Ok(Some(pack_id))
+        Ok(pack_id)
     }
 }
 
@@ -575,6 +581,9 @@ fn parse_header(header: &[u8], header_start: u64) -> Result<Vec<Entry>, String> 
     }
     Ok(entries)
 }
+
+mod repack;
+pub use repack::REPACK_ABOVE;
 
 #[cfg(test)]
 #[path = "store_tests.rs"]

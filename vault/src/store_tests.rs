@@ -325,3 +325,76 @@ fn pack_format_is_frozen() {
     assert_eq!(g.read(objs[0].id()).unwrap(), objs[0]);
     assert_eq!(g.read(objs[1].id()).unwrap(), objs[1]);
 }
+
+#[test]
+fn many_small_packs_are_merged_and_every_object_stays_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = PackStore::open(dir.path()).unwrap();
+    let mut all = Vec::new();
+    // 40 rounds, each a pack of a few objects, one of them shared with the round before.
+    for round in 0..40u32 {
+        let objs = vec![
+            blob(format!("round {round}").as_bytes()),
+            blob(format!("tree of round {round}").as_bytes()),
+            blob(format!("round {}", round.saturating_sub(1)).as_bytes()),
+        ];
+        store.write_pack(&objs).unwrap();
+        all.extend(objs);
+        let merged = store.repack_geometric().unwrap();
+        assert!(
+            store.pack_count() <= REPACK_ABOVE,
+            "round {round}: {} packs after merging {merged}",
+            store.pack_count()
+        );
+    }
+    let files = fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(files, store.pack_count(), "merged packs' files are gone");
+    // A fresh store sees every object, each read checked against its id.
+    let reopened = PackStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.pack_count(), store.pack_count());
+    for o in &all {
+        assert_eq!(&reopened.read(o.id()).unwrap(), o);
+    }
+    assert_eq!(reopened.len(), 80, "40 rounds, 40 trees");
+}
+
+/// A store of [`REPACK_ABOVE`] + 1 packs of one object each, `object 0` to `object N`.
+fn store_with_one_pack_too_many() -> (tempfile::TempDir, PackStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = PackStore::open(dir.path()).unwrap();
+    for i in 0..=REPACK_ABOVE {
+        store
+            .write_pack(&[blob(format!("object {i}").as_bytes())])
+            .unwrap();
+    }
+    (dir, store)
+}
+
+#[test]
+fn a_reader_that_listed_a_merged_pack_finds_its_objects_after_refresh() {
+    let (dir, mut writer) = store_with_one_pack_too_many();
+    let mut reader = PackStore::open(dir.path()).unwrap();
+    assert!(writer.repack_geometric().unwrap() >= 2);
+    let id = ObjectId::of(b"object 0");
+    assert!(matches!(reader.read(id), Err(StoreError::PackGone { .. })));
+    reader.refresh().unwrap();
+    assert_eq!(reader.read(id).unwrap(), blob(b"object 0"));
+}
+
+#[test]
+fn a_damaged_pack_stops_the_merge_and_nothing_is_deleted() {
+    let (dir, mut store) = store_with_one_pack_too_many();
+    let victim = store
+        .pack_of(ObjectId::of(b"object 3"))
+        .unwrap()
+        .to_path_buf();
+    let mut bytes = fs::read(&victim).unwrap();
+    bytes[PACK_MAGIC.len()] ^= 1;
+    fs::write(&victim, &bytes).unwrap();
+    let before = fs::read_dir(dir.path()).unwrap().count();
+    assert!(matches!(
+        store.repack_geometric(),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), before);
+}

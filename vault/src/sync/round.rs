@@ -441,6 +441,13 @@ impl<'a> Round<'a> {
             self.vault.base_ref().write(h)?;
         }
         self.history.persist()?;
+        // Every publishing round adds a pack to `.vault/objects`; merged now and then, so
+        // that opening the store stays cheap. Only an optimisation: a failure is reported.
+        if let Err(e) = self.history.store.repack_geometric() {
+            self.warn(&format!(
+                "could not merge the packs of `.vault/objects`: {e}"
+            ));
+        }
         Ok(published)
     }
 

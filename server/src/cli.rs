@@ -1,0 +1,289 @@
+//! The command line: the operator's account commands.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::accounts::{AccountStore, Accounts};
+
+/// Vault Sync hub server: keeps users' vaults and lets their devices sync through it.
+///
+/// Today it manages the accounts of a data folder; the HTTPS service (`serve`) arrives in a
+/// later release. Until then, sync devices through a folder hub (`syncd init --hub DIR`).
+#[derive(Debug, Parser)]
+#[command(name = "vault-server", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes:
+  0   success
+  1   error: the message says what happened and what to do
+  64  usage error: unknown command or bad arguments";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Add, list and change users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// List and revoke the devices a user has logged in with
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Debug, Args)]
+struct DataArg {
+    /// The server's data folder (accounts and vaults); created if missing
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct PasswordArg {
+    /// Read the password from the first line of standard input (never from the command line,
+    /// where other users could see it)
+    #[arg(long, required = true)]
+    password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user
+    Add {
+        /// 1 to 64 lowercase letters, digits, `.`, `_` or `-`
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        password: PasswordArg,
+    },
+    /// Change a user's password (devices already logged in stay; revoke them to cut them off)
+    Passwd {
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        password: PasswordArg,
+    },
+    /// List the users
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        /// One JSON document instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// List a user's devices
+    List {
+        user: String,
+        #[command(flatten)]
+        data: DataArg,
+        /// One JSON document instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device: its token is refused from the next request on
+    Revoke {
+        user: String,
+        /// The device id, as `device list` shows it
+        device: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(64)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vault-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn now_ns() -> i64 {
+    jiff::Timestamp::now().as_nanosecond() as i64
+}
+
+fn open(data: &Path) -> Result<AccountStore> {
+    Ok(AccountStore::open(data)?)
+}
+
+/// The first line of standard input, without its line ending.
+fn read_password() -> Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("Password (one line):");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        bail!(
+            "no password on standard input; pipe it in, e.g. `printf '%s\\n' \"$PASS\" | vault-server user add NAME --data DIR --password-stdin`"
+        );
+    }
+    Ok(password.to_string())
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::User(UserCommand::Add { name, data, .. }) => {
+            let password = read_password()?;
+            open(&data.data)?.modify(|a| a.add_user(&name, &password, now_ns()))?;
+            println!("added user `{name}`");
+        }
+        Command::User(UserCommand::Passwd { name, data, .. }) => {
+            let password = read_password()?;
+            open(&data.data)?.modify(|a| a.set_password(&name, &password))?;
+            println!(
+                "changed the password of `{name}`; devices already logged in keep working (revoke them with `vault-server device revoke`)"
+            );
+        }
+        Command::User(UserCommand::List { data, json }) => {
+            print_users(&open(&data.data)?.read()?, json)?;
+        }
+        Command::Device(DeviceCommand::List { user, data, json }) => {
+            print_devices(&open(&data.data)?.read()?, &user, json)?;
+        }
+        Command::Device(DeviceCommand::Revoke { user, device, data }) => {
+            open(&data.data)?.modify(|a| a.revoke(&user, &device, now_ns()))?;
+            println!("revoked device `{device}` of `{user}`; its token is refused from now on");
+        }
+    }
+    Ok(())
+}
+
+fn time(ns: i64) -> String {
+    jiff::Timestamp::from_nanosecond(i128::from(ns))
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|_| ns.to_string())
+}
+
+/// Print `rows` as JSON, or as a table (`header`, then one `line` each), or `empty` if none.
+fn print_rows<T: Serialize>(
+    rows: &[T],
+    json: bool,
+    empty: &str,
+    header: &str,
+    line: impl Fn(&T) -> String,
+) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+    } else if rows.is_empty() {
+        println!("{empty}");
+    } else {
+        println!("{header}");
+        for row in rows {
+            println!("{}", line(row));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct UserRow<'a> {
+    name: &'a str,
+    created: String,
+    devices: usize,
+    active_devices: usize,
+}
+
+fn print_users(accounts: &Accounts, json: bool) -> Result<()> {
+    let rows: Vec<UserRow> = accounts
+        .users()
+        .map(|(name, u)| UserRow {
+            name,
+            created: time(u.created_ns),
+            devices: u.devices.len(),
+            active_devices: u
+                .devices
+                .values()
+                .filter(|d| d.revoked_ns.is_none())
+                .count(),
+        })
+        .collect();
+    print_rows(
+        &rows,
+        json,
+        "no users yet; add one with `vault-server user add NAME --data DIR --password-stdin`",
+        &format!("{:<24} {:<23} {:>7}", "USER", "CREATED", "DEVICES"),
+        |r| {
+            let devices = format!("{}/{}", r.active_devices, r.devices);
+            format!("{:<24} {:<23} {devices:>7}", r.name, r.created)
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct DeviceRow<'a> {
+    id: &'a str,
+    name: &'a str,
+    created: String,
+    revoked: Option<String>,
+}
+
+fn print_devices(accounts: &Accounts, user: &str, json: bool) -> Result<()> {
+    let rows: Vec<DeviceRow> = accounts
+        .user(user)?
+        .devices
+        .iter()
+        .map(|(id, d)| DeviceRow {
+            id,
+            name: &d.name,
+            created: time(d.created_ns),
+            revoked: d.revoked_ns.map(time),
+        })
+        .collect();
+    print_rows(
+        &rows,
+        json,
+        &format!(
+            "`{user}` has no devices yet: a device appears when it logs in (`syncd init --hub URL --user {user}`)"
+        ),
+        &format!("{:<16} {:<24} {:<23} STATUS", "DEVICE", "NAME", "CREATED"),
+        |r| {
+            let status = match &r.revoked {
+                Some(at) => format!("revoked {at}"),
+                None => "active".to_string(),
+            };
+            format!("{:<16} {:<24} {:<23} {status}", r.id, r.name, r.created)
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

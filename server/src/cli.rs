@@ -12,8 +12,9 @@ use crate::accounts::{AccountStore, Accounts};
 
 /// Vault Sync hub server: keeps users' vaults and lets their devices sync through it.
 ///
-/// Today it manages the accounts of a data folder; the HTTPS service (`serve`) arrives in a
-/// later release. Until then, sync devices through a folder hub (`syncd init --hub DIR`).
+/// Built in steps: today it serves accounts and logins (`serve`) and manages the accounts of a
+/// data folder; syncing vaults through it arrives in a later release. Until then, sync
+/// devices through a folder hub (`syncd init --hub DIR`).
 #[derive(Debug, Parser)]
 #[command(name = "vault-server", version, after_help = EXIT_CODES)]
 struct Cli {
@@ -28,12 +29,36 @@ const EXIT_CODES: &str = "Exit codes:
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the API over HTTP on loopback, or HTTPS anywhere (logs go to stderr; RUST_LOG)
+    Serve(ServeArgs),
     /// Add, list and change users
     #[command(subcommand)]
     User(UserCommand),
     /// List and revoke the devices a user has logged in with
     #[command(subcommand)]
     Device(DeviceCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// Address and port to listen on; plain HTTP is allowed only on a loopback address
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    listen: std::net::SocketAddr,
+    /// TLS certificate chain (PEM); with --tls-key, serves HTTPS
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address: only behind a reverse proxy that ends TLS
+    /// (logged as a warning)
+    #[arg(long)]
+    insecure_http: bool,
+    /// Largest request body accepted, in MiB; larger ones get 413
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    max_body_mib: usize,
 }
 
 #[derive(Debug, Args)]
@@ -151,8 +176,30 @@ fn read_password() -> Result<String> {
     Ok(password.to_string())
 }
 
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .try_init();
+}
+
 fn run(command: Command) -> Result<()> {
     match command {
+        Command::Serve(args) => {
+            init_logging();
+            crate::serve::serve(crate::serve::ServeOptions {
+                data: args.data.data,
+                listen: args.listen,
+                tls: args.tls_cert.zip(args.tls_key),
+                insecure_http: args.insecure_http,
+                limits: crate::api::Limits {
+                    max_body_bytes: args.max_body_mib.saturating_mul(1 << 20),
+                },
+            })?;
+        }
         Command::User(UserCommand::Add { name, data, .. }) => {
             let password = read_password()?;
             open(&data.data)?.modify(|a| a.add_user(&name, &password, now_ns()))?;

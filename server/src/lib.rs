@@ -1,11 +1,14 @@
 //! `vault-server`: the hub server (the hub protocol over HTTPS, accounts, web view).
 //!
-//! Built in steps; what exists today is the account store ([`accounts`]) and the operator's
-//! commands on it (`user`, `device`). The HTTPS service (`serve`) comes next: until then,
-//! devices sync through a folder hub.
+//! Built in steps; what exists today is the account store ([`accounts`]), the operator's
+//! commands on it (`user`, `device`) and the service ([`serve`], [`api`]) with logins and the
+//! first account's setup. The hub protocol comes next: until then, devices sync through a
+//! folder hub.
 
 pub mod accounts;
+pub mod api;
 mod cli;
+pub mod serve;
 
 use std::process::ExitCode;
 

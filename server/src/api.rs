@@ -1,0 +1,423 @@
+//! The HTTP API under `/api/v1/` (docs/protocol.md): logging in, the first account's setup,
+//! and the rules every request follows (JSON errors, body limit, server time, versions).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::{AccountError, AccountStore, Accounts, Login, Session};
+
+/// The API versions this server speaks (the path prefix `/api/v1/`).
+pub const API_VERSIONS: &[u32] = &[1];
+/// Response header with the server's clock, in milliseconds since the Unix epoch, on every
+/// response: clients refuse to sync when theirs differs by more than 5 minutes.
+pub const TIME_HEADER: &str = "vault-time-ms";
+/// Failed logins allowed per account and client address within [`FAILURE_WINDOW`].
+const MAX_FAILURES: usize = 5;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Limits the operator can set.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A file's identity and version: inode, size, modification time (s, ns).
+type FileKey = (u64, u64, i64, i64);
+
+/// What every request can reach.
+pub struct AppState {
+    accounts: AccountStore,
+    /// `accounts.json` as last read, with the file's identity then (inode, size, mtime): a
+    /// change by `vault-server user`/`device` (a revocation) is seen by the next request.
+    cached: Mutex<Option<(FileKey, Arc<Accounts>)>>,
+    /// The one-time token that creates the first account, while there is none.
+    setup: Mutex<Option<String>>,
+    limits: Limits,
+    failures: Mutex<HashMap<(String, IpAddr), Vec<Instant>>>,
+}
+
+impl AppState {
+    pub fn new(accounts: AccountStore, limits: Limits) -> Result<Arc<AppState>, AccountError> {
+        let empty = accounts.read()?.is_empty();
+        Ok(Arc::new(AppState {
+            accounts,
+            cached: Mutex::new(None),
+            setup: Mutex::new(empty.then(|| vault::fsutil::random_hex(16))),
+            limits,
+            failures: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn setup_token(&self) -> Option<String> {
+        lock(&self.setup).clone()
+    }
+
+    /// The accounts as they are on disk now.
+    fn accounts(&self) -> Result<Arc<Accounts>, ApiError> {
+        let key = match std::fs::metadata(self.accounts.path()) {
+            Ok(m) => (m.ino(), m.size(), m.mtime(), m.mtime_nsec()),
+            Err(_) => (0, 0, 0, 0),
+        };
+        let mut cached = lock(&self.cached);
+        if let Some((k, a)) = cached.as_ref()
+            && *k == key
+        {
+            return Ok(a.clone());
+        }
+        let fresh = Arc::new(self.accounts.read().map_err(ApiError::internal)?);
+        *cached = Some((key, fresh.clone()));
+        Ok(fresh)
+    }
+
+    /// Whether `user` from `ip` may try a password now.
+    fn may_try(&self, user: &str, ip: IpAddr) -> Result<(), ApiError> {
+        let mut failures = lock(&self.failures);
+        let now = Instant::now();
+        let recent = failures.entry((user.to_string(), ip)).or_default();
+        recent.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
+        if recent.len() >= MAX_FAILURES {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many attempts",
+                format!(
+                    "{MAX_FAILURES} wrong passwords for this account from this address within {} s; wait a minute and try again",
+                    FAILURE_WINDOW.as_secs()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn failed(&self, user: &str, ip: IpAddr) {
+        lock(&self.failures)
+            .entry((user.to_string(), ip))
+            .or_default()
+            .push(Instant::now());
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An error response: `{ "error": ..., "detail": ... }` with a status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    error: &'static str,
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    detail: &'a str,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            error,
+            detail: detail.into(),
+        }
+    }
+
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!("{e}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+            "the server could not complete the request; its log says why",
+        )
+    }
+
+    fn unauthorized(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.error,
+            detail: &self.detail,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> ApiError {
+        match e {
+            AccountError::WrongPassword => ApiError::unauthorized(e.to_string()),
+            AccountError::BadName { .. } | AccountError::BadPassword(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad request", e.to_string())
+            }
+            AccountError::UserExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// `Json<T>` whose rejections (malformed JSON: 400, too large: 413, wrong content type: 415)
+/// are JSON errors like every other.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let error = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "too large",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported media type",
+                    _ => "bad request",
+                };
+                Err(ApiError::new(status, error, rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// A request's device, from `Authorization: Bearer TOKEN`.
+pub struct Auth(pub Session);
+
+impl FromRequestParts<Arc<AppState>> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "no device token; log in first (`syncd init --hub URL --user NAME`)",
+                )
+            })?;
+        state
+            .accounts()?
+            .authenticate(token.trim())
+            .map(Auth)
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "this device's token is unknown or was revoked; log in again with `syncd init --hub URL --user NAME`",
+                )
+            })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    pub user: String,
+    pub password: String,
+    pub device_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SetupRequest {
+    pub user: String,
+    pub password: String,
+    pub device_name: String,
+    pub setup_token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub user: String,
+    pub device: String,
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub user: String,
+    pub device: String,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let max_body = state.limits.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/setup", post(setup))
+        .route("/api/v1/login", post(login))
+        .route("/api/v1/whoami", get(whoami))
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(server_time))
+        .with_state(state)
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Put the server's clock on every response.
+async fn server_time(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&now_ms().to_string()) {
+        res.headers_mut().insert(TIME_HEADER, v);
+    }
+    res
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn fallback(uri: Uri) -> ApiError {
+    let path = uri.path();
+    if let Some(rest) = path.strip_prefix("/api/")
+        && !rest.starts_with("v1/")
+    {
+        let supported: Vec<String> = API_VERSIONS.iter().map(|v| format!("v{v}")).collect();
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported version",
+            format!(
+                "`{path}` is not an API version this server speaks; it speaks {} (under /api/v1/); upgrade the older side",
+                supported.join(", ")
+            ),
+        );
+    }
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not found",
+        format!("nothing at `{path}`"),
+    )
+}
+
+/// Hashing a password takes tens of milliseconds of CPU: off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+async fn login(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    state.may_try(&req.user, peer.ip())?;
+    let st = state.clone();
+    let user = req.user.clone();
+    let result = blocking(move || {
+        let now = jiff::Timestamp::now().as_nanosecond() as i64;
+        Ok(st
+            .accounts
+            .modify(|a| a.login(&req.user, &req.password, &req.device_name, now))?)
+    })
+    .await;
+    match result {
+        Ok(Login { device, token }) => {
+            tracing::info!(%user, %device, "device logged in");
+            Ok(Json(LoginResponse {
+                user,
+                device,
+                token,
+            }))
+        }
+        Err(e) => {
+            if e.status == StatusCode::UNAUTHORIZED {
+                state.failed(&user, peer.ip());
+                tracing::info!(%user, peer = %peer.ip(), "failed login");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn setup(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<SetupRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    state.may_try("(setup)", peer.ip())?;
+    let expected = state.setup_token();
+    let Some(expected) = expected else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already set up",
+            "this server has accounts already; log in with one (or ask its operator for one: `vault-server user add`)",
+        ));
+    };
+    if blake3::hash(req.setup_token.trim().as_bytes()) != blake3::hash(expected.as_bytes()) {
+        state.failed("(setup)", peer.ip());
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong setup token",
+            "the setup token does not match the one in the server's log (it changes at every start while there is no account)",
+        ));
+    }
+    let st = state.clone();
+    let user = req.user.clone();
+    let login = blocking(move || {
+        let now = jiff::Timestamp::now().as_nanosecond() as i64;
+        Ok(st.accounts.modify(|a| {
+            if !a.is_empty() {
+                return Err(AccountError::UserExists(
+                    a.users()
+                        .next()
+                        .map(|(n, _)| n.to_string())
+                        .unwrap_or_default(),
+                ));
+            }
+            a.add_user(&req.user, &req.password, now)?;
+            a.login(&req.user, &req.password, &req.device_name, now)
+        })?)
+    })
+    .await?;
+    *lock(&state.setup) = None;
+    tracing::info!(%user, device = %login.device, "first account created with the setup token");
+    Ok(Json(LoginResponse {
+        user,
+        device: login.device,
+        token: login.token,
+    }))
+}
+
+async fn whoami(Auth(session): Auth) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        user: session.user,
+        device: session.device,
+    })
+}

@@ -1,28 +1,10 @@
 //! End-to-end tests of `vault-server`'s account commands: the real binary on a real data folder.
 
-use std::io::Write;
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-const SERVER: &str = env!("CARGO_BIN_EXE_vault-server");
-
-/// Run `vault-server ARGS` with `stdin` piped in.
-fn server(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(SERVER)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
+use common::server::server_cmd as server;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -49,6 +49,9 @@ type FileKey = (u64, u64, i64, i64);
 /// What every request can reach.
 pub struct AppState {
     accounts: AccountStore,
+    /// The data folder (accounts, and each user's vaults under `vaults/`).
+    data: std::path::PathBuf,
+    vaults: crate::hub_api::Vaults,
     /// `accounts.json` as last read, with the file's identity then (inode, size, mtime): a
     /// change by `vault-server user`/`device` (a revocation) is seen by the next request.
     cached: Mutex<Option<(FileKey, Arc<Accounts>)>>,
@@ -59,15 +62,29 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(accounts: AccountStore, limits: Limits) -> Result<Arc<AppState>, AccountError> {
+    pub fn new(
+        accounts: AccountStore,
+        data: std::path::PathBuf,
+        limits: Limits,
+    ) -> Result<Arc<AppState>, AccountError> {
         let empty = accounts.read()?.is_empty();
         Ok(Arc::new(AppState {
             accounts,
+            data,
+            vaults: crate::hub_api::Vaults::default(),
             cached: Mutex::new(None),
             setup: Mutex::new(empty.then(|| vault::fsutil::random_hex(16))),
             limits,
             failures: Mutex::new(HashMap::new()),
         }))
+    }
+
+    pub fn data(&self) -> &std::path::Path {
+        &self.data
+    }
+
+    pub fn vaults(&self) -> &crate::hub_api::Vaults {
+        &self.vaults
     }
 
     pub fn setup_token(&self) -> Option<String> {
@@ -128,24 +145,49 @@ pub struct ApiError {
     status: StatusCode,
     error: &'static str,
     detail: String,
+    /// Object ids the error is about (the objects a hub lacks).
+    ids: Vec<vault::id::ObjectId>,
 }
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
     detail: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ids: Vec<String>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
             error,
             detail: detail.into(),
+            ids: Vec::new(),
         }
     }
 
-    fn internal(e: impl std::fmt::Display) -> ApiError {
+    pub fn with_ids(
+        status: StatusCode,
+        error: &'static str,
+        detail: impl Into<String>,
+        ids: Vec<vault::id::ObjectId>,
+    ) -> ApiError {
+        ApiError {
+            ids,
+            ..ApiError::new(status, error, detail)
+        }
+    }
+
+    pub fn bad_request(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad request", e.to_string())
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not found", detail)
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!("{e}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -164,6 +206,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.error,
             detail: &self.detail,
+            ids: self.ids.iter().map(|i| i.to_hex()).collect(),
         };
         (self.status, Json(body)).into_response()
     }
@@ -278,6 +321,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/setup", post(setup))
         .route("/api/v1/login", post(login))
         .route("/api/v1/whoami", get(whoami))
+        .merge(crate::hub_api::routes())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(server_time))

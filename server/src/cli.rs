@@ -12,9 +12,9 @@ use crate::accounts::{AccountStore, Accounts};
 
 /// Vault Sync hub server: keeps users' vaults and lets their devices sync through it.
 ///
-/// Built in steps: today it serves accounts and logins (`serve`) and manages the accounts of a
-/// data folder; syncing vaults through it arrives in a later release. Until then, sync
-/// devices through a folder hub (`syncd init --hub DIR`).
+/// Built in steps: today it serves logins and the hub protocol (`serve`) and manages the
+/// accounts of a data folder; `syncd` learns to sync through it in a later release. Until
+/// then, sync devices through a folder hub (`syncd init --hub DIR`).
 #[derive(Debug, Parser)]
 #[command(name = "vault-server", version, after_help = EXIT_CODES)]
 struct Cli {

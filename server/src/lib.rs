@@ -1,13 +1,14 @@
 //! `vault-server`: the hub server (the hub protocol over HTTPS, accounts, web view).
 //!
 //! Built in steps; what exists today is the account store ([`accounts`]), the operator's
-//! commands on it (`user`, `device`) and the service ([`serve`], [`api`]) with logins and the
-//! first account's setup. The hub protocol comes next: until then, devices sync through a
-//! folder hub.
+//! commands on it (`user`, `device`), and the service ([`serve`], [`api`]) with logins, the
+//! first account's setup and the hub protocol on each user's vaults ([`hub_api`]). The `syncd`
+//! client comes next: until then, devices sync through a folder hub.
 
 pub mod accounts;
 pub mod api;
 mod cli;
+pub mod hub_api;
 pub mod serve;
 
 use std::process::ExitCode;

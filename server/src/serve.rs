@@ -45,7 +45,7 @@ pub fn check_listen(listen: SocketAddr, tls: bool, insecure_http: bool) -> Resul
 pub fn serve(opts: ServeOptions) -> Result<()> {
     check_listen(opts.listen, opts.tls.is_some(), opts.insecure_http)?;
     let accounts = AccountStore::open(&opts.data)?;
-    let state = AppState::new(accounts, opts.limits.clone())?;
+    let state = AppState::new(accounts, opts.data.clone(), opts.limits.clone())?;
     if let Some(token) = state.setup_token() {
         tracing::warn!(
             "no accounts yet: the first one can be created with the one-time setup token {token} (syncd init --hub URL --user NAME --password-stdin --setup-token {token}), or with `vault-server user add`"

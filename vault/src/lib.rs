@@ -25,6 +25,7 @@ pub mod store;
 pub mod sync;
 #[cfg(test)]
 mod test_hub;
+pub mod wire;
 
 pub use hub::{CasOutcome, Hub, HubError};
 pub use id::ObjectId;

@@ -1,0 +1,345 @@
+//! The hub protocol over HTTP: each of a user's vaults is a hub folder under
+//! `DATA/vaults/<user>/<vault>/`, in the very format `syncd` uses for a folder hub (so a hub
+//! folder can be served as it is), and every endpoint is one [`Hub`] call on it.
+//!
+//! A user's vaults live under the user's own folder and every path is built from checked
+//! names, so no request can reach another account's vault: it does not exist for it (404).
+//! The folder hub does the checking a server owes its users: objects are stored under the id
+//! of their bytes, and the head moves only to a snapshot whose trees are valid and complete.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use vault::folder_hub::FolderHub;
+use vault::hub::{CasOutcome, Hub, HubError};
+use vault::id::ObjectId;
+
+use crate::accounts::check_name;
+use crate::api::{ApiError, ApiJson, AppState, Auth};
+
+/// Longest wait of a change request.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The open hubs and their change signals, by (user, vault).
+#[derive(Default)]
+pub struct Vaults {
+    open: Mutex<HashMap<(String, String), Arc<OpenVault>>>,
+}
+
+pub struct OpenVault {
+    hub: FolderHub,
+    /// The head after the last move through this server.
+    changed: watch::Sender<Option<ObjectId>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Vaults {
+    fn folder(data: &std::path::Path, user: &str, vault: &str) -> PathBuf {
+        data.join("vaults").join(user).join(vault)
+    }
+
+    /// The vault `vault` of `user`; `create` makes it if it does not exist.
+    fn get(
+        &self,
+        data: &std::path::Path,
+        user: &str,
+        vault: &str,
+        create: bool,
+    ) -> Result<Arc<OpenVault>, ApiError> {
+        check_name("vault", vault).map_err(ApiError::bad_request)?;
+        let key = (user.to_string(), vault.to_string());
+        if let Some(v) = lock(&self.open).get(&key) {
+            return Ok(v.clone());
+        }
+        let folder = Vaults::folder(data, user, vault);
+        if !create && !folder.join("vault-hub.json").exists() {
+            return Err(ApiError::not_found(format!(
+                "you have no vault `{vault}`; create it with `syncd init --hub URL --vault-name {vault}`"
+            )));
+        }
+        let hub = FolderHub::open(&folder).map_err(hub_error)?;
+        let head = hub.head().map_err(hub_error)?;
+        let opened = Arc::new(OpenVault {
+            hub,
+            changed: watch::Sender::new(head),
+        });
+        Ok(lock(&self.open).entry(key).or_insert(opened).clone())
+    }
+
+    fn list(&self, data: &std::path::Path, user: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(data.join("vaults").join(user))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().join("vault-hub.json").exists())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| check_name("vault", n).is_ok())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// A hub failure as an HTTP error.
+fn hub_error(e: HubError) -> ApiError {
+    match &e {
+        HubError::Missing { ids, .. } => {
+            ApiError::with_ids(StatusCode::CONFLICT, "missing", e.to_string(), ids.clone())
+        }
+        HubError::Refused { .. } | HubError::Object(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string())
+        }
+        HubError::Locked { .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "another writer holds this vault's head; try again",
+        ),
+        _ => ApiError::internal(e),
+    }
+}
+
+/// Run hub I/O off the async threads.
+async fn on_vault<T: Send + 'static>(
+    vault: Arc<OpenVault>,
+    f: impl FnOnce(&OpenVault) -> Result<T, HubError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(move || f(&vault))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(hub_error)
+}
+
+fn parse_ids(ids: &[String]) -> Result<Vec<ObjectId>, ApiError> {
+    ids.iter()
+        .map(|s| s.parse::<ObjectId>().map_err(ApiError::bad_request))
+        .collect()
+}
+
+/// An id that may be absent (`null`: the empty hub's head).
+fn parse_optional_id(text: Option<&str>) -> Result<Option<ObjectId>, ApiError> {
+    text.map(str::parse::<ObjectId>)
+        .transpose()
+        .map_err(ApiError::bad_request)
+}
+
+fn hex(id: Option<ObjectId>) -> Option<String> {
+    id.map(|i| i.to_hex())
+}
+
+#[derive(Serialize)]
+struct HeadBody {
+    head: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IdsBody {
+    ids: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct MissingBody {
+    missing: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct CasBody {
+    old: Option<String>,
+    new: String,
+}
+
+#[derive(Serialize)]
+struct CasAnswer {
+    updated: bool,
+    head: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TreeQuery {
+    #[serde(default)]
+    full: bool,
+}
+
+#[derive(Serialize)]
+struct TreeBody {
+    tree: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChangesQuery {
+    since: Option<String>,
+    wait: Option<u64>,
+}
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/vaults", get(list))
+        .route("/api/v1/vaults/{vault}", put(create))
+        .route("/api/v1/vaults/{vault}/head", get(head).post(cas))
+        .route("/api/v1/vaults/{vault}/missing", post(missing))
+        .route("/api/v1/vaults/{vault}/objects", post(upload))
+        .route("/api/v1/vaults/{vault}/objects/fetch", post(download))
+        .route("/api/v1/vaults/{vault}/tree", get(tree))
+        .route("/api/v1/vaults/{vault}/changes", get(changes))
+}
+
+async fn list(State(state): State<Arc<AppState>>, Auth(me): Auth) -> Json<serde_json::Value> {
+    let names = state.vaults().list(state.data(), &me.user);
+    Json(serde_json::json!({ "vaults": names }))
+}
+
+async fn create(
+    State(state): State<Arc<AppState>>,
+    Auth(me): Auth,
+    Path(vault): Path<String>,
+) -> Result<Response, ApiError> {
+    let existed = state
+        .vaults()
+        .get(state.data(), &me.user, &vault, false)
+        .is_ok();
+    let v = state.vaults().get(state.data(), &me.user, &vault, true)?;
+    let head = on_vault(v, |v| v.hub.head()).await?;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        tracing::info!(user = %me.user, %vault, "vault created");
+        StatusCode::CREATED
+    };
+    Ok((status, Json(HeadBody { head: hex(head) })).into_response())
+}
+
+async fn head(
+    State(state): State<Arc<AppState>>,
+    Auth(me): Auth,
+    Path(vault): Path<String>,
+) -> Result<Json<HeadBody>, ApiError> {
+    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let head = on_vault(v, |v| v.hub.head()).await?;
+    Ok(Json(HeadBody { head: hex(head) }))
+}
+
+async fn missing(
+    State(state): State<Arc<AppState>>,
+    Auth(me): Auth,
+    Path(vault): Path<String>,
+    ApiJson(body): ApiJson<IdsBody>,
+) -> Result<Json<MissingBody>, ApiError> {
+    let ids = parse_ids(&body.ids)?;
+    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let missing = on_vault(v, move |v| v.hub.missing(&ids)).await?;
+    Ok(Json(MissingBody {
+        missing: missing.iter().map(ObjectId::to_hex).collect(),
+    }))
+}
+
+async fn upload(
+    State(state): State<Arc<AppState>>,
+    Auth(me): Auth,
+    Path(vault): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let objects = vault::wire::decode(&body).map_err(ApiError::bad_request)?;
+    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let count = objects.len();
+    // Stored as one pack, made durable before the answer: an upload cut off by a crash or a
+    // shutdown leaves no part of itself.
+    on_vault(v, move |v| v.hub.put(&objects)).await?;
+    Ok(Json(serde_json::json!({ "stored": count })))
+}
+
+async fn download(
+    State(state): State<Arc<AppState>>,
+    Auth(me): Auth,
+    Path(vault): Path<String>,
+    ApiJson(body): ApiJson<IdsBody>,
+) -> Result<Response, ApiError> {
+    let ids = parse_ids(&body.ids)?;
+    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let objects = on_vault(v, move |v| v.hub.get(&ids)).await?;
+    let bytes = vault::wire::encode(&objects);
+    Ok(([(header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)], bytes).into_response())
+}
+
+async fn cas(
+    State(state): State<Arc<AppState>>,
+    Auth(me): Auth,
+    Path(vault): Path<String>,
+    ApiJson(body): ApiJson<CasBody>,
+) -> Result<Json<CasAnswer>, ApiError> {
+    let old = parse_optional_id(body.old.as_deref())?;
+    let new: ObjectId = body.new.parse().map_err(ApiError::bad_request)?;
+    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let user = me.user.clone();
+    let answer = on_vault(v, move |v| {
+        let outcome = v.hub.cas_head(old, new)?;
+        Ok(match outcome {
+            CasOutcome::Updated => {
+                v.changed.send_replace(Some(new));
+                tracing::info!(%user, head = %new.short(), "head moved");
+                CasAnswer {
+                    updated: true,
+                    head: Some(new.to_hex()),
+                }
+            }
+            CasOutcome::Conflict { actual } => CasAnswer {
+                updated: false,
+                head: hex(actual),
+            },
+        })
+    })
+    .await?;
+    Ok(Json(answer))
+}
+
+async fn tree(
+    State(state): State<Arc<AppState>>,
+    Auth(me): Auth,
+    Path(vault): Path<String>,
+    Query(q): Query<TreeQuery>,
+) -> Result<Json<TreeBody>, ApiError> {
+    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let tree = on_vault(v, move |v| {
+        if q.full {
+            v.hub.verify_tree()
+        } else {
+            v.hub.tree_hash()
+        }
+    })
+    .await?;
+    Ok(Json(TreeBody { tree: hex(tree) }))
+}
+
+/// Answer as soon as the head differs from `since` (or after `wait` seconds, at most 60):
+/// how devices learn of a new snapshot within a second without polling.
+async fn changes(
+    State(state): State<Arc<AppState>>,
+    Auth(me): Auth,
+    Path(vault): Path<String>,
+    Query(q): Query<ChangesQuery>,
+) -> Result<Json<HeadBody>, ApiError> {
+    let since = parse_optional_id(q.since.as_deref())?;
+    let wait = Duration::from_secs(q.wait.unwrap_or(30)).min(MAX_WAIT);
+    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let mut rx = v.changed.subscribe();
+    // The folder may also have been moved by someone else (a device using it as a folder
+    // hub): the file is the truth; the signal only wakes waiters early.
+    let current = on_vault(v.clone(), |v| v.hub.head()).await?;
+    if current != since {
+        return Ok(Json(HeadBody { head: hex(current) }));
+    }
+    let _ = tokio::time::timeout(wait, rx.wait_for(|h| *h != since)).await;
+    let head = on_vault(v, |v| v.hub.head()).await?;
+    Ok(Json(HeadBody { head: hex(head) }))
+}

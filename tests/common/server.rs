@@ -1,0 +1,171 @@
+//! A running `vault-server serve` for the end-to-end tests, and a plain HTTP client for it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const SERVER: &str = env!("CARGO_BIN_EXE_vault-server");
+
+/// A running `vault-server serve` and what it logged.
+pub struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+    /// `http://127.0.0.1:PORT` or `https://...`.
+    pub url: String,
+}
+
+/// Remove ANSI colour codes, should the log have any.
+fn plain(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl Server {
+    pub fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(SERVER)
+            .args([
+                "serve",
+                "--data",
+                data.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(plain(&line)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            lines,
+            log: Vec::new(),
+            url: String::new(),
+        };
+        let line = server.wait_for("listening on ");
+        let at = line.find("listening on ").unwrap() + "listening on ".len();
+        server.url = line[at..].trim().to_string();
+        server
+    }
+
+    /// The first logged line containing `text` (waiting up to 30 s for it).
+    pub fn wait_for(&mut self, text: &str) -> String {
+        if let Some(l) = self.log.iter().find(|l| l.contains(text)) {
+            return l.clone();
+        }
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "the server never logged {text:?}; it logged:\n{}",
+                    self.log.join("\n")
+                ),
+            }
+        }
+    }
+
+    pub fn setup_token(&mut self) -> String {
+        let line = self.wait_for("setup token ");
+        let at = line.find("setup token ").unwrap() + "setup token ".len();
+        line[at..].split_whitespace().next().unwrap().to_string()
+    }
+
+    /// SIGTERM, then the exit status (within 30 s).
+    pub fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        // SAFETY: kill(2) with a pid of our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.log.push(line);
+                }
+                return (status, std::mem::take(&mut self.log));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("the server did not stop on SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// POST `body` as JSON; the status and the JSON answer.
+pub fn post(url: &str, body: &Value) -> (u16, Value) {
+    let res = client().post(url).json(body).send().unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().unwrap_or(Value::Null))
+}
+
+pub fn whoami(base: &str, token: &str) -> (u16, Value) {
+    let res = client()
+        .get(format!("{base}/api/v1/whoami"))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().unwrap())
+}
+
+/// Run `vault-server ARGS` to completion with `stdin` piped in.
+pub fn server_cmd(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(SERVER)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}

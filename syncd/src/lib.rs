@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+pub mod http_hub;
 mod output;
 
 use std::process::ExitCode;

@@ -1,5 +1,5 @@
 //! The hub protocol as a trait. One sync algorithm ([`crate::sync`]) runs against any hub: the
-//! folder hub in [`crate::folder_hub`] now, the HTTPS client later.
+//! folder hub in [`crate::folder_hub`], and the HTTP hub in `syncd` (a `vault-server`).
 //!
 //! Rules every implementation keeps (the conformance tests in `folder_hub` check them):
 //! - `put` stores the objects durably before returning, as one pack (one write, not one per
@@ -59,6 +59,12 @@ pub enum HubError {
         "hub at `{hub}` is locked by another writer (`{lock}`); if no sync is running, delete that file"
     )]
     Locked { hub: String, lock: String },
+    #[error("hub at `{hub}` cannot be reached: {detail}")]
+    Unreachable { hub: String, detail: String },
+    #[error("hub at `{hub}` refused this device: {detail}")]
+    Unauthorized { hub: String, detail: String },
+    #[error("hub at `{hub}` answered something this syncd does not understand: {detail}")]
+    Protocol { hub: String, detail: String },
     #[error(transparent)]
     Object(#[from] ObjectError),
 }
@@ -66,7 +72,10 @@ pub enum HubError {
 impl HubError {
     /// Whether retrying the same call later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, HubError::Io { .. } | HubError::Locked { .. })
+        matches!(
+            self,
+            HubError::Io { .. } | HubError::Locked { .. } | HubError::Unreachable { .. }
+        )
     }
 }
 

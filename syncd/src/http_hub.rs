@@ -1,0 +1,411 @@
+//! The HTTP hub: [`Hub`] over `vault-server`'s protocol (docs/protocol.md), so the one sync
+//! algorithm runs against a server exactly as against a hub folder.
+//!
+//! TLS certificates are checked against the system's roots, plus a CA (or self-signed
+//! certificate) the user trusts explicitly; skipping the check exists for emergencies only.
+//! Without an explicit proxy, the system's proxy variables apply (`HTTPS_PROXY`, `HTTP_PROXY`,
+//! `NO_PROXY`). Every answer is treated as hostile until checked: object streams are decoded
+//! with bounds checks, and the sync round verifies every object against its id.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use vault::hub::{CasOutcome, Hub, HubError};
+use vault::id::ObjectId;
+use vault::object::Object;
+
+/// Response header with the server's clock (ms since the Unix epoch).
+const TIME_HEADER: &str = "vault-time-ms";
+/// Ids per `missing` request: bodies stay far below any server's limit.
+const IDS_PER_REQUEST: usize = 20_000;
+
+/// How to reach a server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    /// A PEM file of certificates to trust besides the system's (a private CA, or the
+    /// server's own self-signed certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
+    /// Accept any certificate. For emergencies: anyone on the path can read and change the
+    /// traffic. Every sync warns while it is set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_verify: bool,
+    /// An HTTP proxy (`http://host:port`); without one, the system's proxy variables apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+}
+
+/// What a login or the first account's setup returns.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Credentials {
+    pub user: String,
+    pub device: String,
+    pub token: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    detail: String,
+    #[serde(default)]
+    ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct HeadBody {
+    head: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MissingBody {
+    missing: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct CasAnswer {
+    updated: bool,
+    head: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TreeBody {
+    tree: Option<String>,
+}
+
+/// A client of one server, before choosing a vault (logins happen here).
+#[derive(Debug, Clone)]
+pub struct Server {
+    url: String,
+    client: Client,
+}
+
+fn unreachable(url: &str, e: &reqwest::Error) -> HubError {
+    // The chain names the cause a user can act on (refused, DNS, certificate).
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    if detail.to_lowercase().contains("certificate") {
+        detail.push_str(
+            "; if the server uses a self-signed or private certificate, trust it with `syncd init --ca-cert FILE`",
+        );
+    }
+    HubError::Unreachable {
+        hub: url.to_string(),
+        detail,
+    }
+}
+
+impl Server {
+    /// A client for the server at `url` (`https://host:port`, or `http://` on loopback).
+    pub fn new(url: &str, conn: &Connection) -> Result<Server, HubError> {
+        let url = url.trim_end_matches('/').to_string();
+        let bad = |detail: String| HubError::Unreachable {
+            hub: url.clone(),
+            detail,
+        };
+        let mut builder = Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(300))
+            .user_agent(concat!("syncd/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &conn.ca_cert {
+            let pem = std::fs::read(path).map_err(|e| {
+                bad(format!(
+                    "cannot read the CA certificate `{}`: {e}",
+                    path.display()
+                ))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                bad(format!(
+                    "`{}` holds no usable PEM certificate: {e}",
+                    path.display()
+                ))
+            })?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        if conn.insecure_skip_verify {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(proxy) = &conn.proxy {
+            let proxy = reqwest::Proxy::all(proxy)
+                .map_err(|e| bad(format!("proxy `{proxy}` is not usable: {e}")))?;
+            builder = builder.proxy(proxy);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| bad(format!("cannot set up HTTPS: {e}")))?;
+        Ok(Server { url, client })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn send(&self, req: RequestBuilder) -> Result<Response, HubError> {
+        req.send().map_err(|e| unreachable(&self.url, &e))
+    }
+
+    /// Turn an error answer into the [`HubError`] that says what to do.
+    fn error(&self, res: Response) -> HubError {
+        let status = res.status();
+        let hub = self.url.clone();
+        let body: Option<ErrorBody> = res.json().ok();
+        let detail = body
+            .as_ref()
+            .map(|b| format!("{} ({})", b.detail, b.error))
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                HubError::Unauthorized { hub, detail }
+            }
+            StatusCode::CONFLICT if body.as_ref().is_some_and(|b| b.error == "missing") => {
+                let ids = body
+                    .map(|b| b.ids.iter().filter_map(|i| i.parse().ok()).collect())
+                    .unwrap_or_default();
+                HubError::Missing { hub, ids }
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => HubError::Refused { hub, detail },
+            StatusCode::SERVICE_UNAVAILABLE => HubError::Locked { hub, lock: detail },
+            s if s.is_server_error() => HubError::Unreachable { hub, detail },
+            _ => HubError::Protocol { hub, detail },
+        }
+    }
+
+    fn ok(&self, res: Response) -> Result<Response, HubError> {
+        if res.status().is_success() {
+            Ok(res)
+        } else {
+            Err(self.error(res))
+        }
+    }
+
+    fn parse<T: for<'de> Deserialize<'de>>(&self, res: Response) -> Result<T, HubError> {
+        self.ok(res)?.json().map_err(|e| HubError::Protocol {
+            hub: self.url.clone(),
+            detail: format!("unexpected answer: {e}"),
+        })
+    }
+
+    /// Exchange a password for this device's token.
+    pub fn login(
+        &self,
+        user: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<Credentials, HubError> {
+        let body = json!({"user": user, "password": password, "device_name": device_name});
+        let res = self.send(
+            self.client
+                .post(format!("{}/api/v1/login", self.url))
+                .json(&body),
+        )?;
+        self.parse(res)
+    }
+
+    /// Create the server's first account with the setup token from its log.
+    pub fn setup(
+        &self,
+        user: &str,
+        password: &str,
+        device_name: &str,
+        setup_token: &str,
+    ) -> Result<Credentials, HubError> {
+        let body = json!({
+            "user": user, "password": password, "device_name": device_name,
+            "setup_token": setup_token,
+        });
+        let res = self.send(
+            self.client
+                .post(format!("{}/api/v1/setup", self.url))
+                .json(&body),
+        )?;
+        self.parse(res)
+    }
+
+    /// The server's clock, from any answer's time header (ns since the Unix epoch).
+    pub fn time_ns(&self) -> Result<i64, HubError> {
+        let res = self.send(self.client.get(format!("{}/healthz", self.url)))?;
+        let res = self.ok(res)?;
+        res.headers()
+            .get(TIME_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .map(|ms| ms.saturating_mul(1_000_000))
+            .ok_or_else(|| HubError::Protocol {
+                hub: self.url.clone(),
+                detail: format!("no `{TIME_HEADER}` header: is this a vault-server?"),
+            })
+    }
+
+    /// The vault `vault` of the token's user, created on the server if it does not exist.
+    pub fn vault(&self, vault: &str, token: &str) -> Result<HttpHub, HubError> {
+        let hub = HttpHub {
+            server: self.clone(),
+            base: format!("{}/api/v1/vaults/{vault}", self.url),
+            vault: vault.to_string(),
+            token: token.to_string(),
+        };
+        let res = hub.send(hub.server.client.put(hub.base.clone()))?;
+        hub.server.ok(res)?;
+        Ok(hub)
+    }
+}
+
+/// One vault on a server, used with one device's token.
+#[derive(Debug, Clone)]
+pub struct HttpHub {
+    server: Server,
+    base: String,
+    vault: String,
+    token: String,
+}
+
+fn parse_id(hub: &str, text: &str) -> Result<ObjectId, HubError> {
+    text.parse().map_err(|e| HubError::Protocol {
+        hub: hub.to_string(),
+        detail: format!("bad object id: {e}"),
+    })
+}
+
+impl HttpHub {
+    /// The vault's name on the server.
+    pub fn vault_name(&self) -> &str {
+        &self.vault
+    }
+
+    fn send(&self, req: RequestBuilder) -> Result<Response, HubError> {
+        self.server.send(req.bearer_auth(&self.token))
+    }
+
+    fn id_of(&self, text: Option<String>) -> Result<Option<ObjectId>, HubError> {
+        text.map(|t| parse_id(&self.server.url, &t)).transpose()
+    }
+
+    fn tree(&self, full: bool) -> Result<Option<ObjectId>, HubError> {
+        let url = format!("{}/tree{}", self.base, if full { "?full=true" } else { "" });
+        let body: TreeBody = self.server.parse(self.send(self.server.client.get(url))?)?;
+        self.id_of(body.tree)
+    }
+
+    /// Wait (up to `wait`) until the head differs from `since`; the head then.
+    pub fn wait_for_change(
+        &self,
+        since: Option<ObjectId>,
+        wait: Duration,
+    ) -> Result<Option<ObjectId>, HubError> {
+        let mut url = format!("{}/changes?wait={}", self.base, wait.as_secs());
+        if let Some(s) = since {
+            url.push_str(&format!("&since={}", s.to_hex()));
+        }
+        let req = self
+            .server
+            .client
+            .get(url)
+            .timeout(wait + Duration::from_secs(30));
+        let body: HeadBody = self.server.parse(self.send(req)?)?;
+        self.id_of(body.head)
+    }
+}
+
+impl Hub for HttpHub {
+    fn describe(&self) -> String {
+        self.base.replace("/api/v1/vaults/", "/vault/")
+    }
+
+    fn head(&self) -> Result<Option<ObjectId>, HubError> {
+        let res = self.send(self.server.client.get(format!("{}/head", self.base)))?;
+        let body: HeadBody = self.server.parse(res)?;
+        self.id_of(body.head)
+    }
+
+    fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, HubError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(IDS_PER_REQUEST) {
+            let ids: Vec<String> = chunk.iter().map(ObjectId::to_hex).collect();
+            let req = self
+                .server
+                .client
+                .post(format!("{}/missing", self.base))
+                .json(&json!({ "ids": ids }));
+            let body: MissingBody = self.server.parse(self.send(req)?)?;
+            for id in body.missing {
+                out.push(parse_id(&self.server.url, &id)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn put(&self, objects: &[Object]) -> Result<(), HubError> {
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let req = self
+            .server
+            .client
+            .post(format!("{}/objects", self.base))
+            .header(reqwest::header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)
+            .body(vault::wire::encode(objects));
+        self.server.ok(self.send(req)?)?;
+        Ok(())
+    }
+
+    fn get(&self, ids: &[ObjectId]) -> Result<Vec<Object>, HubError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hex: Vec<String> = ids.iter().map(ObjectId::to_hex).collect();
+        let req = self
+            .server
+            .client
+            .post(format!("{}/objects/fetch", self.base))
+            .json(&json!({ "ids": hex }));
+        let res = self.server.ok(self.send(req)?)?;
+        let bytes = res.bytes().map_err(|e| unreachable(&self.server.url, &e))?;
+        let objects = vault::wire::decode(&bytes).map_err(|e| HubError::Protocol {
+            hub: self.server.url.clone(),
+            detail: e.to_string(),
+        })?;
+        if objects.len() != ids.len() {
+            return Err(HubError::Protocol {
+                hub: self.server.url.clone(),
+                detail: format!("asked for {} objects, got {}", ids.len(), objects.len()),
+            });
+        }
+        Ok(objects)
+    }
+
+    fn cas_head(&self, old: Option<ObjectId>, new: ObjectId) -> Result<CasOutcome, HubError> {
+        let body = json!({ "old": old.map(|o| o.to_hex()), "new": new.to_hex() });
+        let req = self
+            .server
+            .client
+            .post(format!("{}/head", self.base))
+            .json(&body);
+        let answer: CasAnswer = self.server.parse(self.send(req)?)?;
+        if answer.updated {
+            return Ok(CasOutcome::Updated);
+        }
+        Ok(CasOutcome::Conflict {
+            actual: self.id_of(answer.head)?,
+        })
+    }
+
+    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
+        self.tree(false)
+    }
+
+    fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
+        self.tree(true)
+    }
+
+    fn time_ns(&self) -> Result<i64, HubError> {
+        self.server.time_ns()
+    }
+}

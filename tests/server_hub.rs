@@ -122,7 +122,7 @@ fn a_device_uploads_moves_the_head_and_another_account_sees_nothing() {
     let data = dir.path().join("data");
     add_user(&data, "alice");
     add_user(&data, "bob");
-    let server = Server::start(&data, &[]);
+    let server = Server::start(&data, &["--max-body-mib", "1"]);
     let alice = Device::login(&server, "alice");
     let bob = Device::login(&server, "bob");
 
@@ -154,6 +154,15 @@ fn a_device_uploads_moves_the_head_and_another_account_sees_nothing() {
     );
     assert_eq!(status, 200);
     assert_eq!(body["missing"].as_array().unwrap().len(), all.len());
+
+    // A stream larger than the server's limit (here 1 MiB) is refused whole, as JSON.
+    let big = vault::wire::encode(&[Object {
+        kind: Kind::Blob,
+        bytes: vec![7u8; 2 << 20],
+    }]);
+    let (status, body) = alice.upload("notes", big);
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"], "too large");
 
     // A damaged stream stores nothing.
     let mut stream = vault::wire::encode(&all.iter().map(|o| (*o).clone()).collect::<Vec<_>>());

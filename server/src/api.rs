@@ -254,6 +254,28 @@ where
     }
 }
 
+/// A raw body (an object stream) whose rejections (too large: 413) are JSON errors too.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(ApiBytes)
+            .map_err(|rejection| {
+                let status = rejection.status();
+                let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "too large"
+                } else {
+                    "bad request"
+                };
+                ApiError::new(status, error, rejection.body_text())
+            })
+    }
+}
+
 /// A request's device, from `Authorization: Bearer TOKEN`.
 pub struct Auth(pub Session);
 

@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +24,7 @@ use vault::hub::{CasOutcome, Hub, HubError};
 use vault::id::ObjectId;
 
 use crate::accounts::check_name;
-use crate::api::{ApiError, ApiJson, AppState, Auth};
+use crate::api::{ApiBytes, ApiError, ApiJson, AppState, Auth};
 
 /// Longest wait of a change request.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -248,7 +247,7 @@ async fn upload(
     State(state): State<Arc<AppState>>,
     Auth(me): Auth,
     Path(vault): Path<String>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let objects = vault::wire::decode(&body).map_err(ApiError::bad_request)?;
     let v = state.vaults().get(state.data(), &me.user, &vault, false)?;

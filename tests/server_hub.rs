@@ -319,5 +319,31 @@ fn a_waiting_device_learns_of_a_new_head_at_once_and_hub_folders_are_served_as_t
     let (waited, body) = waiter.join().unwrap();
     assert_eq!(body, json!({"head": second.id().to_hex()}));
     assert!(waited < Duration::from_secs(10), "{waited:?}");
-    drop(server);
+
+    // A long poll does not hold up a shutdown: it is answered, and the server exits.
+    let waiter = {
+        let path = format!(
+            "{}/vaults/old/changes?since={}&wait=60",
+            alice.base,
+            second.id().to_hex()
+        );
+        let token = alice.token.clone();
+        std::thread::spawn(move || {
+            let res = client().get(path).bearer_auth(token).send().unwrap();
+            (res.status().as_u16(), res.json::<Value>().unwrap())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let (status, log) = server.stop();
+    assert!(status.success(), "{}", log.join("\n"));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        waiter.join().unwrap(),
+        (200, json!({"head": second.id().to_hex()}))
+    );
 }

@@ -59,6 +59,9 @@ pub struct AppState {
     setup: Mutex<Option<String>>,
     limits: Limits,
     failures: Mutex<HashMap<(String, IpAddr), Vec<Instant>>>,
+    /// Set when the server starts shutting down: long polls answer at once instead of
+    /// holding the shutdown for their whole wait.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -76,11 +79,23 @@ impl AppState {
             setup: Mutex::new(empty.then(|| vault::fsutil::random_hex(16))),
             limits,
             failures: Mutex::new(HashMap::new()),
+            stopping: tokio::sync::watch::Sender::new(false),
         }))
     }
 
     pub fn data(&self) -> &std::path::Path {
         &self.data
+    }
+
+    /// Tell waiting requests that the server is shutting down.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Resolves once [`AppState::stop`] was called.
+    pub async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
     }
 
     pub fn vaults(&self) -> &crate::hub_api::Vaults {

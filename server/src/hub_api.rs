@@ -338,7 +338,10 @@ async fn changes(
     if current != since {
         return Ok(Json(HeadBody { head: hex(current) }));
     }
-    let _ = tokio::time::timeout(wait, rx.wait_for(|h| *h != since)).await;
+    tokio::select! {
+        _ = tokio::time::timeout(wait, rx.wait_for(|h| *h != since)) => {}
+        () = state.stopped() => {}
+    }
     let head = on_vault(v, |v| v.hub.head()).await?;
     Ok(Json(HeadBody { head: hex(head) }))
 }

@@ -59,7 +59,7 @@ pub fn serve(opts: ServeOptions) -> Result<()> {
 }
 
 async fn run(opts: ServeOptions, state: Arc<AppState>) -> Result<()> {
-    let app = api::router(state);
+    let app = api::router(state.clone());
     let handle = Handle::new();
     let scheme = if opts.tls.is_some() { "https" } else { "http" };
     {
@@ -85,6 +85,7 @@ async fn run(opts: ServeOptions, state: Arc<AppState>) -> Result<()> {
         tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing requests in flight (up to {GRACE:?})");
+            state.stop();
             handle.graceful_shutdown(Some(GRACE));
         });
     }

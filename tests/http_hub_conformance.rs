@@ -56,11 +56,13 @@ impl HubFactory for Served {
 
     fn create(&self) -> HttpHub {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        self.server.vault(&format!("v{n}"), &self.token).unwrap()
+        let hub = self.server.vault(&format!("v{n}"), &self.token);
+        hub.create().unwrap();
+        hub
     }
 
     fn reopen(&self, hub: &HttpHub) -> HttpHub {
-        self.server.vault(hub.vault_name(), &self.token).unwrap()
+        self.server.vault(hub.vault_name(), &self.token)
     }
 
     fn lose_object(&self, hub: &HttpHub, id: ObjectId) -> bool {

@@ -50,21 +50,34 @@ impl Vaults {
         data.join("vaults").join(user).join(vault)
     }
 
-    /// The vault `vault` of `user`; `create` makes it if it does not exist.
+    /// The vault `vault` of `user`, which must exist.
     fn get(
         &self,
         data: &std::path::Path,
         user: &str,
         vault: &str,
-        create: bool,
     ) -> Result<Arc<OpenVault>, ApiError> {
+        self.open_or_create(data, user, vault, false)
+            .map(|(v, _)| v)
+    }
+
+    /// The vault `vault` of `user`; `create` makes it if it does not exist. Also says whether
+    /// this call created it.
+    fn open_or_create(
+        &self,
+        data: &std::path::Path,
+        user: &str,
+        vault: &str,
+        create: bool,
+    ) -> Result<(Arc<OpenVault>, bool), ApiError> {
         check_name("vault", vault).map_err(ApiError::bad_request)?;
         let key = (user.to_string(), vault.to_string());
         if let Some(v) = lock(&self.open).get(&key) {
-            return Ok(v.clone());
+            return Ok((v.clone(), false));
         }
         let folder = Vaults::folder(data, user, vault);
-        if !create && !folder.join("vault-hub.json").exists() {
+        let exists = folder.join(vault::folder_hub::MARKER_FILE).exists();
+        if !create && !exists {
             return Err(ApiError::not_found(format!(
                 "you have no vault `{vault}`; create it with `syncd init --hub URL --vault-name {vault}`"
             )));
@@ -75,7 +88,10 @@ impl Vaults {
             hub,
             changed: watch::Sender::new(head),
         });
-        Ok(lock(&self.open).entry(key).or_insert(opened).clone())
+        Ok((
+            lock(&self.open).entry(key).or_insert(opened).clone(),
+            !exists,
+        ))
     }
 
     fn list(&self, data: &std::path::Path, user: &str) -> Vec<String> {
@@ -83,7 +99,7 @@ impl Vaults {
             .into_iter()
             .flatten()
             .filter_map(Result::ok)
-            .filter(|e| e.path().join("vault-hub.json").exists())
+            .filter(|e| e.path().join(vault::folder_hub::MARKER_FILE).exists())
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| check_name("vault", n).is_ok())
             .collect();
@@ -204,17 +220,15 @@ async fn create(
     Auth(me): Auth,
     Path(vault): Path<String>,
 ) -> Result<Response, ApiError> {
-    let existed = state
+    let (v, created) = state
         .vaults()
-        .get(state.data(), &me.user, &vault, false)
-        .is_ok();
-    let v = state.vaults().get(state.data(), &me.user, &vault, true)?;
+        .open_or_create(state.data(), &me.user, &vault, true)?;
     let head = on_vault(v, |v| v.hub.head()).await?;
-    let status = if existed {
-        StatusCode::OK
-    } else {
+    let status = if created {
         tracing::info!(user = %me.user, %vault, "vault created");
         StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
     Ok((status, Json(HeadBody { head: hex(head) })).into_response())
 }
@@ -224,7 +238,7 @@ async fn head(
     Auth(me): Auth,
     Path(vault): Path<String>,
 ) -> Result<Json<HeadBody>, ApiError> {
-    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let head = on_vault(v, |v| v.hub.head()).await?;
     Ok(Json(HeadBody { head: hex(head) }))
 }
@@ -236,7 +250,7 @@ async fn missing(
     ApiJson(body): ApiJson<IdsBody>,
 ) -> Result<Json<MissingBody>, ApiError> {
     let ids = parse_ids(&body.ids)?;
-    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let missing = on_vault(v, move |v| v.hub.missing(&ids)).await?;
     Ok(Json(MissingBody {
         missing: missing.iter().map(ObjectId::to_hex).collect(),
@@ -250,7 +264,7 @@ async fn upload(
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let objects = vault::wire::decode(&body).map_err(ApiError::bad_request)?;
-    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let count = objects.len();
     // Stored as one pack, made durable before the answer: an upload cut off by a crash or a
     // shutdown leaves no part of itself.
@@ -265,7 +279,7 @@ async fn download(
     ApiJson(body): ApiJson<IdsBody>,
 ) -> Result<Response, ApiError> {
     let ids = parse_ids(&body.ids)?;
-    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let objects = on_vault(v, move |v| v.hub.get(&ids)).await?;
     let bytes = vault::wire::encode(&objects);
     Ok(([(header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)], bytes).into_response())
@@ -279,7 +293,7 @@ async fn cas(
 ) -> Result<Json<CasAnswer>, ApiError> {
     let old = parse_optional_id(body.old.as_deref())?;
     let new: ObjectId = body.new.parse().map_err(ApiError::bad_request)?;
-    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let user = me.user.clone();
     let answer = on_vault(v, move |v| {
         let outcome = v.hub.cas_head(old, new)?;
@@ -308,7 +322,7 @@ async fn tree(
     Path(vault): Path<String>,
     Query(q): Query<TreeQuery>,
 ) -> Result<Json<TreeBody>, ApiError> {
-    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let tree = on_vault(v, move |v| {
         if q.full {
             v.hub.verify_tree()
@@ -330,7 +344,7 @@ async fn changes(
 ) -> Result<Json<HeadBody>, ApiError> {
     let since = parse_optional_id(q.since.as_deref())?;
     let wait = Duration::from_secs(q.wait.unwrap_or(30)).min(MAX_WAIT);
-    let v = state.vaults().get(state.data(), &me.user, &vault, false)?;
+    let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let mut rx = v.changed.subscribe();
     // The folder may also have been moved by someone else (a device using it as a folder
     // hub): the file is the truth; the signal only wakes waiters early.

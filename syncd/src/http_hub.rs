@@ -244,17 +244,15 @@ impl Server {
             })
     }
 
-    /// The vault `vault` of the token's user, created on the server if it does not exist.
-    pub fn vault(&self, vault: &str, token: &str) -> Result<HttpHub, HubError> {
-        let hub = HttpHub {
+    /// The vault `vault` of the token's user (no request is made: a round pays only for what
+    /// it asks; see [`HttpHub::create`]).
+    pub fn vault(&self, vault: &str, token: &str) -> HttpHub {
+        HttpHub {
             server: self.clone(),
             base: format!("{}/api/v1/vaults/{vault}", self.url),
             vault: vault.to_string(),
             token: token.to_string(),
-        };
-        let res = hub.send(hub.server.client.put(hub.base.clone()))?;
-        hub.server.ok(res)?;
-        Ok(hub)
+        }
     }
 }
 
@@ -278,6 +276,13 @@ impl HttpHub {
     /// The vault's name on the server.
     pub fn vault_name(&self) -> &str {
         &self.vault
+    }
+
+    /// Create the vault on the server if it does not exist yet (at `init`).
+    pub fn create(&self) -> Result<(), HubError> {
+        let res = self.send(self.server.client.put(self.base.clone()))?;
+        self.server.ok(res)?;
+        Ok(())
     }
 
     fn send(&self, req: RequestBuilder) -> Result<Response, HubError> {

@@ -10,20 +10,7 @@ use crate::object::{FileMeta, FlatTree};
 use crate::paths::VaultPath;
 use crate::revisions::revision_path;
 
-/// Merge `local` and `remote`, which both descend from `base` (empty for a device that has never
-/// synced, so every difference becomes a conflict and nothing is deleted).
-///
-/// The rules (see `docs/sync.md`):
-/// - a path changed on one side only takes that side (including a deletion);
-/// - changed on both sides to the same bytes is no conflict (the newer time is kept);
-/// - edited on one side and deleted on the other: the edit wins, so no words are lost;
-/// - changed on both sides to different bytes: the newer modification time keeps the path (ties:
-///   the greater device id), the other version is kept under `.revisions/`;
-/// - a rename (a deleted path whose bytes reappear at a new path) on one side and an edit of the
-///   old path on the other: the edit moves to the new name;
-/// - paths under `is_ignored` are left as the remote has them and never touched locally;
-/// - two paths that only differ in case or Unicode normalisation cannot both exist on macOS or
-///   Windows: the newcomer is kept under `.revisions/` instead.
+/// [`super::reconcile`] as it was: the same rules (see its documentation and `docs/sync.md`).
 pub fn reconcile(
     base: &FlatTree,
     local: &FlatTree,

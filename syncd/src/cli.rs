@@ -41,6 +41,10 @@ pub enum Command {
     Revisions(RevisionsArgs),
     /// Put a version from `.revisions/` back in place, keeping the current one as a revision
     Restore(RestoreArgs),
+    /// Log this device in to its server hub again (after a revoked token or a new password)
+    Login(LoginArgs),
+    /// Check, step by step, that this vault can sync with its hub, and say how to fix what fails
+    Doctor(DoctorArgs),
 }
 
 /// `--vault` for commands that work on an existing vault.
@@ -58,14 +62,83 @@ pub struct InitArgs {
     /// [default: the current folder]
     #[arg(long, value_name = "DIR")]
     pub vault: Option<PathBuf>,
-    /// The hub folder [default: $XDG_DATA_HOME/vault-sync/hub/<vault folder name>]. Give
-    /// every device of one vault the same hub (a shared drive, a NAS folder). HTTPS hubs
-    /// arrive with vault-server.
+    /// The hub: a folder [default: $XDG_DATA_HOME/vault-sync/hub/<vault folder name>], or
+    /// a vault-server's URL (https://host:7878). Give every device of one vault the same hub
+    /// (a shared drive, a NAS folder, a server)
     #[arg(long, value_name = "HUB")]
     pub hub: Option<PathBuf>,
     /// This device's name, shown in history and in revision names [default: the host name]
     #[arg(long, value_name = "NAME")]
     pub device: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// How `init` reaches a vault-server (only with an `https://` hub).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Server hub (with an https:// --hub)")]
+pub struct ServerArgs {
+    /// The account on the server
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Read the account's password from the first line of standard input. It is exchanged
+    /// for this device's own token (in `.vault/token`) and stored nowhere
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Create the server's first account, with the one-time setup token the server logged
+    /// when it started without accounts
+    #[arg(long, value_name = "TOKEN")]
+    pub setup_token: Option<String>,
+    /// Which of the account's vaults to sync [default: the account's only vault; for an
+    /// account without vaults, a new one named after the folder]
+    #[arg(long, value_name = "NAME")]
+    pub vault_name: Option<String>,
+    /// Trust the certificates in this PEM file besides the system's: the server's
+    /// self-signed certificate or a private CA
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Accept any certificate. For emergencies only: anyone on the network path can read
+    /// and change the traffic. Stored in the config; every sync warns while it is set
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
+    /// Reach the server through this HTTP proxy (http://host:port) [default: the system's
+    /// HTTPS_PROXY / HTTP_PROXY / NO_PROXY]
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+}
+
+impl ServerArgs {
+    /// Whether any server-only option was given.
+    pub fn any(&self) -> bool {
+        self.user.is_some()
+            || self.password_stdin
+            || self.setup_token.is_some()
+            || self.vault_name.is_some()
+            || self.ca_cert.is_some()
+            || self.insecure_skip_verify
+            || self.proxy.is_some()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// The account [default: the one in the vault's config]
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Print the checks as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,16 @@ pub struct Connection {
     pub proxy: Option<String>,
 }
 
+impl From<&vault::local::ServerConfig> for Connection {
+    fn from(config: &vault::local::ServerConfig) -> Connection {
+        Connection {
+            ca_cert: config.ca_cert.clone(),
+            insecure_skip_verify: config.insecure_skip_verify,
+            proxy: config.proxy.clone(),
+        }
+    }
+}
+
 /// What a login or the first account's setup returns.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Credentials {
@@ -53,6 +63,18 @@ struct ErrorBody {
     detail: String,
     #[serde(default)]
     ids: Vec<String>,
+}
+
+/// Who a token belongs to.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WhoAmI {
+    pub user: String,
+    pub device: String,
+}
+
+#[derive(Deserialize)]
+struct VaultList {
+    vaults: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +133,10 @@ impl Server {
             hub: url.clone(),
             detail,
         };
+        check_url(&url).map_err(|detail| HubError::Protocol {
+            hub: url.clone(),
+            detail,
+        })?;
         let mut builder = Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(300))
@@ -229,6 +255,26 @@ impl Server {
         self.parse(res)
     }
 
+    /// Who `token` belongs to; fails with [`HubError::Unauthorized`] for an unknown or
+    /// revoked token.
+    pub fn whoami(&self, token: &str) -> Result<WhoAmI, HubError> {
+        let req = self
+            .client
+            .get(format!("{}/api/v1/whoami", self.url))
+            .bearer_auth(token);
+        self.parse(self.send(req)?)
+    }
+
+    /// The names of the token's user's vaults.
+    pub fn vaults(&self, token: &str) -> Result<Vec<String>, HubError> {
+        let req = self
+            .client
+            .get(format!("{}/api/v1/vaults", self.url))
+            .bearer_auth(token);
+        let list: VaultList = self.parse(self.send(req)?)?;
+        Ok(list.vaults)
+    }
+
     /// The server's clock, from any answer's time header (ns since the Unix epoch).
     pub fn time_ns(&self) -> Result<i64, HubError> {
         let res = self.send(self.client.get(format!("{}/healthz", self.url)))?;
@@ -265,6 +311,42 @@ pub struct HttpHub {
     token: String,
 }
 
+/// Refuse URLs that are not `https://`, but for `http://` to this machine (a server on
+/// loopback, or a tunnel): a password and notes must not cross a network in the clear.
+fn check_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| format!("`{url}` is not a URL ({e}); write it as https://host:port"))?;
+    let host = parsed.host_str().unwrap_or("");
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!(
+            "`{url}` is plain HTTP to another machine: the password and the notes would cross the network unencrypted. Use https:// (serve with --tls-cert and --tls-key, or behind a TLS reverse proxy)"
+        )),
+        other => Err(format!(
+            "`{url}`: a hub URL starts with https:// (not {other}://)"
+        )),
+    }
+}
+
+fn relogin_hint(e: HubError) -> HubError {
+    match e {
+        HubError::Unauthorized { hub, detail } => HubError::Unauthorized {
+            hub,
+            detail: format!(
+                "{detail}; if this device was revoked or the account's password changed, log in again with `syncd login --password-stdin`"
+            ),
+        },
+        other => other,
+    }
+}
+
 fn parse_id(hub: &str, text: &str) -> Result<ObjectId, HubError> {
     text.parse().map_err(|e| HubError::Protocol {
         hub: hub.to_string(),
@@ -278,15 +360,26 @@ impl HttpHub {
         &self.vault
     }
 
-    /// Create the vault on the server if it does not exist yet (at `init`).
-    pub fn create(&self) -> Result<(), HubError> {
+    /// Create the vault on the server if it does not exist yet (at `init`). Says whether
+    /// this call created it, and the vault's head.
+    pub fn create(&self) -> Result<(bool, Option<ObjectId>), HubError> {
         let res = self.send(self.server.client.put(self.base.clone()))?;
-        self.server.ok(res)?;
-        Ok(())
+        let created = res.status() == StatusCode::CREATED;
+        let body: HeadBody = self.parse(res)?;
+        Ok((created, self.id_of(body.head)?))
     }
 
     fn send(&self, req: RequestBuilder) -> Result<Response, HubError> {
         self.server.send(req.bearer_auth(&self.token))
+    }
+
+    /// [`Server::ok`], telling a device whose token is refused how to get a new one.
+    fn ok(&self, res: Response) -> Result<Response, HubError> {
+        self.server.ok(res).map_err(relogin_hint)
+    }
+
+    fn parse<T: for<'de> Deserialize<'de>>(&self, res: Response) -> Result<T, HubError> {
+        self.server.parse(res).map_err(relogin_hint)
     }
 
     fn id_of(&self, text: Option<String>) -> Result<Option<ObjectId>, HubError> {
@@ -295,7 +388,7 @@ impl HttpHub {
 
     fn tree(&self, full: bool) -> Result<Option<ObjectId>, HubError> {
         let url = format!("{}/tree{}", self.base, if full { "?full=true" } else { "" });
-        let body: TreeBody = self.server.parse(self.send(self.server.client.get(url))?)?;
+        let body: TreeBody = self.parse(self.send(self.server.client.get(url))?)?;
         self.id_of(body.tree)
     }
 
@@ -314,7 +407,7 @@ impl HttpHub {
             .client
             .get(url)
             .timeout(wait + Duration::from_secs(30));
-        let body: HeadBody = self.server.parse(self.send(req)?)?;
+        let body: HeadBody = self.parse(self.send(req)?)?;
         self.id_of(body.head)
     }
 }
@@ -326,7 +419,7 @@ impl Hub for HttpHub {
 
     fn head(&self) -> Result<Option<ObjectId>, HubError> {
         let res = self.send(self.server.client.get(format!("{}/head", self.base)))?;
-        let body: HeadBody = self.server.parse(res)?;
+        let body: HeadBody = self.parse(res)?;
         self.id_of(body.head)
     }
 
@@ -339,7 +432,7 @@ impl Hub for HttpHub {
                 .client
                 .post(format!("{}/missing", self.base))
                 .json(&json!({ "ids": ids }));
-            let body: MissingBody = self.server.parse(self.send(req)?)?;
+            let body: MissingBody = self.parse(self.send(req)?)?;
             for id in body.missing {
                 out.push(parse_id(&self.server.url, &id)?);
             }
@@ -357,7 +450,7 @@ impl Hub for HttpHub {
             .post(format!("{}/objects", self.base))
             .header(reqwest::header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)
             .body(vault::wire::encode(objects));
-        self.server.ok(self.send(req)?)?;
+        self.ok(self.send(req)?)?;
         Ok(())
     }
 
@@ -371,7 +464,7 @@ impl Hub for HttpHub {
             .client
             .post(format!("{}/objects/fetch", self.base))
             .json(&json!({ "ids": hex }));
-        let res = self.server.ok(self.send(req)?)?;
+        let res = self.ok(self.send(req)?)?;
         let bytes = res.bytes().map_err(|e| unreachable(&self.server.url, &e))?;
         let objects = vault::wire::decode(&bytes).map_err(|e| HubError::Protocol {
             hub: self.server.url.clone(),
@@ -393,7 +486,7 @@ impl Hub for HttpHub {
             .client
             .post(format!("{}/head", self.base))
             .json(&body);
-        let answer: CasAnswer = self.server.parse(self.send(req)?)?;
+        let answer: CasAnswer = self.parse(self.send(req)?)?;
         if answer.updated {
             return Ok(CasOutcome::Updated);
         }
@@ -412,5 +505,32 @@ impl Hub for HttpHub {
 
     fn time_ns(&self) -> Result<i64, HubError> {
         self.server.time_ns()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn plain_http_is_refused_beyond_this_machine() {
+        for ok in [
+            "https://hub.example:7878",
+            "https://10.0.0.5",
+            "http://127.0.0.1:7878",
+            "http://localhost:7878",
+            "http://[::1]:7878",
+        ] {
+            assert_eq!(check_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://hub.example:7878",
+            "http://10.0.0.5:7878",
+            "ftp://127.0.0.1",
+            "hub.example:7878",
+            "https://",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
     }
 }

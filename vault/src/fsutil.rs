@@ -58,10 +58,18 @@ pub struct TempFile {
 impl TempFile {
     /// Create a temp file beside `target`.
     pub fn beside(target: &Path) -> io::Result<TempFile> {
+        Self::beside_with_mode(target, 0o666)
+    }
+
+    /// [`TempFile::beside`] with permission bits (before the umask): a secret is created
+    /// owner-only rather than narrowed after it was readable.
+    pub fn beside_with_mode(target: &Path, mode: u32) -> io::Result<TempFile> {
+        use std::os::unix::fs::OpenOptionsExt;
         let path = temp_path_for(target);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(mode)
             .open(&path)?;
         Ok(TempFile {
             path,
@@ -136,6 +144,13 @@ impl Drop for TempFile {
 /// Write `bytes` to `target` atomically and durably.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut tmp = TempFile::beside(target)?;
+    tmp.file().write_all(bytes)?;
+    tmp.commit(target)
+}
+
+/// [`write_atomic`] for a secret: the file is readable by its owner only, from its creation.
+pub fn write_private(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = TempFile::beside_with_mode(target, 0o600)?;
     tmp.file().write_all(bytes)?;
     tmp.commit(target)
 }

@@ -8,6 +8,7 @@
 //! <vault>/.vault/index         the stat cache (see `statcache`)
 //! <vault>/.vault/last-sync.json  what the last round did, for `syncd status`
 //! <vault>/.vault/lock          held (flock) while a round or another writer runs
+//! <vault>/.vault/token         this device's token for a `vault-server` hub (owner-only)
 //! ```
 //!
 //! Everything here can be lost without losing a note: a device without `.vault/` rejoins as a
@@ -19,7 +20,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::fsutil::{PathIoError, io_at, random_hex, write_atomic};
+use crate::fsutil::{PathIoError, io_at, random_hex, write_atomic, write_private};
 use crate::id::ObjectId;
 use crate::paths::STATE_DIR;
 use crate::refs::{RefError, RefFile};
@@ -32,6 +33,7 @@ pub const OBJECTS_DIR: &str = "objects";
 pub const INDEX_FILE: &str = "index";
 pub const LAST_SYNC_FILE: &str = "last-sync.json";
 pub const LOCK_FILE: &str = "lock";
+pub const TOKEN_FILE: &str = "token";
 
 /// By default a round refuses to publish the deletion of more than this share of the files of
 /// base (an unmounted drive, a half-restored backup) without `--allow-mass-delete`.
@@ -48,11 +50,37 @@ pub struct VaultConfig {
     pub device_id: String,
     /// Human name (the host name by default); appears in revision names.
     pub device_name: String,
-    /// A folder path, or later an `https://` URL.
+    /// A folder path, or the `https://` URL of a `vault-server`.
     pub hub: String,
     /// Share of base's files a round may delete without `--allow-mass-delete`.
     #[serde(default = "default_share")]
     pub mass_delete_share: f64,
+    /// How to use the server when `hub` is a URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerConfig>,
+}
+
+/// The `[server]` table: which account and vault on a `vault-server`, and how to reach it.
+/// The device's token is not here but in `.vault/token`, so the config can be shown and
+/// shared without leaking it; the password is stored nowhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The account the device logged in as.
+    pub user: String,
+    /// The vault's name on the server (one account may keep several).
+    pub vault: String,
+    /// A PEM file of certificates to trust besides the system's (a private CA, or the
+    /// server's own self-signed certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
+    /// Accept any certificate: anyone on the path can read and change the traffic. For
+    /// emergencies; every sync warns while it is set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_verify: bool,
+    /// An HTTP proxy (`http://host:port`); without one, the system's proxy variables apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
 }
 
 fn default_share() -> f64 {
@@ -100,6 +128,18 @@ impl LocalVault {
     /// Make `root` a vault: create `.vault/` with a fresh device id. `root` is created if it is
     /// missing; it may already hold notes.
     pub fn init(root: &Path, hub: &str, device_name: &str) -> Result<LocalVault, LocalError> {
+        Self::init_with_server(root, hub, device_name, None)
+    }
+
+    /// [`LocalVault::init`] for a server hub: its settings, and the token this device logged
+    /// in with. The token is written before the config, whose presence makes the folder a
+    /// vault, so a failure leaves no vault that cannot reach its hub.
+    pub fn init_with_server(
+        root: &Path,
+        hub: &str,
+        device_name: &str,
+        server: Option<(ServerConfig, &str)>,
+    ) -> Result<LocalVault, LocalError> {
         fs::create_dir_all(root).map_err(io_at("creating vault folder", root))?;
         let root = root
             .canonicalize()
@@ -110,13 +150,21 @@ impl LocalVault {
         }
         fs::create_dir_all(state.join(OBJECTS_DIR))
             .map_err(io_at("creating", &state.join(OBJECTS_DIR)))?;
+        let (server, token) = match server {
+            Some((config, token)) => (Some(config), Some(token)),
+            None => (None, None),
+        };
         let config = VaultConfig {
             device_id: random_hex(8),
             device_name: device_name.to_string(),
             hub: hub.to_string(),
             mass_delete_share: DEFAULT_MASS_DELETE_SHARE,
+            server,
         };
         let vault = LocalVault { root, config };
+        if let Some(token) = token {
+            vault.save_token(token)?;
+        }
         vault.save_config()?;
         Ok(vault)
     }
@@ -204,6 +252,27 @@ impl LocalVault {
             "# Vault Sync device settings. device_id must stay unique to this device.\n{text}"
         );
         write_atomic(&path, text.as_bytes()).map_err(io_at("writing", &path))?;
+        Ok(())
+    }
+
+    fn token_path(&self) -> PathBuf {
+        self.state_dir().join(TOKEN_FILE)
+    }
+
+    /// This device's token for its server hub, or `None` if there is none.
+    pub fn token(&self) -> Result<Option<String>, LocalError> {
+        let path = self.token_path();
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text.trim().to_string()).filter(|t| !t.is_empty())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_at("reading", &path)(e).into()),
+        }
+    }
+
+    /// Store this device's token, readable by the owner only.
+    pub fn save_token(&self, token: &str) -> Result<(), LocalError> {
+        let path = self.token_path();
+        write_private(&path, format!("{token}\n").as_bytes()).map_err(io_at("writing", &path))?;
         Ok(())
     }
 
@@ -319,6 +388,44 @@ mod tests {
             LocalVault::open(&dir.path().join("nope")),
             Err(LocalError::NoFolder(_))
         ));
+    }
+
+    #[test]
+    fn server_settings_and_token_round_trip_with_a_private_token_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let server = ServerConfig {
+            user: "alice".into(),
+            vault: "notes".into(),
+            ca_cert: Some("/etc/ca.pem".into()),
+            insecure_skip_verify: false,
+            proxy: Some("http://127.0.0.1:3128".into()),
+        };
+        let v = LocalVault::init_with_server(
+            dir.path(),
+            "https://hub.example:7878",
+            "d",
+            Some((server.clone(), "secret-token")),
+        )
+        .unwrap();
+        let again = LocalVault::open(dir.path()).unwrap();
+        assert_eq!(again.config().server.as_ref(), Some(&server));
+        assert_eq!(again.token().unwrap().as_deref(), Some("secret-token"));
+        let mode = fs::metadata(dir.path().join(".vault/token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let text = fs::read_to_string(dir.path().join(".vault/config.toml")).unwrap();
+        assert!(text.contains("[server]"), "{text}");
+        assert!(!text.contains("secret-token"), "{text}");
+        assert_eq!(v.config(), again.config());
+
+        let plain = tempfile::tempdir().unwrap();
+        let folder = LocalVault::init(plain.path(), "/hub", "d").unwrap();
+        assert_eq!(folder.token().unwrap(), None);
+        let text = fs::read_to_string(plain.path().join(".vault/config.toml")).unwrap();
+        assert!(!text.contains("server"), "{text}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub fn run(args: LogArgs) -> Result<u8> {
     let hub = open_hub(&vault)?;
     let path = optional_vault_path(&vault, args.path.as_deref())?;
     let limit = args.limit.unwrap_or(usize::MAX);
-    let entries = history::log(&vault, &hub, path.as_ref(), limit).with_context(|| {
+    let entries = history::log(&vault, hub.as_ref(), path.as_ref(), limit).with_context(|| {
         format!(
             "cannot read the history on the hub `{}`",
             vault.config().hub

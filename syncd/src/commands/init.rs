@@ -20,7 +20,18 @@ pub fn run(args: InitArgs) -> Result<u8> {
         Some(dir) => dir,
         None => current_dir()?,
     };
-    let made = create(&root, args.hub.as_deref(), args.device)?;
+    let url = args
+        .hub
+        .as_deref()
+        .map(|h| h.to_string_lossy().into_owned())
+        .filter(|h| is_url(h));
+    let made = match url {
+        Some(url) => super::server_hub::create(&root, &url, args.device, &args.server)?,
+        None if args.server.any() => bail!(
+            "--user, --password-stdin, --setup-token, --vault-name, --ca-cert, --insecure-skip-verify and --proxy are for a server hub; pass its URL with --hub https://host:port"
+        ),
+        None => create(&root, args.hub.as_deref(), args.device)?,
+    };
     let mut out = String::new();
     line!(out, "initialised vault `{}`", made.vault.root().display());
     line!(
@@ -50,6 +61,31 @@ pub struct Created {
 /// Make `root` a vault with the given (or default) hub and device name. The hub is opened (and
 /// created if missing) first, so a folder that is not a hub is refused before `.vault/` exists.
 pub fn create(root: &Path, hub: Option<&Path>, device: Option<String>) -> Result<Created> {
+    let (root, device) = prepare(root, device)?;
+    let hub_path = hub_folder(&root, hub)?;
+    let opened = FolderHub::open(&hub_path)
+        .with_context(|| format!("cannot use `{}` as the hub", hub_path.display()))?;
+    let hub_state = match opened.head()? {
+        None => "new, empty hub".to_string(),
+        Some(head) => format!(
+            "existing hub at snapshot {}; the first sync merges this folder with it",
+            head.short()
+        ),
+    };
+    let hub_text = hub_path.to_str().with_context(|| {
+        format!(
+            "the hub path `{}` is not valid UTF-8; choose another with --hub",
+            hub_path.display()
+        )
+    })?;
+    let vault = LocalVault::init(&root, hub_text, &device)?;
+    Ok(Created { vault, hub_state })
+}
+
+/// The checks every `init` makes before touching a hub: the folder exists (created if
+/// missing) and is in no vault yet, and the device name is usable. Returns the resolved
+/// folder and the device name.
+pub fn prepare(root: &Path, device: Option<String>) -> Result<(PathBuf, String)> {
     std::fs::create_dir_all(root)
         .with_context(|| format!("cannot create the vault folder `{}`", root.display()))?;
     let root = root
@@ -77,36 +113,13 @@ pub fn create(root: &Path, hub: Option<&Path>, device: Option<String>) -> Result
             "device name {device:?} cannot be used: it must be 1 to {MAX_DEVICE_NAME} bytes without control characters; pass another with --device"
         );
     }
-    let hub_path = hub_folder(&root, hub)?;
-    let opened = FolderHub::open(&hub_path)
-        .with_context(|| format!("cannot use `{}` as the hub", hub_path.display()))?;
-    let hub_state = match opened.head()? {
-        None => "new, empty hub".to_string(),
-        Some(head) => format!(
-            "existing hub at snapshot {}; the first sync merges this folder with it",
-            head.short()
-        ),
-    };
-    let hub_text = hub_path.to_str().with_context(|| {
-        format!(
-            "the hub path `{}` is not valid UTF-8; choose another with --hub",
-            hub_path.display()
-        )
-    })?;
-    let vault = LocalVault::init(&root, hub_text, &device)?;
-    Ok(Created { vault, hub_state })
+    Ok((root, device))
 }
 
 /// The absolute hub folder: `--hub` (relative to the current folder), or the default under the
 /// user's data folder. Refuses a hub inside the vault, which would sync into itself.
 fn hub_folder(root: &Path, hub: Option<&Path>) -> Result<PathBuf> {
     let path = match hub {
-        Some(h) if is_url(&h.to_string_lossy()) => {
-            bail!(
-                "`{}`: HTTPS hubs arrive with vault-server; use a folder hub for now",
-                h.display()
-            )
-        }
         Some(h) => std::path::absolute(h)
             .with_context(|| format!("cannot resolve the hub path `{}`", h.display()))?,
         None => default_hub(root)?,

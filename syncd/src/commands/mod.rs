@@ -1,14 +1,17 @@
 //! One module per command family; this one holds what they share: finding the vault, opening
 //! its hub, and turning a path from the command line into a vault path.
 
+mod doctor;
 mod history;
 mod init;
 mod revisions;
+mod server_hub;
 mod sync;
 
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use vault::Hub;
 use vault::folder_hub::FolderHub;
 use vault::local::LocalVault;
 use vault::paths::VaultPath;
@@ -25,6 +28,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Log(args) => history::run(args),
         Command::Revisions(args) => revisions::run(args),
         Command::Restore(args) => revisions::restore(args),
+        Command::Login(args) => server_hub::login(args),
+        Command::Doctor(args) => doctor::run(args),
     }
 }
 
@@ -44,16 +49,19 @@ fn open_vault(opt: &VaultOpt) -> Result<LocalVault> {
     Ok(LocalVault::open(&root)?)
 }
 
-/// The hub named in the vault's config. A folder that has gone missing is an error rather
-/// than a new empty hub: an unmounted drive must not look like a hub whose notes were deleted.
-fn open_hub(vault: &LocalVault) -> Result<FolderHub> {
-    let hub = &vault.config().hub;
-    if is_url(hub) {
-        bail!(
-            "this vault's hub is `{hub}`: HTTPS hubs arrive with vault-server; use a folder hub for now (set `hub` in `{}` to a folder path)",
-            vault.state_dir().join(vault::local::CONFIG_FILE).display()
-        );
+/// The hub named in the vault's config: a server, or a folder.
+fn open_hub(vault: &LocalVault) -> Result<Box<dyn Hub>> {
+    if is_url(&vault.config().hub) {
+        Ok(Box::new(server_hub::open(vault)?))
+    } else {
+        Ok(Box::new(open_folder_hub(vault)?))
     }
+}
+
+/// A folder that has gone missing is an error rather than a new empty hub: an unmounted
+/// drive must not look like a hub whose notes were deleted.
+fn open_folder_hub(vault: &LocalVault) -> Result<FolderHub> {
+    let hub = &vault.config().hub;
     let path = vault.root().join(hub);
     if !path.is_dir() {
         bail!(
@@ -64,6 +72,11 @@ fn open_hub(vault: &LocalVault) -> Result<FolderHub> {
         );
     }
     Ok(FolderHub::open(&path)?)
+}
+
+/// Where the vault's config is, for messages that ask the user to edit it.
+fn config_path(vault: &LocalVault) -> PathBuf {
+    vault.state_dir().join(vault::local::CONFIG_FILE)
 }
 
 fn is_url(hub: &str) -> bool {

@@ -22,7 +22,7 @@ pub fn run(args: SyncArgs) -> Result<u8> {
         lock_wait: Duration::from_secs(args.lock_wait),
         ..SyncOptions::default()
     };
-    let report = sync::sync(&vault, &hub, &opts)
+    let report = sync::sync(&vault, hub.as_ref(), &opts)
         .with_context(|| format!("sync of {} did not complete", vault_and_hub(&vault)))?;
     if args.json {
         output::json(&report)?;
@@ -193,7 +193,7 @@ pub fn status(args: StatusArgs) -> Result<u8> {
 pub fn verify(args: VerifyArgs) -> Result<u8> {
     let vault = open_vault(&args.vault)?;
     let hub = open_hub(&vault)?;
-    let report = sync::verify(&vault, &hub, args.full)
+    let report = sync::verify(&vault, hub.as_ref(), args.full)
         .with_context(|| format!("cannot compare {}", vault_and_hub(&vault)))?;
     if args.json {
         output::json(&report)?;

@@ -159,7 +159,7 @@ pub enum SyncError {
     #[error(transparent)]
     StatCache(#[from] StatCacheError),
     #[error(
-        "the clocks of this machine and the hub `{hub}` differ by {skew_secs} seconds (more than 5 minutes); conflicts are decided by modification time, so syncing now could keep the wrong version. Set the clock (enable NTP) and sync again"
+        "this machine's clock is {} than the hub `{hub}`'s by {} seconds ({}; more than the 5 minutes allowed); conflicts are decided by modification time, so syncing now could keep the wrong version. Set the clock (enable NTP: `timedatectl set-ntp true`) and sync again", if *.skew_secs > 0 { "ahead" } else { "behind" }, .skew_secs.unsigned_abs(), human_duration(.skew_secs.unsigned_abs())
     )]
     ClockSkew { hub: String, skew_secs: i64 },
     #[error(
@@ -237,12 +237,24 @@ pub fn sync(
 
 /// Refuse when the hub's clock and ours differ by more than [`MAX_CLOCK_SKEW`].
 pub fn check_clock(hub: &dyn Hub) -> Result<(), SyncError> {
-    let ours = crate::statcache::now_ns();
-    let theirs = hub.time_ns()?;
-    let skew_secs = (ours.saturating_sub(theirs) / 1_000_000_000).abs();
-    if skew_secs as u64 > MAX_CLOCK_SKEW.as_secs() {
+    compare_clocks(&hub.describe(), crate::statcache::now_ns(), hub.time_ns()?)
+}
+
+/// `3 h 20 min`, `7 min 5 s`: a skew as a person reads it.
+fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s >= 86_400 => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s => format!("{} min {} s", s / 60, s % 60),
+    }
+}
+
+/// [`check_clock`] on two readings (ns since the Unix epoch): ours and the hub's.
+pub fn compare_clocks(hub: &str, ours_ns: i64, theirs_ns: i64) -> Result<(), SyncError> {
+    let skew_secs = ours_ns.saturating_sub(theirs_ns) / 1_000_000_000;
+    if skew_secs.unsigned_abs() > MAX_CLOCK_SKEW.as_secs() {
         return Err(SyncError::ClockSkew {
-            hub: hub.describe(),
+            hub: hub.to_string(),
             skew_secs,
         });
     }

@@ -251,10 +251,43 @@ fn clock_skew_is_refused() {
     };
     let err = sync(&w.devices[0], &skewed, &SyncOptions::default()).unwrap_err();
     assert!(
-        matches!(err, SyncError::ClockSkew { skew_secs: 360, .. }),
+        matches!(
+            err,
+            SyncError::ClockSkew {
+                skew_secs: -360,
+                ..
+            }
+        ),
         "{err}"
     );
+    assert!(err.to_string().contains("behind"), "{err}");
+    assert!(err.to_string().contains("6 min 0 s"), "{err}");
     assert_eq!(w.hub.head().unwrap(), None);
+}
+
+#[test]
+fn clocks_within_five_minutes_are_accepted_either_way() {
+    let min = 60 * 1_000_000_000_i64;
+    let now = 1_800_000_000 * 1_000_000_000_i64;
+    for (ours, theirs, ok) in [
+        (now, now, true),
+        (now + 5 * min, now, true),
+        (now - 5 * min, now, true),
+        (now + 5 * min + 2_000_000_000, now, false),
+        (now, now + 5 * min + 2_000_000_000, false),
+        (now + 3 * 60 * min, now, false),
+    ] {
+        let result = super::compare_clocks("hub", ours, theirs);
+        assert_eq!(result.is_ok(), ok, "{ours} vs {theirs}: {result:?}");
+        if let Err(e) = result {
+            let ahead = ours > theirs;
+            assert!(
+                e.to_string()
+                    .contains(if ahead { "ahead" } else { "behind" }),
+                "{e}"
+            );
+        }
+    }
 }
 
 #[test]

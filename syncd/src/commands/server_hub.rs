@@ -1,0 +1,237 @@
+//! A `vault-server` as the hub: joining it at `init` (log in or create the first account,
+//! choose the vault), logging in again, and opening it for a round from the config and
+//! `.vault/token`.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use vault::local::{LocalVault, ServerConfig, vault_name};
+
+use super::init::{Created, prepare};
+use super::{config_path, open_vault};
+use crate::cli::{LoginArgs, ServerArgs};
+use crate::exit;
+use crate::http_hub::{Connection, Credentials, HttpHub, Server};
+use crate::output::{self, line};
+
+/// Make `root` a vault that syncs with the vault-server at `url`: log in (or create the first
+/// account with a setup token), choose or create the vault on the server, and only then create
+/// `.vault/`, so a wrong password or an unreachable server leaves the folder as it was.
+pub fn create(
+    root: &Path,
+    url: &str,
+    device: Option<String>,
+    args: &ServerArgs,
+) -> Result<Created> {
+    let (root, device) = prepare(root, device)?;
+    let Some(user) = args.user.clone() else {
+        bail!(
+            "a server hub needs an account: pass --user NAME and the password with --password-stdin"
+        );
+    };
+    let ca_cert = args
+        .ca_cert
+        .as_deref()
+        .map(std::path::absolute)
+        .transpose()
+        .context("cannot resolve the --ca-cert path")?;
+    let mut config = ServerConfig {
+        user,
+        vault: String::new(),
+        ca_cert,
+        insecure_skip_verify: args.insecure_skip_verify,
+        proxy: args.proxy.clone(),
+    };
+    if config.insecure_skip_verify {
+        warn_insecure();
+    }
+    let server = Server::new(url, &Connection::from(&config))?;
+    // Before any account is touched: a device with a wrong clock must not join yet.
+    let now = vault::statcache::now_ns();
+    vault::sync::compare_clocks(server.url(), now, server.time_ns()?)?;
+    let password = read_password(args.password_stdin)?;
+    let creds = match &args.setup_token {
+        Some(token) => server
+            .setup(&config.user, &password, &device, token)
+            .context("cannot create the server's first account")?,
+        None => server
+            .login(&config.user, &password, &device)
+            .with_context(|| format!("cannot log in to `{url}` as `{}`", config.user))?,
+    };
+    config.vault = choose_vault(&server, &creds, args.vault_name.as_deref(), &root)?;
+    let hub = server.vault(&config.vault, &creds.token);
+    let (created, head) = hub
+        .create()
+        .with_context(|| format!("cannot open the vault `{}` on `{url}`", config.vault))?;
+    let hub_state = match (created, head) {
+        (true, _) => format!("new vault `{}` on the server", config.vault),
+        (false, None) => format!("empty vault `{}` on the server", config.vault),
+        (false, Some(head)) => format!(
+            "vault `{}` on the server at snapshot {}; the first sync merges this folder with it",
+            config.vault,
+            head.short()
+        ),
+    };
+    let vault = LocalVault::init_with_server(&root, url, &device, Some((config, &creds.token)))?;
+    eprintln!(
+        "logged in as `{}`; this device is `{}` on the server (`vault-server device revoke {} {}` would shut it out); its token is in `.vault/token`",
+        creds.user, creds.device, creds.user, creds.device
+    );
+    Ok(Created { vault, hub_state })
+}
+
+/// The vault to sync: the one named, the account's only one, or (for an account without
+/// vaults) one named after the folder. Several and none named is a question for the user.
+fn choose_vault(
+    server: &Server,
+    creds: &Credentials,
+    named: Option<&str>,
+    root: &Path,
+) -> Result<String> {
+    if let Some(name) = named {
+        return Ok(name.to_string());
+    }
+    let existing = server.vaults(&creds.token)?;
+    match existing.as_slice() {
+        [] => Ok(server_name_for(&vault_name(root))),
+        [only] => Ok(only.clone()),
+        several => bail!(
+            "the account `{}` has several vaults on the server ({}); choose one with --vault-name NAME (a new name creates a new vault)",
+            creds.user,
+            several.join(", ")
+        ),
+    }
+}
+
+/// A folder name as a server vault name (`My Notes` -> `my-notes`): 1 to 64 of a-z, 0-9,
+/// `.`, `_`, `-`, starting with a letter or digit.
+fn server_name_for(folder: &str) -> String {
+    let mut name = String::new();
+    for c in folder.chars().flat_map(char::to_lowercase) {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && name.ends_with('-')) {
+            name.push(c);
+        }
+    }
+    let name: String = name
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .chars()
+        .take(64)
+        .collect();
+    let name = name.trim_end_matches('-').to_string();
+    if name.is_empty() {
+        "notes".to_string()
+    } else {
+        name
+    }
+}
+
+/// The first line of standard input, without its line ending.
+fn read_password(from_stdin: bool) -> Result<String> {
+    if !from_stdin {
+        bail!(
+            "pass the password on standard input with --password-stdin (for example `syncd init ... --password-stdin < password-file`); passwords on the command line end up in shell history and process lists"
+        );
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        bail!("standard input held no password; write it as the first line");
+    }
+    Ok(password)
+}
+
+fn warn_insecure() {
+    eprintln!(
+        "warning: certificate checks are OFF for this vault's server (insecure_skip_verify): anyone on the network path can read and change what is synced. Trust the server's certificate instead with `syncd init --ca-cert FILE`, or set `ca_cert` in the config"
+    );
+}
+
+/// The config's `[server]` table, or an error that says how to repair the config.
+pub fn settings(vault: &LocalVault) -> Result<&ServerConfig> {
+    vault.config().server.as_ref().with_context(|| {
+        format!(
+            "the hub `{}` is a server, but `{}` has no [server] table with the account and vault; run `syncd init` again in a fresh folder, or add it (docs/server.md)",
+            vault.config().hub,
+            config_path(vault).display()
+        )
+    })
+}
+
+/// The server hub of a vault, for a round or a command that reads it.
+pub fn open(vault: &LocalVault) -> Result<HttpHub> {
+    let settings = settings(vault)?;
+    if settings.insecure_skip_verify {
+        warn_insecure();
+    }
+    let Some(token) = vault.token()? else {
+        bail!(
+            "this device has no token for `{}` (`{}` is missing); log in again with `syncd login --password-stdin`",
+            vault.config().hub,
+            vault.state_dir().join(vault::local::TOKEN_FILE).display()
+        );
+    };
+    let server = Server::new(&vault.config().hub, &Connection::from(settings))?;
+    Ok(server.vault(&settings.vault, &token))
+}
+
+/// `syncd login`: a new token for this device, replacing the stored one.
+pub fn login(args: LoginArgs) -> Result<u8> {
+    let vault = open_vault(&args.vault)?;
+    let settings = settings(&vault)?;
+    let user = args.user.clone().unwrap_or_else(|| settings.user.clone());
+    let server = Server::new(&vault.config().hub, &Connection::from(settings))?;
+    let password = read_password(args.password_stdin)?;
+    let creds = server
+        .login(&user, &password, &vault.config().device_name)
+        .with_context(|| format!("cannot log in to `{}` as `{user}`", server.url()))?;
+    if user != settings.user {
+        let mut config = vault.config().clone();
+        if let Some(s) = config.server.as_mut() {
+            s.user = user.clone();
+        }
+        let mut vault = vault.clone();
+        vault.set_config(config)?;
+    }
+    vault.save_token(&creds.token)?;
+    let mut out = String::new();
+    line!(
+        out,
+        "logged in to `{}` as `{}`; this device is `{}` on the server",
+        server.url(),
+        creds.user,
+        creds.device
+    );
+    output::emit(&out)?;
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_name_for;
+
+    #[test]
+    fn folder_names_become_server_vault_names() {
+        for (folder, name) in [
+            ("notes", "notes"),
+            ("My Notes", "my-notes"),
+            ("  --Work & Life!! ", "work-life"),
+            ("Ünïcode", "n-code"),
+            ("日記", "notes"),
+            (".hidden", "hidden"),
+            ("a.b_c-d", "a.b_c-d"),
+        ] {
+            assert_eq!(server_name_for(folder), name, "{folder:?}");
+        }
+        assert_eq!(server_name_for(&"x".repeat(100)).len(), 64);
+    }
+}

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::server::{Server, client, server_cmd};
+use common::server::{Server, client};
 use serde_json::{Value, json};
 use vault::ObjectId;
 use vault::folder_hub::FolderHub;
@@ -13,17 +13,8 @@ use vault::hub::Hub;
 use vault::object::{FileMeta, FlatTree, Kind, Object, Snapshot, build_trees};
 use vault::paths::VaultPath;
 
-/// Create `user` with the CLI (password on stdin).
 fn add_user(data: &std::path::Path, user: &str) {
-    let args = [
-        "user",
-        "add",
-        user,
-        "--data",
-        data.to_str().unwrap(),
-        "--password-stdin",
-    ];
-    assert!(server_cmd(&args, "correct horse\n").status.success());
+    common::server::add_user(data, user, "correct horse");
 }
 
 /// A device of `user` on `server`: its token and requests on its behalf.

@@ -8,7 +8,9 @@ mod common;
 use std::fs;
 use std::time::Duration;
 
-use common::{Device, World, at, empty_tree, folder_state, wait_past_racy_margin};
+use common::{
+    Device, World, assert_converged, at, empty_tree, folder_state, wait_past_racy_margin,
+};
 use vault::fsutil::TEMP_PREFIX;
 use vault::object::{
     EntryKind, FileMeta, FlatTree, Kind, Object, ObjectError, Snapshot, Tree, build_trees, flatten,
@@ -19,21 +21,6 @@ use vault::revisions::{parse_revision, sanitize_device};
 use vault::store::PackStore;
 use vault::sync::Outcome;
 use vault::{Hub, ObjectId, VaultPath};
-
-/// Both folders hold the same files with the same bytes, and both verify against the hub.
-fn assert_converged(devices: &[&Device]) {
-    let first = devices[0].files();
-    for d in devices {
-        assert_eq!(
-            d.files(),
-            first,
-            "{} differs from {}",
-            d.name,
-            devices[0].name
-        );
-        d.assert_verified();
-    }
-}
 
 /// Two devices that synced `notes` (path, text, mtime secs) through one hub: `laptop` wrote
 /// and pushed them, `desktop` joined and pulled them.
@@ -647,19 +634,7 @@ fn two_devices_syncing_at_once_lose_no_update() {
     a.write("shared.md", "laptop's edit", 20);
     b.write("from-desktop.md", "desktop", 11);
     b.write("shared.md", "desktop's edit", 30);
-    let runs: Vec<_> = [&a, &b]
-        .iter()
-        .map(|d| d.command("sync", &["--json"]).spawn().unwrap())
-        .collect();
-    for (child, d) in runs.into_iter().zip([&a, &b]) {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{} failed: {}",
-            d.name,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    common::sync_at_once(&[&a, &b]);
     a.sync();
     b.sync();
     assert_converged(&[&a, &b]);

@@ -200,6 +200,9 @@ impl Server {
             StatusCode::UNPROCESSABLE_ENTITY => HubError::Refused { hub, detail },
             StatusCode::SERVICE_UNAVAILABLE => HubError::Locked { hub, lock: detail },
             s if s.is_server_error() => HubError::Unreachable { hub, detail },
+            // The server understood and said why not (bad name, no such vault, spent setup
+            // token); anything else is not a vault-server talking.
+            _ if body.is_some() => HubError::Rejected { hub, detail },
             _ => HubError::Protocol { hub, detail },
         }
     }

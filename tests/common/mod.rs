@@ -8,7 +8,9 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod proxy;
 pub mod server;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -21,6 +23,59 @@ use vault::folder_hub::FolderHub;
 use vault::hub::Hub;
 use vault::object::{FlatTree, build_trees};
 use vault::sync::SyncReport;
+
+/// Panic with what the process printed unless it succeeded.
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every device holds the same files with the same bytes, and each verifies against its hub.
+pub fn assert_converged(devices: &[&Device]) {
+    let first = devices[0].files();
+    for d in devices {
+        assert_eq!(
+            d.files(),
+            first,
+            "{} differs from {}",
+            d.name,
+            devices[0].name
+        );
+        d.assert_verified();
+    }
+}
+
+/// Run `syncd sync --json` on every device at the same moment; each must succeed.
+pub fn sync_at_once(devices: &[&Device]) {
+    let runs: Vec<_> = devices
+        .iter()
+        .map(|d| {
+            d.command("sync", &["--json"])
+                .spawn()
+                .expect("spawning syncd")
+        })
+        .collect();
+    for (child, d) in runs.into_iter().zip(devices) {
+        let out = child.wait_with_output().expect("waiting for syncd");
+        assert_success(&out, &format!("sync of {}", d.name));
+    }
+}
+
+/// The environment variables through which a system proxy is configured.
+pub const PROXY_VARS: [&str; 8] = [
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+];
 
 /// A temp dir holding a hub folder, device folders and the XDG folders of every run.
 pub struct World {
@@ -124,6 +179,11 @@ impl World {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_syncd"));
         let xdg = self.dir.path().join("xdg");
+        // The machine's proxy settings must not decide where a test's requests go; the proxy
+        // tests set their own.
+        for var in PROXY_VARS {
+            cmd.env_remove(var);
+        }
         cmd.args(args)
             .env("XDG_DATA_HOME", xdg.join("data"))
             .env("XDG_CONFIG_HOME", xdg.join("config"))
@@ -134,6 +194,22 @@ impl World {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd
+    }
+
+    /// Run `syncd` with `args` to the end, `input` on its standard input.
+    pub fn syncd_input(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("running the syncd binary");
+        let mut stdin = child.stdin.take().expect("syncd's stdin");
+        // syncd may exit before reading (a refused argument): a broken pipe is its answer.
+        let _ = stdin.write_all(input.as_bytes());
+        drop(stdin);
+        let out = child.wait_with_output().expect("waiting for syncd");
+        Run::from_output(format!("syncd {}", args.join(" ")), out)
     }
 
     /// Run `syncd` with `args` to the end.
@@ -202,6 +278,26 @@ impl Device<'_> {
             ])
             .ok();
         self
+    }
+
+    /// `syncd init` this folder against the server at `url` as `user`, the password on
+    /// standard input, with `extra` options (--setup-token, --ca-cert, ...). Not checked.
+    pub fn join_server(&self, url: &str, user: &str, password: &str, extra: &[&str]) -> Run {
+        let vault = self.vault_arg();
+        let mut args = vec![
+            "init",
+            "--vault",
+            &vault,
+            "--hub",
+            url,
+            "--device",
+            &self.name,
+            "--user",
+            user,
+            "--password-stdin",
+        ];
+        args.extend_from_slice(extra);
+        self.world.syncd_input(&args, &format!("{password}\n"))
     }
 
     /// `syncd <command> --vault <root> <extra...>`.

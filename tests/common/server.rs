@@ -39,13 +39,18 @@ fn plain(line: &str) -> String {
 
 impl Server {
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Server::start_at(data, "127.0.0.1:0", extra)
+    }
+
+    /// [`Server::start`] on a given address (to restart a server where devices expect it).
+    pub fn start_at(data: &Path, listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(SERVER)
             .args([
                 "serve",
                 "--data",
                 data.to_str().unwrap(),
                 "--listen",
-                "127.0.0.1:0",
+                listen,
             ])
             .args(extra)
             .env("RUST_LOG", "info")
@@ -120,6 +125,29 @@ impl Server {
     }
 }
 
+impl Server {
+    /// `host:port` the server listens on.
+    pub fn addr(&self) -> String {
+        self.url
+            .split_once("://")
+            .map(|(_, a)| a.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Send `signal` to the server and wait for it to exit (SIGKILL: at once, no cleanup).
+    pub fn signal_and_wait(mut self, signal: i32) -> std::process::ExitStatus {
+        // SAFETY: kill(2) with a pid of our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not exit on signal {signal}");
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -150,6 +178,26 @@ pub fn whoami(base: &str, token: &str) -> (u16, Value) {
         .unwrap();
     let status = res.status().as_u16();
     (status, res.json().unwrap())
+}
+
+/// Create `user` with `password` through the operator's command line.
+pub fn add_user(data: &Path, user: &str, password: &str) {
+    let out = server_cmd(
+        &[
+            "user",
+            "add",
+            user,
+            "--data",
+            data.to_str().unwrap(),
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Run `vault-server ARGS` to completion with `stdin` piped in.

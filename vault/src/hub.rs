@@ -65,6 +65,8 @@ pub enum HubError {
     Unauthorized { hub: String, detail: String },
     #[error("hub at `{hub}` answered something this syncd does not understand: {detail}")]
     Protocol { hub: String, detail: String },
+    #[error("hub at `{hub}` refused the request: {detail}")]
+    Rejected { hub: String, detail: String },
     #[error(transparent)]
     Object(#[from] ObjectError),
 }

@@ -159,7 +159,7 @@ pub enum SyncError {
     #[error(transparent)]
     StatCache(#[from] StatCacheError),
     #[error(
-        "this machine's clock is {} than the hub `{hub}`'s by {} seconds ({}; more than the 5 minutes allowed); conflicts are decided by modification time, so syncing now could keep the wrong version. Set the clock (enable NTP: `timedatectl set-ntp true`) and sync again", if *.skew_secs > 0 { "ahead" } else { "behind" }, .skew_secs.unsigned_abs(), human_duration(.skew_secs.unsigned_abs())
+        "this machine's clock is {} seconds ({}) {} the clock of the hub `{hub}`, more than the 5 minutes allowed; conflicts are decided by modification time, so syncing now could keep the wrong version. Set the clock (enable NTP: `timedatectl set-ntp true`) and sync again", .skew_secs.unsigned_abs(), human_duration(.skew_secs.unsigned_abs()), if *.skew_secs > 0 { "ahead of" } else { "behind" }
     )]
     ClockSkew { hub: String, skew_secs: i64 },
     #[error(
@@ -251,7 +251,9 @@ fn human_duration(secs: u64) -> String {
 
 /// [`check_clock`] on two readings (ns since the Unix epoch): ours and the hub's.
 pub fn compare_clocks(hub: &str, ours_ns: i64, theirs_ns: i64) -> Result<(), SyncError> {
-    let skew_secs = ours_ns.saturating_sub(theirs_ns) / 1_000_000_000;
+    // Rounded: the hub's reading is a request's latency old.
+    let skew_secs = ((i128::from(ours_ns) - i128::from(theirs_ns) + 500_000_000)
+        .div_euclid(1_000_000_000)) as i64;
     if skew_secs.unsigned_abs() > MAX_CLOCK_SKEW.as_secs() {
         return Err(SyncError::ClockSkew {
             hub: hub.to_string(),

@@ -10,6 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::hostile::{Hostile, poison_hub};
 use common::proxy::{Proxy, Relay};
 use common::server::{Server, server_cmd};
 use common::tls::private_ca;
@@ -167,6 +168,83 @@ fn a_desktop_vault_fills_a_new_server_and_a_new_device_downloads_it() {
     let desktop_id = device_id(&data, "alice", "desktop");
     let laptop_id = device_id(&data, "alice", "laptop");
     assert_ne!(desktop_id, laptop_id);
+}
+
+#[test]
+fn a_hub_folder_moved_into_the_server_is_served_and_devices_switch_without_copying() {
+    let w = World::new();
+    let a = w.device("laptop");
+    a.write("a.md", "alpha", 1);
+    a.write("notes/b.md", "beta", 2);
+    a.init().sync();
+    let b = w.device("desktop");
+    b.init().sync();
+
+    let data = w.path().join("server-data");
+    add_user(&data, "alice");
+    fs::create_dir_all(data.join("vaults/alice")).unwrap();
+    fs::rename(&w.hub, data.join("vaults/alice/notes")).unwrap();
+    let server = Server::start(&data, &[]);
+    for d in [&a, &b] {
+        fs::rename(
+            d.path(".vault"),
+            w.path().join(format!("{}-old-state", d.name)),
+        )
+        .unwrap();
+        let joined = d
+            .join_server(&server.url, "alice", PASSWORD, &["--vault-name", "notes"])
+            .ok();
+        assert!(joined.stdout.contains("at snapshot"), "{}", joined.stdout);
+        let report = d.sync();
+        assert_eq!(report.stats.files_written, 0, "{}: {report:?}", d.name);
+        assert!(report.conflicts.is_empty(), "{}: {report:?}", d.name);
+        // Only the trees and the snapshot come down; nothing goes up.
+        assert_eq!(report.outcome, Outcome::UpToDate, "{}: {report:?}", d.name);
+        assert_eq!(report.stats.objects_sent, 0, "{}: {report:?}", d.name);
+        assert_eq!(report.stats.objects_received, 3, "{}: {report:?}", d.name);
+    }
+    assert_converged(&[&a, &b]);
+    assert!(a.revisions_holding("alpha").is_empty());
+}
+
+#[test]
+fn a_hostile_answer_from_the_server_is_refused_and_the_folder_is_left_untouched() {
+    for how in [
+        Hostile::DotDot,
+        Hostile::StateDir,
+        Hostile::Slash,
+        Hostile::BadBlob,
+    ] {
+        let w = World::new();
+        let (server, data) = server_with_alice(&w, &[]);
+        let a = w.device("laptop");
+        a.write("keep.md", "mine", 1);
+        a.write("d/n.md", "note", 2);
+        a.join_server(&server.url, "alice", PASSWORD, &["--vault-name", "notes"])
+            .ok();
+        a.sync();
+        a.write("local-edit.md", "not synced yet", 3);
+        // What a compromised server (or its damaged disk) would answer.
+        let hub_dir = data.join("vaults/alice/notes");
+        poison_hub(&hub_dir, how);
+        let head = server_hub(&data, "alice", "notes").head().unwrap();
+        let base = a.base();
+        let before = common::folder_state(&a.root);
+        let run = a.run("sync", &[]).failed();
+        let why = match how {
+            Hostile::BadBlob => "damaged",
+            _ => "cannot be used",
+        };
+        assert!(run.stderr.contains(why), "{how:?}: {}", run.stderr);
+        assert_eq!(
+            common::folder_state(&a.root),
+            before,
+            "{how:?}: the folder changed"
+        );
+        assert_eq!(a.base(), base, "{how:?}: base moved");
+        assert_eq!(server_hub(&data, "alice", "notes").head().unwrap(), head);
+        assert!(!w.path().join("escape.md").exists());
+    }
 }
 
 #[test]

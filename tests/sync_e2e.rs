@@ -8,19 +8,14 @@ mod common;
 use std::fs;
 use std::time::Duration;
 
+use common::hostile::{Hostile, poison_hub};
 use common::{
     Device, World, assert_converged, at, empty_tree, folder_state, wait_past_racy_margin,
 };
 use vault::fsutil::TEMP_PREFIX;
-use vault::object::{
-    EntryKind, FileMeta, FlatTree, Kind, Object, ObjectError, Snapshot, Tree, build_trees, flatten,
-};
 use vault::reconcile::{ConflictKind, Side};
-use vault::refs::RefFile;
 use vault::revisions::{parse_revision, sanitize_device};
-use vault::store::PackStore;
 use vault::sync::Outcome;
-use vault::{Hub, ObjectId, VaultPath};
 
 /// Two devices that synced `notes` (path, text, mtime secs) through one hub: `laptop` wrote
 /// and pushed them, `desktop` joined and pulled them.
@@ -309,110 +304,6 @@ fn after_a_download_the_next_sync_with_nothing_changed_reads_nothing() {
     assert_quiet(&b);
 }
 
-/// How a hostile hub's head is made wrong.
-#[derive(Debug, Clone, Copy)]
-enum Hostile {
-    /// A root tree entry named `..`.
-    DotDot,
-    /// A root tree entry naming the agent's own `.vault/`.
-    StateDir,
-    /// An entry whose name holds a `/` (`../escape.md`).
-    Slash,
-    /// A valid tree whose blob's bytes in the hub's pack do not hash to its id.
-    BadBlob,
-}
-
-/// The files of the hub's head.
-fn hub_files(w: &World) -> FlatTree {
-    let hub = w.open_hub();
-    let Some(head) = w.hub_head() else {
-        return FlatTree::new();
-    };
-    let get = |id: ObjectId| hub.get(&[id]).unwrap().remove(0).bytes;
-    let snap = Snapshot::decode(&get(head)).unwrap();
-    flatten::<ObjectError>(snap.tree, &mut |t| Tree::decode(&get(t))).unwrap()
-}
-
-/// Make the hub's head a snapshot (child of the current head) that is wrong as `how` says,
-/// written past the hub's own checks, straight into its packs and `refs/head`.
-fn poison_hub(w: &World, how: Hostile) {
-    let mut packs = PackStore::open(&w.hub.join("packs")).unwrap();
-    let good = b"good".to_vec();
-    let blob = Object {
-        kind: Kind::Blob,
-        bytes: good.clone(),
-    };
-    let meta = FileMeta {
-        id: blob.id(),
-        size: 4,
-        mtime_ns: at(5).unix_seconds() * 1_000_000_000,
-        executable: false,
-    };
-    let raw_tree = |name: &str| Object {
-        kind: Kind::Tree,
-        bytes: format!("vault-tree 1\nf {} 4 0 - {name}\n", meta.id).into_bytes(),
-    };
-    let mut objects = vec![blob.clone()];
-    let root = match how {
-        Hostile::DotDot => raw_tree(".."),
-        Hostile::Slash => raw_tree("../escape.md"),
-        Hostile::StateDir => {
-            let mut inner = Tree::default();
-            inner
-                .entries
-                .insert("config.toml".into(), EntryKind::File(meta));
-            let mut root = Tree::default();
-            root.entries
-                .insert(".vault".into(), EntryKind::Dir(inner.to_object().id()));
-            objects.push(inner.to_object());
-            root.to_object()
-        }
-        Hostile::BadBlob => {
-            // The blob alone in a pack, then its bytes changed in place (same length).
-            packs.write_pack(&objects).unwrap();
-            objects.clear();
-            let pack = w
-                .hub_packs()
-                .into_iter()
-                .find(|p| {
-                    fs::read(p)
-                        .unwrap()
-                        .windows(4)
-                        .any(|x| x == good.as_slice())
-                })
-                .unwrap();
-            let mut bytes = fs::read(&pack).unwrap();
-            let at = bytes.windows(4).position(|x| x == good.as_slice()).unwrap();
-            bytes[at..at + 4].copy_from_slice(b"evil");
-            fs::write(&pack, bytes).unwrap();
-            // The head's files, one of them changed and one added, both with that blob.
-            let mut files = hub_files(w);
-            for path in ["d/n.md", "evil.md"] {
-                files.insert(VaultPath::new(path).unwrap(), meta);
-            }
-            // Children before parents: the root comes last.
-            let (_, mut trees) = build_trees(&files);
-            let root = trees.pop().unwrap();
-            objects.extend(trees);
-            root
-        }
-    };
-    let snap = Snapshot {
-        tree: root.id(),
-        parents: w.hub_head().into_iter().collect(),
-        device_id: "0badc0de0badc0de".into(),
-        device_name: "intruder".into(),
-        time_ns: 0,
-    }
-    .to_object();
-    objects.push(root);
-    objects.push(snap.clone());
-    packs.write_pack(&objects).unwrap();
-    RefFile::new(w.hub.join("refs/head"))
-        .write(snap.id())
-        .unwrap();
-}
-
 #[test]
 fn a_hostile_hub_head_is_refused_and_the_folder_is_left_untouched() {
     for how in [
@@ -424,7 +315,7 @@ fn a_hostile_hub_head_is_refused_and_the_folder_is_left_untouched() {
         let w = World::new();
         let (a, _b) = synced_pair(&w, &[("keep.md", "mine", 1), ("d/n.md", "note", 2)]);
         a.write("local-edit.md", "not synced yet", 3);
-        poison_hub(&w, how);
+        poison_hub(&w.hub, how);
         let head = w.hub_head();
         let base = a.base();
         let before = folder_state(&a.root);

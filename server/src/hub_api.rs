@@ -122,6 +122,18 @@ fn hub_error(e: HubError) -> ApiError {
             "busy",
             "another writer holds this vault's head; try again",
         ),
+        // The device must hear that the server's copy is damaged (not that the server is
+        // unreachable, which it would retry), without the server's folder names.
+        HubError::Corrupt { detail, .. } => {
+            tracing::error!("{e}");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "damaged",
+                format!(
+                    "the server's copy of this vault is damaged ({detail}); its operator must restore it from a backup or a device (docs/server.md)"
+                ),
+            )
+        }
         _ => ApiError::internal(e),
     }
 }

@@ -199,6 +199,9 @@ impl Server {
             }
             StatusCode::UNPROCESSABLE_ENTITY => HubError::Refused { hub, detail },
             StatusCode::SERVICE_UNAVAILABLE => HubError::Locked { hub, lock: detail },
+            _ if body.as_ref().is_some_and(|b| b.error == "damaged") => {
+                HubError::Corrupt { hub, detail }
+            }
             s if s.is_server_error() => HubError::Unreachable { hub, detail },
             // The server understood and said why not (bad name, no such vault, spent setup
             // token); anything else is not a vault-server talking.

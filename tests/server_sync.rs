@@ -248,6 +248,47 @@ fn a_hostile_answer_from_the_server_is_refused_and_the_folder_is_left_untouched(
 }
 
 #[test]
+fn an_account_keeps_several_vaults_chosen_by_name() {
+    let w = World::new();
+    let (server, data) = server_with_alice(&w, &[]);
+    let work = w.device("work");
+    work.write("plan.md", "work plan", 1);
+    work.join_server(&server.url, "alice", PASSWORD, &[]).ok();
+    work.sync();
+    let home = w.device("home");
+    home.write("recipes.md", "soup", 1);
+    home.join_server(&server.url, "alice", PASSWORD, &["--vault-name", "home"])
+        .ok();
+    home.sync();
+    assert!(server_hub(&data, "alice", "work").head().unwrap().is_some());
+    assert!(server_hub(&data, "alice", "home").head().unwrap().is_some());
+    let status = home.run("status", &[]).ok();
+    assert!(
+        status.stdout.contains("vault `home`, account `alice`"),
+        "{}",
+        status.stdout
+    );
+
+    // With two vaults, a new device must say which one it wants; then it gets only that one.
+    let laptop = w.device("laptop");
+    let run = laptop
+        .join_server(&server.url, "alice", PASSWORD, &[])
+        .failed();
+    assert!(
+        run.stderr.contains("home, work") && run.stderr.contains("--vault-name"),
+        "{}",
+        run.stderr
+    );
+    assert!(!laptop.path(".vault").exists());
+    laptop
+        .join_server(&server.url, "alice", PASSWORD, &["--vault-name", "work"])
+        .ok();
+    laptop.sync();
+    assert_converged(&[&work, &laptop]);
+    assert_eq!(laptop.read("recipes.md"), None);
+}
+
+#[test]
 fn a_wrong_password_or_unknown_account_leaves_the_folder_as_it_was() {
     let w = World::new();
     let (server, _data) = server_with_alice(&w, &[]);

@@ -139,7 +139,16 @@ pub fn status(args: StatusArgs) -> Result<u8> {
     }
     let mut out = String::new();
     line!(out, "vault:   {}", st.vault.display());
-    line!(out, "hub:     {}", st.hub);
+    match &vault.config().server {
+        Some(server) => line!(
+            out,
+            "hub:     {} (vault `{}`, account `{}`)",
+            st.hub,
+            server.vault,
+            server.user
+        ),
+        None => line!(out, "hub:     {}", st.hub),
+    }
     line!(out, "device:  {} (id {})", st.device_name, st.device_id);
     match st.base {
         Some(base) => line!(out, "base:    snapshot {}", base.short()),

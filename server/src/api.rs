@@ -282,6 +282,11 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
             .map_err(|rejection| {
                 let status = rejection.status();
                 let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    // The device may not get to read this answer (the upload is cut off),
+                    // so the operator must be able to see it here.
+                    tracing::warn!(
+                        "refused an upload larger than --max-body-mib; raise it if devices hold files that large"
+                    );
                     "too large"
                 } else {
                     "bad request"

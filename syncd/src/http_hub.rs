@@ -341,6 +341,21 @@ fn check_url(url: &str) -> Result<(), String> {
     }
 }
 
+/// A server refusing a body above its limit may cut the upload off before its 413 answer can
+/// be read; say what the limit is about when an upload of `len` bytes broke off.
+fn too_large_hint(e: HubError, len: u64) -> HubError {
+    match e {
+        HubError::Unreachable { hub, detail } if detail.contains("body") => HubError::Unreachable {
+            hub,
+            detail: format!(
+                "{detail}; the upload was {} MiB: if the server's log shows it refused a body that large, its operator can raise `vault-server serve --max-body-mib` (default 64)",
+                len.div_ceil(1 << 20)
+            ),
+        },
+        other => other,
+    }
+}
+
 fn relogin_hint(e: HubError) -> HubError {
     match e {
         HubError::Unauthorized { hub, detail } => HubError::Unauthorized {
@@ -450,14 +465,28 @@ impl Hub for HttpHub {
         if objects.is_empty() {
             return Ok(());
         }
+        // The body is written into a pipe by a thread that borrows the objects, so the
+        // upload never holds a second copy of them (a 50 MiB attachment stays 50 MiB).
+        let (reader, writer) = std::io::pipe().map_err(|e| HubError::Unreachable {
+            hub: self.server.url.clone(),
+            detail: format!("cannot make a pipe for the upload: {e}"),
+        })?;
+        let len = vault::wire::encoded_len(objects);
+        let body = reqwest::blocking::Body::sized(reader, len);
         let req = self
             .server
             .client
             .post(format!("{}/objects", self.base))
             .header(reqwest::header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)
-            .body(vault::wire::encode(objects));
-        self.ok(self.send(req)?)?;
-        Ok(())
+            .body(body);
+        std::thread::scope(|scope| {
+            // A failed write means the request ended early (refused, cut off): its own error
+            // says why, so the writer's is not needed.
+            scope.spawn(move || vault::wire::encode_to(writer, objects));
+            let res = self.send(req).map_err(|e| too_large_hint(e, len))?;
+            self.ok(res)?;
+            Ok(())
+        })
     }
 
     fn get(&self, ids: &[ObjectId]) -> Result<Vec<Object>, HubError> {
@@ -471,10 +500,14 @@ impl Hub for HttpHub {
             .post(format!("{}/objects/fetch", self.base))
             .json(&json!({ "ids": hex }));
         let res = self.ok(self.send(req)?)?;
-        let bytes = res.bytes().map_err(|e| unreachable(&self.server.url, &e))?;
-        let objects = vault::wire::decode(&bytes).map_err(|e| HubError::Protocol {
-            hub: self.server.url.clone(),
-            detail: e.to_string(),
+        let objects = vault::wire::decode_from(res).map_err(|e| {
+            let hub = self.server.url.clone();
+            let detail = e.to_string();
+            if e.is_transient() {
+                HubError::Unreachable { hub, detail }
+            } else {
+                HubError::Protocol { hub, detail }
+            }
         })?;
         if objects.len() != ids.len() {
             return Err(HubError::Protocol {

@@ -15,6 +15,8 @@
 //! never store bytes under a wrong id. Decoding refuses unknown kinds and encodings, lengths
 //! beyond the bytes at hand, and a truncated header, before anything is used.
 
+use std::io::{Read, Write};
+
 use crate::object::{Kind, Object};
 
 /// Bytes of the header before each object.
@@ -39,6 +41,15 @@ pub enum WireError {
     UnknownKind { index: usize, kind: u8 },
     #[error("object {index} uses encoding {encoding}, which this version cannot read; upgrade")]
     UnknownEncoding { index: usize, encoding: u8 },
+    #[error("object stream broke off while reading object {index}: {detail}")]
+    Read { index: usize, detail: String },
+}
+
+impl WireError {
+    /// Whether the stream itself broke (a connection cut), as opposed to a malformed stream.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, WireError::Read { .. })
+    }
 }
 
 /// Append `objects` to `out` as a stream.
@@ -57,6 +68,28 @@ pub fn encode_into(out: &mut Vec<u8>, objects: &[Object]) {
     }
 }
 
+/// The length of the stream of `objects`.
+pub fn encoded_len(objects: &[Object]) -> u64 {
+    objects
+        .iter()
+        .map(|o| (HEADER_LEN + o.bytes.len()) as u64)
+        .sum()
+}
+
+/// Write the stream of `objects` to `out` without building it in memory first (an upload
+/// then holds each object once, not twice).
+pub fn encode_to(mut out: impl Write, objects: &[Object]) -> std::io::Result<()> {
+    for o in objects {
+        let mut header = [0u8; HEADER_LEN];
+        header[0] = o.kind as u8;
+        header[1] = ENCODING_RAW;
+        header[2..].copy_from_slice(&(o.bytes.len() as u64).to_le_bytes());
+        out.write_all(&header)?;
+        out.write_all(&o.bytes)?;
+    }
+    out.flush()
+}
+
 /// `objects` as a stream.
 pub fn encode(objects: &[Object]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -65,44 +98,75 @@ pub fn encode(objects: &[Object]) -> Vec<u8> {
 }
 
 /// The objects of a whole stream, in order.
-pub fn decode(mut bytes: &[u8]) -> Result<Vec<Object>, WireError> {
+pub fn decode(bytes: &[u8]) -> Result<Vec<Object>, WireError> {
+    decode_from(bytes)
+}
+
+/// Largest buffer reserved up front for one object: a length is only a claim until the bytes
+/// arrive, so a hostile one must not make us allocate what it says.
+const MAX_RESERVE: u64 = 64 << 20;
+
+/// [`decode`] reading from `reader` as the bytes arrive (a response body), so a download holds
+/// each object once rather than the whole stream and then its objects.
+pub fn decode_from(mut reader: impl Read) -> Result<Vec<Object>, WireError> {
     let mut out = Vec::new();
     let mut at = 0;
-    while !bytes.is_empty() {
+    loop {
         let index = out.len();
-        if bytes.len() < HEADER_LEN {
+        let broke = |e: std::io::Error| WireError::Read {
+            index,
+            detail: e.to_string(),
+        };
+        let mut header = [0u8; HEADER_LEN];
+        let got = read_up_to(&mut reader, &mut header).map_err(broke)?;
+        if got == 0 {
+            return Ok(out);
+        }
+        if got < HEADER_LEN {
             return Err(WireError::TruncatedHeader { index, at });
         }
-        let kind = Kind::from_byte(bytes[0]).ok_or(WireError::UnknownKind {
+        let kind = Kind::from_byte(header[0]).ok_or(WireError::UnknownKind {
             index,
-            kind: bytes[0],
+            kind: header[0],
         })?;
-        if bytes[1] != ENCODING_RAW {
+        if header[1] != ENCODING_RAW {
             return Err(WireError::UnknownEncoding {
                 index,
-                encoding: bytes[1],
+                encoding: header[1],
             });
         }
         let mut len = [0u8; 8];
-        len.copy_from_slice(&bytes[2..HEADER_LEN]);
+        len.copy_from_slice(&header[2..HEADER_LEN]);
         let length = u64::from_le_bytes(len);
-        let rest = &bytes[HEADER_LEN..];
-        let n = usize::try_from(length)
-            .ok()
-            .filter(|&n| n <= rest.len())
-            .ok_or(WireError::TruncatedObject {
+        let mut bytes = Vec::with_capacity(length.min(MAX_RESERVE) as usize);
+        let n = (&mut reader)
+            .take(length)
+            .read_to_end(&mut bytes)
+            .map_err(broke)?;
+        if (n as u64) < length {
+            return Err(WireError::TruncatedObject {
                 index,
                 length,
-                left: rest.len(),
-            })?;
-        out.push(Object {
-            kind,
-            bytes: rest[..n].to_vec(),
-        });
-        bytes = &rest[n..];
+                left: n,
+            });
+        }
+        out.push(Object { kind, bytes });
         at += HEADER_LEN + n;
     }
-    Ok(out)
+}
+
+/// Fill `buf` from `reader` until it is full or the stream ends; how many bytes were read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 #[cfg(test)]
@@ -133,6 +197,55 @@ mod tests {
         assert_eq!(&bytes[..HEADER_LEN], &[1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(decode(&bytes).unwrap(), objects());
         assert_eq!(decode(&[]).unwrap(), Vec::<Object>::new());
+        let mut written = Vec::new();
+        encode_to(&mut written, &objects()).unwrap();
+        assert_eq!(written, bytes);
+        assert_eq!(encoded_len(&objects()), bytes.len() as u64);
+    }
+
+    /// Hands out one byte per read, then fails after `fail_after` bytes if set.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        fail_after: Option<usize>,
+        given: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.fail_after == Some(self.given) {
+                return Err(std::io::Error::other("connection reset"));
+            }
+            let Some((first, rest)) = self.bytes.split_first() else {
+                return Ok(0);
+            };
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = *first;
+            self.bytes = rest;
+            self.given += 1;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn a_stream_read_in_pieces_decodes_and_a_broken_one_is_transient() {
+        let good = encode(&objects());
+        let trickle = Trickle {
+            bytes: &good,
+            fail_after: None,
+            given: 0,
+        };
+        assert_eq!(decode_from(trickle).unwrap(), objects());
+        let broken = Trickle {
+            bytes: &good,
+            fail_after: Some(HEADER_LEN + 3),
+            given: 0,
+        };
+        let err = decode_from(broken).unwrap_err();
+        assert!(matches!(err, WireError::Read { index: 0, .. }), "{err}");
+        assert!(err.is_transient());
+        assert!(!decode(&good[..5]).unwrap_err().is_transient());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub enum Command {
     Init(InitArgs),
     /// Sync the vault with its hub once (a folder that is not a vault yet is initialised first)
     Sync(SyncArgs),
+    /// Run the agent in the foreground: sync whenever a file changes or the hub has news
+    Watch(WatchArgs),
     /// Show the vault's hub, device, last sync and the changes not synced yet
     Status(StatusArgs),
     /// List the snapshots on the hub, newest first, or only those that changed one file
@@ -160,6 +162,12 @@ pub struct SyncArgs {
     /// How long to wait for another syncd that is working on this vault
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub lock_wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! Errors are `anyhow` chains with context here; the library's own errors say what happened,
 //! to which path, and what to do.
 
+pub mod agent;
 mod cli;
 mod commands;
 pub mod http_hub;
@@ -39,7 +40,12 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    init_tracing();
+    // The agent reports what it does as it goes; one-shot commands print a summary instead.
+    let default_level = match cli.command {
+        cli::Command::Watch(_) => "info",
+        _ => "warn",
+    };
+    init_tracing(default_level);
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -49,13 +55,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings and errors).
-fn init_tracing() {
+/// Logs go to stderr, filtered by `RUST_LOG` (default: `default_level` and above).
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

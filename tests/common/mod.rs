@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod agent;
 pub mod hostile;
 pub mod proxy;
 pub mod server;

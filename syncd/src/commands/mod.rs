@@ -7,6 +7,7 @@ mod init;
 mod revisions;
 mod server_hub;
 mod sync;
+mod watch;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Restore(args) => revisions::restore(args),
         Command::Login(args) => server_hub::login(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Watch(args) => watch::run(args),
     }
 }
 

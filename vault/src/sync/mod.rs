@@ -235,6 +235,19 @@ pub fn sync(
     }
 }
 
+impl SyncError {
+    /// Whether the same round may succeed later without anyone acting: the hub was
+    /// unreachable or busy, another syncd held the vault, or edits kept arriving. An agent
+    /// retries these with backoff; the others need a person (and say what to do).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Hub(e) => e.is_transient(),
+            SyncError::Local(LocalError::Busy { .. }) | SyncError::Unsettled { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 /// Refuse when the hub's clock and ours differ by more than [`MAX_CLOCK_SKEW`].
 pub fn check_clock(hub: &dyn Hub) -> Result<(), SyncError> {
     compare_clocks(&hub.describe(), crate::statcache::now_ns(), hub.time_ns()?)

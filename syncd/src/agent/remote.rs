@@ -1,0 +1,83 @@
+//! Hearing of new snapshots on the hub without polling on a timer: a long poll on a server
+//! (`changes?since=`), a file watch on a hub folder's `refs/`. Either sends
+//! [`Trigger::Remote`] when the hub's head differs from the one the agent last agreed on.
+
+use std::path::PathBuf;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use vault::ObjectId;
+
+use super::Trigger;
+use super::policy::Backoff;
+use crate::http_hub::HttpHub;
+
+/// Where new snapshots are announced.
+pub enum RemoteSource {
+    Server(HttpHub),
+    /// A hub folder: its head lives in `refs/`.
+    Folder(PathBuf),
+}
+
+/// The head the agent last agreed on with the hub, shared with the listener so that the
+/// agent's own pushes do not wake it.
+pub type KnownHead = Arc<Mutex<Option<ObjectId>>>;
+
+/// How long one long poll waits (the server answers at most after 60 s).
+const LONG_POLL: Duration = Duration::from_secs(50);
+
+/// Start listening; the returned guard keeps a folder watch alive.
+pub fn listen(
+    source: RemoteSource,
+    known: KnownHead,
+    tx: Sender<Trigger>,
+) -> notify::Result<Option<notify::RecommendedWatcher>> {
+    match source {
+        RemoteSource::Server(hub) => {
+            std::thread::Builder::new()
+                .name("remote-changes".into())
+                .spawn(move || long_poll(&hub, &known, &tx))
+                .map_err(|e| notify::Error::generic(&e.to_string()))?;
+            Ok(None)
+        }
+        RemoteSource::Folder(hub) => {
+            let refs = hub.join("refs");
+            let mut watcher =
+                notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                    if res.is_ok() {
+                        let _ = tx.send(Trigger::Remote);
+                    }
+                })?;
+            watcher.watch(&refs, RecursiveMode::NonRecursive)?;
+            Ok(Some(watcher))
+        }
+    }
+}
+
+fn long_poll(hub: &HttpHub, known: &KnownHead, tx: &Sender<Trigger>) {
+    let backoff = Backoff::default();
+    let mut failures = 0u32;
+    let known_now = || *known.lock().unwrap_or_else(|p| p.into_inner());
+    // The head this listener last heard of; the next poll waits for anything else.
+    let mut heard = known_now();
+    loop {
+        match hub.wait_for_change(heard, LONG_POLL) {
+            Ok(head) => {
+                failures = 0;
+                // The agent's own push comes back here too: it is no news.
+                if head != heard && head != known_now() && tx.send(Trigger::Remote).is_err() {
+                    return;
+                }
+                heard = head;
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::debug!("waiting for changes on the hub: {e}");
+                // The main loop notices an outage on its own rounds; this one only waits.
+                std::thread::sleep(backoff.delay(failures, super::random_unit()));
+            }
+        }
+    }
+}

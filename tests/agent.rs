@@ -1,0 +1,153 @@
+//! End-to-end tests of the agent: real `syncd watch` processes on real folders, syncing
+//! through a real `vault-server` (or a hub folder) with no command run after they start.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::agent::{Agent, eventually};
+use common::server::{Server, add_user};
+use common::{Device, World, assert_converged};
+
+const PASSWORD: &str = "correct horse battery";
+/// Generous: the agents propagate in well under a second, but CI machines are shared.
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn server_with_alice(w: &World) -> (Server, PathBuf) {
+    let data = w.path().join("server-data");
+    add_user(&data, "alice", PASSWORD);
+    (Server::start(&data, &[]), data)
+}
+
+fn join(d: &Device, server: &Server) {
+    d.join_server(&server.url, "alice", PASSWORD, &["--vault-name", "notes"])
+        .ok();
+}
+
+/// A server with `alice`, and her `laptop` and `desktop` joined to its vault `notes`.
+fn pair_on_server(w: &World) -> (Server, PathBuf, Device<'_>, Device<'_>) {
+    let (server, data) = server_with_alice(w);
+    let a = w.device("laptop");
+    let b = w.device("desktop");
+    join(&a, &server);
+    join(&b, &server);
+    (server, data, a, b)
+}
+
+/// Wait until `d` holds `path` with exactly `text` (or, with `None`, no `path`).
+fn arrives(d: &Device, path: &str, text: Option<&str>) -> Duration {
+    eventually(LIMIT, || d.read(path).as_deref() == text).unwrap_or_else(|()| {
+        panic!(
+            "{}: `{path}` never became {text:?} (it is {:?})",
+            d.name,
+            d.read(path)
+        )
+    })
+}
+
+#[test]
+fn edits_propagate_between_two_agents_through_the_server_with_no_command() {
+    let w = World::new();
+    let (_server, _data, a, b) = pair_on_server(&w);
+    a.write("existing.md", "synced by the agent's first round", 1);
+    let agent_a = Agent::start(&a);
+    let agent_b = Agent::start(&b);
+    arrives(&b, "existing.md", Some("synced by the agent's first round"));
+
+    fs::write(a.path("new.md"), "written on the laptop").unwrap();
+    arrives(&b, "new.md", Some("written on the laptop"));
+    fs::write(b.path("new.md"), "edited on the desktop").unwrap();
+    arrives(&a, "new.md", Some("edited on the desktop"));
+    fs::create_dir_all(a.path("deep/er")).unwrap();
+    fs::write(a.path("deep/er/n.md"), "in a new folder").unwrap();
+    arrives(&b, "deep/er/n.md", Some("in a new folder"));
+    fs::remove_file(a.path("existing.md")).unwrap();
+    arrives(&b, "existing.md", None);
+
+    assert!(agent_a.stop().success());
+    assert!(agent_b.stop().success());
+    assert_converged(&[&a, &b]);
+    for d in [&a, &b] {
+        assert!(d.revisions_holding("written on the laptop").is_empty());
+    }
+}
+
+#[test]
+fn agents_sync_through_a_hub_folder_too() {
+    let w = World::new();
+    let a = w.device("laptop");
+    let b = w.device("desktop");
+    a.init();
+    b.init();
+    let agent_a = Agent::start(&a);
+    let agent_b = Agent::start(&b);
+    fs::write(a.path("a.md"), "through the folder").unwrap();
+    arrives(&b, "a.md", Some("through the folder"));
+    fs::write(b.path("b.md"), "and back").unwrap();
+    arrives(&a, "b.md", Some("and back"));
+    assert!(agent_a.stop().success());
+    assert!(agent_b.stop().success());
+    assert_converged(&[&a, &b]);
+}
+
+#[test]
+fn a_burst_of_saves_ends_with_the_last_content_everywhere_and_no_revisions() {
+    let w = World::new();
+    let (_server, _data, a, b) = pair_on_server(&w);
+    let agent_a = Agent::start(&a);
+    let agent_b = Agent::start(&b);
+    for i in 0..100 {
+        fs::write(
+            a.path("typing.md"),
+            format!("draft {i}\n{}", "text ".repeat(i)),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let last = format!("draft 99\n{}", "text ".repeat(99));
+    arrives(&b, "typing.md", Some(&last));
+    // Let any round still in flight finish, then nothing may have been kept as a conflict.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(agent_a.stop().success());
+    assert!(agent_b.stop().success());
+    for d in [&a, &b] {
+        let revisions: Vec<String> = d
+            .files()
+            .into_keys()
+            .filter(|p| p.starts_with(".revisions/"))
+            .collect();
+        assert!(revisions.is_empty(), "{}: {revisions:?}", d.name);
+    }
+    assert_converged(&[&a, &b]);
+}
+
+#[test]
+fn agents_ride_out_a_server_outage_and_catch_up_when_it_returns() {
+    let w = World::new();
+    let (server, data, a, b) = pair_on_server(&w);
+    let addr = server.addr();
+    let agent_a = Agent::start(&a);
+    let agent_b = Agent::start(&b);
+    fs::write(a.path("before.md"), "before the outage").unwrap();
+    arrives(&b, "before.md", Some("before the outage"));
+
+    server.signal_and_wait(libc::SIGKILL);
+    fs::write(a.path("during.md"), "written while the server was down").unwrap();
+    agent_a.wait_for_log("offline");
+    let server = Server::start_at(&data, &addr, &[]);
+    arrives(&b, "during.md", Some("written while the server was down"));
+    agent_a.wait_for_log("reachable again");
+    // One line when the outage began and one when it ended: no log flood.
+    let offline_lines = agent_a
+        .log()
+        .iter()
+        .filter(|l| l.contains("offline"))
+        .count();
+    assert_eq!(offline_lines, 1, "{}", agent_a.log().join("\n"));
+    assert!(agent_a.stop().success());
+    assert!(agent_b.stop().success());
+    assert_converged(&[&a, &b]);
+    drop(server);
+}

@@ -136,6 +136,15 @@ fn agents_ride_out_a_server_outage_and_catch_up_when_it_returns() {
     server.signal_and_wait(libc::SIGKILL);
     fs::write(a.path("during.md"), "written while the server was down").unwrap();
     agent_a.wait_for_log("offline");
+    let status = a.status();
+    assert_eq!(status["agent"]["state"], "offline", "{status}");
+    assert!(
+        status["agent"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot be reached")),
+        "{status}"
+    );
+    assert_eq!(status["agent"]["pending"], true, "{status}");
     let server = Server::start_at(&data, &addr, &[]);
     arrives(&b, "during.md", Some("written while the server was down"));
     agent_a.wait_for_log("reachable again");
@@ -150,4 +159,73 @@ fn agents_ride_out_a_server_outage_and_catch_up_when_it_returns() {
     assert!(agent_b.stop().success());
     assert_converged(&[&a, &b]);
     drop(server);
+}
+
+#[test]
+fn status_pause_resume_and_sync_now_talk_to_the_running_agent() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let a = w.device("laptop");
+    a.init();
+    let agent = Agent::start(&a);
+    let socket = a.path(".vault/agent.sock");
+    let mode = fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    eventually(LIMIT, || a.status()["agent"]["state"] == "idle").unwrap();
+    let status = a.status();
+    assert_eq!(
+        status["agent"]["pid"].as_u64(),
+        Some(u64::from(agent.pid()))
+    );
+    assert_eq!(status["agent"]["pending"], false, "{status}");
+
+    // A second agent on the same vault refuses to start and leaves the first one alone.
+    let second = a.run("watch", &[]).failed();
+    assert!(
+        second.stderr.contains("already running"),
+        "{}",
+        second.stderr
+    );
+
+    // Paused: changes are noticed, not synced.
+    let paused = a.run("pause", &["--json"]).ok().json();
+    assert_eq!(paused["state"], "paused", "{paused}");
+    let head = w.hub_head();
+    fs::write(a.path("while-paused.md"), "wait for it").unwrap();
+    eventually(LIMIT, || a.status()["agent"]["pending"] == true)
+        .unwrap_or_else(|()| panic!("{}\n{}", a.status(), agent.log().join("\n")));
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        w.hub_head(),
+        head,
+        "a paused agent synced:\n{}",
+        agent.log().join("\n")
+    );
+    let human = a.run("status", &[]).ok();
+    assert!(human.stdout.contains("agent:   paused"), "{}", human.stdout);
+
+    // sync-now runs one round even while paused; the agent stays paused.
+    a.run("sync-now", &[]).ok();
+    eventually(LIMIT, || w.hub_head() != head).unwrap();
+    eventually(LIMIT, || a.status()["agent"]["pending"] == false).unwrap();
+    assert_eq!(a.status()["agent"]["state"], "paused");
+    let head = w.hub_head();
+    fs::write(a.path("after-resume.md"), "now").unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(w.hub_head(), head);
+    a.run("resume", &[]).ok();
+    eventually(LIMIT, || w.hub_head() != head).unwrap();
+    eventually(LIMIT, || a.status()["agent"]["state"] == "idle").unwrap();
+
+    assert!(agent.stop().success());
+    assert!(!socket.exists(), "the socket outlived the agent");
+    let run = a.run("pause", &[]).failed();
+    assert!(run.stderr.contains("no agent is running"), "{}", run.stderr);
+    let human = a.run("status", &[]).ok();
+    assert!(
+        human.stdout.contains("agent:   not running"),
+        "{}",
+        human.stdout
+    );
+    assert_eq!(a.status()["agent"], serde_json::Value::Null);
 }

@@ -33,6 +33,12 @@ pub enum Command {
     Sync(SyncArgs),
     /// Run the agent in the foreground: sync whenever a file changes or the hub has news
     Watch(WatchArgs),
+    /// Ask the running agent to sync at once (even while paused)
+    SyncNow(AgentArgs),
+    /// Ask the running agent to stop syncing until `syncd resume` (changes are still noticed)
+    Pause(AgentArgs),
+    /// Ask a paused agent to sync again
+    Resume(AgentArgs),
     /// Show the vault's hub, device, last sync and the changes not synced yet
     Status(StatusArgs),
     /// List the snapshots on the hub, newest first, or only those that changed one file
@@ -168,6 +174,16 @@ pub struct SyncArgs {
 pub struct WatchArgs {
     #[command(flatten)]
     pub vault: VaultOpt,
+}
+
+/// Commands sent to the running agent of a vault.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Print the agent's status afterwards as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,9 +7,11 @@
 //! Each round is the same `vault::sync::sync` that `syncd sync` runs, so everything it
 //! guarantees (atomic writes, revisions, verification) holds here too.
 
+pub mod control;
 pub mod policy;
 pub mod remote;
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -20,8 +22,10 @@ use vault::Hub;
 use vault::local::LocalVault;
 use vault::sync::{self, SyncOptions, SyncReport};
 
+use control::{AgentStatus, State};
 use policy::{Backoff, Debounce, is_relevant};
 use remote::{KnownHead, RemoteSource};
+use vault::statcache::now_ns;
 
 /// Why the agent wakes up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +38,11 @@ pub enum Trigger {
     Remote,
     /// SIGTERM or ctrl-c: finish the round in progress, then stop.
     Stop,
+    /// `syncd sync-now`: a round at once (even while paused or backing off).
+    SyncNow,
+    /// `syncd pause` / `syncd resume`.
+    Pause,
+    Resume,
 }
 
 /// How the agent runs.
@@ -70,6 +79,8 @@ pub enum AgentError {
     },
     #[error("cannot install the SIGTERM/ctrl-c handler: {0}")]
     Signals(#[from] ctrlc::Error),
+    #[error(transparent)]
+    Control(#[from] control::ControlError),
 }
 
 /// A number in [0, 1) for jitter; quality hardly matters, only that devices differ.
@@ -89,6 +100,13 @@ pub fn run(
     opts: &AgentOptions,
 ) -> Result<(), AgentError> {
     let (tx, rx) = mpsc::channel();
+    let status = Arc::new(Mutex::new(AgentStatus::new(now_ns())));
+    // First, so a second agent on the same vault stops here and touches nothing.
+    let _control = control::serve(
+        &control::socket_path(&vault.state_dir()),
+        status.clone(),
+        tx.clone(),
+    )?;
     let _local = watch_folder(vault.root(), tx.clone())?;
     let known: KnownHead = Arc::new(Mutex::new(vault.base().ok().flatten()));
     let _remote =
@@ -106,6 +124,9 @@ pub fn run(
         hub,
         opts,
         known,
+        status,
+        paused: false,
+        deferred: VecDeque::new(),
         failures: 0,
         offline_since: None,
         last_error: None,
@@ -124,11 +145,17 @@ fn watch_folder(
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let trigger = match res {
             Ok(event) if event.need_rescan() => Some(Trigger::Rescan),
-            Ok(event) => event
-                .paths
-                .iter()
-                .any(|p| is_relevant(&owned, p))
-                .then_some(Trigger::Local),
+            // Reading is not changing: every round (and `syncd status`) reads the folder,
+            // and counting that would make each round start the next.
+            Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => None,
+            Ok(event) => {
+                tracing::trace!(?event, "file event");
+                event
+                    .paths
+                    .iter()
+                    .any(|p| is_relevant(&owned, p))
+                    .then_some(Trigger::Local)
+            }
             Err(e) => {
                 tracing::warn!("file watcher: {e}; rescanning the vault");
                 Some(Trigger::Rescan)
@@ -156,6 +183,10 @@ struct Agent<'a> {
     hub: &'a dyn Hub,
     opts: &'a AgentOptions,
     known: KnownHead,
+    status: Arc<Mutex<AgentStatus>>,
+    paused: bool,
+    /// Commands that arrived while a burst of file events was settling.
+    deferred: VecDeque<Trigger>,
     /// Consecutive failed rounds.
     failures: u32,
     offline_since: Option<Instant>,
@@ -164,40 +195,79 @@ struct Agent<'a> {
 
 impl Agent<'_> {
     fn serve(&mut self, rx: &Receiver<Trigger>) {
-        // Every wake-up ends in a round, except a failed round's retry that is not due yet.
+        // Every wake-up ends in a round, except while paused and while a failed round's
+        // retry is not due yet.
         let mut retry_at: Option<Instant> = None;
+        let mut forced = false;
         loop {
-            if retry_at.is_none_or(|t| Instant::now() >= t) {
+            if forced || (!self.paused && retry_at.is_none_or(|t| Instant::now() >= t)) {
                 retry_at = self.round();
+                forced = false;
             }
             let timeout = match retry_at {
-                Some(t) => t.saturating_duration_since(Instant::now()),
-                None => self.opts.safety_interval,
+                Some(t) if !self.paused => t.saturating_duration_since(Instant::now()),
+                _ => self.opts.safety_interval,
             };
-            match rx.recv_timeout(timeout) {
+            let next = match self.deferred.pop_front() {
+                Some(t) => Ok(t),
+                None => rx.recv_timeout(timeout),
+            };
+            match next {
                 Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                 Ok(Trigger::Local | Trigger::Rescan) => {
                     if !self.settle(rx) {
                         return;
                     }
+                    self.update(|s| s.pending = true);
                     // A change is news: try at once even while backing off.
                     retry_at = None;
                 }
-                Ok(Trigger::Remote) => retry_at = None,
+                Ok(Trigger::Remote) => {
+                    if self.paused {
+                        // A hub folder's watch also fires for this device's own pushes:
+                        // only a head it has not agreed on is waiting news.
+                        let known = *self.known.lock().unwrap_or_else(|p| p.into_inner());
+                        if self.hub.head().map_or(true, |head| head != known) {
+                            self.update(|s| s.pending = true);
+                        }
+                    }
+                    retry_at = None;
+                }
+                Ok(Trigger::SyncNow) => forced = true,
+                Ok(Trigger::Pause) => {
+                    self.paused = true;
+                    tracing::info!(
+                        "paused: changes are noticed but not synced until `syncd resume`"
+                    );
+                    self.update(|s| s.set_state(State::Paused, now_ns()));
+                }
+                Ok(Trigger::Resume) => {
+                    if self.paused {
+                        tracing::info!("resumed");
+                    }
+                    self.paused = false;
+                    retry_at = None;
+                }
                 // The safety-net round, or a retry now due.
                 Err(RecvTimeoutError::Timeout) => {}
             }
         }
     }
 
-    /// Wait for a burst of file events to end (see [`Debounce`]); false on a stop.
-    fn settle(&self, rx: &Receiver<Trigger>) -> bool {
+    fn update(&self, change: impl FnOnce(&mut AgentStatus)) {
+        change(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Wait for a burst of file events to end (see [`Debounce`]). Other triggers that arrive
+    /// meanwhile are kept for the loop, in order; false on a stop.
+    fn settle(&mut self, rx: &Receiver<Trigger>) -> bool {
         let first = Instant::now();
         let mut last = first;
         while let Some(wait) = self.opts.debounce.wait(first.elapsed(), last.elapsed()) {
             match rx.recv_timeout(wait) {
                 Ok(Trigger::Stop) | Err(RecvTimeoutError::Disconnected) => return false,
-                Ok(_) => last = Instant::now(),
+                Ok(Trigger::Local | Trigger::Rescan) => last = Instant::now(),
+                Ok(other) => self.deferred.push_back(other),
                 Err(RecvTimeoutError::Timeout) => {}
             }
         }
@@ -206,7 +276,33 @@ impl Agent<'_> {
 
     /// One round; when to retry if it failed.
     fn round(&mut self) -> Option<Instant> {
-        match sync::sync(self.vault, self.hub, &self.opts.sync) {
+        self.update(|s| s.set_state(State::Syncing, now_ns()));
+        let result = sync::sync(self.vault, self.hub, &self.opts.sync);
+        let paused = self.paused;
+        self.update(|s| {
+            s.rounds += 1;
+            match &result {
+                Ok(report) => {
+                    s.last_sync_ns = Some(now_ns());
+                    s.last_outcome = Some(report.outcome);
+                    s.conflicts += report.conflicts.len() as u64;
+                    s.pending = false;
+                    s.last_error = None;
+                    s.set_state(if paused { State::Paused } else { State::Idle }, now_ns());
+                }
+                Err(e) => {
+                    s.pending = true;
+                    s.last_error = Some(e.to_string());
+                    let state = match (paused, e.is_transient()) {
+                        (true, _) => State::Paused,
+                        (false, true) => State::Offline,
+                        (false, false) => State::Error,
+                    };
+                    s.set_state(state, now_ns());
+                }
+            }
+        });
+        match result {
             Ok(report) => {
                 self.succeeded(&report);
                 None

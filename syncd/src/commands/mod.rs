@@ -17,6 +17,7 @@ use vault::folder_hub::FolderHub;
 use vault::local::LocalVault;
 use vault::paths::VaultPath;
 
+use crate::agent;
 use crate::cli::{Cli, Command, VaultOpt};
 
 /// Run the parsed command; returns the exit code.
@@ -32,6 +33,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Login(args) => server_hub::login(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::SyncNow(args) => watch::command(args, agent::control::Request::SyncNow),
+        Command::Pause(args) => watch::command(args, agent::control::Request::Pause),
+        Command::Resume(args) => watch::command(args, agent::control::Request::Resume),
     }
 }
 

@@ -133,8 +133,16 @@ pub fn status(args: StatusArgs) -> Result<u8> {
     let vault = open_vault(&args.vault)?;
     let st = sync::status(&vault)
         .with_context(|| format!("cannot read the status of `{}`", vault.root().display()))?;
+    let agent = super::watch::agent_status(&vault)?;
     if args.json {
-        output::json(&st)?;
+        #[derive(serde::Serialize)]
+        struct WithAgent<'a> {
+            #[serde(flatten)]
+            local: &'a sync::Status,
+            /// The running agent's status (`null` when none runs).
+            agent: Option<crate::agent::control::AgentStatus>,
+        }
+        output::json(&WithAgent { local: &st, agent })?;
         return Ok(exit::OK);
     }
     let mut out = String::new();
@@ -192,6 +200,7 @@ pub fn status(args: StatusArgs) -> Result<u8> {
         "revisions: {} in .revisions/ (`syncd revisions` lists them)",
         st.revisions
     );
+    super::watch::agent_lines(&mut out, agent.as_ref());
     for w in &st.warnings {
         line!(out, "warning: {w}");
     }

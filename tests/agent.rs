@@ -229,3 +229,116 @@ fn status_pause_resume_and_sync_now_talk_to_the_running_agent() {
     );
     assert_eq!(a.status()["agent"], serde_json::Value::Null);
 }
+
+/// Save `text` at `path` in `d` the way an editor does.
+fn editor_save(d: &Device, path: &str, text: &str, editor: &str) {
+    let target = d.path(path);
+    let dir = target.parent().unwrap().to_path_buf();
+    let name = target.file_name().unwrap().to_str().unwrap().to_string();
+    match editor {
+        // vim (backupcopy=auto): probe the folder with `4913`, keep the old file as `name~`,
+        // write the new one, drop the backup; a swap file exists all along.
+        "vim" => {
+            let swap = dir.join(format!(".{name}.swp"));
+            fs::write(&swap, "vim swap").unwrap();
+            fs::write(dir.join("4913"), "").unwrap();
+            fs::remove_file(dir.join("4913")).unwrap();
+            let backup = dir.join(format!("{name}~"));
+            if target.exists() {
+                fs::rename(&target, &backup).unwrap();
+            }
+            fs::write(&target, text).unwrap();
+            let _ = fs::remove_file(&backup);
+            fs::remove_file(&swap).unwrap();
+        }
+        // JetBrains "safe write": new content beside, old one moved aside, swap, drop.
+        "jetbrains" => {
+            let tmp = dir.join(format!("{name}___jb_tmp___"));
+            let old = dir.join(format!("{name}___jb_old___"));
+            fs::write(&tmp, text).unwrap();
+            if target.exists() {
+                fs::rename(&target, &old).unwrap();
+            }
+            fs::rename(&tmp, &target).unwrap();
+            let _ = fs::remove_file(&old);
+        }
+        // GIO (gedit, GNOME apps): a hidden temp file renamed over the note.
+        "gio" => {
+            let tmp = dir.join(".goutputstream-Q7X2K1");
+            fs::write(&tmp, text).unwrap();
+            fs::rename(&tmp, &target).unwrap();
+        }
+        // A plain overwrite in two writes with a pause between (a slow writer): the sync
+        // must not publish the first half.
+        "overwrite" => {
+            use std::io::Write;
+            let (first, second) = text.split_at(text.len() / 2);
+            let mut f = fs::File::create(&target).unwrap();
+            f.write_all(first.as_bytes()).unwrap();
+            f.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(40));
+            f.write_all(second.as_bytes()).unwrap();
+        }
+        other => panic!("no editor {other}"),
+    }
+}
+
+#[test]
+fn editor_save_patterns_sync_only_the_final_content() {
+    let w = World::new();
+    let (_server, _data, a, b) = pair_on_server(&w);
+    a.write("notes/plan.md", "version 0", 1);
+    let agent_a = Agent::start(&a);
+    let agent_b = Agent::start(&b);
+    arrives(&b, "notes/plan.md", Some("version 0"));
+    for (i, editor) in ["vim", "jetbrains", "gio", "overwrite", "vim"]
+        .iter()
+        .enumerate()
+    {
+        let text = format!(
+            "version {} saved by {editor}\n{}",
+            i + 1,
+            "line\n".repeat(50 * i)
+        );
+        editor_save(&a, "notes/plan.md", &text, editor);
+        arrives(&b, "notes/plan.md", Some(&text));
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(agent_a.stop().success());
+    assert!(agent_b.stop().success());
+    assert_converged(&[&a, &b]);
+    let names: Vec<String> = b.files().into_keys().collect();
+    assert_eq!(names, ["notes/plan.md"], "only the note itself syncs");
+    // No save was taken for a conflict: each editor's dance ended as one change.
+    assert!(a.files().keys().all(|p| !p.starts_with(".revisions/")));
+}
+
+#[test]
+fn an_agent_killed_mid_sync_restarts_and_converges_without_loss() {
+    let w = World::new();
+    let (_server, _data, a, b) = pair_on_server(&w);
+    let agent_b = Agent::start(&b);
+    let mut expected = Vec::new();
+    for round in 0..3 {
+        let agent_a = Agent::start(&a);
+        // Enough new files that a round is still running when the kill comes.
+        for i in 0..200 {
+            let path = format!("r{round}/note-{i}.md");
+            fs::create_dir_all(a.path(&format!("r{round}"))).unwrap();
+            fs::write(a.path(&path), format!("round {round} note {i}")).unwrap();
+            expected.push(path);
+        }
+        std::thread::sleep(Duration::from_millis(150 + 60 * round as u64));
+        agent_a.kill();
+    }
+    let agent_a = Agent::start(&a);
+    for path in &expected {
+        let text = a
+            .read(path)
+            .expect("a note the kill lost on its own device");
+        arrives(&b, path, Some(&text));
+    }
+    assert!(agent_a.stop().success());
+    assert!(agent_b.stop().success());
+    assert_converged(&[&a, &b]);
+}

@@ -58,6 +58,11 @@ pub const DEFAULT_IGNORES: &[&str] = &[
     "*.tmp",
     "~$*",
     ".~lock.*#",
+    // Atomic-save temporaries: JetBrains "safe write", GNOME's gedit/GIO, Kate's swap.
+    "*___jb_tmp___",
+    "*___jb_old___",
+    ".goutputstream-*",
+    "*.kate-swp",
     // Partial downloads.
     "*.part",
     "*.crdownload",
@@ -284,6 +289,10 @@ mod tests {
         tmp_file: NONE, "x.tmp", file => true;
         office_lock: NONE, "~$report.docx", file => true;
         libreoffice_lock: NONE, ".~lock.report.odt#", file => true;
+        jetbrains_safe_write_tmp: NONE, "notes/todo.md___jb_tmp___", file => true;
+        jetbrains_safe_write_old: NONE, "todo.md___jb_old___", file => true;
+        gio_atomic_save: NONE, "notes/.goutputstream-X1Y2Z3", file => true;
+        kate_swap: NONE, ".todo.md.kate-swp", file => true;
         partial_download: NONE, "video.mp4.part", file => true;
         chrome_download: NONE, "a.pdf.crdownload", file => true;
         safari_download_folder: NONE, "a.pdf.download", dir => true;

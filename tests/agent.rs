@@ -87,6 +87,11 @@ fn agents_sync_through_a_hub_folder_too() {
     arrives(&b, "a.md", Some("through the folder"));
     fs::write(b.path("b.md"), "and back").unwrap();
     arrives(&a, "b.md", Some("and back"));
+    // Idle means idle: reading the hub's head (every round does) is not news from the hub.
+    std::thread::sleep(Duration::from_millis(500));
+    let rounds = a.status()["agent"]["rounds"].as_u64();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(a.status()["agent"]["rounds"].as_u64(), rounds);
     assert!(agent_a.stop().success());
     assert!(agent_b.stop().success());
     assert_converged(&[&a, &b]);

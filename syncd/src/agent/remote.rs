@@ -46,7 +46,8 @@ pub fn listen(
             let refs = hub.join("refs");
             let mut watcher =
                 notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-                    if res.is_ok() {
+                    // Every round reads the head: only a write to `refs/` is news.
+                    if res.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
                         let _ = tx.send(Trigger::Remote);
                     }
                 })?;

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::server::{Server, server_cmd};
-use syncd::http_hub::{Connection, HttpHub};
+use syncd::http_hub::HttpHub;
 use vault::ObjectId;
 use vault::folder_hub::conformance::HubFactory;
 use vault::store::PackStore;
@@ -35,7 +35,9 @@ impl Served {
         );
         assert!(out.status.success());
         let running = Server::start(&data, &[]);
-        let server = syncd::http_hub::Server::new(&running.url, &Connection::default()).unwrap();
+        let server =
+            syncd::http_hub::Server::new(&running.url, &vault::local::ServerConfig::default())
+                .unwrap();
         let token = server
             .login("alice", "correct horse", "conformance")
             .unwrap()

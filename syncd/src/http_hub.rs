@@ -7,47 +7,21 @@
 //! `NO_PROXY`). Every answer is treated as hostile until checked: object streams are decoded
 //! with bounds checks, and the sync round verifies every object against its id.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use vault::hub::{CasOutcome, Hub, HubError};
 use vault::id::ObjectId;
+use vault::local::ServerConfig;
 use vault::object::Object;
 
 /// Response header with the server's clock (ms since the Unix epoch).
 const TIME_HEADER: &str = "vault-time-ms";
 /// Ids per `missing` request: bodies stay far below any server's limit.
 const IDS_PER_REQUEST: usize = 20_000;
-
-/// How to reach a server.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Connection {
-    /// A PEM file of certificates to trust besides the system's (a private CA, or the
-    /// server's own self-signed certificate).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_cert: Option<PathBuf>,
-    /// Accept any certificate. For emergencies: anyone on the path can read and change the
-    /// traffic. Every sync warns while it is set.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub insecure_skip_verify: bool,
-    /// An HTTP proxy (`http://host:port`); without one, the system's proxy variables apply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<String>,
-}
-
-impl From<&vault::local::ServerConfig> for Connection {
-    fn from(config: &vault::local::ServerConfig) -> Connection {
-        Connection {
-            ca_cert: config.ca_cert.clone(),
-            insecure_skip_verify: config.insecure_skip_verify,
-            proxy: config.proxy.clone(),
-        }
-    }
-}
 
 /// What a login or the first account's setup returns.
 #[derive(Debug, Clone, Deserialize)]
@@ -127,7 +101,9 @@ fn unreachable(url: &str, e: &reqwest::Error) -> HubError {
 
 impl Server {
     /// A client for the server at `url` (`https://host:port`, or `http://` on loopback).
-    pub fn new(url: &str, conn: &Connection) -> Result<Server, HubError> {
+    /// `conn`: the vault's `[server]` settings; only how to connect is used here (CA, skipping
+    /// verification, proxy), since logins and vault names vary per request.
+    pub fn new(url: &str, conn: &ServerConfig) -> Result<Server, HubError> {
         let url = url.trim_end_matches('/').to_string();
         let bad = |detail: String| HubError::Unreachable {
             hub: url.clone(),

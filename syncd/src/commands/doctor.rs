@@ -14,7 +14,7 @@ use vault::local::{LocalVault, ServerConfig};
 use super::{is_url, open_folder_hub, open_vault, server_hub};
 use crate::cli::DoctorArgs;
 use crate::exit;
-use crate::http_hub::{Connection, Server};
+use crate::http_hub::Server;
 use crate::output::{self, line};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -255,7 +255,7 @@ fn check_server(vault: &LocalVault, report: &mut Report) {
             return;
         }
     }
-    let server = match Server::new(&url, &Connection::from(&settings)) {
+    let server = match Server::new(&url, &settings) {
         Ok(s) => s,
         Err(e) => {
             report.fail(

@@ -12,7 +12,7 @@ use super::init::{Created, prepare};
 use super::{config_path, open_vault};
 use crate::cli::{LoginArgs, ServerArgs};
 use crate::exit;
-use crate::http_hub::{Connection, Credentials, HttpHub, Server};
+use crate::http_hub::{Credentials, HttpHub, Server};
 use crate::output::{self, line};
 
 /// Make `root` a vault that syncs with the vault-server at `url`: log in (or create the first
@@ -46,7 +46,7 @@ pub fn create(
     if config.insecure_skip_verify {
         warn_insecure();
     }
-    let server = Server::new(url, &Connection::from(&config))?;
+    let server = Server::new(url, &config)?;
     // Before any account is touched: a device with a wrong clock must not join yet.
     let now = vault::statcache::now_ns();
     vault::sync::compare_clocks(server.url(), now, server.time_ns()?)?;
@@ -180,7 +180,7 @@ pub fn open(vault: &LocalVault) -> Result<HttpHub> {
             vault.state_dir().join(vault::local::TOKEN_FILE).display()
         );
     };
-    let server = Server::new(&vault.config().hub, &Connection::from(settings))?;
+    let server = Server::new(&vault.config().hub, settings)?;
     Ok(server.vault(&settings.vault, &token))
 }
 
@@ -189,7 +189,7 @@ pub fn login(args: LoginArgs) -> Result<u8> {
     let vault = open_vault(&args.vault)?;
     let settings = settings(&vault)?;
     let user = args.user.clone().unwrap_or_else(|| settings.user.clone());
-    let server = Server::new(&vault.config().hub, &Connection::from(settings))?;
+    let server = Server::new(&vault.config().hub, settings)?;
     let password = read_password(args.password_stdin)?;
     let creds = server
         .login(&user, &password, &vault.config().device_name)

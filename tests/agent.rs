@@ -347,3 +347,220 @@ fn an_agent_killed_mid_sync_restarts_and_converges_without_loss() {
     assert!(agent_b.stop().success());
     assert_converged(&[&a, &b]);
 }
+
+/// Wait until `d`'s agent has finished its rounds and has nothing pending.
+fn settled(d: &Device) -> serde_json::Value {
+    eventually(LIMIT, || {
+        let s = d.status();
+        s["agent"]["state"] == "idle" && s["agent"]["pending"] == false
+    })
+    .unwrap_or_else(|()| panic!("{}: the agent never settled: {}", d.name, d.status()));
+    d.status()
+}
+
+fn rounds(d: &Device) -> u64 {
+    settled(d)["agent"]["rounds"].as_u64().expect("rounds")
+}
+
+#[test]
+fn own_writes_never_bounce_and_a_round_looks_only_at_what_changed() {
+    let w = World::new();
+    let (server, _data, a, b) = pair_on_server(&w);
+    let agent_a = Agent::start(&a);
+    let agent_b = Agent::start(&b);
+    fs::write(a.path("first.md"), "warm up").unwrap();
+    arrives(&b, "first.md", Some("warm up"));
+    let (ra, rb) = (rounds(&a), rounds(&b));
+
+    fs::write(a.path("second.md"), "one round on each side").unwrap();
+    arrives(&b, "second.md", Some("one round on each side"));
+    // Longer than the debounce's cap: an echo of the file B just wrote would have started.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        (rounds(&a), rounds(&b)),
+        (ra + 1, rb + 1),
+        "one push and one pull, and nothing more:\n--- a\n{}\n--- b\n{}",
+        agent_a.log().join("\n"),
+        agent_b.log().join("\n")
+    );
+    // A's push looked only at the folder of the saved note, not at the whole vault.
+    let pushed = agent_a
+        .log()
+        .into_iter()
+        .rfind(|l| l.contains("synced") && l.contains("Pushed"))
+        .expect("a push was logged");
+    assert!(pushed.contains("scoped=true"), "{pushed}");
+
+    // Folders the pull creates are no news either.
+    let (ra, rb) = (rounds(&a), rounds(&b));
+    fs::create_dir_all(a.path("projects/new")).unwrap();
+    fs::write(a.path("projects/new/plan.md"), "in new folders").unwrap();
+    arrives(&b, "projects/new/plan.md", Some("in new folders"));
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        rounds(&b),
+        rb + 1,
+        "b pulled once:\n{}",
+        agent_b.log().join("\n")
+    );
+    // On the writing side, creating the folders and the note may be one burst or two.
+    assert!(rounds(&a) <= ra + 2, "{}", agent_a.log().join("\n"));
+
+    // B edits what it was just sent: that is news, not an echo.
+    fs::write(b.path("second.md"), "edited on b").unwrap();
+    arrives(&a, "second.md", Some("edited on b"));
+    assert!(agent_a.stop().success());
+    assert!(agent_b.stop().success());
+    assert_converged(&[&a, &b]);
+    assert!(a.revisions_holding("one round on each side").is_empty());
+    drop(server);
+}
+
+#[test]
+fn status_says_syncing_while_a_slow_upload_runs() {
+    use common::proxy::Relay;
+    let w = World::new();
+    let (server, _data) = server_with_alice(&w);
+    let a = w.device("laptop");
+    join(&a, &server);
+    // The desktop's uplink: 256 KiB/s.
+    let relay = Relay::start(&server.addr(), 256 * 1024);
+    let b = w.device("desktop");
+    b.join_server(&relay.url, "alice", PASSWORD, &["--vault-name", "notes"])
+        .ok();
+    let agent_a = Agent::start(&a);
+    let agent_b = Agent::start(&b);
+    settled(&b);
+    let mut big = vec![0u8; 1024 * 1024];
+    blake3::Hasher::new()
+        .update(b"incompressible")
+        .finalize_xof()
+        .fill(&mut big);
+    fs::write(b.path("scan.pdf"), &big).unwrap();
+    eventually(LIMIT, || b.status()["agent"]["state"] == "syncing")
+        .unwrap_or_else(|()| panic!("never syncing: {}", b.status()));
+    let during = b.status();
+    assert_eq!(
+        (&during["agent"]["state"], &during["agent"]["pending"]),
+        (&"syncing".into(), &true.into()),
+        "{during}\n{}",
+        agent_b.log().join("\n")
+    );
+    eventually(LIMIT, || {
+        fs::read(a.path("scan.pdf")).ok() == Some(big.clone())
+    })
+    .unwrap_or_else(|()| panic!("the upload never arrived: {}", b.status()));
+    let after = settled(&b);
+    assert_eq!(after["agent"]["last_outcome"], "pushed", "{after}");
+    assert!(relay.sent() > big.len() as u64);
+    assert!(agent_a.stop().success());
+    assert!(agent_b.stop().success());
+    drop(server);
+}
+
+/// A laptop off the network while the other device goes on working: many snapshots, a
+/// renamed folder, a deletion, an edit of a note the laptop also edited a week ago. When
+/// it is back, everything converges with nothing lost, and without waiting for the agent's
+/// long backoff.
+#[test]
+fn a_device_offline_for_a_week_catches_up_without_loss() {
+    use common::proxy::Relay;
+    let w = World::new();
+    let (server, _data) = server_with_alice(&w);
+    let a = w.device("desktop");
+    join(&a, &server);
+    let relay = Relay::start(&server.addr(), 1 << 30);
+    let b = w.device("laptop");
+    b.join_server(&relay.url, "alice", PASSWORD, &["--vault-name", "notes"])
+        .ok();
+    for i in 0..10 {
+        a.write(&format!("journal/day-{i:02}.md"), &format!("day {i}"), i);
+    }
+    a.write("projects/alpha/plan.md", "the plan", 20);
+    a.write("shared.md", "shared, first version", 21);
+    let agent_a = Agent::start(&a);
+    let agent_b = Agent::start(&b);
+    arrives(&b, "shared.md", Some("shared, first version"));
+    arrives(&b, "projects/alpha/plan.md", Some("the plan"));
+
+    relay.set_cut(true);
+    // The laptop's week: an edit (dated a week back), an edit of a note the desktop will
+    // delete, new notes, a deletion.
+    let week_ago = std::time::SystemTime::now() - Duration::from_secs(7 * 24 * 3600);
+    fs::write(b.path("shared.md"), "shared, the laptop's old edit").unwrap();
+    filetime::set_file_mtime(b.path("shared.md"), week_ago.into()).unwrap();
+    fs::write(b.path("journal/day-03.md"), "day 3, kept on the laptop").unwrap();
+    for i in 0..5 {
+        fs::create_dir_all(b.path("offline")).unwrap();
+        fs::write(b.path(&format!("offline/new-{i}.md")), format!("new {i}")).unwrap();
+    }
+    fs::remove_file(b.path("journal/day-05.md")).unwrap();
+    agent_b.wait_for_log("offline");
+    assert_eq!(b.status()["agent"]["state"], "offline");
+
+    // The desktop's week: thirty snapshots and more.
+    for i in 0..30 {
+        fs::create_dir_all(a.path("log")).unwrap();
+        fs::write(
+            a.path(&format!("log/entry-{i:02}.md")),
+            format!("entry {i}"),
+        )
+        .unwrap();
+        settled(&a);
+    }
+    fs::write(a.path("shared.md"), "shared, the desktop's new edit").unwrap();
+    fs::remove_file(a.path("journal/day-03.md")).unwrap();
+    fs::rename(a.path("projects/alpha"), a.path("projects/archive-alpha")).unwrap();
+    settled(&a);
+    assert_eq!(b.status()["agent"]["state"], "offline");
+
+    relay.set_cut(false);
+    arrives(&b, "log/entry-29.md", Some("entry 29"));
+    arrives(&a, "offline/new-4.md", Some("new 4"));
+    settled(&a);
+    settled(&b);
+    // The agents may still be exchanging the last merge: the two folders agree once both
+    // are quiet on the same snapshot.
+    eventually(LIMIT, || a.base() == b.base() && a.files() == b.files()).unwrap_or_else(|()| {
+        panic!(
+            "never converged\n--- a\n{}\n--- b\n{}",
+            agent_a.log().join("\n"),
+            agent_b.log().join("\n")
+        )
+    });
+    for d in [&a, &b] {
+        assert_eq!(
+            d.read("shared.md").as_deref(),
+            Some("shared, the desktop's new edit")
+        );
+        assert_eq!(
+            d.revisions_holding("shared, the laptop's old edit").len(),
+            1,
+            "{}: the losing edit is kept",
+            d.name
+        );
+        assert_eq!(
+            d.read("journal/day-03.md").as_deref(),
+            Some("day 3, kept on the laptop"),
+            "the edit wins over the deletion"
+        );
+        assert_eq!(d.read("journal/day-05.md"), None);
+        assert_eq!(d.read("projects/alpha/plan.md"), None);
+        assert_eq!(
+            d.read("projects/archive-alpha/plan.md").as_deref(),
+            Some("the plan")
+        );
+    }
+    let log = agent_b.log();
+    assert_eq!(
+        log.iter().filter(|l| l.contains("offline:")).count(),
+        1,
+        "{}",
+        log.join("\n")
+    );
+    assert!(log.iter().any(|l| l.contains("reachable again")));
+    assert!(agent_a.stop().success());
+    assert!(agent_b.stop().success());
+    assert_converged(&[&a, &b]);
+    drop(server);
+}

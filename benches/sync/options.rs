@@ -18,7 +18,8 @@ Options:
   --json         one JSON object per figure on stdout, one per line (header and warnings go to
                  stderr); field names in docs/performance.md
   --only NAME    only this scenario (repeatable, or NAME,NAME): upload, download, unchanged,
-                 edit-one, edit-mixed, conflicts
+                 edit-one, edit-mixed, conflicts, agent (two running agents and a server:
+                 20 propagated writes, idle CPU and memory; --quick: 3 writes)
   --verbose      also print every syncd round (time, peak memory, outcome, statistics) on
                  stderr, including the untimed rounds that prepare a state
   -h, --help     this text";
@@ -30,18 +31,29 @@ pub struct Options {
     pub quick: bool,
     pub json: bool,
     pub verbose: bool,
-    /// Empty: every scenario.
+    /// Empty (and `agent` false): every scenario.
     pub only: Vec<Scenario>,
+    /// `--only agent` was given.
+    pub agent: bool,
 }
 
 impl Options {
     /// Whether this run's results are written to `target/bench/latest.json`.
     pub fn is_full_run(&self) -> bool {
-        !self.quick && self.only.is_empty()
+        !self.quick && self.everything()
+    }
+
+    fn everything(&self) -> bool {
+        self.only.is_empty() && !self.agent
     }
 
     pub fn wants(&self, scenario: Scenario) -> bool {
-        self.only.is_empty() || self.only.contains(&scenario)
+        self.everything() || self.only.contains(&scenario)
+    }
+
+    /// Whether the agent's figures (benches/sync/agent.rs) are measured.
+    pub fn wants_agent(&self) -> bool {
+        self.everything() || self.agent
     }
 
     /// Parse the arguments (without the program name). `Ok(None)`: help was asked for.
@@ -52,6 +64,7 @@ impl Options {
         let mut json = false;
         let mut verbose = false;
         let mut only = Vec::new();
+        let mut agent = false;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (name, inline) = match arg.split_once('=') {
@@ -75,10 +88,11 @@ impl Options {
                 "--only" => {
                     for slug in value("a scenario name")?.split(',') {
                         match Scenario::from_slug(slug.trim()) {
+                            None if slug.trim() == "agent" => agent = true,
                             Some(s) if !only.contains(&s) => only.push(s),
                             Some(_) => {}
                             None => bail!(
-                                "unknown scenario {slug:?}; the scenarios are: {}",
+                                "unknown scenario {slug:?}; the scenarios are: {}, agent",
                                 Scenario::ALL.map(Scenario::slug).join(", ")
                             ),
                         }
@@ -95,6 +109,7 @@ impl Options {
             json,
             verbose,
             only,
+            agent,
         }))
     }
 }

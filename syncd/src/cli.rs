@@ -39,6 +39,9 @@ pub enum Command {
     Pause(AgentArgs),
     /// Ask a paused agent to sync again
     Resume(AgentArgs),
+    /// Show the running agent's state in the system tray, its commands in the icon's menu
+    /// (for an agent started elsewhere, e.g. as a service; needs a build with `--features tray`)
+    Tray(TrayArgs),
     /// Show the vault's hub, device, last sync and the changes not synced yet
     Status(StatusArgs),
     /// List the snapshots on the hub, newest first, or only those that changed one file
@@ -53,6 +56,8 @@ pub enum Command {
     Login(LoginArgs),
     /// Check, step by step, that this vault can sync with its hub, and say how to fix what fails
     Doctor(DoctorArgs),
+    /// Run the vault's agent as a systemd user service: install, uninstall, status
+    Service(ServiceArgs),
 }
 
 /// `--vault` for commands that work on an existing vault.
@@ -150,6 +155,45 @@ pub struct DoctorArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ServiceArgs {
+    #[command(subcommand)]
+    pub action: ServiceAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Write a systemd user unit that runs `syncd watch` on the vault, then enable and start
+    /// it (exit 0 when the unit is written even if systemd cannot be reached: the output says
+    /// what to run later)
+    Install(ServiceInstallArgs),
+    /// Stop and disable the vault's service and delete its unit file
+    Uninstall(ServiceUninstallArgs),
+    /// Show the vault's unit file and `systemctl --user status` of it
+    Status(VaultOpt),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceInstallArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Only write the unit file; do not run `systemctl --user`
+    #[arg(long)]
+    pub no_start: bool,
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceUninstallArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 pub struct SyncArgs {
     #[command(flatten)]
@@ -172,6 +216,17 @@ pub struct SyncArgs {
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Also show the agent's state in the system tray, with sync now, pause and resume in the
+    /// icon's menu (needs a build with `--features tray`; without a tray on the desktop the
+    /// agent warns once and syncs on)
+    #[arg(long)]
+    pub tray: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrayArgs {
     #[command(flatten)]
     pub vault: VaultOpt,
 }

@@ -8,6 +8,9 @@ mod cli;
 mod commands;
 pub mod http_hub;
 mod output;
+mod progress;
+#[cfg(feature = "tray")]
+mod tray;
 
 use std::process::ExitCode;
 
@@ -43,7 +46,8 @@ pub fn main() -> ExitCode {
     // The agent reports what it does as it goes; one-shot commands print a summary instead.
     let default_level = match cli.command {
         cli::Command::Watch(_) => "info",
-        _ => "warn",
+        // Progress lines of a long round are the exception: they say the command is alive.
+        _ => "warn,syncd::progress=info",
     };
     init_tracing(default_level);
     match commands::run(cli) {

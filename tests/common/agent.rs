@@ -2,7 +2,7 @@
 //! with a signal.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,12 @@ pub struct Agent {
 impl Agent {
     /// `syncd watch --vault <device>`, logging at `info`.
     pub fn start(device: &Device) -> Agent {
-        let mut child = device
-            .command("watch", &[])
+        Agent::spawn(device.command("watch", &[]))
+    }
+
+    /// A `syncd watch` the caller prepared (more options, its environment), logging at `info`.
+    pub fn spawn(mut command: Command) -> Agent {
+        let mut child = command
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

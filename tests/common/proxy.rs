@@ -97,6 +97,10 @@ pub struct Relay {
     pub url: String,
     /// Bytes passed from clients to the target so far.
     pub upstream_bytes: Arc<AtomicU64>,
+    /// While set, the relay is a dead network: open connections are cut and new ones closed
+    /// at once.
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 impl Relay {
@@ -106,18 +110,47 @@ impl Relay {
         let upstream_bytes = Arc::new(AtomicU64::new(0));
         let counter = upstream_bytes.clone();
         let target = target.to_string();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (is_cut, conns) = (cut.clone(), open.clone());
         thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
+                if is_cut.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                if let Ok(c) = client.try_clone() {
+                    conns.lock().unwrap().push(c);
+                }
                 let counter = counter.clone();
                 let target = target.clone();
                 thread::spawn(move || {
+                    let end = client.try_clone();
                     let _ = relay(client, &target, bytes_per_sec, &counter);
+                    // The clone kept for `set_cut` must not keep the connection open (a
+                    // target that refused the connection would leave the client waiting).
+                    if let Ok(end) = end {
+                        let _ = end.shutdown(Shutdown::Both);
+                    }
                 });
             }
         });
         Relay {
             url,
             upstream_bytes,
+            cut,
+            open,
+        }
+    }
+
+    /// Cut the network (`true`: every open connection is closed, new ones refused) or
+    /// restore it.
+    pub fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::SeqCst);
+        if cut {
+            for c in self.open.lock().unwrap().drain(..) {
+                let _ = c.shutdown(Shutdown::Both);
+            }
         }
     }
 

@@ -35,6 +35,7 @@ use crate::hub::Hub;
 use crate::id::ObjectId;
 use crate::object::{FileMeta, Kind};
 use crate::paths::VaultPath;
+use crate::progress::{Amount, NoProgress, Phase, Progress};
 use crate::reconcile::Action;
 use crate::statcache::PathMap;
 
@@ -195,7 +196,28 @@ pub fn apply_actions(
     scanned: &PathMap<FileStat>,
     source: &mut dyn BlobSource,
 ) -> Result<ApplyReport, ApplyError> {
-    apply_batched(root, actions, scanned, source, FETCH_BYTES)
+    apply_actions_reporting(root, actions, scanned, source, &NoProgress)
+}
+
+/// [`apply_actions`], telling `progress` of each action handled ([`Phase::Applying`]: one
+/// item per action, done or skipped, with the size of a written file as its bytes). The caller
+/// begins and ends the phase.
+pub fn apply_actions_reporting(
+    root: &Path,
+    actions: &[Action],
+    scanned: &PathMap<FileStat>,
+    source: &mut dyn BlobSource,
+    progress: &dyn Progress,
+) -> Result<ApplyReport, ApplyError> {
+    apply_inner(
+        root,
+        actions,
+        scanned,
+        source,
+        FETCH_BYTES,
+        &|_, _| Ok(()),
+        progress,
+    )
 }
 
 /// About how many bytes one [`BlobSource::fetch`] of [`apply_actions`] asks for. Half of
@@ -206,6 +228,8 @@ pub fn apply_actions(
 /// the development machine.)
 const FETCH_BYTES: u64 = BATCH_BYTES / 2;
 
+/// [`apply_actions`] with another fetch size, so tests need few bytes for many batches.
+#[cfg(test)]
 fn apply_batched(
     root: &Path,
     actions: &[Action],
@@ -217,6 +241,7 @@ fn apply_batched(
 }
 
 /// [`apply_batched`] with a test's [`writes::Hook`].
+#[cfg(test)]
 fn apply_with(
     root: &Path,
     actions: &[Action],
@@ -225,6 +250,27 @@ fn apply_with(
     batch_bytes: u64,
     hook: writes::Hook<'_>,
 ) -> Result<ApplyReport, ApplyError> {
+    apply_inner(
+        root,
+        actions,
+        scanned,
+        source,
+        batch_bytes,
+        hook,
+        &NoProgress,
+    )
+}
+
+fn apply_inner(
+    root: &Path,
+    actions: &[Action],
+    scanned: &PathMap<FileStat>,
+    source: &mut dyn BlobSource,
+    batch_bytes: u64,
+    hook: writes::Hook<'_>,
+    progress: &dyn Progress,
+) -> Result<ApplyReport, ApplyError> {
+    // Writes report themselves as the finisher records them; the other actions below.
     let mut ap = applier::Applier {
         root,
         scanned,
@@ -247,6 +293,7 @@ fn apply_with(
                     source,
                     batch_bytes,
                     hook,
+                    progress,
                 );
                 i = run;
                 r
@@ -266,6 +313,9 @@ fn apply_with(
         };
         if let Err(e) = result {
             return Err(e.with_partial(ap.report));
+        }
+        if !matches!(actions[i - 1], Action::Write { .. }) {
+            progress.advance(Phase::Applying, Amount::new(1, 0));
         }
     }
     Ok(ap.report)

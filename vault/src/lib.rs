@@ -15,6 +15,7 @@ pub mod ignore_rules;
 pub mod local;
 pub mod object;
 pub mod paths;
+pub mod progress;
 pub mod reconcile;
 pub mod refs;
 pub mod restore;

@@ -214,7 +214,7 @@ pub fn scan(
             path: root.to_path_buf(),
         });
     }
-    let mut out = Scan {
+    let out = Scan {
         started_at_ns,
         rules: Some(rules.fingerprint()),
         cache_generation: opts.use_cache.then(|| cache.generation()),
@@ -224,15 +224,77 @@ pub fn scan(
         path: root.to_path_buf(),
         source,
     })?;
+    Ok(finish(out, walked, Vec::new(), root, cache, opts))
+}
+
+/// [`scan`] limited to what `scope` says changed since the stat cache last described the
+/// whole folder: the folders holding changed paths are listed again and changed folders
+/// walked whole; every other cached file is taken as it is, without a `stat` (those the cache
+/// cannot vouch for yet, changed too close to its last scan, are stat'ed and hashed as in a
+/// full scan). The caller must know that the cache was complete (see [`ScanScope`]).
+pub fn scan_scoped(
+    root: &Path,
+    rules: &IgnoreRules,
+    cache: &StatCache,
+    scope: &ScanScope,
+) -> Result<Scan, ScanError> {
+    let started_at_ns = now_ns();
+    let out = Scan {
+        started_at_ns,
+        rules: Some(rules.fingerprint()),
+        cache_generation: Some(cache.generation()),
+        ..Scan::default()
+    };
+    let walked =
+        walk::walk_scoped(root, rules, cache, scope).map_err(|source| ScanError::Root {
+            path: root.to_path_buf(),
+            source,
+        })?;
+    let mut outside = Vec::new();
+    for (path, entry) in cache.entries() {
+        if !scope.covers(path) {
+            let path = VaultPath::from_checked(path);
+            let stat = match cache.trusted(entry, entry.stat()) {
+                // Not racy: as good as a stat that found it unchanged.
+                Some(_) => Ok(Some(*entry.stat())),
+                None => lstat_file(&path.to_fs_path(root)),
+            };
+            outside.push(walk::Candidate {
+                path,
+                stat,
+                cached: Some(entry),
+            });
+        }
+    }
+    Ok(finish(
+        out,
+        walked,
+        outside,
+        root,
+        cache,
+        ScanOptions::default(),
+    ))
+}
+
+/// The part of a scan after the walk: cache hits are done, the other candidates are examined
+/// in parallel.
+fn finish<'c>(
+    mut out: Scan,
+    walked: walk::Walked<'c>,
+    more: Vec<walk::Candidate<'c>>,
+    root: &Path,
+    cache: &'c StatCache,
+    opts: ScanOptions,
+) -> Scan {
     out.warnings = walked.warnings;
     out.unreadable = walked.unreadable;
     out.temp_files = walked.temp_files;
     // Files whose stat is exactly the cached one (almost all of them, in a round that follows
     // another) are done; only the others are examined, in parallel.
-    let total = walked.files.iter().map(Vec::len).sum();
+    let total = walked.files.iter().map(Vec::len).sum::<usize>() + more.len();
     out.entries.reserve(total);
     let mut rest = Vec::new();
-    for c in walked.files.into_iter().flatten() {
+    for c in walked.files.into_iter().flatten().chain(more) {
         let hit = match (&c.stat, c.cached) {
             (Ok(Some(stat)), Some(entry)) if opts.use_cache => {
                 cache.trusted(entry, stat).map(|id| (*stat, id))
@@ -272,7 +334,7 @@ pub fn scan(
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// What examining one file found.
@@ -396,7 +458,10 @@ pub fn hash_file(path: &Path) -> io::Result<(ObjectId, u64)> {
     hash_reader(file)
 }
 
+mod scope;
 mod walk;
+
+pub use scope::ScanScope;
 
 #[cfg(test)]
 mod tests;

@@ -96,6 +96,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The stat the file had when its bytes hashed to the entry's id.
+    pub fn stat(&self) -> &FileStat {
+        &self.stat
+    }
+
     /// What a tree records of the file.
     fn meta(&self) -> FileMeta {
         FileMeta::of(&self.stat, self.id)
@@ -317,6 +322,12 @@ impl StatCache {
 
     pub fn is_empty(&self) -> bool {
         self.entries.len() == 0
+    }
+
+    /// Every entry with its path, in no particular order (for a scan that trusts the entries
+    /// outside what changed, see [`crate::scan::ScanScope`]).
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.entries.iter()
     }
 
     /// Every entry (path, stat, id), in no particular order.

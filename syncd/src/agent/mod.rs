@@ -11,15 +11,17 @@ pub mod control;
 pub mod policy;
 pub mod remote;
 
-use std::collections::VecDeque;
-use std::path::Path;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 use vault::Hub;
+use vault::filestat::FileStat;
 use vault::local::LocalVault;
+use vault::scan::ScanScope;
 use vault::sync::{self, SyncOptions, SyncReport};
 
 use control::{AgentStatus, State};
@@ -34,8 +36,13 @@ pub enum Trigger {
     Local,
     /// The watcher lost events (queue overflow): everything must be looked at.
     Rescan,
-    /// The hub has a snapshot this device has not seen.
+    /// The hub's head may have moved (a hub folder's `refs/` changed): news unless it is the
+    /// head this device agreed on last (its own push).
     Remote,
+    /// The server announced this head: news unless it is this device's own push.
+    RemoteHead(Option<vault::ObjectId>),
+    /// The server answers again after an outage: retry at once, not after the backoff.
+    Reachable,
     /// SIGTERM or ctrl-c: finish the round in progress, then stop.
     Stop,
     /// `syncd sync-now`: a round at once (even while paused or backing off).
@@ -43,6 +50,42 @@ pub enum Trigger {
     /// `syncd pause` / `syncd resume`.
     Pause,
     Resume,
+}
+
+/// More changed paths than this between two rounds, and the next round scans everything
+/// (cheaper than a scope that is most of the vault, and bounded memory during a huge copy).
+const MAX_SCOPED_PATHS: usize = 10_000;
+
+/// What the watcher saw since the agent last looked: the paths, or that it lost track.
+#[derive(Debug, Default)]
+struct Seen {
+    paths: HashSet<PathBuf>,
+    /// Events were lost (queue overflow, a watcher error) or too many paths came: scan all.
+    everything: bool,
+}
+
+type SharedSeen = Arc<Mutex<Seen>>;
+
+/// How a path was when a round last dealt with it: an event that finds it still so is the
+/// echo of that round (its own writes, or a late event for a change it already synced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    Absent,
+    File(FileStat),
+    Folder(FileStat),
+}
+
+impl Left {
+    /// How `path` is now; `None` for what no echo can be (a symlink, an unreadable path).
+    fn now(path: &Path) -> Option<Left> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() => Some(Left::File(FileStat::from_metadata(&m))),
+            Ok(m) if m.is_dir() => Some(Left::Folder(FileStat::from_metadata(&m))),
+            Ok(_) => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(Left::Absent),
+            Err(_) => None,
+        }
+    }
 }
 
 /// How the agent runs.
@@ -107,7 +150,8 @@ pub fn run(
         status.clone(),
         tx.clone(),
     )?;
-    let _local = watch_folder(vault.root(), tx.clone())?;
+    let seen = SharedSeen::default();
+    let _local = watch_folder(vault.root(), tx.clone(), seen.clone())?;
     let known: KnownHead = Arc::new(Mutex::new(vault.base().ok().flatten()));
     let _remote =
         remote::listen(source, known.clone(), tx.clone()).map_err(|source| AgentError::Watch {
@@ -126,6 +170,12 @@ pub fn run(
         known,
         status,
         paused: false,
+        seen,
+        changed: Seen {
+            everything: true,
+            ..Seen::default()
+        },
+        own: HashMap::new(),
         deferred: VecDeque::new(),
         failures: 0,
         offline_since: None,
@@ -136,29 +186,46 @@ pub fn run(
     Ok(())
 }
 
-/// Watch the vault folder; every relevant event becomes a trigger.
+/// Watch the vault folder; every relevant event becomes a trigger, and its paths are noted
+/// in `seen` for the next round's scope.
 fn watch_folder(
     root: &Path,
     tx: Sender<Trigger>,
+    seen: SharedSeen,
 ) -> Result<notify::RecommendedWatcher, AgentError> {
     let owned = root.to_path_buf();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let lost = |seen: &SharedSeen| {
+            let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.everything = true;
+            seen.paths.clear();
+            Some(Trigger::Rescan)
+        };
         let trigger = match res {
-            Ok(event) if event.need_rescan() => Some(Trigger::Rescan),
+            Ok(event) if event.need_rescan() => lost(&seen),
             // Reading is not changing: every round (and `syncd status`) reads the folder,
             // and counting that would make each round start the next.
             Ok(event) if matches!(event.kind, notify::EventKind::Access(_)) => None,
             Ok(event) => {
                 tracing::trace!(?event, "file event");
-                event
-                    .paths
-                    .iter()
-                    .any(|p| is_relevant(&owned, p))
-                    .then_some(Trigger::Local)
+                let mut relevant = event.paths.into_iter().filter(|p| is_relevant(&owned, p));
+                let first = relevant.next();
+                first.map(|first| {
+                    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                    if !seen.everything {
+                        seen.paths.insert(first);
+                        seen.paths.extend(relevant);
+                        if seen.paths.len() > MAX_SCOPED_PATHS {
+                            seen.everything = true;
+                            seen.paths.clear();
+                        }
+                    }
+                    Trigger::Local
+                })
             }
             Err(e) => {
                 tracing::warn!("file watcher: {e}; rescanning the vault");
-                Some(Trigger::Rescan)
+                lost(&seen)
             }
         };
         if let Some(t) = trigger {
@@ -185,6 +252,13 @@ struct Agent<'a> {
     known: KnownHead,
     status: Arc<Mutex<AgentStatus>>,
     paused: bool,
+    /// Filled by the watcher.
+    seen: SharedSeen,
+    /// Changes not synced yet: the next round's scope.
+    changed: Seen,
+    /// The paths the last round looked at or wrote, as it left them: events that find a path
+    /// exactly so are echoes, not news.
+    own: HashMap<PathBuf, Left>,
     /// Commands that arrived while a burst of file events was settling.
     deferred: VecDeque<Trigger>,
     /// Consecutive failed rounds.
@@ -199,11 +273,13 @@ impl Agent<'_> {
         // retry is not due yet.
         let mut retry_at: Option<Instant> = None;
         let mut forced = false;
+        let mut wanted = true;
         loop {
-            if forced || (!self.paused && retry_at.is_none_or(|t| Instant::now() >= t)) {
+            if forced || (wanted && !self.paused && retry_at.is_none_or(|t| Instant::now() >= t)) {
                 retry_at = self.round();
                 forced = false;
             }
+            wanted = true;
             let timeout = match retry_at {
                 Some(t) if !self.paused => t.saturating_duration_since(Instant::now()),
                 _ => self.opts.safety_interval,
@@ -218,23 +294,37 @@ impl Agent<'_> {
                     if !self.settle(rx) {
                         return;
                     }
-                    self.update(|s| s.pending = true);
-                    // A change is news: try at once even while backing off.
-                    retry_at = None;
+                    if self.collect() {
+                        self.update(|s| s.pending = true);
+                        // A change is news: try at once even while backing off.
+                        retry_at = None;
+                    } else {
+                        // Only the echo of the last round's own writes.
+                        wanted = false;
+                    }
                 }
-                Ok(Trigger::Remote) => {
-                    if self.paused {
-                        // A hub folder's watch also fires for this device's own pushes:
-                        // only a head it has not agreed on is waiting news.
-                        let known = *self.known.lock().unwrap_or_else(|p| p.into_inner());
-                        if self.hub.head().map_or(true, |head| head != known) {
+                Ok(t @ (Trigger::Remote | Trigger::RemoteHead(_))) => {
+                    // The watch and the long poll also tell of this device's own pushes
+                    // (often while the round that made them is still running): only a head
+                    // it has not agreed on is news.
+                    let known = *self.known.lock().unwrap_or_else(|p| p.into_inner());
+                    let head = match t {
+                        Trigger::RemoteHead(head) => Ok(head),
+                        _ => self.hub.head(),
+                    };
+                    if head.is_ok_and(|head| head == known) {
+                        wanted = false;
+                    } else {
+                        if self.paused {
                             self.update(|s| s.pending = true);
                         }
+                        retry_at = None;
                     }
-                    retry_at = None;
                 }
+                Ok(Trigger::Reachable) => retry_at = None,
                 Ok(Trigger::SyncNow) => forced = true,
                 Ok(Trigger::Pause) => {
+                    wanted = false;
                     self.paused = true;
                     tracing::info!(
                         "paused: changes are noticed but not synced until `syncd resume`"
@@ -248,8 +338,13 @@ impl Agent<'_> {
                     self.paused = false;
                     retry_at = None;
                 }
-                // The safety-net round, or a retry now due.
-                Err(RecvTimeoutError::Timeout) => {}
+                // The safety-net round (which looks at everything: events can be missed), or
+                // a retry now due.
+                Err(RecvTimeoutError::Timeout) => {
+                    if retry_at.is_none() {
+                        self.changed.everything = true;
+                    }
+                }
             }
         }
     }
@@ -274,10 +369,108 @@ impl Agent<'_> {
         true
     }
 
+    /// Move what the watcher saw into `changed`, leaving out the echoes of the last round's
+    /// own writes; whether anything is left to sync.
+    fn collect(&mut self) -> bool {
+        let seen = std::mem::take(&mut *self.seen.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut news = seen.everything;
+        if seen.everything {
+            self.changed.everything = true;
+        }
+        for path in seen.paths {
+            if self.is_own_write(&path) {
+                tracing::trace!(path = %path.display(), "own write");
+                continue;
+            }
+            news = true;
+            if !self.changed.everything {
+                self.changed.paths.insert(path);
+            }
+        }
+        if self.changed.paths.len() > MAX_SCOPED_PATHS {
+            self.changed.everything = true;
+        }
+        if self.changed.everything {
+            self.changed.paths.clear();
+        }
+        news
+    }
+
+    /// Whether `path` is exactly as the last round left it.
+    fn is_own_write(&self, path: &Path) -> bool {
+        self.own
+            .get(path)
+            .is_some_and(|left| Left::now(path).as_ref() == Some(left))
+    }
+
+    /// The scope of the next round: what changed since the last one, unless everything must be
+    /// looked at. Resets `changed`.
+    fn take_scope(&mut self) -> Option<ScanScope> {
+        let changed = std::mem::take(&mut self.changed);
+        if changed.everything {
+            return None;
+        }
+        ScanScope::from_paths(
+            self.vault.root(),
+            changed.paths.iter().map(PathBuf::as_path),
+        )
+    }
+
+    /// Remember how a round left what it looked at (`before`: the scoped paths as they were
+    /// just before it scanned, so as it saw them if they are still so) and what it wrote, to
+    /// recognise the watcher's echo of it.
+    fn remember_own_writes(&mut self, mut before: HashMap<PathBuf, Left>, report: &SyncReport) {
+        let root = self.vault.root();
+        for done in &report.touched {
+            let path = done.path.to_fs_path(root);
+            match (done.id, done.stat) {
+                (Some(_), Some(stat)) => {
+                    before.insert(path, Left::File(stat));
+                }
+                (None, _) => {
+                    before.insert(path, Left::Absent);
+                }
+                // Written, but not confirmed as ours: its events count.
+                (Some(_), None) => {
+                    before.remove(&path);
+                }
+            }
+            // Folders apply created for it.
+            for folder in done.path.to_fs_path(root).ancestors().skip(1) {
+                if folder == root || before.contains_key(folder) {
+                    break;
+                }
+                if let Some(left) = Left::now(folder) {
+                    before.insert(folder.to_path_buf(), left);
+                }
+            }
+        }
+        self.own = before;
+    }
+
     /// One round; when to retry if it failed.
     fn round(&mut self) -> Option<Instant> {
         self.update(|s| s.set_state(State::Syncing, now_ns()));
-        let result = sync::sync(self.vault, self.hub, &self.opts.sync);
+        self.collect();
+        let before: HashMap<PathBuf, Left> = self
+            .changed
+            .paths
+            .iter()
+            .filter_map(|p| Some((p.clone(), Left::now(p)?)))
+            .collect();
+        let opts = SyncOptions {
+            scope: self.take_scope(),
+            ..self.opts.sync.clone()
+        };
+        let result = sync::sync(self.vault, self.hub, &opts);
+        match &result {
+            Ok(report) => self.remember_own_writes(before, report),
+            Err(_) => {
+                // What this round saw may be half done: the next one looks at everything.
+                self.changed.everything = true;
+                self.own.clear();
+            }
+        }
         let paused = self.paused;
         self.update(|s| {
             s.rounds += 1;
@@ -331,10 +524,15 @@ impl Agent<'_> {
                 sent = s.objects_sent,
                 conflicts = report.conflicts.len(),
                 ms = s.duration_ms,
+                scoped = s.scan_scoped,
                 "synced"
             );
         } else {
-            tracing::debug!(ms = s.duration_ms, "nothing to sync");
+            tracing::debug!(
+                ms = s.duration_ms,
+                scoped = s.scan_scoped,
+                "nothing to sync"
+            );
         }
         for c in &report.conflicts {
             tracing::warn!(

@@ -1,6 +1,7 @@
 //! Hearing of new snapshots on the hub without polling on a timer: a long poll on a server
 //! (`changes?since=`), a file watch on a hub folder's `refs/`. Either sends
-//! [`Trigger::Remote`] when the hub's head differs from the one the agent last agreed on.
+//! [`Trigger::RemoteHead`] (server) or [`Trigger::Remote`] (hub folder) when the head may
+//! differ from the one the agent last agreed on.
 
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
@@ -27,6 +28,12 @@ pub type KnownHead = Arc<Mutex<Option<ObjectId>>>;
 
 /// How long one long poll waits (the server answers at most after 60 s).
 const LONG_POLL: Duration = Duration::from_secs(50);
+
+/// How often, at most, the listener tries again while the server cannot be reached. Far
+/// below the agent's own backoff cap: a failed connection costs nothing, and the first poll
+/// that succeeds is what ends an outage (a laptop back on the network after a week syncs
+/// within seconds, not after the agent's next five-minute retry).
+const PROBE_CAP: Duration = Duration::from_secs(10);
 
 /// Start listening; the returned guard keeps a folder watch alive.
 pub fn listen(
@@ -58,7 +65,10 @@ pub fn listen(
 }
 
 fn long_poll(hub: &HttpHub, known: &KnownHead, tx: &Sender<Trigger>) {
-    let backoff = Backoff::default();
+    let backoff = Backoff {
+        cap: PROBE_CAP,
+        ..Backoff::default()
+    };
     let mut failures = 0u32;
     let known_now = || *known.lock().unwrap_or_else(|p| p.into_inner());
     // The head this listener last heard of; the next poll waits for anything else.
@@ -66,9 +76,18 @@ fn long_poll(hub: &HttpHub, known: &KnownHead, tx: &Sender<Trigger>) {
     loop {
         match hub.wait_for_change(heard, LONG_POLL) {
             Ok(head) => {
+                // Reachable again: the agent may be waiting out a long backoff with changes
+                // of its own to push, so that is news even if the head did not move.
+                let back = failures > 0;
                 failures = 0;
-                // The agent's own push comes back here too: it is no news.
-                if head != heard && head != known_now() && tx.send(Trigger::Remote).is_err() {
+                // The agent's own push comes back here too: it is no news (the agent checks
+                // again, as its round may not have ended yet).
+                let trigger = if back {
+                    Some(Trigger::Reachable)
+                } else {
+                    (head != heard && head != known_now()).then_some(Trigger::RemoteHead(head))
+                };
+                if trigger.is_some_and(|t| tx.send(t).is_err()) {
                     return;
                 }
                 heard = head;

@@ -6,7 +6,9 @@ mod history;
 mod init;
 mod revisions;
 mod server_hub;
+mod service;
 mod sync;
+mod tray;
 mod watch;
 
 use std::path::{Component, Path, PathBuf};
@@ -32,10 +34,12 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Restore(args) => revisions::restore(args),
         Command::Login(args) => server_hub::login(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Service(args) => service::run(args),
         Command::Watch(args) => watch::run(args),
         Command::SyncNow(args) => watch::command(args, agent::control::Request::SyncNow),
         Command::Pause(args) => watch::command(args, agent::control::Request::Pause),
         Command::Resume(args) => watch::command(args, agent::control::Request::Resume),
+        Command::Tray(args) => tray::run(args),
     }
 }
 

@@ -12,18 +12,24 @@ use super::{current_dir, init, open_hub, open_vault, vault_and_hub};
 use crate::cli::{StatusArgs, SyncArgs, VerifyArgs};
 use crate::exit;
 use crate::output::{self, count, file_meta, line, local_time, short};
+use crate::progress;
 
 pub fn run(args: SyncArgs) -> Result<u8> {
     let vault = vault_or_init(args.vault.vault.as_deref())?;
     let hub = open_hub(&vault)?;
+    // On stderr only: stdout keeps exactly the summary or the one JSON document.
+    let display = progress::for_command();
     let opts = SyncOptions {
         allow_mass_delete: args.allow_mass_delete,
         full_verify: args.full_verify,
         lock_wait: Duration::from_secs(args.lock_wait),
+        progress: Some(display.observer()),
         ..SyncOptions::default()
     };
-    let report = sync::sync(&vault, hub.as_ref(), &opts)
-        .with_context(|| format!("sync of {} did not complete", vault_and_hub(&vault)))?;
+    let result = sync::sync(&vault, hub.as_ref(), &opts);
+    display.finish();
+    let report =
+        result.with_context(|| format!("sync of {} did not complete", vault_and_hub(&vault)))?;
     if args.json {
         output::json(&report)?;
     } else {

@@ -15,12 +15,17 @@ use crate::output::{self, line, local_time};
 pub fn run(args: WatchArgs) -> Result<u8> {
     let vault = open_vault(&args.vault)?;
     let hub = open_hub(&vault)?;
+    if args.tray {
+        super::tray::beside_agent(&vault)?;
+    }
     let source = if is_url(&vault.config().hub) {
         RemoteSource::Server(server_hub::open(&vault)?)
     } else {
         RemoteSource::Folder(vault.root().join(&vault.config().hub))
     };
-    agent::run(&vault, hub.as_ref(), source, &AgentOptions::default())
+    let mut opts = AgentOptions::default();
+    opts.sync.progress = Some(crate::progress::for_agent());
+    agent::run(&vault, hub.as_ref(), source, &opts)
         .with_context(|| format!("the agent for `{}` stopped", vault.root().display()))?;
     Ok(exit::OK)
 }

@@ -41,6 +41,7 @@ use crate::fsutil::{self, Dir};
 use crate::id::ObjectId;
 use crate::object::FileMeta;
 use crate::paths::VaultPath;
+use crate::progress::Progress;
 use crate::reconcile::Action;
 use crate::statcache::PathMap;
 
@@ -74,6 +75,7 @@ struct Ctx<'a> {
     root: &'a Path,
     scanned: &'a PathMap<FileStat>,
     hook: Hook<'a>,
+    progress: &'a dyn Progress,
 }
 
 /// A fetched batch: the writes `start..end` of the run and their checked blobs.
@@ -148,7 +150,9 @@ impl Drop for DirTemp {
     }
 }
 
-/// Apply the writes `run` (all `Action::Write`), adding what was done to `report`.
+/// Apply the writes `run` (all `Action::Write`), adding what was done to `report`; each
+/// write handled (placed or skipped) is reported to `progress` as it is recorded.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn write_run(
     root: &Path,
     scanned: &PathMap<FileStat>,
@@ -157,11 +161,13 @@ pub(super) fn write_run(
     source: &mut dyn BlobSource,
     batch_bytes: u64,
     hook: Hook<'_>,
+    progress: &dyn Progress,
 ) -> Result<(), ApplyError> {
     let ctx = Ctx {
         root,
         scanned,
         hook,
+        progress,
     };
     let top = Arc::new(Dir::open(root).map_err(io_err("opening the vault folder", root))?);
     // No more than two ordinary batches of blobs (or one file larger than that) are held at

@@ -413,3 +413,208 @@ fn updating_the_cache_in_place_equals_rebuilding_it() {
         Some(ObjectId::of(b"alpha, edited"))
     );
 }
+
+mod scoped {
+    use super::*;
+
+    /// A settled vault scanned once, its cache made from that scan (as a round leaves it).
+    fn cached_vault(root: &Path) -> (IgnoreRules, StatCache) {
+        small_vault(root);
+        write(root, "projects/2026/plan.md", b"plan");
+        write(root, "projects/2025/old.md", b"old");
+        write(root, ".syncignore", b"build/\n");
+        let_files_settle();
+        let rules = IgnoreRules::load(root).unwrap();
+        let mut cache = StatCache::new();
+        cache.update_from_scan(&run(root, &rules, &cache, true));
+        let_files_settle();
+        (rules, cache)
+    }
+
+    fn scope_of(root: &Path, changed: &[&str]) -> ScanScope {
+        let abs: Vec<PathBuf> = changed.iter().map(|p| root.join(p)).collect();
+        ScanScope::from_paths(root, abs.iter().map(PathBuf::as_path)).unwrap()
+    }
+
+    #[test]
+    fn finds_what_a_full_scan_finds_when_told_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let (rules, cache) = cached_vault(root);
+        // Every kind of change a watcher reports: an edit, a new file, a deletion, a folder
+        // renamed (both names), a new folder with files, a file in an ignored folder.
+        write(root, "notes/b.md", b"bravo edited");
+        write(root, "notes/new.md", b"new");
+        fs::remove_file(root.join("a.md")).unwrap();
+        fs::rename(root.join("projects/2026"), root.join("projects/current")).unwrap();
+        write(root, "fresh/inner/x.md", b"x");
+        write(root, "build/out.md", b"ignored");
+        let scope = scope_of(
+            root,
+            &[
+                "notes/b.md",
+                "notes/new.md",
+                "a.md",
+                "projects/2026",
+                "projects/current",
+                "fresh",
+                "build/out.md",
+            ],
+        );
+        let scoped = scan_scoped(root, &rules, &cache, &scope).unwrap();
+        let full = run(root, &rules, &cache, true);
+        assert_eq!(scoped.files(), full.files());
+        assert!(scoped.files().contains_key(&vp("projects/current/plan.md")));
+        assert!(!scoped.files().contains_key(&vp("a.md")));
+        assert!(!scoped.files().contains_key(&vp("build/out.md")));
+        // Only the changed files were read.
+        assert_eq!(scoped.counters.files_hashed, 4, "{:?}", scoped.counters);
+    }
+
+    #[test]
+    fn trusts_the_cache_outside_the_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let (rules, cache) = cached_vault(root);
+        // A change nobody reported (a watcher that missed it): the scoped scan does not
+        // look, which is why the agent still scans everything now and then.
+        write(
+            root,
+            "notes/deep/c.md",
+            b"changed behind the watcher's back",
+        );
+        let scoped = scan_scoped(root, &rules, &cache, &ScanScope::new()).unwrap();
+        assert_eq!(scoped.files(), &cache.flat());
+        assert_eq!(scoped.counters.files_hashed, 0);
+        let full = run(root, &rules, &cache, true);
+        assert_ne!(full.files(), &cache.flat());
+    }
+
+    #[test]
+    fn still_hashes_files_the_cache_cannot_vouch_for_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let (rules, _) = cached_vault(root);
+        // A cache made right after the files were written: every entry is racy.
+        let mut cache = StatCache::new();
+        write(root, "a.md", b"alpha, just now");
+        cache.update_from_scan(&run(root, &rules, &cache, true));
+        write(root, "a.md", b"alpha, again");
+        let scoped = scan_scoped(root, &rules, &cache, &ScanScope::new()).unwrap();
+        let full = run(root, &rules, &StatCache::new(), false);
+        assert_eq!(scoped.files(), full.files());
+    }
+
+    #[test]
+    fn a_listed_folder_swapped_for_a_symlink_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let (rules, cache) = cached_vault(root);
+        let outside = tempfile::tempdir().unwrap();
+        write(outside.path(), "b.md", b"not part of the vault");
+        fs::rename(root.join("notes/deep"), root.join("moved-away")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("notes/deep")).unwrap();
+        let scope = scope_of(root, &["notes/deep", "moved-away", "notes/deep/c.md"]);
+        let scoped = scan_scoped(root, &rules, &cache, &scope).unwrap();
+        let full = run(root, &rules, &cache, true);
+        assert_eq!(scoped.files(), full.files());
+        assert!(
+            !scoped
+                .files()
+                .keys()
+                .any(|p| p.as_str().starts_with("notes/deep/"))
+        );
+        assert!(scoped.files().contains_key(&vp("moved-away/c.md")));
+    }
+
+    /// One change a person makes, and the paths a watcher reports for it.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Write(usize, usize, u8),
+        Remove(usize, usize),
+        RenameFolder(usize, usize),
+        RemoveFolder(usize),
+    }
+
+    const FOLDERS: [&str; 4] = ["a", "b", "a/deep", "c"];
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0..4usize, 0..3usize, any::<u8>()).prop_map(|(f, n, b)| Op::Write(f, n, b)),
+            2 => (0..4usize, 0..3usize).prop_map(|(f, n)| Op::Remove(f, n)),
+            1 => (0..4usize, 0..4usize).prop_map(|(f, t)| Op::RenameFolder(f, t)),
+            1 => (0..4usize).prop_map(Op::RemoveFolder),
+        ]
+    }
+
+    /// Apply `op` under `root`; the paths (relative) an inotify watch would name.
+    fn apply(root: &Path, op: &Op) -> Vec<String> {
+        match *op {
+            Op::Write(f, n, b) => {
+                let rel = format!("{}/n{n}.md", FOLDERS[f]);
+                let mut created = Vec::new();
+                let mut dir = root.to_path_buf();
+                for comp in FOLDERS[f].split('/') {
+                    dir.push(comp);
+                    if !dir.exists() {
+                        created.push(dir.strip_prefix(root).unwrap().display().to_string());
+                    }
+                }
+                write(root, &rel, &[b; 3]);
+                created.push(rel);
+                created
+            }
+            Op::Remove(f, n) => {
+                let rel = format!("{}/n{n}.md", FOLDERS[f]);
+                match fs::remove_file(root.join(&rel)) {
+                    Ok(()) => vec![rel],
+                    Err(_) => vec![],
+                }
+            }
+            Op::RenameFolder(f, t) => {
+                let (from, to) = (FOLDERS[f], format!("moved-{t}"));
+                if root.join(from).is_dir() && !root.join(&to).exists() {
+                    fs::rename(root.join(from), root.join(&to)).unwrap();
+                    vec![from.to_string(), to]
+                } else {
+                    vec![]
+                }
+            }
+            Op::RemoveFolder(f) => match fs::remove_dir_all(root.join(FOLDERS[f])) {
+                Ok(()) => vec![FOLDERS[f].to_string()],
+                Err(_) => vec![],
+            },
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// Told every path a watcher reports, the scoped scan sees exactly what a full scan
+        /// sees, whatever the changes.
+        #[test]
+        fn scoped_equals_full_for_any_changes(
+            before in proptest::collection::vec(op(), 0..12),
+            after in proptest::collection::vec(op(), 1..12),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            for o in &before {
+                apply(root, o);
+            }
+            // Settled files, so the cache vouches for them and the scope decides.
+            let_files_settle();
+            let rules = defaults();
+            let mut cache = StatCache::new();
+            cache.update_from_scan(&run(root, &rules, &cache, true));
+            let mut changed = Vec::new();
+            for o in &after {
+                changed.extend(apply(root, o));
+            }
+            let scope = scope_of(root, &changed.iter().map(String::as_str).collect::<Vec<_>>());
+            let scoped = scan_scoped(root, &rules, &cache, &scope).unwrap();
+            let full = run(root, &rules, &StatCache::new(), false);
+            proptest::prop_assert_eq!(scoped.files(), full.files());
+        }
+    }
+}

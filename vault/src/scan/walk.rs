@@ -25,6 +25,8 @@ use crate::ignore_rules::IgnoreRules;
 use crate::paths::{PathError, VaultPath};
 use crate::statcache::{Entry, StatCache};
 
+use super::ScanScope;
+
 /// A regular file the walk found, with the stat taken while listing (or why it could not be).
 pub(super) struct Candidate<'c> {
     pub path: VaultPath,
@@ -80,7 +82,77 @@ pub(super) fn walk<'c>(
         cache,
         names_trusted: cache.rules() == Some(rules.fingerprint()),
     };
-    Ok(walk_listed(&fd, listing, None, &ctx))
+    Ok(walk_listed(&fd, listing, None, &ctx, None))
+}
+
+/// Walk only what `scope` says changed: each folder to list, entering only the sub-folders
+/// that changed themselves (walked whole). Errors opening the root are returned; a listed
+/// folder that is gone holds nothing, one that cannot be read is a warning and unreadable.
+pub(super) fn walk_scoped<'c>(
+    root: &Path,
+    rules: &IgnoreRules,
+    cache: &'c StatCache,
+    scope: &ScanScope,
+) -> io::Result<Walked<'c>> {
+    let root_fd = rustix::fs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let ctx = Context {
+        root,
+        rules,
+        cache,
+        names_trusted: cache.rules() == Some(rules.fingerprint()),
+    };
+    let mut out = Walked::default();
+    for folder in scope.folders_to_list() {
+        let path = if folder.is_empty() {
+            None
+        } else {
+            // Folders the watcher named came from the file system; one inside an ignored
+            // folder holds nothing that syncs.
+            let p = VaultPath::from_checked(folder);
+            if rules.is_ignored(&p, true) {
+                continue;
+            }
+            Some(p)
+        };
+        let opened = match &path {
+            None => list(&root_fd).map(|l| (l, None)),
+            Some(p) => open_below(&root_fd, p).and_then(|fd| Ok((list(&fd)?, Some(fd)))),
+        };
+        match opened {
+            Ok((listing, fd)) => {
+                let fd = fd.as_ref().unwrap_or(&root_fd);
+                out.append(walk_listed(fd, listing, path.as_ref(), &ctx, Some(scope)));
+            }
+            Err(e) if is_gone(&e) => {}
+            Err(e) => {
+                let path = path.expect("the root was opened above");
+                out.warnings
+                    .push(format!("skipped `{path}`: {e}; check its permissions"));
+                out.unreadable.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Open the folder `path` below the root one component at a time, never through a symlink.
+fn open_below(root: &OwnedFd, path: &VaultPath) -> io::Result<OwnedFd> {
+    let mut fd: Option<OwnedFd> = None;
+    for comp in path.components() {
+        let at = fd.as_ref().unwrap_or(root);
+        fd = Some(rustix::fs::openat(at, comp, dir_flags(), Mode::empty())?);
+    }
+    fd.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+}
+
+/// Errors that mean "no folder there any more" (removed, or replaced by a file or a symlink).
+fn is_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+        || matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP))
 }
 
 /// What every folder's walk needs.
@@ -145,12 +217,13 @@ enum Keep<'c> {
 }
 
 /// Classify the entries of the folder `fd` (at `path`, the root when `None`) and walk its
-/// sub-folders in parallel.
+/// sub-folders in parallel: all of them, or with a `scope` only those that changed.
 fn walk_listed<'c>(
     fd: &OwnedFd,
     listing: Listing,
     path: Option<&VaultPath>,
     ctx: &Context<'_, 'c>,
+    scope: Option<&ScanScope>,
 ) -> Walked<'c> {
     let mut out = Walked::default();
     let mut files = Vec::new();
@@ -159,7 +232,8 @@ fn walk_listed<'c>(
     for i in 0..listing.entries.len() {
         match classify(fd, &listing, i, path, ctx, &mut hint, &mut out) {
             Some(Keep::File(c)) => files.push(c),
-            Some(Keep::Dir(p, i)) => dirs.push((p, i)),
+            Some(Keep::Dir(p, i)) if scope.is_none_or(|s| s.is_changed(&p)) => dirs.push((p, i)),
+            Some(Keep::Dir(..)) => {}
             None => {}
         }
     }
@@ -187,14 +261,9 @@ fn walk_child<'c>(
         .map_err(io::Error::from)
         .and_then(|fd| Ok((list(&fd)?, fd)));
     match opened {
-        Ok((sub, fd)) => walk_listed(&fd, sub, Some(path), ctx),
+        Ok((sub, fd)) => walk_listed(&fd, sub, Some(path), ctx, None),
         // Gone, or replaced by a file or a symlink since the listing: nothing to walk.
-        Err(e)
-            if e.kind() == io::ErrorKind::NotFound
-                || matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) =>
-        {
-            Walked::default()
-        }
+        Err(e) if is_gone(&e) => Walked::default(),
         Err(e) => Walked {
             warnings: vec![format!("skipped `{path}`: {e}; check its permissions")],
             unreadable: vec![path.clone()],

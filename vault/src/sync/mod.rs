@@ -12,6 +12,7 @@ mod objects;
 mod round;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use check::{Change, ChangeKind, Difference, Status, VerifyReport, status, verify};
@@ -22,8 +23,9 @@ use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreError;
 use crate::local::{LocalError, LocalVault};
 use crate::object::ObjectError;
+use crate::progress::Progress;
 use crate::reconcile::Conflict;
-use crate::scan::ScanError;
+use crate::scan::{ScanError, ScanScope};
 use crate::statcache::StatCacheError;
 use crate::store::StoreError;
 
@@ -45,6 +47,13 @@ pub struct SyncOptions {
     /// How many times the round restarts (a file changed under us, another device pushed first,
     /// verification found a difference) before giving up.
     pub max_attempts: u32,
+    /// Told how far the round has got (a bar on a terminal, log lines for a service). Shared,
+    /// so options stay cheap to clone and one observer can follow every round of an agent.
+    pub progress: Option<Arc<dyn Progress>>,
+    /// What changed in the folder since the last round, when a file watcher saw it: the first
+    /// scan then looks only there (and trusts the stat cache for the rest), provided the cache
+    /// described the whole folder at base; otherwise, or with `full_verify`, it scans all.
+    pub scope: Option<ScanScope>,
 }
 
 impl Default for SyncOptions {
@@ -54,6 +63,8 @@ impl Default for SyncOptions {
             full_verify: false,
             lock_wait: Duration::from_secs(10),
             max_attempts: 8,
+            progress: None,
+            scope: None,
         }
     }
 }
@@ -84,6 +95,10 @@ pub struct SyncStats {
     pub attempts: u32,
     /// Wall-clock duration of the whole round, lock wait included.
     pub duration_ms: u64,
+    /// The first scan looked only at what [`SyncOptions::scope`] named (false: it walked the
+    /// whole folder).
+    #[serde(default)]
+    pub scan_scoped: bool,
 }
 
 /// What a round did, in one word.
@@ -116,6 +131,11 @@ pub struct SyncReport {
     /// What automatic repair had to do to make the two sides agree.
     pub repairs: Vec<String>,
     pub stats: SyncStats,
+    /// The paths this round wrote, moved or deleted in the folder, with the stat each was left
+    /// with: a file watcher sees these as changes, and the agent tells them from the user's
+    /// own by that stat. Not part of the JSON report.
+    #[serde(skip)]
+    pub touched: Vec<crate::apply::Done>,
 }
 
 /// What `.vault/last-sync.json` keeps about the last round, for `syncd status`.
@@ -278,3 +298,6 @@ pub fn compare_clocks(hub: &str, ours_ns: i64, theirs_ns: i64) -> Result<(), Syn
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod progress_tests;

@@ -16,6 +16,7 @@ use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
 use crate::object::{FlatTree, Kind, Object, Snapshot, Tree, flatten};
 use crate::paths::VaultPath;
+use crate::progress::{Amount, Phase, Progress};
 use crate::store::PackStore;
 
 use super::{SyncError, SyncStats};
@@ -241,6 +242,7 @@ pub(super) fn stage(
     need: &[(ObjectId, u64)],
     dir: &Path,
     stats: &mut SyncStats,
+    progress: &dyn Progress,
 ) -> Result<HashMap<ObjectId, PathBuf>, SyncError> {
     let io = |action: &'static str, path: &Path| {
         let path = path.to_path_buf();
@@ -278,6 +280,8 @@ pub(super) fn stage(
             let path = dir.join(id.to_hex());
             std::fs::write(&path, &object.bytes).map_err(io("writing", &path))?;
             out.insert(*id, path);
+            let got = Amount::new(1, object.bytes.len() as u64);
+            progress.advance(Phase::Downloading, got);
         }
         start = end;
     }
@@ -294,6 +298,8 @@ pub(super) struct Blobs<'a> {
     pub staged: HashMap<ObjectId, PathBuf>,
     pub hub: &'a dyn Hub,
     pub stats: &'a mut SyncStats,
+    /// Told of each blob received ([`Phase::Downloading`]).
+    pub progress: &'a dyn Progress,
 }
 
 impl BlobSource for Blobs<'_> {
@@ -325,6 +331,8 @@ impl BlobSource for Blobs<'_> {
                 // The bytes are checked against the id by apply_actions before use.
                 self.stats.objects_received += 1;
                 self.stats.bytes_received += object.bytes.len() as u64;
+                let got = Amount::new(1, object.bytes.len() as u64);
+                self.progress.advance(Phase::Downloading, got);
                 out[i] = Some(object.bytes);
             }
         }

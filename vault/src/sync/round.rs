@@ -6,15 +6,16 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use crate::apply::{ApplyReport, BATCH_BYTES, apply_actions};
+use crate::apply::{ApplyReport, BATCH_BYTES, apply_actions_reporting};
 use crate::hub::{CasOutcome, Hub, HubError};
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreRules;
 use crate::local::{LocalVault, MASS_DELETE_MIN_FILES};
 use crate::object::{FileMeta, FlatTree, Kind, MAX_TREE_DEPTH, Object, Snapshot, build_trees};
 use crate::paths::VaultPath;
+use crate::progress::{Amount, NoProgress, Phase, Progress};
 use crate::reconcile::{Action, Conflict, Devices, Plan, reconcile};
-use crate::scan::{Scan, ScanOptions, scan};
+use crate::scan::{Scan, ScanOptions, scan, scan_scoped};
 use crate::statcache::{StatCache, now_ns};
 
 use super::objects::{Blobs, History, read_if, stage};
@@ -54,6 +55,8 @@ pub(super) struct Round<'a> {
     /// Files found changed while being uploaded: their cache entries go once the cache is
     /// back from the thread that may be saving it.
     stale: Vec<VaultPath>,
+    /// What apply changed in the folder, over all attempts (see [`SyncReport::touched`]).
+    touched: Vec<crate::apply::Done>,
 }
 
 /// The local side for reconcile: the scanned files, plus, for paths the scan could not read,
@@ -106,6 +109,7 @@ impl<'a> Round<'a> {
             changed_folder: false,
             snapshot_created: false,
             stale: Vec::new(),
+            touched: Vec::new(),
         })
     }
 
@@ -145,7 +149,13 @@ impl<'a> Round<'a> {
             warnings: self.warnings,
             repairs: self.repairs,
             stats,
+            touched: self.touched,
         }
+    }
+
+    /// Where this round reports how far it got.
+    fn progress(&self) -> &'a dyn Progress {
+        self.opts.progress.as_deref().unwrap_or(&NoProgress)
     }
 
     fn warn(&mut self, text: &str) {
@@ -164,6 +174,38 @@ impl<'a> Round<'a> {
         )?;
         self.account(&found);
         Ok(found)
+    }
+
+    /// An attempt's first scan: only what the watcher saw change, when that is sound (the
+    /// first attempt, the stat cache holding exactly base's files under today's ignore
+    /// rules), else everything.
+    fn first_scan(&mut self) -> Result<Scan, SyncError> {
+        if let Some(scope) = self.opts.scope.as_ref()
+            && self.stats.attempts == 1
+            && !self.opts.full_verify
+            && self.cache_is_base()?
+        {
+            let found = scan_scoped(self.vault.root(), &self.rules, &self.cache, scope)?;
+            self.stats.scan_scoped = true;
+            self.account(&found);
+            return Ok(found);
+        }
+        self.scan(!self.opts.full_verify)
+    }
+
+    /// Whether the stat cache describes base's tree whole, under the ignore rules in force.
+    fn cache_is_base(&mut self) -> Result<bool, SyncError> {
+        let Some(cached) = self.cache.tree() else {
+            return Ok(false);
+        };
+        if self.cache.rules() != Some(self.rules.fingerprint()) {
+            return Ok(false);
+        }
+        let base_tree = match self.vault.base()? {
+            Some(id) => Some(self.history.snapshot(id, &mut self.stats)?.tree),
+            None => None,
+        };
+        Ok(cached == tree_or_empty(base_tree))
     }
 
     /// Count a scan's work and pass on its warnings.
@@ -212,7 +254,9 @@ impl<'a> Round<'a> {
         let t0 = std::time::Instant::now();
         let tick =
             |step: &str| tracing::debug!(step, ms = t0.elapsed().as_secs_f64() * 1e3, "sync");
-        let scan = self.scan(!self.opts.full_verify)?;
+        self.progress().begin(Phase::Scanning, None);
+        let scan = self.first_scan()?;
+        report_scan(self.progress(), &scan);
         tick("scan");
         self.remove_temp_files(&scan);
         let base_id = self.vault.base()?;
@@ -572,28 +616,48 @@ impl<'a> Round<'a> {
             .actions
             .iter()
             .any(|a| matches!(a, Action::Delete { .. }));
+        let mut need: Vec<(ObjectId, u64)> = Vec::new();
+        let mut seen = HashSet::new();
+        for action in &plan.actions {
+            if let Action::Write { meta, .. } = action
+                && !local_ids.contains_key(&meta.id)
+                && seen.insert(meta.id)
+            {
+                need.push((meta.id, meta.size));
+            }
+        }
+        let progress = self.progress();
+        let (download, writing) = transfer_totals(&plan.actions, &need, deletes);
+        if download.items > 0 {
+            progress.begin(Phase::Downloading, Some(download));
+        }
         let mut staged = HashMap::new();
         if deletes {
-            let mut need: Vec<(ObjectId, u64)> = Vec::new();
-            let mut seen = HashSet::new();
-            for action in &plan.actions {
-                if let Action::Write { meta, .. } = action
-                    && !local_ids.contains_key(&meta.id)
-                    && seen.insert(meta.id)
-                {
-                    need.push((meta.id, meta.size));
-                }
+            staged = stage(self.hub, &need, &staging, &mut self.stats, progress)?;
+            if download.items > 0 {
+                progress.end(Phase::Downloading);
             }
-            staged = stage(self.hub, &need, &staging, &mut self.stats)?;
         }
+        progress.begin(Phase::Applying, Some(writing));
         let mut blobs = Blobs {
             root: self.vault.root(),
             local: local_ids,
             staged,
             hub: self.hub,
             stats: &mut self.stats,
+            progress,
         };
-        let result = apply_actions(self.vault.root(), &plan.actions, scan.stats(), &mut blobs);
+        let result = apply_actions_reporting(
+            self.vault.root(),
+            &plan.actions,
+            scan.stats(),
+            &mut blobs,
+            progress,
+        );
+        progress.end(Phase::Applying);
+        if download.items > 0 && !deletes {
+            progress.end(Phase::Downloading);
+        }
         let _ = std::fs::remove_dir_all(&staging);
         let report = match &result {
             Ok(r) => r.clone(),
@@ -603,6 +667,7 @@ impl<'a> Round<'a> {
         self.stats.files_deleted += report.files_deleted as u64;
         self.stats.files_moved += report.files_moved as u64;
         self.changed_folder |= !report.done.is_empty();
+        self.touched.extend(report.done.iter().cloned());
         self.cache.update_from_scan(scan);
         for done in &report.done {
             match (done.stat, done.id) {
@@ -639,6 +704,24 @@ impl<'a> Round<'a> {
         }
         ask.extend(trees.iter().map(Object::id));
         let missing: HashSet<ObjectId> = self.hub.missing(&ask)?.into_iter().collect();
+        let vault = self.vault;
+        let snapshot_of = |time_ns| {
+            let config = vault.config();
+            Snapshot {
+                tree: root,
+                parents: head.into_iter().collect(),
+                device_id: config.device_id.clone(),
+                device_name: config.device_name.clone(),
+                time_ns,
+            }
+            .to_object()
+        };
+        if let Some(progress) = self.opts.progress.as_deref() {
+            // The snapshot is made after the blobs are read; one made now has its size.
+            let snapshot = snapshot_of(now_ns()).bytes.len() as u64;
+            let total = upload_total(merged, &trees, &missing, snapshot);
+            progress.begin(Phase::Uploading, Some(total));
+        }
 
         let mut batch = Vec::new();
         let mut batch_bytes = 0u64;
@@ -664,19 +747,12 @@ impl<'a> Round<'a> {
                 batch_bytes = 0;
             }
         }
-        let config = self.vault.config();
-        let snapshot = Snapshot {
-            tree: root,
-            parents: head.into_iter().collect(),
-            device_id: config.device_id.clone(),
-            device_name: config.device_name.clone(),
-            time_ns: now_ns(),
-        }
-        .to_object();
+        let snapshot = snapshot_of(now_ns());
         let snap_id = snapshot.id();
         batch.extend(trees.iter().filter(|t| missing.contains(&t.id())).cloned());
         batch.push(snapshot.clone());
         self.put(&batch)?;
+        self.progress().end(Phase::Uploading);
         self.history.remember(&trees);
         self.history.remember(std::slice::from_ref(&snapshot));
         let outcome = match self.hub.cas_head(head, snap_id) {
@@ -711,8 +787,11 @@ impl<'a> Round<'a> {
             return Ok(());
         }
         self.hub.put(objects)?;
+        let bytes = objects.iter().map(|o| o.bytes.len() as u64).sum::<u64>();
         self.stats.objects_sent += objects.len() as u64;
-        self.stats.bytes_sent += objects.iter().map(|o| o.bytes.len() as u64).sum::<u64>();
+        self.stats.bytes_sent += bytes;
+        let sent = Amount::new(objects.len() as u64, bytes);
+        self.progress().advance(Phase::Uploading, sent);
         Ok(())
     }
 
@@ -857,11 +936,67 @@ impl<'a> Round<'a> {
         }
         // Trees before the snapshot, children before parents is not needed: the hub checks
         // completeness only when the head moves, and the head is already set.
+        let total = objects.iter().fold(Amount::default(), |t, o| {
+            Amount::new(t.items + 1, t.bytes + o.bytes.len() as u64)
+        });
+        self.progress().begin(Phase::Uploading, Some(total));
         for chunk in objects.chunks(4096) {
             self.put(chunk)?;
         }
+        self.progress().end(Phase::Uploading);
         Ok(found.len())
     }
+}
+
+/// A scan, reported when it returns: files seen, bytes hashed.
+fn report_scan(progress: &dyn Progress, scan: &Scan) {
+    let c = &scan.counters;
+    progress.advance(
+        Phase::Scanning,
+        Amount::new(c.files_scanned, c.bytes_hashed),
+    );
+    progress.end(Phase::Scanning);
+}
+
+/// What apply will download (the blobs of `need`, the plan's writes no local file holds;
+/// the empty file is never fetched unless staged) and do (every action; the bytes of the
+/// writes), for progress.
+fn transfer_totals(actions: &[Action], need: &[(ObjectId, u64)], staged: bool) -> (Amount, Amount) {
+    let empty = ObjectId::of(b"");
+    let mut download = Amount::default();
+    for (id, size) in need {
+        if staged || *size != 0 || *id != empty {
+            download = Amount::new(download.items + 1, download.bytes + size);
+        }
+    }
+    let mut applying = Amount::new(actions.len() as u64, 0);
+    for action in actions {
+        if let Action::Write { meta, .. } = action {
+            applying.bytes += meta.size;
+        }
+    }
+    (download, applying)
+}
+
+/// What publishing sends: the blobs of `merged` and the `trees` the hub is `missing`, and a
+/// snapshot of `snapshot` bytes.
+fn upload_total(
+    merged: &FlatTree,
+    trees: &[Object],
+    missing: &HashSet<ObjectId>,
+    snapshot: u64,
+) -> Amount {
+    let mut total = Amount::new(1, snapshot);
+    let mut seen = HashSet::new();
+    for meta in merged.values() {
+        if missing.contains(&meta.id) && seen.insert(meta.id) {
+            total = Amount::new(total.items + 1, total.bytes + meta.size);
+        }
+    }
+    for tree in trees.iter().filter(|t| missing.contains(&t.id())) {
+        total = Amount::new(total.items + 1, total.bytes + tree.bytes.len() as u64);
+    }
+    total
 }
 
 /// Whether the files `scan` found (none unreadable) are exactly `flat`: one sort of the

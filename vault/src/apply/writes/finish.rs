@@ -10,6 +10,7 @@ use crate::apply::{ApplyError, ApplyReport, CHANGED, Done, Skipped, folder_of, i
 use crate::filestat::Found;
 use crate::fsutil;
 use crate::paths::VaultPath;
+use crate::progress::{Amount, Phase};
 
 /// What the finisher did.
 #[derive(Default)]
@@ -79,7 +80,10 @@ fn finish_batches<'a>(
         let mut ready = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             match outcome {
-                Outcome::Skipped(path, reason) => skip(fin, path, reason),
+                Outcome::Skipped(path, reason) => {
+                    skip(fin, path, reason);
+                    ctx.progress.advance(Phase::Applying, Amount::new(1, 0));
+                }
                 Outcome::Ready(r) => ready.push(r),
             }
         }
@@ -99,7 +103,9 @@ fn finish_batches<'a>(
         }
         let t = Instant::now();
         for r in ready {
+            let len = r.len;
             place(ctx, r, fin)?;
+            ctx.progress.advance(Phase::Applying, Amount::new(1, len));
         }
         fin.placing += t.elapsed();
     }

@@ -195,6 +195,7 @@ fn status_pause_resume_and_sync_now_talk_to_the_running_agent() {
     // Paused: changes are noticed, not synced.
     let paused = a.run("pause", &["--json"]).ok().json();
     assert_eq!(paused["state"], "paused", "{paused}");
+    assert_eq!(paused["paused"], true, "{paused}");
     let head = w.hub_head();
     fs::write(a.path("while-paused.md"), "wait for it").unwrap();
     eventually(LIMIT, || a.status()["agent"]["pending"] == true)
@@ -214,6 +215,7 @@ fn status_pause_resume_and_sync_now_talk_to_the_running_agent() {
     eventually(LIMIT, || w.hub_head() != head).unwrap();
     eventually(LIMIT, || a.status()["agent"]["pending"] == false).unwrap();
     assert_eq!(a.status()["agent"]["state"], "paused");
+    assert_eq!(a.status()["agent"]["paused"], true);
     let head = w.hub_head();
     fs::write(a.path("after-resume.md"), "now").unwrap();
     std::thread::sleep(Duration::from_millis(400));
@@ -221,6 +223,7 @@ fn status_pause_resume_and_sync_now_talk_to_the_running_agent() {
     a.run("resume", &[]).ok();
     eventually(LIMIT, || w.hub_head() != head).unwrap();
     eventually(LIMIT, || a.status()["agent"]["state"] == "idle").unwrap();
+    assert_eq!(a.status()["agent"]["paused"], false);
 
     assert!(agent.stop().success());
     assert!(!socket.exists(), "the socket outlived the agent");

@@ -130,8 +130,56 @@ fn run_cmd(mut cmd: Command, what: &str) -> Run {
 }
 
 fn service(world: &World, systemctl: &Systemctl, args: &[&str]) -> Run {
-    let what = format!("syncd {}", args.join(" "));
-    run_cmd(service_command(world, None, systemctl, args), &what)
+    service_with(world, systemctl, args, &[])
+}
+
+/// [`service`] with more environment: what the stand-in systemctl is told to answer.
+fn service_with(world: &World, systemctl: &Systemctl, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = service_command(world, None, systemctl, args);
+    cmd.envs(env.iter().copied());
+    run_cmd(cmd, &format!("syncd {}", args.join(" ")))
+}
+
+/// `syncd service install --no-start --json` for `vault`: the unit written, systemd not told.
+fn install_no_start(vault: &str) -> [&str; 6] {
+    [
+        "service",
+        "install",
+        "--vault",
+        vault,
+        "--no-start",
+        "--json",
+    ]
+}
+
+/// Install `vault`'s unit without telling systemd (there is none on PATH); the report.
+fn installed(world: &World, vault: &str) -> serde_json::Value {
+    service(world, &Systemctl::Missing, &install_no_start(vault))
+        .ok()
+        .json()
+}
+
+/// `syncd service uninstall --json` for `vault`, which succeeds; the report.
+fn uninstalled(world: &World, systemctl: &Systemctl, vault: &str) -> serde_json::Value {
+    let args = ["service", "uninstall", "--vault", vault, "--json"];
+    service(world, systemctl, &args).ok().json()
+}
+
+/// `syncd service status` for `vault`, which succeeds.
+fn service_status(world: &World, systemctl: &Systemctl, vault: &str) -> Run {
+    service(world, systemctl, &["service", "status", "--vault", vault]).ok()
+}
+
+/// An initialised vault folder `name` in `world`.
+fn vault_in(world: &World, name: &str) -> PathBuf {
+    let device = world.device(name);
+    device.init();
+    device.root.clone()
+}
+
+/// The unit file a report names.
+fn unit_path(report: &serde_json::Value) -> PathBuf {
+    PathBuf::from(report["unit_path"].as_str().expect("unit_path"))
 }
 
 /// Where the documentation says the unit goes: `$XDG_CONFIG_HOME/systemd/user/`.
@@ -328,26 +376,27 @@ fn syncd_exe() -> PathBuf {
         .unwrap()
 }
 
+/// syncd again as `dir/syncd` (a hard link where it can be), to install from that path.
+fn syncd_in(dir: &Path) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    let exe = dir.join("syncd");
+    if fs::hard_link(syncd_exe(), &exe).is_err() {
+        fs::copy(syncd_exe(), &exe).unwrap();
+    }
+    exe
+}
+
 #[test]
 fn install_writes_a_unit_that_systemd_accepts_and_whose_command_runs_the_agent() {
     let world = World::new();
-    let device = world.device("notes");
-    device.init();
-    let vault = device.root.canonicalize().unwrap();
+    let vault = vault_in(&world, "notes").canonicalize().unwrap();
     let vault_arg = vault.to_str().unwrap();
 
     let fake = FakeSystemctl::new(&world);
     let run = service(
         &world,
         &Systemctl::Fake(&fake),
-        &[
-            "service",
-            "install",
-            "--vault",
-            vault_arg,
-            "--no-start",
-            "--json",
-        ],
+        &install_no_start(vault_arg),
     )
     .ok();
     assert!(fake.take().is_empty(), "--no-start ran systemctl");
@@ -411,26 +460,13 @@ fn install_writes_a_unit_that_systemd_accepts_and_whose_command_runs_the_agent()
 #[test]
 fn spaces_percent_dollar_quotes_and_backslashes_in_paths_survive_the_unit() {
     let world = World::new();
-    let device = world.device(r#"my notes 100% $HOME "q" \ x"#);
-    device.init();
-    let vault = device.root.canonicalize().unwrap();
+    let vault = vault_in(&world, r#"my notes 100% $HOME "q" \ x"#)
+        .canonicalize()
+        .unwrap();
     // syncd itself under an awkward path too: systemd-analyze checks that the executable
     // named in ExecStart= exists, so its quoting is checked by systemd's own parser.
-    let bin = world.path().join("bin 50% $PATH");
-    fs::create_dir_all(&bin).unwrap();
-    let exe = bin.join("syncd");
-    if fs::hard_link(syncd_exe(), &exe).is_err() {
-        fs::copy(syncd_exe(), &exe).unwrap();
-    }
-    let vault_arg = vault.to_str().unwrap();
-    let args = [
-        "service",
-        "install",
-        "--vault",
-        vault_arg,
-        "--no-start",
-        "--json",
-    ];
+    let exe = syncd_in(&world.path().join("bin 50% $PATH"));
+    let args = install_no_start(vault.to_str().unwrap());
     let run = run_cmd(
         service_command(&world, Some(&exe), &Systemctl::Missing, &args),
         "install from an awkward path",
@@ -457,12 +493,7 @@ fn spaces_percent_dollar_quotes_and_backslashes_in_paths_survive_the_unit() {
 
     // Quotes and backslashes in the executable's path systemd refuses outright (arguments may
     // hold them), so install says so instead of writing a unit that never starts.
-    let quoted = world.path().join("bin \"q\"");
-    fs::create_dir_all(&quoted).unwrap();
-    let exe = quoted.join("syncd");
-    if fs::hard_link(syncd_exe(), &exe).is_err() {
-        fs::copy(syncd_exe(), &exe).unwrap();
-    }
+    let exe = syncd_in(&world.path().join("bin \"q\""));
     fs::remove_file(&path).unwrap();
     let run = run_cmd(
         service_command(&world, Some(&exe), &Systemctl::Missing, &args),
@@ -480,9 +511,8 @@ fn spaces_percent_dollar_quotes_and_backslashes_in_paths_survive_the_unit() {
 #[test]
 fn without_a_user_systemd_the_unit_is_kept_and_the_commands_are_given() {
     let world = World::new();
-    let device = world.device("notes");
-    device.init();
-    let vault_arg = device.root.to_str().unwrap();
+    let vault = vault_in(&world, "notes");
+    let vault_arg = vault.to_str().unwrap();
     let args = ["service", "install", "--vault", vault_arg, "--json"];
 
     // No systemctl on PATH at all.
@@ -503,8 +533,7 @@ fn without_a_user_systemd_the_unit_is_kept_and_the_commands_are_given() {
     assert!(unit_dir(&world).join(&unit).is_file());
 
     // The machine's systemctl, but no user systemd to talk to (as in a container).
-    let run = service(&world, &Systemctl::Real, &args).ok();
-    let report = run.json();
+    let report = service(&world, &Systemctl::Real, &args).ok().json();
     assert_eq!(report["started"], false);
     assert_eq!(report["replaced"], true);
     assert!(
@@ -541,18 +570,11 @@ fn with_a_user_systemd_the_unit_is_enabled_and_restarted_and_conflicts_are_named
     let device = world.device("notes");
     device.init();
     let fake = FakeSystemctl::new(&world);
+    let systemctl = Systemctl::Fake(&fake);
     let vault_arg = device.root.to_str().unwrap();
-    let install = |envs: &[(&str, String)]| {
-        let mut cmd = service_command(
-            &world,
-            None,
-            &Systemctl::Fake(&fake),
-            &["service", "install", "--vault", vault_arg, "--json"],
-        );
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        run_cmd(cmd, "syncd service install")
+    let install = |env: &[(&str, &str)]| {
+        let args = ["service", "install", "--vault", vault_arg, "--json"];
+        service_with(&world, &systemctl, &args, env)
     };
 
     // An agent in a terminal already runs on the vault: the service's would be refused.
@@ -576,7 +598,7 @@ fn with_a_user_systemd_the_unit_is_enabled_and_restarted_and_conflicts_are_named
     );
 
     // The running agent is the service's own (a reinstall): no conflict, nothing to wait for.
-    let report = install(&[("FAKE_MAIN_PID", pid.to_string())]).ok().json();
+    let report = install(&[("FAKE_MAIN_PID", &pid.to_string())]).ok().json();
     assert_eq!(report["replaced"], true);
     assert_eq!(
         messages(&report),
@@ -598,8 +620,8 @@ fn with_a_user_systemd_the_unit_is_enabled_and_restarted_and_conflicts_are_named
 
     // systemd refuses: an error that says what, and the unit stays.
     let run = install(&[
-        ("FAKE_FAIL", "restart".to_string()),
-        ("FAKE_FAIL_MESSAGE", "Job failed: bad things".to_string()),
+        ("FAKE_FAIL", "restart"),
+        ("FAKE_FAIL_MESSAGE", "Job failed: bad things"),
     ])
     .expect_code(1);
     assert!(
@@ -611,12 +633,7 @@ fn with_a_user_systemd_the_unit_is_enabled_and_restarted_and_conflicts_are_named
     fake.take();
 
     // Status shows the unit and asks systemctl.
-    let status = service(
-        &world,
-        &Systemctl::Fake(&fake),
-        &["service", "status", "--vault", vault_arg],
-    )
-    .ok();
+    let status = service_status(&world, &systemctl, vault_arg);
     assert!(
         status.stdout.contains(&format!("unit:      {unit}")),
         "{}",
@@ -626,17 +643,9 @@ fn with_a_user_systemd_the_unit_is_enabled_and_restarted_and_conflicts_are_named
     assert_eq!(fake.take(), [format!("--user status --no-pager {unit}")]);
 
     // Uninstall: a failure to stop keeps the unit, "not loaded" is no failure.
-    let uninstall = |envs: &[(&str, &str)]| {
-        let mut cmd = service_command(
-            &world,
-            None,
-            &Systemctl::Fake(&fake),
-            &["service", "uninstall", "--vault", vault_arg, "--json"],
-        );
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        run_cmd(cmd, "syncd service uninstall")
+    let uninstall = |env: &[(&str, &str)]| {
+        let args = ["service", "uninstall", "--vault", vault_arg, "--json"];
+        service_with(&world, &systemctl, &args, env)
     };
     let run = uninstall(&[
         ("FAKE_FAIL", "disable"),
@@ -676,29 +685,18 @@ fn with_a_user_systemd_the_unit_is_enabled_and_restarted_and_conflicts_are_named
 #[test]
 fn reinstall_replaces_only_a_unit_syncd_wrote() {
     let world = World::new();
-    let device = world.device("notes");
-    device.init();
-    let vault_arg = device.root.to_str().unwrap();
-    let install = [
-        "service",
-        "install",
-        "--vault",
-        vault_arg,
-        "--no-start",
-        "--json",
-    ];
-    let report = service(&world, &Systemctl::Missing, &install).ok().json();
-    let path = PathBuf::from(report["unit_path"].as_str().unwrap());
+    let vault = vault_in(&world, "notes");
+    let vault_arg = vault.to_str().unwrap();
+    let path = unit_path(&installed(&world, vault_arg));
     let original = fs::read_to_string(&path).unwrap();
 
     fs::write(&path, format!("{original}# an edit\n")).unwrap();
-    let report = service(&world, &Systemctl::Missing, &install).ok().json();
-    assert_eq!(report["replaced"], true);
+    assert_eq!(installed(&world, vault_arg)["replaced"], true);
     assert_eq!(fs::read_to_string(&path).unwrap(), original);
 
     let foreign = "[Unit]\nDescription=someone else's\n[Service]\nExecStart=/bin/true\n";
     fs::write(&path, foreign).unwrap();
-    let run = service(&world, &Systemctl::Missing, &install).expect_code(1);
+    let run = service(&world, &Systemctl::Missing, &install_no_start(vault_arg)).expect_code(1);
     assert!(
         run.stderr.contains(&path.display().to_string())
             && run
@@ -725,25 +723,11 @@ fn reinstall_replaces_only_a_unit_syncd_wrote() {
 #[test]
 fn uninstall_removes_the_unit_and_its_link_and_says_when_there_is_none() {
     let world = World::new();
-    let device = world.device("notes");
-    device.init();
-    let vault_arg = device.root.to_str().unwrap();
-    let report = service(
-        &world,
-        &Systemctl::Missing,
-        &[
-            "service",
-            "install",
-            "--vault",
-            vault_arg,
-            "--no-start",
-            "--json",
-        ],
-    )
-    .ok()
-    .json();
+    let vault = vault_in(&world, "notes");
+    let vault_arg = vault.to_str().unwrap();
+    let report = installed(&world, vault_arg);
     let unit = report["unit"].as_str().unwrap();
-    let path = PathBuf::from(report["unit_path"].as_str().unwrap());
+    let path = unit_path(&report);
     // What `systemctl --user enable` leaves, for a systemd that is gone by now.
     let wants = unit_dir(&world).join("default.target.wants");
     fs::create_dir_all(&wants).unwrap();
@@ -753,8 +737,7 @@ fn uninstall_removes_the_unit_and_its_link_and_says_when_there_is_none() {
     fs::create_dir_all(&other).unwrap();
     std::os::unix::fs::symlink(&path, other.join(unit)).unwrap();
 
-    let uninstall = ["service", "uninstall", "--vault", vault_arg, "--json"];
-    let report = service(&world, &Systemctl::Real, &uninstall).ok().json();
+    let report = uninstalled(&world, &Systemctl::Real, vault_arg);
     assert_eq!(report["removed"], true);
     assert_eq!(report["stopped"], false);
     assert!(
@@ -765,18 +748,13 @@ fn uninstall_removes_the_unit_and_its_link_and_says_when_there_is_none() {
     assert!(fs::symlink_metadata(wants.join(unit)).is_err());
     assert!(fs::symlink_metadata(other.join(unit)).is_ok());
 
-    let report = service(&world, &Systemctl::Missing, &uninstall).ok().json();
+    let report = uninstalled(&world, &Systemctl::Missing, vault_arg);
     assert_eq!(report["removed"], false);
     assert!(
         has_message(&report, "no service is installed for this vault"),
         "{report:#}"
     );
-    let run = service(
-        &world,
-        &Systemctl::Missing,
-        &["service", "status", "--vault", vault_arg],
-    )
-    .ok();
+    let run = service_status(&world, &Systemctl::Missing, vault_arg);
     assert!(run.stdout.contains("not installed"), "{}", run.stdout);
 }
 
@@ -785,47 +763,21 @@ fn install_needs_a_vault_and_uninstall_still_works_after_it_is_gone() {
     let world = World::new();
     let plain = world.path().join("plain");
     fs::create_dir_all(&plain).unwrap();
+    let plain_arg = plain.to_str().unwrap();
     let run = service(
         &world,
         &Systemctl::Missing,
-        &[
-            "service",
-            "install",
-            "--vault",
-            plain.to_str().unwrap(),
-            "--no-start",
-        ],
+        &["service", "install", "--vault", plain_arg, "--no-start"],
     )
     .expect_code(1);
     assert!(run.stderr.contains("not a vault"), "{}", run.stderr);
     assert!(!unit_dir(&world).exists(), "nothing written");
 
-    let device = world.device("notes");
-    device.init();
-    let vault_arg = device.root.to_str().unwrap();
-    let report = service(
-        &world,
-        &Systemctl::Missing,
-        &[
-            "service",
-            "install",
-            "--vault",
-            vault_arg,
-            "--no-start",
-            "--json",
-        ],
-    )
-    .ok()
-    .json();
-    let path = PathBuf::from(report["unit_path"].as_str().unwrap());
-    fs::remove_dir_all(device.root.join(".vault")).unwrap();
-    let report = service(
-        &world,
-        &Systemctl::Missing,
-        &["service", "uninstall", "--vault", vault_arg, "--json"],
-    )
-    .ok()
-    .json();
+    let vault = vault_in(&world, "notes");
+    let vault_arg = vault.to_str().unwrap();
+    let path = unit_path(&installed(&world, vault_arg));
+    fs::remove_dir_all(vault.join(".vault")).unwrap();
+    let report = uninstalled(&world, &Systemctl::Missing, vault_arg);
     assert_eq!(report["removed"], true);
     assert!(!path.exists());
 }

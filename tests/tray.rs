@@ -345,6 +345,50 @@ impl Watcher {
     }
 }
 
+/// A `syncd tray` on the test's bus, its log (`RUST_LOG=info`) in a file, readable while it
+/// runs.
+struct TrayProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl TrayProcess {
+    fn start(w: &World, bus: &Bus, device: &Device) -> TrayProcess {
+        let log = w.path().join("tray.log");
+        let mut command = device.command("tray", &[]);
+        let child = bus
+            .attach(w, &mut command)
+            .env("RUST_LOG", "info")
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        TrayProcess { child, log }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Click "Quit tray" on `item`: the process ends, cleanly.
+    fn quit(mut self, bus: &Bus, item: &str) {
+        bus.click(item, "Quit tray");
+        let quit = eventually(LIMIT, || self.child.try_wait().unwrap().is_some());
+        if quit.is_err() {
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().unwrap();
+        assert!(
+            quit.is_ok() && status.success(),
+            "the tray did not quit cleanly ({status:?}):\n{}",
+            self.log()
+        );
+    }
+}
+
 fn wait_for_prop(bus: &Bus, item: &str, name: &str, value: &str) {
     eventually(LIMIT, || bus.prop(item, name) == value).unwrap_or_else(|()| {
         panic!(
@@ -459,9 +503,8 @@ fn syncd_tray_waits_for_an_agent_opens_the_web_view_and_quits() {
     )
     .ok();
 
-    let mut command = a.command("tray", &[]);
-    let mut tray = bus.attach(&w, &mut command).spawn().unwrap();
-    let item = watcher.item_of(tray.id());
+    let tray = TrayProcess::start(&w, &bus, &a);
+    let item = watcher.item_of(tray.pid());
     wait_for_prop(&bus, &item, "IconName", "process-stop");
     assert_eq!(bus.prop(&item, "Status"), "NeedsAttention");
     assert_eq!(bus.prop(&item, "Title"), "Vault Sync: laptop (not running)");
@@ -496,33 +539,79 @@ fn syncd_tray_waits_for_an_agent_opens_the_web_view_and_quits() {
     // The panel restarts: the icon registers again with the new watcher, by itself.
     watcher.stop(&bus);
     let watcher = Watcher::start(&bus);
-    assert_eq!(watcher.item_of(tray.id()), item);
+    assert_eq!(watcher.item_of(tray.pid()), item);
 
-    bus.click(&item, "Quit tray");
-    let quit = eventually(LIMIT, || tray.try_wait().unwrap().is_some());
-    if quit.is_err() {
-        let _ = tray.kill();
-    }
-    let out = tray.wait_with_output().unwrap();
-    assert!(
-        quit.is_ok() && out.status.success(),
-        "the tray did not quit cleanly ({:?}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tray.quit(&bus, &item);
     // Quitting the tray leaves the agent as it was.
     assert_eq!(a.status()["agent"]["state"], "paused");
     assert!(agent.stop().success());
 }
 
 #[test]
-fn without_a_tray_on_the_desktop_the_agent_syncs_on_and_syncd_tray_says_why_it_stops() {
+fn icons_started_before_the_panel_wait_for_it_and_appear_with_it() {
     let w = World::new();
-    let bus = Bus::start(&w); // a session bus, but no StatusNotifierWatcher on it
+    let bus = Bus::start(&w); // the session's bus at login: the panel is not up yet
     let a = w.device("notes");
     a.init();
     let mut watch = a.command("watch", &["--tray"]);
     bus.attach(&w, &mut watch);
+    let agent = Agent::spawn(watch);
+    agent.wait_for_log("no system tray yet");
+    a.write("note.md", "synced before the panel is up", 1);
+    eventually(LIMIT, || {
+        w.hub_head().is_some() && w.hub_tree() != empty_tree()
+    })
+    .unwrap_or_else(|()| panic!("the agent stopped syncing:\n{}", agent.log().join("\n")));
+    // `syncd tray` from an autostart entry, also before the panel.
+    let tray = TrayProcess::start(&w, &bus, &a);
+    eventually(LIMIT, || tray.log().contains("no system tray yet"))
+        .unwrap_or_else(|()| panic!("`syncd tray` is not waiting:\n{}", tray.log()));
+
+    // The panel comes up: both icons register with it on their own, and work.
+    let watcher = Watcher::start(&bus);
+    let agents_item = watcher.item_of(agent.pid());
+    let item = watcher.item_of(tray.pid());
+    wait_for_prop(&bus, &agents_item, "IconName", "emblem-default");
+    wait_for_prop(&bus, &item, "IconName", "emblem-default");
+    assert_eq!(bus.prop(&item, "Title"), "Vault Sync: notes (up to date)");
+    bus.click(&item, "Pause");
+    eventually(LIMIT, || a.status()["agent"]["state"] == "paused")
+        .unwrap_or_else(|()| panic!("not paused: {}", a.status()));
+    wait_for_prop(&bus, &agents_item, "IconName", "media-playback-pause");
+
+    let tray_log = tray.log();
+    tray.quit(&bus, &item);
+    let agent_log = agent.log().join("\n");
+    assert!(agent.stop().success());
+    for (what, log) in [("watch --tray", agent_log), ("syncd tray", tray_log)] {
+        // One line while waiting, one when the tray came; no warning.
+        assert_eq!(
+            log.matches("no system tray yet").count(),
+            1,
+            "{what}:\n{log}"
+        );
+        assert_eq!(
+            log.matches("a system tray appeared").count(),
+            1,
+            "{what}:\n{log}"
+        );
+        assert!(
+            !log.lines()
+                .any(|l| l.contains("WARN") && l.contains("tray")),
+            "{what}:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn without_a_session_bus_the_agent_syncs_on_and_syncd_tray_says_why_it_stops() {
+    let w = World::new();
+    let a = w.device("notes");
+    a.init();
+    // An ssh session, a system service: no session bus at all.
+    let no_bus = format!("unix:path={}", w.path().join("no-bus-here").display());
+    let mut watch = a.command("watch", &["--tray"]);
+    watch.env("DBUS_SESSION_BUS_ADDRESS", &no_bus);
     let agent = Agent::spawn(watch);
     agent.wait_for_log("no system tray found");
     a.write("note.md", "synced without an icon", 1);
@@ -537,30 +626,18 @@ fn without_a_tray_on_the_desktop_the_agent_syncs_on_and_syncd_tray_says_why_it_s
         .count();
     assert_eq!(warnings, 1, "{}", agent.log().join("\n"));
 
-    let no_watcher = {
-        let mut c = a.command("tray", &[]);
-        bus.attach(&w, &mut c).output().unwrap()
-    };
-    let no_bus = {
-        let mut c = a.command("tray", &[]);
-        let missing = w.path().join("no-bus-here");
-        bus.attach(&w, &mut c)
-            .env(
-                "DBUS_SESSION_BUS_ADDRESS",
-                format!("unix:path={}", missing.display()),
-            )
-            .output()
-            .unwrap()
-    };
-    for (what, out) in [("no watcher", no_watcher), ("no bus", no_bus)] {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
-        assert!(
-            stderr.contains("cannot show the tray icon for")
-                && stderr.contains("no system tray found")
-                && stderr.contains("StatusNotifierItem"),
-            "{what}: {stderr}"
-        );
-    }
+    let out = a
+        .command("tray", &[])
+        .env("DBUS_SESSION_BUS_ADDRESS", &no_bus)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot show the tray icon for")
+            && stderr.contains("no system tray found")
+            && stderr.contains("StatusNotifierItem"),
+        "{stderr}"
+    );
     assert!(agent.stop().success());
 }

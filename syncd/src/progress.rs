@@ -82,7 +82,7 @@ impl Display {
 /// What a phase counts, as people say it.
 fn noun(phase: Phase) -> (&'static str, &'static str) {
     match phase {
-        Phase::Scanning => ("scanning", "files"),
+        Phase::Scanning => ("hashing", "files"),
         Phase::Downloading => ("downloading", "objects"),
         Phase::Applying => ("applying", "files"),
         Phase::Uploading => ("uploading", "objects"),
@@ -174,7 +174,7 @@ pub fn line(
         None => {
             let _ = write!(out, "{verb}: {} {items}", thousands(done.items));
             if done.bytes > 0 {
-                let _ = write!(out, ", {} hashed", bytes(done.bytes));
+                let _ = write!(out, ", {}", bytes(done.bytes));
             }
         }
         Some(t) => {
@@ -533,11 +533,16 @@ mod tests {
             line(
                 Phase::Scanning,
                 Amount::new(20_000, 5_000_000),
-                None,
+                Some(Amount::new(20_000, 5_000_000)),
                 6 * S,
                 true
             ),
-            "scanning: 20,000 files, 5.0 MB hashed, done in 6 s"
+            "hashing: 20,000 of 20,000 files, 5.0 of 5.0 MB, done in 6 s"
+        );
+        assert_eq!(
+            line(Phase::Uploading, Amount::new(3, 2_000), None, 6 * S, false),
+            "uploading: 3 objects, 2.0 kB",
+            "a phase whose total is not known"
         );
         assert_eq!(
             line(

@@ -11,8 +11,8 @@
 /// applying overlap when nothing is deleted (apply fetches the next batch while it writes one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
-    /// The walk of the folder and the hashing of what the stat cache does not know. Reported
-    /// as a whole when the scan returns: its total is not known before the walk ends.
+    /// The hashing of the files the stat cache cannot vouch for (files, bytes read). It begins
+    /// once the walk has found them, with their count and size as its total.
     Scanning,
     /// Blobs the plan writes that no local file holds (objects, bytes received).
     Downloading,

@@ -32,6 +32,7 @@ use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreRules;
 use crate::object::{FileMeta, FlatTree};
 use crate::paths::VaultPath;
+use crate::progress::{Amount, NoProgress, Phase, Progress};
 use crate::statcache::{StatCache, now_ns};
 
 /// How often a file that keeps changing while it is hashed is tried before it is left for the
@@ -204,6 +205,19 @@ pub fn scan(
     cache: &StatCache,
     opts: ScanOptions,
 ) -> Result<Scan, ScanError> {
+    scan_reporting(root, rules, cache, opts, &NoProgress)
+}
+
+/// [`scan`], telling `progress` what it hashes: once the walk has found the files the stat
+/// cache cannot vouch for, [`Phase::Scanning`] begins with their count and bytes, and each
+/// file hashed advances it (from the hashing threads). The caller ends the phase.
+pub fn scan_reporting(
+    root: &Path,
+    rules: &IgnoreRules,
+    cache: &StatCache,
+    opts: ScanOptions,
+    progress: &dyn Progress,
+) -> Result<Scan, ScanError> {
     let started_at_ns = now_ns();
     let root_meta = std::fs::metadata(root).map_err(|source| ScanError::Root {
         path: root.to_path_buf(),
@@ -224,7 +238,7 @@ pub fn scan(
         path: root.to_path_buf(),
         source,
     })?;
-    Ok(finish(out, walked, Vec::new(), root, cache, opts))
+    Ok(finish(out, walked, Vec::new(), root, cache, opts, progress))
 }
 
 /// [`scan`] limited to what `scope` says changed since the stat cache last described the
@@ -237,6 +251,7 @@ pub fn scan_scoped(
     rules: &IgnoreRules,
     cache: &StatCache,
     scope: &ScanScope,
+    progress: &dyn Progress,
 ) -> Result<Scan, ScanError> {
     let started_at_ns = now_ns();
     let out = Scan {
@@ -273,6 +288,7 @@ pub fn scan_scoped(
         root,
         cache,
         ScanOptions::default(),
+        progress,
     ))
 }
 
@@ -285,6 +301,7 @@ fn finish<'c>(
     root: &Path,
     cache: &'c StatCache,
     opts: ScanOptions,
+    progress: &dyn Progress,
 ) -> Scan {
     out.warnings = walked.warnings;
     out.unreadable = walked.unreadable;
@@ -313,7 +330,19 @@ fn finish<'c>(
     }
     out.counters.cache_hits = out.entries.len() as u64;
     out.counters.files_scanned = out.entries.len() as u64;
-    let results: Vec<Outcome> = rest.par_iter().map(|c| examine(c, root)).collect();
+    let to_hash = rest.iter().fold(Amount::default(), |t, c| {
+        let size = c.stat.as_ref().ok().and_then(|s| s.map(|s| s.size));
+        Amount::new(t.items + 1, t.bytes + size.unwrap_or(0))
+    });
+    progress.begin(Phase::Scanning, Some(to_hash));
+    let results: Vec<Outcome> = rest
+        .par_iter()
+        .map(|c| {
+            let outcome = examine(c, root);
+            progress.advance(Phase::Scanning, Amount::new(1, outcome.bytes));
+            outcome
+        })
+        .collect();
     for (outcome, c) in results.into_iter().zip(rest) {
         out.counters.files_hashed += outcome.reads;
         out.counters.bytes_hashed += outcome.bytes;

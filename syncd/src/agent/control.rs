@@ -54,6 +54,10 @@ pub struct AgentStatus {
     pub pending: bool,
     /// The last failure's message, which says what to do; cleared by a successful round.
     pub last_error: Option<String>,
+    /// Paused by `syncd pause` (until `syncd resume`), whatever `state` says: a `sync-now`
+    /// round of a paused agent shows `syncing` while it runs.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 impl AgentStatus {
@@ -69,6 +73,7 @@ impl AgentStatus {
             conflicts: 0,
             pending: true,
             last_error: None,
+            paused: false,
         }
     }
 
@@ -195,8 +200,15 @@ fn answer(
             let mut current = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
             // The loop takes the command a moment later; answer with what it will be.
             match request {
-                Request::Pause => current.set_state(State::Paused, vault::statcache::now_ns()),
-                Request::Resume | Request::SyncNow => current.pending = true,
+                Request::Pause => {
+                    current.paused = true;
+                    current.set_state(State::Paused, vault::statcache::now_ns());
+                }
+                Request::Resume => {
+                    current.paused = false;
+                    current.pending = true;
+                }
+                Request::SyncNow => current.pending = true,
                 Request::Status => {}
             }
             Answer {

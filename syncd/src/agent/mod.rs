@@ -329,13 +329,17 @@ impl Agent<'_> {
                     tracing::info!(
                         "paused: changes are noticed but not synced until `syncd resume`"
                     );
-                    self.update(|s| s.set_state(State::Paused, now_ns()));
+                    self.update(|s| {
+                        s.paused = true;
+                        s.set_state(State::Paused, now_ns());
+                    });
                 }
                 Ok(Trigger::Resume) => {
                     if self.paused {
                         tracing::info!("resumed");
                     }
                     self.paused = false;
+                    self.update(|s| s.paused = false);
                     retry_at = None;
                 }
                 // The safety-net round (which looks at everything: events can be missed), or

@@ -18,7 +18,8 @@ mod with_tray {
     use crate::exit;
     use crate::tray::{self, Context};
 
-    /// `syncd tray`: until "Quit tray"; an error when the desktop has no tray.
+    /// `syncd tray`: until "Quit tray"; an error when there is no session bus (a bus whose
+    /// tray is not up yet is waited on).
     pub fn run(args: TrayArgs) -> Result<u8> {
         let vault = open_vault(&args.vault)?;
         let running =
@@ -32,8 +33,8 @@ mod with_tray {
         Ok(exit::OK)
     }
 
-    /// The icon of `syncd watch --tray`, on a thread of its own. A desktop without a tray
-    /// costs one warning: the agent's job is syncing, not the icon.
+    /// The icon of `syncd watch --tray`, on a thread of its own. No session bus costs one
+    /// warning: the agent's job is syncing, not the icon.
     pub fn beside_agent(vault: &LocalVault) -> Result<()> {
         let state_dir = vault.state_dir();
         let ctx = context(vault, false);

@@ -3,15 +3,18 @@
 //! `syncd status`: that way the same code serves the agent in its own process and an agent
 //! that runs elsewhere (a service), and the tray can never hold up a round.
 //!
-//! It shows a freedesktop StatusNotifierItem through ksni, on the session D-Bus. Without a
-//! tray on the desktop (no StatusNotifierWatcher, or no session bus at all) [`spawn`] fails
-//! and the caller decides: the agent goes on without an icon, `syncd tray` stops.
+//! It shows a freedesktop StatusNotifierItem through ksni, on the session D-Bus. With no
+//! session bus at all [`spawn`] fails and the caller decides: the agent goes on without an
+//! icon, `syncd tray` stops. A bus without a tray on it yet (no StatusNotifierWatcher) is no
+//! failure: at login the agent's service often starts before the desktop's panel, so the icon
+//! waits on the bus and registers when a tray appears.
 
 mod view;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ksni::blocking::TrayMethods;
@@ -28,8 +31,12 @@ const RETRY: Duration = Duration::from_secs(3);
 /// `syncd watch --tray` starts the tray as the agent starts: give the agent this long to open
 /// its socket before the icon says "not running".
 const AGENT_START: Duration = Duration::from_secs(5);
+/// A panel that starts with the session is up well within this; a tray still missing after it
+/// is worth a warning (the desktop may have none: GNOME without its AppIndicator extension).
+const NO_TRAY_WARNING: Duration = Duration::from_secs(60);
 
-/// Why there is no icon.
+/// Why there is no icon (only a missing session bus, or a tray that refuses it: a bus without
+/// a tray yet is waited on).
 #[derive(Debug, thiserror::Error)]
 pub enum TrayError {
     #[error(
@@ -48,10 +55,32 @@ pub struct Running {
     shown: View,
     /// The last failure to reach the agent, said once rather than every second.
     last_problem: Option<String>,
+    presence: Arc<Mutex<Presence>>,
+    started: Instant,
+    /// Whether "still no system tray" was said (once is enough).
+    warned_no_tray: bool,
+}
+
+/// Where the icon stands with the desktop's tray. Written by ksni's watcher hooks (on its
+/// thread), read by [`Running::serve`] to warn when no tray comes at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presence {
+    /// In [`spawn`], registering with the tray.
+    Starting,
+    /// There was no tray at the start; the icon registers when one appears.
+    Waiting,
+    /// Registered with a tray.
+    Shown,
+    /// The tray went away (or refused the icon) after it had been shown; it returns with it.
+    Gone,
+}
+
+fn lock(presence: &Mutex<Presence>) -> std::sync::MutexGuard<'_, Presence> {
+    presence.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Put the icon on the desktop for the vault whose state folder is `state_dir`. Fails at
-/// once when the desktop has no tray (or there is no session bus).
+/// once when there is no session bus; without a tray on it yet, the icon waits for one.
 pub fn spawn(state_dir: &Path, ctx: Context) -> Result<Running, TrayError> {
     let mut last_problem = None;
     let mut status = poll(state_dir, &mut last_problem);
@@ -64,12 +93,29 @@ pub fn spawn(state_dir: &Path, ctx: Context) -> Result<Running, TrayError> {
     }
     let shown = view(status.as_ref(), &ctx);
     let (tx, actions) = mpsc::channel();
+    let presence = Arc::new(Mutex::new(Presence::Starting));
     let handle = SyncTray {
         view: shown.clone(),
         actions: tx,
+        presence: presence.clone(),
     }
+    // No tray (yet) is no error: ksni calls `watcher_offline` and registers the icon when a
+    // StatusNotifierWatcher appears on the bus. Only a missing bus still fails here.
+    .assume_sni_available(true)
     .spawn()
     .map_err(TrayError::NoHost)?;
+    {
+        // `watcher_offline` ran inside `spawn` if there was no tray; else the icon is shown.
+        // Said only now that ksni listens for a tray to appear, so "waiting" is true.
+        let mut p = lock(&presence);
+        match *p {
+            Presence::Starting => *p = Presence::Shown,
+            Presence::Waiting => tracing::info!(
+                "no system tray yet: waiting for the desktop's panel, the icon appears once it is up"
+            ),
+            Presence::Shown | Presence::Gone => {}
+        }
+    }
     Ok(Running {
         handle,
         actions,
@@ -78,6 +124,9 @@ pub fn spawn(state_dir: &Path, ctx: Context) -> Result<Running, TrayError> {
         status,
         shown,
         last_problem,
+        presence,
+        started: Instant::now(),
+        warned_no_tray: false,
     })
 }
 
@@ -95,6 +144,7 @@ impl Running {
             if self.handle.is_closed() {
                 break;
             }
+            self.warn_if_no_tray();
             self.status = poll(&self.state_dir, &mut self.last_problem);
             let next = view(self.status.as_ref(), &self.ctx);
             if next != self.shown {
@@ -103,6 +153,21 @@ impl Running {
             }
         }
         self.handle.shutdown().wait();
+    }
+
+    /// The icon waits for a tray without end, so a desktop that has none would otherwise be
+    /// silent (at the default log level): one warning once the panel is clearly not coming.
+    fn warn_if_no_tray(&mut self) {
+        if !self.warned_no_tray
+            && self.started.elapsed() >= NO_TRAY_WARNING
+            && *lock(&self.presence) == Presence::Waiting
+        {
+            self.warned_no_tray = true;
+            tracing::warn!(
+                "still no system tray after {} s, so no icon; it appears once the desktop's panel shows StatusNotifierItem icons (KDE Plasma, GNOME with the AppIndicator extension, Xfce, waybar, ...)",
+                NO_TRAY_WARNING.as_secs()
+            );
+        }
     }
 
     fn act(&mut self, action: Action) {
@@ -186,6 +251,7 @@ fn open(target: &str) {
 struct SyncTray {
     view: View,
     actions: Sender<Action>,
+    presence: Arc<Mutex<Presence>>,
 }
 
 impl ksni::Tray for SyncTray {
@@ -260,14 +326,47 @@ impl ksni::Tray for SyncTray {
             .collect()
     }
 
+    /// A tray appeared on the bus; ksni registers the icon with it right after this (and
+    /// calls `watcher_offline` if that fails).
     fn watcher_online(&self) {
-        tracing::info!("the system tray is back; the icon is shown again");
+        let mut presence = lock(&self.presence);
+        if *presence == Presence::Waiting {
+            tracing::info!("a system tray appeared; the icon is shown there");
+        } else {
+            tracing::info!("the system tray is back; the icon is shown again");
+        }
+        *presence = Presence::Shown;
     }
 
-    /// The panel may restart (or the user may turn its tray off): the icon waits for it to
-    /// come back rather than ending.
+    /// No tray at the start (the panel may still be starting), or the panel restarted (or the
+    /// user turned its tray off): the icon waits for a tray rather than ending.
     fn watcher_offline(&self, reason: ksni::OfflineReason) -> bool {
-        tracing::info!("the system tray went away ({reason:?}); the icon returns with it");
+        let mut presence = lock(&self.presence);
+        match (*presence, reason) {
+            // [`spawn`] says so once it returns.
+            (Presence::Starting, reason) => {
+                tracing::debug!("no system tray at the start: {}", offline_reason(&reason));
+                *presence = Presence::Waiting;
+            }
+            (_, ksni::OfflineReason::No) => {
+                tracing::info!("the system tray went away; the icon returns with it");
+                *presence = Presence::Gone;
+            }
+            (_, reason) => {
+                tracing::info!(
+                    "the system tray did not take the icon ({}); it is offered again when a tray appears",
+                    offline_reason(&reason)
+                );
+                *presence = Presence::Gone;
+            }
+        }
         true
+    }
+}
+
+fn offline_reason(reason: &ksni::OfflineReason) -> String {
+    match reason {
+        ksni::OfflineReason::Error(e) => e.to_string(),
+        other => format!("{other:?}"),
     }
 }

@@ -98,7 +98,7 @@ pub fn view(status: Option<&AgentStatus>, ctx: &Context) -> View {
             if s.pending {
                 lines.push("changes waiting to be synced".to_string());
             }
-            if s.state == State::Paused {
+            if is_paused(s) {
                 lines.push("paused: changes are noticed but not synced".to_string());
             }
             if let Some(e) = &s.last_error {
@@ -107,7 +107,7 @@ pub fn view(status: Option<&AgentStatus>, ctx: &Context) -> View {
         }
     }
     let running = status.is_some();
-    let paused = status.is_some_and(|s| s.state == State::Paused);
+    let paused = status.is_some_and(is_paused);
     let mut menu = vec![
         Entry::Label(mnemonic_safe(&format!("{name}: {state}"))),
         Entry::Separator,
@@ -165,6 +165,13 @@ pub fn view(status: Option<&AgentStatus>, ctx: &Context) -> View {
         tooltip: escape_markup(&lines.join("\n")),
         menu,
     }
+}
+
+/// Paused until a resume, also while a sync-now round of the paused agent runs (its `state` is
+/// `syncing` then, and the menu must still offer Resume). An agent older than the `paused`
+/// field says so only in `state`.
+fn is_paused(s: &AgentStatus) -> bool {
+    s.paused || s.state == State::Paused
 }
 
 /// `2026-11-24 14:02`: seconds would make the tooltip change every round for nothing.
@@ -296,7 +303,9 @@ mod tests {
                 ("Open vault folder", true)
             ]
         );
-        let paused = view(Some(&status(State::Paused)), &ctx());
+        let mut paused_status = status(State::Paused);
+        paused_status.paused = true;
+        let paused = view(Some(&paused_status), &ctx());
         assert_eq!(
             items(&paused),
             [
@@ -306,6 +315,17 @@ mod tests {
             ]
         );
         assert!(paused.tooltip.contains("paused: changes are noticed"));
+        // A sync-now round of the paused agent: syncing, and still to be resumed.
+        paused_status.set_state(State::Syncing, T);
+        let sync_now = view(Some(&paused_status), &ctx());
+        assert_eq!(sync_now.icon, "emblem-synchronizing");
+        assert_eq!(items(&sync_now), items(&paused));
+        assert!(sync_now.tooltip.contains("paused: changes are noticed"));
+        // An agent from before the `paused` field says it in its state only.
+        assert_eq!(
+            items(&view(Some(&status(State::Paused)), &ctx())),
+            items(&paused)
+        );
     }
 
     #[test]

@@ -461,7 +461,7 @@ mod scoped {
                 "build/out.md",
             ],
         );
-        let scoped = scan_scoped(root, &rules, &cache, &scope).unwrap();
+        let scoped = scan_scoped(root, &rules, &cache, &scope, &NoProgress).unwrap();
         let full = run(root, &rules, &cache, true);
         assert_eq!(scoped.files(), full.files());
         assert!(scoped.files().contains_key(&vp("projects/current/plan.md")));
@@ -483,7 +483,7 @@ mod scoped {
             "notes/deep/c.md",
             b"changed behind the watcher's back",
         );
-        let scoped = scan_scoped(root, &rules, &cache, &ScanScope::new()).unwrap();
+        let scoped = scan_scoped(root, &rules, &cache, &ScanScope::new(), &NoProgress).unwrap();
         assert_eq!(scoped.files(), &cache.flat());
         assert_eq!(scoped.counters.files_hashed, 0);
         let full = run(root, &rules, &cache, true);
@@ -500,7 +500,7 @@ mod scoped {
         write(root, "a.md", b"alpha, just now");
         cache.update_from_scan(&run(root, &rules, &cache, true));
         write(root, "a.md", b"alpha, again");
-        let scoped = scan_scoped(root, &rules, &cache, &ScanScope::new()).unwrap();
+        let scoped = scan_scoped(root, &rules, &cache, &ScanScope::new(), &NoProgress).unwrap();
         let full = run(root, &rules, &StatCache::new(), false);
         assert_eq!(scoped.files(), full.files());
     }
@@ -515,7 +515,7 @@ mod scoped {
         fs::rename(root.join("notes/deep"), root.join("moved-away")).unwrap();
         std::os::unix::fs::symlink(outside.path(), root.join("notes/deep")).unwrap();
         let scope = scope_of(root, &["notes/deep", "moved-away", "notes/deep/c.md"]);
-        let scoped = scan_scoped(root, &rules, &cache, &scope).unwrap();
+        let scoped = scan_scoped(root, &rules, &cache, &scope, &NoProgress).unwrap();
         let full = run(root, &rules, &cache, true);
         assert_eq!(scoped.files(), full.files());
         assert!(
@@ -612,7 +612,7 @@ mod scoped {
                 changed.extend(apply(root, o));
             }
             let scope = scope_of(root, &changed.iter().map(String::as_str).collect::<Vec<_>>());
-            let scoped = scan_scoped(root, &rules, &cache, &scope).unwrap();
+            let scoped = scan_scoped(root, &rules, &cache, &scope, &NoProgress).unwrap();
             let full = run(root, &rules, &StatCache::new(), false);
             proptest::prop_assert_eq!(scoped.files(), full.files());
         }

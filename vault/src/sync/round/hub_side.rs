@@ -1,0 +1,294 @@
+//! The hub's side of a round: uploading what the hub lacks, publishing a snapshot with a
+//! compare-and-swap, and verifying (and repairing) that both sides hold the same tree.
+
+use super::*;
+
+impl Round<'_> {
+    /// Upload what the hub lacks of `merged`, then a snapshot, and move the hub's head to it.
+    /// `Ok(Err(why))`: start over (a file changed under us, or another device was first).
+    pub(super) fn publish(
+        &mut self,
+        merged: &FlatTree,
+        remote: &FlatTree,
+        root: ObjectId,
+        trees: Vec<Object>,
+        head: Option<ObjectId>,
+    ) -> Result<Result<ObjectId, String>, SyncError> {
+        let on_hub: HashSet<ObjectId> = remote.values().map(|m| m.id).collect();
+        let mut ask: Vec<ObjectId> = Vec::new();
+        let mut seen = HashSet::new();
+        for meta in merged.values() {
+            if !on_hub.contains(&meta.id) && seen.insert(meta.id) {
+                ask.push(meta.id);
+            }
+        }
+        ask.extend(trees.iter().map(Object::id));
+        let missing: HashSet<ObjectId> = self.hub.missing(&ask)?.into_iter().collect();
+        let vault = self.vault;
+        let snapshot_of = |time_ns| {
+            let config = vault.config();
+            Snapshot {
+                tree: root,
+                parents: head.into_iter().collect(),
+                device_id: config.device_id.clone(),
+                device_name: config.device_name.clone(),
+                time_ns,
+            }
+            .to_object()
+        };
+        if let Some(progress) = self.opts.progress.as_deref() {
+            // The snapshot is made after the blobs are read; one made now has its size.
+            let snapshot = snapshot_of(now_ns()).bytes.len() as u64;
+            let total = upload_total(merged, &trees, &missing, snapshot);
+            progress.begin(Phase::Uploading, Some(total));
+        }
+
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0u64;
+        let mut sent = HashSet::new();
+        for (path, meta) in merged {
+            if !missing.contains(&meta.id) || !sent.insert(meta.id) {
+                continue;
+            }
+            let Some(bytes) = read_if(self.vault.root(), path, meta.id) else {
+                // The file changed since it was hashed: forget its cached id and start over.
+                self.stale.push(path.clone());
+                return Ok(Err(format!("`{path}` changed while it was being uploaded")));
+            };
+            self.stats.files_read += 1;
+            self.stats.bytes_hashed += bytes.len() as u64;
+            batch_bytes += bytes.len() as u64;
+            batch.push(Object {
+                kind: Kind::Blob,
+                bytes,
+            });
+            if batch_bytes >= BATCH_BYTES {
+                self.put(&std::mem::take(&mut batch))?;
+                batch_bytes = 0;
+            }
+        }
+        let snapshot = snapshot_of(now_ns());
+        let snap_id = snapshot.id();
+        batch.extend(trees.iter().filter(|t| missing.contains(&t.id())).cloned());
+        batch.push(snapshot.clone());
+        self.put(&batch)?;
+        self.progress().end(Phase::Uploading);
+        self.history.remember(&trees);
+        self.history.remember(std::slice::from_ref(&snapshot));
+        let outcome = match self.hub.cas_head(head, snap_id) {
+            Err(HubError::Refused { .. }) => {
+                // The hub lacks objects it was assumed to have (a lost pack): send what it
+                // misses of this snapshot, then try once more.
+                let mut all: Vec<ObjectId> = merged.values().map(|m| m.id).collect();
+                all.extend(trees.iter().map(Object::id));
+                let missing = self.hub.missing(&all)?;
+                let sent = self.reupload(&missing, merged)?;
+                self.repairs.push(format!(
+                    "the hub had lost {sent} object(s) of the vault; they were uploaded again"
+                ));
+                self.hub.cas_head(head, snap_id)?
+            }
+            other => other?,
+        };
+        match outcome {
+            CasOutcome::Updated => {
+                self.snapshot_created = true;
+                Ok(Ok(snap_id))
+            }
+            CasOutcome::Conflict { actual } => Ok(Err(format!(
+                "another device published first (the hub's head is now {})",
+                actual.map(|a| a.short()).unwrap_or_else(|| "empty".into())
+            ))),
+        }
+    }
+
+    pub(super) fn put(&mut self, objects: &[Object]) -> Result<(), SyncError> {
+        if objects.is_empty() {
+            return Ok(());
+        }
+        self.hub.put(objects)?;
+        let bytes = objects.iter().map(|o| o.bytes.len() as u64).sum::<u64>();
+        self.stats.objects_sent += objects.len() as u64;
+        self.stats.bytes_sent += bytes;
+        let sent = Amount::new(objects.len() as u64, bytes);
+        self.progress().advance(Phase::Uploading, sent);
+        Ok(())
+    }
+
+    /// Step 8: the folder, scanned again, must have the tree the hub computes for its head.
+    /// `scanned`: the folder scanned after apply, if the caller did that already.
+    pub(super) fn verify(
+        &mut self,
+        head: Option<ObjectId>,
+        expected: ObjectId,
+        merged: &FlatTree,
+        scanned: Option<Scan>,
+    ) -> Result<Step, SyncError> {
+        // `expected` is the root tree of `merged`, so comparing the flat trees is the same test
+        // as comparing roots, without rebuilding and hashing every tree.
+        let mut vscan = match scanned {
+            Some(s) => s,
+            None => self.scan(true)?,
+        };
+        if !scan_equals(&mut vscan, merged) {
+            let mut local = with_unreadable(&vscan, merged);
+            // Either a file changed since apply (a new local edit: the next attempt takes it),
+            // or the stat cache lied. Rehash the differing files to tell which.
+            let differing: Vec<VaultPath> = differing_paths(&local, merged);
+            for p in &differing {
+                self.cache.remove(p);
+            }
+            vscan = self.scan(true)?;
+            local = with_unreadable(&vscan, merged);
+            if local != *merged {
+                self.save_cache(&vscan, None)?;
+                return Ok(Step::Retry(format!(
+                    "{} file(s) changed during the round, first `{}`",
+                    differing.len(),
+                    differing.first().map(VaultPath::as_str).unwrap_or("?")
+                )));
+            }
+            self.repairs.push(format!(
+                "the stat cache held stale ids for {} file(s); they were hashed again",
+                differing.len()
+            ));
+        }
+        self.verify_hub(head, expected, &vscan, false)
+    }
+
+    /// The hub's side of step 8: the hub's tree for `head` must be `expected`, which the folder
+    /// (as `vscan` found it) has. Saves the stat cache from `vscan` unless `cache_saved`.
+    pub(super) fn verify_hub(
+        &mut self,
+        head: Option<ObjectId>,
+        expected: ObjectId,
+        vscan: &Scan,
+        cache_saved: bool,
+    ) -> Result<Step, SyncError> {
+        let hub_tree = self.hub_tree(vscan)?;
+        if tree_or_empty(hub_tree) != expected {
+            if self.hub.head()? != head {
+                self.save_cache(vscan, None)?;
+                return Ok(Step::Retry(
+                    "another device published while this round verified".into(),
+                ));
+            }
+            return Err(SyncError::VerifyFailed {
+                hub: self.hub.describe(),
+                local: expected,
+                hub_tree,
+                differences: vec![format!(
+                    "the hub's head {} reports tree {}",
+                    head.map(|h| h.short()).unwrap_or_default(),
+                    hub_tree.map(|t| t.short()).unwrap_or_default()
+                )],
+            });
+        }
+        if !cache_saved {
+            self.save_cache(vscan, Some(expected))?;
+        }
+        Ok(Step::Done {
+            head,
+            tree: hub_tree,
+        })
+    }
+
+    /// The hub's tree hash for its head, re-uploading objects it reports missing (a lost or
+    /// deleted pack) from this device's store and files.
+    pub(super) fn hub_tree(&mut self, scan: &Scan) -> Result<Option<ObjectId>, SyncError> {
+        // A missing tree hides the objects under it, so this may take one pass per level.
+        let mut sent = 0;
+        let mut passes = 0;
+        let result = loop {
+            passes += 1;
+            let answer = if self.opts.full_verify {
+                self.hub.verify_tree()
+            } else {
+                self.hub.tree_hash()
+            };
+            match answer {
+                Ok(tree) => break Ok(tree),
+                // One pass per tree level at most; a hub that keeps asking is broken.
+                Err(HubError::Missing { ids, hub }) if passes <= MAX_TREE_DEPTH + 2 => {
+                    let now = self.reupload(&ids, scan.files())?;
+                    if now == 0 {
+                        break Err(HubError::Missing { ids, hub }.into());
+                    }
+                    sent += now;
+                }
+                Err(e) => break Err(e.into()),
+            }
+        };
+        if sent > 0 {
+            self.repairs.push(format!(
+                "the hub had lost {sent} object(s); they were uploaded again"
+            ));
+        }
+        result
+    }
+
+    /// Upload those of `ids` this device has; returns how many.
+    pub(super) fn reupload(
+        &mut self,
+        ids: &[ObjectId],
+        files: &FlatTree,
+    ) -> Result<usize, SyncError> {
+        let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
+        let mut objects = Vec::new();
+        let mut found = HashSet::new();
+        for (path, meta) in files {
+            if wanted.contains(&meta.id)
+                && !found.contains(&meta.id)
+                && let Some(bytes) = read_if(self.vault.root(), path, meta.id)
+            {
+                self.stats.files_read += 1;
+                self.stats.bytes_hashed += bytes.len() as u64;
+                found.insert(meta.id);
+                objects.push(Object {
+                    kind: Kind::Blob,
+                    bytes,
+                });
+            }
+        }
+        for id in ids {
+            if !found.contains(id)
+                && let Some(object) = self.history.local_object(*id)
+            {
+                found.insert(*id);
+                objects.push(object);
+            }
+        }
+        // Trees before the snapshot, children before parents is not needed: the hub checks
+        // completeness only when the head moves, and the head is already set.
+        let total = objects.iter().fold(Amount::default(), |t, o| {
+            Amount::new(t.items + 1, t.bytes + o.bytes.len() as u64)
+        });
+        self.progress().begin(Phase::Uploading, Some(total));
+        for chunk in objects.chunks(4096) {
+            self.put(chunk)?;
+        }
+        self.progress().end(Phase::Uploading);
+        Ok(found.len())
+    }
+}
+
+/// What publishing sends: the blobs of `merged` and the `trees` the hub is `missing`, and a
+/// snapshot of `snapshot` bytes.
+pub(super) fn upload_total(
+    merged: &FlatTree,
+    trees: &[Object],
+    missing: &HashSet<ObjectId>,
+    snapshot: u64,
+) -> Amount {
+    let mut total = Amount::new(1, snapshot);
+    let mut seen = HashSet::new();
+    for meta in merged.values() {
+        if missing.contains(&meta.id) && seen.insert(meta.id) {
+            total = Amount::new(total.items + 1, total.bytes + meta.size);
+        }
+    }
+    for tree in trees.iter().filter(|t| missing.contains(&t.id())) {
+        total = Amount::new(total.items + 1, total.bytes + tree.bytes.len() as u64);
+    }
+    total
+}

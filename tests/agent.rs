@@ -567,3 +567,48 @@ fn a_device_offline_for_a_week_catches_up_without_loss() {
     assert_converged(&[&a, &b]);
     drop(server);
 }
+
+/// inotify needs one watch per folder; a limit too low for the vault is refused at start with
+/// the fix, not left to miss changes. The limit is lowered for this test only, inside a user
+/// namespace (whose inotify limits are its own: /proc/sys/user/max_inotify_watches).
+#[test]
+fn a_watch_limit_too_low_for_the_vault_is_refused_with_the_fix() {
+    let probe = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "true"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: this machine cannot make a user namespace (`unshare --user`)");
+        return;
+    }
+    let w = World::new();
+    let a = w.device("laptop");
+    for i in 0..20 {
+        a.write(&format!("folder-{i:02}/note.md"), "a note", i);
+    }
+    a.init();
+    let watch = a.command("watch", &[]);
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--user", "--map-root-user", "sh", "-c"])
+        .arg("echo 5 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"")
+        .arg(watch.get_program())
+        .args(watch.get_args());
+    for (key, value) in watch.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("fs.inotify.max_user_watches")
+            && stderr.contains("sudo sysctl fs.inotify.max_user_watches=524288")
+            && stderr.contains(&a.root.display().to_string()),
+        "{stderr}"
+    );
+    assert!(
+        !a.path(".vault/agent.sock").exists(),
+        "the socket is removed"
+    );
+}

@@ -120,6 +120,13 @@ pub enum AgentError {
         #[source]
         source: notify::Error,
     },
+    #[error(
+        "cannot watch `{}` for changes: the system's limit of watched folders \
+         (fs.inotify.max_user_watches) is lower than the number of folders in the vault plus \
+         those other programs watch. Raise it: `sudo sysctl fs.inotify.max_user_watches=524288`, \
+         and add `fs.inotify.max_user_watches=524288` to /etc/sysctl.conf to keep it", .path.display()
+    )]
+    WatchLimit { path: std::path::PathBuf },
     #[error("cannot install the SIGTERM/ctrl-c handler: {0}")]
     Signals(#[from] ctrlc::Error),
     #[error(transparent)]
@@ -250,9 +257,15 @@ fn watch_folder(
     })?;
     watcher
         .watch(root, RecursiveMode::Recursive)
-        .map_err(|source| AgentError::Watch {
-            path: root.to_path_buf(),
-            source,
+        .map_err(|source| match source.kind {
+            // inotify needs one watch per folder; ENOSPC from inotify_add_watch.
+            notify::ErrorKind::MaxFilesWatch => AgentError::WatchLimit {
+                path: root.to_path_buf(),
+            },
+            _ => AgentError::Watch {
+                path: root.to_path_buf(),
+                source,
+            },
         })?;
     Ok(watcher)
 }

@@ -13,6 +13,7 @@ pub mod hub;
 pub mod id;
 pub mod ignore_rules;
 pub mod local;
+pub mod markdown;
 pub mod object;
 pub mod paths;
 pub mod progress;

@@ -12,12 +12,16 @@
 //! - Obsidian Tasks emoji fields and Dataview inline fields, and `#tags` ([`fields`]).
 //! - Note-level `tags:` / `tag:` in YAML front matter ([`front_matter`]).
 //! - Task ids derived from the line ([`id`], which documents how they are formed).
+//! - Marking a task done or undone, recurrence, and appending a new task ([`edit`]).
 
+pub mod edit;
 pub mod fields;
 pub mod front_matter;
 pub mod id;
+mod recurrence;
 pub mod tasks;
 
+pub use edit::{EditError, append_task, mark_done, mark_undone, new_task_line};
 pub use fields::{Fields, Planning, Priority, parse_date};
 pub use id::TaskId;
 pub use tasks::{ParsedNote, Task, Warning, is_task_source, parse_note};

@@ -247,6 +247,14 @@ pub fn parse_note(path: &VaultPath, text: &str) -> ParsedNote {
     note
 }
 
+/// Byte ranges of every code span in the note's body (for editors of a task line, so they read
+/// its fields exactly as [`parse_note`] did).
+pub(crate) fn code_spans(text: &str) -> Vec<Range<usize>> {
+    let body_start =
+        front_matter::locate(text).map_or_else(|| front_matter::bom_len(text), |fm| fm.body_start);
+    scan_body(text, body_start, &Lines::new(text)).1
+}
+
 /// Walks the markdown after the front matter: the checkboxes of list items and all code spans,
 /// both as offsets into `text`.
 fn scan_body(text: &str, body_start: usize, lines: &Lines) -> (Vec<Found>, Vec<Range<usize>>) {

@@ -5,7 +5,7 @@
 //! still read. Every position it reports is a byte offset into the note's original text (line
 //! endings, byte order mark and all), so a later edit can change exactly one line's bytes.
 //!
-//! Understood (see `docs/architecture.md`; the user guide comes with the `syncd tasks` commands):
+//! Understood (the user guide is docs/tasks.md):
 //! - GFM task list items at any depth (`- [ ]`, `* [x]`, `+ [ ]`, `1. [ ]`, `1) [ ]`) and the
 //!   Obsidian Tasks statuses (`[/]` in progress, `[-]` cancelled, any other single character);
 //!   not inside code blocks, HTML blocks or plain paragraphs ([`tasks`]).

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::agent::{Agent, eventually};
+use common::proxy::Relay;
 use common::server::{Server, add_user};
 use common::{Device, World, assert_converged};
 
@@ -21,8 +22,9 @@ fn server_with_alice(w: &World) -> (Server, PathBuf) {
     (Server::start(&data, &[]), data)
 }
 
-fn join(d: &Device, server: &Server) {
-    d.join_server(&server.url, "alice", PASSWORD, &["--vault-name", "notes"])
+/// Join `d` to alice's vault `notes` on the server at `url`.
+fn join(d: &Device, url: &str) {
+    d.join_server(url, "alice", PASSWORD, &["--vault-name", "notes"])
         .ok();
 }
 
@@ -31,9 +33,26 @@ fn pair_on_server(w: &World) -> (Server, PathBuf, Device<'_>, Device<'_>) {
     let (server, data) = server_with_alice(w);
     let a = w.device("laptop");
     let b = w.device("desktop");
-    join(&a, &server);
-    join(&b, &server);
+    join(&a, &server.url);
+    join(&b, &server.url);
     (server, data, a, b)
+}
+
+/// A server with `alice`; `direct` joined to it, `behind` joined through a relay that passes
+/// `bytes_per_sec` upstream and can be cut.
+fn pair_behind_relay<'w>(
+    w: &'w World,
+    direct: &str,
+    behind: &str,
+    bytes_per_sec: u64,
+) -> (Server, Relay, Device<'w>, Device<'w>) {
+    let (server, _data) = server_with_alice(w);
+    let a = w.device(direct);
+    join(&a, &server.url);
+    let relay = Relay::start(&server.addr(), bytes_per_sec);
+    let b = w.device(behind);
+    join(&b, &relay.url);
+    (server, relay, a, b)
 }
 
 /// Wait until `d` holds `path` with exactly `text` (or, with `None`, no `path`).
@@ -421,16 +440,9 @@ fn own_writes_never_bounce_and_a_round_looks_only_at_what_changed() {
 
 #[test]
 fn status_says_syncing_while_a_slow_upload_runs() {
-    use common::proxy::Relay;
     let w = World::new();
-    let (server, _data) = server_with_alice(&w);
-    let a = w.device("laptop");
-    join(&a, &server);
     // The desktop's uplink: 256 KiB/s.
-    let relay = Relay::start(&server.addr(), 256 * 1024);
-    let b = w.device("desktop");
-    b.join_server(&relay.url, "alice", PASSWORD, &["--vault-name", "notes"])
-        .ok();
+    let (server, relay, a, b) = pair_behind_relay(&w, "laptop", "desktop", 256 * 1024);
     let agent_a = Agent::start(&a);
     let agent_b = Agent::start(&b);
     settled(&b);
@@ -467,15 +479,8 @@ fn status_says_syncing_while_a_slow_upload_runs() {
 /// long backoff.
 #[test]
 fn a_device_offline_for_a_week_catches_up_without_loss() {
-    use common::proxy::Relay;
     let w = World::new();
-    let (server, _data) = server_with_alice(&w);
-    let a = w.device("desktop");
-    join(&a, &server);
-    let relay = Relay::start(&server.addr(), 1 << 30);
-    let b = w.device("laptop");
-    b.join_server(&relay.url, "alice", PASSWORD, &["--vault-name", "notes"])
-        .ok();
+    let (server, relay, a, b) = pair_behind_relay(&w, "desktop", "laptop", 1 << 30);
     for i in 0..10 {
         a.write(&format!("journal/day-{i:02}.md"), &format!("day {i}"), i);
     }

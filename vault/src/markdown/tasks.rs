@@ -278,6 +278,14 @@ fn scan_body(text: &str, body_start: usize, lines: &Lines) -> (Vec<Found>, Vec<R
             }
             // A loose item's paragraph opens before its checkbox.
             Event::Start(Tag::Paragraph) if item.is_some() => continue,
+            // So does a setext heading: an item's text followed by a `-` line (`  -`, an empty
+            // nested item, reads as its underline). Its first line is the task line all the
+            // same, and must stay one when marking it done changes the text after the box.
+            Event::Start(Tag::Heading { .. })
+                if item.is_some() && !text[range.clone()].trim_start().starts_with('#') =>
+            {
+                continue;
+            }
             _ => {}
         }
         let Some((item_start, depth)) = item.take() else {

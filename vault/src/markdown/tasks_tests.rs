@@ -264,3 +264,20 @@ proptest! {
         }
     }
 }
+
+/// Found by the done-then-undo proptest: an item's text followed by `  -` is a setext heading
+/// inside the item; its checkbox line is a task whether the box is empty or has text after it.
+#[test]
+fn a_checkbox_underlined_into_a_setext_heading_is_still_a_task() {
+    let path = VaultPath::new("n.md").unwrap();
+    for text in [
+        "- [ ] \nmore\n  -\n",
+        "- [x] done ✅ 2026-03-15\nmore\n  -\n",
+    ] {
+        let note = parse_note(&path, text);
+        assert_eq!(note.tasks.len(), 1, "{text:?}");
+        assert_eq!(note.tasks[0].line, 1);
+    }
+    let atx = parse_note(&path, "- # [ ] a heading, not a task\n");
+    assert!(atx.tasks.is_empty());
+}

@@ -58,6 +58,11 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Run the vault's agent as a systemd user service: install, uninstall, status
     Service(ServiceArgs),
+    /// List the tasks (`- [ ]` lines) in the vault's notes: open ones by default, what is due
+    /// first
+    Tasks(TasksArgs),
+    /// Add a task to a note, or mark one done or not done
+    Task(TaskArgs),
 }
 
 /// `--vault` for commands that work on an existing vault.
@@ -335,6 +340,112 @@ pub struct RestoreArgs {
     pub revision: PathBuf,
 }
 
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("state").args(["open", "done", "all"])))]
+pub struct TasksArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Only open tasks: to do `[ ]` and in progress `[/]` (the default)
+    #[arg(long)]
+    pub open: bool,
+    /// Only done tasks `[x]`
+    #[arg(long)]
+    pub done: bool,
+    /// Every task: open, done, cancelled `[-]` and any other status
+    #[arg(long)]
+    pub all: bool,
+    /// Only tasks due before this day: YYYY-MM-DD, `today` (the overdue ones) or `tomorrow`
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub due_before: Option<jiff::civil::Date>,
+    /// Only tasks with this tag or one nested under it (`work` takes `#work/meeting`), their
+    /// own or their note's (front matter `tags:`); any case
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Only notes whose path, or a folder above it, matches this glob: `Projects`,
+    /// `daily/2026-*`, `**/*plan*` (`*` stays within a folder, `**` crosses folders)
+    #[arg(long, value_name = "GLOB")]
+    pub path: Option<String>,
+    /// Print the tasks as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    #[command(subcommand)]
+    pub action: TaskAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskAction {
+    /// Append an open task to a note (the inbox unless --note says otherwise)
+    Add(TaskAddArgs),
+    /// Mark a task done: `[x]` and `✅ today`; a recurring task gets its next occurrence on a
+    /// new line above it
+    Done(TaskIdArgs),
+    /// Mark a done task as not done again (`[ ]`, its done date removed)
+    Undo(TaskIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TaskAddArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// What is to be done; several words are joined with spaces. Fields may be part of it
+    /// (`#tag`, `📅 2026-12-01`, `🔁 every week`)
+    #[arg(value_name = "TEXT", required = true, num_args = 1..)]
+    pub text: Vec<String>,
+    /// The note to add it to, created if missing [default: the inbox: `inbox` under `[tasks]`
+    /// in .vault/config.toml, else Inbox.md in the vault folder]
+    #[arg(long, value_name = "PATH")]
+    pub note: Option<PathBuf>,
+    /// When it is due: YYYY-MM-DD, `today` or `tomorrow`
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub due: Option<jiff::civil::Date>,
+    /// How urgent: highest, high, medium, low, lowest (written as the Tasks plugin's emoji)
+    #[arg(long, value_name = "PRIORITY", value_parser = parse_priority)]
+    pub priority: Option<vault::markdown::Priority>,
+    /// Print the new task as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskIdArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// The task's id as `syncd tasks` shows it (7 characters; more if 7 match several tasks)
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Print the changed task as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `YYYY-MM-DD`, `today`, `tomorrow`, `yesterday` (in this machine's time zone).
+pub fn parse_day(text: &str) -> Result<jiff::civil::Date, String> {
+    let today = jiff::ZonedDateTime::now().date();
+    let day = match text.to_ascii_lowercase().as_str() {
+        "today" => Some(today),
+        "tomorrow" => today.tomorrow().ok(),
+        "yesterday" => today.yesterday().ok(),
+        _ => vault::markdown::parse_date(text),
+    };
+    day.ok_or_else(|| {
+        format!("`{text}` is not a day; write YYYY-MM-DD (2026-12-01), today or tomorrow")
+    })
+}
+
+/// `highest`, `high`, `medium`, `low`, `lowest`.
+pub fn parse_priority(text: &str) -> Result<vault::markdown::Priority, String> {
+    match vault::markdown::Priority::from_name(text) {
+        Ok(Some(p)) => Ok(p),
+        _ => Err(format!(
+            "`{text}` is not a priority; use highest, high, medium, low or lowest"
+        )),
+    }
+}
+
 /// `30d`, `12h`, `2w`, `90m`, `45s`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("`{text}` is not a duration; write a number and a unit: 30d, 12h, 2w");
@@ -374,6 +485,19 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} parsed");
         }
+    }
+
+    #[test]
+    fn days_and_priorities_parse() {
+        let today = jiff::ZonedDateTime::now().date();
+        assert_eq!(parse_day("today"), Ok(today));
+        assert_eq!(parse_day("Tomorrow"), Ok(today.tomorrow().unwrap()));
+        assert_eq!(parse_day("2026-12-01"), Ok(jiff::civil::date(2026, 12, 1)));
+        for bad in ["", "2026-13-01", "2026-12-1", "next week", "2026-02-30"] {
+            assert!(parse_day(bad).is_err(), "{bad:?} parsed");
+        }
+        assert_eq!(parse_priority("HIGH"), Ok(vault::markdown::Priority::High));
+        assert!(parse_priority("urgent").is_err() && parse_priority("none").is_err());
     }
 
     #[test]

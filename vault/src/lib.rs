@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod filestat;
 pub mod folder_hub;
+pub mod folders;
 pub mod fsutil;
 pub mod history;
 pub mod hub;
@@ -25,6 +26,7 @@ pub mod scan;
 pub mod statcache;
 pub mod store;
 pub mod sync;
+pub mod tasks;
 #[cfg(test)]
 mod test_hub;
 pub mod wire;

@@ -58,6 +58,40 @@ pub struct VaultConfig {
     /// How to use the server when `hub` is a URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerConfig>,
+    /// The `[tasks]` table: settings of `syncd task`.
+    #[serde(default, skip_serializing_if = "TasksConfig::is_default")]
+    pub tasks: TasksConfig,
+}
+
+/// The `[tasks]` table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TasksConfig {
+    /// The note `syncd task add` appends to when no `--note` is given (a vault path; created
+    /// when missing).
+    #[serde(default = "default_inbox")]
+    pub inbox: String,
+}
+
+/// The inbox when the config names none.
+pub const DEFAULT_INBOX: &str = "Inbox.md";
+
+fn default_inbox() -> String {
+    DEFAULT_INBOX.to_owned()
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        TasksConfig {
+            inbox: default_inbox(),
+        }
+    }
+}
+
+impl TasksConfig {
+    fn is_default(&self) -> bool {
+        *self == TasksConfig::default()
+    }
 }
 
 /// The `[server]` table: which account and vault on a `vault-server`, and how to reach it.
@@ -160,6 +194,7 @@ impl LocalVault {
             hub: hub.to_string(),
             mass_delete_share: DEFAULT_MASS_DELETE_SHARE,
             server,
+            tasks: TasksConfig::default(),
         };
         let vault = LocalVault { root, config };
         if let Some(token) = token {

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::filestat::{self, FileStat, Found};
+use crate::folders::{self, FolderError};
 use crate::fsutil::{self, PathIoError, TempFile, io_at};
 use crate::id::ObjectId;
 use crate::ignore_rules::{IgnoreError, IgnoreRules};
@@ -91,47 +92,6 @@ pub enum RestoreError {
         revision: VaultPath,
         reason: String,
     },
-}
-
-/// Check that every folder on the way to `path` is a real folder; with `create`, make missing
-/// ones. `Ok(false)`: a folder is missing (and `create` was not asked).
-fn check_parents(root: &Path, path: &VaultPath, create: bool) -> Result<bool, RestoreError> {
-    let Some(parent) = path.parent() else {
-        return Ok(true);
-    };
-    let mut dir = root.to_path_buf();
-    let mut rel = String::new();
-    for name in parent.components() {
-        let next = dir.join(name);
-        if !rel.is_empty() {
-            rel.push('/');
-        }
-        rel.push_str(name);
-        // A prefix of a valid path is valid.
-        let here = VaultPath::new(&rel).unwrap_or_else(|_| path.clone());
-        let mut found = probe(&next)?;
-        if found == Found::Absent && create {
-            match fs::create_dir(&next) {
-                Ok(()) => fsutil::fsync_dir(&dir).map_err(io_at("syncing folder", &dir))?,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io_at("creating folder", &next)(e).into()),
-            }
-            found = probe(&next)?;
-        }
-        match found {
-            Found::Dir => {}
-            Found::Absent => return Ok(false),
-            Found::File(_) => return Err(blocked(&here, "a file where a folder is needed")),
-            Found::Other => {
-                return Err(blocked(
-                    &here,
-                    "a symbolic link or special file where a folder is needed",
-                ));
-            }
-        }
-        dir = next;
-    }
-    Ok(true)
 }
 
 fn probe(path: &Path) -> Result<Found, RestoreError> {
@@ -237,6 +197,14 @@ pub fn restore(vault: &LocalVault, revision: &VaultPath) -> Result<RestoreReport
             },
         }),
     }
+}
+
+/// Every folder on the way to `path` is a real folder ([`folders::check_parents`]).
+fn check_parents(root: &Path, path: &VaultPath, create: bool) -> Result<bool, RestoreError> {
+    folders::check_parents(root, path, create).map_err(|e| match e {
+        FolderError::Io(e) => RestoreError::Io(e),
+        FolderError::Blocked { path, what } => RestoreError::Blocked { path, what },
+    })
 }
 
 fn blocked(path: &VaultPath, what: &'static str) -> RestoreError {

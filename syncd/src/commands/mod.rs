@@ -8,6 +8,7 @@ mod revisions;
 mod server_hub;
 mod service;
 mod sync;
+mod tasks;
 mod tray;
 mod watch;
 
@@ -40,6 +41,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Pause(args) => watch::command(args, agent::control::Request::Pause),
         Command::Resume(args) => watch::command(args, agent::control::Request::Resume),
         Command::Tray(args) => tray::run(args),
+        Command::Tasks(args) => tasks::list(args),
+        Command::Task(args) => tasks::change(args),
     }
 }
 

@@ -9,7 +9,10 @@ use std::ops::Range;
 use jiff::civil::Date;
 
 /// Obsidian Tasks priorities, most urgent first, so sorting by priority puts urgent tasks first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Priority {
     Highest,
     High,
@@ -129,7 +132,7 @@ fn dataview_kind(key: &str) -> Option<Kind> {
 }
 
 /// When a task is due and how urgent it is: the fields a task list sorts and filters by.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Planning {
     pub due: Option<Date>,
     pub scheduled: Option<Date>,

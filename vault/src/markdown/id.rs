@@ -79,6 +79,26 @@ impl fmt::Display for TaskId {
     }
 }
 
+/// As its 16 characters (the task index and `--json` output keep the whole id).
+impl serde::Serialize for TaskId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TaskId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TaskId, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let bytes: [u8; FULL_LEN] = text
+            .as_bytes()
+            .try_into()
+            .ok()
+            .filter(|b: &[u8; FULL_LEN]| b.iter().all(|c| ALPHABET.contains(c)))
+            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a task id")))?;
+        Ok(TaskId(bytes))
+    }
+}
+
 impl fmt::Debug for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TaskId({})", self.as_str())

@@ -17,7 +17,7 @@ use super::id::TaskId;
 use crate::VaultPath;
 
 /// One task line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Task {
     pub id: TaskId,
     /// 1-based; `\n`, `\r\n` and a lone `\r` each end a line, as in CommonMark.
@@ -57,7 +57,7 @@ impl Task {
 }
 
 /// Something in a note that was not understood; the rest of the note still is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Warning {
     /// 1-based line it concerns.
     pub line: usize,
@@ -71,7 +71,7 @@ impl fmt::Display for Warning {
 }
 
 /// What one note holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParsedNote {
     pub tasks: Vec<Task>,
     /// Note-level tags from the front matter, without `#`.

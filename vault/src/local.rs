@@ -9,6 +9,7 @@
 //! <vault>/.vault/last-sync.json  what the last round did, for `syncd status`
 //! <vault>/.vault/lock          held (flock) while a round or another writer runs
 //! <vault>/.vault/token         this device's token for a `vault-server` hub (owner-only)
+//! <vault>/.vault/tasks         the task index (see `tasks::index`), a cache
 //! ```
 //!
 //! Everything here can be lost without losing a note: a device without `.vault/` rejoins as a

@@ -163,7 +163,13 @@ pub fn run(
 ) -> Result<(), AgentError> {
     let (tx, rx) = mpsc::channel();
     let status = Arc::new(Mutex::new(AgentStatus::new(now_ns())));
-    // First, so a second agent on the same vault stops here and touches nothing.
+    // Before anything can see this agent answer (the control socket): a service manager that
+    // stops it the moment it is up must get a clean exit, not death by the signal's default.
+    let stop = tx.clone();
+    ctrlc::set_handler(move || {
+        let _ = stop.send(Trigger::Stop);
+    })?;
+    // Then the socket, so a second agent on the same vault stops here and touches nothing.
     let _control = control::serve(
         &control::socket_path(&vault.state_dir()),
         status.clone(),
@@ -177,10 +183,6 @@ pub fn run(
             path: vault.root().to_path_buf(),
             source,
         })?;
-    let stop = tx.clone();
-    ctrlc::set_handler(move || {
-        let _ = stop.send(Trigger::Stop);
-    })?;
     tracing::info!(vault = %vault.root().display(), hub = %hub.describe(), "agent started");
     Agent {
         vault,

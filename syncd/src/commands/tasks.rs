@@ -218,7 +218,7 @@ struct ChangeJson<'a> {
 fn add(args: TaskAddArgs) -> Result<u8> {
     let vault = open_vault(&args.vault)?;
     let note = match &args.note {
-        Some(arg) => vault_path(&vault, arg)?,
+        Some(arg) => note_path(&vault, arg)?,
         None => {
             let inbox = &vault.config().tasks.inbox;
             VaultPath::new(inbox).with_context(|| {
@@ -233,6 +233,35 @@ fn add(args: TaskAddArgs) -> Result<u8> {
     let change = tasks::add(&vault, &note, &line)
         .with_context(|| format!("no task was added to `{note}`"))?;
     report(&vault, "added", &change, args.json)
+}
+
+/// `--note`: an existing file as [`vault_path`] finds it; a new note relative to the current
+/// folder when that is inside the vault (as a shell user means `new.md` in `projects/`), else
+/// relative to the vault folder.
+fn note_path(vault: &LocalVault, arg: &std::path::Path) -> Result<VaultPath> {
+    let exists = |p: &std::path::Path| std::fs::symlink_metadata(p).is_ok();
+    if arg.is_relative() && !exists(arg) && !exists(&vault.root().join(arg)) {
+        let cwd = super::current_dir()?;
+        if let Ok(rel) = cwd.canonicalize().unwrap_or(cwd).strip_prefix(vault.root())
+            && !rel.as_os_str().is_empty()
+        {
+            // `../Inbox.md` from a subfolder is still inside; leaving the vault is not.
+            let mut joined = std::path::PathBuf::new();
+            for part in rel.join(arg).components() {
+                match part {
+                    std::path::Component::ParentDir => {
+                        if !joined.pop() {
+                            return vault_path(vault, arg);
+                        }
+                    }
+                    std::path::Component::CurDir => {}
+                    other => joined.push(other),
+                }
+            }
+            return vault_path(vault, &joined);
+        }
+    }
+    vault_path(vault, arg)
 }
 
 fn mark(args: TaskIdArgs, done: bool) -> Result<u8> {

@@ -19,7 +19,9 @@ Options:
                  stderr); field names in docs/performance.md
   --only NAME    only this scenario (repeatable, or NAME,NAME): upload, download, unchanged,
                  edit-one, edit-mixed, conflicts, agent (two running agents and a server:
-                 20 propagated writes, idle CPU and memory; --quick: 3 writes)
+                 20 propagated writes, idle CPU and memory; --quick: 3 writes), tasks
+                 (`syncd tasks` cold, warm and after 10 edits, `syncd task done`, against
+                 git status and grep)
   --verbose      also print every syncd round (time, peak memory, outcome, statistics) on
                  stderr, including the untimed rounds that prepare a state
   -h, --help     this text";
@@ -31,10 +33,12 @@ pub struct Options {
     pub quick: bool,
     pub json: bool,
     pub verbose: bool,
-    /// Empty (and `agent` false): every scenario.
+    /// Empty (and `agent` and `tasks` false): every scenario.
     pub only: Vec<Scenario>,
     /// `--only agent` was given.
     pub agent: bool,
+    /// `--only tasks` was given.
+    pub tasks: bool,
 }
 
 impl Options {
@@ -44,7 +48,7 @@ impl Options {
     }
 
     fn everything(&self) -> bool {
-        self.only.is_empty() && !self.agent
+        self.only.is_empty() && !self.agent && !self.tasks
     }
 
     pub fn wants(&self, scenario: Scenario) -> bool {
@@ -56,6 +60,11 @@ impl Options {
         self.everything() || self.agent
     }
 
+    /// Whether the task listing's figures (benches/sync/tasks.rs) are measured.
+    pub fn wants_tasks(&self) -> bool {
+        self.everything() || self.tasks
+    }
+
     /// Parse the arguments (without the program name). `Ok(None)`: help was asked for.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>> {
         let mut notes = None;
@@ -65,6 +74,7 @@ impl Options {
         let mut verbose = false;
         let mut only = Vec::new();
         let mut agent = false;
+        let mut tasks = false;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (name, inline) = match arg.split_once('=') {
@@ -89,10 +99,11 @@ impl Options {
                     for slug in value("a scenario name")?.split(',') {
                         match Scenario::from_slug(slug.trim()) {
                             None if slug.trim() == "agent" => agent = true,
+                            None if slug.trim() == "tasks" => tasks = true,
                             Some(s) if !only.contains(&s) => only.push(s),
                             Some(_) => {}
                             None => bail!(
-                                "unknown scenario {slug:?}; the scenarios are: {}, agent",
+                                "unknown scenario {slug:?}; the scenarios are: {}, agent, tasks",
                                 Scenario::ALL.map(Scenario::slug).join(", ")
                             ),
                         }
@@ -110,6 +121,7 @@ impl Options {
             verbose,
             only,
             agent,
+            tasks,
         }))
     }
 }

@@ -34,7 +34,7 @@ const FORMAT_VERSION: u32 = 1;
 pub const PARSER_VERSION: u32 = 1;
 
 /// The tasks of one note content, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexedNote {
     /// The note as parsed at the path it was first seen at (task ids are for that path).
     pub parsed: ParsedNote,
@@ -81,19 +81,78 @@ impl IndexedNote {
     }
 }
 
-/// Blob id to parsed note, for every note content seen by the last listing.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct TaskIndex {
-    notes: HashMap<ObjectId, IndexedNote>,
+/// What a note content holds, known without decoding it: a listing of open tasks skips the
+/// notes without any, and only notes with problems are decoded for their warnings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoteFlags(u8);
+
+impl NoteFlags {
+    const OPEN: u8 = 1;
+    const DONE: u8 = 2;
+    const OTHER: u8 = 4;
+    const WARNINGS: u8 = 8;
+
+    fn of(note: &IndexedNote) -> NoteFlags {
+        let mut bits = 0;
+        for t in &note.parsed.tasks {
+            bits |= if t.is_open() {
+                Self::OPEN
+            } else if t.is_done() {
+                Self::DONE
+            } else {
+                Self::OTHER
+            };
+        }
+        if note.not_text || !note.parsed.warnings.is_empty() {
+            bits |= Self::WARNINGS;
+        }
+        NoteFlags(bits)
+    }
+
+    pub fn has_open(self) -> bool {
+        self.0 & Self::OPEN != 0
+    }
+
+    pub fn has_done(self) -> bool {
+        self.0 & Self::DONE != 0
+    }
+
+    pub fn has_tasks(self) -> bool {
+        self.0 & (Self::OPEN | Self::DONE | Self::OTHER) != 0
+    }
+
+    pub fn has_warnings(self) -> bool {
+        self.0 & Self::WARNINGS != 0
+    }
 }
 
-/// What the file holds after its header.
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    parser_version: u32,
-    /// Blob ids as raw bytes (half the size of their hex form).
-    notes: Vec<([u8; 32], IndexedNote)>,
+/// Blob id to parsed note, for every note content seen by the last listing.
+///
+/// The file is a sorted directory (blob id, where its entry is, [`NoteFlags`]) followed by each
+/// entry encoded on its own, so loading it is one read and a checksum, and an entry is decoded
+/// only when a listing needs its tasks: a warm listing of open tasks decodes only the notes
+/// that have some. Entries are kept encoded; saving copies them as they are.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TaskIndex {
+    /// Sorted by id.
+    entries: Vec<Entry>,
+    /// The encoded entries `entries` point into.
+    bodies: Vec<u8>,
+    /// Entries added since loading, encoded.
+    added: HashMap<ObjectId, (NoteFlags, Vec<u8>)>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    id: ObjectId,
+    body: std::ops::Range<usize>,
+    flags: NoteFlags,
+}
+
+/// Bytes of one directory entry: id, start, length, flags.
+const ENTRY_LEN: usize = 32 + 4 + 4 + 1;
+/// Bytes before the directory: magic, format, parser version, checksum, entry count.
+const HEADER_LEN: usize = 8 + 4 + 4 + 32 + 4;
 
 impl TaskIndex {
     /// Read the index at `path`. Missing gives an empty index; unreadable, damaged or from
@@ -101,7 +160,7 @@ impl TaskIndex {
     /// cost is parsing every note once).
     pub fn load(path: &Path) -> (TaskIndex, Option<String>) {
         match std::fs::read(path) {
-            Ok(bytes) => match TaskIndex::decode(&bytes) {
+            Ok(bytes) => match TaskIndex::decode(bytes) {
                 Ok(index) => (index, None),
                 Err(reason) => (
                     TaskIndex::default(),
@@ -128,80 +187,144 @@ impl TaskIndex {
         write_replace(path, &self.encode())
     }
 
-    pub fn get(&self, id: &ObjectId) -> Option<&IndexedNote> {
-        self.notes.get(id)
+    fn find(&self, id: &ObjectId) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|e| e.id.cmp(id))
+            .ok()
+            .map(|i| &self.entries[i])
     }
 
-    pub fn insert(&mut self, id: ObjectId, note: IndexedNote) {
-        self.notes.insert(id, note);
+    /// The encoded entry of `id` and its flags.
+    fn raw(&self, id: &ObjectId) -> Option<(NoteFlags, &[u8])> {
+        match self.added.get(id) {
+            Some((flags, body)) => Some((*flags, body.as_slice())),
+            None => self
+                .find(id)
+                .map(|e| (e.flags, &self.bodies[e.body.clone()])),
+        }
+    }
+
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.raw(id).is_some()
+    }
+
+    pub fn flags(&self, id: &ObjectId) -> Option<NoteFlags> {
+        self.raw(id).map(|(flags, _)| flags)
+    }
+
+    /// The note content `id`, decoded. `None` if unknown, or if its entry cannot be decoded
+    /// (the checksum makes that a bug, not damage; the note is then not listed).
+    pub fn get(&self, id: &ObjectId) -> Option<IndexedNote> {
+        let (_, body) = self.raw(id)?;
+        postcard::from_bytes(body).ok()
+    }
+
+    pub fn insert(&mut self, id: ObjectId, note: &IndexedNote) {
+        let body = postcard::to_allocvec(note).unwrap_or_default();
+        self.added.insert(id, (NoteFlags::of(note), body));
     }
 
     /// Drop every entry whose content is not in `keep`; whether any was dropped.
     pub fn retain(&mut self, keep: &dyn Fn(&ObjectId) -> bool) -> bool {
-        let before = self.notes.len();
-        self.notes.retain(|id, _| keep(id));
-        self.notes.len() != before
+        let before = self.len();
+        self.entries.retain(|e| keep(&e.id));
+        self.added.retain(|id, _| keep(id));
+        self.len() != before
     }
 
+    /// Entries (an entry both loaded and added counts twice until saved and loaded again).
     pub fn len(&self) -> usize {
-        self.notes.len()
+        self.entries.len() + self.added.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.notes.is_empty()
+        self.len() == 0
     }
 
     fn encode(&self) -> Vec<u8> {
-        let mut notes: Vec<(&[u8; 32], &IndexedNote)> =
-            self.notes.iter().map(|(id, n)| (&id.0, n)).collect();
-        // A stable order: the same index is the same file.
-        notes.sort_unstable_by_key(|(id, _)| **id);
-        #[derive(Serialize)]
-        struct StoredRef<'a> {
-            parser_version: u32,
-            notes: Vec<(&'a [u8; 32], &'a IndexedNote)>,
+        let mut all: Vec<(&ObjectId, NoteFlags, &[u8])> = self
+            .entries
+            .iter()
+            .filter(|e| !self.added.contains_key(&e.id))
+            .map(|e| (&e.id, e.flags, &self.bodies[e.body.clone()]))
+            .chain(self.added.iter().map(|(id, (f, b))| (id, *f, b.as_slice())))
+            .collect();
+        all.sort_unstable_by_key(|(id, _, _)| **id);
+        let mut rest = Vec::with_capacity(4 + all.len() * ENTRY_LEN);
+        rest.extend_from_slice(&(all.len() as u32).to_le_bytes());
+        let mut at = 0u32;
+        for (id, flags, body) in &all {
+            rest.extend_from_slice(&id.0);
+            rest.extend_from_slice(&at.to_le_bytes());
+            rest.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            rest.push(flags.0);
+            at += body.len() as u32;
         }
-        let body = postcard::to_allocvec(&StoredRef {
-            parser_version: PARSER_VERSION,
-            notes,
-        })
-        .unwrap_or_default();
-        let mut out = Vec::with_capacity(body.len() + 44);
+        for (_, _, body) in &all {
+            rest.extend_from_slice(body);
+        }
+        let mut out = Vec::with_capacity(HEADER_LEN + rest.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(blake3::hash(&body).as_bytes());
-        out.extend_from_slice(&body);
+        out.extend_from_slice(&PARSER_VERSION.to_le_bytes());
+        out.extend_from_slice(blake3::hash(&rest).as_bytes());
+        out.extend_from_slice(&rest);
         out
     }
 
-    fn decode(bytes: &[u8]) -> Result<TaskIndex, String> {
-        let header = MAGIC.len() + 4 + 32;
-        if bytes.len() < header || &bytes[..MAGIC.len()] != MAGIC {
+    fn decode(mut bytes: Vec<u8>) -> Result<TaskIndex, String> {
+        let u32_at = |b: &[u8], at: usize| {
+            u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
+        };
+        if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
             return Err("not a task index".into());
         }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
-        if version != FORMAT_VERSION {
+        let version = u32_at(&bytes, 8);
+        if version != FORMAT_VERSION as usize {
             return Err(format!(
                 "format {version}, this syncd reads {FORMAT_VERSION}"
             ));
         }
-        let body = &bytes[header..];
-        if blake3::hash(body).as_bytes() != &bytes[12..header] {
-            return Err("damaged: checksum mismatch".into());
-        }
-        let stored: Stored = postcard::from_bytes(body).map_err(|e| format!("damaged: {e}"))?;
-        if stored.parser_version != PARSER_VERSION {
+        let parser = u32_at(&bytes, 12);
+        if parser != PARSER_VERSION as usize {
             return Err(format!(
-                "written by another version of the task parser ({})",
-                stored.parser_version
+                "written by another version of the task parser ({parser})"
             ));
         }
+        if blake3::hash(&bytes[48..]).as_bytes() != &bytes[16..48] {
+            return Err("damaged: checksum mismatch".into());
+        }
+        let count = u32_at(&bytes, 48);
+        let dir_end = count
+            .checked_mul(ENTRY_LEN)
+            .and_then(|n| n.checked_add(HEADER_LEN))
+            .filter(|&end| end <= bytes.len())
+            .ok_or("damaged: directory too long")?;
+        let body_len = bytes.len() - dir_end;
+        let mut entries = Vec::with_capacity(count);
+        for i in 0..count {
+            let at = HEADER_LEN + i * ENTRY_LEN;
+            let mut id = [0u8; 32];
+            id.copy_from_slice(&bytes[at..at + 32]);
+            let start = u32_at(&bytes, at + 32);
+            let len = u32_at(&bytes, at + 36);
+            if start.checked_add(len).is_none_or(|end| end > body_len) {
+                return Err("damaged: an entry lies outside the file".into());
+            }
+            if entries.last().is_some_and(|e: &Entry| e.id.0 >= id) {
+                return Err("damaged: directory out of order".into());
+            }
+            entries.push(Entry {
+                id: ObjectId(id),
+                body: start..start + len,
+                flags: NoteFlags(bytes[at + 40]),
+            });
+        }
+        bytes.drain(..dir_end);
         Ok(TaskIndex {
-            notes: stored
-                .notes
-                .into_iter()
-                .map(|(id, n)| (ObjectId(id), n))
-                .collect(),
+            entries,
+            bodies: bytes,
+            added: HashMap::new(),
         })
     }
 }
@@ -229,18 +352,47 @@ mod tests {
             "- [ ] same\n- [ ] same\n",
         ] {
             let (id, n) = note(text);
-            index.insert(id, n);
+            index.insert(id, &n);
         }
         let (bad, _) = (ObjectId::of(b"\xff\xfe"), ());
         index.insert(
             bad,
-            IndexedNote::parse(&VaultPath::new("b.md").unwrap(), b"\xff\xfe- [ ] x"),
+            &IndexedNote::parse(&VaultPath::new("b.md").unwrap(), b"\xff\xfe- [ ] x"),
         );
         index.save(&file).unwrap();
         let (loaded, warning) = TaskIndex::load(&file);
         assert_eq!(warning, None);
-        assert_eq!(loaded, index);
+        assert_eq!(loaded.len(), 4);
+        for id in index.added.keys() {
+            assert_eq!(loaded.get(id), index.get(id));
+            assert_eq!(loaded.flags(id), index.flags(id));
+        }
         assert!(loaded.get(&bad).unwrap().not_text);
+        let first = ObjectId::of(
+            "---\ntags: [home]\n---\n- [ ] a 📅 2026-12-01 ⏫ #x\n- [x] b ✅ 2026-11-02\n"
+                .as_bytes(),
+        );
+        let flags = loaded.flags(&first).unwrap();
+        assert!(flags.has_open() && flags.has_done() && !flags.has_warnings());
+        assert!(
+            !loaded
+                .flags(&ObjectId::of(b"no tasks\n"))
+                .unwrap()
+                .has_tasks()
+        );
+        assert!(loaded.flags(&bad).unwrap().has_warnings());
+        // Saved again as loaded, and after a change, the same entries.
+        let mut again = loaded.clone();
+        again.save(&file).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), {
+            index.save(&file).unwrap();
+            std::fs::read(&file).unwrap()
+        });
+        assert!(again.retain(&|id| *id != bad));
+        again.save(&file).unwrap();
+        let (reloaded, _) = TaskIndex::load(&file);
+        assert_eq!(reloaded.len(), 3);
+        assert!(!reloaded.contains(&bad) && reloaded.get(&first) == index.get(&first));
     }
 
     #[test]
@@ -264,7 +416,7 @@ mod tests {
         let file = dir.path().join(INDEX_FILE);
         let mut index = TaskIndex::default();
         let (id, n) = note("- [ ] a\n");
-        index.insert(id, n);
+        index.insert(id, &n);
         index.save(&file).unwrap();
         let good = std::fs::read(&file).unwrap();
 

@@ -3,12 +3,12 @@
 use rayon::prelude::*;
 
 use super::TaskError;
-use super::index::{INDEX_FILE, IndexedNote, TaskIndex};
+use super::index::{INDEX_FILE, IndexedNote, NoteFlags, TaskIndex};
 use super::query::{TaskQuery, sort_tasks};
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreRules;
 use crate::local::LocalVault;
-use crate::markdown::{Task, Warning, is_task_source};
+use crate::markdown::{Task, TaskId, Warning, is_task_source};
 use crate::paths::VaultPath;
 use crate::scan::{ScanOptions, scan};
 use crate::statcache::StatCache;
@@ -81,7 +81,7 @@ pub fn list(vault: &LocalVault) -> Result<VaultTasks, TaskError> {
     // Each unknown content once: copies of a note (templates) are read and parsed once.
     let mut wanted = std::collections::HashSet::new();
     let missing: Vec<usize> = (0..notes.len())
-        .filter(|&i| index.get(&notes[i].1).is_none() && wanted.insert(notes[i].1))
+        .filter(|&i| !index.contains(&notes[i].1) && wanted.insert(notes[i].1))
         .collect();
     let parsed: Vec<(usize, NoteRead)> = missing
         .par_iter()
@@ -100,7 +100,7 @@ pub fn list(vault: &LocalVault) -> Result<VaultTasks, TaskError> {
         match read {
             Ok((id, note)) => {
                 notes[i].1 = id;
-                index.insert(id, note);
+                index.insert(id, &note);
                 stats.notes_parsed += 1;
                 changed = true;
             }
@@ -133,24 +133,48 @@ pub fn list(vault: &LocalVault) -> Result<VaultTasks, TaskError> {
 }
 
 impl VaultTasks {
-    /// The tasks `query` selects, most urgent first ([`sort_tasks`]).
+    /// The tasks `query` selects, most urgent first ([`sort_tasks`]). Only notes that may hold
+    /// such tasks are decoded (on all cores).
     pub fn select(&self, query: &TaskQuery) -> Vec<ListedTask> {
-        let mut out = Vec::new();
-        for (path, note) in self.indexed() {
-            if !query.wants_note(path) {
-                continue;
-            }
-            for (i, task) in note.parsed.tasks.iter().enumerate() {
-                if query.wants(task) {
-                    out.push(ListedTask {
-                        path: path.clone(),
-                        task: with_id(note, i, task, path),
-                    });
-                }
-            }
-        }
+        let mut out = self.collect(
+            |path, flags| query.wants_note(path) && query.may_want(flags),
+            |task| query.wants(task),
+        );
         sort_tasks(&mut out);
         out
+    }
+
+    /// The tasks of the notes `note` takes that `task` takes, with their ids, in path and line
+    /// order.
+    fn collect(
+        &self,
+        note: impl Fn(&VaultPath, NoteFlags) -> bool + Sync,
+        task: impl Fn(&Task) -> bool + Sync,
+    ) -> Vec<ListedTask> {
+        self.notes
+            .par_iter()
+            .filter(|(path, id)| self.index.flags(id).is_some_and(|f| note(path, f)))
+            .flat_map_iter(|(path, id)| {
+                let decoded = self.index.get(id).unwrap_or_default();
+                let IndexedNote {
+                    parsed, id_parts, ..
+                } = decoded;
+                let path = path.clone();
+                parsed
+                    .tasks
+                    .into_iter()
+                    .zip(id_parts)
+                    .filter(|(t, _)| task(t))
+                    .map(move |(mut t, (line, n))| {
+                        t.id = TaskId::new(path.as_str(), &line, n as usize);
+                        ListedTask {
+                            path: path.clone(),
+                            task: t,
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// The task a typed id names: the one task whose id starts with it. An id no task has, or
@@ -165,20 +189,8 @@ impl VaultTasks {
         if !valid {
             return Err(TaskError::BadId(typed.to_owned()));
         }
-        let mut found: Vec<ListedTask> = Vec::new();
-        for (path, note) in self.indexed() {
-            for (i, task) in note.parsed.tasks.iter().enumerate() {
-                let id = note.task_id(i, path);
-                if id.matches(typed) {
-                    let mut task = task.clone();
-                    task.id = id;
-                    found.push(ListedTask {
-                        path: path.clone(),
-                        task,
-                    });
-                }
-            }
-        }
+        let mut found = self.collect(|_, flags| flags.has_tasks(), |_| true);
+        found.retain(|t| t.task.id.matches(typed));
         match found.len() {
             0 => Err(TaskError::UnknownId(typed.to_owned())),
             1 => Ok(found.remove(0)),
@@ -199,7 +211,13 @@ impl VaultTasks {
     /// not be read, a note that is not UTF-8), in path order.
     pub fn note_warnings(&self) -> Vec<(VaultPath, Warning)> {
         let mut out = Vec::new();
-        for (path, note) in self.indexed() {
+        for (path, id) in &self.notes {
+            if !self.index.flags(id).is_some_and(NoteFlags::has_warnings) {
+                continue;
+            }
+            let Some(note) = self.index.get(id) else {
+                continue;
+            };
             if note.not_text {
                 out.push((
                     path.clone(),
@@ -209,8 +227,8 @@ impl VaultTasks {
                     },
                 ));
             }
-            for w in &note.parsed.warnings {
-                out.push((path.clone(), w.clone()));
+            for w in note.parsed.warnings {
+                out.push((path.clone(), w));
             }
         }
         out
@@ -218,28 +236,6 @@ impl VaultTasks {
 
     /// Every task of the vault, in path and line order (for tests and the benchmark).
     pub fn all(&self) -> Vec<ListedTask> {
-        let mut out = Vec::new();
-        for (path, note) in self.indexed() {
-            for (i, task) in note.parsed.tasks.iter().enumerate() {
-                out.push(ListedTask {
-                    path: path.clone(),
-                    task: with_id(note, i, task, path),
-                });
-            }
-        }
-        out
+        self.collect(|_, flags| flags.has_tasks(), |_| true)
     }
-
-    fn indexed(&self) -> impl Iterator<Item = (&VaultPath, &IndexedNote)> {
-        self.notes
-            .iter()
-            .filter_map(|(path, id)| self.index.get(id).map(|note| (path, note)))
-    }
-}
-
-/// `task` (number `i` of `note`) with its id for `path`.
-fn with_id(note: &IndexedNote, i: usize, task: &Task, path: &VaultPath) -> Task {
-    let mut task = task.clone();
-    task.id = note.task_id(i, path);
-    task
 }

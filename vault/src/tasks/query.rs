@@ -2,6 +2,7 @@
 
 use jiff::civil::Date;
 
+use super::index::NoteFlags;
 use super::list::ListedTask;
 use crate::markdown::{Priority, Task};
 use crate::paths::VaultPath;
@@ -65,6 +66,16 @@ impl TaskQuery {
         self.path.as_ref().is_none_or(|f| f.matches(path))
     }
 
+    /// Whether a note with these [`NoteFlags`] can hold a task the query wants (so notes
+    /// without any are not decoded).
+    pub fn may_want(&self, flags: NoteFlags) -> bool {
+        match self.state {
+            StateFilter::Open => flags.has_open(),
+            StateFilter::Done => flags.has_done(),
+            StateFilter::All => flags.has_tasks(),
+        }
+    }
+
     /// Whether the query wants `task` (of a note [`TaskQuery::wants_note`] took).
     pub fn wants(&self, task: &Task) -> bool {
         let state = match self.state {
@@ -112,20 +123,26 @@ fn urgency(p: Option<Priority>) -> u8 {
 
 /// What needs doing first comes first: by due date (undated last), then priority, then where
 /// the task is (path, line), so equal tasks keep their order in the notes.
-pub fn sort_tasks(tasks: &mut [ListedTask]) {
-    tasks.sort_by(|a, b| {
-        let key = |t: &ListedTask| {
-            (
-                t.task.planning.due.is_none(),
-                t.task.planning.due,
-                urgency(t.task.planning.priority),
-            )
-        };
+pub fn sort_tasks(tasks: &mut Vec<ListedTask>) {
+    let key = |t: &ListedTask| {
+        (
+            t.task.planning.due.is_none(),
+            t.task.planning.due,
+            urgency(t.task.planning.priority),
+        )
+    };
+    // Sort positions, then move each task once: a task is a few hundred bytes, and a sort
+    // moving them around costs more than comparing them (tens of thousands of open tasks).
+    let mut order: Vec<usize> = (0..tasks.len()).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (a, b) = (&tasks[a], &tasks[b]);
         key(a)
             .cmp(&key(b))
             .then_with(|| a.path.cmp(&b.path))
             .then(a.task.line.cmp(&b.task.line))
     });
+    let mut slots: Vec<Option<ListedTask>> = tasks.drain(..).map(Some).collect();
+    tasks.extend(order.into_iter().filter_map(|i| slots[i].take()));
 }
 
 #[cfg(test)]

@@ -17,10 +17,11 @@
 //!   is not kept) and the done field with its one leading space is removed.
 //! - A recurring task (`🔁 every …` or `[repeat:: …]`) gets its next occurrence inserted as a new
 //!   line above it: same prefix (indentation, quote, list marker), status ` `, done and
-//!   cancelled fields removed, created set to today if it had one. Due, scheduled and start move
-//!   together: the rule gives the next reference date (due, else scheduled, else start) after
-//!   the old one, or after today with `when done`, and each date keeps its distance in days to
-//!   the reference. Months and years clamp to the month's end (Jan 31 + 1 month = Feb 28/29).
+//!   cancelled fields and a trailing block link removed, created set to today if it had one.
+//!   Due, scheduled and start move together: the rule gives the next reference date (due,
+//!   else scheduled, else start) after the old one, or after today with `when done`, and each
+//!   date keeps its distance in days to the reference. Months and years clamp to the month's
+//!   end (Jan 31 + 1 month = Feb 28/29).
 //! - A rule that is not understood refuses the whole edit ([`EditError::UnknownRecurrence`])
 //!   rather than completing the task and silently dropping its repetition.
 
@@ -373,6 +374,12 @@ impl TaskLine {
                 }
                 None => {}
             }
+        }
+        // A block link names one block: the done line keeps it, the new line gets none.
+        let end = after.trim_end().len();
+        let link_start = done_insertion_point(after);
+        if link_start < end && !edits.iter().any(|(r, _)| r.end > link_start) {
+            edits.push((link_start..end, String::new()));
         }
         Ok(splice(after, &edits))
     }

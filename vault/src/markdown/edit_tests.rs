@@ -263,6 +263,12 @@ fn recurring_task_gets_its_next_occurrence_above() {
             "- [x] d 🔁 every monday ❌ 2020-01-01 ✅ 2026-03-15\n",
         ),
         (
+            // A block link stays with the done line only (it names one block).
+            "- [ ] f 🔁 every day 📅 2026-03-15 ^blk-1  \n",
+            "- [ ] f 🔁 every day 📅 2026-03-16  \n",
+            "- [x] f 🔁 every day 📅 2026-03-15 ✅ 2026-03-15 ^blk-1  \n",
+        ),
+        (
             "\u{feff}- [ ] e 🔁 every year 🛫 2028-02-29\n",
             "\u{feff}- [ ] e 🔁 every year 🛫 2029-02-28\n",
             "- [x] e 🔁 every year 🛫 2028-02-29 ✅ 2026-03-15\n",

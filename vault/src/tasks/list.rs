@@ -32,7 +32,8 @@ pub struct ListStats {
     pub files_hashed: u64,
     /// Notes that can hold tasks.
     pub notes: u64,
-    /// Notes read and parsed because the index did not know their content.
+    /// Note contents read and parsed because the index did not know them (copies of one
+    /// content count once).
     pub notes_parsed: u64,
     /// Notes whose tasks came from the index.
     pub notes_from_index: u64,

@@ -160,6 +160,9 @@ pub struct TasksFigures {
     pub edited: usize,
     pub cold: Side,
     pub warm: Side,
+    /// Warm, with `--path` matching no note: the scan and the index's load, nothing decoded or
+    /// printed (the floor of any warm listing).
+    pub warm_floor: Side,
     pub after_edit: Side,
     pub done: Side,
     pub git_status: Side,
@@ -171,6 +174,13 @@ pub struct TasksFigures {
 impl TasksFigures {
     pub fn warm_over_git_status(&self) -> f64 {
         ratio(self.warm.times.median(), self.git_status.times.median())
+    }
+
+    pub fn warm_floor_over_git_status(&self) -> f64 {
+        ratio(
+            self.warm_floor.times.median(),
+            self.git_status.times.median(),
+        )
     }
 
     pub fn cold_over_grep(&self) -> f64 {
@@ -191,10 +201,11 @@ impl TasksFigures {
         out
     }
 
-    fn syncd_sides(&self) -> [(&'static str, &Side); 4] {
+    fn syncd_sides(&self) -> [(&'static str, &Side); 5] {
         [
             ("cold listing", &self.cold),
             ("warm listing", &self.warm),
+            ("warm listing, no note selected", &self.warm_floor),
             ("listing after edits", &self.after_edit),
             ("task done", &self.done),
         ]
@@ -208,6 +219,11 @@ impl TasksFigures {
         let rows: Vec<(&str, &Side, String)> = vec![
             ("cold: `.vault/tasks` removed", &self.cold, cold_ratio),
             ("warm: nothing changed", &self.warm, warm_ratio),
+            (
+                "warm, `--path` matching no note",
+                &self.warm_floor,
+                format!("{:.2}× git status", self.warm_floor_over_git_status()),
+            ),
             (&edited, &self.after_edit, String::new()),
             ("`syncd task done ID`", &self.done, String::new()),
             ("`git status --porcelain`", &self.git_status, String::new()),
@@ -271,6 +287,8 @@ impl TasksFigures {
             "git_status": self.git_status.json(),
             "grep": self.grep.json(),
             "warm_over_git_status": round3(self.warm_over_git_status()),
+            "warm_floor": self.warm_floor.json(),
+            "warm_floor_over_git_status": round3(self.warm_floor_over_git_status()),
             "cold_over_grep": round3(self.cold_over_grep()),
             "peak_rss_target_mib": RSS_TARGET_MIB,
             "warnings": warnings,
@@ -334,6 +352,18 @@ pub fn measure(lab: &Lab, runs: usize) -> Result<TasksFigures> {
             "0 parsed, 0 hashed",
         );
         f.warm.add(&proc, Some(s));
+
+        lab.settle();
+        let (proc, listing) = list_with(lab, &vault, &["--path", "no-such-folder-*"])?;
+        let s = listing.stats;
+        f.check(
+            run,
+            "warm, no note selected",
+            &listing,
+            s.notes_parsed == 0 && s.files_hashed == 0 && listing.tasks.is_empty(),
+            "0 parsed, 0 hashed, nothing listed",
+        );
+        f.warm_floor.add(&proc, Some(s));
 
         lab.settle();
         let status = lab
@@ -433,10 +463,13 @@ impl TasksFigures {
 
 /// `syncd tasks --json [--all] --vault VAULT`, run (timed) to its end, and its output.
 fn list(lab: &Lab, vault: &Path, all: bool) -> Result<(Proc, Listing)> {
+    list_with(lab, vault, if all { &["--all"] } else { &[] })
+}
+
+/// `syncd tasks --json EXTRA --vault VAULT`, run (timed) to its end, and its output.
+fn list_with(lab: &Lab, vault: &Path, extra: &[&str]) -> Result<(Proc, Listing)> {
     let mut args: Vec<&std::ffi::OsStr> = vec!["tasks".as_ref(), "--json".as_ref()];
-    if all {
-        args.push("--all".as_ref());
-    }
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
     args.extend(["--vault".as_ref(), vault.as_os_str()]);
     let proc = lab.runner.run_ok(lab.syncd(&args))?;
     let listing = Listing::parse(&proc)?;

@@ -332,7 +332,13 @@ pub fn table(results: &[Measured]) -> String {
             rows.push(row);
         }
     }
-    let widths: Vec<usize> = (0..10)
+    markdown_table(&rows)
+}
+
+/// `rows` as a Markdown table with padded columns, the first row its header (the tables can be
+/// pasted into docs/performance.md).
+pub fn markdown_table<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();

@@ -16,9 +16,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use serde_json::{Value, json};
 
+use vault::tasks::ListStats;
+
 use crate::lab::{Lab, STATE_DIR};
 use crate::measure::{Proc, Times};
-use crate::report::{RSS_TARGET_MIB, bytes};
+use crate::report::{RSS_TARGET_MIB, bytes, markdown_table};
 use crate::scenarios::ratio;
 
 /// Notes edited before each timed "edited" listing.
@@ -32,40 +34,14 @@ const RACY_WAIT: Duration = Duration::from_millis(250);
 
 const GREP_PATTERN: &str = r"- \[ \]";
 
-/// `stats` of `syncd tasks --json` (vault::tasks::ListStats).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ListStats {
-    pub files_scanned: u64,
-    pub files_hashed: u64,
-    pub notes: u64,
-    pub notes_parsed: u64,
-    pub notes_from_index: u64,
-}
-
-impl ListStats {
-    fn from_json(v: &Value) -> Result<ListStats> {
-        let field = |name: &str| {
-            v[name]
-                .as_u64()
-                .with_context(|| format!("`stats.{name}` in the output of syncd tasks --json"))
-        };
-        Ok(ListStats {
-            files_scanned: field("files_scanned")?,
-            files_hashed: field("files_hashed")?,
-            notes: field("notes")?,
-            notes_parsed: field("notes_parsed")?,
-            notes_from_index: field("notes_from_index")?,
-        })
-    }
-
-    fn max(self, o: ListStats) -> ListStats {
-        ListStats {
-            files_scanned: self.files_scanned.max(o.files_scanned),
-            files_hashed: self.files_hashed.max(o.files_hashed),
-            notes: self.notes.max(o.notes),
-            notes_parsed: self.notes_parsed.max(o.notes_parsed),
-            notes_from_index: self.notes_from_index.max(o.notes_from_index),
-        }
+/// The largest of each count of two listings.
+fn max_stats(a: ListStats, b: ListStats) -> ListStats {
+    ListStats {
+        files_scanned: a.files_scanned.max(b.files_scanned),
+        files_hashed: a.files_hashed.max(b.files_hashed),
+        notes: a.notes.max(b.notes),
+        notes_parsed: a.notes_parsed.max(b.notes_parsed),
+        notes_from_index: a.notes_from_index.max(b.notes_from_index),
     }
 }
 
@@ -104,7 +80,8 @@ impl Listing {
         Ok(Listing {
             tasks,
             warnings,
-            stats: ListStats::from_json(&v["stats"])?,
+            stats: serde_json::from_value(v["stats"].clone())
+                .context("`stats` in the output of syncd tasks --json")?,
         })
     }
 }
@@ -123,7 +100,7 @@ impl Side {
         self.times.0.push(proc.wall);
         self.peak_rss_kib = self.peak_rss_kib.max(proc.max_rss_kib);
         if let Some(s) = stats {
-            self.stats = Some(self.stats.map_or(s, |all| all.max(s)));
+            self.stats = Some(self.stats.map_or(s, |all| max_stats(all, s)));
         }
     }
 
@@ -263,7 +240,7 @@ impl TasksFigures {
             self.generated_tasks,
             bytes(self.index_bytes),
         );
-        out.push_str(&markdown(&cells));
+        out.push_str(&markdown_table(&cells));
         out
     }
 
@@ -532,31 +509,6 @@ fn span(t: &Times) -> String {
     };
     let f = |d: Duration| format!("{:.1}", d.as_secs_f64() * scale);
     format!("{} / {} / {} {unit}", f(t.min()), f(med), f(t.max()))
-}
-
-fn markdown(rows: &[[String; 6]]) -> String {
-    let widths: Vec<usize> = (0..6)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for (n, row) in rows.iter().enumerate() {
-        out.push('|');
-        for (cell, w) in row.iter().zip(&widths) {
-            out.push_str(&format!(
-                " {cell}{} |",
-                " ".repeat(w - cell.chars().count())
-            ));
-        }
-        out.push('\n');
-        if n == 0 {
-            out.push('|');
-            for w in &widths {
-                out.push_str(&format!("{}|", "-".repeat(w + 2)));
-            }
-            out.push('\n');
-        }
-    }
-    out
 }
 
 fn ms(d: Duration) -> f64 {

@@ -24,7 +24,7 @@ pub struct ListedTask {
 }
 
 /// What a listing cost; true counts (the benchmark and the tests read them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ListStats {
     /// Files the scan found (every file that syncs).
     pub files_scanned: u64,

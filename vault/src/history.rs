@@ -172,5 +172,8 @@ impl LogEntry {
 }
 
 #[cfg(test)]
+#[path = "history/at_tests.rs"]
+mod at_tests;
+#[cfg(test)]
 #[path = "history_tests.rs"]
 mod tests;

@@ -56,7 +56,7 @@ mod tests {
             Ok(At::Snapshot("a1b2c3d4e5f6".into()))
         );
         assert_eq!(parse_at("ABCD"), Ok(At::Snapshot("abcd".into())));
-        assert!(matches!(parse_at("abc"), Err(_)), "3 digits are too few");
+        assert!(parse_at("abc").is_err(), "3 digits are too few");
     }
 
     #[test]

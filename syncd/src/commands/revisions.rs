@@ -29,20 +29,27 @@ fn restore_at(vault: &LocalVault, args: &RestoreArgs, at: &At) -> Result<u8> {
             utc_time(report.time_ns),
             report.device_name
         );
+        let single = matches!(report.files.as_slice(), [f] if f.path == path);
         if report.restored == 0 && report.failed == 0 {
             line!(
                 out,
                 "`{path}` is already as it was at {from}; nothing changed"
             );
+        } else if single && report.restored == 1 {
+            line!(out, "restored `{path}` as it was at {from}");
         } else if report.restored > 0 {
             let n = count(report.restored as u64, "file", "files");
             line!(out, "restored {n} of `{path}` as at {from}:");
         }
         for f in &report.files {
             match (f.outcome, &f.kept_current, &f.error) {
+                (FileOutcome::Restored, Some(kept), _) if single => {
+                    line!(out, "the version that was there is kept at `{kept}`")
+                }
                 (FileOutcome::Restored, Some(kept), _) => {
                     line!(out, "  {}  (the version there is kept at `{kept}`)", f.path)
                 }
+                (FileOutcome::Restored, None, _) if single => {}
                 (FileOutcome::Restored, None, _) => line!(out, "  {}", f.path),
                 (FileOutcome::Failed, _, Some(e)) => line!(out, "  {}  NOT restored: {e}", f.path),
                 _ => {}

@@ -1,5 +1,5 @@
 //! Bringing a kept version back from `.revisions/` (`syncd restore`) or from the history
-//! (`syncd restore PATH --at`, in [`at`]), and explicit pruning of
+//! (`syncd restore PATH --at`, in `restore/at.rs`), and explicit pruning of
 //! `.revisions/` (`syncd revisions prune`). Both work on the vault folder only, under the vault
 //! lock, so they never race a sync round; the next sync publishes what they did.
 //!

@@ -16,14 +16,14 @@ pub const MIN_PREFIX: usize = 4;
 /// A point in the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum At {
-    /// The snapshot whose id starts with these hex digits (lowercase, at least [`MIN_PREFIX`]).
+    /// The snapshot whose id starts with these hex digits (lowercase, at least `MIN_PREFIX` = 4).
     Snapshot(String),
     /// The newest snapshot made at or before this time (ns since the Unix epoch).
     Time(i64),
 }
 
 impl At {
-    /// `text` as a snapshot name, if it is one: at least [`MIN_PREFIX`] hex digits.
+    /// `text` as a snapshot name, if it is one: at least `MIN_PREFIX` (4) hex digits.
     pub fn snapshot(text: &str) -> Option<At> {
         let ok =
             (MIN_PREFIX..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit());

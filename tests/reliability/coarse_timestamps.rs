@@ -47,7 +47,9 @@ impl CoarseFs {
             .and_then(|f| f.set_len(64 << 20))
             .expect("creating the image file");
         run(
-            Command::new("mkfs.ext4").args(["-q", "-F", "-I", "128"]).arg(&img),
+            Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-I", "128"])
+                .arg(&img),
             "mkfs.ext4 (package e2fsprogs)",
         );
         run(
@@ -225,8 +227,7 @@ fn coarse_timestamps_verify_hashes_racy_file() {
 
 #[test]
 fn coarse_timestamps_unsynced_save_survives_remote_change() {
-    let Some(coarse) =
-        CoarseFs::mount("coarse_timestamps_unsynced_save_survives_remote_change")
+    let Some(coarse) = CoarseFs::mount("coarse_timestamps_unsynced_save_survives_remote_change")
     else {
         return;
     };

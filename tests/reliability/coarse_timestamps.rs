@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::common::agent::{Agent, eventually};
 use crate::common::{Device, World};
 
 /// A loop-mounted ext4 image with 128-byte inodes, so every timestamp is a whole second;
@@ -261,4 +262,56 @@ fn coarse_timestamps_unsynced_save_survives_remote_change() {
     // And it converges: both devices end with the same files, both versions among them.
     b.sync();
     assert_eq!(a.files(), b.files());
+}
+
+/// The agent (`syncd watch`) must not take the watcher's event of a second save within the
+/// second of its round for the echo of what that round saw: the stat is the same.
+#[test]
+fn coarse_timestamps_agent_syncs_second_save() {
+    let Some(coarse) = CoarseFs::mount("coarse_timestamps_agent_syncs_second_save") else {
+        return;
+    };
+    let world = World::new();
+    let (a, b) = two_devices(&world, &coarse);
+    let agent = Agent::start(&a);
+    let path = a.path(NOTE);
+    let published = |since: Option<vault::ObjectId>| {
+        eventually(Duration::from_secs(20), || world.hub_head() != since).unwrap_or_else(|()| {
+            panic!(
+                "the agent never published the save:\n{}",
+                agent.log().join("\n")
+            )
+        });
+    };
+    let mut second = None;
+    for attempt in 0..20 {
+        let first = format!("save one, attempt {attempt:02}\n");
+        let again = format!("SAVE TWO, ATTEMPT {attempt:02}\n");
+        into_second_window();
+        let head = world.hub_head();
+        fs::write(&path, &first).expect("first save");
+        let saved = stat_of(&path);
+        published(head);
+        let head = world.hub_head();
+        fs::write(&path, &again).expect("second save");
+        if stat_of(&path) == saved {
+            second = Some(again);
+            break;
+        }
+        // A second boundary came in between: the agent publishes this one; retry.
+        published(head);
+    }
+    let second = second.expect("20 attempts could not save twice within one second");
+    eventually(Duration::from_secs(20), || {
+        b.sync();
+        b.read(NOTE).as_deref() == Some(second.as_str())
+    })
+    .unwrap_or_else(|()| {
+        panic!(
+            "the agent never synced the second save within the second (the other device has \
+             {:?}):\n{}",
+            b.read(NOTE),
+            agent.log().join("\n")
+        )
+    });
 }

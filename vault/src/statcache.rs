@@ -113,6 +113,13 @@ pub fn is_racy(stat: &FileStat, since_ns: i64) -> bool {
     tick_end(stat.mtime_ns).max(tick_end(stat.ctime_ns)) > since_ns.saturating_sub(RACY_MARGIN_NS)
 }
 
+/// [`is_racy`] for a file sync itself wrote, with the tree's modification time, and stat'ed
+/// after the rename: only its modification time counts, since only a later write moves it
+/// (or keeps it, within its tick), while the ctime is always the recent rename's.
+pub fn is_racy_written(stat: &FileStat, since_ns: i64) -> bool {
+    tick_end(stat.mtime_ns) > since_ns.saturating_sub(RACY_MARGIN_NS)
+}
+
 const MAGIC: &[u8; 8] = b"VSYNCIDX";
 const VERSION: u32 = 4;
 const FLAG_EXECUTABLE: u8 = 1;
@@ -285,13 +292,12 @@ impl StatCache {
         if entry.stat != *stat {
             return None;
         }
-        let trusted = if entry.written {
-            // Only someone else's write can move the modification time to the present (or
-            // keep it, within its tick).
-            tick_end(stat.mtime_ns) <= self.horizon_ns.saturating_sub(RACY_MARGIN_NS)
+        let racy = if entry.written {
+            is_racy_written(stat, self.horizon_ns)
         } else {
-            !is_racy(stat, self.horizon_ns)
+            is_racy(stat, self.horizon_ns)
         };
+        let trusted = !racy;
         trusted.then_some(entry.id)
     }
 

@@ -479,6 +479,18 @@ fn hash_reader(file: File) -> io::Result<(ObjectId, u64)> {
     Ok((ObjectId(*hasher.finalize().as_bytes()), hasher.count()))
 }
 
+/// The blob id of the bytes of the open regular file `file` (read from where its offset is)
+/// and the number of bytes read. The caller opened it without following links.
+pub fn hash_open_file(file: File) -> io::Result<(ObjectId, u64)> {
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    hash_reader(file)
+}
+
 /// The blob id of the regular file at `path` and the number of bytes read. Symlinks, pipes and
 /// devices are refused (`InvalidInput`, or the OS's "too many links" for a symlink), so callers
 /// can hash paths inside a vault without following anything out of it.

@@ -27,7 +27,7 @@ use vault::sync::{self, SyncOptions, SyncReport};
 use control::{AgentStatus, State};
 use policy::{Backoff, Debounce, is_relevant};
 use remote::{KnownHead, RemoteSource};
-use vault::statcache::now_ns;
+use vault::statcache::{is_racy, is_racy_written, now_ns};
 
 /// Why the agent wakes up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -449,20 +449,30 @@ impl Agent<'_> {
 
     /// Remember how a round left what it looked at (`before`: the scoped paths as they were
     /// just before it scanned, so as it saw them if they are still so) and what it wrote, to
-    /// recognise the watcher's echo of it.
-    fn remember_own_writes(&mut self, mut before: HashMap<PathBuf, Left>, report: &SyncReport) {
+    /// recognise the watcher's echo of it. A file's stat is remembered only if a later write
+    /// would change it: on a filesystem with coarse timestamps a same-size save within the
+    /// same second keeps the stat (see `vault::statcache::is_racy`), so such a file's events
+    /// always count. `started_ns`: when the round began, before `before` was taken.
+    fn remember_own_writes(
+        &mut self,
+        mut before: HashMap<PathBuf, Left>,
+        report: &SyncReport,
+        started_ns: i64,
+    ) {
+        before.retain(|_, left| !matches!(left, Left::File(st) if is_racy(st, started_ns)));
         let root = self.vault.root();
         for done in &report.touched {
             let path = done.path.to_fs_path(root);
             match (done.id, done.stat) {
-                (Some(_), Some(stat)) => {
+                (Some(_), Some(stat)) if !is_racy_written(&stat, started_ns) => {
                     before.insert(path, Left::File(stat));
                 }
                 (None, _) => {
                     before.insert(path, Left::Absent);
                 }
-                // Written, but not confirmed as ours: its events count.
-                (Some(_), None) => {
+                // Written, but not confirmed as ours, or with a stat a same-tick save would
+                // keep: its events count.
+                (Some(_), _) => {
                     before.remove(&path);
                 }
             }
@@ -483,6 +493,7 @@ impl Agent<'_> {
     fn round(&mut self) -> Option<Instant> {
         self.update(|s| s.set_state(State::Syncing, now_ns()));
         self.collect();
+        let started_ns = now_ns();
         let before: HashMap<PathBuf, Left> = self
             .changed
             .paths
@@ -496,7 +507,7 @@ impl Agent<'_> {
         let result = sync::sync(self.vault, self.hub, &opts);
         release_freed_memory();
         match &result {
-            Ok(report) => self.remember_own_writes(before, report),
+            Ok(report) => self.remember_own_writes(before, report, started_ns),
             Err(_) => {
                 // What this round saw may be half done: the next one looks at everything.
                 self.changed.everything = true;

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use crate::apply::{ApplyReport, BATCH_BYTES, apply_actions_reporting};
+use crate::apply::{ApplyReport, BATCH_BYTES, Scanned, apply_actions_reporting};
 use crate::hub::{CasOutcome, Hub, HubError};
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreRules;

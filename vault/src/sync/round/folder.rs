@@ -203,7 +203,7 @@ impl Round<'_> {
         let result = apply_actions_reporting(
             self.vault.root(),
             &plan.actions,
-            scan.stats(),
+            Scanned::of(scan),
             &mut blobs,
             progress,
         );

@@ -37,8 +37,14 @@ fn devices() -> Devices {
 
 /// The plan, which must also be exactly the reference merge's plan.
 fn run(base: &FlatTree, local: &FlatTree, remote: &FlatTree) -> Plan {
-    let plan = reconcile(base, local, remote, &devices(), &|_| false);
-    let reference = super::reference::reconcile(base, local, remote, &devices(), &|_| false);
+    run_with(base, local, remote, &Evidence::default())
+}
+
+/// The same, with evidence from the history.
+fn run_with(base: &FlatTree, local: &FlatTree, remote: &FlatTree, evidence: &Evidence) -> Plan {
+    let plan = reconcile_with(base, local, remote, &devices(), evidence, &|_| false);
+    let reference =
+        super::reference::reconcile(base, local, remote, &devices(), evidence, &|_| false);
     assert_eq!(plan, reference, "differs from the reference merge");
     plan
 }

@@ -104,3 +104,25 @@ impl Tally {
         self.gone == 1 && self.added == 1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_truncated_by_a_coarser_filesystem_are_the_same() {
+        let t = 1_700_000_001_234_567_891;
+        for (a, b, same) in [
+            (t, t, true),
+            (t, t / 100 * 100, true),
+            (t, t / 1_000_000_000 * 1_000_000_000, true),
+            (t / 1_000_000_000 * 1_000_000_000, t, true),
+            (t, t / 2_000_000_000 * 2_000_000_000, true),
+            (t, t + 1, false),
+            (t, t - 1_000_000_000, false),
+            (t / 1_000_000_000 * 1_000_000_000, t + 1_000_000_000, false),
+        ] {
+            assert_eq!(same_time(a, b), same, "{a} {b}");
+        }
+    }
+}

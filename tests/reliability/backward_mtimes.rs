@@ -112,7 +112,11 @@ fn backward_mtimes_restored_deleted_note_stays_deleted() {
 fn backward_mtimes_old_file_at_a_new_path_syncs_normally() {
     let w = World::new();
     let (a, b) = synced_pair(&w, &[("keep.md", "k", 2)]);
-    a.write("imported/old-paper.md", "written long ago\n", -30 * 24 * 3600);
+    a.write(
+        "imported/old-paper.md",
+        "written long ago\n",
+        -30 * 24 * 3600,
+    );
     let r = a.sync();
     assert!(r.conflicts.is_empty(), "{r:?}");
     b.sync();

@@ -361,9 +361,11 @@ fn generated_cases_reach_every_rule() {
                 saw("name clash with an untouched file");
             }
         }
-        if plan.conflicts.iter().any(|c| {
-            c.kind == ConflictKind::OlderVersion && !case.base.contains_key(&c.path)
-        }) {
+        if plan
+            .conflicts
+            .iter()
+            .any(|c| c.kind == ConflictKind::OlderVersion && !case.base.contains_key(&c.path))
+        {
             saw("resurrected note kept aside");
         }
         if plan

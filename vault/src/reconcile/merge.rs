@@ -253,7 +253,14 @@ impl<'a> Merge<'a> {
     }
 
     /// `winner`'s version keeps `path`, the other goes under `.revisions/`.
-    fn keep(&mut self, path: &VaultPath, l: &FileMeta, r: &FileMeta, winner: Side, kind: ConflictKind) {
+    fn keep(
+        &mut self,
+        path: &VaultPath,
+        l: &FileMeta,
+        r: &FileMeta,
+        winner: Side,
+        kind: ConflictKind,
+    ) {
         let devices = self.devices;
         if winner == Side::Local {
             let rev = self.revision_for(path, r.mtime_ns, &devices.remote_name);

@@ -462,9 +462,7 @@ fn renamed_to(
         .filter(|(p, m)| m.same_content(b) && !base.contains_key(*p))
         .collect();
     match added.as_slice() {
-        [(new, n)] if gone == 1 && !other.contains_key(*new) && moved(b, n) => {
-            Some((*new).clone())
-        }
+        [(new, n)] if gone == 1 && !other.contains_key(*new) && moved(b, n) => Some((*new).clone()),
         _ => None,
     }
 }

@@ -533,14 +533,20 @@ fn an_older_version_put_back_never_simply_wins() {
     assert_eq!(plan.merged.get(&p("n.md")), Some(&v("newest", 10)));
     assert_eq!(only_revision(&plan), v("backup", BACKUP));
     let c = &plan.conflicts[0];
-    assert_eq!((c.kind, c.winner), (ConflictKind::OlderVersion, Side::Remote));
+    assert_eq!(
+        (c.kind, c.winner),
+        (ConflictKind::OlderVersion, Side::Remote)
+    );
     assert_eq!(simulate(&old, &plan.actions), plan.merged);
     // Put back there: this device's version keeps it.
     let plan = run(&b, &b, &old);
     assert_eq!(plan.merged.get(&p("n.md")), Some(&v("newest", 10)));
     assert_eq!(only_revision(&plan), v("backup", BACKUP));
     let c = &plan.conflicts[0];
-    assert_eq!((c.kind, c.winner), (ConflictKind::OlderVersion, Side::Local));
+    assert_eq!(
+        (c.kind, c.winner),
+        (ConflictKind::OlderVersion, Side::Local)
+    );
     assert_eq!(simulate(&b, &plan.actions), plan.merged);
     // Against a deletion: the deletion stands, the backup is a revision.
     let gone = FlatTree::new();

@@ -277,9 +277,14 @@ impl<'a> Round<'a> {
         let evidence =
             self.history_evidence(base_snap.as_ref(), &base_flat, &local, &remote_flat)?;
         let rules = &self.rules;
-        let plan = reconcile_with(&base_flat, &local, &remote_flat, &devices, &evidence, &|p| {
-            rules.is_ignored(p, false)
-        });
+        let plan = reconcile_with(
+            &base_flat,
+            &local,
+            &remote_flat,
+            &devices,
+            &evidence,
+            &|p| rules.is_ignored(p, false),
+        );
         self.guard(&plan, &base_flat, &local)?;
         tick("reconcile");
 

@@ -9,6 +9,7 @@
 //! looked for, and stops as soon as every path is found or can no longer qualify (the
 //! snapshots reached are older than its time), or after [`MAX_DELETION_WALK`] snapshots.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use super::Round;
@@ -37,13 +38,19 @@ impl Round<'_> {
             return Ok(Evidence::default());
         };
         let horizon = base_snap.time_ns.saturating_sub(BACKWARD_SLACK_NS);
-        let mut wanted: BTreeMap<&VaultPath, i64> = local
-            .iter()
-            .filter(|(path, meta)| {
-                meta.mtime_ns < horizon && !base.contains_key(*path) && !remote.contains_key(*path)
-            })
-            .map(|(path, meta)| (path, meta.mtime_ns))
-            .collect();
+        // Most files of a vault are older than base: one pass beside base's sorted paths
+        // rather than a lookup for each.
+        let mut wanted: BTreeMap<&VaultPath, i64> = BTreeMap::new();
+        let mut in_base = base.keys().peekable();
+        for (path, meta) in local {
+            while in_base.next_if(|b| *b < path).is_some() {}
+            if meta.mtime_ns < horizon
+                && in_base.peek() != Some(&path)
+                && !remote.contains_key(path)
+            {
+                wanted.insert(path, meta.mtime_ns);
+            }
+        }
         let mut deleted = BTreeMap::new();
         let mut trees = HashMap::new();
         let mut newer_time = base_snap.time_ns;
@@ -92,11 +99,11 @@ impl Round<'_> {
         let mut dir = root;
         let mut names = path.components().peekable();
         while let Some(name) = names.next() {
-            if !trees.contains_key(&dir) {
-                let tree = self.history.tree(dir, &mut self.stats)?;
-                trees.insert(dir, tree);
-            }
-            match (trees[&dir].entries.get(name), names.peek()) {
+            let tree = match trees.entry(dir) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => slot.insert(self.history.tree(dir, &mut self.stats)?),
+            };
+            match (tree.entries.get(name), names.peek()) {
                 (Some(EntryKind::File(meta)), None) => return Ok(Some(*meta)),
                 (Some(EntryKind::Dir(sub)), Some(_)) => dir = *sub,
                 _ => return Ok(None),

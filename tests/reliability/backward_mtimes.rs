@@ -26,6 +26,7 @@ fn synced_pair<'w>(world: &'w World, notes: &[(&str, &str, i64)]) -> (Device<'w>
 
 /// `cp -p from to`: the bytes and the modification time.
 fn copy_keeping_time(from: &Path, to: &Path) {
+    fs::create_dir_all(to.parent().unwrap()).unwrap();
     fs::copy(from, to).unwrap();
     let m = fs::metadata(from).unwrap();
     filetime::set_file_mtime(to, FileTime::from_last_modification_time(&m)).unwrap();
@@ -73,22 +74,33 @@ fn backward_mtimes_backup_restore_keeps_newer_edit() {
 #[test]
 fn backward_mtimes_restored_deleted_note_stays_deleted() {
     let w = World::new();
-    let (a, b) = synced_pair(&w, &[("note.md", "as backed up\n", 1), ("keep.md", "k", 2)]);
+    let (a, b) = synced_pair(
+        &w,
+        &[
+            ("projects/note.md", "as backed up\n", 1),
+            ("keep.md", "k", 2),
+        ],
+    );
     let backup = w.path().join("backup-note.md");
-    copy_keeping_time(&a.path("note.md"), &backup);
-    // The desktop deletes the note; the laptop follows.
-    b.remove("note.md");
+    copy_keeping_time(&a.path("projects/note.md"), &backup);
+    // The desktop deletes the note, then goes on working; the laptop follows.
+    b.remove("projects/note.md");
     b.sync();
+    for i in 0..3 {
+        fs::write(b.path("keep.md"), format!("k, edit {i}")).unwrap();
+        b.sync();
+    }
     a.sync();
-    assert_eq!(a.read("note.md"), None);
-    // The laptop's user restores the whole folder from a backup, the deleted note with it.
-    copy_keeping_time(&backup, &a.path("note.md"));
-    a.sync();
+    assert_eq!(a.read("projects/note.md"), None);
+    // The laptop's user restores the folder from a backup, the deleted note with it.
+    copy_keeping_time(&backup, &a.path("projects/note.md"));
+    let r = a.sync();
+    assert_eq!(r.conflicts.len(), 1, "the restore is a conflict: {r:?}");
     b.sync();
     a.sync();
     for d in [&a, &b] {
         assert_eq!(
-            d.read("note.md"),
+            d.read("projects/note.md"),
             None,
             "{}: the deleted note stays deleted: {:?}",
             d.name,
@@ -101,7 +113,7 @@ fn backward_mtimes_restored_deleted_note_stays_deleted() {
             d.name,
             d.files()
         );
-        assert_eq!(d.read("keep.md").as_deref(), Some("k"));
+        assert_eq!(d.read("keep.md").as_deref(), Some("k, edit 2"));
     }
     assert_converged(&[&a, &b]);
 }

@@ -26,7 +26,8 @@ pub(super) const MAX_DELETION_WALK: usize = 1_000;
 
 impl Round<'_> {
     /// [`Evidence`] for the local files at paths `base` and `remote` lack whose modification
-    /// times are older than base's snapshot `base_snap` (with id `base_id`).
+    /// times are older than base's snapshot `base_snap` (none: a device that never synced, or
+    /// a hub whose history lost base, has no deletions to respect).
     pub(super) fn history_evidence(
         &mut self,
         base_snap: Option<&Snapshot>,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use vault::local::{LocalError, LocalVault};
-use vault::reconcile::Side;
+use vault::reconcile::{ConflictKind, Side};
 use vault::sync::{self, ChangeKind, Outcome, SyncOptions, SyncReport};
 
 use super::{current_dir, init, open_hub, open_vault, vault_and_hub};
@@ -109,6 +109,19 @@ fn summary(vault: &LocalVault, report: &SyncReport) -> String {
         s.bytes_received
     );
     for c in &report.conflicts {
+        if c.kind == ConflictKind::OlderVersion {
+            let from = match c.winner {
+                Side::Local => "the hub",
+                Side::Remote => "this device",
+            };
+            line!(
+                out,
+                "  older version: {from} put back `{}` with an older time than the version it replaced (a restored backup?); the newer state stays, the older version is at `{}` (`syncd restore` brings it back)",
+                c.path,
+                c.revision
+            );
+            continue;
+        }
         let kept = match c.winner {
             Side::Local => "this device's version",
             Side::Remote => "the hub's version",

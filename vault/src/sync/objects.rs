@@ -124,6 +124,19 @@ impl<'a> History<'a> {
         Snapshot::decode(&bytes).map_err(|e| bad_remote(self.hub, format!("snapshot {id}: {e}")))
     }
 
+    /// The tree `id`, from the local store or the hub, for a walk down one path (which keeps
+    /// its own trees: the cache here holds only trees whose subtrees are loaded too).
+    pub fn tree(&mut self, id: ObjectId, stats: &mut SyncStats) -> Result<Tree, SyncError> {
+        if let Some(tree) = self.cache.get(&id) {
+            return Ok(tree.clone());
+        }
+        let bytes = match self.local_bytes(id) {
+            Some(b) => b,
+            None => self.fetch(&[id], Kind::Tree, stats)?.remove(0),
+        };
+        Tree::decode(&bytes).map_err(|e| bad_remote(self.hub, format!("tree {id}: {e}")))
+    }
+
     /// Make sure every tree under `root` is loaded, fetching those this device lacks from the
     /// hub one level at a time (one `get` per level and batch, not one per folder).
     fn load_trees(&mut self, root: ObjectId, stats: &mut SyncStats) -> Result<(), SyncError> {

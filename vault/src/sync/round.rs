@@ -14,13 +14,14 @@ use crate::local::{LocalVault, MASS_DELETE_MIN_FILES};
 use crate::object::{FileMeta, FlatTree, Kind, MAX_TREE_DEPTH, Object, Snapshot, build_trees};
 use crate::paths::VaultPath;
 use crate::progress::{Amount, NoProgress, Phase, Progress};
-use crate::reconcile::{Action, Conflict, Devices, Plan, reconcile};
+use crate::reconcile::{Action, Conflict, Devices, Plan, reconcile_with};
 use crate::scan::{Scan, ScanOptions, scan, scan_reporting, scan_scoped};
 use crate::statcache::{StatCache, now_ns};
 
 use super::objects::{Blobs, History, read_if, stage};
 use super::{Outcome, SyncError, SyncOptions, SyncReport, SyncStats};
 
+mod deleted;
 mod folder;
 mod hub_side;
 
@@ -256,7 +257,7 @@ impl<'a> Round<'a> {
         };
         // Only local changes (the usual case): the hub's tree is base's, already loaded.
         let (remote_flat, remote_snap) = if head == merge_base {
-            (Cow::Borrowed(&base_flat), base_snap)
+            (Cow::Borrowed(&base_flat), base_snap.clone())
         } else {
             let (flat, snap) = self.history.flat_of_snapshot(head, &mut self.stats)?;
             (Cow::Owned(flat), snap)
@@ -272,10 +273,18 @@ impl<'a> Round<'a> {
                 .as_ref()
                 .map_or_else(|| config.device_name.clone(), |s| s.device_name.clone()),
         };
+        // Old copies of notes deleted since (a backup put back) are kept aside, not published.
+        let evidence =
+            self.history_evidence(base_snap.as_ref(), &base_flat, &local, &remote_flat)?;
         let rules = &self.rules;
-        let plan = reconcile(&base_flat, &local, &remote_flat, &devices, &|p| {
-            rules.is_ignored(p, false)
-        });
+        let plan = reconcile_with(
+            &base_flat,
+            &local,
+            &remote_flat,
+            &devices,
+            &evidence,
+            &|p| rules.is_ignored(p, false),
+        );
         self.guard(&plan, &base_flat, &local)?;
         tick("reconcile");
 

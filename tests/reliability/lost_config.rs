@@ -54,7 +54,11 @@ fn lost_config_refused_not_reinitialised() {
             run.stderr
         );
         assert!(!config.exists(), "`{}` wrote a new config", run.what);
-        assert!(!b.path("sub/.vault").exists(), "`{}` made a vault", run.what);
+        assert!(
+            !b.path("sub/.vault").exists(),
+            "`{}` made a vault",
+            run.what
+        );
     }
     assert_eq!(w.hub_head(), head, "the hub was touched");
     assert_eq!(w.hub_packs(), packs, "the hub was touched");
@@ -169,13 +173,13 @@ fn lost_config_repair_finds_the_default_hub() {
     a.run("sync", &[]).ok();
     fs::remove_file(a.path(".vault/config.toml")).unwrap();
     let run = a.run("sync", &[]).failed();
-    assert!(
-        run.stderr.contains("syncd init --repair"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("syncd init --repair"), "{}", run.stderr);
     let run = a.run("init", &["--repair"]).ok();
-    assert!(run.stdout.contains("vault-sync/hub/notes"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("vault-sync/hub/notes"),
+        "{}",
+        run.stdout
+    );
     a.write("n.md", "edit", 5);
     let r = a.sync();
     assert!(r.conflicts.is_empty(), "{r:?}");

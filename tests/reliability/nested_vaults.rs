@@ -67,7 +67,11 @@ fn nested_vaults_init_around_vault_refused() {
             run.what,
             run.stderr
         );
-        assert!(!outer.path(".vault").exists(), "`{}` made a vault", run.what);
+        assert!(
+            !outer.path(".vault").exists(),
+            "`{}` made a vault",
+            run.what
+        );
     }
     assert!(!w.path().join("hub2").exists());
     assert!(!w.path().join("xdg/data/vault-sync/hub/outer").exists());

@@ -4,6 +4,7 @@
 mod doctor;
 mod history;
 mod init;
+mod repair;
 mod revisions;
 mod server_hub;
 mod service;

@@ -114,7 +114,12 @@ fn nested_vaults_inner_state_never_synced() {
     assert_eq!(mode(&inner.path(".vault/token")), 0o600);
     fs::rename(&inner.root, a.path("sub")).unwrap();
 
-    a.sync();
+    let r = a.sync();
+    assert!(
+        r.warnings.iter().any(|w| w.contains("sub/.vault")),
+        "the nested vault is named: {:?}",
+        r.warnings
+    );
     b.sync();
     let paths = raw_hub_paths(&w.hub);
     assert!(paths.contains(&"sub/i.md".to_string()), "{paths:?}");
@@ -136,6 +141,11 @@ fn nested_vaults_inner_state_never_synced() {
     c.write("from-phone.md", "phone", 20);
     let r = c.sync();
     assert!(r.conflicts.is_empty(), "{r:?}");
+    assert!(
+        r.warnings.iter().any(|w| w.contains("sub/.vault/")),
+        "the planted state is named: {:?}",
+        r.warnings
+    );
     assert!(!c.path("sub/.vault").exists());
     b.sync();
     assert!(!b.path("sub/.vault").exists());

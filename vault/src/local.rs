@@ -27,7 +27,10 @@ use crate::paths::STATE_DIR;
 use crate::refs::{RefError, RefFile};
 use crate::store::{PackStore, StoreError};
 
+mod damaged;
 mod nested;
+pub use damaged::state_evidence;
+use damaged::{evidence_in, is_vault_root, server_hint};
 pub use nested::find_inner_vault;
 
 /// File names inside `.vault/`.
@@ -140,7 +143,7 @@ pub enum LocalError {
     #[error("config `{}` is not valid: {detail}; fix the file, or write it again for the vault's hub with `syncd init --repair --hub HUB` (see `syncd init --help`)", .path.display())]
     BadConfig { path: PathBuf, detail: String },
     #[error(
-        "`{}` is a damaged vault: `.vault/config.toml` is missing, but `.vault/` still holds this device's sync state ({}). It was not made a new vault, which would quietly leave its hub. Repair it with `syncd init --repair --vault {} --hub HUB`, naming the hub it synced with (its folder, or the server's URL){}",
+        "`{}` is a damaged vault: `.vault/config.toml` is missing, but `.vault/` still holds this device's sync state ({}). It was not made a new vault, which would quietly leave its hub. Repair it with `syncd init --repair --vault {} --hub HUB`, naming the hub it synced with (its folder, or the server's URL; without --hub, the default hub is taken only if it holds this device's last snapshot){}",
         .root.display(), .found.join(", "), .root.display(), server_hint(.found)
     )]
     LostConfig { root: PathBuf, found: Vec<String> },
@@ -154,68 +157,6 @@ pub enum LocalError {
     Ref(#[from] RefError),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// The part of the lost-config message for a device that logged in to a server.
-fn server_hint(found: &[String]) -> &'static str {
-    if found.iter().any(|f| f == TOKEN_FILE) {
-        "; `.vault/token` shows it synced with a vault-server: give its URL with --user NAME --password-stdin"
-    } else {
-        ""
-    }
-}
-
-/// What `.vault/` holds besides a config: the names of its entries that only a vault that was
-/// used leaves behind (anything but empty folders and temp files, which an interrupted `init`
-/// may leave). Empty: the folder can be initialised; else a lost config is damaged state.
-pub fn state_evidence<'a>(entries: impl IntoIterator<Item = (&'a str, bool)>) -> Vec<String> {
-    let mut found: Vec<String> = entries
-        .into_iter()
-        .filter(|(name, empty_dir)| {
-            !empty_dir && *name != CONFIG_FILE && !name.starts_with(crate::fsutil::TEMP_PREFIX)
-        })
-        .map(|(name, _)| name.to_string())
-        .collect();
-    found.sort();
-    found
-}
-
-/// The evidence of use in `root/.vault/` ([`state_evidence`]); empty when there is no
-/// `.vault/` folder. Only called where `.vault/config.toml` is missing or unreadable.
-fn evidence_in(root: &Path) -> Result<Vec<String>, LocalError> {
-    let state = root.join(STATE_DIR);
-    let list = match fs::read_dir(&state) {
-        Ok(list) => list,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(io_at("listing", &state)(e).into()),
-    };
-    let mut entries = Vec::new();
-    for entry in list {
-        let entry = entry.map_err(io_at("listing", &state))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
-        let empty_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
-            && fs::read_dir(&path).is_ok_and(|mut l| l.next().is_none());
-        entries.push((name, empty_dir));
-    }
-    Ok(state_evidence(
-        entries.iter().map(|(n, e)| (n.as_str(), *e)),
-    ))
-}
-
-/// Whether `dir` is the root of a vault, working or damaged (so the search for a vault stops
-/// there rather than going on to a folder above, or making a new one).
-fn is_vault_root(dir: &Path) -> bool {
-    let state = dir.join(STATE_DIR);
-    state.join(CONFIG_FILE).is_file()
-        || (state.is_dir() && evidence_in(dir).map_or(true, |found| !found.is_empty()))
 }
 
 /// An opened vault: its folder and configuration.
@@ -326,64 +267,6 @@ impl LocalVault {
             .find(|dir| is_vault_root(dir))
             .map(Path::to_path_buf)
             .ok_or(LocalError::NotAVault(start))
-    }
-
-    /// Write the config of a damaged vault again (see [`LocalError::LostConfig`]): `root`'s
-    /// `.vault/` lost its config, or holds one that cannot be read (kept beside it as
-    /// `config.toml.damaged`). Everything else in `.vault/` is kept; `forget_base` removes
-    /// the base ref first, for a hub that does not hold it (the next round then merges as a
-    /// device that never synced: every difference a conflict, nothing deleted). The device
-    /// gets a new id: the old one was in the lost file.
-    pub fn repair(
-        root: &Path,
-        hub: &str,
-        device_name: &str,
-        server: Option<(ServerConfig, &str)>,
-        forget_base: bool,
-    ) -> Result<LocalVault, LocalError> {
-        let root = match LocalVault::open(root) {
-            Ok(vault) => return Err(LocalError::NothingToRepair(vault.root)),
-            Err(LocalError::LostConfig { root, .. }) => root,
-            Err(LocalError::BadConfig { path, .. }) => {
-                let aside = path.with_extension("toml.damaged");
-                fs::rename(&path, &aside).map_err(io_at("moving aside", &path))?;
-                root.canonicalize()
-                    .map_err(io_at("resolving vault folder", root))?
-            }
-            Err(e) => return Err(e),
-        };
-        let vault = LocalVault {
-            root,
-            config: VaultConfig {
-                device_id: random_hex(8),
-                device_name: device_name.to_string(),
-                hub: hub.to_string(),
-                mass_delete_share: DEFAULT_MASS_DELETE_SHARE,
-                server: None,
-                tasks: TasksConfig::default(),
-            },
-        };
-        if forget_base {
-            let path = vault.state_dir().join(BASE_FILE);
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_at("removing", &path)(e).into()),
-            }
-        }
-        let mut vault = vault;
-        if let Some((config, token)) = server {
-            vault.config.server = Some(config);
-            vault.save_token(token)?;
-        }
-        vault.save_config()?;
-        Ok(vault)
-    }
-
-    /// The base ref of the vault at `root`, read without its config (for a repair, which
-    /// checks that the hub holds it before keeping it).
-    pub fn base_of(root: &Path) -> Result<Option<ObjectId>, LocalError> {
-        Ok(RefFile::new(root.join(STATE_DIR).join(BASE_FILE)).read()?)
     }
 
     pub fn root(&self) -> &Path {

@@ -33,7 +33,9 @@ pub enum PathError {
     DotComponent(String),
     #[error("path `{0}` contains a slash inside a name, a backslash, NUL or a control character")]
     BadCharacter(String),
-    #[error("path `{0}` points into a `.vault/` folder, a vault's private state")]
+    #[error(
+        "path `{0}` points into `.vault/`, a vault's private state (never synced, at any depth)"
+    )]
     StateDir(String),
     #[error("path `{0}` is too long ({1} bytes; names may have 255, paths 4096)")]
     TooLong(String, usize),

@@ -115,7 +115,7 @@ fn folder_hub(
             let usable = exists
                 && base.is_some_and(|b| {
                     FolderHub::open(&path)
-                        .and_then(|h| h.missing(&[b]).map_err(Into::into))
+                        .and_then(|h| h.missing(&[b]))
                         .is_ok_and(|m| m.is_empty())
                 });
             if !usable {

@@ -196,3 +196,71 @@ fn lost_config_repair_finds_the_default_hub() {
     assert!(run.stderr.contains("--hub"), "{}", run.stderr);
     assert!(!b.path(".vault/config.toml").exists());
 }
+
+#[test]
+fn lost_config_repair_rejoins_server_hub() {
+    use crate::common::server::Server;
+    const PASSWORD: &str = "correct horse battery staple";
+    let w = World::new();
+    let data = w.path().join("server");
+    fs::create_dir_all(&data).unwrap();
+    let mut server = Server::start(&data, &[]);
+    let setup = server.setup_token();
+    let a = w.device("laptop");
+    a.write("x.md", "x", 1);
+    a.write("y.md", "y", 2);
+    a.join_server(&server.url, "alice", PASSWORD, &["--setup-token", &setup])
+        .ok();
+    a.sync();
+    let b = w.device("desktop");
+    b.join_server(&server.url, "alice", PASSWORD, &[]).ok();
+    b.sync();
+
+    fs::remove_file(b.path(".vault/config.toml")).unwrap();
+    let run = b.run("sync", &[]).failed();
+    assert!(
+        run.stderr.contains("vault-server") && run.stderr.contains("--password-stdin"),
+        "the token shows it was a server's: {}",
+        run.stderr
+    );
+    assert_eq!(default_hubs(&w), Vec::<String>::new());
+    a.remove("y.md");
+    a.sync();
+
+    let vault = b.root.display().to_string();
+    let run = w
+        .syncd_input(
+            &[
+                "init",
+                "--repair",
+                "--vault",
+                &vault,
+                "--hub",
+                &server.url,
+                "--user",
+                "alice",
+                "--password-stdin",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
+        .ok();
+    assert!(run.stdout.contains("base:   kept"), "{}", run.stdout);
+    let r = b.sync();
+    assert!(r.conflicts.is_empty(), "{r:?}");
+    assert_eq!(
+        b.read("y.md"),
+        None,
+        "the laptop's delete applies: base was kept"
+    );
+    assert_converged(&[&a, &b]);
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(b.path(".vault/token"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode, 0o600);
+    drop(server);
+}

@@ -27,7 +27,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Make a folder a vault that syncs through a hub
+    /// Make a folder a vault that syncs through a hub (or, with --repair, write the config of
+    /// a vault whose `.vault/config.toml` was lost or damaged)
     Init(InitArgs),
     /// Sync the vault with its hub once (a folder that is not a vault yet is initialised first)
     Sync(SyncArgs),
@@ -92,6 +93,13 @@ pub struct InitArgs {
     /// This device's name, shown in history and in revision names [default: the host name]
     #[arg(long, value_name = "NAME")]
     pub device: Option<String>,
+    /// Repair a vault whose `.vault/config.toml` was lost or cannot be read, keeping the rest
+    /// of `.vault/`: write the config again for the hub it synced with (--hub; without it,
+    /// the default hub, only if that holds this device's last snapshot). If the hub does not
+    /// hold that snapshot, the next sync merges as a new device: differences become
+    /// conflicts, nothing is deleted
+    #[arg(long)]
+    pub repair: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }

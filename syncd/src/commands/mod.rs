@@ -5,6 +5,7 @@ mod at;
 mod doctor;
 mod history;
 mod init;
+mod repair;
 mod revisions;
 mod server_hub;
 mod service;

@@ -316,7 +316,15 @@ fn classify<'c>(
     let path = match path {
         Ok(p) => p,
         // `.vault/` is the agent's own state: skipped without a word.
-        Err(PathError::StateDir(_)) => return None,
+        Err(PathError::StateDir(_)) if parent.is_none() => return None,
+        // Below the top, another vault's state (its config, its server token): never synced.
+        Err(PathError::StateDir(_)) => {
+            out.warnings.push(format!(
+                "skipped `{}`: another vault's private state never syncs; a vault inside this one syncs its notes twice, so move it out of this vault",
+                shown()
+            ));
+            return None;
+        }
         Err(err) => {
             out.warnings.push(format!(
                 "skipped `{}`: {err}; rename it to sync it",

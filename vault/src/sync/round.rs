@@ -262,6 +262,11 @@ impl<'a> Round<'a> {
             let (flat, snap) = self.history.flat_of_snapshot(head, &mut self.stats)?;
             (Cow::Owned(flat), snap)
         };
+        for folder in std::mem::take(&mut self.history.skipped_state) {
+            self.warn(&format!(
+                "the hub holds `{folder}/.vault/`, another vault's private state that an older version synced: skipped, never written here; the next snapshot leaves it out"
+            ));
+        }
         let config = self.vault.config();
         let devices = Devices {
             local_id: config.device_id.clone(),

@@ -455,8 +455,9 @@ impl Hub for FolderHub {
     /// server's clock on a network share, this machine's kernel clock on a local disk. A
     /// device whose own clock is wrong would otherwise win (or lose) every conflict through a
     /// folder hub. The probe is an empty temp file under a random name (never a pack or a
-    /// ref), removed at once; it costs one create, stat and unlink per round (about 20 µs on
-    /// a local disk, one round trip or three on a share).
+    /// ref), removed at once; it costs one create, stat and unlink per round (under 0.1 ms
+    /// measured on a local ext4 disk, a few round trips on a share), small next to the scan
+    /// every round makes, so every round checks.
     fn time_ns(&self) -> Result<i64, HubError> {
         let probe = crate::fsutil::temp_path_for(&self.root.join("clock"));
         let io = |e: PathIoError| HubError::Io {

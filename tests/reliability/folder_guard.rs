@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::time::Duration;
+
+use crate::common::agent::{Agent, eventually};
 use crate::common::{Device, World, assert_converged};
 
 /// A tmpfs mounted at a folder for the life of the value; unmounted (if still mounted) on drop.
@@ -117,6 +120,20 @@ fn folder_guard_vanished_mount_keeps_files_everywhere() {
         b.read("top.md").as_deref(),
         Some("edited while the drive was away")
     );
+
+    // The drive comes back (a fresh tmpfs with the same notes): the round goes through and
+    // nothing was lost anywhere.
+    let Some(_drive) = Tmpfs::mount(&a.path("drive")) else {
+        return;
+    };
+    a.write("drive/one.md", "on the drive", 3);
+    a.write("drive/two.md", "on the drive too", 4);
+    a.write("drive/deep/three.md", "deeper on the drive", 5);
+    let r = a.sync();
+    assert!(r.held_back.is_empty(), "{r:?}");
+    b.sync();
+    assert_converged(&[&a, &b]);
+    assert_eq!(files_under(&b, "drive").len(), 3);
 }
 
 #[test]
@@ -205,4 +222,52 @@ fn folder_guard_moved_folder_is_not_a_deletion() {
     b.sync();
     assert_eq!(files_under(&b, "archive").len(), 12);
     assert!(files_under(&b, "inbox").is_empty());
+}
+
+#[test]
+fn folder_guard_agent_reports_held_back_without_spinning() {
+    let w = World::new();
+    let a = w.device("laptop");
+    for i in 0..30 {
+        a.write(&format!("n{i:02}.md"), &format!("note {i}"), i);
+    }
+    for i in 0..12 {
+        a.write(
+            &format!("projects/p{i:02}.md"),
+            &format!("project {i}"),
+            40 + i,
+        );
+    }
+    a.init().sync();
+    let b = w.device("desktop");
+    b.init().sync();
+
+    let agent = Agent::start(&a);
+    std::fs::remove_dir_all(a.path("projects")).expect("rm -r projects");
+    agent.wait_for_log("held back the deletion");
+    let status = a.status();
+    let error = status["agent"]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("`projects`") && error.contains("--allow-mass-delete"),
+        "{status}"
+    );
+    // An edit elsewhere still syncs while the folder is held back.
+    std::fs::write(a.path("n01.md"), "edited while held back").expect("an edit");
+    eventually(Duration::from_secs(30), || {
+        b.sync();
+        b.read("n01.md").as_deref() == Some("edited while held back")
+    })
+    .expect("the edit never reached the desktop");
+    assert_eq!(files_under(&b, "projects").len(), 12);
+    // Not retried on its own: no new round in a second without a change, and said once.
+    let rounds = a.status()["agent"]["rounds"].as_u64();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(a.status()["agent"]["rounds"].as_u64(), rounds);
+    let said = agent
+        .log()
+        .iter()
+        .filter(|l| l.contains("held back the deletion"))
+        .count();
+    assert_eq!(said, 1, "{}", agent.log().join("\n"));
+    assert!(agent.stop().success());
 }

@@ -271,3 +271,39 @@ fn folder_guard_agent_reports_held_back_without_spinning() {
     assert_eq!(said, 1, "{}", agent.log().join("\n"));
     assert!(agent.stop().success());
 }
+
+#[test]
+fn folder_guard_hub_edit_inside_held_folder_stops_the_round() {
+    let w = World::new();
+    let a = w.device("laptop");
+    for i in 0..30 {
+        a.write(&format!("n{i:02}.md"), &format!("note {i}"), i);
+    }
+    for i in 0..12 {
+        a.write(
+            &format!("projects/p{i:02}.md"),
+            &format!("project {i}"),
+            40 + i,
+        );
+    }
+    a.init().sync();
+    let b = w.device("desktop");
+    b.init().sync();
+    std::fs::remove_dir_all(a.path("projects")).expect("rm -r projects");
+    b.write("projects/p00.md", "edited on the desktop", 100);
+    b.sync();
+    // The folder cannot be kept as the hub has it without writing into it: nothing changes.
+    let head = w.hub_head();
+    let run = a.run("sync", &[]).failed();
+    assert!(
+        run.stderr.contains("`projects`") && run.stderr.contains("nothing was changed"),
+        "{run:?}"
+    );
+    assert_eq!(w.hub_head(), head);
+    assert!(files_under(&a, "projects").is_empty());
+    // Allowed: the deletions go through, the desktop's edit wins over its deletion.
+    a.run("sync", &["--allow-mass-delete"]).ok();
+    b.sync();
+    assert_eq!(files_under(&b, "projects"), ["projects/p00.md"]);
+    assert_converged(&[&a, &b]);
+}

@@ -183,6 +183,11 @@ impl<'a> Round<'a> {
         self.progress().end(Phase::Scanning);
         tick("scan");
         self.remove_temp_files(&scan);
+        if !scan.mounts.is_empty() {
+            // Even a quiet round remembers a mount point it sees (the folder guard needs it
+            // once the drive is gone); a vault without one reads nothing more.
+            self.remember_mounts(&scan)?;
+        }
         let base_id = self.vault.base()?;
         let head = self.hub.head()?;
 

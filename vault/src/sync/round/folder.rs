@@ -5,6 +5,7 @@ use super::*;
 use crate::sync::GuardedFolder;
 use crate::sync::guard::{guarded_folders, is_under, local_deletions};
 use crate::sync::mounts;
+use std::collections::BTreeSet;
 
 impl Round<'_> {
     pub(super) fn scan(&mut self, use_cache: bool) -> Result<Scan, SyncError> {
@@ -126,6 +127,25 @@ impl Round<'_> {
         }
     }
 
+    /// Add the mount points `scan` found to `.vault/mounts` (written only when that adds
+    /// one); its path and the mount points remembered now.
+    pub(super) fn remember_mounts(
+        &self,
+        scan: &Scan,
+    ) -> Result<(std::path::PathBuf, BTreeSet<VaultPath>), SyncError> {
+        let path = self.vault.state_dir().join(mounts::MOUNTS_FILE);
+        let mut known = mounts::load(&path);
+        let before = known.len();
+        known.extend(scan.mounts.iter().cloned());
+        if known.len() != before {
+            mounts::save(&path, &known).map_err(|source| SyncError::Record {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok((path, known))
+    }
+
     /// Step 5, the mass-delete guard. Refuses the whole round when the vault folder looks
     /// vanished or stale (empty, or more than the allowed share deleted); returns the folders
     /// whose deletions must be held back ([`super::super::guard`]: a remembered mount point
@@ -139,10 +159,8 @@ impl Round<'_> {
         remote: &FlatTree,
         scan: &Scan,
     ) -> Result<Vec<GuardedFolder>, SyncError> {
-        let mounts_path = self.vault.state_dir().join(mounts::MOUNTS_FILE);
-        let remembered = mounts::load(&mounts_path);
+        let (mounts_path, remembered) = self.remember_mounts(scan)?;
         let mut mounts = remembered.clone();
-        mounts.extend(scan.mounts.iter().cloned());
         let deleted = if plan.local_deletes == 0 {
             Vec::new()
         } else {

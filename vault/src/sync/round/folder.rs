@@ -189,26 +189,29 @@ impl Round<'_> {
         }
         let total = base.len();
         let share = self.vault.config().mass_delete_share;
-        let why = if local.is_empty() {
-            Some(" (the vault folder is empty)".to_string())
-        } else if plan.local_deletes >= MASS_DELETE_MIN_FILES
-            && plan.local_deletes as f64 > share * total as f64
-        {
-            Some(format!(
-                " (more than the {:.0}% a round may delete; `mass_delete_share` in .vault/config.toml)",
-                share * 100.0
-            ))
-        } else {
-            None
-        };
-        if let Some(why) = why {
+        if local.is_empty() {
             return Err(SyncError::MassDelete {
                 deletes: plan.local_deletes,
                 total,
-                why,
+                why: " (the vault folder is empty)".to_string(),
             });
         }
-        Ok(guarded_folders(base, local, &deleted, &vanished))
+        let held = guarded_folders(base, local, &deleted, &vanished);
+        // The share rule counts what would still be published once those are held back.
+        let deletes = plan
+            .local_deletes
+            .saturating_sub(held.iter().map(|g| g.deletes).sum::<usize>());
+        if deletes >= MASS_DELETE_MIN_FILES && deletes as f64 > share * total as f64 {
+            return Err(SyncError::MassDelete {
+                deletes,
+                total,
+                why: format!(
+                    " (more than the {:.0}% a round may delete; `mass_delete_share` in .vault/config.toml)",
+                    share * 100.0
+                ),
+            });
+        }
+        Ok(held)
     }
 
     /// Apply the plan's actions; files written go into the stat cache as known.

@@ -219,7 +219,8 @@ pub struct SyncArgs {
     #[arg(long)]
     pub json: bool,
     /// Publish deletions even when they look like a vanished or restored-from-backup folder
-    /// (more than the configured share of the vault's files)
+    /// (more than the configured share of the vault's files, a sub-folder that was a mount
+    /// point and is not mounted, or one emptied of 10 files or more)
     #[arg(long)]
     pub allow_mass_delete: bool,
     /// Hash every file instead of trusting the stat cache, and have the hub verify its whole

@@ -518,6 +518,16 @@ impl Agent<'_> {
         self.update(|s| {
             s.rounds += 1;
             match &result {
+                Ok(report) if !report.held_back.is_empty() => {
+                    // The rest synced; the held-back deletions wait for the user (remount, or
+                    // `sync --allow-mass-delete`): shown as an error, not retried.
+                    s.last_sync_ns = Some(now_ns());
+                    s.last_outcome = Some(report.outcome);
+                    s.conflicts += report.conflicts.len() as u64;
+                    s.pending = true;
+                    s.last_error = Some(vault::sync::guard::held_back_message(&report.held_back));
+                    s.set_state(if paused { State::Paused } else { State::Error }, now_ns());
+                }
                 Ok(report) => {
                     s.last_sync_ns = Some(now_ns());
                     s.last_outcome = Some(report.outcome);
@@ -556,7 +566,17 @@ impl Agent<'_> {
             );
         }
         self.failures = 0;
-        self.last_error = None;
+        if report.held_back.is_empty() {
+            self.last_error = None;
+        } else {
+            // Said once, not on every round that holds the same folders back; no retry is
+            // scheduled: the next change in the folder (or `syncd sync-now`) runs a round.
+            let text = vault::sync::guard::held_back_message(&report.held_back);
+            if self.last_error.as_deref() != Some(&text) {
+                tracing::error!("{text}");
+            }
+            self.last_error = Some(text);
+        }
         let s = &report.stats;
         if s.files_written + s.files_deleted + s.files_moved > 0 || s.objects_sent > 0 {
             tracing::info!(

@@ -35,6 +35,14 @@ pub fn run(args: SyncArgs) -> Result<u8> {
     } else {
         output::emit(&summary(&vault, &report))?;
     }
+    if !report.held_back.is_empty() {
+        // The rest synced, but the folder and the hub differ until the user acts.
+        eprintln!(
+            "error: {}",
+            sync::guard::held_back_message(&report.held_back)
+        );
+        return Ok(exit::ERROR);
+    }
     Ok(exit::OK)
 }
 
@@ -132,6 +140,9 @@ fn summary(vault: &LocalVault, report: &SyncReport) -> String {
             c.path,
             c.revision
         );
+    }
+    for g in &report.held_back {
+        line!(out, "  held back: the deletions in {g}");
     }
     for w in &report.warnings {
         line!(out, "  warning: {w}");

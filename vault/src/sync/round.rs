@@ -61,6 +61,9 @@ pub(super) struct Round<'a> {
     stale: Vec<VaultPath>,
     /// What apply changed in the folder, over all attempts (see [`SyncReport::touched`]).
     touched: Vec<crate::apply::Done>,
+    /// Folders whose deletions the folder guard holds back in this attempt: every scan takes
+    /// them as unreadable, so base's files there count as unchanged.
+    held: Vec<super::GuardedFolder>,
 }
 
 /// The local side for reconcile: the scanned files, plus, for paths the scan could not read,
@@ -114,6 +117,7 @@ impl<'a> Round<'a> {
             snapshot_created: false,
             stale: Vec::new(),
             touched: Vec::new(),
+            held: Vec::new(),
         })
     }
 
@@ -152,6 +156,7 @@ impl<'a> Round<'a> {
             conflicts: self.conflicts,
             warnings: self.warnings,
             repairs: self.repairs,
+            held_back: self.held,
             stats,
             touched: self.touched,
         }
@@ -174,10 +179,16 @@ impl<'a> Round<'a> {
         let t0 = std::time::Instant::now();
         let tick =
             |step: &str| tracing::debug!(step, ms = t0.elapsed().as_secs_f64() * 1e3, "sync");
-        let scan = self.first_scan()?;
+        self.held.clear();
+        let mut scan = self.first_scan()?;
         self.progress().end(Phase::Scanning);
         tick("scan");
         self.remove_temp_files(&scan);
+        if !scan.mounts.is_empty() {
+            // Even a quiet round remembers a mount point it sees (the folder guard needs it
+            // once the drive is gone); a vault without one reads nothing more.
+            self.remember_mounts(&scan)?;
+        }
         let base_id = self.vault.base()?;
         let head = self.hub.head()?;
 
@@ -282,15 +293,40 @@ impl<'a> Round<'a> {
         let evidence =
             self.history_evidence(base_snap.as_ref(), &base_flat, &local, &remote_flat)?;
         let rules = &self.rules;
-        let plan = reconcile_with(
+        let is_ignored = |p: &VaultPath| rules.is_ignored(p, false);
+        let mut plan = reconcile_with(
             &base_flat,
             &local,
             &remote_flat,
             &devices,
             &evidence,
-            &|p| rules.is_ignored(p, false),
+            &is_ignored,
         );
-        self.guard(&plan, &base_flat, &local)?;
+        let held = self.guard(&plan, &base_flat, &local, &remote_flat, &scan)?;
+        if !held.is_empty() {
+            // Held back: the rest of the round goes on, with base's files in those folders
+            // taken as unchanged here (as for an unreadable folder). That is sound only while
+            // the hub has not changed them either: nothing is then written there, and the
+            // merged tree keeps them as they are.
+            if held
+                .iter()
+                .any(|g| changed_under(&base_flat, &remote_flat, &g.folder))
+            {
+                return Err(SyncError::FolderGuard { held });
+            }
+            scan.unreadable
+                .extend(held.iter().map(|g| g.folder.clone()));
+            let local = with_unreadable(&scan, &base_flat);
+            plan = reconcile_with(
+                &base_flat,
+                &local,
+                &remote_flat,
+                &devices,
+                &evidence,
+                &is_ignored,
+            );
+            self.held = held;
+        }
         tick("reconcile");
 
         // A round that writes nothing into the folder leaves it as its scan found it: that
@@ -506,6 +542,17 @@ fn scan_equals(scan: &mut Scan, flat: &FlatTree) -> bool {
     scan.entries()
         .zip(flat)
         .all(|((p, s, id), (fp, fm))| p == fp && FileMeta::of(s, *id) == *fm)
+}
+
+/// Whether any file under `folder` differs between `a` and `b`.
+fn changed_under(a: &FlatTree, b: &FlatTree, folder: &VaultPath) -> bool {
+    let under = |t: &FlatTree| -> Vec<(VaultPath, FileMeta)> {
+        t.iter()
+            .filter(|(p, _)| super::guard::is_under(p, folder))
+            .map(|(p, m)| (p.clone(), *m))
+            .collect()
+    };
+    under(a) != under(b)
 }
 
 /// Paths whose entries differ between two flat trees.

@@ -130,15 +130,21 @@ impl Round<'_> {
             Some(s) => s,
             None => self.scan(true)?,
         };
+        self.hold(&mut vscan);
         if !scan_equals(&mut vscan, merged) {
             let mut local = with_unreadable(&vscan, merged);
             // Either a file changed since apply (a new local edit: the next attempt takes it),
             // or the stat cache lied. Rehash the differing files to tell which.
             let differing: Vec<VaultPath> = differing_paths(&local, merged);
+            if differing.is_empty() {
+                // Equal but for unreadable or held-back paths, which keep the merged entries.
+                return self.verify_hub(head, expected, &vscan, false);
+            }
             for p in &differing {
                 self.cache.remove(p);
             }
             vscan = self.scan(true)?;
+            self.hold(&mut vscan);
             local = with_unreadable(&vscan, merged);
             if local != *merged {
                 self.save_cache(&vscan, None)?;
@@ -154,6 +160,13 @@ impl Round<'_> {
             ));
         }
         self.verify_hub(head, expected, &vscan, false)
+    }
+
+    /// Folders the guard holds back count as unreadable in every scan of this attempt: the
+    /// folder lacks their files, which the merged tree keeps.
+    fn hold(&self, scan: &mut Scan) {
+        scan.unreadable
+            .extend(self.held.iter().map(|g| g.folder.clone()));
     }
 
     /// The hub's side of step 8: the hub's tree for `head` must be `expected`, which the folder

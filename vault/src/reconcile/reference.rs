@@ -241,8 +241,26 @@ impl<'a> Merge<'a> {
     fn conflict(&mut self, path: &VaultPath, l: &FileMeta, r: &FileMeta) {
         let devices = self.devices;
         if local_wins(l, r, devices) {
-            let rev = self.revision_for(path, r.mtime_ns, &devices.remote_name);
             self.merged.insert(path.clone(), *l);
+            // The revision an earlier attempt already wrote: a name of this version that only
+            // this device has, with its bytes.
+            let (base, local, remote, taken) = (self.base, self.local, self.remote, &self.taken);
+            let existing = revision_path(path, r.mtime_ns, &devices.remote_name, &|p| {
+                taken.contains(p)
+                    && !(local.get(p).is_some_and(|m| m.same_content(r))
+                        && !base.contains_key(p)
+                        && !remote.contains_key(p))
+            });
+            if let Some(kept) = self.local.get(&existing).copied()
+                && !self.base.contains_key(&existing)
+                && !self.remote.contains_key(&existing)
+            {
+                self.taken.insert(existing.clone());
+                self.merged.insert(existing.clone(), kept);
+                self.record(path, ConflictKind::BothChanged, Side::Local, existing);
+                return;
+            }
+            let rev = self.revision_for(path, r.mtime_ns, &devices.remote_name);
             self.merged.insert(rev.clone(), *r);
             self.writes.push(Action::Write {
                 path: rev.clone(),

@@ -370,6 +370,32 @@ fn ignored_paths_keep_the_remote_version_and_are_not_touched() {
     assert_eq!(plan.local_deletes, 0);
 }
 
+/// A round that resolved a conflict and started over (another device published first) finds
+/// the revision it wrote in its next scan: the same conflict reuses it, writes nothing again.
+#[test]
+fn a_conflict_met_again_reuses_the_revision_already_written() {
+    let b = tree(&[("note.md", v("b", 1))]);
+    let r = tree(&[("note.md", v("R", 2))]);
+    let l = tree(&[("note.md", v("L", 3))]);
+    let first = run(&b, &l, &r);
+    let rev = first.conflicts[0].revision.clone();
+    assert_eq!(first.actions.len(), 1, "{:?}", first.actions);
+
+    // The folder after the first attempt: the revision was written (with the hub's time).
+    let after = simulate(&l, &first.actions);
+    let again = run(&b, &after, &r);
+    assert!(again.actions.is_empty(), "{:?}", again.actions);
+    assert_eq!(again.conflicts.len(), 1);
+    assert_eq!(again.conflicts[0].revision, rev);
+    assert_eq!(again.merged, first.merged);
+
+    // A file at that name with other bytes is never taken for it: a new name is used.
+    let other = tree(&[("note.md", v("L", 3)), (rev.as_str(), v("other", 4))]);
+    let third = run(&b, &other, &r);
+    assert_ne!(third.conflicts[0].revision, rev);
+    assert_eq!(third.actions.len(), 1, "{:?}", third.actions);
+}
+
 #[test]
 fn conflicts_inside_revisions_do_not_nest() {
     let b = tree(&[(".revisions/a.md", v("b", 1))]);

@@ -280,7 +280,12 @@ fn stuck_paths_agent_does_not_spin() {
     // One round at the start, one for the edit (and maybe one for a straggling event):
     // never a round that starts over and over.
     assert!(rounds <= 4, "{rounds} rounds:\n{log}");
-    assert!(!log.contains("starting over"), "{log}");
+    // (A round may start over for an edit made while it ran, never for the path in the way.)
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("starting over") && l.contains("notes/a.md")),
+        "{log}"
+    );
     assert!(status["agent"]["last_error"].is_null(), "{status}");
     assert_eq!(b.read("notes/a.md").as_deref(), Some("the phone's note"));
     assert_eq!(

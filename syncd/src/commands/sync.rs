@@ -35,7 +35,12 @@ pub fn run(args: SyncArgs) -> Result<u8> {
     } else {
         output::emit(&summary(&vault, &report))?;
     }
-    Ok(exit::OK)
+    // Everything else synced, but these paths need the user: a script should hear of it.
+    Ok(if report.skipped.is_empty() {
+        exit::OK
+    } else {
+        exit::SKIPPED
+    })
 }
 
 /// The vault containing `dir` (or the current folder); a folder in no vault is made one, with
@@ -119,6 +124,9 @@ fn summary(vault: &LocalVault, report: &SyncReport) -> String {
             c.path,
             c.revision
         );
+    }
+    for skipped in &report.skipped {
+        line!(out, "  skipped: {}", skipped.message);
     }
     for w in &report.warnings {
         line!(out, "  warning: {w}");

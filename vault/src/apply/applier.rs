@@ -7,7 +7,9 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use super::{ApplyError, ApplyReport, CHANGED, Done, Skipped, filetime_of, io_err, with_exec};
+use super::{
+    ApplyError, ApplyReport, CHANGED, Done, SkipKind, Skipped, filetime_of, io_err, with_exec,
+};
 use crate::filestat::{self, FileStat, Found};
 use crate::fsutil;
 use crate::id::ObjectId;
@@ -29,11 +31,12 @@ fn same_file(a: &FileStat, b: &FileStat) -> bool {
 
 impl Applier<'_> {
     pub(super) fn skip(&mut self, path: &VaultPath, reason: String) -> Result<(), ApplyError> {
-        tracing::info!(%path, %reason, "apply: skipped");
-        self.report.skipped.push(Skipped {
-            path: path.clone(),
-            reason,
-        });
+        self.skip_for(Skipped::changed(path, reason))
+    }
+
+    fn skip_for(&mut self, skipped: Skipped) -> Result<(), ApplyError> {
+        tracing::info!(path = %skipped.path, reason = %skipped.reason, "apply: skipped");
+        self.report.skipped.push(skipped);
         Ok(())
     }
 
@@ -46,8 +49,8 @@ impl Applier<'_> {
     }
 
     /// Check that every folder on the way to `path` is a real folder (not a symlink, not a
-    /// file), creating missing ones when `create`. `Ok(Err(reason))` means: refuse the action.
-    fn parents(&self, path: &VaultPath, create: bool) -> Result<Result<(), String>, ApplyError> {
+    /// file), creating missing ones when `create`. `Ok(Err(skipped))` means: refuse the action.
+    fn parents(&self, path: &VaultPath, create: bool) -> Result<Result<(), Skipped>, ApplyError> {
         let Some(parent) = path.parent() else {
             return Ok(Ok(()));
         };
@@ -69,41 +72,42 @@ impl Applier<'_> {
                 }
                 found = filestat::probe(&next).map_err(io_err("checking", &next))?;
             }
-            match found {
-                Found::Dir => {}
-                Found::Absent => return Ok(Err(format!("{CHANGED} (folder `{rel}` is gone)"))),
-                Found::File(_) => {
-                    return Ok(Err(format!(
-                        "`{rel}` is a file where a folder is needed; rename or move it, then sync again"
-                    )));
+            let (kind, reason) = match found {
+                Found::Dir => {
+                    dir = next;
+                    continue;
                 }
-                Found::Other => {
-                    return Ok(Err(format!(
-                        "`{rel}` is a symbolic link or special file; sync never writes through links, \
-                         so that nothing outside the vault is touched; replace it with a real folder to sync `{path}`"
-                    )));
-                }
-            }
-            dir = next;
+                Found::Absent => (SkipKind::Changed, format!("{CHANGED} (folder `{rel}` is gone)")),
+                Found::File(_) => (
+                    SkipKind::FileInTheWay,
+                    format!("`{rel}` is a file where a folder is needed"),
+                ),
+                Found::Other => (
+                    SkipKind::LinkInTheWay,
+                    format!("`{rel}` is a symbolic link or special file, never written through"),
+                ),
+            };
+            let at = VaultPath::new(&rel).unwrap_or_else(|_| path.clone());
+            return Ok(Err(Skipped {
+                path: path.clone(),
+                reason,
+                kind,
+                at,
+            }));
         }
         Ok(Ok(()))
     }
 
     /// `None` if `path` still holds what the plan expects: nothing (`expect` is `None`), or the
-    /// very file the scan saw. Otherwise the reason to skip.
+    /// very file the scan saw. Otherwise why to skip.
     fn changed(
         &self,
         path: &VaultPath,
         full: &Path,
         expect: Option<&FileMeta>,
-    ) -> Result<Option<String>, ApplyError> {
+    ) -> Result<Option<Skipped>, ApplyError> {
         let found = filestat::probe(full).map_err(io_err("checking", full))?;
-        let ok = match (expect, found) {
-            (None, Found::Absent) => true,
-            (Some(m), Found::File(st)) => self.scanned.get(path) == Some(&st) && st.size == m.size,
-            _ => false,
-        };
-        Ok((!ok).then(|| CHANGED.to_string()))
+        Ok(SkipKind::of(path, expect, found, self.scanned).map(|k| Skipped::because(path, k)))
     }
 
     /// The stat of the file at `full` if it is certainly the one apply just put there.
@@ -128,11 +132,11 @@ impl Applier<'_> {
 
     pub(super) fn delete(&mut self, path: &VaultPath, expect: &FileMeta) -> Result<(), ApplyError> {
         let full = path.to_fs_path(self.root);
-        if let Err(reason) = self.parents(path, false)? {
-            return self.skip(path, reason);
+        if let Err(skipped) = self.parents(path, false)? {
+            return self.skip_for(skipped);
         }
-        if let Some(reason) = self.changed(path, &full, Some(expect))? {
-            return self.skip(path, reason);
+        if let Some(skipped) = self.changed(path, &full, Some(expect))? {
+            return self.skip_for(skipped);
         }
         if let Some(reason) = self.remove_if_unchanged(path, &full)? {
             return self.skip(path, reason);
@@ -192,20 +196,21 @@ impl Applier<'_> {
     ) -> Result<(), ApplyError> {
         let full_from = from.to_fs_path(self.root);
         let full_to = to.to_fs_path(self.root);
-        if let Err(reason) = self.parents(from, false)? {
-            return self.skip(from, reason);
+        if let Err(skipped) = self.parents(from, false)? {
+            return self.skip_for(skipped);
         }
-        if let Some(reason) = self.changed(from, &full_from, Some(expect))? {
-            return self.skip(from, reason);
+        if let Some(skipped) = self.changed(from, &full_from, Some(expect))? {
+            return self.skip_for(skipped);
         }
-        if let Err(reason) = self.parents(to, true)? {
-            return self.skip(to, reason);
+        if let Err(skipped) = self.parents(to, true)? {
+            return self.skip_for(skipped);
         }
-        if let Some(reason) = self.changed(to, &full_to, None)? {
-            return self.skip(
-                to,
-                format!("{reason} (`{to}` exists; it is never replaced by a move)"),
+        if let Some(mut skipped) = self.changed(to, &full_to, None)? {
+            skipped.reason = format!(
+                "{} (`{to}` exists; it is never replaced by a move)",
+                skipped.reason
             );
+            return self.skip_for(skipped);
         }
         let Some(want) = self.scanned.get(from).copied() else {
             return self.skip(from, CHANGED.to_string());
@@ -259,11 +264,11 @@ impl Applier<'_> {
         expect: &FileMeta,
     ) -> Result<(), ApplyError> {
         let full = path.to_fs_path(self.root);
-        if let Err(reason) = self.parents(path, false)? {
-            return self.skip(path, reason);
+        if let Err(skipped) = self.parents(path, false)? {
+            return self.skip_for(skipped);
         }
-        if let Some(reason) = self.changed(path, &full, Some(expect))? {
-            return self.skip(path, reason);
+        if let Some(skipped) = self.changed(path, &full, Some(expect))? {
+            return self.skip_for(skipped);
         }
         let file = File::open(&full).map_err(io_err("opening", &full))?;
         let m = file.metadata().map_err(io_err("reading", &full))?;

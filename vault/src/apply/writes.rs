@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use super::{
-    ApplyError, ApplyReport, BlobSource, CHANGED, fetch_batch, filetime_of, folder_of, io_err,
-    is_empty_blob, plan_batch, with_exec,
+    ApplyError, ApplyReport, BlobSource, CHANGED, SkipKind, Skipped, fetch_batch, filetime_of,
+    folder_of, io_err, is_denied, is_empty_blob, plan_batch, with_exec,
 };
 use crate::filestat::{FileStat, Found};
 use crate::fsutil::{self, Dir};
@@ -99,7 +99,7 @@ struct Prepared<'a> {
 }
 
 enum Outcome<'a> {
-    Skipped(&'a VaultPath, String),
+    Skipped(Skipped),
     Ready(Ready<'a>),
 }
 
@@ -300,17 +300,34 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn reason(&self, path: &VaultPath) -> String {
-        match self {
-            Refusal::Gone(rel) => format!("{CHANGED} (folder `{rel}` is gone)"),
-            Refusal::Swapped(rel) => format!("{CHANGED} (folder `{rel}` was replaced)"),
-            Refusal::File(rel) => format!(
-                "`{rel}` is a file where a folder is needed; rename or move it, then sync again"
+    fn skipped(&self, path: &VaultPath) -> Skipped {
+        let (kind, rel, reason) = match self {
+            Refusal::Gone(rel) => (
+                SkipKind::Changed,
+                rel,
+                format!("{CHANGED} (folder `{rel}` is gone)"),
             ),
-            Refusal::Link(rel) => format!(
-                "`{rel}` is a symbolic link or special file; sync never writes through links, \
-                 so that nothing outside the vault is touched; replace it with a real folder to sync `{path}`"
+            Refusal::Swapped(rel) => (
+                SkipKind::Changed,
+                rel,
+                format!("{CHANGED} (folder `{rel}` was replaced)"),
             ),
+            Refusal::File(rel) => (
+                SkipKind::FileInTheWay,
+                rel,
+                format!("`{rel}` is a file where a folder is needed"),
+            ),
+            Refusal::Link(rel) => (
+                SkipKind::LinkInTheWay,
+                rel,
+                format!("`{rel}` is a symbolic link or special file, never written through"),
+            ),
+        };
+        Skipped {
+            path: path.clone(),
+            reason,
+            kind,
+            at: VaultPath::new(rel).unwrap_or_else(|_| path.clone()),
         }
     }
 }
@@ -415,7 +432,7 @@ fn prepare<'a>(ctx: Ctx<'_>, top: &Arc<Dir>, run: &'a [Action], f: &Fetched) -> 
         .map(|(path, meta, expect, resolved)| {
             let dir = match resolved {
                 Ok(dir) => dir,
-                Err(refusal) => return Ok(Outcome::Skipped(path, refusal.reason(path))),
+                Err(refusal) => return Ok(Outcome::Skipped(refusal.skipped(path))),
             };
             let bytes = if is_empty_blob(meta) {
                 &[][..]
@@ -424,7 +441,7 @@ fn prepare<'a>(ctx: Ctx<'_>, top: &Arc<Dir>, run: &'a [Action], f: &Fetched) -> 
             } else {
                 // Unreachable by construction of the batch; skipping is the safe answer.
                 let reason = "its content was not fetched (internal error)".to_string();
-                return Ok(Outcome::Skipped(path, reason));
+                return Ok(Outcome::Skipped(Skipped::changed(path, reason)));
             };
             write_temp(ctx, dir, path, meta, expect, bytes, fsync_each)
         })
@@ -448,14 +465,15 @@ fn prepare<'a>(ctx: Ctx<'_>, top: &Arc<Dir>, run: &'a [Action], f: &Fetched) -> 
     }
 }
 
-/// Whether the name holds what the plan expects: nothing (`expect` is `None`), or the very file
-/// the scan saw (its stat, and the size the plan knows).
-fn still_expected(ctx: Ctx<'_>, path: &VaultPath, expect: Option<&FileMeta>, found: Found) -> bool {
-    match (expect, found) {
-        (None, Found::Absent) => true,
-        (Some(m), Found::File(st)) => ctx.scanned.get(path) == Some(&st) && st.size == m.size,
-        _ => false,
-    }
+/// `None` if the name holds what the plan expects: nothing (`expect` is `None`), or the very
+/// file the scan saw (its stat, and the size the plan knows); else what is in the way.
+fn in_the_way(
+    ctx: Ctx<'_>,
+    path: &VaultPath,
+    expect: Option<&FileMeta>,
+    found: Found,
+) -> Option<Skipped> {
+    SkipKind::of(path, expect, found, ctx.scanned).map(|kind| Skipped::because(path, kind))
 }
 
 /// Everything of one write up to the rename: a temp file beside the target with the bytes,
@@ -475,14 +493,20 @@ fn write_temp<'a>(
     let (found, current_mode) = dir
         .stat(&name)
         .map_err(|e| io_err("checking", &full())(e))?;
-    if !still_expected(ctx, path, expect, found) {
-        return Ok(Outcome::Skipped(path, CHANGED.to_string()));
+    if let Some(skipped) = in_the_way(ctx, path, expect, found) {
+        return Ok(Outcome::Skipped(skipped));
     }
     (ctx.hook)(Point::BeforeTemp, path)
         .map_err(|e| io_err("creating a temp file for", &full())(e))?;
-    let (tmp_name, mut file) = dir
-        .create_temp()
-        .map_err(|e| io_err("creating a temp file for", &full())(e))?;
+    let (tmp_name, mut file) = match dir.create_temp() {
+        Ok(made) => made,
+        // A folder this user may not write to: this path waits for the user, the rest goes on.
+        Err(e) if is_denied(&e) => {
+            let skipped = Skipped::because(path, SkipKind::PermissionDenied);
+            return Ok(Outcome::Skipped(skipped));
+        }
+        Err(e) => return Err(io_err("creating a temp file for", &full())(e)),
+    };
     let tmp = DirTemp {
         dir,
         name: tmp_name,

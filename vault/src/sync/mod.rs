@@ -17,12 +17,14 @@ use std::time::Duration;
 
 pub use check::{Change, ChangeKind, Difference, Status, VerifyReport, status, verify};
 
+pub use crate::apply::SkipKind;
 use crate::apply::ApplyError;
 use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreError;
 use crate::local::{LocalError, LocalVault};
 use crate::object::ObjectError;
+use crate::paths::VaultPath;
 use crate::progress::Progress;
 use crate::reconcile::Conflict;
 use crate::scan::{ScanError, ScanScope};
@@ -130,12 +132,28 @@ pub struct SyncReport {
     pub warnings: Vec<String>,
     /// What automatic repair had to do to make the two sides agree.
     pub repairs: Vec<String>,
+    /// Paths this device could not bring to the hub's version (a folder where the hub has a
+    /// file, a link in the way, a note it cannot read, ...): left as they are on both sides,
+    /// every other change synced. They need the user; each says what to do.
+    #[serde(default)]
+    pub skipped: Vec<SkippedPath>,
     pub stats: SyncStats,
     /// The paths this round wrote, moved or deleted in the folder, with the stat each was left
     /// with: a file watcher sees these as changes, and the agent tells them from the user's
     /// own by that stat. Not part of the JSON report.
     #[serde(skip)]
     pub touched: Vec<crate::apply::Done>,
+}
+
+/// A path a round left alone because starting over cannot help (see [`SyncReport::skipped`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SkippedPath {
+    /// What is in the way in the folder (a note, or a folder or file on the way to the hub's
+    /// notes); the hub's version of it and of everything under it is kept as it is.
+    pub path: VaultPath,
+    pub reason: SkipKind,
+    /// For the user: the path, what is in the way, what to do.
+    pub message: String,
 }
 
 /// What `.vault/last-sync.json` keeps about the last round, for `syncd status`.

@@ -19,10 +19,13 @@ use crate::scan::{Scan, ScanOptions, scan, scan_reporting, scan_scoped};
 use crate::statcache::{StatCache, now_ns};
 
 use super::objects::{Blobs, History, read_if, stage};
-use super::{Outcome, SyncError, SyncOptions, SyncReport, SyncStats};
+use super::{Outcome, SkippedPath, SyncError, SyncOptions, SyncReport, SyncStats};
 
 mod folder;
 mod hub_side;
+mod stuck;
+
+use stuck::{STUCK_FILE, StuckRecord};
 
 /// How many snapshots [`Round::descends_from`] looks at before deciding the hub's history does
 /// not contain base (a device that missed more syncs than this merges without deletions).
@@ -60,6 +63,12 @@ pub(super) struct Round<'a> {
     stale: Vec<VaultPath>,
     /// What apply changed in the folder, over all attempts (see [`SyncReport::touched`]).
     touched: Vec<crate::apply::Done>,
+    /// What this device's side is in the regions it could not bring to the hub's version
+    /// (`round/stuck.rs`), as `.vault/stuck.json` holds it.
+    record: StuckRecord,
+    /// This attempt's regions held back from the hub's version, and what to report of them.
+    held: Vec<VaultPath>,
+    skipped: Vec<SkippedPath>,
 }
 
 /// The local side for reconcile: the scanned files, plus, for paths the scan could not read,
@@ -98,6 +107,11 @@ impl<'a> Round<'a> {
         let rules = IgnoreRules::load(vault.root())?;
         let (cache, warning) = StatCache::load(&vault.index_path());
         let history = History::new(vault.objects()?, hub);
+        let mut warnings: Vec<String> = warning.into_iter().collect();
+        let record = StuckRecord::load(&vault.state_dir().join(STUCK_FILE)).unwrap_or_else(|w| {
+            warnings.push(w);
+            StuckRecord::default()
+        });
         Ok(Round {
             vault,
             hub,
@@ -106,13 +120,16 @@ impl<'a> Round<'a> {
             cache,
             history,
             stats: SyncStats::default(),
-            warnings: warning.into_iter().collect(),
+            warnings,
             repairs: Vec::new(),
             conflicts: Vec::new(),
             changed_folder: false,
             snapshot_created: false,
             stale: Vec::new(),
             touched: Vec::new(),
+            record,
+            held: Vec::new(),
+            skipped: Vec::new(),
         })
     }
 
@@ -151,6 +168,7 @@ impl<'a> Round<'a> {
             conflicts: self.conflicts,
             warnings: self.warnings,
             repairs: self.repairs,
+            skipped: self.skipped,
             stats,
             touched: self.touched,
         }
@@ -173,6 +191,8 @@ impl<'a> Round<'a> {
         let t0 = std::time::Instant::now();
         let tick =
             |step: &str| tracing::debug!(step, ms = t0.elapsed().as_secs_f64() * 1e3, "sync");
+        self.held.clear();
+        self.skipped.clear();
         let scan = self.first_scan()?;
         self.progress().end(Phase::Scanning);
         tick("scan");
@@ -181,8 +201,9 @@ impl<'a> Round<'a> {
         let head = self.hub.head()?;
 
         // Quiet path: nothing moved on either side. One request, nothing hashed, and base's
-        // trees are not even read: its snapshot names the root tree to compare with.
-        if head == base_id && scan.unreadable.is_empty() {
+        // trees are not even read: its snapshot names the root tree to compare with. (Not
+        // while paths are held back: they are merged, and reported, every round.)
+        if head == base_id && scan.unreadable.is_empty() && self.record.regions.is_empty() {
             let base_tree = match base_id {
                 Some(id) => Some(self.history.snapshot(id, &mut self.stats)?.tree),
                 None => None,
@@ -246,10 +267,18 @@ impl<'a> Round<'a> {
             self.flat_of_base(merge_base)
         })?;
         tick("base_flat");
+        // Where this device could not take the hub's version, its side of the merge is what
+        // it last had there, not the base it published (`round/stuck.rs`).
+        let mine: Cow<'_, FlatTree> = if merge_base == base_id && !self.record.regions.is_empty()
+        {
+            Cow::Owned(self.record.apply(&base_flat))
+        } else {
+            Cow::Borrowed(&base_flat)
+        };
         let local: Cow<'_, FlatTree> = if scan.unreadable.is_empty() {
             Cow::Borrowed(scan.files())
         } else if merge_base == base_id {
-            Cow::Owned(with_unreadable(&scan, &base_flat))
+            Cow::Owned(with_unreadable(&scan, &mine))
         } else {
             let (fallback, _) = self.history.flat_of_snapshot(base_id, &mut self.stats)?;
             Cow::Owned(with_unreadable(&scan, &fallback))
@@ -273,10 +302,10 @@ impl<'a> Round<'a> {
                 .map_or_else(|| config.device_name.clone(), |s| s.device_name.clone()),
         };
         let rules = &self.rules;
-        let plan = reconcile(&base_flat, &local, &remote_flat, &devices, &|p| {
+        let plan = reconcile(&mine, &local, &remote_flat, &devices, &|p| {
             rules.is_ignored(p, false)
         });
-        self.guard(&plan, &base_flat, &local)?;
+        self.guard(&plan, &mine, &local)?;
         tick("reconcile");
 
         // A round that writes nothing into the folder leaves it as its scan found it: that
@@ -284,15 +313,21 @@ impl<'a> Round<'a> {
         // edit made during the round, which the next round takes anyway, and would double the
         // cost of the most common round, pushing one edit.
         let folder_untouched = plan.actions.is_empty() && scan.unreadable.is_empty();
+        let mut skipped = Vec::new();
         if !plan.actions.is_empty() {
             let report = self.apply(&plan, &scan)?;
-            if let Some(skip) = report.skipped.first() {
+            // A file changed since the scan: the next attempt sees it as it is now. Anything
+            // else in the way stays until the user acts; the round goes on without it.
+            if let Some(skip) = report.skipped.iter().find(|s| !s.kind.is_permanent()) {
                 return Ok(Step::Retry(format!("`{}` {}", skip.path, skip.reason)));
             }
+            skipped = report.skipped;
         } else if !folder_untouched {
             self.cache.update_from_scan(&scan);
         }
         self.conflicts.extend(plan.conflicts.iter().cloned());
+        let merged = self.hold_back(&plan.merged, &skipped, &mine, &remote_flat)?;
+        let plan = Plan { merged, ..plan };
         tick("apply");
 
         let built = build_trees(&plan.merged);

@@ -130,8 +130,8 @@ impl Round<'_> {
             Some(s) => s,
             None => self.scan(true)?,
         };
-        if !scan_equals(&mut vscan, merged) {
-            let mut local = with_unreadable(&vscan, merged);
+        if !scan_equals(&mut vscan, merged) && self.folder_side(&vscan, merged) != *merged {
+            let local = self.folder_side(&vscan, merged);
             // Either a file changed since apply (a new local edit: the next attempt takes it),
             // or the stat cache lied. Rehash the differing files to tell which.
             let differing: Vec<VaultPath> = differing_paths(&local, merged);
@@ -139,7 +139,7 @@ impl Round<'_> {
                 self.cache.remove(p);
             }
             vscan = self.scan(true)?;
-            local = with_unreadable(&vscan, merged);
+            let local = self.folder_side(&vscan, merged);
             if local != *merged {
                 self.save_cache(&vscan, None)?;
                 return Ok(Step::Retry(format!(

@@ -202,7 +202,10 @@ impl SkipKind {
 /// Whether an I/O error means the system refuses this user the write.
 pub(crate) fn is_denied(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::PermissionDenied
-        || matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES | libc::EROFS))
+        || matches!(
+            e.raw_os_error(),
+            Some(libc::EPERM | libc::EACCES | libc::EROFS)
+        )
 }
 
 /// Why applying a plan stopped. Each variant carries the report of what was done before.

@@ -209,6 +209,11 @@ pub fn status(args: StatusArgs) -> Result<u8> {
     for p in &st.unreadable {
         line!(out, "unreadable (kept as last synced): {p}");
     }
+    // What the last round could not sync (each needs the user; listed until resolved).
+    let skipped = st.last_sync.iter().filter_map(|l| l.report.as_ref());
+    for s in skipped.flat_map(|r| &r.skipped) {
+        line!(out, "skipped: {}", s.message);
+    }
     line!(
         out,
         "revisions: {} in .revisions/ (`syncd revisions` lists them)",

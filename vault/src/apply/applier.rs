@@ -77,7 +77,10 @@ impl Applier<'_> {
                     dir = next;
                     continue;
                 }
-                Found::Absent => (SkipKind::Changed, format!("{CHANGED} (folder `{rel}` is gone)")),
+                Found::Absent => (
+                    SkipKind::Changed,
+                    format!("{CHANGED} (folder `{rel}` is gone)"),
+                ),
                 Found::File(_) => (
                     SkipKind::FileInTheWay,
                     format!("`{rel}` is a file where a folder is needed"),

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 pub use check::{Change, ChangeKind, Difference, Status, VerifyReport, status, verify};
 
-pub use crate::apply::SkipKind;
 use crate::apply::ApplyError;
+pub use crate::apply::SkipKind;
 use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreError;
@@ -319,3 +319,6 @@ mod tests;
 
 #[cfg(test)]
 mod progress_tests;
+
+#[cfg(test)]
+mod stuck_tests;

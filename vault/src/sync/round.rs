@@ -269,8 +269,7 @@ impl<'a> Round<'a> {
         tick("base_flat");
         // Where this device could not take the hub's version, its side of the merge is what
         // it last had there, not the base it published (`round/stuck.rs`).
-        let mine: Cow<'_, FlatTree> = if merge_base == base_id && !self.record.regions.is_empty()
-        {
+        let mine: Cow<'_, FlatTree> = if merge_base == base_id && !self.record.regions.is_empty() {
             Cow::Owned(self.record.apply(&base_flat))
         } else {
             Cow::Borrowed(&base_flat)

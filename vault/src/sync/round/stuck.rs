@@ -98,10 +98,7 @@ impl StuckRecord {
 /// The regions of apply's permanent skips: the outermost paths in the way, each once, with
 /// the first skip met there.
 pub(crate) fn regions(skipped: &[Skipped]) -> Vec<&Skipped> {
-    let mut out: Vec<&Skipped> = skipped
-        .iter()
-        .filter(|s| s.kind.is_permanent())
-        .collect();
+    let mut out: Vec<&Skipped> = skipped.iter().filter(|s| s.kind.is_permanent()).collect();
     out.sort_by(|a, b| a.at.cmp(&b.at));
     let mut kept: Vec<&Skipped> = Vec::new();
     for s in out {
@@ -273,7 +270,10 @@ mod tests {
         let base = tree(&[("a.md", "hub's"), ("b.md", "b")]);
         assert_eq!(record.apply(&base), tree(&[("b.md", "b")]));
         let json = serde_json::to_vec(&record).unwrap();
-        assert_eq!(serde_json::from_slice::<StuckRecord>(&json).unwrap(), record);
+        assert_eq!(
+            serde_json::from_slice::<StuckRecord>(&json).unwrap(),
+            record
+        );
     }
 
     #[test]
@@ -281,6 +281,9 @@ mod tests {
         let m = message(&skip("notes/a.md", "notes/a.md", SkipKind::FolderInTheWay));
         assert!(m.starts_with("`notes/a.md`: the hub has a file here but this device has a folder; rename or remove the folder"), "{m}");
         let m = message(&skip("p/x.md", "p", SkipKind::LinkInTheWay));
-        assert!(m.contains("a folder here") && m.contains("symbolic link"), "{m}");
+        assert!(
+            m.contains("a folder here") && m.contains("symbolic link"),
+            "{m}"
+        );
     }
 }

@@ -275,7 +275,9 @@ fn stuck_paths_agent_does_not_spin() {
     .unwrap_or_else(|()| panic!("the edit never arrived:\n{}", agent.log().join("\n")));
 
     let status = a.status();
-    let rounds = status["agent"]["rounds"].as_u64().expect("the agent's rounds");
+    let rounds = status["agent"]["rounds"]
+        .as_u64()
+        .expect("the agent's rounds");
     let log = agent.log().join("\n");
     // One round at the start, one for the edit (and maybe one for a straggling event):
     // never a round that starts over and over.

@@ -62,12 +62,21 @@ impl Applier<'_> {
                 rel.push('/');
             }
             rel.push_str(comp);
-            let mut found = filestat::probe(&next).map_err(io_err("checking", &next))?;
+            let denied = |rel: &str| Skipped {
+                at: VaultPath::new(rel).unwrap_or_else(|_| path.clone()),
+                ..Skipped::because(path, SkipKind::PermissionDenied)
+            };
+            let mut found = match filestat::probe(&next) {
+                Ok(found) => found,
+                Err(e) if super::is_denied(&e) => return Ok(Err(denied(&rel))),
+                Err(e) => return Err(io_err("checking", &next)(e)),
+            };
             if found == Found::Absent && create {
                 match fs::create_dir(&next) {
                     Ok(()) => fsutil::fsync_dir(&dir).map_err(io_err("syncing folder", &dir))?,
                     // Someone made it meanwhile: look again at what it is.
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) if super::is_denied(&e) => return Ok(Err(denied(&rel))),
                     Err(e) => return Err(io_err("creating folder", &next)(e)),
                 }
                 found = filestat::probe(&next).map_err(io_err("checking", &next))?;
@@ -109,7 +118,14 @@ impl Applier<'_> {
         full: &Path,
         expect: Option<&FileMeta>,
     ) -> Result<Option<Skipped>, ApplyError> {
-        let found = filestat::probe(full).map_err(io_err("checking", full))?;
+        let found = match filestat::probe(full) {
+            Ok(found) => found,
+            // In a folder this user may not enter.
+            Err(e) if super::is_denied(&e) => {
+                return Ok(Some(Skipped::because(path, SkipKind::PermissionDenied)));
+            }
+            Err(e) => return Err(io_err("checking", full)(e)),
+        };
         Ok(SkipKind::of(path, expect, found, self.scanned).map(|k| Skipped::because(path, k)))
     }
 
@@ -141,8 +157,8 @@ impl Applier<'_> {
         if let Some(skipped) = self.changed(path, &full, Some(expect))? {
             return self.skip_for(skipped);
         }
-        if let Some(reason) = self.remove_if_unchanged(path, &full)? {
-            return self.skip(path, reason);
+        if let Some(skipped) = self.remove_if_unchanged(path, &full)? {
+            return self.skip_for(skipped);
         }
         self.remove_empty_parents(path);
         self.done(path, None, None);
@@ -156,14 +172,20 @@ impl Applier<'_> {
         &self,
         path: &VaultPath,
         full: &Path,
-    ) -> Result<Option<String>, ApplyError> {
+    ) -> Result<Option<Skipped>, ApplyError> {
         let Some(want) = self.scanned.get(path) else {
-            return Ok(Some(CHANGED.to_string()));
+            return Ok(Some(Skipped::changed(path, CHANGED.to_string())));
         };
         let aside = fsutil::temp_path_for(full);
         match fs::rename(full, &aside) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(CHANGED.to_string())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Some(Skipped::changed(path, CHANGED.to_string())));
+            }
+            // An immutable file, a folder this user may not change: left for the user.
+            Err(e) if super::is_denied(&e) => {
+                return Ok(Some(Skipped::because(path, SkipKind::PermissionDenied)));
+            }
             Err(e) => return Err(io_err("moving aside", full)(e)),
         }
         let dir = full.parent().unwrap_or(self.root);
@@ -176,17 +198,18 @@ impl Applier<'_> {
             _ => {
                 // Edited in the instant between the check and the move: put it back.
                 if fsutil::rename_no_replace(&aside, full).map_err(io_err("putting back", full))? {
-                    return Ok(Some(CHANGED.to_string()));
+                    return Ok(Some(Skipped::changed(path, CHANGED.to_string())));
                 }
                 // And a new file appeared at the path too: keep both, under a visible name.
                 // (Cut to stay within the 255-byte name limit.)
                 let name: String = path.file_name().chars().take(60).collect();
                 let kept = full.with_file_name(format!("{name}.kept-{}", fsutil::random_hex(4)));
                 fs::rename(&aside, &kept).map_err(io_err("keeping", &kept))?;
-                Ok(Some(format!(
+                let reason = format!(
                     "{CHANGED}; the edited version was kept as `{}`",
                     kept.display()
-                )))
+                );
+                Ok(Some(Skipped::changed(path, reason)))
             }
         }
     }
@@ -228,12 +251,14 @@ impl Applier<'_> {
                     return self.skip(from, CHANGED.to_string());
                 }
                 sync_parent(&full_to, self.root)?;
-                if let Some(reason) = self.remove_if_unchanged(from, &full_from)? {
-                    // `to` holds the scanned version and `from` the user's edit: both kept.
-                    return self.skip(
-                        from,
-                        format!("{reason}; `{to}` holds the version it had at the scan"),
+                if let Some(mut skipped) = self.remove_if_unchanged(from, &full_from)? {
+                    // `to` holds the scanned version and `from` the user's edit (or the file
+                    // that could not be removed): both kept.
+                    skipped.reason = format!(
+                        "{}; `{to}` holds the version it had at the scan",
+                        skipped.reason
                     );
+                    return self.skip_for(skipped);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {

@@ -297,6 +297,8 @@ enum Refusal {
     Swapped(String),
     File(String),
     Link(String),
+    /// This user may not enter or change the folder.
+    Denied(String),
 }
 
 impl Refusal {
@@ -316,6 +318,11 @@ impl Refusal {
                 SkipKind::FileInTheWay,
                 rel,
                 format!("`{rel}` is a file where a folder is needed"),
+            ),
+            Refusal::Denied(rel) => (
+                SkipKind::PermissionDenied,
+                rel,
+                format!("folder `{rel}`: permission denied"),
             ),
             Refusal::Link(rel) => (
                 SkipKind::LinkInTheWay,
@@ -368,6 +375,7 @@ fn open_folder<'a>(
                     }
                     // Someone made it meanwhile: look again at what it is.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) if is_denied(&e) => return Ok(Err(Refusal::Denied(rel.to_string()))),
                     Err(e) => return Err(io_err("creating folder", &full)(e)),
                 }
                 at.open_child(&name)
@@ -390,6 +398,9 @@ fn open_folder<'a>(
                     Found::Other => Refusal::Link(rel),
                 }));
             }
+            // A folder this user may not enter (a folder made unreadable is also what the
+            // scan could not read): this path waits for the user.
+            Err(e) if is_denied(&e) => return Ok(Err(Refusal::Denied(rel.to_string()))),
             Err(e) => return Err(io_err("checking", &full)(e)),
         }
         here = Some(rel);

@@ -251,6 +251,22 @@ impl<'a> Merge<'a> {
                     self.record(path, ConflictKind::BothChanged, Side::Local, rev);
                 }
             }
+        } else if let Some((rev, kept)) = self.kept_already(path, l, &devices.local_name) {
+            // This device's version is at its revision already (a round that moved a copy
+            // there but could not remove it here): the file here goes, as a move would take
+            // it, and the hub's version takes its place.
+            self.decided.insert(path.clone(), *r);
+            self.decided.insert(rev.clone(), kept);
+            self.deletes.push(Action::Delete {
+                path: path.clone(),
+                expect: *l,
+            });
+            self.writes.push(Action::Write {
+                path: path.clone(),
+                meta: *r,
+                expect: None,
+            });
+            self.record(path, ConflictKind::BothChanged, Side::Remote, rev);
         } else {
             let rev = self.revision_for(path, l.mtime_ns, &devices.local_name);
             self.decided.insert(path.clone(), *r);

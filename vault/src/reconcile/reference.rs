@@ -244,18 +244,7 @@ impl<'a> Merge<'a> {
             self.merged.insert(path.clone(), *l);
             // The revision an earlier attempt already wrote: a name of this version that only
             // this device has, with its bytes.
-            let (base, local, remote, taken) = (self.base, self.local, self.remote, &self.taken);
-            let existing = revision_path(path, r.mtime_ns, &devices.remote_name, &|p| {
-                taken.contains(p)
-                    && !(local.get(p).is_some_and(|m| m.same_content(r))
-                        && !base.contains_key(p)
-                        && !remote.contains_key(p))
-            });
-            if let Some(kept) = self.local.get(&existing).copied()
-                && !self.base.contains_key(&existing)
-                && !self.remote.contains_key(&existing)
-            {
-                self.taken.insert(existing.clone());
+            if let Some((existing, kept)) = self.kept_already(path, r, &devices.remote_name) {
                 self.merged.insert(existing.clone(), kept);
                 self.record(path, ConflictKind::BothChanged, Side::Local, existing);
                 return;
@@ -268,6 +257,19 @@ impl<'a> Merge<'a> {
                 expect: None,
             });
             self.record(path, ConflictKind::BothChanged, Side::Local, rev);
+        } else if let Some((existing, kept)) = self.kept_already(path, l, &devices.local_name) {
+            self.merged.insert(path.clone(), *r);
+            self.merged.insert(existing.clone(), kept);
+            self.deletes.push(Action::Delete {
+                path: path.clone(),
+                expect: *l,
+            });
+            self.writes.push(Action::Write {
+                path: path.clone(),
+                meta: *r,
+                expect: None,
+            });
+            self.record(path, ConflictKind::BothChanged, Side::Remote, existing);
         } else {
             let rev = self.revision_for(path, l.mtime_ns, &devices.local_name);
             self.merged.insert(path.clone(), *r);
@@ -293,6 +295,30 @@ impl<'a> Merge<'a> {
             winner,
             revision,
         });
+    }
+
+    /// The revision of `path` this device already holds `loser` at: a file only it has, at a
+    /// name of that version, with its bytes.
+    fn kept_already(
+        &mut self,
+        path: &VaultPath,
+        loser: &FileMeta,
+        device: &str,
+    ) -> Option<(VaultPath, FileMeta)> {
+        let (base, local, remote, taken) = (self.base, self.local, self.remote, &self.taken);
+        let mine = |p: &VaultPath| {
+            local.get(p).is_some_and(|m| m.same_content(loser))
+                && !base.contains_key(p)
+                && !remote.contains_key(p)
+        };
+        let name = revision_path(path, loser.mtime_ns, device, &|p| {
+            taken.contains(p) && !mine(p)
+        });
+        if !mine(&name) {
+            return None;
+        }
+        self.taken.insert(name.clone());
+        Some((name.clone(), local[&name]))
     }
 
     fn revision_for(&mut self, path: &VaultPath, time_ns: i64, device: &str) -> VaultPath {

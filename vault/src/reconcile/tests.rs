@@ -396,6 +396,34 @@ fn a_conflict_met_again_reuses_the_revision_already_written() {
     assert_eq!(third.actions.len(), 1, "{:?}", third.actions);
 }
 
+/// The hub's version wins, and this device's is at its revision already (a move that copied
+/// it there but could not remove it here): no second copy; the file here goes as a move would
+/// take it.
+#[test]
+fn a_losing_version_already_at_its_revision_is_not_copied_again() {
+    let b = tree(&[("note.md", v("b", 1))]);
+    let l = tree(&[("note.md", v("L", 2))]);
+    let r = tree(&[("note.md", v("R", 3))]);
+    let first = run(&b, &l, &r);
+    let rev = first.conflicts[0].revision.clone();
+    assert_eq!(first.conflicts[0].winner, Side::Remote);
+
+    let mut both = l.clone();
+    both.insert(rev.clone(), v("L", 2));
+    let again = run(&b, &both, &r);
+    assert_eq!(again.conflicts[0].revision, rev);
+    assert!(
+        !again
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Move { .. })),
+        "{:?}",
+        again.actions
+    );
+    assert_eq!(again.merged, first.merged);
+    assert_eq!(simulate(&both, &again.actions), again.merged);
+}
+
 #[test]
 fn conflicts_inside_revisions_do_not_nest() {
     let b = tree(&[(".revisions/a.md", v("b", 1))]);

@@ -317,7 +317,13 @@ impl<'a> Round<'a> {
             let report = self.apply(&plan, &scan)?;
             // A file changed since the scan: the next attempt sees it as it is now. Anything
             // else in the way stays until the user acts; the round goes on without it.
-            if let Some(skip) = report.skipped.iter().find(|s| !s.kind.is_permanent()) {
+            // (A later action in the region of an obstacle, say the write after a move that
+            // could not happen, is part of that obstacle.)
+            let stuck = stuck::regions(&report.skipped);
+            let transient = |s: &&crate::apply::Skipped| {
+                !s.kind.is_permanent() && !stuck.iter().any(|k| stuck::in_region(&s.path, &k.at))
+            };
+            if let Some(skip) = report.skipped.iter().find(transient) {
                 return Ok(Step::Retry(format!("`{}` {}", skip.path, skip.reason)));
             }
             skipped = report.skipped;

@@ -271,7 +271,14 @@ impl Applier<'_> {
                 if !matches!(filestat::probe(&full_to), Ok(Found::Absent)) {
                     return self.skip(to, CHANGED.to_string());
                 }
-                fs::rename(&full_from, &full_to).map_err(io_err("moving", &full_from))?;
+                match fs::rename(&full_from, &full_to) {
+                    Ok(()) => {}
+                    // An immutable file, a folder this user may not change.
+                    Err(e) if super::is_denied(&e) => {
+                        return self.skip_for(Skipped::because(from, SkipKind::PermissionDenied));
+                    }
+                    Err(e) => return Err(io_err("moving", &full_from)(e)),
+                }
                 sync_parent(&full_to, self.root)?;
                 sync_parent(&full_from, self.root)?;
             }

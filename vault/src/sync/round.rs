@@ -331,7 +331,7 @@ impl<'a> Round<'a> {
             self.cache.update_from_scan(&scan);
         }
         self.conflicts.extend(plan.conflicts.iter().cloned());
-        let merged = self.hold_back(&plan.merged, &skipped, &mine, &remote_flat)?;
+        let merged = self.hold_back(&plan, &skipped, &mine, &remote_flat)?;
         let plan = Plan { merged, ..plan };
         tick("apply");
 

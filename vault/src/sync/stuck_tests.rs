@@ -153,3 +153,52 @@ fn a_file_the_system_refuses_to_replace_is_skipped_as_permission_denied() {
         Some("edited on the other device")
     );
 }
+
+#[test]
+fn an_immutable_file_that_loses_a_conflict_is_skipped_without_a_revision_each_round() {
+    let w = world();
+    write(&w.devices[0], "a.md", "first", 1);
+    sync_ok(&w, 0);
+    sync_ok(&w, 1);
+    write(&w.devices[0], "a.md", "this device's older edit", 2);
+    write(&w.devices[1], "a.md", "the other device's newer edit", 3);
+    sync_ok(&w, 1);
+    let note = w.devices[0].root().join("a.md");
+    if !immutable(&note, true) {
+        eprintln!("skipped: cannot make a file immutable here (chattr +i)");
+        return;
+    }
+    let first = sync(&w.devices[0], &w.hub, &SyncOptions::default());
+    let second = sync(&w.devices[0], &w.hub, &SyncOptions::default());
+    immutable(&note, false);
+    for report in [first.unwrap(), second.unwrap()] {
+        assert_eq!(report.stats.attempts, 1);
+        assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+        assert_eq!(report.skipped[0].reason, SkipKind::PermissionDenied);
+    }
+    assert_eq!(
+        read(&w.devices[0], "a.md").as_deref(),
+        Some("this device's older edit")
+    );
+    let revisions = w.devices[0].root().join(".revisions");
+    assert!(!revisions.exists() || fs::read_dir(&revisions).unwrap().count() == 0);
+
+    // Changeable again: the conflict is resolved once, with one revision.
+    let done = sync_ok(&w, 0);
+    assert!(done.skipped.is_empty());
+    assert_eq!(done.conflicts.len(), 1);
+    assert_eq!(
+        read(&w.devices[0], "a.md").as_deref(),
+        Some("the other device's newer edit")
+    );
+    let kept = done.conflicts[0].revision.as_str();
+    assert_eq!(
+        read(&w.devices[0], kept).as_deref(),
+        Some("this device's older edit")
+    );
+    sync_ok(&w, 1);
+    assert_eq!(
+        read(&w.devices[1], kept).as_deref(),
+        Some("this device's older edit")
+    );
+}

@@ -128,7 +128,7 @@ pub(crate) fn message(s: &Skipped) -> String {
             )
         }
         SkipKind::Unreadable => format!(
-            "`{at}`: changed on the hub, but this device cannot read its copy (permission denied), so it cannot tell whether replacing it would lose an edit; make it readable (`chmod u+rw`), then sync ({kept})"
+            "`{at}`: changed or deleted on the hub, but this device cannot read its copy (permission denied), so it cannot tell whether replacing it would lose an edit; make it readable (`chmod u+rw`), then sync ({kept})"
         ),
         SkipKind::PermissionDenied => format!(
             "`{at}`: this device may not write here (permission denied, or an immutable file or folder); give this user write access, then sync ({kept})"
@@ -143,13 +143,30 @@ impl Round<'_> {
     /// report.
     pub(super) fn hold_back(
         &mut self,
-        merged: &FlatTree,
+        plan: &Plan,
         skipped: &[Skipped],
         base: &FlatTree,
         remote: &FlatTree,
     ) -> Result<FlatTree, SyncError> {
+        let merged = &plan.merged;
         let stuck = regions(skipped);
         self.held = stuck.iter().map(|s| s.at.clone()).collect();
+        // A move out of a region did not happen either: where it was going is held too (it
+        // is where a revision would have been, and nothing is there).
+        let targets: Vec<VaultPath> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Move { from, to, .. }
+                    if self.held.iter().any(|at| in_region(from, at))
+                        && !self.held.iter().any(|at| in_region(to, at)) =>
+                {
+                    Some(to.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        self.held.extend(targets);
         self.skipped = stuck
             .iter()
             .map(|s| SkippedPath {

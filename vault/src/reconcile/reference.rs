@@ -368,9 +368,13 @@ impl<'a> Merge<'a> {
             for (i, loser) in fresh {
                 let meta = self.merged[&loser];
                 let device = self.devices.remote_name.clone();
-                let rev = self.revision_for(&loser, meta.mtime_ns, &device);
-                if let Action::Write { path, .. } = &mut self.writes[i] {
+                let (rev, kept) = match self.kept_already(&loser, &meta, &device) {
+                    Some((rev, kept)) => (rev, Some(kept)),
+                    None => (self.revision_for(&loser, meta.mtime_ns, &device), None),
+                };
+                if let Action::Write { path, expect, .. } = &mut self.writes[i] {
                     *path = rev.clone();
+                    *expect = kept;
                 }
                 self.relocate(&loser, rev, winner);
             }

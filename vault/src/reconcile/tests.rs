@@ -424,6 +424,23 @@ fn a_losing_version_already_at_its_revision_is_not_copied_again() {
     assert_eq!(simulate(&both, &again.actions), again.merged);
 }
 
+/// A name clash met again after its revision was written keeps that one revision.
+#[test]
+fn a_name_clash_met_again_reuses_the_revision_already_written() {
+    let b = tree(&[("note.md", v("n", 1))]);
+    let l = b.clone();
+    let r = tree(&[("note.md", v("n", 1)), ("Note.md", v("N", 2))]);
+    let first = run(&b, &l, &r);
+    assert_eq!(first.conflicts.len(), 1);
+    let rev = first.conflicts[0].revision.clone();
+    let after = simulate(&l, &first.actions);
+    let again = run(&b, &after, &r);
+    assert_eq!(again.conflicts.len(), 1);
+    assert_eq!(again.conflicts[0].revision, rev);
+    assert_eq!(again.merged, first.merged);
+    assert_eq!(simulate(&after, &again.actions), again.merged);
+}
+
 #[test]
 fn conflicts_inside_revisions_do_not_nest() {
     let b = tree(&[(".revisions/a.md", v("b", 1))]);

@@ -331,8 +331,10 @@ impl<'a> Round<'a> {
             self.cache.update_from_scan(&scan);
         }
         self.conflicts.extend(plan.conflicts.iter().cloned());
-        let merged = self.hold_back(&plan, &skipped, &mine, &remote_flat)?;
-        let plan = Plan { merged, ..plan };
+        let plan = match self.hold_back(&plan, &skipped, &mine, &remote_flat)? {
+            Some(merged) => Plan { merged, ..plan },
+            None => plan,
+        };
         tick("apply");
 
         let built = build_trees(&plan.merged);

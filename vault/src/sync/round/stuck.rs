@@ -139,15 +139,15 @@ pub(crate) fn message(s: &Skipped) -> String {
 
 impl Round<'_> {
     /// After apply: hold back the regions of `skipped` (see the module docs). Returns the tree
-    /// to publish; records the regions (on disk, before anything can move base) and what to
-    /// report.
+    /// to publish when it is not the plan's; records the regions (on disk, before anything
+    /// can move base) and what to report.
     pub(super) fn hold_back(
         &mut self,
         plan: &Plan,
         skipped: &[Skipped],
         base: &FlatTree,
         remote: &FlatTree,
-    ) -> Result<FlatTree, SyncError> {
+    ) -> Result<Option<FlatTree>, SyncError> {
         let merged = &plan.merged;
         let stuck = regions(skipped);
         self.held = stuck.iter().map(|s| s.at.clone()).collect();
@@ -193,12 +193,12 @@ impl Round<'_> {
             self.record = record;
         }
         if self.held.is_empty() {
-            return Ok(merged.clone());
+            return Ok(None);
         }
         for s in &self.skipped {
             tracing::info!("skipped {}", s.message);
         }
-        Ok(overlay(merged, &self.held, remote))
+        Ok(Some(overlay(merged, &self.held, remote)))
     }
 
     /// The folder's side for verification: the scanned files, with what the merged tree has

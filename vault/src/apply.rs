@@ -189,8 +189,10 @@ impl SkipKind {
             (Some(m), Found::File(st)) if scanned.get(path) == Some(&st) && st.size == m.size => {
                 None
             }
-            (_, Found::Dir) => Some(SkipKind::FolderInTheWay),
-            (_, Found::Other) => Some(SkipKind::LinkInTheWay),
+            // Where the scan saw no file. (Where it saw one, a folder or link there now is an
+            // edit made since: the next attempt sees it.)
+            (None, Found::Dir) => Some(SkipKind::FolderInTheWay),
+            (None, Found::Other) => Some(SkipKind::LinkInTheWay),
             // The plan knows a file here that the scan has no stat of: the scan could not
             // read it (its entry came from base).
             (Some(_), Found::File(_)) if !scanned.contains_key(path) => Some(SkipKind::Unreadable),

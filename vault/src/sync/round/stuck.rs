@@ -128,7 +128,7 @@ pub(crate) fn message(s: &Skipped) -> String {
             )
         }
         SkipKind::Unreadable => format!(
-            "`{at}`: changed or deleted on the hub, but this device cannot read its copy (permission denied), so it cannot tell whether replacing it would lose an edit; make it readable (`chmod u+rw`), then sync ({kept})"
+            "`{at}`: changed or deleted on the hub, but this device cannot read its copy (no permission, or it kept changing while read), so it cannot tell whether replacing it would lose an edit; make it readable (`chmod u+rw`), then sync ({kept})"
         ),
         SkipKind::PermissionDenied => format!(
             "`{at}`: this device may not write here (permission denied, or an immutable file or folder); give this user write access, then sync ({kept})"

@@ -12,6 +12,10 @@ Exit codes:
   1   error: the message says what happened and what to do (also a refused mass delete, or
       another syncd holding the vault)
   2   verification failed: the vault folder and the hub still differ (sync, verify)
+  3   sync completed, but some paths were skipped (a folder where the hub has a file, a
+      symbolic link in the way, a note this user cannot read, ...) or a folder's deletions
+      were held back (a drive not mounted, a folder emptied of many notes): listed, each
+      with what to do; everything else is synced
   64  usage error: unknown command or bad arguments";
 
 /// Vault Sync agent: keeps a folder of markdown notes in sync through a hub.

@@ -25,6 +25,9 @@ pub mod exit {
     pub const ERROR: u8 = 1;
     /// Verification failed: the folder and the hub differ.
     pub const DIFFERS: u8 = 2;
+    /// The round completed, but some paths were skipped, or a folder's deletions held back,
+    /// and need the user (`sync`: the report lists them, each with what to do).
+    pub const SKIPPED: u8 = 3;
     /// Bad arguments.
     pub const USAGE: u8 = 64;
 }

@@ -12,6 +12,7 @@ pub mod agent;
 pub mod hostile;
 pub mod proxy;
 pub mod server;
+pub mod stuck;
 pub mod tls;
 
 use std::collections::BTreeMap;

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 
 use filetime::FileTime;
 
-use crate::filestat::FileStat;
+use crate::filestat::{FileStat, Found};
 use crate::hub::Hub;
 use crate::id::ObjectId;
 use crate::object::{FileMeta, Kind};
@@ -116,6 +116,116 @@ pub struct Done {
 pub struct Skipped {
     pub path: VaultPath,
     pub reason: String,
+    /// What kind of obstacle: whether starting over can help.
+    pub kind: SkipKind,
+    /// What stands in the way in the folder: `path` itself, or a folder on the way to it (a
+    /// file or a link where a folder is needed).
+    pub at: VaultPath,
+}
+
+impl Skipped {
+    /// The file at `path` changed since the scan.
+    pub fn changed(path: &VaultPath, reason: String) -> Skipped {
+        Skipped {
+            path: path.clone(),
+            reason,
+            kind: SkipKind::Changed,
+            at: path.clone(),
+        }
+    }
+
+    /// `kind` (at `path` itself), with the reason that kind gives.
+    pub fn because(path: &VaultPath, kind: SkipKind) -> Skipped {
+        Skipped {
+            path: path.clone(),
+            reason: kind.reason().to_string(),
+            kind,
+            at: path.clone(),
+        }
+    }
+}
+
+/// Why an action was skipped. Only [`SkipKind::Changed`] can go away by itself (the next
+/// scan sees the edit); the others stay until the user changes something, so a round that
+/// starts over because of them would only meet them again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipKind {
+    /// The file changed since the scan (an edit, a file that appeared or vanished).
+    Changed,
+    /// A folder stands where the plan puts a file.
+    FolderInTheWay,
+    /// A file stands where the plan needs a folder.
+    FileInTheWay,
+    /// A symbolic link (or a socket, pipe, device) stands at the path or on the way to it;
+    /// links are never followed or replaced.
+    LinkInTheWay,
+    /// The scan could not read the file here, so apply cannot tell whether replacing or
+    /// removing it would lose an edit.
+    Unreadable,
+    /// The system refused to write here (permissions, an immutable file or folder).
+    PermissionDenied,
+}
+
+impl SkipKind {
+    /// Whether starting the round over cannot help (see the type's docs).
+    pub fn is_permanent(self) -> bool {
+        self != SkipKind::Changed
+    }
+
+    /// A short reason for logs (the round tells the user more, with what to do).
+    pub fn reason(self) -> &'static str {
+        match self {
+            SkipKind::Changed => CHANGED,
+            SkipKind::FolderInTheWay => "a folder is where a file is to go",
+            SkipKind::FileInTheWay => "a file is where a folder is needed",
+            SkipKind::LinkInTheWay => "a symbolic link or special file is in the way",
+            SkipKind::Unreadable => "the file here could not be read",
+            SkipKind::PermissionDenied => "permission denied",
+        }
+    }
+
+    /// What stands at a path where the plan expects `expect` (`None`: nothing) and the folder
+    /// has `found`, given what the scan saw: `None` when it is what the plan expects. With
+    /// `read` (the last check before an overwrite), a stat that could hide a same-tick change
+    /// since the scan is not trusted: the file must still hash to the expected id (see
+    /// [`Scanned::still_holds`]).
+    pub(crate) fn of(
+        path: &VaultPath,
+        expect: Option<&FileMeta>,
+        found: Found,
+        scanned: Scanned<'_>,
+        read: Option<&dyn Fn() -> io::Result<File>>,
+    ) -> Option<SkipKind> {
+        match (expect, found) {
+            (None, Found::Absent) => None,
+            (Some(m), Found::File(st)) if scanned.stat(path) == Some(&st) && st.size == m.size => {
+                match read {
+                    Some(read) if !scanned.still_holds(path, &st, m, read) => {
+                        Some(SkipKind::Changed)
+                    }
+                    _ => None,
+                }
+            }
+            // Where the scan saw no file. (Where it saw one, a folder or link there now is an
+            // edit made since: the next attempt sees it.)
+            (None, Found::Dir) => Some(SkipKind::FolderInTheWay),
+            (None, Found::Other) => Some(SkipKind::LinkInTheWay),
+            // The plan knows a file here that the scan has no stat of: the scan could not
+            // read it (its entry came from base).
+            (Some(_), Found::File(_)) if scanned.stat(path).is_none() => Some(SkipKind::Unreadable),
+            _ => Some(SkipKind::Changed),
+        }
+    }
+}
+
+/// Whether an I/O error means the system refuses this user the write.
+pub(crate) fn is_denied(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::PermissionDenied
+        || matches!(
+            e.raw_os_error(),
+            Some(libc::EPERM | libc::EACCES | libc::EROFS)
+        )
 }
 
 /// Why applying a plan stopped. Each variant carries the report of what was done before.

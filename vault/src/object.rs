@@ -85,7 +85,7 @@ pub fn verify(id: ObjectId, kind: Kind, expected: Kind, bytes: &[u8]) -> Result<
 }
 
 /// Metadata a tree keeps for one file. Two files with equal `FileMeta` are the same version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FileMeta {
     pub id: ObjectId,
     pub size: u64,

@@ -201,6 +201,7 @@ pub fn run(
         failures: 0,
         offline_since: None,
         last_error: None,
+        last_skipped: Vec::new(),
     }
     .serve(&rx);
     tracing::info!("agent stopped");
@@ -292,6 +293,8 @@ struct Agent<'a> {
     failures: u32,
     offline_since: Option<Instant>,
     last_error: Option<String>,
+    /// What the last round skipped (see `SyncReport::skipped`), as told to the user.
+    last_skipped: Vec<String>,
 }
 
 impl Agent<'_> {
@@ -603,6 +606,14 @@ impl Agent<'_> {
                 c.path,
                 c.revision
             );
+        }
+        // Paths that need the user: said when they change, not on every round.
+        let skipped: Vec<String> = report.skipped.iter().map(|s| s.message.clone()).collect();
+        if skipped != self.last_skipped {
+            for message in &skipped {
+                tracing::warn!("skipped {message}");
+            }
+            self.last_skipped = skipped;
         }
     }
 

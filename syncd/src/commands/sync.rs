@@ -41,9 +41,15 @@ pub fn run(args: SyncArgs) -> Result<u8> {
             "error: {}",
             sync::guard::held_back_message(&report.held_back)
         );
-        return Ok(exit::ERROR);
     }
-    Ok(exit::OK)
+    // Everything else synced, but these paths need the user: a script should hear of it.
+    Ok(
+        if report.skipped.is_empty() && report.held_back.is_empty() {
+            exit::OK
+        } else {
+            exit::SKIPPED
+        },
+    )
 }
 
 /// The vault containing `dir` (or the current folder); a folder in no vault is made one, with
@@ -144,6 +150,9 @@ fn summary(vault: &LocalVault, report: &SyncReport) -> String {
     for g in &report.held_back {
         line!(out, "  held back: the deletions in {g}");
     }
+    for skipped in &report.skipped {
+        line!(out, "  skipped: {}", skipped.message);
+    }
     for w in &report.warnings {
         line!(out, "  warning: {w}");
     }
@@ -224,6 +233,11 @@ pub fn status(args: StatusArgs) -> Result<u8> {
     }
     for p in &st.unreadable {
         line!(out, "unreadable (kept as last synced): {p}");
+    }
+    // What the last round could not sync (each needs the user; listed until resolved).
+    let skipped = st.last_sync.iter().filter_map(|l| l.report.as_ref());
+    for s in skipped.flat_map(|r| &r.skipped) {
+        line!(out, "skipped: {}", s.message);
     }
     line!(
         out,

@@ -8,7 +8,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::{
-    ApplyError, ApplyReport, CHANGED, Done, Scanned, Skipped, filetime_of, io_err, with_exec,
+    ApplyError, ApplyReport, CHANGED, Done, Scanned, SkipKind, Skipped, filetime_of, io_err,
+    with_exec,
 };
 use crate::filestat::{self, FileStat, Found};
 use crate::fsutil;
@@ -30,11 +31,12 @@ fn same_file(a: &FileStat, b: &FileStat) -> bool {
 
 impl Applier<'_> {
     pub(super) fn skip(&mut self, path: &VaultPath, reason: String) -> Result<(), ApplyError> {
-        tracing::info!(%path, %reason, "apply: skipped");
-        self.report.skipped.push(Skipped {
-            path: path.clone(),
-            reason,
-        });
+        self.skip_for(Skipped::changed(path, reason))
+    }
+
+    fn skip_for(&mut self, skipped: Skipped) -> Result<(), ApplyError> {
+        tracing::info!(path = %skipped.path, reason = %skipped.reason, "apply: skipped");
+        self.report.skipped.push(skipped);
         Ok(())
     }
 
@@ -47,8 +49,8 @@ impl Applier<'_> {
     }
 
     /// Check that every folder on the way to `path` is a real folder (not a symlink, not a
-    /// file), creating missing ones when `create`. `Ok(Err(reason))` means: refuse the action.
-    fn parents(&self, path: &VaultPath, create: bool) -> Result<Result<(), String>, ApplyError> {
+    /// file), creating missing ones when `create`. `Ok(Err(skipped))` means: refuse the action.
+    fn parents(&self, path: &VaultPath, create: bool) -> Result<Result<(), Skipped>, ApplyError> {
         let Some(parent) = path.parent() else {
             return Ok(Ok(()));
         };
@@ -60,54 +62,74 @@ impl Applier<'_> {
                 rel.push('/');
             }
             rel.push_str(comp);
-            let mut found = filestat::probe(&next).map_err(io_err("checking", &next))?;
+            let denied = |rel: &str| Skipped {
+                at: VaultPath::new(rel).unwrap_or_else(|_| path.clone()),
+                ..Skipped::because(path, SkipKind::PermissionDenied)
+            };
+            let mut found = match filestat::probe(&next) {
+                Ok(found) => found,
+                Err(e) if super::is_denied(&e) => return Ok(Err(denied(&rel))),
+                Err(e) => return Err(io_err("checking", &next)(e)),
+            };
             if found == Found::Absent && create {
                 match fs::create_dir(&next) {
                     Ok(()) => fsutil::fsync_dir(&dir).map_err(io_err("syncing folder", &dir))?,
                     // Someone made it meanwhile: look again at what it is.
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) if super::is_denied(&e) => return Ok(Err(denied(&rel))),
                     Err(e) => return Err(io_err("creating folder", &next)(e)),
                 }
                 found = filestat::probe(&next).map_err(io_err("checking", &next))?;
             }
-            match found {
-                Found::Dir => {}
-                Found::Absent => return Ok(Err(format!("{CHANGED} (folder `{rel}` is gone)"))),
-                Found::File(_) => {
-                    return Ok(Err(format!(
-                        "`{rel}` is a file where a folder is needed; rename or move it, then sync again"
-                    )));
+            let (kind, reason) = match found {
+                Found::Dir => {
+                    dir = next;
+                    continue;
                 }
-                Found::Other => {
-                    return Ok(Err(format!(
-                        "`{rel}` is a symbolic link or special file; sync never writes through links, \
-                         so that nothing outside the vault is touched; replace it with a real folder to sync `{path}`"
-                    )));
-                }
-            }
-            dir = next;
+                Found::Absent => (
+                    SkipKind::Changed,
+                    format!("{CHANGED} (folder `{rel}` is gone)"),
+                ),
+                Found::File(_) => (
+                    SkipKind::FileInTheWay,
+                    format!("`{rel}` is a file where a folder is needed"),
+                ),
+                Found::Other => (
+                    SkipKind::LinkInTheWay,
+                    format!("`{rel}` is a symbolic link or special file, never written through"),
+                ),
+            };
+            let at = VaultPath::new(&rel).unwrap_or_else(|_| path.clone());
+            return Ok(Err(Skipped {
+                path: path.clone(),
+                reason,
+                kind,
+                at,
+            }));
         }
         Ok(Ok(()))
     }
 
     /// `None` if `path` still holds what the plan expects: nothing (`expect` is `None`), or the
     /// very file the scan saw (its stat, and its bytes if the stat could hide a change, see
-    /// [`Scanned::still_holds`]). Otherwise the reason to skip.
+    /// [`Scanned::still_holds`]). Otherwise why to skip.
     fn changed(
         &self,
         path: &VaultPath,
         full: &Path,
         expect: Option<&FileMeta>,
-    ) -> Result<Option<String>, ApplyError> {
-        let found = filestat::probe(full).map_err(io_err("checking", full))?;
-        let ok = match (expect, found) {
-            (None, Found::Absent) => true,
-            (Some(m), Found::File(st)) => self
-                .scanned
-                .still_holds(path, &st, m, || open_no_follow(full)),
-            _ => false,
+    ) -> Result<Option<Skipped>, ApplyError> {
+        let found = match filestat::probe(full) {
+            Ok(found) => found,
+            // In a folder this user may not enter.
+            Err(e) if super::is_denied(&e) => {
+                return Ok(Some(Skipped::because(path, SkipKind::PermissionDenied)));
+            }
+            Err(e) => return Err(io_err("checking", full)(e)),
         };
-        Ok((!ok).then(|| CHANGED.to_string()))
+        let read = || open_no_follow(full);
+        Ok(SkipKind::of(path, expect, found, self.scanned, Some(&read))
+            .map(|k| Skipped::because(path, k)))
     }
 
     /// The stat of the file at `full` if it is certainly the one apply just put there.
@@ -132,14 +154,14 @@ impl Applier<'_> {
 
     pub(super) fn delete(&mut self, path: &VaultPath, expect: &FileMeta) -> Result<(), ApplyError> {
         let full = path.to_fs_path(self.root);
-        if let Err(reason) = self.parents(path, false)? {
-            return self.skip(path, reason);
+        if let Err(skipped) = self.parents(path, false)? {
+            return self.skip_for(skipped);
         }
-        if let Some(reason) = self.changed(path, &full, Some(expect))? {
-            return self.skip(path, reason);
+        if let Some(skipped) = self.changed(path, &full, Some(expect))? {
+            return self.skip_for(skipped);
         }
-        if let Some(reason) = self.remove_if_unchanged(path, &full, expect)? {
-            return self.skip(path, reason);
+        if let Some(skipped) = self.remove_if_unchanged(path, &full, expect)? {
+            return self.skip_for(skipped);
         }
         self.remove_empty_parents(path);
         self.done(path, None, None);
@@ -155,14 +177,20 @@ impl Applier<'_> {
         path: &VaultPath,
         full: &Path,
         expect: &FileMeta,
-    ) -> Result<Option<String>, ApplyError> {
+    ) -> Result<Option<Skipped>, ApplyError> {
         let Some(want) = self.scanned.stat(path) else {
-            return Ok(Some(CHANGED.to_string()));
+            return Ok(Some(Skipped::changed(path, CHANGED.to_string())));
         };
         let aside = fsutil::temp_path_for(full);
         match fs::rename(full, &aside) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(CHANGED.to_string())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Some(Skipped::changed(path, CHANGED.to_string())));
+            }
+            // An immutable file, a folder this user may not change: left for the user.
+            Err(e) if super::is_denied(&e) => {
+                return Ok(Some(Skipped::because(path, SkipKind::PermissionDenied)));
+            }
             Err(e) => return Err(io_err("moving aside", full)(e)),
         }
         let dir = full.parent().unwrap_or(self.root);
@@ -175,17 +203,18 @@ impl Applier<'_> {
             _ => {
                 // Edited in the instant between the check and the move: put it back.
                 if fsutil::rename_no_replace(&aside, full).map_err(io_err("putting back", full))? {
-                    return Ok(Some(CHANGED.to_string()));
+                    return Ok(Some(Skipped::changed(path, CHANGED.to_string())));
                 }
                 // And a new file appeared at the path too: keep both, under a visible name.
                 // (Cut to stay within the 255-byte name limit.)
                 let name: String = path.file_name().chars().take(60).collect();
                 let kept = full.with_file_name(format!("{name}.kept-{}", fsutil::random_hex(4)));
                 fs::rename(&aside, &kept).map_err(io_err("keeping", &kept))?;
-                Ok(Some(format!(
+                let reason = format!(
                     "{CHANGED}; the edited version was kept as `{}`",
                     kept.display()
-                )))
+                );
+                Ok(Some(Skipped::changed(path, reason)))
             }
         }
     }
@@ -198,20 +227,21 @@ impl Applier<'_> {
     ) -> Result<(), ApplyError> {
         let full_from = from.to_fs_path(self.root);
         let full_to = to.to_fs_path(self.root);
-        if let Err(reason) = self.parents(from, false)? {
-            return self.skip(from, reason);
+        if let Err(skipped) = self.parents(from, false)? {
+            return self.skip_for(skipped);
         }
-        if let Some(reason) = self.changed(from, &full_from, Some(expect))? {
-            return self.skip(from, reason);
+        if let Some(skipped) = self.changed(from, &full_from, Some(expect))? {
+            return self.skip_for(skipped);
         }
-        if let Err(reason) = self.parents(to, true)? {
-            return self.skip(to, reason);
+        if let Err(skipped) = self.parents(to, true)? {
+            return self.skip_for(skipped);
         }
-        if let Some(reason) = self.changed(to, &full_to, None)? {
-            return self.skip(
-                to,
-                format!("{reason} (`{to}` exists; it is never replaced by a move)"),
+        if let Some(mut skipped) = self.changed(to, &full_to, None)? {
+            skipped.reason = format!(
+                "{} (`{to}` exists; it is never replaced by a move)",
+                skipped.reason
             );
+            return self.skip_for(skipped);
         }
         let Some(want) = self.scanned.stat(from).copied() else {
             return self.skip(from, CHANGED.to_string());
@@ -227,12 +257,14 @@ impl Applier<'_> {
                     return self.skip(from, CHANGED.to_string());
                 }
                 sync_parent(&full_to, self.root)?;
-                if let Some(reason) = self.remove_if_unchanged(from, &full_from, expect)? {
-                    // `to` holds the scanned version and `from` the user's edit: both kept.
-                    return self.skip(
-                        from,
-                        format!("{reason}; `{to}` holds the version it had at the scan"),
+                if let Some(mut skipped) = self.remove_if_unchanged(from, &full_from, expect)? {
+                    // `to` holds the scanned version and `from` the user's edit (or the file
+                    // that could not be removed): both kept.
+                    skipped.reason = format!(
+                        "{}; `{to}` holds the version it had at the scan",
+                        skipped.reason
                     );
+                    return self.skip_for(skipped);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -245,7 +277,14 @@ impl Applier<'_> {
                 if !matches!(filestat::probe(&full_to), Ok(Found::Absent)) {
                     return self.skip(to, CHANGED.to_string());
                 }
-                fs::rename(&full_from, &full_to).map_err(io_err("moving", &full_from))?;
+                match fs::rename(&full_from, &full_to) {
+                    Ok(()) => {}
+                    // An immutable file, a folder this user may not change.
+                    Err(e) if super::is_denied(&e) => {
+                        return self.skip_for(Skipped::because(from, SkipKind::PermissionDenied));
+                    }
+                    Err(e) => return Err(io_err("moving", &full_from)(e)),
+                }
                 sync_parent(&full_to, self.root)?;
                 sync_parent(&full_from, self.root)?;
             }
@@ -266,11 +305,11 @@ impl Applier<'_> {
         expect: &FileMeta,
     ) -> Result<(), ApplyError> {
         let full = path.to_fs_path(self.root);
-        if let Err(reason) = self.parents(path, false)? {
-            return self.skip(path, reason);
+        if let Err(skipped) = self.parents(path, false)? {
+            return self.skip_for(skipped);
         }
-        if let Some(reason) = self.changed(path, &full, Some(expect))? {
-            return self.skip(path, reason);
+        if let Some(skipped) = self.changed(path, &full, Some(expect))? {
+            return self.skip_for(skipped);
         }
         let file = File::open(&full).map_err(io_err("opening", &full))?;
         let m = file.metadata().map_err(io_err("reading", &full))?;

@@ -221,6 +221,7 @@ fn skips_a_write_when_the_file_changed_after_the_scan() {
     assert_eq!(read(root, "a.md"), b"the user's edit");
     assert_eq!(report.skipped.len(), 1);
     assert_eq!(report.skipped[0].reason, CHANGED);
+    assert_eq!(report.skipped[0].kind, SkipKind::Changed);
     assert_eq!(report.files_written, 0);
     assert!(report.done.is_empty());
     assert_no_temp_files(root);
@@ -245,6 +246,7 @@ fn skips_a_new_file_when_one_appeared_at_the_path() {
     .unwrap();
     assert_eq!(read(root, "a.md"), b"made meanwhile");
     assert_eq!(report.skipped.len(), 1);
+    assert_eq!(report.skipped[0].kind, SkipKind::Changed);
     assert_no_temp_files(root);
 }
 
@@ -433,6 +435,10 @@ fn a_symlinked_folder_pointing_outside_is_refused() {
         "{}",
         report.skipped[0].reason
     );
+    for skipped in &report.skipped[..3] {
+        assert_eq!(skipped.kind, SkipKind::LinkInTheWay, "{skipped:?}");
+        assert_eq!(skipped.at, vp("linked"));
+    }
     assert!(report.done.is_empty());
     assert_no_temp_files(root);
 }
@@ -455,7 +461,42 @@ fn a_file_where_a_folder_is_needed_is_refused() {
     )
     .unwrap();
     assert!(report.skipped[0].reason.contains("is a file"));
+    assert_eq!(report.skipped[0].kind, SkipKind::FileInTheWay);
+    assert_eq!(report.skipped[0].at, vp("notes"));
     assert_eq!(read(root, "notes"), b"a file");
+}
+
+/// Obstacles that starting over cannot remove are told apart from edits made since the scan.
+#[test]
+fn a_folder_or_an_unscanned_file_in_the_way_is_an_obstacle_not_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    put(root, "a.md/inside.md", b"a folder's note");
+    let unread = put(root, "b.md", b"never read by the scan");
+    let actions = vec![
+        Action::Write {
+            path: vp("a.md"),
+            meta: meta(b"x", MTIME, false),
+            expect: None,
+        },
+        Action::Write {
+            path: vp("b.md"),
+            meta: meta(b"x", MTIME, false),
+            expect: Some(unread),
+        },
+    ];
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        &mut MapSource::with(&[b"x"]),
+    )
+    .unwrap();
+    let kinds: Vec<SkipKind> = report.skipped.iter().map(|s| s.kind).collect();
+    assert_eq!(kinds, [SkipKind::FolderInTheWay, SkipKind::Unreadable]);
+    assert!(kinds.iter().all(|k| k.is_permanent()));
+    assert_eq!(read(root, "b.md"), b"never read by the scan");
+    assert_no_temp_files(root);
 }
 
 #[test]
@@ -595,7 +636,7 @@ fn a_file_replaced_in_the_last_instant_is_put_back_not_deleted() {
     let reason = ap
         .remove_if_unchanged(&vp("a.md"), &root.join("a.md"), &m)
         .unwrap();
-    assert_eq!(reason.as_deref(), Some(CHANGED));
+    assert_eq!(reason.map(|s| s.reason).as_deref(), Some(CHANGED));
     assert_eq!(read(root, "a.md"), b"saved by the editor");
     assert_no_temp_files(root);
 }

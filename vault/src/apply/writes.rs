@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use super::{
-    ApplyError, ApplyReport, BlobSource, CHANGED, Scanned, fetch_batch, filetime_of, folder_of,
-    io_err, is_empty_blob, plan_batch, with_exec,
+    ApplyError, ApplyReport, BlobSource, CHANGED, Scanned, SkipKind, Skipped, fetch_batch,
+    filetime_of, folder_of, io_err, is_denied, is_empty_blob, plan_batch, with_exec,
 };
 use crate::filestat::Found;
 use crate::fsutil::{self, Dir};
@@ -98,7 +98,7 @@ struct Prepared<'a> {
 }
 
 enum Outcome<'a> {
-    Skipped(&'a VaultPath, String),
+    Skipped(Skipped),
     Ready(Ready<'a>),
 }
 
@@ -296,20 +296,44 @@ enum Refusal {
     Swapped(String),
     File(String),
     Link(String),
+    /// This user may not enter or change the folder.
+    Denied(String),
 }
 
 impl Refusal {
-    fn reason(&self, path: &VaultPath) -> String {
-        match self {
-            Refusal::Gone(rel) => format!("{CHANGED} (folder `{rel}` is gone)"),
-            Refusal::Swapped(rel) => format!("{CHANGED} (folder `{rel}` was replaced)"),
-            Refusal::File(rel) => format!(
-                "`{rel}` is a file where a folder is needed; rename or move it, then sync again"
+    fn skipped(&self, path: &VaultPath) -> Skipped {
+        let (kind, rel, reason) = match self {
+            Refusal::Gone(rel) => (
+                SkipKind::Changed,
+                rel,
+                format!("{CHANGED} (folder `{rel}` is gone)"),
             ),
-            Refusal::Link(rel) => format!(
-                "`{rel}` is a symbolic link or special file; sync never writes through links, \
-                 so that nothing outside the vault is touched; replace it with a real folder to sync `{path}`"
+            Refusal::Swapped(rel) => (
+                SkipKind::Changed,
+                rel,
+                format!("{CHANGED} (folder `{rel}` was replaced)"),
             ),
+            Refusal::File(rel) => (
+                SkipKind::FileInTheWay,
+                rel,
+                format!("`{rel}` is a file where a folder is needed"),
+            ),
+            Refusal::Denied(rel) => (
+                SkipKind::PermissionDenied,
+                rel,
+                format!("folder `{rel}`: permission denied"),
+            ),
+            Refusal::Link(rel) => (
+                SkipKind::LinkInTheWay,
+                rel,
+                format!("`{rel}` is a symbolic link or special file, never written through"),
+            ),
+        };
+        Skipped {
+            path: path.clone(),
+            reason,
+            kind,
+            at: VaultPath::new(rel).unwrap_or_else(|_| path.clone()),
         }
     }
 }
@@ -350,6 +374,7 @@ fn open_folder<'a>(
                     }
                     // Someone made it meanwhile: look again at what it is.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) if is_denied(&e) => return Ok(Err(Refusal::Denied(rel.to_string()))),
                     Err(e) => return Err(io_err("creating folder", &full)(e)),
                 }
                 at.open_child(&name)
@@ -372,6 +397,9 @@ fn open_folder<'a>(
                     Found::Other => Refusal::Link(rel),
                 }));
             }
+            // A folder this user may not enter (a folder made unreadable is also what the
+            // scan could not read): this path waits for the user.
+            Err(e) if is_denied(&e) => return Ok(Err(Refusal::Denied(rel.to_string()))),
             Err(e) => return Err(io_err("checking", &full)(e)),
         }
         here = Some(rel);
@@ -414,7 +442,7 @@ fn prepare<'a>(ctx: Ctx<'_>, top: &Arc<Dir>, run: &'a [Action], f: &Fetched) -> 
         .map(|(path, meta, expect, resolved)| {
             let dir = match resolved {
                 Ok(dir) => dir,
-                Err(refusal) => return Ok(Outcome::Skipped(path, refusal.reason(path))),
+                Err(refusal) => return Ok(Outcome::Skipped(refusal.skipped(path))),
             };
             let bytes = if is_empty_blob(meta) {
                 &[][..]
@@ -423,7 +451,7 @@ fn prepare<'a>(ctx: Ctx<'_>, top: &Arc<Dir>, run: &'a [Action], f: &Fetched) -> 
             } else {
                 // Unreachable by construction of the batch; skipping is the safe answer.
                 let reason = "its content was not fetched (internal error)".to_string();
-                return Ok(Outcome::Skipped(path, reason));
+                return Ok(Outcome::Skipped(Skipped::changed(path, reason)));
             };
             write_temp(ctx, dir, path, meta, expect, bytes, fsync_each)
         })
@@ -447,25 +475,19 @@ fn prepare<'a>(ctx: Ctx<'_>, top: &Arc<Dir>, run: &'a [Action], f: &Fetched) -> 
     }
 }
 
-/// Whether the name holds what the plan expects: nothing (`expect` is `None`), or the very file
-/// the scan saw (its stat, and the size the plan knows). With `read` (the last check before
-/// an overwrite), a stat that could hide a same-tick change is not trusted: the file is read
-/// through it and must hash to the expected id (see [`Scanned::still_holds`]).
-fn still_expected(
+/// `None` if the name holds what the plan expects: nothing (`expect` is `None`), or the very
+/// file the scan saw (its stat, and the size the plan knows); else what is in the way. With
+/// `read` (the last check before an overwrite), a stat that could hide a same-tick change is
+/// not trusted: the file is read through it and must hash to the expected id (see
+/// [`Scanned::still_holds`]).
+fn in_the_way(
     ctx: Ctx<'_>,
     path: &VaultPath,
     expect: Option<&FileMeta>,
     found: Found,
     read: Option<&dyn Fn() -> std::io::Result<std::fs::File>>,
-) -> bool {
-    match (expect, found) {
-        (None, Found::Absent) => true,
-        (Some(m), Found::File(st)) => match read {
-            Some(read) => ctx.scanned.still_holds(path, &st, m, read),
-            None => ctx.scanned.stat(path) == Some(&st) && st.size == m.size,
-        },
-        _ => false,
-    }
+) -> Option<Skipped> {
+    SkipKind::of(path, expect, found, ctx.scanned, read).map(|kind| Skipped::because(path, kind))
 }
 
 /// Everything of one write up to the rename: a temp file beside the target with the bytes,
@@ -485,14 +507,20 @@ fn write_temp<'a>(
     let (found, current_mode) = dir
         .stat(&name)
         .map_err(|e| io_err("checking", &full())(e))?;
-    if !still_expected(ctx, path, expect, found, None) {
-        return Ok(Outcome::Skipped(path, CHANGED.to_string()));
+    if let Some(skipped) = in_the_way(ctx, path, expect, found, None) {
+        return Ok(Outcome::Skipped(skipped));
     }
     (ctx.hook)(Point::BeforeTemp, path)
         .map_err(|e| io_err("creating a temp file for", &full())(e))?;
-    let (tmp_name, mut file) = dir
-        .create_temp()
-        .map_err(|e| io_err("creating a temp file for", &full())(e))?;
+    let (tmp_name, mut file) = match dir.create_temp() {
+        Ok(made) => made,
+        // A folder this user may not write to: this path waits for the user, the rest goes on.
+        Err(e) if is_denied(&e) => {
+            let skipped = Skipped::because(path, SkipKind::PermissionDenied);
+            return Ok(Outcome::Skipped(skipped));
+        }
+        Err(e) => return Err(io_err("creating a temp file for", &full())(e)),
+    };
     let tmp = DirTemp {
         dir,
         name: tmp_name,

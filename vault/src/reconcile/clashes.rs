@@ -129,9 +129,22 @@ impl Merge<'_> {
         };
         let devices = self.devices;
         for (i, loser) in fresh {
-            let rev = self.revision_for(&loser.path, loser.meta.mtime_ns, &devices.remote_name);
-            if let Some(Action::Write { path, .. }) = self.writes.get_mut(i) {
+            // Written there already by an earlier attempt (one lost version, one revision):
+            // the write only re-checks that file, with the same bytes.
+            let (rev, kept) =
+                match self.kept_already(&loser.path, &loser.meta, &devices.remote_name) {
+                    Some((rev, kept)) => (rev, Some(kept)),
+                    None => {
+                        let name = &devices.remote_name;
+                        (
+                            self.revision_for(&loser.path, loser.meta.mtime_ns, name),
+                            None,
+                        )
+                    }
+                };
+            if let Some(Action::Write { path, expect, .. }) = self.writes.get_mut(i) {
                 *path = rev.clone();
+                *expect = kept;
             }
             self.relocate(loser, rev, winner);
         }

@@ -263,15 +263,41 @@ impl<'a> Merge<'a> {
     ) {
         let devices = self.devices;
         if winner == Side::Local {
-            let rev = self.revision_for(path, r.mtime_ns, &devices.remote_name);
             self.decided.insert(path.clone(), *l);
-            self.decided.insert(rev.clone(), *r);
+            match self.kept_already(path, r, &devices.remote_name) {
+                // An earlier attempt of this round (or an interrupted round) wrote this very
+                // revision: one lost version, one revision. The file stays as it is.
+                Some((rev, kept)) => {
+                    self.decided.insert(rev.clone(), kept);
+                    self.record(path, kind, Side::Local, rev);
+                }
+                None => {
+                    let rev = self.revision_for(path, r.mtime_ns, &devices.remote_name);
+                    self.decided.insert(rev.clone(), *r);
+                    self.writes.push(Action::Write {
+                        path: rev.clone(),
+                        meta: *r,
+                        expect: None,
+                    });
+                    self.record(path, kind, Side::Local, rev);
+                }
+            }
+        } else if let Some((rev, kept)) = self.kept_already(path, l, &devices.local_name) {
+            // This device's version is at its revision already (a round that moved a copy
+            // there but could not remove it here): the file here goes, as a move would take
+            // it, and the hub's version takes its place.
+            self.decided.insert(path.clone(), *r);
+            self.decided.insert(rev.clone(), kept);
+            self.deletes.push(Action::Delete {
+                path: path.clone(),
+                expect: *l,
+            });
             self.writes.push(Action::Write {
-                path: rev.clone(),
+                path: path.clone(),
                 meta: *r,
                 expect: None,
             });
-            self.record(path, kind, Side::Local, rev);
+            self.record(path, kind, Side::Remote, rev);
         } else {
             let rev = self.revision_for(path, l.mtime_ns, &devices.local_name);
             self.decided.insert(path.clone(), *r);
@@ -330,6 +356,40 @@ impl<'a> Merge<'a> {
             winner,
             revision,
         });
+    }
+
+    /// The revision of `path` that already holds `loser` on this device, if one does: a file
+    /// only this device has (not in base, not on the hub) at one of the names
+    /// [`revision_path`] gives this version (its time and device: the same conflict), with
+    /// the same bytes and mode. A round that wrote the revision and then started over (another
+    /// device published first) finds it in its next scan; writing it again would keep the same
+    /// lost version twice.
+    pub(super) fn kept_already(
+        &mut self,
+        path: &VaultPath,
+        loser: &FileMeta,
+        device: &str,
+    ) -> Option<(VaultPath, FileMeta)> {
+        let (base, local, remote, issued) = (self.base, self.local, self.remote, &self.issued);
+        let found = std::cell::Cell::new(None);
+        // The names in the order a new revision would take them, stopping at the first that
+        // holds the version, or at the first free one (nothing was written beyond it).
+        revision_path(path, loser.mtime_ns, device, &|p| {
+            if base.contains_key(p) || remote.contains_key(p) || issued.contains(p) {
+                return true;
+            }
+            match local.get(p) {
+                Some(l) if l.same_content(loser) => {
+                    found.set(Some((p.clone(), *l)));
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            }
+        });
+        let (rev, kept) = found.into_inner()?;
+        self.issued.insert(rev.clone());
+        Some((rev, kept))
     }
 
     /// A revision name for `path` that no file of any tree and no earlier revision of this plan

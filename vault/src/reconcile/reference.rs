@@ -287,8 +287,15 @@ impl<'a> Merge<'a> {
             None => local_wins(l, r, devices),
         };
         if local_keeps {
-            let rev = self.revision_for(path, r.mtime_ns, &devices.remote_name);
             self.merged.insert(path.clone(), *l);
+            // The revision an earlier attempt already wrote: a name of this version that only
+            // this device has, with its bytes.
+            if let Some((existing, kept)) = self.kept_already(path, r, &devices.remote_name) {
+                self.merged.insert(existing.clone(), kept);
+                self.record(path, kind, Side::Local, existing);
+                return;
+            }
+            let rev = self.revision_for(path, r.mtime_ns, &devices.remote_name);
             self.merged.insert(rev.clone(), *r);
             self.writes.push(Action::Write {
                 path: rev.clone(),
@@ -296,6 +303,19 @@ impl<'a> Merge<'a> {
                 expect: None,
             });
             self.record(path, kind, Side::Local, rev);
+        } else if let Some((existing, kept)) = self.kept_already(path, l, &devices.local_name) {
+            self.merged.insert(path.clone(), *r);
+            self.merged.insert(existing.clone(), kept);
+            self.deletes.push(Action::Delete {
+                path: path.clone(),
+                expect: *l,
+            });
+            self.writes.push(Action::Write {
+                path: path.clone(),
+                meta: *r,
+                expect: None,
+            });
+            self.record(path, kind, Side::Remote, existing);
         } else {
             let rev = self.revision_for(path, l.mtime_ns, &devices.local_name);
             self.merged.insert(path.clone(), *r);
@@ -321,6 +341,30 @@ impl<'a> Merge<'a> {
             winner,
             revision,
         });
+    }
+
+    /// The revision of `path` this device already holds `loser` at: a file only it has, at a
+    /// name of that version, with its bytes.
+    fn kept_already(
+        &mut self,
+        path: &VaultPath,
+        loser: &FileMeta,
+        device: &str,
+    ) -> Option<(VaultPath, FileMeta)> {
+        let (base, local, remote, taken) = (self.base, self.local, self.remote, &self.taken);
+        let mine = |p: &VaultPath| {
+            local.get(p).is_some_and(|m| m.same_content(loser))
+                && !base.contains_key(p)
+                && !remote.contains_key(p)
+        };
+        let name = revision_path(path, loser.mtime_ns, device, &|p| {
+            taken.contains(p) && !mine(p)
+        });
+        if !mine(&name) {
+            return None;
+        }
+        self.taken.insert(name.clone());
+        Some((name.clone(), local[&name]))
     }
 
     fn revision_for(&mut self, path: &VaultPath, time_ns: i64, device: &str) -> VaultPath {
@@ -370,9 +414,13 @@ impl<'a> Merge<'a> {
             for (i, loser) in fresh {
                 let meta = self.merged[&loser];
                 let device = self.devices.remote_name.clone();
-                let rev = self.revision_for(&loser, meta.mtime_ns, &device);
-                if let Action::Write { path, .. } = &mut self.writes[i] {
+                let (rev, kept) = match self.kept_already(&loser, &meta, &device) {
+                    Some((rev, kept)) => (rev, Some(kept)),
+                    None => (self.revision_for(&loser, meta.mtime_ns, &device), None),
+                };
+                if let Action::Write { path, expect, .. } = &mut self.writes[i] {
                     *path = rev.clone();
+                    *expect = kept;
                 }
                 self.relocate(&loser, rev, winner);
             }

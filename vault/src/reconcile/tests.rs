@@ -376,6 +376,77 @@ fn ignored_paths_keep_the_remote_version_and_are_not_touched() {
     assert_eq!(plan.local_deletes, 0);
 }
 
+/// A round that resolved a conflict and started over (another device published first) finds
+/// the revision it wrote in its next scan: the same conflict reuses it, writes nothing again.
+#[test]
+fn a_conflict_met_again_reuses_the_revision_already_written() {
+    let b = tree(&[("note.md", v("b", 1))]);
+    let r = tree(&[("note.md", v("R", 2))]);
+    let l = tree(&[("note.md", v("L", 3))]);
+    let first = run(&b, &l, &r);
+    let rev = first.conflicts[0].revision.clone();
+    assert_eq!(first.actions.len(), 1, "{:?}", first.actions);
+
+    // The folder after the first attempt: the revision was written (with the hub's time).
+    let after = simulate(&l, &first.actions);
+    let again = run(&b, &after, &r);
+    assert!(again.actions.is_empty(), "{:?}", again.actions);
+    assert_eq!(again.conflicts.len(), 1);
+    assert_eq!(again.conflicts[0].revision, rev);
+    assert_eq!(again.merged, first.merged);
+
+    // A file at that name with other bytes is never taken for it: a new name is used.
+    let other = tree(&[("note.md", v("L", 3)), (rev.as_str(), v("other", 4))]);
+    let third = run(&b, &other, &r);
+    assert_ne!(third.conflicts[0].revision, rev);
+    assert_eq!(third.actions.len(), 1, "{:?}", third.actions);
+}
+
+/// The hub's version wins, and this device's is at its revision already (a move that copied
+/// it there but could not remove it here): no second copy; the file here goes as a move would
+/// take it.
+#[test]
+fn a_losing_version_already_at_its_revision_is_not_copied_again() {
+    let b = tree(&[("note.md", v("b", 1))]);
+    let l = tree(&[("note.md", v("L", 2))]);
+    let r = tree(&[("note.md", v("R", 3))]);
+    let first = run(&b, &l, &r);
+    let rev = first.conflicts[0].revision.clone();
+    assert_eq!(first.conflicts[0].winner, Side::Remote);
+
+    let mut both = l.clone();
+    both.insert(rev.clone(), v("L", 2));
+    let again = run(&b, &both, &r);
+    assert_eq!(again.conflicts[0].revision, rev);
+    assert!(
+        !again
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Move { .. })),
+        "{:?}",
+        again.actions
+    );
+    assert_eq!(again.merged, first.merged);
+    assert_eq!(simulate(&both, &again.actions), again.merged);
+}
+
+/// A name clash met again after its revision was written keeps that one revision.
+#[test]
+fn a_name_clash_met_again_reuses_the_revision_already_written() {
+    let b = tree(&[("note.md", v("n", 1))]);
+    let l = b.clone();
+    let r = tree(&[("note.md", v("n", 1)), ("Note.md", v("N", 2))]);
+    let first = run(&b, &l, &r);
+    assert_eq!(first.conflicts.len(), 1);
+    let rev = first.conflicts[0].revision.clone();
+    let after = simulate(&l, &first.actions);
+    let again = run(&b, &after, &r);
+    assert_eq!(again.conflicts.len(), 1);
+    assert_eq!(again.conflicts[0].revision, rev);
+    assert_eq!(again.merged, first.merged);
+    assert_eq!(simulate(&after, &again.actions), again.merged);
+}
+
 #[test]
 fn conflicts_inside_revisions_do_not_nest() {
     let b = tree(&[(".revisions/a.md", v("b", 1))]);

@@ -21,11 +21,13 @@ pub use check::{Change, ChangeKind, Difference, Status, VerifyReport, status, ve
 pub use guard::{GuardReason, GuardedFolder};
 
 use crate::apply::ApplyError;
+pub use crate::apply::SkipKind;
 use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreError;
 use crate::local::{LocalError, LocalVault};
 use crate::object::ObjectError;
+use crate::paths::VaultPath;
 use crate::progress::Progress;
 use crate::reconcile::Conflict;
 use crate::scan::{ScanError, ScanScope};
@@ -138,12 +140,28 @@ pub struct SyncReport {
     /// hub and on other devices until the drive is back or `--allow-mass-delete`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_back: Vec<GuardedFolder>,
+    /// Paths this device could not bring to the hub's version (a folder where the hub has a
+    /// file, a link in the way, a note it cannot read, ...): left as they are on both sides,
+    /// every other change synced. They need the user; each says what to do.
+    #[serde(default)]
+    pub skipped: Vec<SkippedPath>,
     pub stats: SyncStats,
     /// The paths this round wrote, moved or deleted in the folder, with the stat each was left
     /// with: a file watcher sees these as changes, and the agent tells them from the user's
     /// own by that stat. Not part of the JSON report.
     #[serde(skip)]
     pub touched: Vec<crate::apply::Done>,
+}
+
+/// A path a round left alone because starting over cannot help (see [`SyncReport::skipped`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SkippedPath {
+    /// What is in the way in the folder (a note, or a folder or file on the way to the hub's
+    /// notes); the hub's version of it and of everything under it is kept as it is.
+    pub path: VaultPath,
+    pub reason: SkipKind,
+    /// For the user: the path, what is in the way, what to do.
+    pub message: String,
 }
 
 /// What `.vault/last-sync.json` keeps about the last round, for `syncd status`.
@@ -314,3 +332,6 @@ mod tests;
 
 #[cfg(test)]
 mod progress_tests;
+
+#[cfg(test)]
+mod stuck_tests;

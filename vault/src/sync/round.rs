@@ -19,11 +19,14 @@ use crate::scan::{Scan, ScanOptions, scan, scan_reporting, scan_scoped};
 use crate::statcache::{StatCache, now_ns};
 
 use super::objects::{Blobs, History, read_if, stage};
-use super::{Outcome, SyncError, SyncOptions, SyncReport, SyncStats};
+use super::{Outcome, SkippedPath, SyncError, SyncOptions, SyncReport, SyncStats};
 
 mod deleted;
 mod folder;
 mod hub_side;
+mod stuck;
+
+use stuck::{STUCK_FILE, StuckRecord};
 
 /// How many snapshots [`Round::descends_from`] looks at before deciding the hub's history does
 /// not contain base (a device that missed more syncs than this merges without deletions).
@@ -63,7 +66,13 @@ pub(super) struct Round<'a> {
     touched: Vec<crate::apply::Done>,
     /// Folders whose deletions the folder guard holds back in this attempt: every scan takes
     /// them as unreadable, so base's files there count as unchanged.
-    held: Vec<super::GuardedFolder>,
+    guarded: Vec<super::GuardedFolder>,
+    /// What this device's side is in the regions it could not bring to the hub's version
+    /// (`round/stuck.rs`), as `.vault/stuck.json` holds it.
+    record: StuckRecord,
+    /// This attempt's regions held back from the hub's version, and what to report of them.
+    held: Vec<VaultPath>,
+    skipped: Vec<SkippedPath>,
 }
 
 /// The local side for reconcile: the scanned files, plus, for paths the scan could not read,
@@ -102,6 +111,11 @@ impl<'a> Round<'a> {
         let rules = IgnoreRules::load(vault.root())?;
         let (cache, warning) = StatCache::load(&vault.index_path());
         let history = History::new(vault.objects()?, hub);
+        let mut warnings: Vec<String> = warning.into_iter().collect();
+        let record = StuckRecord::load(&vault.state_dir().join(STUCK_FILE)).unwrap_or_else(|w| {
+            warnings.push(w);
+            StuckRecord::default()
+        });
         Ok(Round {
             vault,
             hub,
@@ -110,14 +124,17 @@ impl<'a> Round<'a> {
             cache,
             history,
             stats: SyncStats::default(),
-            warnings: warning.into_iter().collect(),
+            warnings,
             repairs: Vec::new(),
             conflicts: Vec::new(),
             changed_folder: false,
             snapshot_created: false,
             stale: Vec::new(),
             touched: Vec::new(),
+            record,
+            guarded: Vec::new(),
             held: Vec::new(),
+            skipped: Vec::new(),
         })
     }
 
@@ -156,7 +173,8 @@ impl<'a> Round<'a> {
             conflicts: self.conflicts,
             warnings: self.warnings,
             repairs: self.repairs,
-            held_back: self.held,
+            held_back: self.guarded,
+            skipped: self.skipped,
             stats,
             touched: self.touched,
         }
@@ -180,6 +198,8 @@ impl<'a> Round<'a> {
         let tick =
             |step: &str| tracing::debug!(step, ms = t0.elapsed().as_secs_f64() * 1e3, "sync");
         self.held.clear();
+        self.guarded.clear();
+        self.skipped.clear();
         let mut scan = self.first_scan()?;
         self.progress().end(Phase::Scanning);
         tick("scan");
@@ -193,8 +213,9 @@ impl<'a> Round<'a> {
         let head = self.hub.head()?;
 
         // Quiet path: nothing moved on either side. One request, nothing hashed, and base's
-        // trees are not even read: its snapshot names the root tree to compare with.
-        if head == base_id && scan.unreadable.is_empty() {
+        // trees are not even read: its snapshot names the root tree to compare with. (Not
+        // while paths are held back: they are merged, and reported, every round.)
+        if head == base_id && scan.unreadable.is_empty() && self.record.regions.is_empty() {
             let base_tree = match base_id {
                 Some(id) => Some(self.history.snapshot(id, &mut self.stats)?.tree),
                 None => None,
@@ -258,10 +279,17 @@ impl<'a> Round<'a> {
             self.flat_of_base(merge_base)
         })?;
         tick("base_flat");
+        // Where this device could not take the hub's version, its side of the merge is what
+        // it last had there, not the base it published (`round/stuck.rs`).
+        let mine: Cow<'_, FlatTree> = if merge_base == base_id && !self.record.regions.is_empty() {
+            Cow::Owned(self.record.apply(&base_flat))
+        } else {
+            Cow::Borrowed(&base_flat)
+        };
         let local: Cow<'_, FlatTree> = if scan.unreadable.is_empty() {
             Cow::Borrowed(scan.files())
         } else if merge_base == base_id {
-            Cow::Owned(with_unreadable(&scan, &base_flat))
+            Cow::Owned(with_unreadable(&scan, &mine))
         } else {
             let (fallback, _) = self.history.flat_of_snapshot(base_id, &mut self.stats)?;
             Cow::Owned(with_unreadable(&scan, &fallback))
@@ -290,42 +318,41 @@ impl<'a> Round<'a> {
                 .map_or_else(|| config.device_name.clone(), |s| s.device_name.clone()),
         };
         // Old copies of notes deleted since (a backup put back) are kept aside, not published.
-        let evidence =
-            self.history_evidence(base_snap.as_ref(), &base_flat, &local, &remote_flat)?;
+        let evidence = self.history_evidence(base_snap.as_ref(), &mine, &local, &remote_flat)?;
         let rules = &self.rules;
         let is_ignored = |p: &VaultPath| rules.is_ignored(p, false);
         let mut plan = reconcile_with(
-            &base_flat,
+            &mine,
             &local,
             &remote_flat,
             &devices,
             &evidence,
             &is_ignored,
         );
-        let held = self.guard(&plan, &base_flat, &local, &remote_flat, &scan)?;
-        if !held.is_empty() {
+        let guarded = self.guard(&plan, &mine, &local, &remote_flat, &scan)?;
+        if !guarded.is_empty() {
             // Held back: the rest of the round goes on, with base's files in those folders
             // taken as unchanged here (as for an unreadable folder). That is sound only while
             // the hub has not changed them either: nothing is then written there, and the
             // merged tree keeps them as they are.
-            if held
+            if guarded
                 .iter()
-                .any(|g| changed_under(&base_flat, &remote_flat, &g.folder))
+                .any(|g| changed_under(&mine, &remote_flat, &g.folder))
             {
-                return Err(SyncError::FolderGuard { held });
+                return Err(SyncError::FolderGuard { held: guarded });
             }
             scan.unreadable
-                .extend(held.iter().map(|g| g.folder.clone()));
-            let local = with_unreadable(&scan, &base_flat);
+                .extend(guarded.iter().map(|g| g.folder.clone()));
+            let local = with_unreadable(&scan, &mine);
             plan = reconcile_with(
-                &base_flat,
+                &mine,
                 &local,
                 &remote_flat,
                 &devices,
                 &evidence,
                 &is_ignored,
             );
-            self.held = held;
+            self.guarded = guarded;
         }
         tick("reconcile");
 
@@ -334,15 +361,29 @@ impl<'a> Round<'a> {
         // edit made during the round, which the next round takes anyway, and would double the
         // cost of the most common round, pushing one edit.
         let folder_untouched = plan.actions.is_empty() && scan.unreadable.is_empty();
+        let mut skipped = Vec::new();
         if !plan.actions.is_empty() {
             let report = self.apply(&plan, &scan)?;
-            if let Some(skip) = report.skipped.first() {
+            // A file changed since the scan: the next attempt sees it as it is now. Anything
+            // else in the way stays until the user acts; the round goes on without it.
+            // (A later action in the region of an obstacle, say the write after a move that
+            // could not happen, is part of that obstacle.)
+            let stuck = stuck::regions(&report.skipped);
+            let transient = |s: &&crate::apply::Skipped| {
+                !s.kind.is_permanent() && !stuck.iter().any(|k| stuck::in_region(&s.path, &k.at))
+            };
+            if let Some(skip) = report.skipped.iter().find(transient) {
                 return Ok(Step::Retry(format!("`{}` {}", skip.path, skip.reason)));
             }
+            skipped = report.skipped;
         } else if !folder_untouched {
             self.cache.update_from_scan(&scan);
         }
         self.conflicts.extend(plan.conflicts.iter().cloned());
+        let plan = match self.hold_back(&plan, &skipped, &mine, &remote_flat)? {
+            Some(merged) => Plan { merged, ..plan },
+            None => plan,
+        };
         tick("apply");
 
         let built = build_trees(&plan.merged);

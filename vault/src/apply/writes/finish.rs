@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use super::{Ctx, Folder, Outcome, Point, Prepared, Ready, still_expected};
-use crate::apply::{ApplyError, ApplyReport, CHANGED, Done, Skipped, folder_of, io_err};
+use super::{Ctx, Folder, Outcome, Point, Prepared, Ready, in_the_way};
+use crate::apply::{
+    ApplyError, ApplyReport, CHANGED, Done, SkipKind, Skipped, folder_of, io_err, is_denied,
+};
 use crate::filestat::Found;
 use crate::fsutil;
 use crate::paths::VaultPath;
@@ -45,11 +47,12 @@ pub(super) fn finish_all<'a>(ctx: Ctx<'_>, rx: Receiver<Prepared<'a>>) -> Finish
 }
 
 fn skip(fin: &mut Finished<'_>, path: &VaultPath, reason: String) {
-    tracing::info!(%path, %reason, "apply: skipped");
-    fin.report.skipped.push(Skipped {
-        path: path.clone(),
-        reason,
-    });
+    skip_for(fin, Skipped::changed(path, reason));
+}
+
+fn skip_for(fin: &mut Finished<'_>, skipped: Skipped) {
+    tracing::info!(path = %skipped.path, reason = %skipped.reason, "apply: skipped");
+    fin.report.skipped.push(skipped);
 }
 
 /// The batches in order, each as if alone: its skips from preparing, then (once its temp files
@@ -80,8 +83,8 @@ fn finish_batches<'a>(
         let mut ready = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             match outcome {
-                Outcome::Skipped(path, reason) => {
-                    skip(fin, path, reason);
+                Outcome::Skipped(skipped) => {
+                    skip_for(fin, skipped);
                     ctx.progress.advance(Phase::Applying, Amount::new(1, 0));
                 }
                 Outcome::Ready(r) => ready.push(r),
@@ -128,7 +131,7 @@ fn fsync_ready(ctx: Ctx<'_>, outcomes: &[Outcome<'_>]) -> Result<(), (usize, App
         let at = files[n].0;
         let path = match &outcomes[at] {
             Outcome::Ready(r) => r.tmp_path(ctx.root),
-            Outcome::Skipped(path, _) => path.to_fs_path(ctx.root),
+            Outcome::Skipped(skipped) => skipped.path.to_fs_path(ctx.root),
         };
         (at, io_err("syncing", &path)(e))
     })
@@ -154,7 +157,7 @@ fn place<'a>(ctx: Ctx<'_>, mut r: Ready<'a>, fin: &mut Finished<'a>) -> Result<(
         let (found, _) = dir
             .stat(&r.name)
             .map_err(|e| io_err("checking", &full())(e))?;
-        if !still_expected(
+        if let Some(skipped) = in_the_way(
             ctx,
             r.path,
             r.expect,
@@ -162,11 +165,19 @@ fn place<'a>(ctx: Ctx<'_>, mut r: Ready<'a>, fin: &mut Finished<'a>) -> Result<(
             Some(&|| dir.open_read(&r.name)),
         ) {
             drop(r.tmp);
-            skip(fin, r.path, CHANGED.to_string());
+            skip_for(fin, skipped);
             return Ok(());
         }
-        dir.rename(&r.tmp.name, &r.name)
-            .map_err(|e| io_err("replacing", &full())(e))?;
+        match dir.rename(&r.tmp.name, &r.name) {
+            Ok(()) => {}
+            // An immutable file, a folder this user may not change: left for the user.
+            Err(e) if is_denied(&e) => {
+                drop(r.tmp);
+                skip_for(fin, Skipped::because(r.path, SkipKind::PermissionDenied));
+                return Ok(());
+            }
+            Err(e) => return Err(io_err("replacing", &full())(e)),
+        }
         r.tmp.placed();
     } else {
         match dir.link(&r.tmp.name, &r.name) {
@@ -177,7 +188,13 @@ fn place<'a>(ctx: Ctx<'_>, mut r: Ready<'a>, fin: &mut Finished<'a>) -> Result<(
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 drop(r.tmp);
-                skip(fin, r.path, CHANGED.to_string());
+                // Something appeared: a file (an edit, for the next round) or a folder or link.
+                let (found, _) = dir
+                    .stat(&r.name)
+                    .map_err(|e| io_err("checking", &full())(e))?;
+                let skipped = in_the_way(ctx, r.path, None, found, None)
+                    .unwrap_or_else(|| Skipped::changed(r.path, CHANGED.to_string()));
+                skip_for(fin, skipped);
                 return Ok(());
             }
             // No hard links here (FAT, some network mounts): check, then rename (a short race).
@@ -193,6 +210,11 @@ fn place<'a>(ctx: Ctx<'_>, mut r: Ready<'a>, fin: &mut Finished<'a>) -> Result<(
                 dir.rename(&r.tmp.name, &r.name)
                     .map_err(|e| io_err("putting in place", &full())(e))?;
                 r.tmp.placed();
+            }
+            Err(e) if is_denied(&e) => {
+                drop(r.tmp);
+                skip_for(fin, Skipped::because(r.path, SkipKind::PermissionDenied));
+                return Ok(());
             }
             Err(e) => return Err(io_err("putting in place", &full())(e)),
         }

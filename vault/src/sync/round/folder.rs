@@ -87,6 +87,7 @@ impl Round<'_> {
         self.cache.update_from_scan(scan);
         if let Some(root) = root
             && scan.unreadable.is_empty()
+            && self.held.is_empty()
         {
             self.cache.set_tree(root);
         }

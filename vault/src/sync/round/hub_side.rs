@@ -131,8 +131,8 @@ impl Round<'_> {
             None => self.scan(true)?,
         };
         self.hold(&mut vscan);
-        if !scan_equals(&mut vscan, merged) {
-            let mut local = with_unreadable(&vscan, merged);
+        if !scan_equals(&mut vscan, merged) && self.folder_side(&vscan, merged) != *merged {
+            let local = self.folder_side(&vscan, merged);
             // Either a file changed since apply (a new local edit: the next attempt takes it),
             // or the stat cache lied. Rehash the differing files to tell which.
             let differing: Vec<VaultPath> = differing_paths(&local, merged);
@@ -145,7 +145,7 @@ impl Round<'_> {
             }
             vscan = self.scan(true)?;
             self.hold(&mut vscan);
-            local = with_unreadable(&vscan, merged);
+            let local = self.folder_side(&vscan, merged);
             if local != *merged {
                 self.save_cache(&vscan, None)?;
                 return Ok(Step::Retry(format!(
@@ -166,7 +166,7 @@ impl Round<'_> {
     /// folder lacks their files, which the merged tree keeps.
     fn hold(&self, scan: &mut Scan) {
         scan.unreadable
-            .extend(self.held.iter().map(|g| g.folder.clone()));
+            .extend(self.guarded.iter().map(|g| g.folder.clone()));
     }
 
     /// The hub's side of step 8: the hub's tree for `head` must be `expected`, which the folder

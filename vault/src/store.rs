@@ -68,7 +68,7 @@ pub enum StoreError {
     )]
     BadPack { path: PathBuf, reason: String },
     #[error(
-        "object {id} in pack `{pack}` is damaged (its bytes hash to {actual}); move the pack out of the folder, then sync from a device that has the object to re-upload it"
+        "object {id} in pack `{pack}` is damaged (its bytes hash to {actual}); storing a good copy again repairs it (`syncd sync --full-verify` on a device that has it), and the damaged pack can stay where it is"
     )]
     Corrupt {
         pack: PathBuf,
@@ -317,6 +317,46 @@ impl PackStore {
         self.write_new_pack(&fresh).map(Some)
     }
 
+    /// [`PackStore::write_pack`], but the ids in `replace` are written even though the store
+    /// holds them (its copies are damaged), and the index then points at the new copies.
+    pub fn write_pack_over(
+        &mut self,
+        objects: &[Object],
+        replace: &HashSet<ObjectId>,
+    ) -> Result<Option<ObjectId>, StoreError> {
+        let mut seen = HashSet::new();
+        let fresh: Vec<(ObjectId, &Object)> = objects
+            .iter()
+            .map(|o| (o.id(), o))
+            .filter(|(id, _)| (replace.contains(id) || !self.contains(*id)) && seen.insert(*id))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(None);
+        }
+        let pack = self.write_new_pack(&fresh)?;
+        let name = format!("{}.{PACK_EXTENSION}", pack.to_hex());
+        let slot = self.by_name.get(&name).copied();
+        if let Some(slot) = slot
+            && let Some(p) = &self.packs[slot]
+        {
+            for e in p.entries.iter().filter(|e| replace.contains(&e.id)) {
+                let loc = Location {
+                    pack: slot,
+                    kind: e.kind,
+                    offset: e.offset,
+                    len: e.len,
+                };
+                self.index.insert(e.id, loc);
+            }
+        }
+        Ok(Some(pack))
+    }
+
+    /// Whether some stored copy of `id` is intact (see [`PackReader::check`]).
+    pub fn check(&self, id: ObjectId) -> Result<(), StoreError> {
+        self.reader().check(id)
+    }
+
     /// Write `objects` (distinct ids) as one pack, whatever the store holds already, and add
     /// it to the index; returns the pack's id.
     fn write_new_pack(&mut self, fresh: &[(ObjectId, &Object)]) -> Result<ObjectId, StoreError> {
@@ -378,13 +418,70 @@ pub struct PackReader<'a> {
 }
 
 impl PackReader<'_> {
-    /// Read one object, verifying its bytes against its id.
+    /// Read one object, verifying its bytes against its id. When the copy the index points
+    /// at is damaged, every other pack holding the object is tried: a good copy stored again
+    /// (a repair) is found whichever pack the index chose.
     pub fn read(&mut self, id: ObjectId) -> Result<Object, StoreError> {
+        let loc = self.locate(id)?;
+        match self.read_at(id, loc) {
+            Err(damage @ StoreError::Corrupt { .. }) => self
+                .other_copies(id, loc.pack)
+                .into_iter()
+                .find_map(|other| self.read_at(id, other).ok())
+                .ok_or(damage),
+            other => other,
+        }
+    }
+
+    /// Check that some stored copy of `id` hashes to `id`, reading it in slices (a large
+    /// attachment is never held whole), with the same fallback as [`PackReader::read`].
+    pub fn check(&mut self, id: ObjectId) -> Result<(), StoreError> {
+        let loc = self.locate(id)?;
+        match self.hash_at(id, loc) {
+            Err(damage @ StoreError::Corrupt { .. }) => self
+                .other_copies(id, loc.pack)
+                .into_iter()
+                .find(|other| self.hash_at(id, *other).is_ok())
+                .map(|_| ())
+                .ok_or(damage),
+            other => other,
+        }
+    }
+
+    fn locate(&self, id: ObjectId) -> Result<Location, StoreError> {
+        self.store
+            .index
+            .get(&id)
+            .copied()
+            .ok_or_else(|| StoreError::NotFound {
+                dir: self.store.dir.clone(),
+                id,
+            })
+    }
+
+    /// Where else `id` is stored: packs other than `slot` that list it (only looked for
+    /// when a copy is damaged, so a scan of the headers in memory is cheap enough).
+    fn other_copies(&self, id: ObjectId, slot: usize) -> Vec<Location> {
+        let mut out = Vec::new();
+        for (i, pack) in self.store.packs.iter().enumerate() {
+            let Some(pack) = pack.as_ref().filter(|_| i != slot) else {
+                continue;
+            };
+            if let Some(e) = pack.entries.iter().find(|e| e.id == id) {
+                out.push(Location {
+                    pack: i,
+                    kind: e.kind,
+                    offset: e.offset,
+                    len: e.len,
+                });
+            }
+        }
+        out
+    }
+
+    /// The open pack file of `loc`, and the pack's path.
+    fn file(&mut self, id: ObjectId, loc: Location) -> Result<(&File, &Path), StoreError> {
         let store = self.store;
-        let loc = *store.index.get(&id).ok_or_else(|| StoreError::NotFound {
-            dir: store.dir.clone(),
-            id,
-        })?;
         let Some(pack) = store.packs.get(loc.pack).and_then(Option::as_ref) else {
             return Err(StoreError::NotFound {
                 dir: store.dir.clone(),
@@ -407,26 +504,22 @@ impl PackReader<'_> {
             };
             self.open.insert(loc.pack, file);
         }
-        let file = &self.open[&loc.pack];
+        Ok((&self.open[&loc.pack], pack.path.as_path()))
+    }
+
+    fn read_at(&mut self, id: ObjectId, loc: Location) -> Result<Object, StoreError> {
+        let (file, path) = self.file(id, loc)?;
         let len = usize::try_from(loc.len).map_err(|_| StoreError::BadPack {
-            path: pack.path.clone(),
+            path: path.to_path_buf(),
             reason: format!("object {id} is too large for this machine"),
         })?;
         let mut bytes = vec![0u8; len];
-        file.read_exact_at(&mut bytes, loc.offset).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                StoreError::BadPack {
-                    path: pack.path.clone(),
-                    reason: format!("file is shorter than its header says (object {id})"),
-                }
-            } else {
-                io_at("reading pack", &pack.path)(e).into()
-            }
-        })?;
+        file.read_exact_at(&mut bytes, loc.offset)
+            .map_err(|e| read_error(e, path, id))?;
         let actual = ObjectId::of(&bytes);
         if actual != id {
             return Err(StoreError::Corrupt {
-                pack: pack.path.clone(),
+                pack: path.to_path_buf(),
                 id,
                 actual,
             });
@@ -435,6 +528,41 @@ impl PackReader<'_> {
             kind: loc.kind,
             bytes,
         })
+    }
+
+    fn hash_at(&mut self, id: ObjectId, loc: Location) -> Result<(), StoreError> {
+        const SLICE: u64 = 1 << 20;
+        let (file, path) = self.file(id, loc)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; loc.len.min(SLICE) as usize];
+        let mut done = 0u64;
+        while done < loc.len {
+            let n = (loc.len - done).min(SLICE) as usize;
+            file.read_exact_at(&mut buf[..n], loc.offset + done)
+                .map_err(|e| read_error(e, path, id))?;
+            hasher.update(&buf[..n]);
+            done += n as u64;
+        }
+        let actual = ObjectId(*hasher.finalize().as_bytes());
+        if actual != id {
+            return Err(StoreError::Corrupt {
+                pack: path.to_path_buf(),
+                id,
+                actual,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn read_error(e: io::Error, path: &Path, id: ObjectId) -> StoreError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        StoreError::BadPack {
+            path: path.to_path_buf(),
+            reason: format!("file is shorter than its header says (object {id})"),
+        }
+    } else {
+        io_at("reading pack", path)(e).into()
     }
 }
 

@@ -21,6 +21,7 @@ use crate::statcache::{StatCache, now_ns};
 use super::objects::{Blobs, History, read_if, stage};
 use super::{Outcome, SyncError, SyncOptions, SyncReport, SyncStats};
 
+mod damaged;
 mod folder;
 mod hub_side;
 
@@ -60,6 +61,13 @@ pub(super) struct Round<'a> {
     stale: Vec<VaultPath>,
     /// What apply changed in the folder, over all attempts (see [`SyncReport::touched`]).
     touched: Vec<crate::apply::Done>,
+    /// Blobs the hub holds only damaged copies of, learned from a failed download: the next
+    /// attempt leaves their paths as they are instead of failing the whole round.
+    hub_damaged: HashSet<ObjectId>,
+    /// The paths this attempt left as they are for that reason: the folder's side of the
+    /// verification takes them from the merged tree, and base does not move (the next round
+    /// tries them again, and must not read their absence as a local deletion).
+    unavailable: Vec<VaultPath>,
 }
 
 /// The local side for reconcile: the scanned files, plus, for paths the scan could not read,
@@ -113,6 +121,8 @@ impl<'a> Round<'a> {
             snapshot_created: false,
             stale: Vec::new(),
             touched: Vec::new(),
+            hub_damaged: HashSet::new(),
+            unavailable: Vec::new(),
         })
     }
 
@@ -273,10 +283,14 @@ impl<'a> Round<'a> {
                 .map_or_else(|| config.device_name.clone(), |s| s.device_name.clone()),
         };
         let rules = &self.rules;
-        let plan = reconcile(&base_flat, &local, &remote_flat, &devices, &|p| {
+        let mut plan = reconcile(&base_flat, &local, &remote_flat, &devices, &|p| {
             rules.is_ignored(p, false)
         });
         self.guard(&plan, &base_flat, &local)?;
+        self.unavailable = damaged::drop_damaged_writes(&mut plan, &self.hub_damaged);
+        for path in self.unavailable.clone() {
+            self.warn(&damaged::not_downloaded(&path));
+        }
         tick("reconcile");
 
         // A round that writes nothing into the folder leaves it as its scan found it: that
@@ -285,7 +299,20 @@ impl<'a> Round<'a> {
         // cost of the most common round, pushing one edit.
         let folder_untouched = plan.actions.is_empty() && scan.unreadable.is_empty();
         if !plan.actions.is_empty() {
-            let report = self.apply(&plan, &scan)?;
+            let report = match self.apply(&plan, &scan) {
+                Err(e) => match damaged::damaged_ids(&e) {
+                    // Every other file can still come: try again without these.
+                    Some(ids) if ids.iter().any(|id| !self.hub_damaged.contains(id)) => {
+                        self.hub_damaged.extend(ids.iter().copied());
+                        return Ok(Step::Retry(format!(
+                            "the hub's copies of {} file(s) are damaged",
+                            ids.len()
+                        )));
+                    }
+                    _ => return Err(e),
+                },
+                Ok(report) => report,
+            };
             if let Some(skip) = report.skipped.first() {
                 return Ok(Step::Retry(format!("`{}` {}", skip.path, skip.reason)));
             }
@@ -375,7 +402,9 @@ impl<'a> Round<'a> {
                 self.account(&vscan);
                 self.verify(new_head, merged_root, &plan.merged, Some(vscan))
             }
-            None if cache_saved => self.verify_hub(new_head, merged_root, &scan, true),
+            None if cache_saved => {
+                self.verify_hub(new_head, merged_root, &plan.merged, &scan, true)
+            }
             None => self.verify(new_head, merged_root, &plan.merged, Some(scan)),
         };
         tick("verify");
@@ -396,8 +425,11 @@ impl<'a> Round<'a> {
         built: (ObjectId, Vec<Object>),
     ) -> Result<Result<(Option<ObjectId>, ObjectId), String>, SyncError> {
         let published = self.build_and_publish(merged, remote, remote_snap, head, built)?;
+        // With files left out for damage on the hub, the folder is not the merged tree yet:
+        // base stays, so the next round fetches them again rather than publish their absence.
         if let Ok((Some(h), _)) = published
             && Some(h) != base_id
+            && self.unavailable.is_empty()
         {
             self.history.persist()?;
             self.vault.base_ref().write(h)?;

@@ -130,30 +130,40 @@ impl Round<'_> {
             Some(s) => s,
             None => self.scan(true)?,
         };
+        self.mark_unavailable(&mut vscan);
         if !scan_equals(&mut vscan, merged) {
             let mut local = with_unreadable(&vscan, merged);
             // Either a file changed since apply (a new local edit: the next attempt takes it),
             // or the stat cache lied. Rehash the differing files to tell which.
             let differing: Vec<VaultPath> = differing_paths(&local, merged);
-            for p in &differing {
-                self.cache.remove(p);
+            if !differing.is_empty() {
+                for p in &differing {
+                    self.cache.remove(p);
+                }
+                vscan = self.scan(true)?;
+                self.mark_unavailable(&mut vscan);
+                local = with_unreadable(&vscan, merged);
+                if local != *merged {
+                    self.save_cache(&vscan, None)?;
+                    return Ok(Step::Retry(format!(
+                        "{} file(s) changed during the round, first `{}`",
+                        differing.len(),
+                        differing.first().map(VaultPath::as_str).unwrap_or("?")
+                    )));
+                }
+                self.repairs.push(format!(
+                    "the stat cache held stale ids for {} file(s); they were hashed again",
+                    differing.len()
+                ));
             }
-            vscan = self.scan(true)?;
-            local = with_unreadable(&vscan, merged);
-            if local != *merged {
-                self.save_cache(&vscan, None)?;
-                return Ok(Step::Retry(format!(
-                    "{} file(s) changed during the round, first `{}`",
-                    differing.len(),
-                    differing.first().map(VaultPath::as_str).unwrap_or("?")
-                )));
-            }
-            self.repairs.push(format!(
-                "the stat cache held stale ids for {} file(s); they were hashed again",
-                differing.len()
-            ));
         }
-        self.verify_hub(head, expected, &vscan, false)
+        self.verify_hub(head, expected, merged, &vscan, false)
+    }
+
+    /// Paths left as they are because the hub's copy is damaged count, like unreadable files,
+    /// as what the merged tree says: the folder's side of the verification checks the rest.
+    fn mark_unavailable(&self, scan: &mut Scan) {
+        scan.unreadable.extend(self.unavailable.iter().cloned());
     }
 
     /// The hub's side of step 8: the hub's tree for `head` must be `expected`, which the folder
@@ -162,10 +172,11 @@ impl Round<'_> {
         &mut self,
         head: Option<ObjectId>,
         expected: ObjectId,
+        merged: &FlatTree,
         vscan: &Scan,
         cache_saved: bool,
     ) -> Result<Step, SyncError> {
-        let hub_tree = self.hub_tree(vscan)?;
+        let hub_tree = self.hub_tree(vscan, merged)?;
         if tree_or_empty(hub_tree) != expected {
             if self.hub.head()? != head {
                 self.save_cache(vscan, None)?;
@@ -194,8 +205,14 @@ impl Round<'_> {
     }
 
     /// The hub's tree hash for its head, re-uploading objects it reports missing (a lost or
-    /// deleted pack) from this device's store and files.
-    pub(super) fn hub_tree(&mut self, scan: &Scan) -> Result<Option<ObjectId>, SyncError> {
+    /// deleted pack) or damaged (bytes changed on its disk; only a full verification re-hashes
+    /// them) from this device's store and files. `merged` (the tree the round agreed on) names
+    /// the paths of damaged objects in what the round reports.
+    pub(super) fn hub_tree(
+        &mut self,
+        scan: &Scan,
+        merged: &FlatTree,
+    ) -> Result<Option<ObjectId>, SyncError> {
         // A missing tree hides the objects under it, so this may take one pass per level.
         let mut sent = 0;
         let mut passes = 0;
@@ -216,6 +233,21 @@ impl Round<'_> {
                     }
                     sent += now;
                 }
+                Err(HubError::Damaged { ids, hub }) if passes <= MAX_TREE_DEPTH + 2 => {
+                    // A good copy stored again is the one the hub serves from then on.
+                    let found = self.reupload_found(&ids, scan.files())?;
+                    let (fixed, left): (Vec<ObjectId>, Vec<ObjectId>) =
+                        ids.iter().partition(|id| found.contains(*id));
+                    if !left.is_empty() {
+                        let paths = damaged::names_of(&left, merged);
+                        break Err(SyncError::HubDamaged { hub, paths });
+                    }
+                    for name in damaged::names_of(&fixed, merged) {
+                        self.repairs.push(format!(
+                            "the hub's copy of `{name}` was damaged; this device uploaded a good copy"
+                        ));
+                    }
+                }
                 Err(e) => break Err(e.into()),
             }
         };
@@ -233,6 +265,15 @@ impl Round<'_> {
         ids: &[ObjectId],
         files: &FlatTree,
     ) -> Result<usize, SyncError> {
+        self.reupload_found(ids, files).map(|found| found.len())
+    }
+
+    /// [`Round::reupload`], returning which of `ids` were uploaded.
+    pub(super) fn reupload_found(
+        &mut self,
+        ids: &[ObjectId],
+        files: &FlatTree,
+    ) -> Result<HashSet<ObjectId>, SyncError> {
         let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
         let mut objects = Vec::new();
         let mut found = HashSet::new();
@@ -268,7 +309,7 @@ impl Round<'_> {
             self.put(chunk)?;
         }
         self.progress().end(Phase::Uploading);
-        Ok(found.len())
+        Ok(found)
     }
 }
 

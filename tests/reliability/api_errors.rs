@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use vault_server::api::{ROUTES, Route, Takes};
 
 use crate::common::World;
-use crate::common::server::{Server, add_user, client};
+use crate::common::server::{Server, add_user};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -176,7 +176,14 @@ fn api_errors_every_route_answers_documented_json() {
     add_user(&data, "alice", PASSWORD);
     let server = Server::start(&data, &["--max-body-mib", "1"]);
     let base = server.url.clone();
-    let c = client();
+    // A fresh connection for every request: the server closes one whose body it refused
+    // unread (413), which a pooled client would then try to reuse.
+    let c = Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap();
 
     let res = c
         .post(format!("{base}/api/v1/login"))

@@ -328,7 +328,11 @@ fn a_hostile_hub_head_is_refused_and_the_folder_is_left_untouched() {
             }
             assert_eq!(folder_state(&a.root), before, "{how:?}: the folder changed");
             assert_eq!(a.base(), base, "{how:?}: base moved");
-            assert_ne!(w.hub_head(), head, "{how:?}: the local edit was not published");
+            assert_ne!(
+                w.hub_head(),
+                head,
+                "{how:?}: the local edit was not published"
+            );
             continue;
         }
         let run = a.run("sync", &[]).failed();

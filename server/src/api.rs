@@ -457,15 +457,30 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/v1/vaults/{vault}/head", true, Takes::Nothing),
     route("POST", "/api/v1/vaults/{vault}/head", true, Takes::Json),
     route("POST", "/api/v1/vaults/{vault}/missing", true, Takes::Json),
-    route("POST", "/api/v1/vaults/{vault}/objects", true, Takes::Objects),
-    route("POST", "/api/v1/vaults/{vault}/objects/fetch", true, Takes::Json),
+    route(
+        "POST",
+        "/api/v1/vaults/{vault}/objects",
+        true,
+        Takes::Objects,
+    ),
+    route(
+        "POST",
+        "/api/v1/vaults/{vault}/objects/fetch",
+        true,
+        Takes::Json,
+    ),
     Route {
         query: &["full"],
         ..route("GET", "/api/v1/vaults/{vault}/tree", true, Takes::Nothing)
     },
     Route {
         query: &["since", "wait"],
-        ..route("GET", "/api/v1/vaults/{vault}/changes", true, Takes::Nothing)
+        ..route(
+            "GET",
+            "/api/v1/vaults/{vault}/changes",
+            true,
+            Takes::Nothing,
+        )
     },
 ];
 
@@ -676,7 +691,12 @@ mod tests {
     #[test]
     fn every_route_has_a_handler_and_one_place_in_the_list() {
         for (i, r) in ROUTES.iter().enumerate() {
-            assert!(handler_of(r).is_some(), "{} {} has no handler", r.method, r.path);
+            assert!(
+                handler_of(r).is_some(),
+                "{} {} has no handler",
+                r.method,
+                r.path
+            );
             let twice = ROUTES[..i]
                 .iter()
                 .any(|o| o.method == r.method && o.path == r.path);
@@ -686,8 +706,14 @@ mod tests {
 
     #[test]
     fn paths_match_route_patterns_segment_by_segment() {
-        assert!(same_shape("/api/v1/vaults/{vault}/head", "/api/v1/vaults/notes/head"));
-        assert!(!same_shape("/api/v1/vaults/{vault}", "/api/v1/vaults/notes/head"));
+        assert!(same_shape(
+            "/api/v1/vaults/{vault}/head",
+            "/api/v1/vaults/notes/head"
+        ));
+        assert!(!same_shape(
+            "/api/v1/vaults/{vault}",
+            "/api/v1/vaults/notes/head"
+        ));
         assert!(!same_shape("/api/v1/login", "/api/v1/setup"));
     }
 }

@@ -26,7 +26,10 @@ struct Case {
 
 /// Send `case` and check the answer is the documented JSON error with its status.
 fn check(case: Case) {
-    let res = case.req.send().unwrap_or_else(|e| panic!("{}: {e}", case.what));
+    let res = case
+        .req
+        .send()
+        .unwrap_or_else(|e| panic!("{}: {e}", case.what));
     let status = res.status().as_u16();
     let content_type = res
         .headers()
@@ -35,7 +38,11 @@ fn check(case: Case) {
         .unwrap_or("")
         .to_string();
     let text = res.text().unwrap_or_default();
-    assert_eq!(status, case.status, "{}: answered {status}: {text}", case.what);
+    assert_eq!(
+        status, case.status,
+        "{}: answered {status}: {text}",
+        case.what
+    );
     assert!(
         content_type.starts_with("application/json"),
         "{}: {status} with content type {content_type:?}: {text}",
@@ -58,7 +65,13 @@ fn path_of(route: &Route, vault: &str) -> String {
 }
 
 /// A request of `method` to `path`, with the token when `auth`.
-fn request(c: &Client, base: &str, method: &str, path: &str, token: Option<&str>) -> RequestBuilder {
+fn request(
+    c: &Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> RequestBuilder {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let req = c.request(method, format!("{base}{path}"));
     match token {
@@ -87,11 +100,7 @@ fn cases(c: &Client, base: &str, route: &Route, token: &str) -> Vec<Case> {
     };
 
     // A method the path does not answer.
-    out.push(case(
-        "DELETE",
-        req("DELETE", &good, token_for(route)),
-        405,
-    ));
+    out.push(case("DELETE", req("DELETE", &good, token_for(route)), 405));
     if route.auth {
         out.push(case("no token", req(route.method, &good, None), 401));
         out.push(case(
@@ -146,9 +155,21 @@ fn cases(c: &Client, base: &str, route: &Route, token: &str) -> Vec<Case> {
                     .header(CONTENT_TYPE, vault::wire::CONTENT_TYPE)
             };
             // Kind 9 does not exist; a stream cut short.
-            out.push(case("unknown kind", r().body(vec![9u8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]), 400));
-            out.push(case("cut short", r().body(vec![1u8, 0, 200, 0, 0, 0, 0, 0, 0, 0, 1]), 400));
-            out.push(case("a body over the limit", r().body(vec![0u8; 2 << 20]), 413));
+            out.push(case(
+                "unknown kind",
+                r().body(vec![9u8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
+                400,
+            ));
+            out.push(case(
+                "cut short",
+                r().body(vec![1u8, 0, 200, 0, 0, 0, 0, 0, 0, 0, 1]),
+                400,
+            ));
+            out.push(case(
+                "a body over the limit",
+                r().body(vec![0u8; 2 << 20]),
+                413,
+            ));
         }
     }
     out

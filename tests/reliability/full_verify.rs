@@ -72,7 +72,12 @@ fn assert_has_all_but_damaged(d: &Device) {
     for (path, text) in OTHERS {
         assert_eq!(d.read(path).as_deref(), Some(text), "{}: {path}", d.name);
     }
-    assert_eq!(d.read(DAMAGED), None, "{}: the damaged note was written", d.name);
+    assert_eq!(
+        d.read(DAMAGED),
+        None,
+        "{}: the damaged note was written",
+        d.name
+    );
 }
 
 /// The round's warnings about damage name the damaged note, say what to do, and name no
@@ -85,7 +90,9 @@ fn assert_damage_reported(run: &Run) {
         .filter(|w| w.contains("damaged"))
         .collect();
     assert!(
-        damage.iter().any(|w| w.contains(DAMAGED) && w.contains("syncd sync --full-verify")),
+        damage
+            .iter()
+            .any(|w| w.contains(DAMAGED) && w.contains("syncd sync --full-verify")),
         "no warning names `{DAMAGED}` and the repair: {:?}\n{}",
         report.warnings,
         run.stderr
@@ -121,7 +128,11 @@ fn full_verify_bit_flip_detected_and_repaired_by_good_device() {
     let damaged = report["hub_damaged"].as_array().expect("a list of damage");
     assert_eq!(damaged.len(), 1, "{report}");
     assert_eq!(damaged[0]["id"], id.to_hex(), "{report}");
-    assert_eq!(damaged[0]["paths"], serde_json::json!([DAMAGED]), "{report}");
+    assert_eq!(
+        damaged[0]["paths"],
+        serde_json::json!([DAMAGED]),
+        "{report}"
+    );
     assert_eq!(damaged[0]["here"], true, "{report}");
     assert!(w.open_hub().get(&[id]).is_err(), "verify repaired the hub");
 
@@ -133,7 +144,10 @@ fn full_verify_bit_flip_detected_and_repaired_by_good_device() {
         "no repair names `{DAMAGED}`: {repairs:?}"
     );
     laptop.assert_verified();
-    let served = w.open_hub().get(&[id]).expect("the hub serves the note again");
+    let served = w
+        .open_hub()
+        .get(&[id])
+        .expect("the hub serves the note again");
     assert_eq!(served[0].bytes, DAMAGED_TEXT.as_bytes());
 
     // A new device gets everything.
@@ -221,7 +235,11 @@ fn full_verify_server_errors_speak_user_terms() {
     let run = laptop.run("verify", &["--full"]).expect_code(2);
     speaks_user_terms(&run);
     assert!(run.stdout.contains(DAMAGED), "{}", output(&run));
-    assert!(run.stdout.contains("syncd sync --full-verify"), "{}", output(&run));
+    assert!(
+        run.stdout.contains("syncd sync --full-verify"),
+        "{}",
+        output(&run)
+    );
 
     let run = phone.run("sync", &["--full-verify"]).failed();
     speaks_user_terms(&run);

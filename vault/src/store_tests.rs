@@ -405,7 +405,9 @@ fn a_good_copy_written_over_a_damaged_one_is_read_and_checked_from_any_store() {
     let mut store = PackStore::open(dir.path()).unwrap();
     let good = blob(b"the note as it was written");
     let id = good.id();
-    store.write_pack(&[good.clone(), blob(b"a neighbour")]).unwrap();
+    store
+        .write_pack(&[good.clone(), blob(b"a neighbour")])
+        .unwrap();
     let damaged_pack = only_pack(dir.path());
     let mut bytes = fs::read(&damaged_pack).unwrap();
     bytes[12] ^= 0x01;

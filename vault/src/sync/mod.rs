@@ -15,9 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use check::{
-    Change, ChangeKind, Difference, HubDamage, Status, VerifyReport, status, verify,
-};
+pub use check::{Change, ChangeKind, Difference, HubDamage, Status, VerifyReport, status, verify};
 
 use crate::apply::ApplyError;
 use crate::hub::{Hub, HubError};

@@ -97,35 +97,41 @@ mod tests {
     #[test]
     fn only_the_writes_of_damaged_blobs_are_dropped() {
         let bad = meta("bad");
-        let mut plan = Plan::default();
-        plan.actions = vec![
-            Action::Move {
-                from: path("b.md"),
-                to: path(".revisions/b.x.md"),
-                expect: meta("mine"),
-            },
-            Action::Write {
-                path: path("a.md"),
-                meta: meta("good"),
-                expect: None,
-            },
-            Action::Write {
-                path: path("b.md"),
-                meta: bad,
-                expect: None,
-            },
-            Action::Write {
-                path: path("copy/b.md"),
-                meta: bad,
-                expect: None,
-            },
-        ];
+        let mut plan = Plan {
+            actions: vec![
+                Action::Move {
+                    from: path("b.md"),
+                    to: path(".revisions/b.x.md"),
+                    expect: meta("mine"),
+                },
+                Action::Write {
+                    path: path("a.md"),
+                    meta: meta("good"),
+                    expect: None,
+                },
+                Action::Write {
+                    path: path("b.md"),
+                    meta: bad,
+                    expect: None,
+                },
+                Action::Write {
+                    path: path("copy/b.md"),
+                    meta: bad,
+                    expect: None,
+                },
+            ],
+            ..Plan::default()
+        };
         plan.merged.insert(path("b.md"), bad);
         let damaged = HashSet::from([bad.id]);
         let dropped = drop_damaged_writes(&mut plan, &damaged);
         assert_eq!(dropped, vec![path("b.md"), path("copy/b.md")]);
         assert_eq!(plan.actions.len(), 2, "{:?}", plan.actions);
-        assert_eq!(plan.merged.get(&path("b.md")), Some(&bad), "the hub's version stays");
+        assert_eq!(
+            plan.merged.get(&path("b.md")),
+            Some(&bad),
+            "the hub's version stays"
+        );
         assert!(drop_damaged_writes(&mut plan, &HashSet::new()).is_empty());
     }
 
@@ -139,7 +145,11 @@ mod tests {
         let names = names_of(&[meta("bad").id, tree], &files);
         assert_eq!(
             names,
-            vec!["a.md".to_string(), "z.md".into(), format!("object {}", tree.short())]
+            vec![
+                "a.md".to_string(),
+                "z.md".into(),
+                format!("object {}", tree.short())
+            ]
         );
     }
 

@@ -136,7 +136,8 @@ impl Round<'_> {
             // Either a file changed since apply (a new local edit: the next attempt takes it),
             // or the stat cache lied. Rehash the differing files to tell which.
             let differing: Vec<VaultPath> = differing_paths(&local, merged);
-            if !differing.is_empty() {
+            // Paths left for damage on the hub are the only difference: nothing to rehash.
+            if !differing.is_empty() || self.unavailable.is_empty() {
                 for p in &differing {
                     self.cache.remove(p);
                 }

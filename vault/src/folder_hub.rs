@@ -256,7 +256,14 @@ impl FolderHub {
     /// them all in one upload.
     fn walk_hashing(&self, store: &PackStore, snapshot: ObjectId) -> Result<Checked, WalkError> {
         let mut blobs = Vec::new();
-        let mut missing = self.walk_with(store, snapshot, None, &mut |id| blobs.push(id))?;
+        let mut damaged = Vec::new();
+        let mut missing = self.walk_with(
+            store,
+            snapshot,
+            None,
+            &mut |id| blobs.push(id),
+            Some(&mut damaged),
+        )?;
         let results: Vec<(ObjectId, Result<(), StoreError>)> = blobs
             .par_chunks(64)
             .flat_map_iter(|chunk| {
@@ -267,7 +274,6 @@ impl FolderHub {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let mut damaged = Vec::new();
         for (id, result) in results {
             match result {
                 Ok(()) => {}
@@ -296,22 +302,29 @@ impl FolderHub {
         snapshot: ObjectId,
         baseline: Option<ObjectId>,
     ) -> Result<Vec<ObjectId>, WalkError> {
-        self.walk_with(store, snapshot, baseline, &mut |_| {})
+        self.walk_with(store, snapshot, baseline, &mut |_| {}, None)
     }
 
     /// [`FolderHub::walk`], telling `present` of every distinct blob it found in the store.
+    /// With `damaged`, a snapshot or tree whose every copy is damaged is listed there (and
+    /// what is under it cannot be walked) instead of failing the walk.
     fn walk_with(
         &self,
         store: &PackStore,
         snapshot: ObjectId,
         baseline: Option<ObjectId>,
         present: &mut dyn FnMut(ObjectId),
+        mut damaged: Option<&mut Vec<ObjectId>>,
     ) -> Result<Vec<ObjectId>, WalkError> {
         let mut reader = store.reader();
         let mut missing = Vec::new();
         let snap = match reader.read(snapshot) {
             Ok(o) => Snapshot::decode(&o.bytes).map_err(|e| invalid(snapshot, "snapshot", e))?,
             Err(StoreError::NotFound { .. }) => return Ok(vec![snapshot]),
+            Err(StoreError::Corrupt { .. }) if damaged.is_some() => {
+                damaged.iter_mut().for_each(|d| d.push(snapshot));
+                return Ok(Vec::new());
+            }
             Err(e) => return Err(WalkError::Hub(self.store_err(e))),
         };
         // The baseline's root, if it can be read; otherwise everything is walked.
@@ -336,6 +349,10 @@ impl FolderHub {
                 Ok(o) => Tree::decode(&o.bytes).map_err(|e| invalid(tree_id, "tree", e))?,
                 Err(StoreError::NotFound { .. }) => {
                     missing.push(tree_id);
+                    continue;
+                }
+                Err(StoreError::Corrupt { .. }) if damaged.is_some() => {
+                    damaged.iter_mut().for_each(|d| d.push(tree_id));
                     continue;
                 }
                 Err(e) => return Err(WalkError::Hub(self.store_err(e))),

@@ -314,3 +314,26 @@ fn a_flipped_bit_in_a_blob_is_found_by_verify_tree_and_repaired_by_a_put() {
     assert_eq!(other.verify_tree().unwrap(), Some(s.root));
     assert_eq!(other.get(&[bad]).unwrap()[0].bytes, b"bravo note");
 }
+
+#[test]
+fn a_damaged_tree_is_listed_by_verify_tree_and_repaired_by_a_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    let s = TestSnapshot::new(&[("a.md", b"a")], vec![]);
+    hub.put(&s.blobs).unwrap();
+    hub.put(&s.trees).unwrap();
+    hub.put(std::slice::from_ref(&s.snapshot)).unwrap();
+    hub.cas_head(None, s.id).unwrap();
+    let store = PackStore::open(&dir.path().join("packs")).unwrap();
+    let pack = store.pack_of(s.root).unwrap().to_path_buf();
+    let mut bytes = fs::read(&pack).unwrap();
+    bytes[10] ^= 1; // inside the only tree's bytes
+    fs::write(&pack, bytes).unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    match hub.verify_tree() {
+        Err(HubError::Damaged { ids, .. }) => assert_eq!(ids, vec![s.root]),
+        other => panic!("expected Damaged, got {other:?}"),
+    }
+    hub.put(&s.trees).unwrap();
+    assert_eq!(hub.verify_tree().unwrap(), Some(s.root));
+}

@@ -183,6 +183,7 @@ impl<'a> Round<'a> {
         let t0 = std::time::Instant::now();
         let tick =
             |step: &str| tracing::debug!(step, ms = t0.elapsed().as_secs_f64() * 1e3, "sync");
+        self.unavailable.clear();
         let scan = self.first_scan()?;
         self.progress().end(Phase::Scanning);
         tick("scan");

@@ -119,6 +119,7 @@ fn every_command_has_help_and_bad_arguments_are_usage_errors() {
         &["sync"],
         &["status"],
         &["log"],
+        &["show"],
         &["verify"],
         &["revisions"],
         &["revisions", "prune"],

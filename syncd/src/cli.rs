@@ -27,7 +27,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Make a folder a vault that syncs through a hub
+    /// Make a folder a vault that syncs through a hub (or, with --repair, write the config of
+    /// a vault whose `.vault/config.toml` was lost or damaged)
     Init(InitArgs),
     /// Sync the vault with its hub once (a folder that is not a vault yet is initialised first)
     Sync(SyncArgs),
@@ -44,13 +45,17 @@ pub enum Command {
     Tray(TrayArgs),
     /// Show the vault's hub, device, last sync and the changes not synced yet
     Status(StatusArgs),
-    /// List the snapshots on the hub, newest first, or only those that changed one file
+    /// List the snapshots on the hub, newest first, only those that changed one file, or the
+    /// files deleted (--deleted)
     Log(LogArgs),
+    /// Print a file as it was at a snapshot or time: its exact bytes, on stdout
+    Show(ShowArgs),
     /// Check that the vault folder and the hub hold the same tree
     Verify(VerifyArgs),
     /// List the versions kept in `.revisions/`, newest first (or prune them)
     Revisions(RevisionsArgs),
-    /// Put a version from `.revisions/` back in place, keeping the current one as a revision
+    /// Put a version from `.revisions/`, or any file or folder as it was at a snapshot or time
+    /// (--at), back in place, keeping the current one as a revision
     Restore(RestoreArgs),
     /// Log this device in to its server hub again (after a revoked token or a new password)
     Login(LoginArgs),
@@ -88,6 +93,13 @@ pub struct InitArgs {
     /// This device's name, shown in history and in revision names [default: the host name]
     #[arg(long, value_name = "NAME")]
     pub device: Option<String>,
+    /// Repair a vault whose `.vault/config.toml` was lost or cannot be read, keeping the rest
+    /// of `.vault/`: write the config again for the hub it synced with (--hub; without it,
+    /// the default hub, only if that holds this device's last snapshot). If the hub does not
+    /// hold that snapshot, the next sync merges as a new device: differences become
+    /// conflicts, nothing is deleted
+    #[arg(long)]
+    pub repair: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -207,7 +219,8 @@ pub struct SyncArgs {
     #[arg(long)]
     pub json: bool,
     /// Publish deletions even when they look like a vanished or restored-from-backup folder
-    /// (more than the configured share of the vault's files)
+    /// (more than the configured share of the vault's files, a sub-folder that was a mount
+    /// point and is not mounted, or one emptied of 10 files or more)
     #[arg(long)]
     pub allow_mass_delete: bool,
     /// Hash every file instead of trusting the stat cache, and have the hub verify its whole
@@ -263,13 +276,33 @@ pub struct LogArgs {
     /// Print the entries as a JSON array on stdout
     #[arg(long)]
     pub json: bool,
-    /// Show at most this many snapshots
+    /// Show at most this many snapshots (with --deleted: deleted files)
     #[arg(short = 'n', long = "limit", value_name = "LIMIT")]
     pub limit: Option<usize>,
+    /// List the files deleted instead: path, the snapshot that deleted it, when and on which
+    /// device, newest first (with PATH: only at or under that path). `syncd restore PATH --at
+    /// SNAPSHOT` brings one back, SNAPSHOT being the one before
+    #[arg(long)]
+    pub deleted: bool,
     /// Only snapshots that changed this file (relative to the current folder or the vault
     /// folder; a deleted file is taken relative to the vault folder)
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// A snapshot, by the hex digits `syncd log` prints (at least 4), or a time, meaning the
+    /// newest snapshot made at or before it: 2026-12-01T09:30:00Z (RFC 3339), 2026-12-01 09:30
+    /// or 2026-12-01 (this machine's time zone; a day alone is its midnight), or a span before
+    /// now: 2h, 3 days, 1 week ago
+    #[arg(long, value_name = "SNAPSHOT|TIME", value_parser = crate::commands::parse_at)]
+    pub at: vault::history::At,
+    /// The file, relative to the vault folder (or the current folder), as `syncd log` prints it
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -336,10 +369,18 @@ pub struct RestoreArgs {
     /// Print the result as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
-    /// The revision to restore: a file under `.revisions/` (relative to the current folder
-    /// or the vault folder, or absolute), as `syncd revisions` lists them
-    #[arg(value_name = "REVISION")]
+    /// Without --at: the revision to restore, a file under `.revisions/` (relative to the
+    /// current folder or the vault folder, or absolute) as `syncd revisions` lists them. With
+    /// --at: the file or folder to bring back as it was then, also a deleted one (every file
+    /// it held then; files added to it since are left alone)
+    #[arg(value_name = "REVISION|PATH")]
     pub revision: PathBuf,
+    /// Restore PATH from the history as it was then: a snapshot, by the hex digits `syncd
+    /// log` prints (at least 4), or a time, meaning the newest snapshot made at or before it: 2026-12-01T09:30:00Z (RFC 3339), 2026-12-01 09:30
+    /// or 2026-12-01 (this machine's time zone; a day alone is its midnight), or a span before
+    /// now: 2h, 3 days, 1 week ago
+    #[arg(long, value_name = "SNAPSHOT|TIME", value_parser = crate::commands::parse_at)]
+    pub at: Option<vault::history::At>,
 }
 
 #[derive(Debug, Args)]

@@ -21,10 +21,18 @@
 //!   current one is written (`apply/writes.rs`), and each is re-hashed before anything of its
 //!   batch is written.
 //!
+//! - A re-check trusts an unchanged stat only when the stat cannot hide a change: on a
+//!   filesystem with coarse timestamps (one second on ext3 or ext4 with 128-byte inodes, two on
+//!   FAT) a same-size save within the tick of the scanned one keeps the stat. So a file whose
+//!   scanned stat is racy against the scan's start ([`crate::statcache::is_racy`]) is read
+//!   again and must still hash to the id the plan expects ([`Scanned::still_holds`]); every
+//!   other file costs one `stat`, as before.
+//!
 //! What remains: between the last re-check and the `rename` of an overwrite (microseconds) an
 //! edit can still be replaced; POSIX has no compare-and-rename.
 
 use std::collections::{HashMap, HashSet};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -37,7 +45,8 @@ use crate::object::{FileMeta, Kind};
 use crate::paths::VaultPath;
 use crate::progress::{Amount, NoProgress, Phase, Progress};
 use crate::reconcile::Action;
-use crate::statcache::PathMap;
+use crate::scan::{Scan, hash_open_file};
+use crate::statcache::{PathMap, is_racy};
 
 /// About how many bytes of file content (by `meta.size`) one upload pack holds, and one hub
 /// request of a staging download asks for (apply itself fetches half as much at a time, see
@@ -187,13 +196,64 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
     }
 }
 
+/// What the scan that produced a plan saw of the folder: the stat every file had when its id
+/// was taken, and when the scan started (every id was taken after that).
+#[derive(Debug, Clone, Copy)]
+pub struct Scanned<'a> {
+    pub stats: &'a PathMap<FileStat>,
+    pub started_at_ns: i64,
+}
+
+impl<'a> Scanned<'a> {
+    pub fn new(stats: &'a PathMap<FileStat>, started_at_ns: i64) -> Scanned<'a> {
+        Scanned {
+            stats,
+            started_at_ns,
+        }
+    }
+
+    /// What `scan` saw.
+    pub fn of(scan: &'a Scan) -> Scanned<'a> {
+        Scanned::new(scan.stats(), scan.started_at_ns)
+    }
+
+    /// The stat the scan saw at `path`.
+    fn stat(&self, path: &VaultPath) -> Option<&'a FileStat> {
+        self.stats.get(path)
+    }
+
+    /// Whether `now` (the stat of the file at `path` now) proves it is the file the scan saw,
+    /// holding blob `expect.id`: the very stat the scan took, and, when that stat could hide a
+    /// same-tick change since the scan read the file (it is racy against the scan's start), the
+    /// bytes `read` returns still hash to the id. `read` is called only then; a file that
+    /// cannot be read counts as changed (the action is left for the next round).
+    fn still_holds(
+        &self,
+        path: &VaultPath,
+        now: &FileStat,
+        expect: &FileMeta,
+        read: impl FnOnce() -> io::Result<File>,
+    ) -> bool {
+        if self.stat(path) != Some(now) || now.size != expect.size {
+            return false;
+        }
+        if !is_racy(now, self.started_at_ns) {
+            return true;
+        }
+        let held = read().and_then(|file| hash_open_file(file).map(|(id, _)| id));
+        tracing::debug!(%path, same = matches!(&held, Ok(id) if *id == expect.id),
+            "apply: stat could hide a same-tick change, hashed again");
+        matches!(held, Ok(id) if id == expect.id)
+    }
+}
+
 /// Apply `actions` in order to the vault folder at `root`. `scanned` holds the stat of every
 /// file as the scan that produced the plan saw it; an action whose file no longer matches it is
 /// skipped (see [`ApplyReport::skipped`]), never forced.
 pub fn apply_actions(
     root: &Path,
     actions: &[Action],
-    scanned: &PathMap<FileStat>,
+    scanned: Scanned<'_>,
     source: &mut dyn BlobSource,
 ) -> Result<ApplyReport, ApplyError> {
     apply_actions_reporting(root, actions, scanned, source, &NoProgress)
@@ -205,7 +265,7 @@ pub fn apply_actions(
 pub fn apply_actions_reporting(
     root: &Path,
     actions: &[Action],
-    scanned: &PathMap<FileStat>,
+    scanned: Scanned<'_>,
     source: &mut dyn BlobSource,
     progress: &dyn Progress,
 ) -> Result<ApplyReport, ApplyError> {
@@ -233,7 +293,7 @@ const FETCH_BYTES: u64 = BATCH_BYTES / 2;
 fn apply_batched(
     root: &Path,
     actions: &[Action],
-    scanned: &PathMap<FileStat>,
+    scanned: Scanned<'_>,
     source: &mut dyn BlobSource,
     batch_bytes: u64,
 ) -> Result<ApplyReport, ApplyError> {
@@ -245,7 +305,7 @@ fn apply_batched(
 fn apply_with(
     root: &Path,
     actions: &[Action],
-    scanned: &PathMap<FileStat>,
+    scanned: Scanned<'_>,
     source: &mut dyn BlobSource,
     batch_bytes: u64,
     hook: writes::Hook<'_>,
@@ -264,7 +324,7 @@ fn apply_with(
 fn apply_inner(
     root: &Path,
     actions: &[Action],
-    scanned: &PathMap<FileStat>,
+    scanned: Scanned<'_>,
     source: &mut dyn BlobSource,
     batch_bytes: u64,
     hook: writes::Hook<'_>,

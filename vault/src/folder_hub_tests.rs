@@ -337,3 +337,23 @@ fn a_damaged_tree_is_listed_by_verify_tree_and_repaired_by_a_put() {
     hub.put(&s.trees).unwrap();
     assert_eq!(hub.verify_tree().unwrap(), Some(s.root));
 }
+
+/// The clock is read from a file the hub folder's filesystem stamps, which is then removed:
+/// the hub folder holds exactly what it held before.
+#[test]
+fn clock_probe_reads_the_filesystem_time_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    let names = || {
+        let mut n: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        n.sort();
+        n
+    };
+    let before = names();
+    let t = hub.time_ns().unwrap();
+    assert!((now_ns() - t).abs() < 60_000_000_000, "{t}");
+    assert_eq!(names(), before);
+}

@@ -335,6 +335,16 @@ impl Dir {
         Ok((found, permission_bits(&st)))
     }
 
+    /// Open `name` here for reading, never through a symlink (`ELOOP`), never waiting on a
+    /// pipe (`O_NONBLOCK`).
+    pub fn open_read(&self, name: &CStr) -> io::Result<File> {
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+        // SAFETY: valid fd and NUL-terminated name for the duration of the call.
+        let fd = cvt(unsafe { libc::openat(self.fd.as_raw_fd(), name.as_ptr(), flags) })?;
+        // SAFETY: `fd` was just opened and is owned by nobody else.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
     /// Create a new temp file here (see [`is_own_temp_name`]), mode 0666 before the umask.
     pub fn create_temp(&self) -> io::Result<(CString, File)> {
         let flags =

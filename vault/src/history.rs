@@ -1,5 +1,7 @@
-//! A vault's history as `syncd log` shows it: the snapshots reachable from the hub's head,
-//! newest first, and for one path only the snapshots that changed it.
+//! A vault's history as `syncd log`, `syncd show` and `syncd restore --at` reach it: the
+//! snapshots reachable from the hub's head, newest first; for one path only the snapshots that
+//! changed it; the files deleted and by whom ([`deleted`]); and any version of any path at a
+//! snapshot or a time ([`snapshot_at`], [`show`]; `crate::restore::at` writes them back).
 //!
 //! Snapshots and trees come from this device's store (`.vault/objects`) when it has them, else
 //! from the hub. Every object fetched is hashed and compared with its id and goes through the
@@ -10,14 +12,21 @@
 //! as soon as a snapshot and its parent share the subtree: a log of one note in a vault of
 //! thousands of folders reads a handful of trees per snapshot.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+pub(crate) mod at;
+mod deleted;
+mod objects;
 
 use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
 use crate::local::{LocalError, LocalVault};
-use crate::object::{EntryKind, FileMeta, ObjectError, Snapshot, Tree, flatten};
+use crate::object::{ObjectError, Snapshot};
 use crate::paths::VaultPath;
-use crate::store::{PackStore, StoreError};
+use crate::store::StoreError;
+
+pub use at::{At, Version, show, snapshot_at};
+pub use deleted::{Deletion, deleted};
+use objects::Walk;
+pub(crate) use objects::{Node, Objects};
 
 /// How a snapshot changed one path, compared with its first parent.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -82,6 +91,36 @@ pub enum HistoryError {
         "the history holds an object that cannot be used ({0}); the hub or this device's `.vault/objects` is damaged: run `syncd verify`, and `syncd sync` on a healthy device"
     )]
     Object(#[from] ObjectError),
+    #[error("the hub has no snapshots yet, so there is no history to look at")]
+    NoHistory,
+    #[error(
+        "`{0}` names no snapshot: a snapshot is named by at least 4 of the hex digits `syncd log` prints"
+    )]
+    BadSnapshotName(String),
+    #[error(
+        "no snapshot on the hub starts with `{0}`; `syncd log` lists them (a snapshot made after the hub's head, or never published, is not in the history)"
+    )]
+    UnknownSnapshot(String),
+    #[error("`{prefix}` is the start of {count} snapshots ({examples}); give more of its digits")]
+    AmbiguousSnapshot {
+        prefix: String,
+        count: usize,
+        examples: String,
+    },
+    #[error(
+        "no snapshot was made at or before {time}: the oldest on the hub is {oldest} ({oldest_time}); give a later time"
+    )]
+    TooEarly {
+        time: String,
+        oldest: String,
+        oldest_time: String,
+    },
+    #[error("{0}")]
+    NotThere(String),
+    #[error(
+        "`{path}` is a folder in snapshot {snapshot}; `syncd show` prints one file: name a file in it, or bring the whole folder back with `syncd restore {path} --at {snapshot}`"
+    )]
+    IsAFolder { path: VaultPath, snapshot: String },
 }
 
 /// The snapshots reachable from the hub's head, newest first (by snapshot time; ties by id),
@@ -93,38 +132,18 @@ pub fn log(
     path: Option<&VaultPath>,
     limit: usize,
 ) -> Result<Vec<LogEntry>, HistoryError> {
-    let mut objects = Objects {
-        store: vault.objects()?,
-        hub,
-        trees: HashMap::new(),
-        snaps: HashMap::new(),
-    };
+    let mut objects = Objects::new(vault, hub)?;
+    let mut walk = Walk::new(&mut objects, hub.head()?)?;
     let mut out = Vec::new();
-    let Some(head) = hub.head()? else {
-        return Ok(out);
-    };
-    // Newest first: the heap pops the greatest (time, id).
-    let mut seen = HashSet::from([head]);
-    let mut queue = BinaryHeap::from([(objects.snapshots(&[head])?.remove(0).time_ns, head)]);
-    while let Some((_, id)) = queue.pop() {
-        if out.len() >= limit {
+    while out.len() < limit {
+        let Some((id, snap)) = walk.next(&mut objects)? else {
             break;
-        }
-        let snap = objects.snapshots(&[id])?.remove(0);
-        let fresh: Vec<ObjectId> = snap
-            .parents
-            .iter()
-            .copied()
-            .filter(|p| seen.insert(*p))
-            .collect();
-        for (pid, parent) in fresh.iter().zip(objects.snapshots(&fresh)?) {
-            queue.push((parent.time_ns, *pid));
-        }
+        };
         let change = match path {
             None => None,
             Some(path) => {
                 let old_root = match snap.parents.first() {
-                    Some(p) => Some(objects.snapshots(&[*p])?.remove(0).tree),
+                    Some(p) => Some(objects.snapshot(*p)?.tree),
                     None => None,
                 };
                 match objects.change(snap.tree, old_root, path)? {
@@ -133,190 +152,28 @@ pub fn log(
                 }
             }
         };
-        out.push(LogEntry {
-            snapshot: id,
+        out.push(LogEntry::of(id, snap, change));
+    }
+    Ok(out)
+}
+
+impl LogEntry {
+    fn of(snapshot: ObjectId, snap: Snapshot, change: Option<FileChange>) -> LogEntry {
+        LogEntry {
+            snapshot,
             time_ns: snap.time_ns,
             device_id: snap.device_id,
             device_name: snap.device_name,
             parents: snap.parents,
             tree: snap.tree,
             change,
-        });
-    }
-    Ok(out)
-}
-
-/// Snapshots and trees, from the local store first and the hub otherwise, each checked.
-struct Objects<'a> {
-    store: PackStore,
-    hub: &'a dyn Hub,
-    trees: HashMap<ObjectId, Tree>,
-    snaps: HashMap<ObjectId, Snapshot>,
-}
-
-impl Objects<'_> {
-    /// The bytes of `ids` (in order): local ones from the store, the rest in one `get`, each
-    /// checked against its id.
-    fn bytes(&mut self, ids: &[ObjectId]) -> Result<Vec<Vec<u8>>, HistoryError> {
-        let mut out: Vec<Vec<u8>> = Vec::with_capacity(ids.len());
-        let mut need: Vec<usize> = Vec::new();
-        let mut reader = self.store.reader();
-        for (i, id) in ids.iter().enumerate() {
-            match reader.read(*id) {
-                Ok(o) => out.push(o.bytes),
-                Err(StoreError::NotFound { .. } | StoreError::PackGone { .. }) => {
-                    need.push(i);
-                    out.push(Vec::new());
-                }
-                Err(e) => return Err(e.into()),
-            }
         }
-        if need.is_empty() {
-            return Ok(out);
-        }
-        let hub = self.hub.describe();
-        let want: Vec<ObjectId> = need.iter().map(|&i| ids[i]).collect();
-        let got = self.hub.get(&want)?;
-        if got.len() != want.len() {
-            return Err(HistoryError::Miscount {
-                hub,
-                asked: want.len(),
-                got: got.len(),
-            });
-        }
-        for (i, object) in need.into_iter().zip(got) {
-            let (id, actual) = (ids[i], ObjectId::of(&object.bytes));
-            if actual != id {
-                return Err(HistoryError::Damaged { hub, id, actual });
-            }
-            out[i] = object.bytes;
-        }
-        Ok(out)
-    }
-
-    /// The snapshots `ids`, in order, each decoded once per walk.
-    fn snapshots(&mut self, ids: &[ObjectId]) -> Result<Vec<Snapshot>, HistoryError> {
-        let need: Vec<ObjectId> = ids
-            .iter()
-            .copied()
-            .filter(|id| !self.snaps.contains_key(id))
-            .collect();
-        for (id, bytes) in need.iter().zip(self.bytes(&need)?) {
-            self.snaps.insert(*id, Snapshot::decode(&bytes)?);
-        }
-        Ok(ids.iter().map(|id| self.snaps[id].clone()).collect())
-    }
-
-    fn tree(&mut self, id: ObjectId) -> Result<&Tree, HistoryError> {
-        if !self.trees.contains_key(&id) {
-            let tree = Tree::decode(&self.bytes(&[id])?.remove(0))?;
-            self.trees.insert(id, tree);
-        }
-        Ok(&self.trees[&id])
-    }
-
-    /// The entry named `name` in tree `dir` (`None` for no tree).
-    fn entry(
-        &mut self,
-        dir: Option<ObjectId>,
-        name: &str,
-    ) -> Result<Option<EntryKind>, HistoryError> {
-        match dir {
-            Some(id) => Ok(self.tree(id)?.entries.get(name).cloned()),
-            None => Ok(None),
-        }
-    }
-
-    /// The file at `path` under the root tree `root`, loading only the trees on the way.
-    fn file_at(
-        &mut self,
-        root: Option<ObjectId>,
-        path: &VaultPath,
-    ) -> Result<Option<FileMeta>, HistoryError> {
-        Ok(self.descend(root, None, path)?.0)
-    }
-
-    /// Walk `path` down two root trees at once. Returns the file at `path` in each, or `None`
-    /// for both as soon as the walk reaches a subtree the two share (nothing below differs).
-    fn descend(
-        &mut self,
-        mut a: Option<ObjectId>,
-        mut b: Option<ObjectId>,
-        path: &VaultPath,
-    ) -> Result<(Option<FileMeta>, Option<FileMeta>), HistoryError> {
-        let names: Vec<&str> = path.components().collect();
-        let (last, folders) = names.split_last().expect("a vault path has a component");
-        for name in folders {
-            if a == b {
-                return Ok((None, None));
-            }
-            let dir = |e: Option<EntryKind>| match e {
-                Some(EntryKind::Dir(id)) => Some(id),
-                _ => None,
-            };
-            a = dir(self.entry(a, name)?);
-            b = dir(self.entry(b, name)?);
-        }
-        if a == b {
-            return Ok((None, None));
-        }
-        let file = |e: Option<EntryKind>| match e {
-            Some(EntryKind::File(m)) => Some(m),
-            _ => None,
-        };
-        Ok((file(self.entry(a, last)?), file(self.entry(b, last)?)))
-    }
-
-    /// How `path` differs between the root trees `old` and `new`.
-    fn change(
-        &mut self,
-        new: ObjectId,
-        old: Option<ObjectId>,
-        path: &VaultPath,
-    ) -> Result<Option<FileChange>, HistoryError> {
-        let (now, before) = self.descend(Some(new), old, path)?;
-        Ok(match (before, now) {
-            (None, None) => None,
-            (Some(a), Some(b)) if a.same_content(&b) => None,
-            (Some(a), Some(b)) => Some(FileChange::Modified {
-                from: a.id,
-                to: b.id,
-            }),
-            (None, Some(m)) => Some(FileChange::Added {
-                id: m.id,
-                renamed_from: self.moved(old, Some(new), path, m.id)?,
-            }),
-            (Some(m), None) => Some(FileChange::Deleted {
-                id: m.id,
-                renamed_to: self.moved(Some(new), old, path, m.id)?,
-            }),
-        })
-    }
-
-    /// A path other than `path` that holds blob `id` in the root tree `with` but not in
-    /// `without`: where a rename of `path` came from (or went to). Flattens `with`, which only
-    /// happens for snapshots that add or delete the logged path.
-    fn moved(
-        &mut self,
-        with: Option<ObjectId>,
-        without: Option<ObjectId>,
-        path: &VaultPath,
-        id: ObjectId,
-    ) -> Result<Option<VaultPath>, HistoryError> {
-        let Some(with) = with else {
-            return Ok(None);
-        };
-        let files = flatten::<HistoryError>(with, &mut |t| Ok(self.tree(t)?.clone()))?;
-        for (other, meta) in files.iter().filter(|(p, m)| *p != path && m.id == id) {
-            let there = self.file_at(without, other)?;
-            if there.is_none_or(|m| !m.same_content(meta)) {
-                return Ok(Some(other.clone()));
-            }
-        }
-        Ok(None)
     }
 }
 
+#[cfg(test)]
+#[path = "history/at_tests.rs"]
+mod at_tests;
 #[cfg(test)]
 #[path = "history_tests.rs"]
 mod tests;

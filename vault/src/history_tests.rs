@@ -3,16 +3,16 @@
 use super::*;
 use crate::folder_hub::FolderHub;
 use crate::hub::CasOutcome;
-use crate::object::{FlatTree, Kind, Object, build_trees};
+use crate::object::{FileMeta, FlatTree, Kind, Object, Snapshot, build_trees};
 use crate::test_hub::{Damage, FaultyHub};
 
-struct World {
-    _dir: tempfile::TempDir,
-    hub: FolderHub,
-    vault: LocalVault,
+pub(super) struct World {
+    pub _dir: tempfile::TempDir,
+    pub hub: FolderHub,
+    pub vault: LocalVault,
 }
 
-fn world() -> World {
+pub(super) fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let hub = FolderHub::open(&dir.path().join("hub")).unwrap();
     let vault = LocalVault::init(&dir.path().join("vault"), "unused", "laptop").unwrap();
@@ -23,17 +23,17 @@ fn world() -> World {
     }
 }
 
-fn p(s: &str) -> VaultPath {
+pub(super) fn p(s: &str) -> VaultPath {
     VaultPath::new(s).unwrap()
 }
 
-fn id(content: &str) -> ObjectId {
+pub(super) fn id(content: &str) -> ObjectId {
     ObjectId::of(content.as_bytes())
 }
 
 /// Put the files and a snapshot of them on the hub (without moving head); returns its id and
 /// every tree and snapshot object written.
-fn snapshot(
+pub(super) fn snapshot(
     hub: &FolderHub,
     files: &[(&str, &str)],
     parents: &[ObjectId],
@@ -70,7 +70,12 @@ fn snapshot(
 }
 
 /// Publish a snapshot as the new head.
-fn publish(hub: &FolderHub, files: &[(&str, &str)], parents: &[ObjectId], time_s: i64) -> ObjectId {
+pub(super) fn publish(
+    hub: &FolderHub,
+    files: &[(&str, &str)],
+    parents: &[ObjectId],
+    time_s: i64,
+) -> ObjectId {
     let (id, _) = snapshot(hub, files, parents, time_s);
     let old = hub.head().unwrap();
     assert_eq!(hub.cas_head(old, id).unwrap(), CasOutcome::Updated);
@@ -173,7 +178,7 @@ fn merges_visit_each_snapshot_once_by_time() {
     assert_eq!(ids(&n), vec![left, root]);
 }
 
-fn watched(hub: &FolderHub, damage: bool) -> FaultyHub<'_> {
+pub(super) fn watched(hub: &FolderHub, damage: bool) -> FaultyHub<'_> {
     FaultyHub {
         damage: if damage {
             Damage::Everything

@@ -263,7 +263,7 @@ mod tests {
         tilde_inside_name_syncs: NONE, "a~b.md", file => false;
         hash_inside_name_syncs: NONE, "c#notes.md", file => false;
         number_other_than_4913_syncs: NONE, "4914", file => false;
-        nested_vault_folder_syncs: NONE, "sub/.vault/x.md", file => false;
+        vaults_folder_syncs: NONE, "sub/.vaults/x.md", file => false;
 
         // Always ignored, and cannot be re-included.
         temp_file_at_top: NONE, ".vault-tmp-0123abcd", file => true;
@@ -334,10 +334,16 @@ mod tests {
 
     #[test]
     fn state_dir_is_ignored_in_any_case_even_if_reincluded() {
-        // `VaultPath` itself refuses `.vault` at the top, so the rule is checked through the
+        // `VaultPath` itself refuses `.vault` at any depth, so the rule is checked through the
         // only door left: the matcher must not be able to re-include it either.
         let rules = IgnoreRules::new(Some("!.vault\n!.vault/**\n!.VAULT\n")).unwrap();
-        for p in [".vault", ".VAULT", ".Vault/x"] {
+        for p in [
+            ".vault",
+            ".VAULT",
+            ".Vault/x",
+            "sub/.vault/token",
+            "a/b/.VAULT",
+        ] {
             assert!(VaultPath::new(p).is_err(), "{p} must never be a vault path");
         }
         assert!(!rules.is_ignored(&VaultPath::new("a.md").unwrap(), false));

@@ -27,6 +27,12 @@ use crate::paths::STATE_DIR;
 use crate::refs::{RefError, RefFile};
 use crate::store::{PackStore, StoreError};
 
+mod damaged;
+mod nested;
+pub use damaged::state_evidence;
+use damaged::{evidence_in, is_vault_root, server_hint};
+pub use nested::find_inner_vault;
+
 /// File names inside `.vault/`.
 pub const CONFIG_FILE: &str = "config.toml";
 pub const BASE_FILE: &str = "base";
@@ -134,8 +140,15 @@ pub enum LocalError {
     AlreadyAVault(PathBuf),
     #[error("the vault folder `{}` is missing or not a folder (an unmounted drive?); mount it or point --vault at the vault", .0.display())]
     NoFolder(PathBuf),
-    #[error("config `{}` is not valid: {detail}; fix the file or run `syncd init` again in a fresh folder", .path.display())]
+    #[error("config `{}` is not valid: {detail}; fix the file, or write it again for the vault's hub with `syncd init --repair --hub HUB` (see `syncd init --help`)", .path.display())]
     BadConfig { path: PathBuf, detail: String },
+    #[error(
+        "`{}` is a damaged vault: `.vault/config.toml` is missing, but `.vault/` still holds this device's sync state ({}). It was not made a new vault, which would quietly leave its hub. Repair it with `syncd init --repair --vault {} --hub HUB`, naming the hub it synced with (its folder, or the server's URL; without --hub, the default hub is taken only if it holds this device's last snapshot){}",
+        .root.display(), .found.join(", "), .root.display(), server_hint(.found)
+    )]
+    LostConfig { root: PathBuf, found: Vec<String> },
+    #[error("`{}` has a working config; nothing to repair", .0.display())]
+    NothingToRepair(PathBuf),
     #[error("another syncd is working on this vault (lock `{}` held{holder}); wait for it to finish, or stop it", .path.display())]
     Busy { path: PathBuf, holder: String },
     #[error(transparent)]
@@ -183,6 +196,10 @@ impl LocalVault {
         if state.join(CONFIG_FILE).exists() {
             return Err(LocalError::AlreadyAVault(root));
         }
+        let found = evidence_in(&root)?;
+        if !found.is_empty() {
+            return Err(LocalError::LostConfig { root, found });
+        }
         fs::create_dir_all(state.join(OBJECTS_DIR))
             .map_err(io_at("creating", &state.join(OBJECTS_DIR)))?;
         let (server, token) = match server {
@@ -217,7 +234,11 @@ impl LocalVault {
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(LocalError::NotAVault(root));
+                let found = evidence_in(&root)?;
+                if found.is_empty() {
+                    return Err(LocalError::NotAVault(root));
+                }
+                return Err(LocalError::LostConfig { root, found });
             }
             Err(e) => return Err(io_at("reading", &path)(e).into()),
         };
@@ -235,14 +256,15 @@ impl LocalVault {
     }
 
     /// The vault containing `start` (or `start` itself), found by walking up to the first
-    /// folder with `.vault/config.toml`, as git finds `.git`.
+    /// folder with `.vault/config.toml`, as git finds `.git`, or with a `.vault/` that lost
+    /// its config but still holds state ([`LocalVault::open`] then says it is damaged).
     pub fn discover(start: &Path) -> Result<PathBuf, LocalError> {
         let start = start
             .canonicalize()
             .map_err(io_at("resolving folder", start))?;
         start
             .ancestors()
-            .find(|dir| dir.join(STATE_DIR).join(CONFIG_FILE).is_file())
+            .find(|dir| is_vault_root(dir))
             .map(Path::to_path_buf)
             .ok_or(LocalError::NotAVault(start))
     }

@@ -339,9 +339,24 @@ pub type FlatTree = BTreeMap<VaultPath, FileMeta>;
 
 /// Flatten a tree into paths, loading subtrees through `load`. Every name is checked again as a
 /// full path (so `.vault` at the top, or a file and a folder under one name, are refused).
+/// A `.vault` below the top is another vault's state, which older versions synced: it is
+/// left out (see [`flatten_noting`]), so such a hub is still usable and the next snapshot a
+/// device publishes no longer holds it.
 pub fn flatten<E>(
     root: ObjectId,
     load: &mut dyn FnMut(ObjectId) -> Result<Tree, E>,
+) -> Result<FlatTree, E>
+where
+    E: From<ObjectError>,
+{
+    flatten_noting(root, load, &mut Vec::new())
+}
+
+/// [`flatten`], adding to `skipped` each folder whose `.vault` entry was left out.
+pub fn flatten_noting<E>(
+    root: ObjectId,
+    load: &mut dyn FnMut(ObjectId) -> Result<Tree, E>,
+    skipped: &mut Vec<VaultPath>,
 ) -> Result<FlatTree, E>
 where
     E: From<ObjectError>,
@@ -354,6 +369,14 @@ where
         }
         let tree = load(id)?;
         for (name, entry) in tree.entries {
+            if let Some(folder) = &prefix
+                && crate::paths::is_state_dir(&name)
+            {
+                if !skipped.contains(folder) {
+                    skipped.push(folder.clone());
+                }
+                continue;
+            }
             let path = match &prefix {
                 None => VaultPath::new(&name),
                 Some(p) => p.join(&name),
@@ -528,6 +551,40 @@ mod tests {
             r,
             Err(ObjectError::BadName(PathError::StateDir(_)))
         ));
+    }
+
+    #[test]
+    fn flatten_leaves_out_a_nested_state_dir_and_notes_its_folder() {
+        let blob = ObjectId::of(b"x");
+        let meta = FileMeta {
+            id: blob,
+            size: 1,
+            mtime_ns: 0,
+            executable: false,
+        };
+        let mut state = Tree::default();
+        state.entries.insert("token".into(), EntryKind::File(meta));
+        let state = state.to_object();
+        let mut sub = Tree::default();
+        sub.entries
+            .insert(".vault".into(), EntryKind::Dir(state.id()));
+        sub.entries.insert(".VAULT".into(), EntryKind::File(meta));
+        sub.entries.insert("n.md".into(), EntryKind::File(meta));
+        let sub = sub.to_object();
+        let mut top = Tree::default();
+        top.entries.insert("sub".into(), EntryKind::Dir(sub.id()));
+        let top = top.to_object();
+        let store = store_of(&[state, sub, top.clone()]);
+        let mut skipped = Vec::new();
+        let flat = flatten_noting::<ObjectError>(
+            top.id(),
+            &mut |id| Tree::decode(&store[&id]),
+            &mut skipped,
+        )
+        .unwrap();
+        let paths: Vec<&str> = flat.keys().map(VaultPath::as_str).collect();
+        assert_eq!(paths, ["sub/n.md"]);
+        assert_eq!(skipped, [VaultPath::new("sub").unwrap()]);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Every path that comes from outside (a tree from the hub, a command-line argument, a request)
 //! becomes a [`VaultPath`] before it touches the disk, so nothing can address a file outside the
-//! vault or inside `.vault/`. Paths use `/` as separator on every platform and are compared by
+//! vault or inside a `.vault/` folder (this vault's state at the top, or another vault's state
+//! in a folder, which must never reach other devices either). Paths use `/` as separator on every platform and are compared by
 //! their exact bytes (as git does); [`VaultPath::fold_key`] gives the case- and
 //! normalisation-insensitive key used to spot names that would collide on macOS or Windows.
 
@@ -12,7 +13,8 @@ use std::sync::Arc;
 
 use unicode_normalization::UnicodeNormalization;
 
-/// The folder inside a vault that holds the agent's own state. Never synced.
+/// The folder inside a vault that holds the agent's own state. Never synced, at any depth: a
+/// `.vault/` in a folder is another vault's state (its config and server token).
 pub const STATE_DIR: &str = ".vault";
 /// The folder that keeps versions that lost a conflict, or were replaced by a restore.
 pub const REVISIONS_DIR: &str = ".revisions";
@@ -31,7 +33,9 @@ pub enum PathError {
     DotComponent(String),
     #[error("path `{0}` contains a slash inside a name, a backslash, NUL or a control character")]
     BadCharacter(String),
-    #[error("path `{0}` points into `.vault/`, the agent's private state")]
+    #[error(
+        "path `{0}` points into `.vault/`, a vault's private state (never synced, at any depth)"
+    )]
     StateDir(String),
     #[error("path `{0}` is too long ({1} bytes; names may have 255, paths 4096)")]
     TooLong(String, usize),
@@ -109,20 +113,18 @@ fn names_are_plainly_valid(text: &[u8], from: usize) -> bool {
     if suspicious {
         return false;
     }
-    let mut first = from == 0;
     rest.split(|&b| b == b'/').all(|name| {
-        let ok = !name.is_empty()
+        !name.is_empty()
             && name != b"."
             && name != b".."
             && name.len() <= MAX_NAME_BYTES
-            && !(first && name.eq_ignore_ascii_case(STATE_DIR.as_bytes()));
-        first = false;
-        ok
+            && !name.eq_ignore_ascii_case(STATE_DIR.as_bytes())
     })
 }
 
-fn is_state_dir(first: &str) -> bool {
-    first.eq_ignore_ascii_case(STATE_DIR)
+/// Whether a name is `.vault` (in any case: case-insensitive filesystems hold one folder).
+pub fn is_state_dir(name: &str) -> bool {
+    name.eq_ignore_ascii_case(STATE_DIR)
 }
 
 /// A validated, normal, relative path inside a vault, such as `notes/todo.md`.
@@ -180,7 +182,7 @@ impl VaultPath {
                 text.len(),
             ));
         }
-        for (i, name) in text.split('/').enumerate() {
+        for name in text.split('/') {
             validate_name(name).map_err(|e| match e {
                 PathError::Empty(_) => PathError::Empty(text.to_string()),
                 PathError::DotComponent(_) => PathError::DotComponent(text.to_string()),
@@ -189,7 +191,7 @@ impl VaultPath {
                 }
                 other => other,
             })?;
-            if i == 0 && is_state_dir(name) {
+            if is_state_dir(name) {
                 return Err(PathError::StateDir(text.to_string()));
             }
         }
@@ -217,6 +219,9 @@ impl VaultPath {
     /// `self/name`, with `name` checked.
     pub fn join(&self, name: &str) -> Result<VaultPath, PathError> {
         validate_name(name)?;
+        if is_state_dir(name) {
+            return Err(PathError::StateDir(format!("{self}/{name}")));
+        }
         // `self` is valid, so only the new name and the total length need checking (the scan
         // joins every file name of the vault this way).
         let mut text = String::with_capacity(self.0.len() + 1 + name.len());
@@ -351,6 +356,16 @@ mod tests {
         refuses_state_dir: ".vault/config.toml" => PathError::StateDir(_),
         refuses_state_dir_itself: ".vault" => PathError::StateDir(_),
         refuses_state_dir_other_case: ".VAULT/x" => PathError::StateDir(_),
+        refuses_nested_state_dir: "sub/.vault/token" => PathError::StateDir(_),
+        refuses_nested_state_dir_itself: "a/b/.Vault" => PathError::StateDir(_),
+    }
+
+    #[test]
+    fn join_refuses_a_state_dir_at_any_depth() {
+        let sub = VaultPath::new("sub").unwrap();
+        assert!(matches!(sub.join(".vault"), Err(PathError::StateDir(_))));
+        assert!(matches!(sub.join(".VAULT"), Err(PathError::StateDir(_))));
+        assert!(sub.join(".vaults").is_ok());
     }
 
     #[test]
@@ -359,7 +374,8 @@ mod tests {
             "a.md",
             "notes/todo.md",
             ".revisions/a.md",
-            "sub/.vault/x",
+            "sub/.vaults/x",
+            "sub/x.vault",
             "ünïcode/ノート.md",
             ".syncignore",
             "a..b",
@@ -428,9 +444,9 @@ mod tests {
                         || looks_like_drive(&text) || text.len() > MAX_PATH_BYTES {
                         return Err(PathError::Empty(String::new()));
                     }
-                    for (i, name) in text.split('/').enumerate() {
+                    for name in text.split('/') {
                         validate_name(name)?;
-                        if i == 0 && is_state_dir(name) {
+                        if is_state_dir(name) {
                             return Err(PathError::StateDir(String::new()));
                         }
                     }

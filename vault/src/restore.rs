@@ -1,4 +1,5 @@
-//! Bringing a kept version back from `.revisions/` (`syncd restore`), and explicit pruning of
+//! Bringing a kept version back from `.revisions/` (`syncd restore`) or from the history
+//! (`syncd restore PATH --at`, in `restore/at.rs`), and explicit pruning of
 //! `.revisions/` (`syncd revisions prune`). Both work on the vault folder only, under the vault
 //! lock, so they never race a sync round; the next sync publishes what they did.
 //!
@@ -18,6 +19,7 @@ use std::time::Duration;
 use crate::filestat::{self, FileStat, Found};
 use crate::folders::{self, FolderError};
 use crate::fsutil::{self, PathIoError, TempFile, io_at};
+use crate::history::HistoryError;
 use crate::id::ObjectId;
 use crate::ignore_rules::{IgnoreError, IgnoreRules};
 use crate::local::{LocalError, LocalVault};
@@ -68,7 +70,7 @@ pub enum RestoreError {
     #[error("{0}; nothing else was changed")]
     Io(#[from] PathIoError),
     #[error(
-        "`{0}` is not a revision: restore takes a file under `.revisions/` whose name has the form `<name>.<time>.<device>.<ext>`; run `syncd revisions` to list them"
+        "`{0}` is not a revision: restore takes a file under `.revisions/` whose name has the form `<name>.<time>.<device>.<ext>` (run `syncd revisions` to list them), or any path with `--at SNAPSHOT|TIME` to bring back its version from the history (`syncd log {0}` lists them)"
     )]
     NotARevision(VaultPath),
     #[error(
@@ -84,12 +86,23 @@ pub enum RestoreError {
     )]
     Changed(VaultPath),
     #[error(
-        "restoring `{original}` stopped part-way: {reason}. Nothing is lost: the version that was current is at `{kept}`, and the revision is still at `{revision}`; deal with that, then move the kept version back or restore again"
+        "restoring `{original}` stopped part-way: {reason}. Nothing is lost: the version that was current is at `{kept}`, and the version being restored is still {remains}; deal with that, then move the kept version back or restore again"
     )]
     Unfinished {
         original: VaultPath,
         kept: VaultPath,
-        revision: VaultPath,
+        /// Where the version being restored still is (`at .revisions/...`, `in snapshot ...`).
+        remains: String,
+        reason: String,
+    },
+    #[error("{0}; nothing was changed")]
+    History(#[from] HistoryError),
+    #[error(
+        "restored {restored} of {total} files, then stopped: {reason}. The files restored are in place (each version they replaced kept as a revision); run the same restore again to finish"
+    )]
+    Partial {
+        restored: usize,
+        total: usize,
         reason: String,
     },
 }
@@ -121,29 +134,56 @@ pub fn restore(vault: &LocalVault, revision: &VaultPath) -> Result<RestoreReport
         return Err(RestoreError::Changed(revision.clone()));
     }
     let id = ObjectId::of(&bytes);
-    let mut report = RestoreReport {
+    let source = format!("at `{revision}`");
+    let placed = place(vault, &original, &bytes, rev_stat.executable, &source)?;
+    Ok(RestoreReport {
         revision: revision.clone(),
-        original: original.clone(),
-        kept_current: None,
+        original,
+        kept_current: placed.kept_current,
         id,
         size: rev_stat.size,
-        already_current: false,
-    };
+        already_current: placed.already_current,
+    })
+}
 
-    // What is at the original path now.
-    check_parents(root, &original, true)?;
+/// What [`place`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Placed {
+    /// Where the version that was current went (`None`: there was none, or it was the same).
+    pub kept_current: Option<VaultPath>,
+    /// `original` already held exactly these bytes and mode: nothing was changed.
+    pub already_current: bool,
+}
+
+/// Put `bytes` at `original` (the caller holds the vault lock), keeping the file there now as
+/// a new revision: the new file is written complete and durable first, then the current one is
+/// moved to a fresh revision name and the new one linked in without replacing anything; a
+/// failure at the last step moves the current version back. `source` says where the version
+/// being placed remains (for the message of a restore that stopped part-way).
+pub(crate) fn place(
+    vault: &LocalVault,
+    original: &VaultPath,
+    bytes: &[u8],
+    executable: bool,
+    source: &str,
+) -> Result<Placed, RestoreError> {
+    let root = vault.root();
+    let id = ObjectId::of(bytes);
+    check_parents(root, original, true)?;
     let full = original.to_fs_path(root);
     let current = match probe(&full)? {
         Found::Absent => None,
         Found::File(st) => Some(st),
-        Found::Dir => return Err(blocked(&original, "a folder")),
-        Found::Other => return Err(blocked(&original, "a symbolic link or special file")),
+        Found::Dir => return Err(blocked(original, "a folder")),
+        Found::Other => return Err(blocked(original, "a symbolic link or special file")),
     };
     if let Some(st) = current {
         let (current_id, _) = crate::scan::hash_file(&full).map_err(io_at("reading", &full))?;
-        if current_id == id && st.executable == rev_stat.executable {
-            report.already_current = true;
-            return Ok(report);
+        if current_id == id && st.executable == executable {
+            return Ok(Placed {
+                kept_current: None,
+                already_current: true,
+            });
         }
     }
 
@@ -151,9 +191,9 @@ pub fn restore(vault: &LocalVault, revision: &VaultPath) -> Result<RestoreReport
     let mut tmp = TempFile::beside(&full).map_err(io_at("creating a temp file for", &full))?;
     let tmp_path = tmp.path().to_path_buf();
     tmp.file()
-        .write_all(&bytes)
+        .write_all(bytes)
         .map_err(io_at("writing", &tmp_path))?;
-    if rev_stat.executable {
+    if executable {
         let mut perms = tmp
             .file()
             .metadata()
@@ -167,13 +207,15 @@ pub fn restore(vault: &LocalVault, revision: &VaultPath) -> Result<RestoreReport
     tmp.sync().map_err(io_at("syncing", &tmp_path))?;
 
     let kept = match current {
-        Some(st) => Some(keep_current(vault, &original, st)?),
+        Some(st) => Some(keep_current(vault, original, st)?),
         None => None,
     };
     let placed = fsutil::rename_no_replace(&tmp_path, &full);
     if let Ok(true) = placed {
-        report.kept_current = kept;
-        return Ok(report);
+        return Ok(Placed {
+            kept_current: kept,
+            already_current: false,
+        });
     }
     let problem = match placed {
         Err(e) => RestoreError::from(io_at("placing", &full)(e)),
@@ -186,9 +228,9 @@ pub fn restore(vault: &LocalVault, revision: &VaultPath) -> Result<RestoreReport
     match fsutil::rename_no_replace(&kept.to_fs_path(root), &full) {
         Ok(true) => Err(problem),
         _ => Err(RestoreError::Unfinished {
-            original,
+            original: original.clone(),
             kept,
-            revision: revision.clone(),
+            remains: source.to_string(),
             reason: match problem {
                 RestoreError::Changed(_) => {
                     "a file appeared there meanwhile and was left as it is".into()
@@ -308,6 +350,10 @@ fn remove_empty_folders(root: &Path, path: &VaultPath) {
         dir = d.parent();
     }
 }
+
+mod at;
+
+pub use at::{FileOutcome, RestoreAtReport, RestoredFile, restore_at};
 
 #[cfg(test)]
 #[path = "restore_tests.rs"]

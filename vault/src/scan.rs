@@ -92,6 +92,9 @@ pub struct Scan {
     pub temp_files: Vec<PathBuf>,
     /// The fingerprint of the ignore rules the scan applied (the stat cache keeps it).
     pub rules: Option<ObjectId>,
+    /// Folders the walk found on another filesystem than the folder holding them: mount
+    /// points of drives or shares inside the vault (only among the folders it listed).
+    pub mounts: Vec<VaultPath>,
     /// The generation of the stat cache whose entries gave the cache hits, if any.
     pub cache_generation: Option<u64>,
 }
@@ -306,6 +309,8 @@ fn finish<'c>(
     out.warnings = walked.warnings;
     out.unreadable = walked.unreadable;
     out.temp_files = walked.temp_files;
+    out.mounts = walked.mounts;
+    out.mounts.sort();
     // Files whose stat is exactly the cached one (almost all of them, in a round that follows
     // another) are done; only the others are examined, in parallel.
     let total = walked.files.iter().map(Vec::len).sum::<usize>() + more.len();
@@ -477,6 +482,18 @@ fn hash_reader(file: File) -> io::Result<(ObjectId, u64)> {
     let mut hasher = blake3::Hasher::new();
     hasher.update_reader(file)?;
     Ok((ObjectId(*hasher.finalize().as_bytes()), hasher.count()))
+}
+
+/// The blob id of the bytes of the open regular file `file` (read from where its offset is)
+/// and the number of bytes read. The caller opened it without following links.
+pub fn hash_open_file(file: File) -> io::Result<(ObjectId, u64)> {
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    hash_reader(file)
 }
 
 /// The blob id of the regular file at `path` and the number of bytes read. Symlinks, pipes and

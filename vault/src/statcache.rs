@@ -7,21 +7,36 @@
 //!
 //! # Racy entries
 //!
-//! Filesystem timestamps are coarse (a tick of a few milliseconds, up to seconds on some
-//! filesystems), so a file written twice within one tick, with the same size, keeps its stat. As
-//! in git ("racy git"), an entry is trusted only if the file's last change (`max(mtime, ctime)`)
-//! lies more than [`RACY_MARGIN_NS`] before the cache's *horizon*: a time no later than the
-//! moment its stats were taken. Unlike git, which uses the time the index was written, the
-//! horizon is the start of the scan that produced the entries ([`StatCache::update_from_scan`]):
-//! a scan of a large vault may take seconds, and a file stat'ed early in it and changed again
-//! within the same tick would look clean against a later save time. A racy entry is simply
-//! rehashed on the next scan, which then records it with a later horizon.
+//! Filesystem timestamps are coarse (a tick of a few milliseconds, one second on ext3, ext4
+//! with 128-byte inodes and many SMB/NFS mounts, two seconds on FAT), so a file written twice
+//! within one tick, with the same size, keeps its stat. As in git ("racy git"), an entry is
+//! trusted only if the file's last change lies more than [`RACY_MARGIN_NS`] before the cache's
+//! *horizon*: a time no later than the moment its stats were taken. Unlike git, which uses the
+//! time the index was written, the horizon is the start of the scan that produced the entries
+//! ([`StatCache::update_from_scan`]): a scan of a large vault may take seconds, and a file
+//! stat'ed early in it and changed again within the same tick would look clean against a later
+//! save time. A racy entry is simply rehashed on the next scan, which then records it with a
+//! later horizon.
+//!
+//! "The last change" is not the timestamp itself but the end of the tick it stands for: a
+//! filesystem with one-second timestamps stamps a write at 10.7 s as 10.0 s, and another write
+//! at 10.9 s gets the same stamp. So a timestamp `t` is taken as the interval
+//! `[t, t + tick_ns(t))` (see [`tick_ns`]), the tick inferred from the value alone: a whole
+//! multiple of two seconds is taken as FAT's two-second tick, of one second as a one-second
+//! tick, of 10 ms as 10 ms, and so on down to a nanosecond. This needs no state and is right
+//! per file, also under a folder mounted from another filesystem inside the vault, where a
+//! per-vault probe (as git and Mercurial do it) would be wrong. On a fine-grained filesystem
+//! a value that happens to be round costs at most one extra rehash of a file changed within a
+//! few seconds of a scan: a round timestamp is only mistaken for a coarse one, never the other
+//! way round. The check is [`is_racy`]; apply uses it too, to decide which of its "did the
+//! file change since the scan?" checks must read the file instead of trusting its stat.
 //!
 //! Files that sync itself wrote are the exception (flag bit 1, "written"): apply sets their
 //! modification time to the tree's, usually long past, and records their stat right after the
-//! rename. Any later write by someone else moves the modification time to the present, so for
-//! them the rule looks at the modification time alone; otherwise the round after every download
-//! would hash every downloaded file again, just because its ctime is recent.
+//! rename. Any later write by someone else moves the modification time to the present (or,
+//! within the same tick, keeps it: so the tick counts here too), so for them the rule looks at
+//! the modification time alone; otherwise the round after every download would hash every
+//! downloaded file again, just because its ctime is recent.
 //!
 //! # Ignore rules
 //!
@@ -65,6 +80,45 @@ mod table;
 
 /// How far before the horizon a file's last change must lie for its entry to be trusted.
 pub const RACY_MARGIN_NS: i64 = 100_000_000;
+
+/// The longest timestamp tick assumed: FAT's two seconds.
+const MAX_TICK_NS: i64 = 2_000_000_000;
+
+/// The tick of the clock that could have stamped timestamp `t` (ns since the Unix epoch),
+/// inferred conservatively from the value alone: two seconds for a whole multiple of two
+/// seconds (FAT), else the largest power of ten (1 s, 100 ms, ... 1 ns) that divides it. A
+/// coarse filesystem only ever produces such round values; on a fine one a round value is
+/// rare and only makes the entry racy a little longer (see the module docs).
+pub fn tick_ns(t: i64) -> i64 {
+    if t % MAX_TICK_NS == 0 {
+        return MAX_TICK_NS;
+    }
+    let mut tick = 1_000_000_000;
+    while tick > 1 && t % tick != 0 {
+        tick /= 10;
+    }
+    tick
+}
+
+/// The end of the tick timestamp `t` stands for: the change it records happened before this.
+fn tick_end(t: i64) -> i64 {
+    t.saturating_add(tick_ns(t))
+}
+
+/// Whether a file with `stat` may have changed again, after `since_ns`, without its stat
+/// changing: its last change (the end of the tick of `max(mtime, ctime)`) does not lie more
+/// than [`RACY_MARGIN_NS`] before `since_ns`. A file's bytes read after `since_ns` and its
+/// stat taken then prove nothing about later writes when this is true.
+pub fn is_racy(stat: &FileStat, since_ns: i64) -> bool {
+    tick_end(stat.mtime_ns).max(tick_end(stat.ctime_ns)) > since_ns.saturating_sub(RACY_MARGIN_NS)
+}
+
+/// [`is_racy`] for a file sync itself wrote, with the tree's modification time, and stat'ed
+/// after the rename: only its modification time counts, since only a later write moves it
+/// (or keeps it, within its tick), while the ctime is always the recent rename's.
+pub fn is_racy_written(stat: &FileStat, since_ns: i64) -> bool {
+    tick_end(stat.mtime_ns) > since_ns.saturating_sub(RACY_MARGIN_NS)
+}
 
 const MAGIC: &[u8; 8] = b"VSYNCIDX";
 const VERSION: u32 = 4;
@@ -238,12 +292,12 @@ impl StatCache {
         if entry.stat != *stat {
             return None;
         }
-        let trusted = if entry.written {
-            // Only someone else's write can move the modification time to the present.
-            stat.mtime_ns < self.horizon_ns.saturating_sub(RACY_MARGIN_NS)
+        let racy = if entry.written {
+            is_racy_written(stat, self.horizon_ns)
         } else {
-            !self.is_racy(stat)
+            is_racy(stat, self.horizon_ns)
         };
+        let trusted = !racy;
         trusted.then_some(entry.id)
     }
 
@@ -280,11 +334,6 @@ impl StatCache {
     /// The fingerprint of the ignore rules that kept every cached path, if known.
     pub fn rules(&self) -> Option<ObjectId> {
         self.rules
-    }
-
-    /// Whether the file may have changed again within the timestamp tick of its cached stat.
-    fn is_racy(&self, stat: &FileStat) -> bool {
-        stat.mtime_ns.max(stat.ctime_ns) >= self.horizon_ns.saturating_sub(RACY_MARGIN_NS)
     }
 
     /// Record that `path` with `stat` holds blob `id`. `stat` must have been taken after the
@@ -880,6 +929,76 @@ mod tests {
             c.insert(path("f.md"), s, ObjectId::of(b"f"));
             assert_eq!(c.lookup(&path("f.md"), &s).is_some(), trusted, "{what}");
         }
+    }
+
+    #[test]
+    fn timestamp_ticks_are_inferred_conservatively_from_the_value() {
+        const MS: i64 = 1_000_000;
+        let cases = [
+            ("a whole even second: FAT's two seconds", T0, 2 * SECOND),
+            ("a whole odd second", T0 + SECOND, SECOND),
+            ("a tenth of a second", T0 + 300 * MS, 100 * MS),
+            ("exFAT's 10 ms", T0 + 70 * MS, 10 * MS),
+            ("a millisecond", T0 + 7 * MS, MS),
+            ("a microsecond", T0 + 123_456_000, 1_000),
+            ("NTFS's 100 ns", T0 + 123_456_700, 100),
+            ("a nanosecond", T0 + 123_456_789, 1),
+            ("the epoch", 0, 2 * SECOND),
+            ("before the epoch", -7, 1),
+            ("a whole second before the epoch", -SECOND, SECOND),
+        ];
+        for (what, t, tick) in cases {
+            assert_eq!(tick_ns(t), tick, "{what}");
+        }
+    }
+
+    #[test]
+    fn whole_second_stats_are_racy_until_their_tick_is_over() {
+        // Saved at 1.7 s on a one-second filesystem (stamped 1.0 s), scanned at 1.8 s: a save
+        // at 1.9 s would keep the stat, so the entry is racy until 2.0 s plus the margin.
+        let saved = T0 + SECOND;
+        let id = ObjectId::of(b"first");
+        for (horizon, trusted) in [
+            (saved + 800_000_000, false),
+            (saved + SECOND, false),
+            (saved + SECOND + RACY_MARGIN_NS - 1, false),
+            (saved + SECOND + RACY_MARGIN_NS, true),
+        ] {
+            let mut c = StatCache::with_horizon(horizon);
+            c.insert(path("f.md"), stat(5, saved), id);
+            assert_eq!(
+                c.lookup(&path("f.md"), &stat(5, saved)).is_some(),
+                trusted,
+                "horizon {} ms after the save",
+                (horizon - saved) / 1_000_000
+            );
+            assert_eq!(is_racy(&stat(5, saved), horizon), !trusted);
+        }
+        // FAT: an even second stands for two.
+        let fat = stat(5, T0);
+        assert!(is_racy(&fat, T0 + SECOND + 500_000_000));
+        assert!(!is_racy(&fat, T0 + 2 * SECOND + RACY_MARGIN_NS));
+        // A whole-second ctime alone is enough to be racy.
+        let ctime_only = FileStat {
+            ctime_ns: saved,
+            ..stat(5, T0 - 100 * SECOND + 1)
+        };
+        assert!(is_racy(&ctime_only, saved + 800_000_000));
+    }
+
+    #[test]
+    fn written_entries_with_a_whole_second_mtime_are_racy_within_their_tick() {
+        // Sync wrote the file at 1.2 s with the tree's mtime 1.0 s (whole seconds): a user's
+        // save at 1.9 s on a one-second filesystem keeps that mtime.
+        let mut st = stat(3, T0 + SECOND);
+        st.ctime_ns = T0 + SECOND;
+        let id = ObjectId::of(b"aaa");
+        let mut c = StatCache::with_horizon(T0 + SECOND + 800_000_000);
+        c.insert_written(path("w.md"), st, id);
+        assert_eq!(c.lookup(&path("w.md"), &st), None);
+        let mut c = StatCache::with_horizon(T0 + 2 * SECOND + RACY_MARGIN_NS);
+        c.insert_written(path("w.md"), st, id);
+        assert_eq!(c.lookup(&path("w.md"), &st), Some(id));
     }
 
     #[test]

@@ -27,7 +27,7 @@ use vault::sync::{self, SyncOptions, SyncReport};
 use control::{AgentStatus, State};
 use policy::{Backoff, Debounce, is_relevant};
 use remote::{KnownHead, RemoteSource};
-use vault::statcache::now_ns;
+use vault::statcache::{is_racy, is_racy_written, now_ns};
 
 /// Why the agent wakes up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -449,20 +449,30 @@ impl Agent<'_> {
 
     /// Remember how a round left what it looked at (`before`: the scoped paths as they were
     /// just before it scanned, so as it saw them if they are still so) and what it wrote, to
-    /// recognise the watcher's echo of it.
-    fn remember_own_writes(&mut self, mut before: HashMap<PathBuf, Left>, report: &SyncReport) {
+    /// recognise the watcher's echo of it. A file's stat is remembered only if a later write
+    /// would change it: on a filesystem with coarse timestamps a same-size save within the
+    /// same second keeps the stat (see `vault::statcache::is_racy`), so such a file's events
+    /// always count. `started_ns`: when the round began, before `before` was taken.
+    fn remember_own_writes(
+        &mut self,
+        mut before: HashMap<PathBuf, Left>,
+        report: &SyncReport,
+        started_ns: i64,
+    ) {
+        before.retain(|_, left| !matches!(left, Left::File(st) if is_racy(st, started_ns)));
         let root = self.vault.root();
         for done in &report.touched {
             let path = done.path.to_fs_path(root);
             match (done.id, done.stat) {
-                (Some(_), Some(stat)) => {
+                (Some(_), Some(stat)) if !is_racy_written(&stat, started_ns) => {
                     before.insert(path, Left::File(stat));
                 }
                 (None, _) => {
                     before.insert(path, Left::Absent);
                 }
-                // Written, but not confirmed as ours: its events count.
-                (Some(_), None) => {
+                // Written, but not confirmed as ours, or with a stat a same-tick save would
+                // keep: its events count.
+                (Some(_), _) => {
                     before.remove(&path);
                 }
             }
@@ -483,6 +493,7 @@ impl Agent<'_> {
     fn round(&mut self) -> Option<Instant> {
         self.update(|s| s.set_state(State::Syncing, now_ns()));
         self.collect();
+        let started_ns = now_ns();
         let before: HashMap<PathBuf, Left> = self
             .changed
             .paths
@@ -496,7 +507,7 @@ impl Agent<'_> {
         let result = sync::sync(self.vault, self.hub, &opts);
         release_freed_memory();
         match &result {
-            Ok(report) => self.remember_own_writes(before, report),
+            Ok(report) => self.remember_own_writes(before, report, started_ns),
             Err(_) => {
                 // What this round saw may be half done: the next one looks at everything.
                 self.changed.everything = true;
@@ -507,6 +518,16 @@ impl Agent<'_> {
         self.update(|s| {
             s.rounds += 1;
             match &result {
+                Ok(report) if !report.held_back.is_empty() => {
+                    // The rest synced; the held-back deletions wait for the user (remount, or
+                    // `sync --allow-mass-delete`): shown as an error, not retried.
+                    s.last_sync_ns = Some(now_ns());
+                    s.last_outcome = Some(report.outcome);
+                    s.conflicts += report.conflicts.len() as u64;
+                    s.pending = true;
+                    s.last_error = Some(vault::sync::guard::held_back_message(&report.held_back));
+                    s.set_state(if paused { State::Paused } else { State::Error }, now_ns());
+                }
                 Ok(report) => {
                     s.last_sync_ns = Some(now_ns());
                     s.last_outcome = Some(report.outcome);
@@ -545,7 +566,17 @@ impl Agent<'_> {
             );
         }
         self.failures = 0;
-        self.last_error = None;
+        if report.held_back.is_empty() {
+            self.last_error = None;
+        } else {
+            // Said once, not on every round that holds the same folders back; no retry is
+            // scheduled: the next change in the folder (or `syncd sync-now`) runs a round.
+            let text = vault::sync::guard::held_back_message(&report.held_back);
+            if self.last_error.as_deref() != Some(&text) {
+                tracing::error!("{text}");
+            }
+            self.last_error = Some(text);
+        }
         let s = &report.stats;
         if s.files_written + s.files_deleted + s.files_moved > 0 || s.objects_sent > 0 {
             tracing::info!(

@@ -64,22 +64,24 @@ impl Backoff {
     }
 }
 
-/// Whether a changed path can matter to the vault: not the agent's own state, and not a
-/// temporary file the sync itself writes (those are renamed into place a moment later, which
-/// is its own event).
+/// Whether a changed path can matter to the vault: not in a `.vault/` folder (the agent's own
+/// state, or at any depth another vault's, which never syncs), and not a temporary file the
+/// sync itself writes (those are renamed into place a moment later, which is its own event).
 pub fn is_relevant(root: &Path, path: &Path) -> bool {
     let Ok(rel) = path.strip_prefix(root) else {
         return false;
     };
-    let mut components = rel.components();
-    match components.next() {
-        None => true,
-        Some(first) if first.as_os_str() == vault::paths::STATE_DIR => false,
-        Some(_) => !path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(vault::fsutil::is_own_temp_name),
+    if rel.components().any(|c| {
+        c.as_os_str()
+            .to_str()
+            .is_some_and(vault::paths::is_state_dir)
+    }) {
+        return false;
     }
+    !path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(vault::fsutil::is_own_temp_name)
 }
 
 #[cfg(test)]
@@ -135,7 +137,9 @@ mod tests {
         assert!(!is_relevant(root, Path::new("/elsewhere/a.md")));
         let temp = format!("/v/notes/{}0123456789abcdef", vault::fsutil::TEMP_PREFIX);
         assert!(!is_relevant(root, Path::new(&temp)));
-        // A folder named like the state folder deeper down is an ordinary folder.
-        assert!(is_relevant(root, Path::new("/v/sub/.vault/x.md")));
+        // Another vault's state deeper down never syncs either (its agent writes there).
+        assert!(!is_relevant(root, Path::new("/v/sub/.vault/index")));
+        assert!(!is_relevant(root, Path::new("/v/sub/.VAULT")));
+        assert!(is_relevant(root, Path::new("/v/sub/.vaults/x.md")));
     }
 }

@@ -122,11 +122,40 @@ fn check_folder(vault: &LocalVault, report: &mut Report) {
                 format!("{e:#}"),
                 "mount the drive or share the hub is on, or point `hub` in .vault/config.toml at the hub folder".into(),
             );
-            report.skip(&["head"]);
+            report.skip(&["clock", "head"]);
             return;
         }
     };
+    // The hub's clock is the time its filesystem (the file server, for a share) stamps on a
+    // file created there.
+    match hub.time_ns() {
+        Ok(hub_time) => check_clock(report, &hub.describe(), hub_time, "the hub folder"),
+        Err(e) => report.fail(
+            "clock",
+            e.to_string(),
+            "check that this device may create files in the hub folder".into(),
+        ),
+    }
     check_head(report, &hub);
+}
+
+/// Our clock against `theirs` (ns since the Unix epoch), read from `hub` (`what`, in words).
+fn check_clock(report: &mut Report, hub: &str, theirs: i64, what: &str) {
+    let now = vault::statcache::now_ns();
+    match vault::sync::compare_clocks(hub, now, theirs) {
+        Ok(()) => report.pass(
+            "clock",
+            format!(
+                "this machine and {what} agree within {} s",
+                (now - theirs).unsigned_abs() / 1_000_000_000
+            ),
+        ),
+        Err(e) => report.fail(
+            "clock",
+            e.to_string(),
+            "set the clock on the wrong machine (enable NTP: `timedatectl set-ntp true`)".into(),
+        ),
+    }
 }
 
 /// The steps of reaching a server: configuration, name, connection (or proxy), TLS and HTTP,
@@ -301,21 +330,7 @@ fn check_server(vault: &LocalVault, report: &mut Report) {
             return;
         }
     };
-    let now = vault::statcache::now_ns();
-    match vault::sync::compare_clocks(&url, now, server_time) {
-        Ok(()) => report.pass(
-            "clock",
-            format!(
-                "this machine and the server agree within {} s",
-                (now - server_time).unsigned_abs() / 1_000_000_000
-            ),
-        ),
-        Err(e) => report.fail(
-            "clock",
-            e.to_string(),
-            "set the clock on the wrong machine (enable NTP: `timedatectl set-ntp true`)".into(),
-        ),
-    }
+    check_clock(report, url.as_str(), server_time, "the server");
     let token = match vault.token() {
         Ok(Some(t)) => t,
         Ok(None) | Err(_) => {

@@ -1,10 +1,13 @@
-//! `syncd log`: the snapshots on the hub, newest first, or those that changed one file.
+//! `syncd log` (the snapshots on the hub, those that changed one file, or the files deleted)
+//! and `syncd show` (a file as it was at a snapshot or time).
+
+use std::io::Write;
 
 use anyhow::{Context, Result};
 use vault::history::{self, FileChange};
 
-use super::{open_hub, open_vault, optional_vault_path};
-use crate::cli::LogArgs;
+use super::{open_hub, open_vault, optional_vault_path, vault_path};
+use crate::cli::{LogArgs, ShowArgs};
 use crate::exit;
 use crate::output::{self, line, utc_time};
 
@@ -13,12 +16,18 @@ pub fn run(args: LogArgs) -> Result<u8> {
     let hub = open_hub(&vault)?;
     let path = optional_vault_path(&vault, args.path.as_deref())?;
     let limit = args.limit.unwrap_or(usize::MAX);
-    let entries = history::log(&vault, hub.as_ref(), path.as_ref(), limit).with_context(|| {
+    let context = || {
         format!(
             "cannot read the history on the hub `{}`",
             vault.config().hub
         )
-    })?;
+    };
+    if args.deleted {
+        let deleted =
+            history::deleted(&vault, hub.as_ref(), path.as_ref(), limit).with_context(context)?;
+        return print_deleted(&deleted, path.as_ref(), args.json);
+    }
+    let entries = history::log(&vault, hub.as_ref(), path.as_ref(), limit).with_context(context)?;
     if args.json {
         output::json(&entries)?;
         return Ok(exit::OK);
@@ -49,6 +58,68 @@ pub fn run(args: LogArgs) -> Result<u8> {
     }
     output::emit(&out)?;
     Ok(exit::OK)
+}
+
+fn print_deleted(
+    deleted: &[history::Deletion],
+    path: Option<&vault::VaultPath>,
+    json: bool,
+) -> Result<u8> {
+    if json {
+        output::json(&deleted)?;
+        return Ok(exit::OK);
+    }
+    let mut out = String::new();
+    if deleted.is_empty() {
+        match path {
+            Some(p) => line!(
+                out,
+                "no snapshot on the hub deleted `{p}` or a file under it"
+            ),
+            None => line!(out, "no snapshot on the hub deleted a file"),
+        }
+    }
+    for d in deleted {
+        let what = match &d.renamed_to {
+            Some(to) => format!("renamed {} to {to}", d.path),
+            None => format!("deleted {}", d.path),
+        };
+        line!(
+            out,
+            "{}  {}  {}  {what}  (before: {})",
+            d.snapshot.short(),
+            utc_time(d.time_ns),
+            d.device_name,
+            d.before.short()
+        );
+    }
+    if deleted.iter().any(|d| d.renamed_to.is_none()) {
+        line!(
+            out,
+            "To bring one back: syncd restore PATH --at BEFORE (the snapshot in parentheses)."
+        );
+    }
+    output::emit(&out)?;
+    Ok(exit::OK)
+}
+
+pub fn show(args: ShowArgs) -> Result<u8> {
+    let vault = open_vault(&args.vault)?;
+    let path = vault_path(&vault, &args.path)?;
+    let hub = open_hub(&vault)?;
+    let version = history::show(&vault, hub.as_ref(), &path, &args.at)
+        .with_context(|| format!("cannot show `{path}` from the history"))?;
+    // The bytes as they are: a note, an image, anything; a closed pipe (`| head`) is fine.
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(&version.bytes)
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to standard output")?
+        }
+        _ => Ok(exit::OK),
+    }
 }
 
 fn change_text(change: &FileChange) -> String {

@@ -16,6 +16,9 @@ use crate::output::{self, line};
 const MAX_DEVICE_NAME: usize = 128;
 
 pub fn run(args: InitArgs) -> Result<u8> {
+    if args.repair {
+        return super::repair::run(args);
+    }
     let root = match args.vault {
         Some(dir) => dir,
         None => current_dir()?,
@@ -92,15 +95,39 @@ pub fn prepare(root: &Path, device: Option<String>) -> Result<(PathBuf, String)>
         .canonicalize()
         .with_context(|| format!("cannot resolve the vault folder `{}`", root.display()))?;
     match LocalVault::discover(&root) {
-        Ok(found) if found == root => return Err(LocalError::AlreadyAVault(root).into()),
-        Ok(outer) => bail!(
-            "`{}` is inside the vault `{}`; a vault inside another would sync its notes twice. Use the outer vault, or choose a folder outside it",
-            root.display(),
-            outer.display()
-        ),
+        Ok(found) => {
+            // A damaged vault (here or above) is named as such, with its repair.
+            if let Err(e @ LocalError::LostConfig { .. }) = LocalVault::open(&found) {
+                return Err(e.into());
+            }
+            if found == root {
+                return Err(LocalError::AlreadyAVault(root).into());
+            }
+            bail!(
+                "`{}` is inside the vault `{}`; a vault inside another would sync its notes twice. Use the outer vault, or choose a folder outside it",
+                root.display(),
+                found.display()
+            )
+        }
         Err(LocalError::NotAVault(_)) => {}
         Err(e) => return Err(e.into()),
     }
+    if let Some(inner) = vault::local::find_inner_vault(&root)
+        .with_context(|| format!("cannot look for vaults inside `{}`", root.display()))?
+    {
+        bail!(
+            "`{}` holds another vault at `{}` (it has `.vault/`); a vault around another would sync that vault's notes twice. Sync the inner vault on its own, or move it out of `{}` first",
+            root.display(),
+            inner.display(),
+            root.display()
+        );
+    }
+    Ok((root, device_name(device)?))
+}
+
+/// The device name given, or the host name; refused unless 1 to 128 bytes without control
+/// characters.
+pub fn device_name(device: Option<String>) -> Result<String> {
     let device = match device {
         Some(name) => name,
         None => host_name(),
@@ -113,12 +140,12 @@ pub fn prepare(root: &Path, device: Option<String>) -> Result<(PathBuf, String)>
             "device name {device:?} cannot be used: it must be 1 to {MAX_DEVICE_NAME} bytes without control characters; pass another with --device"
         );
     }
-    Ok((root, device))
+    Ok(device)
 }
 
 /// The absolute hub folder: `--hub` (relative to the current folder), or the default under the
 /// user's data folder. Refuses a hub inside the vault, which would sync into itself.
-fn hub_folder(root: &Path, hub: Option<&Path>) -> Result<PathBuf> {
+pub fn hub_folder(root: &Path, hub: Option<&Path>) -> Result<PathBuf> {
     let path = match hub {
         Some(h) => std::path::absolute(h)
             .with_context(|| format!("cannot resolve the hub path `{}`", h.display()))?,

@@ -1,9 +1,11 @@
 //! One module per command family; this one holds what they share: finding the vault, opening
 //! its hub, and turning a path from the command line into a vault path.
 
+mod at;
 mod doctor;
 mod history;
 mod init;
+mod repair;
 mod revisions;
 mod server_hub;
 mod service;
@@ -20,6 +22,8 @@ use vault::folder_hub::FolderHub;
 use vault::local::LocalVault;
 use vault::paths::VaultPath;
 
+pub use at::parse_at;
+
 use crate::agent;
 use crate::cli::{Cli, Command, VaultOpt};
 
@@ -31,6 +35,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Status(args) => sync::status(args),
         Command::Verify(args) => sync::verify(args),
         Command::Log(args) => history::run(args),
+        Command::Show(args) => history::show(args),
         Command::Revisions(args) => revisions::run(args),
         Command::Restore(args) => revisions::restore(args),
         Command::Login(args) => server_hub::login(args),

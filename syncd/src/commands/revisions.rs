@@ -1,16 +1,77 @@
 //! `syncd revisions`, `syncd revisions prune` and `syncd restore`: the versions kept in
 //! `.revisions/`.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use vault::VaultPath;
-use vault::local::MASS_DELETE_MIN_FILES;
-use vault::restore::{self, RestoreReport};
+use vault::history::At;
+use vault::local::{LocalVault, MASS_DELETE_MIN_FILES};
+use vault::restore::{self, FileOutcome, RestoreReport};
 use vault::revisions::PrunePolicy;
 
-use super::{open_vault, optional_vault_path, vault_path};
+use super::{open_hub, open_vault, optional_vault_path, vault_path};
 use crate::cli::{PruneArgs, RestoreArgs, RevisionsAction, RevisionsArgs};
 use crate::exit;
 use crate::output::{self, count, line, utc_time};
+
+/// `syncd restore PATH --at SNAPSHOT|TIME`: a file or folder from the history.
+fn restore_at(vault: &LocalVault, args: &RestoreArgs, at: &At) -> Result<u8> {
+    let path = vault_path(vault, &args.revision)?;
+    let hub = open_hub(vault)?;
+    let report = restore::restore_at(vault, hub.as_ref(), &path, at)
+        .with_context(|| format!("cannot restore `{path}` from the history"))?;
+    if args.json {
+        output::json(&report)?;
+    } else {
+        let mut out = String::new();
+        let from = format!(
+            "snapshot {} ({}, {})",
+            report.snapshot.short(),
+            utc_time(report.time_ns),
+            report.device_name
+        );
+        let single = matches!(report.files.as_slice(), [f] if f.path == path);
+        if report.restored == 0 && report.failed == 0 {
+            line!(
+                out,
+                "`{path}` is already as it was at {from}; nothing changed"
+            );
+        } else if single && report.restored == 1 {
+            line!(out, "restored `{path}` as it was at {from}");
+        } else if report.restored > 0 {
+            let n = count(report.restored as u64, "file", "files");
+            line!(out, "restored {n} of `{path}` as at {from}:");
+        }
+        for f in &report.files {
+            match (f.outcome, &f.kept_current, &f.error) {
+                (FileOutcome::Restored, Some(kept), _) if single => {
+                    line!(out, "the version that was there is kept at `{kept}`")
+                }
+                (FileOutcome::Restored, Some(kept), _) => {
+                    line!(out, "  {}  (the version there is kept at `{kept}`)", f.path)
+                }
+                (FileOutcome::Restored, None, _) if single => {}
+                (FileOutcome::Restored, None, _) => line!(out, "  {}", f.path),
+                (FileOutcome::Failed, _, Some(e)) => line!(out, "  {}  NOT restored: {e}", f.path),
+                _ => {}
+            }
+        }
+        if report.unchanged > 0 && report.restored + report.failed > 0 {
+            let n = count(report.unchanged as u64, "file was", "files were");
+            line!(out, "{n} already as at that snapshot");
+        }
+        if report.restored > 0 {
+            line!(out, "Run `syncd sync` to publish it.");
+        }
+        output::emit(&out)?;
+    }
+    if report.failed > 0 {
+        bail!(
+            "{} of `{path}` could not be restored (listed above with the reason); the others were",
+            count(report.failed as u64, "file", "files")
+        );
+    }
+    Ok(exit::OK)
+}
 
 /// One revision, as `--json` shows it.
 #[derive(serde::Serialize)]
@@ -132,6 +193,9 @@ fn prune(args: PruneArgs) -> Result<u8> {
 
 pub fn restore(args: RestoreArgs) -> Result<u8> {
     let vault = open_vault(&args.vault)?;
+    if let Some(at) = &args.at {
+        return restore_at(&vault, &args, at);
+    }
     let revision = vault_path(&vault, &args.revision)?;
     let report: RestoreReport = restore::restore(&vault, &revision)
         .with_context(|| format!("cannot restore `{revision}`"))?;

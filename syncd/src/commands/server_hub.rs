@@ -25,6 +25,42 @@ pub fn create(
     args: &ServerArgs,
 ) -> Result<Created> {
     let (root, device) = prepare(root, device)?;
+    let joined = join(&root, url, &device, args)?;
+    let vault = LocalVault::init_with_server(
+        &root,
+        url,
+        &device,
+        Some((joined.config.clone(), &joined.creds.token)),
+    )?;
+    joined.tell();
+    Ok(Created {
+        vault,
+        hub_state: joined.hub_state,
+    })
+}
+
+/// A server joined: the settings and token for `.vault/`, the hub, what it holds.
+pub struct Joined {
+    pub config: ServerConfig,
+    pub creds: Credentials,
+    pub hub: HttpHub,
+    pub hub_state: String,
+}
+
+impl Joined {
+    /// Tell the user which device the server knows this one as.
+    pub fn tell(&self) {
+        let creds = &self.creds;
+        eprintln!(
+            "logged in as `{}`; this device is `{}` on the server (`vault-server device revoke {} {}` would shut it out); its token is in `.vault/token`",
+            creds.user, creds.device, creds.user, creds.device
+        );
+    }
+}
+
+/// Log in to the server at `url` (or create its first account), choose or create the vault on
+/// it, and open it; nothing on this device is touched.
+pub fn join(root: &Path, url: &str, device: &str, args: &ServerArgs) -> Result<Joined> {
     let Some(user) = args.user.clone() else {
         bail!(
             "a server hub needs an account: pass --user NAME and the password with --password-stdin"
@@ -53,13 +89,13 @@ pub fn create(
     let password = read_password(args.password_stdin)?;
     let creds = match &args.setup_token {
         Some(token) => server
-            .setup(&config.user, &password, &device, token)
+            .setup(&config.user, &password, device, token)
             .context("cannot create the server's first account")?,
         None => server
-            .login(&config.user, &password, &device)
+            .login(&config.user, &password, device)
             .with_context(|| format!("cannot log in to `{url}` as `{}`", config.user))?,
     };
-    config.vault = choose_vault(&server, &creds, args.vault_name.as_deref(), &root)?;
+    config.vault = choose_vault(&server, &creds, args.vault_name.as_deref(), root)?;
     let hub = server.vault(&config.vault, &creds.token);
     let (created, head) = hub
         .create()
@@ -73,12 +109,12 @@ pub fn create(
             head.short()
         ),
     };
-    let vault = LocalVault::init_with_server(&root, url, &device, Some((config, &creds.token)))?;
-    eprintln!(
-        "logged in as `{}`; this device is `{}` on the server (`vault-server device revoke {} {}` would shut it out); its token is in `.vault/token`",
-        creds.user, creds.device, creds.user, creds.device
-    );
-    Ok(Created { vault, hub_state })
+    Ok(Joined {
+        config,
+        creds,
+        hub,
+        hub_state,
+    })
 }
 
 /// The vault to sync: the one named, the account's only one, or (for an account without

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use vault::local::{LocalError, LocalVault};
-use vault::reconcile::Side;
+use vault::reconcile::{ConflictKind, Side};
 use vault::sync::{self, ChangeKind, Outcome, SyncOptions, SyncReport};
 
 use super::{current_dir, init, open_hub, open_vault, vault_and_hub};
@@ -34,6 +34,14 @@ pub fn run(args: SyncArgs) -> Result<u8> {
         output::json(&report)?;
     } else {
         output::emit(&summary(&vault, &report))?;
+    }
+    if !report.held_back.is_empty() {
+        // The rest synced, but the folder and the hub differ until the user acts.
+        eprintln!(
+            "error: {}",
+            sync::guard::held_back_message(&report.held_back)
+        );
+        return Ok(exit::ERROR);
     }
     Ok(exit::OK)
 }
@@ -109,6 +117,19 @@ fn summary(vault: &LocalVault, report: &SyncReport) -> String {
         s.bytes_received
     );
     for c in &report.conflicts {
+        if c.kind == ConflictKind::OlderVersion {
+            let from = match c.winner {
+                Side::Local => "the hub",
+                Side::Remote => "this device",
+            };
+            line!(
+                out,
+                "  older version: {from} put back `{}` with an older time than the version it replaced (a restored backup?); the newer state stays, the older version is at `{}` (`syncd restore` brings it back)",
+                c.path,
+                c.revision
+            );
+            continue;
+        }
         let kept = match c.winner {
             Side::Local => "this device's version",
             Side::Remote => "the hub's version",
@@ -119,6 +140,9 @@ fn summary(vault: &LocalVault, report: &SyncReport) -> String {
             c.path,
             c.revision
         );
+    }
+    for g in &report.held_back {
+        line!(out, "  held back: the deletions in {g}");
     }
     for w in &report.warnings {
         line!(out, "  warning: {w}");

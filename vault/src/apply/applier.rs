@@ -7,17 +7,18 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use super::{ApplyError, ApplyReport, CHANGED, Done, Skipped, filetime_of, io_err, with_exec};
+use super::{
+    ApplyError, ApplyReport, CHANGED, Done, Scanned, Skipped, filetime_of, io_err, with_exec,
+};
 use crate::filestat::{self, FileStat, Found};
 use crate::fsutil;
 use crate::id::ObjectId;
 use crate::object::FileMeta;
 use crate::paths::VaultPath;
-use crate::statcache::PathMap;
 
 pub(super) struct Applier<'a> {
     pub(super) root: &'a Path,
-    pub(super) scanned: &'a PathMap<FileStat>,
+    pub(super) scanned: Scanned<'a>,
     pub(super) report: ApplyReport,
 }
 
@@ -90,7 +91,8 @@ impl Applier<'_> {
     }
 
     /// `None` if `path` still holds what the plan expects: nothing (`expect` is `None`), or the
-    /// very file the scan saw. Otherwise the reason to skip.
+    /// very file the scan saw (its stat, and its bytes if the stat could hide a change, see
+    /// [`Scanned::still_holds`]). Otherwise the reason to skip.
     fn changed(
         &self,
         path: &VaultPath,
@@ -100,7 +102,9 @@ impl Applier<'_> {
         let found = filestat::probe(full).map_err(io_err("checking", full))?;
         let ok = match (expect, found) {
             (None, Found::Absent) => true,
-            (Some(m), Found::File(st)) => self.scanned.get(path) == Some(&st) && st.size == m.size,
+            (Some(m), Found::File(st)) => self
+                .scanned
+                .still_holds(path, &st, m, || open_no_follow(full)),
             _ => false,
         };
         Ok((!ok).then(|| CHANGED.to_string()))
@@ -134,7 +138,7 @@ impl Applier<'_> {
         if let Some(reason) = self.changed(path, &full, Some(expect))? {
             return self.skip(path, reason);
         }
-        if let Some(reason) = self.remove_if_unchanged(path, &full)? {
+        if let Some(reason) = self.remove_if_unchanged(path, &full, expect)? {
             return self.skip(path, reason);
         }
         self.remove_empty_parents(path);
@@ -143,14 +147,16 @@ impl Applier<'_> {
         Ok(())
     }
 
-    /// Remove the file at `full` only if it is still the scanned file: move it aside first (so no
-    /// new edit can land on it), check what was moved, then unlink it or put it back.
+    /// Remove the file at `full` only if it is still the scanned file holding `expect`: move it
+    /// aside first (so no new edit can land on it), check what was moved (its bytes too when
+    /// its stat could hide a change), then unlink it or put it back.
     pub(super) fn remove_if_unchanged(
         &self,
         path: &VaultPath,
         full: &Path,
+        expect: &FileMeta,
     ) -> Result<Option<String>, ApplyError> {
-        let Some(want) = self.scanned.get(path) else {
+        let Some(want) = self.scanned.stat(path) else {
             return Ok(Some(CHANGED.to_string()));
         };
         let aside = fsutil::temp_path_for(full);
@@ -161,7 +167,7 @@ impl Applier<'_> {
         }
         let dir = full.parent().unwrap_or(self.root);
         match filestat::probe(&aside).map_err(io_err("checking", &aside))? {
-            Found::File(st) if same_file(&st, want) => {
+            Found::File(st) if same_file(&st, want) && self.holds(path, want, expect, &aside) => {
                 fs::remove_file(&aside).map_err(io_err("removing", &aside))?;
                 fsutil::fsync_dir(dir).map_err(io_err("syncing folder", dir))?;
                 Ok(None)
@@ -207,7 +213,7 @@ impl Applier<'_> {
                 format!("{reason} (`{to}` exists; it is never replaced by a move)"),
             );
         }
-        let Some(want) = self.scanned.get(from).copied() else {
+        let Some(want) = self.scanned.stat(from).copied() else {
             return self.skip(from, CHANGED.to_string());
         };
         match fs::hard_link(&full_from, &full_to) {
@@ -215,12 +221,13 @@ impl Applier<'_> {
                 // The link took whatever was at `from` at that instant; if that is not the
                 // scanned file, undo (the file is still at `from`, nothing is lost).
                 if !matches!(filestat::probe(&full_to), Ok(Found::File(st)) if same_file(&st, &want))
+                    || !self.holds(from, &want, expect, &full_to)
                 {
                     fs::remove_file(&full_to).map_err(io_err("undoing the link", &full_to))?;
                     return self.skip(from, CHANGED.to_string());
                 }
                 sync_parent(&full_to, self.root)?;
-                if let Some(reason) = self.remove_if_unchanged(from, &full_from)? {
+                if let Some(reason) = self.remove_if_unchanged(from, &full_from, expect)? {
                     // `to` holds the scanned version and `from` the user's edit: both kept.
                     return self.skip(
                         from,
@@ -268,7 +275,7 @@ impl Applier<'_> {
         let file = File::open(&full).map_err(io_err("opening", &full))?;
         let m = file.metadata().map_err(io_err("reading", &full))?;
         // The handle's own stat proves it is the scanned file (not a link swapped in since).
-        if !m.is_file() || self.scanned.get(path) != Some(&FileStat::from_metadata(&m)) {
+        if !m.is_file() || self.scanned.stat(path) != Some(&FileStat::from_metadata(&m)) {
             return self.skip(path, CHANGED.to_string());
         }
         let mode = with_exec(m.mode() & 0o777, meta.executable);
@@ -282,6 +289,14 @@ impl Applier<'_> {
         let stat = self.confirm(&full, meta, m.ino())?;
         self.done(path, stat, Some(meta.id));
         Ok(())
+    }
+
+    /// Whether the file at `at` (moved or linked from `path`, with the stat `want` the scan
+    /// saw, less its ctime) still holds `expect`'s bytes, when `want` could hide a same-tick
+    /// change; otherwise the stat check was enough.
+    fn holds(&self, path: &VaultPath, want: &FileStat, expect: &FileMeta, at: &Path) -> bool {
+        self.scanned
+            .still_holds(path, want, expect, || open_no_follow(at))
     }
 
     /// Remove the folders that held `path` and are now empty, up to (never including) the root.
@@ -300,4 +315,14 @@ impl Applier<'_> {
 fn sync_parent(full: &Path, root: &Path) -> Result<(), ApplyError> {
     let dir = full.parent().unwrap_or(root);
     fsutil::fsync_dir(dir).map_err(io_err("syncing folder", dir))
+}
+
+/// Open the file at `full` for reading, never through a symlink at its last component (the
+/// folders on the way were checked by the caller).
+fn open_no_follow(full: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(full)
 }

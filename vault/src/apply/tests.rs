@@ -1,7 +1,7 @@
 //! Tests of `apply` on real temp folders.
 
 use super::*;
-use crate::statcache::PathMap;
+use crate::statcache::{PathMap, now_ns};
 
 use std::fs::{self, Permissions};
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
@@ -123,7 +123,13 @@ fn writes_a_new_file_with_exact_content_mtime_and_mode() {
         expect: None,
     }];
     let mut src = MapSource::with(&[content]);
-    let report = apply_actions(root, &actions, &PathMap::default(), &mut src).unwrap();
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        &mut src,
+    )
+    .unwrap();
 
     assert_eq!(read(root, "bin/deep/run.sh"), content);
     let md = fs::metadata(root.join("bin/deep/run.sh")).unwrap();
@@ -152,7 +158,13 @@ fn clears_the_executable_bit_and_writes_empty_files_without_fetching() {
         expect: None,
     }];
     let mut src = MapSource::default();
-    apply_actions(root, &actions, &PathMap::default(), &mut src).unwrap();
+    apply_actions(
+        root,
+        &actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        &mut src,
+    )
+    .unwrap();
     assert!(src.calls.is_empty(), "an empty file needs no fetch");
     assert_eq!(read(root, "empty.md"), b"");
     let mode = fs::metadata(root.join("empty.md")).unwrap().mode();
@@ -171,7 +183,13 @@ fn overwrites_a_file_that_is_unchanged_since_the_scan() {
         meta: meta(b"new", MTIME, false),
         expect: Some(old),
     }];
-    let report = apply_actions(root, &actions, &scanned, &mut MapSource::with(&[b"new"])).unwrap();
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut MapSource::with(&[b"new"]),
+    )
+    .unwrap();
     assert_eq!(read(root, "a.md"), b"new");
     assert_eq!(report.files_written, 1);
     let mode = fs::metadata(root.join("a.md")).unwrap().mode();
@@ -193,8 +211,13 @@ fn skips_a_write_when_the_file_changed_after_the_scan() {
         meta: meta(b"remote", MTIME, false),
         expect: Some(old),
     }];
-    let report =
-        apply_actions(root, &actions, &scanned, &mut MapSource::with(&[b"remote"])).unwrap();
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut MapSource::with(&[b"remote"]),
+    )
+    .unwrap();
     assert_eq!(read(root, "a.md"), b"the user's edit");
     assert_eq!(report.skipped.len(), 1);
     assert_eq!(report.skipped[0].reason, CHANGED);
@@ -216,7 +239,7 @@ fn skips_a_new_file_when_one_appeared_at_the_path() {
     let report = apply_actions(
         root,
         &actions,
-        &PathMap::default(),
+        Scanned::new(&PathMap::default(), now_ns()),
         &mut MapSource::with(&[b"remote"]),
     )
     .unwrap();
@@ -236,7 +259,13 @@ fn deletes_an_unchanged_file_and_cleans_empty_folders_but_not_the_root() {
         path: vp("a/b/c.md"),
         expect: m,
     }];
-    let report = apply_actions(root, &actions, &scanned, &mut MapSource::default()).unwrap();
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut MapSource::default(),
+    )
+    .unwrap();
     assert!(!root.join("a/b").exists(), "empty folder removed");
     assert!(root.join("a/keep.md").exists());
     assert_eq!(report.files_deleted, 1);
@@ -250,7 +279,13 @@ fn deletes_an_unchanged_file_and_cleans_empty_folders_but_not_the_root() {
         path: vp("top.md"),
         expect: m,
     }];
-    apply_actions(root, &del, &scanned, &mut MapSource::default()).unwrap();
+    apply_actions(
+        root,
+        &del,
+        Scanned::new(&scanned, now_ns()),
+        &mut MapSource::default(),
+    )
+    .unwrap();
     assert!(root.is_dir());
     assert_no_temp_files(root);
 }
@@ -267,7 +302,13 @@ fn delete_refuses_a_file_changed_after_the_scan() {
         path: vp("a.md"),
         expect: m,
     }];
-    let report = apply_actions(root, &actions, &scanned, &mut MapSource::default()).unwrap();
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut MapSource::default(),
+    )
+    .unwrap();
     assert_eq!(read(root, "a.md"), b"new words");
     assert_eq!(report.files_deleted, 0);
     assert_eq!(report.skipped.len(), 1);
@@ -286,7 +327,13 @@ fn moves_keep_bytes_and_times_and_clean_the_old_folder() {
         to: vp(to),
         expect: m,
     }];
-    let report = apply_actions(root, &actions, &scanned, &mut MapSource::default()).unwrap();
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut MapSource::default(),
+    )
+    .unwrap();
     assert_eq!(read(root, to), b"text");
     assert!(!root.join("old").exists());
     assert_eq!(report.files_moved, 1);
@@ -317,7 +364,13 @@ fn a_move_into_revisions_never_replaces_an_existing_file() {
         to: vp(to),
         expect: m,
     }];
-    let report = apply_actions(root, &actions, &scanned, &mut MapSource::default()).unwrap();
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut MapSource::default(),
+    )
+    .unwrap();
     assert_eq!(read(root, to), b"an earlier revision");
     assert_eq!(read(root, "a.md"), b"loser");
     assert_eq!(report.files_moved, 0);
@@ -365,7 +418,13 @@ fn a_symlinked_folder_pointing_outside_is_refused() {
             expect: vm,
         },
     ];
-    let report = apply_actions(root, &actions, &scanned, &mut MapSource::with(&[b"evil"])).unwrap();
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut MapSource::with(&[b"evil"]),
+    )
+    .unwrap();
     assert_eq!(files_under(outside.path()), vec!["victim.md".to_string()]);
     assert_eq!(fs::read(&victim).unwrap(), b"outside");
     assert_eq!(report.skipped.len(), 4);
@@ -391,7 +450,7 @@ fn a_file_where_a_folder_is_needed_is_refused() {
     let report = apply_actions(
         root,
         &actions,
-        &PathMap::default(),
+        Scanned::new(&PathMap::default(), now_ns()),
         &mut MapSource::with(&[b"x"]),
     )
     .unwrap();
@@ -410,7 +469,13 @@ fn bytes_that_do_not_match_the_id_are_refused() {
     }];
     let mut src = MapSource::with(&[b"real"]);
     src.lie = true;
-    let err = apply_actions(root, &actions, &PathMap::default(), &mut src).unwrap_err();
+    let err = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        &mut src,
+    )
+    .unwrap_err();
     assert!(matches!(err, ApplyError::WrongBytes { .. }), "{err}");
     assert!(!err.is_transient());
     assert_eq!(files_under(root), Vec::<String>::new(), "nothing written");
@@ -432,7 +497,14 @@ fn fetches_in_batches_and_a_source_error_reports_what_was_done() {
         })
         .collect();
     let mut src = MapSource::with(&refs);
-    let report = apply_batched(root, &actions, &PathMap::default(), &mut src, 20).unwrap();
+    let report = apply_batched(
+        root,
+        &actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        &mut src,
+        20,
+    )
+    .unwrap();
     let sizes: Vec<usize> = src.calls.iter().map(Vec::len).collect();
     assert_eq!(sizes, vec![2, 2, 1]);
     assert_eq!(report.files_written, 5);
@@ -440,8 +512,14 @@ fn fetches_in_batches_and_a_source_error_reports_what_was_done() {
     let dir2 = tempfile::tempdir().unwrap();
     let mut failing = MapSource::with(&refs);
     failing.fail_after = Some(1);
-    let err =
-        apply_batched(dir2.path(), &actions, &PathMap::default(), &mut failing, 20).unwrap_err();
+    let err = apply_batched(
+        dir2.path(),
+        &actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        &mut failing,
+        20,
+    )
+    .unwrap_err();
     assert!(matches!(err, ApplyError::Fetch { .. }));
     assert!(err.to_string().contains("f2.md"), "{err}");
     assert_eq!(err.partial().files_written, 2);
@@ -460,12 +538,24 @@ fn touch_adopts_time_and_mode_only_if_unchanged() {
         meta: target,
         expect: m,
     }];
-    let report = apply_actions(root, &actions, &scanned, &mut MapSource::default()).unwrap();
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut MapSource::default(),
+    )
+    .unwrap();
     let st = report.done[0].stat.expect("confirmed");
     assert_eq!((st.mtime_ns, st.executable), (MTIME, true));
 
     // Now changed since that (stale) scan: refused.
-    let report = apply_actions(root, &actions, &scanned, &mut MapSource::default()).unwrap();
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut MapSource::default(),
+    )
+    .unwrap();
     assert_eq!(report.skipped.len(), 1);
 }
 
@@ -481,7 +571,7 @@ fn a_missing_scan_record_is_treated_as_changed() {
     let report = apply_actions(
         root,
         &actions,
-        &PathMap::default(),
+        Scanned::new(&PathMap::default(), now_ns()),
         &mut MapSource::default(),
     )
     .unwrap();
@@ -493,17 +583,17 @@ fn a_missing_scan_record_is_treated_as_changed() {
 fn a_file_replaced_in_the_last_instant_is_put_back_not_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    put(root, "a.md", b"old");
+    let m = put(root, "a.md", b"old");
     let scanned = scan(root, &["a.md"]);
     // An editor's atomic save (new inode) lands after the re-check, before the removal.
     fsutil::write_atomic(&root.join("a.md"), b"saved by the editor").unwrap();
     let ap = applier::Applier {
         root,
-        scanned: &scanned,
+        scanned: Scanned::new(&scanned, now_ns()),
         report: ApplyReport::default(),
     };
     let reason = ap
-        .remove_if_unchanged(&vp("a.md"), &root.join("a.md"))
+        .remove_if_unchanged(&vp("a.md"), &root.join("a.md"), &m)
         .unwrap();
     assert_eq!(reason.as_deref(), Some(CHANGED));
     assert_eq!(read(root, "a.md"), b"saved by the editor");
@@ -522,8 +612,116 @@ fn a_move_whose_source_changed_is_skipped() {
         to: vp("b.md"),
         expect: m,
     }];
-    let report = apply_actions(root, &actions, &scanned, &mut MapSource::default()).unwrap();
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut MapSource::default(),
+    )
+    .unwrap();
     assert_eq!(report.skipped.len(), 1);
     assert_eq!(files_under(root), vec!["a.md"]);
     assert_eq!(read(root, "a.md"), b"edited");
+}
+
+/// `a.md` holding "two" with a whole-second mtime, and what a scan of it recorded when it
+/// still held "one": the same stat (as a second same-size save within the same second keeps
+/// it on a filesystem with one-second timestamps) with the id of "one".
+fn saved_twice_within_a_tick(root: &Path) -> (PathMap<FileStat>, FileMeta) {
+    let full = root.join("a.md");
+    fs::write(&full, b"two").unwrap();
+    let second = now_ns() / 1_000_000_000 * 1_000_000_000;
+    filetime::set_file_mtime(&full, filetime_of(second)).unwrap();
+    let scanned = scan(root, &["a.md"]);
+    let expect = FileMeta {
+        mtime_ns: second,
+        ..meta(b"one", second, false)
+    };
+    (scanned, expect)
+}
+
+#[test]
+fn a_stat_that_could_hide_a_same_tick_save_is_checked_by_its_bytes() {
+    let actions = |expect: FileMeta| {
+        vec![
+            (
+                "write",
+                Action::Write {
+                    path: vp("a.md"),
+                    meta: meta(b"new", MTIME, false),
+                    expect: Some(expect),
+                },
+            ),
+            (
+                "delete",
+                Action::Delete {
+                    path: vp("a.md"),
+                    expect,
+                },
+            ),
+            (
+                "move",
+                Action::Move {
+                    from: vp("a.md"),
+                    to: vp("b.md"),
+                    expect,
+                },
+            ),
+            (
+                "touch",
+                Action::Touch {
+                    path: vp("a.md"),
+                    meta: FileMeta {
+                        mtime_ns: MTIME,
+                        ..expect
+                    },
+                    expect,
+                },
+            ),
+        ]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (scanned, expect) = saved_twice_within_a_tick(root);
+    for (what, action) in actions(expect) {
+        // The scan started just now, within the file's tick: its stat proves nothing.
+        let since = now_ns();
+        let report = apply_actions(
+            root,
+            &[action],
+            Scanned::new(&scanned, since),
+            &mut MapSource::with(&[b"new"]),
+        )
+        .unwrap();
+        assert_eq!(report.skipped.len(), 1, "{what}: not skipped");
+        assert_eq!(report.skipped[0].reason, CHANGED, "{what}");
+        assert_eq!(files_under(root), ["a.md"], "{what}");
+        assert_eq!(read(root, "a.md"), b"two", "{what}: the save was lost");
+        assert_no_temp_files(root);
+    }
+}
+
+#[test]
+fn a_stat_past_its_tick_is_trusted_without_reading_the_file() {
+    // The same lying stat, but the scan started long after the file's tick: an equal stat is
+    // then proof enough (a later write would have moved the timestamps), and the file is not
+    // read. (That the bytes differ here shows that it was not read.)
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (scanned, expect) = saved_twice_within_a_tick(root);
+    let later = now_ns() + 10_000_000_000;
+    let actions = [Action::Write {
+        path: vp("a.md"),
+        meta: meta(b"new", MTIME, false),
+        expect: Some(expect),
+    }];
+    let report = apply_actions(
+        root,
+        &actions,
+        Scanned::new(&scanned, later),
+        &mut MapSource::with(&[b"new"]),
+    )
+    .unwrap();
+    assert_eq!(report.files_written, 1);
+    assert_eq!(read(root, "a.md"), b"new");
 }

@@ -33,17 +33,16 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use super::{
-    ApplyError, ApplyReport, BlobSource, CHANGED, fetch_batch, filetime_of, folder_of, io_err,
-    is_empty_blob, plan_batch, with_exec,
+    ApplyError, ApplyReport, BlobSource, CHANGED, Scanned, fetch_batch, filetime_of, folder_of,
+    io_err, is_empty_blob, plan_batch, with_exec,
 };
-use crate::filestat::{FileStat, Found};
+use crate::filestat::Found;
 use crate::fsutil::{self, Dir};
 use crate::id::ObjectId;
 use crate::object::FileMeta;
 use crate::paths::VaultPath;
 use crate::progress::Progress;
 use crate::reconcile::Action;
-use crate::statcache::PathMap;
 
 /// Batches of at most this many writes fsync each file; larger ones flush the filesystem once.
 const FSYNC_EACH_MAX: usize = 8;
@@ -73,7 +72,7 @@ fn folder_path(root: &Path, folder: Folder<'_>) -> PathBuf {
 #[derive(Clone, Copy)]
 struct Ctx<'a> {
     root: &'a Path,
-    scanned: &'a PathMap<FileStat>,
+    scanned: Scanned<'a>,
     hook: Hook<'a>,
     progress: &'a dyn Progress,
 }
@@ -155,7 +154,7 @@ impl Drop for DirTemp {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn write_run(
     root: &Path,
-    scanned: &PathMap<FileStat>,
+    scanned: Scanned<'_>,
     report: &mut ApplyReport,
     run: &[Action],
     source: &mut dyn BlobSource,
@@ -449,11 +448,22 @@ fn prepare<'a>(ctx: Ctx<'_>, top: &Arc<Dir>, run: &'a [Action], f: &Fetched) -> 
 }
 
 /// Whether the name holds what the plan expects: nothing (`expect` is `None`), or the very file
-/// the scan saw (its stat, and the size the plan knows).
-fn still_expected(ctx: Ctx<'_>, path: &VaultPath, expect: Option<&FileMeta>, found: Found) -> bool {
+/// the scan saw (its stat, and the size the plan knows). With `read` (the last check before
+/// an overwrite), a stat that could hide a same-tick change is not trusted: the file is read
+/// through it and must hash to the expected id (see [`Scanned::still_holds`]).
+fn still_expected(
+    ctx: Ctx<'_>,
+    path: &VaultPath,
+    expect: Option<&FileMeta>,
+    found: Found,
+    read: Option<&dyn Fn() -> std::io::Result<std::fs::File>>,
+) -> bool {
     match (expect, found) {
         (None, Found::Absent) => true,
-        (Some(m), Found::File(st)) => ctx.scanned.get(path) == Some(&st) && st.size == m.size,
+        (Some(m), Found::File(st)) => match read {
+            Some(read) => ctx.scanned.still_holds(path, &st, m, read),
+            None => ctx.scanned.stat(path) == Some(&st) && st.size == m.size,
+        },
         _ => false,
     }
 }
@@ -475,7 +485,7 @@ fn write_temp<'a>(
     let (found, current_mode) = dir
         .stat(&name)
         .map_err(|e| io_err("checking", &full())(e))?;
-    if !still_expected(ctx, path, expect, found) {
+    if !still_expected(ctx, path, expect, found, None) {
         return Ok(Outcome::Skipped(path, CHANGED.to_string()));
     }
     (ctx.hook)(Point::BeforeTemp, path)

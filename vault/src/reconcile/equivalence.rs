@@ -63,6 +63,13 @@ fn pool() -> Vec<VaultPath> {
 }
 
 const CONTENTS: [&str; 4] = ["x", "y", "z", "w"];
+/// The time of an older version put back (a backup restored): well before every other time.
+const OLD: i64 = -2 * BACKWARD_SLACK_NS;
+
+/// A version's time: mostly near `T0`, sometimes a backup's.
+fn arb_time() -> impl Strategy<Value = i64> + Clone {
+    prop_oneof![6 => 0i64..4, 1 => Just(OLD)]
+}
 /// How many names at the start of [`pool`] get half of the changes.
 const HOT: usize = 6;
 
@@ -103,7 +110,7 @@ fn arb_at(names: usize) -> impl Strategy<Value = usize> + Clone {
 fn arb_op(names: usize) -> impl Strategy<Value = Op> {
     let at = arb_at(names);
     prop_oneof![
-        3 => (at.clone(), 0..CONTENTS.len(), 0i64..4)
+        3 => (at.clone(), 0..CONTENTS.len(), arb_time())
             .prop_map(|(at, content, time)| Op::Put { at, content, time }),
         1 => at.clone().prop_map(|at| Op::Touch { at }),
         1 => at.clone().prop_map(|at| Op::Flip { at }),
@@ -157,6 +164,7 @@ struct Case {
     local: FlatTree,
     remote: FlatTree,
     devices: Devices,
+    evidence: Evidence,
     ignore: usize,
 }
 
@@ -174,9 +182,14 @@ fn arb_case() -> impl Strategy<Value = Case> {
         prop::collection::vec((arb_at(n), arb_at(n), any::<bool>()), 0..2),
         any::<bool>(),
         0..IGNORES.len(),
+        // Some names were deleted before base: the last version (its time) and when.
+        prop::collection::vec(
+            prop::option::weighted(0.3, (0..CONTENTS.len(), arb_time(), 0i64..2)),
+            n,
+        ),
     )
         .prop_map(
-            move |(in_base, untouched, both, shift, here, there, crossed, swap, ignore)| {
+            move |(in_base, untouched, both, shift, here, there, crossed, swap, ignore, gone)| {
                 let mut base: FlatTree = (0..untouched)
                     .map(|i| (p(&format!("f/{i}.md")), v(CONTENTS[i % 4], i as i64)))
                     .collect();
@@ -232,11 +245,22 @@ fn arb_case() -> impl Strategy<Value = Case> {
                     remote_id: remote_id.into(),
                     remote_name: "phone".into(),
                 };
+                let deleted = names
+                    .iter()
+                    .zip(gone)
+                    .filter_map(|(name, gone)| {
+                        let (content, time, late) = gone?;
+                        let last = v(CONTENTS[content], time);
+                        let at_ns = T0 + late * 3 * BACKWARD_SLACK_NS;
+                        Some((name.clone(), Deletion { last, at_ns }))
+                    })
+                    .collect();
                 Case {
                     base,
                     local,
                     remote,
                     devices,
+                    evidence: Evidence { deleted },
                     ignore,
                 }
             },
@@ -245,11 +269,12 @@ fn arb_case() -> impl Strategy<Value = Case> {
 
 fn both_plans(case: &Case) -> (Plan, Plan) {
     let ignored = IGNORES[case.ignore];
-    let fast = reconcile(
+    let fast = reconcile_with(
         &case.base,
         &case.local,
         &case.remote,
         &case.devices,
+        &case.evidence,
         &ignored,
     );
     let slow = reference::reconcile(
@@ -257,6 +282,7 @@ fn both_plans(case: &Case) -> (Plan, Plan) {
         &case.local,
         &case.remote,
         &case.devices,
+        &case.evidence,
         &ignored,
     );
     (fast, slow)
@@ -313,6 +339,8 @@ fn generated_cases_reach_every_rule() {
                 (ConflictKind::BothChanged, Side::Remote) => "both changed, remote wins",
                 (ConflictKind::NameClash, Side::Local) => "name clash, local wins",
                 (ConflictKind::NameClash, Side::Remote) => "name clash, remote wins",
+                (ConflictKind::OlderVersion, Side::Local) => "older version there, kept aside",
+                (ConflictKind::OlderVersion, Side::Remote) => "older version here, kept aside",
             });
         }
         let untouched = |q: &VaultPath| {
@@ -332,6 +360,13 @@ fn generated_cases_reach_every_rule() {
             {
                 saw("name clash with an untouched file");
             }
+        }
+        if plan
+            .conflicts
+            .iter()
+            .any(|c| c.kind == ConflictKind::OlderVersion && !case.base.contains_key(&c.path))
+        {
+            saw("resurrected note kept aside");
         }
         if plan
             .conflicts
@@ -360,6 +395,9 @@ fn generated_cases_reach_every_rule() {
         "name clash, local wins",
         "name clash, remote wins",
         "name clash with an untouched file",
+        "older version there, kept aside",
+        "older version here, kept aside",
+        "resurrected note kept aside",
         "revision name already taken",
         "published delete",
         "non-ASCII name kept",

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{Changed, Diff, assemble};
+use super::evidence::{Evidence, Tally, is_backward, moved};
 use super::{Action, Conflict, ConflictKind, Devices, Plan, Side, local_wins};
 use crate::id::ObjectId;
 use crate::object::{FileMeta, FlatTree};
@@ -15,6 +16,7 @@ pub(super) struct Merge<'a> {
     pub(super) local: &'a FlatTree,
     pub(super) remote: &'a FlatTree,
     pub(super) devices: &'a Devices,
+    evidence: &'a Evidence,
     /// Revision paths handed out so far. With the three trees these are the names a new
     /// revision must not take; asking the trees directly spares copying every path of the vault.
     issued: BTreeSet<VaultPath>,
@@ -35,12 +37,14 @@ impl<'a> Merge<'a> {
         local: &'a FlatTree,
         remote: &'a FlatTree,
         devices: &'a Devices,
+        evidence: &'a Evidence,
     ) -> Merge<'a> {
         Merge {
             base,
             local,
             remote,
             devices,
+            evidence,
             issued: BTreeSet::new(),
             decided: FlatTree::new(),
             moves: Vec::new(),
@@ -84,10 +88,12 @@ impl<'a> Merge<'a> {
         }
     }
 
-    /// Renames recognised by content: a path gone on one side whose base bytes appear at a path
-    /// that side added. Handles the two cases the per-path rules would get wrong: an edit on the
-    /// other side (it must follow the rename), and a plain remote rename (moved locally rather
-    /// than deleted and downloaded again).
+    /// Renames: a path gone on one side whose base entry appears at a path that side added,
+    /// with the evidence of [`moved`] and one-to-one (see `evidence.rs`). Handles the two cases
+    /// the per-path rules would get wrong: an edit on the other side (it must follow the
+    /// rename), and a plain remote rename (moved locally rather than deleted and downloaded
+    /// again). Without the evidence, the per-path rules see a delete plus an add, and an edit
+    /// of the old path stays there.
     ///
     /// Both ends of a rename are changed paths (the old one is missing on a side, the new one
     /// from base), so looking only at `changed`, in path order, pairs exactly as looking at
@@ -105,10 +111,9 @@ impl<'a> Merge<'a> {
                 // Renamed here; edited (not deleted) there: the edit goes to the new name.
                 (None, Some(r)) if !r.same_content(b) => {
                     let added = added.get_or_insert_with(|| Added::new(changed));
-                    let Some((j, l_new)) = added.local.first(b) else {
+                    let Some((j, l_new)) = added.local.renamed(b) else {
                         continue;
                     };
-                    added.local.use_first(b);
                     let new = changed[j].path;
                     self.decided.insert(new.clone(), *r);
                     self.writes.push(Action::Write {
@@ -122,7 +127,7 @@ impl<'a> Merge<'a> {
                 // Renamed there; here edited, or untouched.
                 (Some(l), None) => {
                     let added = added.get_or_insert_with(|| Added::new(changed));
-                    let Some((j, rn)) = added.remote.first(b) else {
+                    let Some((j, rn)) = added.remote.renamed(b) else {
                         continue;
                     };
                     let new = changed[j].path;
@@ -135,7 +140,6 @@ impl<'a> Merge<'a> {
                         // Renamed and touched there: let the per-path rules download it.
                         continue;
                     }
-                    added.remote.use_first(b);
                     self.moves.push(Action::Move {
                         from: c.path.clone(),
                         to: new.clone(),
@@ -161,23 +165,26 @@ impl<'a> Merge<'a> {
         match (l, r) {
             // Absent on both sides (deleted on both, or only in base): nothing to keep.
             (None, None) => {}
-            (Some(l), None) => {
-                if remote_changed && !local_changed {
-                    self.deletes.push(Action::Delete {
-                        path: path.clone(),
-                        expect: *l,
-                    });
-                } else {
-                    // Unchanged on the other side, added here, or edited here and deleted
-                    // there: the edit wins.
+            (Some(l), None) => match b {
+                // Deleted there; untouched (or only re-timed) here.
+                Some(_) if !local_changed => self.deletes.push(Action::Delete {
+                    path: path.clone(),
+                    expect: *l,
+                }),
+                // Edited here and deleted there: the edit wins, unless it puts back an older
+                // version; added here: published, unless an old copy of a note deleted since.
+                Some(b) if is_backward(l, b) => self.put_aside_local(path, l),
+                None if self.evidence.resurrected(path, l) => self.put_aside_local(path, l),
+                _ => {
                     self.decided.insert(path.clone(), *l);
                 }
-            }
-            (None, Some(r)) => {
-                if local_changed && !remote_changed {
-                    // Deleted here; untouched (or only re-timed) there.
-                    self.local_deletes += 1;
-                } else {
+            },
+            (None, Some(r)) => match b {
+                // Deleted here; untouched (or only re-timed) there.
+                Some(_) if !remote_changed => self.local_deletes += 1,
+                // Edited there (to an older version) and deleted here: the deletion stands.
+                Some(b) if is_backward(r, b) => self.put_aside_remote(path, r),
+                _ => {
                     self.decided.insert(path.clone(), *r);
                     self.writes.push(Action::Write {
                         path: path.clone(),
@@ -185,7 +192,7 @@ impl<'a> Merge<'a> {
                         expect: None,
                     });
                 }
-            }
+            },
             (Some(l), Some(r)) if l.same_content(r) => {
                 // Same bytes: keep the newer time; a side that did not move keeps nothing.
                 let take_local = if l == r || Some(r) == b {
@@ -201,11 +208,19 @@ impl<'a> Merge<'a> {
                     self.adopt_remote(path, l, r);
                 }
             }
-            (Some(l), Some(r)) => match (local_changed, remote_changed) {
-                (true, false) => {
+            (Some(l), Some(r)) => match (local_changed, remote_changed, b) {
+                // Changed on one side only, but to an older-looking version: the other keeps
+                // the path.
+                (true, false, Some(b)) if is_backward(l, b) => {
+                    self.keep(path, l, r, Side::Remote, ConflictKind::OlderVersion);
+                }
+                (false, true, Some(b)) if is_backward(r, b) => {
+                    self.keep(path, l, r, Side::Local, ConflictKind::OlderVersion);
+                }
+                (true, false, _) => {
                     self.decided.insert(path.clone(), *l);
                 }
-                (false, true) => self.adopt_remote(path, l, r),
+                (false, true, _) => self.adopt_remote(path, l, r),
                 _ => self.conflict(path, l, r),
             },
         }
@@ -228,10 +243,26 @@ impl<'a> Merge<'a> {
         }
     }
 
-    /// Both sides changed `path` to different bytes.
+    /// Both sides changed `path` to different bytes: the newer keeps it.
     fn conflict(&mut self, path: &VaultPath, l: &FileMeta, r: &FileMeta) {
+        let winner = match local_wins(l, r, self.devices) {
+            true => Side::Local,
+            false => Side::Remote,
+        };
+        self.keep(path, l, r, winner, ConflictKind::BothChanged);
+    }
+
+    /// `winner`'s version keeps `path`, the other goes under `.revisions/`.
+    fn keep(
+        &mut self,
+        path: &VaultPath,
+        l: &FileMeta,
+        r: &FileMeta,
+        winner: Side,
+        kind: ConflictKind,
+    ) {
         let devices = self.devices;
-        if local_wins(l, r, devices) {
+        if winner == Side::Local {
             let rev = self.revision_for(path, r.mtime_ns, &devices.remote_name);
             self.decided.insert(path.clone(), *l);
             self.decided.insert(rev.clone(), *r);
@@ -240,7 +271,7 @@ impl<'a> Merge<'a> {
                 meta: *r,
                 expect: None,
             });
-            self.record(path, ConflictKind::BothChanged, Side::Local, rev);
+            self.record(path, kind, Side::Local, rev);
         } else {
             let rev = self.revision_for(path, l.mtime_ns, &devices.local_name);
             self.decided.insert(path.clone(), *r);
@@ -255,8 +286,35 @@ impl<'a> Merge<'a> {
                 meta: *r,
                 expect: None,
             });
-            self.record(path, ConflictKind::BothChanged, Side::Remote, rev);
+            self.record(path, kind, Side::Remote, rev);
         }
+    }
+
+    /// The local file at `path` is an older version put back where the hub has none (deleted
+    /// there, or since): it moves under `.revisions/` and the path stays absent.
+    fn put_aside_local(&mut self, path: &VaultPath, l: &FileMeta) {
+        let rev = self.revision_for(path, l.mtime_ns, &self.devices.local_name);
+        self.decided.insert(rev.clone(), *l);
+        self.moves.push(Action::Move {
+            from: path.clone(),
+            to: rev.clone(),
+            expect: *l,
+        });
+        self.record(path, ConflictKind::OlderVersion, Side::Remote, rev);
+    }
+
+    /// The hub's version of `path` is an older version put back where this device deleted the
+    /// note: it is written under `.revisions/` and the deletion is published.
+    fn put_aside_remote(&mut self, path: &VaultPath, r: &FileMeta) {
+        let rev = self.revision_for(path, r.mtime_ns, &self.devices.remote_name);
+        self.decided.insert(rev.clone(), *r);
+        self.writes.push(Action::Write {
+            path: rev.clone(),
+            meta: *r,
+            expect: None,
+        });
+        self.record(path, ConflictKind::OlderVersion, Side::Local, rev);
+        self.local_deletes += 1;
     }
 
     pub(super) fn record(
@@ -304,9 +362,9 @@ fn content_differs(a: Option<&FileMeta>, b: Option<&FileMeta>) -> bool {
     }
 }
 
-/// The paths each side added (absent from base and from the other side), by content: the
-/// candidates for the new name of a rename. Built once, on the first rename candidate, so that
-/// pairing many renames does not rescan the changes for each.
+/// What each side deleted and added, by content: the candidates for the two ends of a rename.
+/// Built once, on the first rename candidate, so that pairing many renames does not rescan the
+/// changes for each.
 struct Added {
     local: ByContent,
     remote: ByContent,
@@ -316,44 +374,58 @@ impl Added {
     fn new(changed: &[Changed<'_>]) -> Added {
         let (mut local, mut remote) = (ByContent::default(), ByContent::default());
         for (i, c) in changed.iter().enumerate() {
-            match (c.base, c.local, c.remote) {
-                (None, Some(l), None) => local.push(i, *l),
-                (None, None, Some(r)) => remote.push(i, *r),
-                _ => {}
+            match c.base {
+                Some(b) => {
+                    if c.local.is_none() {
+                        local.tally(b).gone += 1;
+                    }
+                    if c.remote.is_none() {
+                        remote.tally(b).gone += 1;
+                    }
+                }
+                None => {
+                    if let Some(l) = c.local {
+                        local.add(i, l, c.remote.is_none());
+                    }
+                    if let Some(r) = c.remote {
+                        remote.add(i, r, c.local.is_none());
+                    }
+                }
             }
         }
         Added { local, remote }
     }
 }
 
-/// Added paths (indices into `changed`, in path order, with their entries) by bytes and mode.
+/// One side's deleted and added paths by bytes and mode.
 #[derive(Default)]
 struct ByContent(BTreeMap<(ObjectId, bool), Candidates>);
 
 #[derive(Default)]
 struct Candidates {
-    added: Vec<(usize, FileMeta)>,
-    /// How many of `added` are already the new name of a rename. Always the first ones: each
-    /// rename takes the first candidate not yet used.
-    used: usize,
+    tally: Tally,
+    /// The added path (index into `changed`, entry) when the other side lacks it too: only
+    /// such a path can be the new name of a rename.
+    new: Option<(usize, FileMeta)>,
 }
 
 impl ByContent {
-    fn push(&mut self, index: usize, meta: FileMeta) {
-        let key = (meta.id, meta.executable);
-        self.0.entry(key).or_default().added.push((index, meta));
+    fn tally(&mut self, meta: &FileMeta) -> &mut Tally {
+        &mut self.0.entry((meta.id, meta.executable)).or_default().tally
     }
 
-    /// The first unused added path holding `b`'s bytes and mode.
-    fn first(&self, b: &FileMeta) -> Option<(usize, FileMeta)> {
-        let candidates = self.0.get(&(b.id, b.executable))?;
-        candidates.added.get(candidates.used).copied()
-    }
-
-    /// Mark what [`ByContent::first`] returns as used.
-    fn use_first(&mut self, b: &FileMeta) {
-        if let Some(candidates) = self.0.get_mut(&(b.id, b.executable)) {
-            candidates.used += 1;
+    fn add(&mut self, index: usize, meta: &FileMeta, only_here: bool) {
+        let candidates = self.0.entry((meta.id, meta.executable)).or_default();
+        candidates.tally.added += 1;
+        if only_here {
+            candidates.new = Some((index, *meta));
         }
+    }
+
+    /// Where `b`, base's entry of a path this side deleted, went if it was renamed.
+    fn renamed(&self, b: &FileMeta) -> Option<(usize, FileMeta)> {
+        let candidates = self.0.get(&(b.id, b.executable))?;
+        let (index, new) = candidates.new?;
+        (candidates.tally.one_to_one() && moved(b, &new)).then_some((index, new))
     }
 }

@@ -14,6 +14,8 @@ use crate::paths::VaultPath;
 use diff::Diff;
 use merge::Merge;
 
+pub use evidence::{BACKWARD_SLACK_NS, Deletion, Evidence};
+
 /// One change to make to the local folder. Each carries what the path must still hold
 /// (`expect`), so `apply` can refuse to touch a file that changed since the scan.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -71,6 +73,9 @@ pub enum ConflictKind {
     BothChanged,
     /// Two different paths that a case-insensitive or normalising filesystem would merge.
     NameClash,
+    /// One side put back a version older than the one it replaced, or a note deleted since (a
+    /// backup restored with its modification times): the newer state keeps the path.
+    OlderVersion,
 }
 
 /// A conflict and how it was resolved.
@@ -116,8 +121,12 @@ pub struct Plan {
 /// - edited on one side and deleted on the other: the edit wins, so no words are lost;
 /// - changed on both sides to different bytes: the newer modification time keeps the path (ties:
 ///   the greater device id), the other version is kept under `.revisions/`;
-/// - a rename (a deleted path whose bytes reappear at a new path) on one side and an edit of the
-///   old path on the other: the edit moves to the new name;
+/// - a rename (a deleted path whose bytes reappear at a new path with the same modification
+///   time, one-to-one, not empty) on one side and an edit of the old path on the other: the
+///   edit moves to the new name; without that evidence it is a delete plus an add;
+/// - a change whose modification time goes back more than [`BACKWARD_SLACK_NS`] before base's
+///   version (a backup put back) never simply wins: the other side's version (or deletion)
+///   keeps the path and the older-looking one goes under `.revisions/`;
 /// - paths under `is_ignored` are left as the remote has them and never touched locally;
 /// - two paths that only differ in case or Unicode normalisation cannot both exist on macOS or
 ///   Windows: the newcomer is kept under `.revisions/` instead.
@@ -128,8 +137,29 @@ pub fn reconcile(
     devices: &Devices,
     is_ignored: &dyn Fn(&VaultPath) -> bool,
 ) -> Plan {
+    reconcile_with(
+        base,
+        local,
+        remote,
+        devices,
+        &Evidence::default(),
+        is_ignored,
+    )
+}
+
+/// [`reconcile`] with what the round learned from the history: a local file at a path base
+/// lacks that is an old copy of a note deleted since ([`Evidence::resurrected`]) is kept under
+/// `.revisions/` rather than published at its path.
+pub fn reconcile_with(
+    base: &FlatTree,
+    local: &FlatTree,
+    remote: &FlatTree,
+    devices: &Devices,
+    evidence: &Evidence,
+    is_ignored: &dyn Fn(&VaultPath) -> bool,
+) -> Plan {
     let diff = Diff::new(base, local, remote);
-    Merge::new(base, local, remote, devices).run(diff, is_ignored)
+    Merge::new(base, local, remote, devices, evidence).run(diff, is_ignored)
 }
 
 /// The conflict rule: the newer modification time wins; equal times go to the greater device id,
@@ -140,6 +170,7 @@ pub fn local_wins(l: &FileMeta, r: &FileMeta, devices: &Devices) -> bool {
 
 mod clashes;
 mod diff;
+pub mod evidence;
 mod merge;
 
 #[cfg(test)]

@@ -1,24 +1,28 @@
-//! The merge as it was before it learned to skip unchanged paths, kept verbatim as the
-//! reference the fast one must agree with on every input (see `equivalence.rs`). It does
-//! per-path work for every path of all three trees, which is what made it slow on large vaults,
-//! and is easy to check against `docs/sync.md` line by line.
+//! The merge as it was before it learned to skip unchanged paths, kept as the reference the fast
+//! one must agree with on every input (see `equivalence.rs`). It does per-path work for every
+//! path of all three trees, which is what made it slow on large vaults, and is easy to check
+//! against `docs/sync.md` line by line. Rule changes since (rename evidence, older versions put
+//! back) are made here the same way, written as plainly.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::evidence::{Evidence, is_backward, moved};
 use super::{Action, Conflict, ConflictKind, Devices, Plan, Side, local_wins};
 use crate::object::{FileMeta, FlatTree};
 use crate::paths::VaultPath;
 use crate::revisions::revision_path;
 
-/// [`super::reconcile`] as it was: the same rules (see its documentation and `docs/sync.md`).
+/// [`super::reconcile_with`] as it was: the same rules (see its documentation and
+/// `docs/sync.md`).
 pub fn reconcile(
     base: &FlatTree,
     local: &FlatTree,
     remote: &FlatTree,
     devices: &Devices,
+    evidence: &Evidence,
     is_ignored: &dyn Fn(&VaultPath) -> bool,
 ) -> Plan {
-    Merge::new(base, local, remote, devices).run(is_ignored)
+    Merge::new(base, local, remote, devices, evidence).run(is_ignored)
 }
 
 struct Merge<'a> {
@@ -26,6 +30,7 @@ struct Merge<'a> {
     local: &'a FlatTree,
     remote: &'a FlatTree,
     devices: &'a Devices,
+    evidence: &'a Evidence,
     /// Every path that exists anywhere, plus revision paths already handed out.
     taken: BTreeSet<VaultPath>,
     merged: FlatTree,
@@ -43,6 +48,7 @@ impl<'a> Merge<'a> {
         local: &'a FlatTree,
         remote: &'a FlatTree,
         devices: &'a Devices,
+        evidence: &'a Evidence,
     ) -> Merge<'a> {
         let taken = base
             .keys()
@@ -55,6 +61,7 @@ impl<'a> Merge<'a> {
             local,
             remote,
             devices,
+            evidence,
             taken,
             merged: FlatTree::new(),
             moves: Vec::new(),
@@ -99,14 +106,13 @@ impl<'a> Merge<'a> {
         }
     }
 
-    /// Renames recognised by content: a path gone on one side whose base bytes appear at a path
-    /// that side added. Handles the two cases the per-path rules would get wrong: an edit on the
-    /// other side (it must follow the rename), and a plain remote rename (moved locally rather
-    /// than deleted and downloaded again).
+    /// Renames: a path gone on one side whose base entry appears, with the same time, at the
+    /// one path that side added with those bytes, and no other path of that side gone with
+    /// them; not for an empty file. Handles the two cases the per-path rules would get wrong:
+    /// an edit on the other side (it must follow the rename), and a plain remote rename (moved
+    /// locally rather than deleted and downloaded again).
     fn renames(&mut self, done: &mut BTreeSet<VaultPath>) {
         let (base, local, remote) = (self.base, self.local, self.remote);
-        let mut used_local = BTreeSet::new();
-        let mut used_remote = BTreeSet::new();
         for (old, b) in base {
             if done.contains(old) {
                 continue;
@@ -115,10 +121,9 @@ impl<'a> Merge<'a> {
             match (l, r) {
                 // Renamed here; edited (not deleted) there: the edit goes to the new name.
                 (None, Some(r)) if !r.same_content(b) => {
-                    let Some(new) = added_with_content(base, local, remote, b, &used_local) else {
+                    let Some(new) = renamed_to(base, local, remote, b) else {
                         continue;
                     };
-                    used_local.insert(new.clone());
                     self.merged.insert(new.clone(), *r);
                     self.writes.push(Action::Write {
                         path: new.clone(),
@@ -130,7 +135,7 @@ impl<'a> Merge<'a> {
                 }
                 // Renamed there; here edited, or untouched.
                 (Some(l), None) => {
-                    let Some(new) = added_with_content(base, remote, local, b, &used_remote) else {
+                    let Some(new) = renamed_to(base, remote, local, b) else {
                         continue;
                     };
                     let rn = remote[&new];
@@ -143,7 +148,6 @@ impl<'a> Merge<'a> {
                         // Renamed and touched there: let the per-path rules download it.
                         continue;
                     }
-                    used_remote.insert(new.clone());
                     self.moves.push(Action::Move {
                         from: old.clone(),
                         to: new.clone(),
@@ -172,6 +176,18 @@ impl<'a> Merge<'a> {
                         path: path.clone(),
                         expect: *l,
                     });
+                } else if b.is_some_and(|b| is_backward(l, b))
+                    || (b.is_none() && self.evidence.resurrected(path, l))
+                {
+                    // An older version put back where the hub has none: kept aside.
+                    let rev = self.revision_for(path, l.mtime_ns, &self.devices.local_name.clone());
+                    self.merged.insert(rev.clone(), *l);
+                    self.moves.push(Action::Move {
+                        from: path.clone(),
+                        to: rev.clone(),
+                        expect: *l,
+                    });
+                    self.record(path, ConflictKind::OlderVersion, Side::Remote, rev);
                 } else {
                     // Unchanged on the other side, added here, or edited here and deleted
                     // there: the edit wins.
@@ -181,6 +197,18 @@ impl<'a> Merge<'a> {
             (None, Some(r)) => {
                 if local_changed && !remote_changed {
                     // Deleted here; untouched (or only re-timed) there.
+                    self.local_deletes += 1;
+                } else if b.is_some_and(|b| is_backward(r, b)) {
+                    // Put back there (older), deleted here: the deletion stands.
+                    let rev =
+                        self.revision_for(path, r.mtime_ns, &self.devices.remote_name.clone());
+                    self.merged.insert(rev.clone(), *r);
+                    self.writes.push(Action::Write {
+                        path: rev.clone(),
+                        meta: *r,
+                        expect: None,
+                    });
+                    self.record(path, ConflictKind::OlderVersion, Side::Local, rev);
                     self.local_deletes += 1;
                 } else {
                     self.merged.insert(path.clone(), *r);
@@ -206,13 +234,22 @@ impl<'a> Merge<'a> {
                     self.adopt_remote(path, l, r);
                 }
             }
-            (Some(l), Some(r)) => match (local_changed, remote_changed) {
-                (true, false) => {
-                    self.merged.insert(path.clone(), *l);
+            (Some(l), Some(r)) => {
+                let backward = |m: &FileMeta| b.is_some_and(|b| is_backward(m, b));
+                match (local_changed, remote_changed) {
+                    (true, false) if backward(l) => {
+                        self.conflict(path, l, r, Some(Side::Remote));
+                    }
+                    (false, true) if backward(r) => {
+                        self.conflict(path, l, r, Some(Side::Local));
+                    }
+                    (true, false) => {
+                        self.merged.insert(path.clone(), *l);
+                    }
+                    (false, true) => self.adopt_remote(path, l, r),
+                    _ => self.conflict(path, l, r, None),
                 }
-                (false, true) => self.adopt_remote(path, l, r),
-                _ => self.conflict(path, l, r),
-            },
+            }
         }
     }
 
@@ -237,10 +274,19 @@ impl<'a> Merge<'a> {
         }
     }
 
-    /// Both sides changed `path` to different bytes.
-    fn conflict(&mut self, path: &VaultPath, l: &FileMeta, r: &FileMeta) {
+    /// Both sides changed `path` to different bytes (the newer keeps it), or one side put back
+    /// an older version (`forced`: the other keeps it).
+    fn conflict(&mut self, path: &VaultPath, l: &FileMeta, r: &FileMeta, forced: Option<Side>) {
         let devices = self.devices;
-        if local_wins(l, r, devices) {
+        let kind = match forced {
+            Some(_) => ConflictKind::OlderVersion,
+            None => ConflictKind::BothChanged,
+        };
+        let local_keeps = match forced {
+            Some(side) => side == Side::Local,
+            None => local_wins(l, r, devices),
+        };
+        if local_keeps {
             let rev = self.revision_for(path, r.mtime_ns, &devices.remote_name);
             self.merged.insert(path.clone(), *l);
             self.merged.insert(rev.clone(), *r);
@@ -249,7 +295,7 @@ impl<'a> Merge<'a> {
                 meta: *r,
                 expect: None,
             });
-            self.record(path, ConflictKind::BothChanged, Side::Local, rev);
+            self.record(path, kind, Side::Local, rev);
         } else {
             let rev = self.revision_for(path, l.mtime_ns, &devices.local_name);
             self.merged.insert(path.clone(), *r);
@@ -264,7 +310,7 @@ impl<'a> Merge<'a> {
                 meta: *r,
                 expect: None,
             });
-            self.record(path, ConflictKind::BothChanged, Side::Remote, rev);
+            self.record(path, kind, Side::Remote, rev);
         }
     }
 
@@ -398,20 +444,25 @@ fn content_differs(a: Option<&FileMeta>, b: Option<&FileMeta>) -> bool {
     }
 }
 
-/// A path `side` added (absent from base and from the other side) holding exactly `b`'s bytes.
-fn added_with_content(
+/// Where base's entry `b` of a path `side` deleted went, if it was renamed: the one path `side`
+/// added with those bytes and mode (absent from base; from the other side too), with the same
+/// time, when no other path of `side` left with those bytes and they are not empty.
+fn renamed_to(
     base: &FlatTree,
     side: &FlatTree,
     other: &FlatTree,
     b: &FileMeta,
-    used: &BTreeSet<VaultPath>,
 ) -> Option<VaultPath> {
-    side.iter()
-        .find(|(p, m)| {
-            m.same_content(b)
-                && !base.contains_key(*p)
-                && !other.contains_key(*p)
-                && !used.contains(*p)
-        })
-        .map(|(p, _)| p.clone())
+    let gone = base
+        .iter()
+        .filter(|(p, m)| m.same_content(b) && !side.contains_key(*p))
+        .count();
+    let added: Vec<(&VaultPath, &FileMeta)> = side
+        .iter()
+        .filter(|(p, m)| m.same_content(b) && !base.contains_key(*p))
+        .collect();
+    match added.as_slice() {
+        [(new, n)] if gone == 1 && !other.contains_key(*new) && moved(b, n) => Some((*new).clone()),
+        _ => None,
+    }
 }

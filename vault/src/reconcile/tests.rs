@@ -37,8 +37,14 @@ fn devices() -> Devices {
 
 /// The plan, which must also be exactly the reference merge's plan.
 fn run(base: &FlatTree, local: &FlatTree, remote: &FlatTree) -> Plan {
-    let plan = reconcile(base, local, remote, &devices(), &|_| false);
-    let reference = super::reference::reconcile(base, local, remote, &devices(), &|_| false);
+    run_with(base, local, remote, &Evidence::default())
+}
+
+/// The same, with evidence from the history.
+fn run_with(base: &FlatTree, local: &FlatTree, remote: &FlatTree, evidence: &Evidence) -> Plan {
+    let plan = reconcile_with(base, local, remote, &devices(), evidence, &|_| false);
+    let reference =
+        super::reference::reconcile(base, local, remote, &devices(), evidence, &|_| false);
     assert_eq!(plan, reference, "differs from the reference merge");
     plan
 }
@@ -429,4 +435,163 @@ proptest! {
         prop_assert!(echo.actions.is_empty());
         prop_assert_eq!(echo.merged, local.clone());
     }
+}
+
+/// The same bytes as a deleted note at a new path, but written now (a note made from a
+/// template): no rename, so the other side's edit stays at its own path.
+#[test]
+fn a_new_note_with_a_deleted_notes_bytes_is_no_rename_without_its_time() {
+    let b = tree(&[("old.md", v("template", 1))]);
+    let l = tree(&[("new.md", v("template", 90))]);
+    let r = tree(&[("old.md", v("template edited", 2))]);
+    let plan = run(&b, &l, &r);
+    assert_eq!(
+        plan.merged,
+        tree(&[
+            ("new.md", v("template", 90)),
+            ("old.md", v("template edited", 2))
+        ])
+    );
+    assert!(plan.conflicts.is_empty());
+    assert_eq!(simulate(&l, &plan.actions), plan.merged);
+    // The same on the other side: the remote's new note is not where the local edit goes.
+    let plan = run(&b, &r, &l);
+    assert_eq!(
+        plan.merged,
+        tree(&[
+            ("new.md", v("template", 90)),
+            ("old.md", v("template edited", 2))
+        ])
+    );
+    assert_eq!(simulate(&r, &plan.actions), plan.merged);
+}
+
+#[test]
+fn a_rename_keeps_its_evidence_on_a_filesystem_that_truncates_times() {
+    let b = tree(&[("old.md", v("text", 1_234_567))]);
+    // The renamer's filesystem keeps whole seconds only.
+    let truncated = FileMeta {
+        mtime_ns: (T0 + 1_234_567) / 1_000_000_000 * 1_000_000_000,
+        ..v("text", 0)
+    };
+    let l = tree(&[("new.md", truncated)]);
+    let r = tree(&[("old.md", v("text edited", 2_000_000_000))]);
+    let plan = run(&b, &l, &r);
+    assert_eq!(
+        plan.merged,
+        tree(&[("new.md", v("text edited", 2_000_000_000))])
+    );
+}
+
+#[test]
+fn an_empty_file_or_bytes_shared_by_several_notes_are_never_renames() {
+    // Empty: moved with its time kept, still a delete plus an add.
+    let b = tree(&[("old.md", v("", 1))]);
+    let l = tree(&[("new.md", v("", 1))]);
+    let r = tree(&[("old.md", v("words", 2))]);
+    let plan = run(&b, &l, &r);
+    assert_eq!(
+        plan.merged,
+        tree(&[("new.md", v("", 1)), ("old.md", v("words", 2))])
+    );
+    // Two notes with the same bytes and time deleted, one added: which one moved is unknown.
+    let b = tree(&[("one.md", v("same", 1)), ("two.md", v("same", 1))]);
+    let l = tree(&[("new.md", v("same", 1))]);
+    let r = tree(&[("one.md", v("same edited", 2)), ("two.md", v("same", 1))]);
+    let plan = run(&b, &l, &r);
+    assert_eq!(plan.merged.get(&p("one.md")), Some(&v("same edited", 2)));
+    assert_eq!(plan.merged.get(&p("new.md")), Some(&v("same", 1)));
+    // One deleted, two added with its bytes and time: which is the rename is unknown.
+    let b = tree(&[("old.md", v("same", 1))]);
+    let l = tree(&[("a.md", v("same", 1)), ("b.md", v("same", 1))]);
+    let r = tree(&[("old.md", v("same edited", 2))]);
+    let plan = run(&b, &l, &r);
+    assert_eq!(plan.merged.get(&p("old.md")), Some(&v("same edited", 2)));
+    assert_eq!(plan.merged.len(), 3);
+}
+
+/// Well before base's version: a backup's time.
+const BACKUP: i64 = -3600 * 1_000_000_000;
+
+fn only_revision(plan: &Plan) -> FileMeta {
+    let revisions: Vec<FileMeta> = plan
+        .merged
+        .iter()
+        .filter(|(k, _)| k.is_revision())
+        .map(|(_, m)| *m)
+        .collect();
+    assert_eq!(revisions.len(), 1, "{plan:?}");
+    revisions[0]
+}
+
+#[test]
+fn an_older_version_put_back_never_simply_wins() {
+    let b = tree(&[("n.md", v("newest", 10))]);
+    let old = tree(&[("n.md", v("backup", BACKUP))]);
+    // Put back here: the hub's version keeps the path, the backup is a revision.
+    let plan = run(&b, &old, &b);
+    assert_eq!(plan.merged.get(&p("n.md")), Some(&v("newest", 10)));
+    assert_eq!(only_revision(&plan), v("backup", BACKUP));
+    let c = &plan.conflicts[0];
+    assert_eq!(
+        (c.kind, c.winner),
+        (ConflictKind::OlderVersion, Side::Remote)
+    );
+    assert_eq!(simulate(&old, &plan.actions), plan.merged);
+    // Put back there: this device's version keeps it.
+    let plan = run(&b, &b, &old);
+    assert_eq!(plan.merged.get(&p("n.md")), Some(&v("newest", 10)));
+    assert_eq!(only_revision(&plan), v("backup", BACKUP));
+    let c = &plan.conflicts[0];
+    assert_eq!(
+        (c.kind, c.winner),
+        (ConflictKind::OlderVersion, Side::Local)
+    );
+    assert_eq!(simulate(&b, &plan.actions), plan.merged);
+    // Against a deletion: the deletion stands, the backup is a revision.
+    let gone = FlatTree::new();
+    for (l, r) in [(&old, &gone), (&gone, &old)] {
+        let plan = run(&b, l, r);
+        assert!(!plan.merged.contains_key(&p("n.md")), "{plan:?}");
+        assert_eq!(only_revision(&plan), v("backup", BACKUP));
+        assert_eq!(simulate(l, &plan.actions), plan.merged);
+    }
+}
+
+#[test]
+fn a_step_back_within_the_clock_slack_is_an_ordinary_edit() {
+    let b = tree(&[("n.md", v("theirs", 10))]);
+    let behind = tree(&[("n.md", v("mine", 10 - BACKWARD_SLACK_NS / 2))]);
+    let plan = run(&b, &behind, &b);
+    assert_eq!(plan.merged, behind);
+    assert!(plan.conflicts.is_empty());
+}
+
+#[test]
+fn an_old_copy_of_a_note_deleted_since_stays_aside() {
+    let e = FlatTree::new();
+    let back = tree(&[("n.md", v("backup", BACKUP))]);
+    let deleted = |last: FileMeta| Evidence {
+        deleted: [(
+            p("n.md"),
+            Deletion {
+                last,
+                at_ns: T0 + 10,
+            },
+        )]
+        .into(),
+    };
+    // An old copy (the deleted version's time or older): kept under `.revisions/`.
+    for last in [v("backup", BACKUP), v("later", 5)] {
+        let plan = run_with(&e, &back, &e, &deleted(last));
+        assert!(!plan.merged.contains_key(&p("n.md")), "{plan:?}");
+        assert_eq!(only_revision(&plan), v("backup", BACKUP));
+        assert_eq!(plan.conflicts[0].kind, ConflictKind::OlderVersion);
+        assert_eq!(simulate(&back, &plan.actions), plan.merged);
+    }
+    // Newer than the version that was deleted, or a path never deleted: a new note.
+    let plan = run_with(&e, &back, &e, &deleted(v("older", BACKUP - 1)));
+    assert_eq!(plan.merged, back);
+    let plan = run(&e, &back, &e);
+    assert_eq!(plan.merged, back);
 }

@@ -45,6 +45,9 @@ pub(super) struct Walked<'c> {
     pub warnings: Vec<String>,
     pub unreadable: Vec<VaultPath>,
     pub temp_files: Vec<PathBuf>,
+    /// Folders on another filesystem than the folder holding them (a drive or share mounted
+    /// inside the vault).
+    pub mounts: Vec<VaultPath>,
 }
 
 impl<'c> Walked<'c> {
@@ -53,6 +56,7 @@ impl<'c> Walked<'c> {
         self.warnings.append(&mut other.warnings);
         self.unreadable.append(&mut other.unreadable);
         self.temp_files.append(&mut other.temp_files);
+        self.mounts.append(&mut other.mounts);
     }
 }
 
@@ -82,7 +86,8 @@ pub(super) fn walk<'c>(
         cache,
         names_trusted: cache.rules() == Some(rules.fingerprint()),
     };
-    Ok(walk_listed(&fd, listing, None, &ctx, None))
+    let dev = device_of(&fd);
+    Ok(walk_listed(&fd, dev, listing, None, &ctx, None))
 }
 
 /// Walk only what `scope` says changed: each folder to list, entering only the sub-folders
@@ -125,7 +130,15 @@ pub(super) fn walk_scoped<'c>(
         match opened {
             Ok((listing, fd)) => {
                 let fd = fd.as_ref().unwrap_or(&root_fd);
-                out.append(walk_listed(fd, listing, path.as_ref(), &ctx, Some(scope)));
+                let dev = device_of(fd);
+                out.append(walk_listed(
+                    fd,
+                    dev,
+                    listing,
+                    path.as_ref(),
+                    &ctx,
+                    Some(scope),
+                ));
             }
             Err(e) if is_gone(&e) => {}
             Err(e) => {
@@ -147,6 +160,11 @@ fn open_below(root: &OwnedFd, path: &VaultPath) -> io::Result<OwnedFd> {
         fd = Some(rustix::fs::openat(at, comp, dir_flags(), Mode::empty())?);
     }
     fd.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+}
+
+/// The filesystem the open folder `fd` is on (`None` if it cannot be told).
+fn device_of(fd: &OwnedFd) -> Option<u64> {
+    rustix::fs::fstat(fd).ok().map(|st| st.st_dev)
 }
 
 /// Errors that mean "no folder there any more" (removed, or replaced by a file or a symlink).
@@ -216,10 +234,12 @@ enum Keep<'c> {
     Dir(VaultPath, usize),
 }
 
-/// Classify the entries of the folder `fd` (at `path`, the root when `None`) and walk its
-/// sub-folders in parallel: all of them, or with a `scope` only those that changed.
+/// Classify the entries of the folder `fd` (at `path`, the root when `None`, on the
+/// filesystem `dev`) and walk its sub-folders in parallel: all of them, or with a `scope` only
+/// those that changed.
 fn walk_listed<'c>(
     fd: &OwnedFd,
+    dev: Option<u64>,
     listing: Listing,
     path: Option<&VaultPath>,
     ctx: &Context<'_, 'c>,
@@ -240,7 +260,7 @@ fn walk_listed<'c>(
     out.files.push(files);
     let below: Vec<Walked<'c>> = dirs
         .par_iter()
-        .map(|(p, i)| walk_child(fd, &listing, *i, p, ctx))
+        .map(|(p, i)| walk_child(fd, dev, &listing, *i, p, ctx))
         .collect();
     for w in below {
         out.append(w);
@@ -248,9 +268,13 @@ fn walk_listed<'c>(
     out
 }
 
-/// Open and walk the sub-folder `path` (entry `i` of the listing of `parent`).
+/// Open and walk the sub-folder `path` (entry `i` of the listing of `parent`, which is on the
+/// filesystem `parent_dev`). One `fstat` per folder tells a mount point (another `st_dev`):
+/// the round remembers those, so a drive that is later unmounted is not taken for deleted
+/// notes. (A bind mount of the same filesystem is not told apart.)
 fn walk_child<'c>(
     parent: &OwnedFd,
+    parent_dev: Option<u64>,
     listing: &Listing,
     i: usize,
     path: &VaultPath,
@@ -261,7 +285,14 @@ fn walk_child<'c>(
         .map_err(io::Error::from)
         .and_then(|fd| Ok((list(&fd)?, fd)));
     match opened {
-        Ok((sub, fd)) => walk_listed(&fd, sub, Some(path), ctx, None),
+        Ok((sub, fd)) => {
+            let dev = device_of(&fd);
+            let mut out = walk_listed(&fd, dev, sub, Some(path), ctx, None);
+            if dev.is_some() && parent_dev.is_some() && dev != parent_dev {
+                out.mounts.push(path.clone());
+            }
+            out
+        }
         // Gone, or replaced by a file or a symlink since the listing: nothing to walk.
         Err(e) if is_gone(&e) => Walked::default(),
         Err(e) => Walked {
@@ -316,7 +347,15 @@ fn classify<'c>(
     let path = match path {
         Ok(p) => p,
         // `.vault/` is the agent's own state: skipped without a word.
-        Err(PathError::StateDir(_)) => return None,
+        Err(PathError::StateDir(_)) if parent.is_none() => return None,
+        // Below the top, another vault's state (its config, its server token): never synced.
+        Err(PathError::StateDir(_)) => {
+            out.warnings.push(format!(
+                "skipped `{}`: another vault's private state never syncs; a vault inside this one syncs its notes twice, so move it out of this vault",
+                shown()
+            ));
+            return None;
+        }
         Err(err) => {
             out.warnings.push(format!(
                 "skipped `{}`: {err}; rename it to sync it",

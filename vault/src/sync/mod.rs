@@ -8,6 +8,8 @@
 //! - [`check`]: read-only questions (`status`, `verify`).
 
 mod check;
+pub mod guard;
+pub mod mounts;
 mod objects;
 mod round;
 
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use check::{Change, ChangeKind, Difference, HubDamage, Status, VerifyReport, status, verify};
+pub use guard::{GuardReason, GuardedFolder};
 
 use crate::apply::ApplyError;
 use crate::hub::{Hub, HubError};
@@ -130,6 +133,11 @@ pub struct SyncReport {
     pub warnings: Vec<String>,
     /// What automatic repair had to do to make the two sides agree.
     pub repairs: Vec<String>,
+    /// Folders whose deletions the folder guard held back (a drive that is not mounted, a
+    /// folder emptied of many notes): the rest of the vault synced, these files stay on the
+    /// hub and on other devices until the drive is back or `--allow-mass-delete`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<GuardedFolder>,
     pub stats: SyncStats,
     /// The paths this round wrote, moved or deleted in the folder, with the stat each was left
     /// with: a file watcher sees these as changes, and the agent tells them from the user's
@@ -190,6 +198,11 @@ pub enum SyncError {
         total: usize,
         why: String,
     },
+    #[error(
+        "this round would delete the files in {}, and the hub changed files there too; nothing was changed. If a drive or share is not mounted, mount it again; if you really deleted them, run `syncd sync --allow-mass-delete`",
+        .held.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    FolderGuard { held: Vec<GuardedFolder> },
     #[error(
         "the hub `{hub}` offers history that cannot be used ({detail}); nothing in the vault folder was changed. The hub is damaged or was written by a faulty or hostile client: check it, or point this vault at another hub"
     )]

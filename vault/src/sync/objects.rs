@@ -14,7 +14,7 @@ use crate::apply::{BATCH_BYTES, BlobSource, FetchError};
 use crate::fsutil::PathIoError;
 use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
-use crate::object::{FlatTree, Kind, Object, Snapshot, Tree, flatten};
+use crate::object::{FlatTree, Kind, Object, Snapshot, Tree, flatten_noting};
 use crate::paths::VaultPath;
 use crate::progress::{Amount, Phase, Progress};
 use crate::store::PackStore;
@@ -32,6 +32,9 @@ pub(super) struct History<'a> {
     fresh: Vec<Object>,
     fresh_ids: HashSet<ObjectId>,
     cache: HashMap<ObjectId, Tree>,
+    /// Folders whose `.vault/` a tree held (another vault's state, synced by an older
+    /// version) and `flatten` left out, for the round to warn about.
+    pub skipped_state: Vec<VaultPath>,
 }
 
 fn bad_remote(hub: &dyn Hub, detail: impl std::fmt::Display) -> SyncError {
@@ -61,6 +64,7 @@ impl<'a> History<'a> {
             fresh: Vec::new(),
             fresh_ids: HashSet::new(),
             cache: HashMap::new(),
+            skipped_state: Vec::new(),
         }
     }
 
@@ -124,6 +128,19 @@ impl<'a> History<'a> {
         Snapshot::decode(&bytes).map_err(|e| bad_remote(self.hub, format!("snapshot {id}: {e}")))
     }
 
+    /// The tree `id`, from the local store or the hub, for a walk down one path (which keeps
+    /// its own trees: the cache here holds only trees whose subtrees are loaded too).
+    pub fn tree(&mut self, id: ObjectId, stats: &mut SyncStats) -> Result<Tree, SyncError> {
+        if let Some(tree) = self.cache.get(&id) {
+            return Ok(tree.clone());
+        }
+        let bytes = match self.local_bytes(id) {
+            Some(b) => b,
+            None => self.fetch(&[id], Kind::Tree, stats)?.remove(0),
+        };
+        Tree::decode(&bytes).map_err(|e| bad_remote(self.hub, format!("tree {id}: {e}")))
+    }
+
     /// Make sure every tree under `root` is loaded, fetching those this device lacks from the
     /// hub one level at a time (one `get` per level and batch, not one per folder).
     fn load_trees(&mut self, root: ObjectId, stats: &mut SyncStats) -> Result<(), SyncError> {
@@ -177,13 +194,13 @@ impl<'a> History<'a> {
         self.load_trees(root, stats)?;
         let cache = &self.cache;
         let hub = self.hub;
-        flatten::<SyncError>(root, &mut |id| {
+        let load = &mut |id| {
             cache
                 .get(&id)
                 .cloned()
                 .ok_or_else(|| bad_remote(hub, format!("tree {id} is missing")))
-        })
-        .map_err(|e| match e {
+        };
+        flatten_noting::<SyncError>(root, load, &mut self.skipped_state).map_err(|e| match e {
             SyncError::Hub(HubError::Object(o)) => bad_remote(hub, o),
             other => other,
         })

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use crate::apply::{ApplyReport, BATCH_BYTES, apply_actions_reporting};
+use crate::apply::{ApplyReport, BATCH_BYTES, Scanned, apply_actions_reporting};
 use crate::hub::{CasOutcome, Hub, HubError};
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreRules;
@@ -14,7 +14,7 @@ use crate::local::{LocalVault, MASS_DELETE_MIN_FILES};
 use crate::object::{FileMeta, FlatTree, Kind, MAX_TREE_DEPTH, Object, Snapshot, build_trees};
 use crate::paths::VaultPath;
 use crate::progress::{Amount, NoProgress, Phase, Progress};
-use crate::reconcile::{Action, Conflict, Devices, Plan, reconcile};
+use crate::reconcile::{Action, Conflict, Devices, Plan, reconcile_with};
 use crate::scan::{Scan, ScanOptions, scan, scan_reporting, scan_scoped};
 use crate::statcache::{StatCache, now_ns};
 
@@ -22,6 +22,7 @@ use super::objects::{Blobs, History, read_if, stage};
 use super::{Outcome, SyncError, SyncOptions, SyncReport, SyncStats};
 
 mod damaged;
+mod deleted;
 mod folder;
 mod hub_side;
 
@@ -68,6 +69,9 @@ pub(super) struct Round<'a> {
     /// verification takes them from the merged tree, and base does not move (the next round
     /// tries them again, and must not read their absence as a local deletion).
     unavailable: Vec<VaultPath>,
+    /// Folders whose deletions the folder guard holds back in this attempt: every scan takes
+    /// them as unreadable, so base's files there count as unchanged.
+    held: Vec<super::GuardedFolder>,
 }
 
 /// The local side for reconcile: the scanned files, plus, for paths the scan could not read,
@@ -123,6 +127,7 @@ impl<'a> Round<'a> {
             touched: Vec::new(),
             hub_damaged: HashSet::new(),
             unavailable: Vec::new(),
+            held: Vec::new(),
         })
     }
 
@@ -161,6 +166,7 @@ impl<'a> Round<'a> {
             conflicts: self.conflicts,
             warnings: self.warnings,
             repairs: self.repairs,
+            held_back: self.held,
             stats,
             touched: self.touched,
         }
@@ -184,10 +190,16 @@ impl<'a> Round<'a> {
         let tick =
             |step: &str| tracing::debug!(step, ms = t0.elapsed().as_secs_f64() * 1e3, "sync");
         self.unavailable.clear();
-        let scan = self.first_scan()?;
+        self.held.clear();
+        let mut scan = self.first_scan()?;
         self.progress().end(Phase::Scanning);
         tick("scan");
         self.remove_temp_files(&scan);
+        if !scan.mounts.is_empty() {
+            // Even a quiet round remembers a mount point it sees (the folder guard needs it
+            // once the drive is gone); a vault without one reads nothing more.
+            self.remember_mounts(&scan)?;
+        }
         let base_id = self.vault.base()?;
         let head = self.hub.head()?;
 
@@ -267,11 +279,16 @@ impl<'a> Round<'a> {
         };
         // Only local changes (the usual case): the hub's tree is base's, already loaded.
         let (remote_flat, remote_snap) = if head == merge_base {
-            (Cow::Borrowed(&base_flat), base_snap)
+            (Cow::Borrowed(&base_flat), base_snap.clone())
         } else {
             let (flat, snap) = self.history.flat_of_snapshot(head, &mut self.stats)?;
             (Cow::Owned(flat), snap)
         };
+        for folder in std::mem::take(&mut self.history.skipped_state) {
+            self.warn(&format!(
+                "the hub holds `{folder}/.vault/`, another vault's private state that an older version synced: skipped, never written here; the next snapshot leaves it out"
+            ));
+        }
         let config = self.vault.config();
         let devices = Devices {
             local_id: config.device_id.clone(),
@@ -283,11 +300,44 @@ impl<'a> Round<'a> {
                 .as_ref()
                 .map_or_else(|| config.device_name.clone(), |s| s.device_name.clone()),
         };
+        // Old copies of notes deleted since (a backup put back) are kept aside, not published.
+        let evidence =
+            self.history_evidence(base_snap.as_ref(), &base_flat, &local, &remote_flat)?;
         let rules = &self.rules;
-        let mut plan = reconcile(&base_flat, &local, &remote_flat, &devices, &|p| {
-            rules.is_ignored(p, false)
-        });
-        self.guard(&plan, &base_flat, &local)?;
+        let is_ignored = |p: &VaultPath| rules.is_ignored(p, false);
+        let mut plan = reconcile_with(
+            &base_flat,
+            &local,
+            &remote_flat,
+            &devices,
+            &evidence,
+            &is_ignored,
+        );
+        let held = self.guard(&plan, &base_flat, &local, &remote_flat, &scan)?;
+        if !held.is_empty() {
+            // Held back: the rest of the round goes on, with base's files in those folders
+            // taken as unchanged here (as for an unreadable folder). That is sound only while
+            // the hub has not changed them either: nothing is then written there, and the
+            // merged tree keeps them as they are.
+            if held
+                .iter()
+                .any(|g| changed_under(&base_flat, &remote_flat, &g.folder))
+            {
+                return Err(SyncError::FolderGuard { held });
+            }
+            scan.unreadable
+                .extend(held.iter().map(|g| g.folder.clone()));
+            let local = with_unreadable(&scan, &base_flat);
+            plan = reconcile_with(
+                &base_flat,
+                &local,
+                &remote_flat,
+                &devices,
+                &evidence,
+                &is_ignored,
+            );
+            self.held = held;
+        }
         self.unavailable = damaged::drop_damaged_writes(&mut plan, &self.hub_damaged);
         for path in self.unavailable.clone() {
             self.warn(&damaged::not_downloaded(&path));
@@ -525,6 +575,17 @@ fn scan_equals(scan: &mut Scan, flat: &FlatTree) -> bool {
     scan.entries()
         .zip(flat)
         .all(|((p, s, id), (fp, fm))| p == fp && FileMeta::of(s, *id) == *fm)
+}
+
+/// Whether any file under `folder` differs between `a` and `b`.
+fn changed_under(a: &FlatTree, b: &FlatTree, folder: &VaultPath) -> bool {
+    let under = |t: &FlatTree| -> Vec<(VaultPath, FileMeta)> {
+        t.iter()
+            .filter(|(p, _)| super::guard::is_under(p, folder))
+            .map(|(p, m)| (p.clone(), *m))
+            .collect()
+    };
+    under(a) != under(b)
 }
 
 /// Paths whose entries differ between two flat trees.

@@ -154,7 +154,13 @@ fn place<'a>(ctx: Ctx<'_>, mut r: Ready<'a>, fin: &mut Finished<'a>) -> Result<(
         let (found, _) = dir
             .stat(&r.name)
             .map_err(|e| io_err("checking", &full())(e))?;
-        if !still_expected(ctx, r.path, r.expect, found) {
+        if !still_expected(
+            ctx,
+            r.path,
+            r.expect,
+            found,
+            Some(&|| dir.open_read(&r.name)),
+        ) {
             drop(r.tmp);
             skip(fin, r.path, CHANGED.to_string());
             return Ok(());

@@ -9,11 +9,13 @@ use super::{Hook, Point};
 use crate::apply::tests::{
     MTIME, MapSource, assert_no_temp_files, files_under, meta, put, read, scan, vp,
 };
-use crate::apply::{ApplyError, ApplyReport, CHANGED, apply_batched, apply_with, filetime_of};
+use crate::apply::{
+    ApplyError, ApplyReport, CHANGED, Scanned, apply_batched, apply_with, filetime_of,
+};
 use crate::filestat::FileStat;
 use crate::object::FileMeta;
 use crate::reconcile::Action;
-use crate::statcache::PathMap;
+use crate::statcache::{PathMap, now_ns};
 
 /// `n` files of exactly 10 distinct bytes each, spread over a few folders, sorted by path as a
 /// plan has them. With a batch of 100 bytes, each batch holds 10 files: more than the handful
@@ -74,7 +76,14 @@ fn a_run_of_many_batches_writes_every_file_and_reports_in_action_order() {
         }
     }
     let mut src = source_of(&files);
-    let report = apply_batched(root, &actions, &PathMap::default(), &mut src, 100).unwrap();
+    let report = apply_batched(
+        root,
+        &actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        &mut src,
+        100,
+    )
+    .unwrap();
 
     assert_eq!(done_paths(&report), paths(&files), "action order");
     assert_eq!(report.files_written, files.len());
@@ -151,7 +160,15 @@ fn a_file_edited_just_before_its_rename_is_skipped_while_the_rest_of_the_batch_i
         Ok(())
     };
     let mut src = source_of(&all);
-    let report = apply_with(root, &actions, &scanned, &mut src, 100, &hook).unwrap();
+    let report = apply_with(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut src,
+        100,
+        &hook,
+    )
+    .unwrap();
 
     assert_eq!(
         read(root, &edited),
@@ -199,7 +216,15 @@ fn a_rename_failing_in_the_middle_of_a_batch_leaves_the_files_before_it_done_and
     let hook = fail_at(Point::BeforePlace, &at);
     let hook: Hook<'_> = &hook;
     let mut src = source_of(&files);
-    let err = apply_with(root, &actions, &PathMap::default(), &mut src, 100, hook).unwrap_err();
+    let err = apply_with(
+        root,
+        &actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        &mut src,
+        100,
+        hook,
+    )
+    .unwrap_err();
 
     assert!(
         matches!(
@@ -238,7 +263,15 @@ fn a_temp_file_failing_in_the_middle_of_a_batch_places_nothing_of_that_batch() {
     let at = files[14].0.clone();
     let hook = fail_at(Point::BeforeTemp, &at);
     let mut src = source_of(&files);
-    let err = apply_with(root, &actions, &PathMap::default(), &mut src, 100, &hook).unwrap_err();
+    let err = apply_with(
+        root,
+        &actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        &mut src,
+        100,
+        &hook,
+    )
+    .unwrap_err();
 
     assert!(
         matches!(
@@ -267,7 +300,14 @@ fn a_source_that_lies_in_a_later_batch_gets_nothing_of_that_batch_written() {
     let actions = new_writes(&files);
     let mut src = source_of(&files);
     src.lie_from = Some(1);
-    let err = apply_batched(root, &actions, &PathMap::default(), &mut src, 100).unwrap_err();
+    let err = apply_batched(
+        root,
+        &actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        &mut src,
+        100,
+    )
+    .unwrap_err();
 
     assert!(matches!(err, ApplyError::WrongBytes { .. }), "{err}");
     let first_batch = paths(&files[..10]);
@@ -287,7 +327,14 @@ fn a_batch_holds_at_most_128_folders() {
         .collect();
     let actions = new_writes(&files);
     let mut src = source_of(&files);
-    let report = apply_batched(root, &actions, &PathMap::default(), &mut src, 1 << 20).unwrap();
+    let report = apply_batched(
+        root,
+        &actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        &mut src,
+        1 << 20,
+    )
+    .unwrap();
     let sizes: Vec<usize> = src.calls.iter().map(Vec::len).collect();
     assert_eq!(sizes, vec![128, 2]);
     assert_eq!(report.files_written, 130);
@@ -314,7 +361,14 @@ fn a_small_batch_fsyncs_its_files_and_keeps_an_overwritten_files_mode() {
         },
     ];
     let mut src = MapSource::with(&[b"new and executable", b"b"]);
-    let report = apply_batched(root, &actions, &scanned, &mut src, 100).unwrap();
+    let report = apply_batched(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut src,
+        100,
+    )
+    .unwrap();
     assert_eq!(report.files_written, 2);
     let mode = fs::metadata(root.join("a.md")).unwrap().mode() & 0o777;
     assert_eq!(
@@ -341,7 +395,14 @@ fn a_refused_folder_deep_in_a_path_is_named_and_the_other_folders_are_made() {
     ];
     let actions = new_writes(&files);
     let mut src = source_of(&files);
-    let report = apply_batched(root, &actions, &PathMap::default(), &mut src, 100).unwrap();
+    let report = apply_batched(
+        root,
+        &actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        &mut src,
+        100,
+    )
+    .unwrap();
     assert_eq!(done_paths(&report), vec!["x/new/deep/a.md"]);
     assert_eq!(report.skipped.len(), 1);
     assert!(

@@ -2,6 +2,10 @@
 //! cache, the mass-delete guard and applying a plan to the folder.
 
 use super::*;
+use crate::sync::GuardedFolder;
+use crate::sync::guard::{guarded_folders, is_under, local_deletions};
+use crate::sync::mounts;
+use std::collections::BTreeSet;
 
 impl Round<'_> {
     pub(super) fn scan(&mut self, use_cache: bool) -> Result<Scan, SyncError> {
@@ -123,35 +127,91 @@ impl Round<'_> {
         }
     }
 
-    /// Refuse to publish deletions that look like a vanished or stale folder.
+    /// Add the mount points `scan` found to `.vault/mounts` (written only when that adds
+    /// one); its path and the mount points remembered now.
+    pub(super) fn remember_mounts(
+        &self,
+        scan: &Scan,
+    ) -> Result<(std::path::PathBuf, BTreeSet<VaultPath>), SyncError> {
+        let path = self.vault.state_dir().join(mounts::MOUNTS_FILE);
+        let mut known = mounts::load(&path);
+        let before = known.len();
+        known.extend(scan.mounts.iter().cloned());
+        if known.len() != before {
+            mounts::save(&path, &known).map_err(|source| SyncError::Record {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok((path, known))
+    }
+
+    /// Step 5, the mass-delete guard. Refuses the whole round when the vault folder looks
+    /// vanished or stale (empty, or more than the allowed share deleted); returns the folders
+    /// whose deletions must be held back ([`super::super::guard`]: a remembered mount point
+    /// that is not mounted, a folder emptied of many files). Remembers the mount points the
+    /// scan found; `--allow-mass-delete` forgets those not mounted whose files it deletes.
     pub(super) fn guard(
         &self,
         plan: &Plan,
         base: &FlatTree,
         local: &FlatTree,
-    ) -> Result<(), SyncError> {
+        remote: &FlatTree,
+        scan: &Scan,
+    ) -> Result<Vec<GuardedFolder>, SyncError> {
+        let (mounts_path, remembered) = self.remember_mounts(scan)?;
+        let mut mounts = remembered.clone();
+        let deleted = if plan.local_deletes == 0 {
+            Vec::new()
+        } else {
+            local_deletions(base, local, remote, &plan.merged)
+        };
+        // Only a mount point with deletions under it is looked at again (one stat each).
+        let vanished: Vec<VaultPath> = mounts
+            .iter()
+            .filter(|m| deleted.iter().any(|p| is_under(p, m)))
+            .filter(|m| !mounts::is_mounted(self.vault.root(), m))
+            .cloned()
+            .collect();
+        if self.opts.allow_mass_delete {
+            for m in &vanished {
+                mounts.remove(m);
+            }
+        }
+        if mounts != remembered {
+            mounts::save(&mounts_path, &mounts).map_err(|source| SyncError::Record {
+                path: mounts_path.clone(),
+                source,
+            })?;
+        }
         if self.opts.allow_mass_delete || plan.local_deletes == 0 {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let total = base.len();
         let share = self.vault.config().mass_delete_share;
-        let why = if local.is_empty() {
-            " (the vault folder is empty)".to_string()
-        } else if plan.local_deletes >= MASS_DELETE_MIN_FILES
-            && plan.local_deletes as f64 > share * total as f64
-        {
-            format!(
-                " (more than the {:.0}% a round may delete; `mass_delete_share` in .vault/config.toml)",
-                share * 100.0
-            )
-        } else {
-            return Ok(());
-        };
-        Err(SyncError::MassDelete {
-            deletes: plan.local_deletes,
-            total,
-            why,
-        })
+        if local.is_empty() {
+            return Err(SyncError::MassDelete {
+                deletes: plan.local_deletes,
+                total,
+                why: " (the vault folder is empty)".to_string(),
+            });
+        }
+        let held = guarded_folders(base, local, &deleted, &vanished);
+        // The share rule counts what would still be published once those are held back.
+        let deletes = plan
+            .local_deletes
+            .saturating_sub(held.iter().map(|g| g.deletes).sum::<usize>());
+        if deletes >= MASS_DELETE_MIN_FILES && deletes as f64 > share * total as f64 {
+            return Err(SyncError::MassDelete {
+                deletes,
+                total,
+                why: format!(
+                    " (more than the {:.0}% a round may delete; `mass_delete_share` in .vault/config.toml)",
+                    share * 100.0
+                ),
+            });
+        }
+        Ok(held)
     }
 
     /// Apply the plan's actions; files written go into the stat cache as known.
@@ -203,7 +263,7 @@ impl Round<'_> {
         let result = apply_actions_reporting(
             self.vault.root(),
             &plan.actions,
-            scan.stats(),
+            Scanned::of(scan),
             &mut blobs,
             progress,
         );

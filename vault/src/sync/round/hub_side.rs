@@ -130,40 +130,44 @@ impl Round<'_> {
             Some(s) => s,
             None => self.scan(true)?,
         };
-        self.mark_unavailable(&mut vscan);
+        self.hold(&mut vscan);
         if !scan_equals(&mut vscan, merged) {
             let mut local = with_unreadable(&vscan, merged);
             // Either a file changed since apply (a new local edit: the next attempt takes it),
             // or the stat cache lied. Rehash the differing files to tell which.
             let differing: Vec<VaultPath> = differing_paths(&local, merged);
-            // Paths left for damage on the hub are the only difference: nothing to rehash.
-            if !differing.is_empty() || self.unavailable.is_empty() {
-                for p in &differing {
-                    self.cache.remove(p);
-                }
-                vscan = self.scan(true)?;
-                self.mark_unavailable(&mut vscan);
-                local = with_unreadable(&vscan, merged);
-                if local != *merged {
-                    self.save_cache(&vscan, None)?;
-                    return Ok(Step::Retry(format!(
-                        "{} file(s) changed during the round, first `{}`",
-                        differing.len(),
-                        differing.first().map(VaultPath::as_str).unwrap_or("?")
-                    )));
-                }
-                self.repairs.push(format!(
-                    "the stat cache held stale ids for {} file(s); they were hashed again",
-                    differing.len()
-                ));
+            if differing.is_empty() {
+                // Equal but for unreadable or held-back paths, which keep the merged entries.
+                return self.verify_hub(head, expected, merged, &vscan, false);
             }
+            for p in &differing {
+                self.cache.remove(p);
+            }
+            vscan = self.scan(true)?;
+            self.hold(&mut vscan);
+            local = with_unreadable(&vscan, merged);
+            if local != *merged {
+                self.save_cache(&vscan, None)?;
+                return Ok(Step::Retry(format!(
+                    "{} file(s) changed during the round, first `{}`",
+                    differing.len(),
+                    differing.first().map(VaultPath::as_str).unwrap_or("?")
+                )));
+            }
+            self.repairs.push(format!(
+                "the stat cache held stale ids for {} file(s); they were hashed again",
+                differing.len()
+            ));
         }
         self.verify_hub(head, expected, merged, &vscan, false)
     }
 
-    /// Paths left as they are because the hub's copy is damaged count, like unreadable files,
-    /// as what the merged tree says: the folder's side of the verification checks the rest.
-    fn mark_unavailable(&self, scan: &mut Scan) {
+    /// Folders the guard holds back, and paths left as they are because the hub's copy is
+    /// damaged, count as unreadable in every scan of this attempt: the folder lacks (or keeps
+    /// an older version of) their files, and the merged tree keeps the hub's.
+    fn hold(&self, scan: &mut Scan) {
+        scan.unreadable
+            .extend(self.held.iter().map(|g| g.folder.clone()));
         scan.unreadable.extend(self.unavailable.iter().cloned());
     }
 

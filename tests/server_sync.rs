@@ -230,11 +230,20 @@ fn a_hostile_answer_from_the_server_is_refused_and_the_folder_is_left_untouched(
         let head = server_hub(&data, "alice", "notes").head().unwrap();
         let base = a.base();
         let before = common::folder_state(&a.root);
+        if let Hostile::BadBlob = how {
+            // A damaged blob fails only the files that need it (issue 15, point 10): they are
+            // not written and are named, and the local edit is still published.
+            let run = a.run("sync", &[]).ok();
+            for path in ["`d/n.md` is damaged", "`evil.md` is damaged"] {
+                assert!(run.stdout.contains(path), "{run:?}");
+            }
+            assert_eq!(common::folder_state(&a.root), before, "the folder changed");
+            assert_eq!(a.base(), base, "base moved");
+            assert_ne!(server_hub(&data, "alice", "notes").head().unwrap(), head);
+            continue;
+        }
         let run = a.run("sync", &[]).failed();
-        let why = match how {
-            Hostile::BadBlob => "damaged",
-            _ => "cannot be used",
-        };
+        let why = "cannot be used";
         assert!(run.stderr.contains(why), "{how:?}: {}", run.stderr);
         assert_eq!(
             common::folder_state(&a.root),

@@ -319,11 +319,24 @@ fn a_hostile_hub_head_is_refused_and_the_folder_is_left_untouched() {
         let head = w.hub_head();
         let base = a.base();
         let before = folder_state(&a.root);
+        if let Hostile::BadBlob = how {
+            // A damaged blob fails only the files that need it (issue 15, point 10): they are
+            // not written and are named, and the local edit is still published.
+            let run = a.run("sync", &[]).ok();
+            for path in ["`d/n.md` is damaged", "`evil.md` is damaged"] {
+                assert!(run.stdout.contains(path), "{run:?}");
+            }
+            assert_eq!(folder_state(&a.root), before, "{how:?}: the folder changed");
+            assert_eq!(a.base(), base, "{how:?}: base moved");
+            assert_ne!(
+                w.hub_head(),
+                head,
+                "{how:?}: the local edit was not published"
+            );
+            continue;
+        }
         let run = a.run("sync", &[]).failed();
-        let why = match how {
-            Hostile::BadBlob => "damaged",
-            _ => "cannot be used",
-        };
+        let why = "cannot be used";
         assert!(
             run.stderr.contains(&w.hub.display().to_string()) && run.stderr.contains(why),
             "{how:?}: the message names the hub and says `{why}`: {run:?}"

@@ -7,17 +7,17 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{AccountError, AccountStore, Accounts, Login, Session};
+pub use crate::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery};
 
 /// The API versions this server speaks (the path prefix `/api/v1/`).
 pub const API_VERSIONS: &[u32] = &[1];
@@ -242,60 +242,6 @@ impl From<AccountError> for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections (malformed JSON: 400, too large: 413, wrong content type: 415)
-/// are JSON errors like every other.
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => {
-                let status = rejection.status();
-                let error = match status {
-                    StatusCode::PAYLOAD_TOO_LARGE => "too large",
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported media type",
-                    _ => "bad request",
-                };
-                Err(ApiError::new(status, error, rejection.body_text()))
-            }
-        }
-    }
-}
-
-/// A raw body (an object stream) whose rejections (too large: 413) are JSON errors too.
-pub struct ApiBytes(pub axum::body::Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for ApiBytes {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        axum::body::Bytes::from_request(req, state)
-            .await
-            .map(ApiBytes)
-            .map_err(|rejection| {
-                let status = rejection.status();
-                let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    // The device may not get to read this answer (the upload is cut off),
-                    // so the operator must be able to see it here.
-                    tracing::warn!(
-                        "refused an upload larger than --max-body-mib; raise it if devices hold files that large"
-                    );
-                    "too large"
-                } else {
-                    "bad request"
-                };
-                ApiError::new(status, error, rejection.body_text())
-            })
-    }
-}
-
 /// A request's device, from `Authorization: Bearer TOKEN`.
 pub struct Auth(pub Session);
 
@@ -356,15 +302,108 @@ pub struct WhoAmI {
     pub device: String,
 }
 
+/// What a route's request carries besides its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Takes {
+    Nothing,
+    /// A JSON body (`Content-Type: application/json`).
+    Json,
+    /// An object stream (docs/protocol.md, "Object stream").
+    Objects,
+}
+
+/// One route of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    /// In axum's syntax: `{vault}` is a vault name.
+    pub path: &'static str,
+    /// Whether it needs a device token.
+    pub auth: bool,
+    pub takes: Takes,
+    /// The query parameters it reads.
+    pub query: &'static [&'static str],
+}
+
+const fn route(method: &'static str, path: &'static str, auth: bool, takes: Takes) -> Route {
+    Route {
+        method,
+        path,
+        auth,
+        takes,
+        query: &[],
+    }
+}
+
+/// Every route the server answers: [`router`] is built from this list alone, so a test that
+/// walks it (tests/reliability/api_errors.rs) reaches every route there is.
+pub const ROUTES: &[Route] = &[
+    route("GET", "/healthz", false, Takes::Nothing),
+    route("POST", "/api/v1/setup", false, Takes::Json),
+    route("POST", "/api/v1/login", false, Takes::Json),
+    route("GET", "/api/v1/whoami", true, Takes::Nothing),
+    route("GET", "/api/v1/vaults", true, Takes::Nothing),
+    route("PUT", "/api/v1/vaults/{vault}", true, Takes::Nothing),
+    route("GET", "/api/v1/vaults/{vault}/head", true, Takes::Nothing),
+    route("POST", "/api/v1/vaults/{vault}/head", true, Takes::Json),
+    route("POST", "/api/v1/vaults/{vault}/missing", true, Takes::Json),
+    route(
+        "POST",
+        "/api/v1/vaults/{vault}/objects",
+        true,
+        Takes::Objects,
+    ),
+    route(
+        "POST",
+        "/api/v1/vaults/{vault}/objects/fetch",
+        true,
+        Takes::Json,
+    ),
+    Route {
+        query: &["full"],
+        ..route("GET", "/api/v1/vaults/{vault}/tree", true, Takes::Nothing)
+    },
+    Route {
+        query: &["since", "wait"],
+        ..route(
+            "GET",
+            "/api/v1/vaults/{vault}/changes",
+            true,
+            Takes::Nothing,
+        )
+    },
+];
+
+/// The handler of one of this module's routes of [`ROUTES`] (`None`: not one of them).
+fn endpoint(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> {
+    Some(match (method, path) {
+        ("GET", "/healthz") => get(healthz),
+        ("POST", "/api/v1/setup") => post(setup),
+        ("POST", "/api/v1/login") => post(login),
+        ("GET", "/api/v1/whoami") => get(whoami),
+        _ => return None,
+    })
+}
+
+/// The handler of `route`, wherever it lives.
+fn handler_of(route: &Route) -> Option<MethodRouter<Arc<AppState>>> {
+    endpoint(route.method, route.path)
+        .or_else(|| crate::hub_api::endpoint(route.method, route.path))
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     let max_body = state.limits.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/api/v1/setup", post(setup))
-        .route("/api/v1/login", post(login))
-        .route("/api/v1/whoami", get(whoami))
-        .merge(crate::hub_api::routes())
+    let mut router = Router::new();
+    for r in ROUTES {
+        match handler_of(r) {
+            Some(handler) => router = router.route(r.path, handler),
+            // A unit test keeps this from happening (`every_route_has_a_handler`).
+            None => tracing::error!(method = r.method, path = r.path, "route without a handler"),
+        }
+    }
+    router
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(server_time))
         .with_state(state)
@@ -407,6 +446,33 @@ async fn fallback(uri: Uri) -> ApiError {
         "not found",
         format!("nothing at `{path}`"),
     )
+}
+
+/// A path the API has, asked with a method it does not answer there.
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    let path = uri.path();
+    let allowed: Vec<&str> = ROUTES
+        .iter()
+        .filter(|r| same_shape(r.path, path))
+        .map(|r| r.method)
+        .collect();
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed",
+        format!(
+            "`{path}` does not answer {method}; it answers {}",
+            allowed.join(", ")
+        ),
+    )
+}
+
+/// Whether `path` matches the route pattern `pattern` (`{name}` matches one segment).
+fn same_shape(pattern: &str, path: &str) -> bool {
+    let (p, q): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
+    p.len() == q.len()
+        && p.iter()
+            .zip(&q)
+            .all(|(a, b)| a == b || (a.starts_with('{') && a.ends_with('}')))
 }
 
 /// Hashing a password takes tens of milliseconds of CPU: off the async threads.
@@ -506,4 +572,38 @@ async fn whoami(Auth(session): Auth) -> Json<WhoAmI> {
         user: session.user,
         device: session.device,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_a_handler_and_one_place_in_the_list() {
+        for (i, r) in ROUTES.iter().enumerate() {
+            assert!(
+                handler_of(r).is_some(),
+                "{} {} has no handler",
+                r.method,
+                r.path
+            );
+            let twice = ROUTES[..i]
+                .iter()
+                .any(|o| o.method == r.method && o.path == r.path);
+            assert!(!twice, "{} {} is listed twice", r.method, r.path);
+        }
+    }
+
+    #[test]
+    fn paths_match_route_patterns_segment_by_segment() {
+        assert!(same_shape(
+            "/api/v1/vaults/{vault}/head",
+            "/api/v1/vaults/notes/head"
+        ));
+        assert!(!same_shape(
+            "/api/v1/vaults/{vault}",
+            "/api/v1/vaults/notes/head"
+        ));
+        assert!(!same_shape("/api/v1/login", "/api/v1/setup"));
+    }
 }

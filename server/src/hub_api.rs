@@ -12,11 +12,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::routing::{MethodRouter, get, post, put};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use vault::folder_hub::FolderHub;
@@ -24,7 +24,7 @@ use vault::hub::{CasOutcome, Hub, HubError};
 use vault::id::ObjectId;
 
 use crate::accounts::check_name;
-use crate::api::{ApiBytes, ApiError, ApiJson, AppState, Auth};
+use crate::api::{ApiBytes, ApiError, ApiJson, ApiPath, ApiQuery, AppState, Auth};
 
 /// Longest wait of a change request.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -108,14 +108,27 @@ impl Vaults {
     }
 }
 
-/// A hub failure as an HTTP error.
+/// A hub failure as an HTTP error, in the device user's terms: the hub's own messages name
+/// the server's folders and pack files, which mean nothing to a device (and are not its
+/// business), so each answer says what happened to the vault and what a device can do, and
+/// the details go to the server's log for its operator.
 fn hub_error(e: HubError) -> ApiError {
-    match &e {
+    match e {
         HubError::Missing { ids, .. } => {
-            ApiError::with_ids(StatusCode::CONFLICT, "missing", e.to_string(), ids.clone())
+            let detail = format!(
+                "this vault lacks {} object(s) (first {}); a device that has them uploads them on its next sync",
+                ids.len(),
+                ids.first().map(ObjectId::short).unwrap_or_default()
+            );
+            ApiError::with_ids(StatusCode::CONFLICT, "missing", detail, ids)
         }
-        HubError::Refused { .. } | HubError::Object(_) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string())
+        HubError::Refused { detail, .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "refused",
+            format!("the vault refused the new head: {detail}"),
+        ),
+        HubError::Object(o) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", o.to_string())
         }
         HubError::Locked { .. } => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -123,18 +136,30 @@ fn hub_error(e: HubError) -> ApiError {
             "another writer holds this vault's head; try again",
         ),
         // The device must hear that the server's copy is damaged (not that the server is
-        // unreachable, which it would retry), without the server's folder names.
-        HubError::Corrupt { detail, .. } => {
+        // unreachable, which it would retry).
+        HubError::Damaged { ref ids, .. } => {
+            let all: Vec<String> = ids.iter().map(ObjectId::to_hex).collect();
+            tracing::error!(objects = %all.join(","), "{e}");
+            let ids = ids.clone();
+            ApiError::with_ids(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "damaged",
+                format!(
+                    "the server's copies of {} object(s) of this vault are damaged; a device that has them stores good copies on its next `syncd sync --full-verify`",
+                    ids.len()
+                ),
+                ids,
+            )
+        }
+        HubError::Corrupt { .. } => {
             tracing::error!("{e}");
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "damaged",
-                format!(
-                    "the server's copy of this vault is damaged ({detail}); its operator must restore it from a backup or a device (docs/server.md)"
-                ),
+                "the server's copy of this vault is damaged; its operator must restore it from a backup or a device (the server's log says what is damaged; docs/server.md)",
             )
         }
-        _ => ApiError::internal(e),
+        other => ApiError::internal(other),
     }
 }
 
@@ -210,16 +235,20 @@ struct ChangesQuery {
     wait: Option<u64>,
 }
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/v1/vaults", get(list))
-        .route("/api/v1/vaults/{vault}", put(create))
-        .route("/api/v1/vaults/{vault}/head", get(head).post(cas))
-        .route("/api/v1/vaults/{vault}/missing", post(missing))
-        .route("/api/v1/vaults/{vault}/objects", post(upload))
-        .route("/api/v1/vaults/{vault}/objects/fetch", post(download))
-        .route("/api/v1/vaults/{vault}/tree", get(tree))
-        .route("/api/v1/vaults/{vault}/changes", get(changes))
+/// The handler of one of the hub routes of [`crate::api::ROUTES`] (`None`: not a hub route).
+pub(crate) fn endpoint(method: &str, path: &str) -> Option<MethodRouter<Arc<AppState>>> {
+    Some(match (method, path) {
+        ("GET", "/api/v1/vaults") => get(list),
+        ("PUT", "/api/v1/vaults/{vault}") => put(create),
+        ("GET", "/api/v1/vaults/{vault}/head") => get(head),
+        ("POST", "/api/v1/vaults/{vault}/head") => post(cas),
+        ("POST", "/api/v1/vaults/{vault}/missing") => post(missing),
+        ("POST", "/api/v1/vaults/{vault}/objects") => post(upload),
+        ("POST", "/api/v1/vaults/{vault}/objects/fetch") => post(download),
+        ("GET", "/api/v1/vaults/{vault}/tree") => get(tree),
+        ("GET", "/api/v1/vaults/{vault}/changes") => get(changes),
+        _ => return None,
+    })
 }
 
 async fn list(State(state): State<Arc<AppState>>, Auth(me): Auth) -> Json<serde_json::Value> {
@@ -230,7 +259,7 @@ async fn list(State(state): State<Arc<AppState>>, Auth(me): Auth) -> Json<serde_
 async fn create(
     State(state): State<Arc<AppState>>,
     Auth(me): Auth,
-    Path(vault): Path<String>,
+    ApiPath(vault): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (v, created) = state
         .vaults()
@@ -248,7 +277,7 @@ async fn create(
 async fn head(
     State(state): State<Arc<AppState>>,
     Auth(me): Auth,
-    Path(vault): Path<String>,
+    ApiPath(vault): ApiPath<String>,
 ) -> Result<Json<HeadBody>, ApiError> {
     let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let head = on_vault(v, |v| v.hub.head()).await?;
@@ -258,7 +287,7 @@ async fn head(
 async fn missing(
     State(state): State<Arc<AppState>>,
     Auth(me): Auth,
-    Path(vault): Path<String>,
+    ApiPath(vault): ApiPath<String>,
     ApiJson(body): ApiJson<IdsBody>,
 ) -> Result<Json<MissingBody>, ApiError> {
     let ids = parse_ids(&body.ids)?;
@@ -272,7 +301,7 @@ async fn missing(
 async fn upload(
     State(state): State<Arc<AppState>>,
     Auth(me): Auth,
-    Path(vault): Path<String>,
+    ApiPath(vault): ApiPath<String>,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let objects = vault::wire::decode(&body).map_err(ApiError::bad_request)?;
@@ -287,7 +316,7 @@ async fn upload(
 async fn download(
     State(state): State<Arc<AppState>>,
     Auth(me): Auth,
-    Path(vault): Path<String>,
+    ApiPath(vault): ApiPath<String>,
     ApiJson(body): ApiJson<IdsBody>,
 ) -> Result<Response, ApiError> {
     let ids = parse_ids(&body.ids)?;
@@ -300,7 +329,7 @@ async fn download(
 async fn cas(
     State(state): State<Arc<AppState>>,
     Auth(me): Auth,
-    Path(vault): Path<String>,
+    ApiPath(vault): ApiPath<String>,
     ApiJson(body): ApiJson<CasBody>,
 ) -> Result<Json<CasAnswer>, ApiError> {
     let old = parse_optional_id(body.old.as_deref())?;
@@ -331,8 +360,8 @@ async fn cas(
 async fn tree(
     State(state): State<Arc<AppState>>,
     Auth(me): Auth,
-    Path(vault): Path<String>,
-    Query(q): Query<TreeQuery>,
+    ApiPath(vault): ApiPath<String>,
+    ApiQuery(q): ApiQuery<TreeQuery>,
 ) -> Result<Json<TreeBody>, ApiError> {
     let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let tree = on_vault(v, move |v| {
@@ -351,8 +380,8 @@ async fn tree(
 async fn changes(
     State(state): State<Arc<AppState>>,
     Auth(me): Auth,
-    Path(vault): Path<String>,
-    Query(q): Query<ChangesQuery>,
+    ApiPath(vault): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
 ) -> Result<Json<HeadBody>, ApiError> {
     let since = parse_optional_id(q.since.as_deref())?;
     let wait = Duration::from_secs(q.wait.unwrap_or(30)).min(MAX_WAIT);

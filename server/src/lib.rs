@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod api;
 mod cli;
+mod extract;
 pub mod hub_api;
 pub mod serve;
 

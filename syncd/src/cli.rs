@@ -228,7 +228,8 @@ pub struct SyncArgs {
     #[arg(long)]
     pub allow_mass_delete: bool,
     /// Hash every file instead of trusting the stat cache, and have the hub verify its whole
-    /// tree even when nothing changed; uploads again whatever the hub lost
+    /// tree even when nothing changed, every object's bytes re-hashed; uploads again whatever
+    /// the hub lost or holds damaged copies of
     #[arg(long)]
     pub full_verify: bool,
     /// How long to wait for another syncd that is working on this vault
@@ -316,7 +317,8 @@ pub struct VerifyArgs {
     /// Print the report as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
-    /// Hash every file instead of trusting the stat cache for unchanged ones
+    /// Hash every file instead of trusting the stat cache for unchanged ones (the hub always
+    /// re-hashes every object of its head; damaged ones are listed with what to run)
     #[arg(long)]
     pub full: bool,
 }

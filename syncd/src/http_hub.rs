@@ -175,8 +175,17 @@ impl Server {
             }
             StatusCode::UNPROCESSABLE_ENTITY => HubError::Refused { hub, detail },
             StatusCode::SERVICE_UNAVAILABLE => HubError::Locked { hub, lock: detail },
+            // Damaged objects by id fail only what needs them (the round asks for the rest);
+            // damage the server cannot pin on objects is reported as such.
             _ if body.as_ref().is_some_and(|b| b.error == "damaged") => {
-                HubError::Corrupt { hub, detail }
+                let ids: Vec<ObjectId> = body
+                    .map(|b| b.ids.iter().filter_map(|i| i.parse().ok()).collect())
+                    .unwrap_or_default();
+                if ids.is_empty() {
+                    HubError::Corrupt { hub, detail }
+                } else {
+                    HubError::Damaged { hub, ids }
+                }
             }
             s if s.is_server_error() => HubError::Unreachable { hub, detail },
             // The server understood and said why not (bad name, no such vault, spent setup

@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rayon::prelude::*;
+
 use crate::fsutil::{PathIoError, TEMP_PREFIX, io_at, write_atomic};
 use crate::hub::{CasOutcome, Hub, HubError};
 use crate::id::ObjectId;
@@ -140,13 +142,22 @@ impl FolderHub {
         self.refresh(&mut store)?;
         let known = *self.complete.lock().unwrap_or_else(|p| p.into_inner());
         if full || known != Some((head, store.vanished_packs())) {
-            let missing = self
-                .walk(&store, head, None)
-                .map_err(|e| self.walk_err(e, corrupt))?;
+            let checked = if full {
+                self.walk_hashing(&store, head)
+            } else {
+                self.walk(&store, head, None).map(Checked::missing)
+            };
+            let Checked { missing, damaged } = checked.map_err(|e| self.walk_err(e, corrupt))?;
             if !missing.is_empty() {
                 return Err(HubError::Missing {
                     hub: self.describe(),
                     ids: missing,
+                });
+            }
+            if !damaged.is_empty() {
+                return Err(HubError::Damaged {
+                    hub: self.describe(),
+                    ids: damaged,
                 });
             }
             self.remember_complete(head, store.vanished_packs());
@@ -170,6 +181,33 @@ impl FolderHub {
         self.refresh(&mut store)?;
         self.walk(&store, snapshot, None)
             .map_err(|e| self.walk_err(e, corrupt))
+    }
+
+    /// Every object of `ids`, or [`HubError::Damaged`] naming each one whose stored copies
+    /// are all damaged (so a caller can ask again for the others).
+    fn read_all(&self, store: &PackStore, ids: &[ObjectId]) -> Result<Vec<Object>, HubError> {
+        let mut reader = store.reader();
+        let mut out = Vec::with_capacity(ids.len());
+        let mut damaged = Vec::new();
+        for id in ids {
+            match reader.read(*id) {
+                Ok(o) => out.push(o),
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    tracing::warn!("{e}");
+                    if !damaged.contains(id) {
+                        damaged.push(*id);
+                    }
+                }
+                Err(e) => return Err(self.store_err(e)),
+            }
+        }
+        if !damaged.is_empty() {
+            return Err(HubError::Damaged {
+                hub: self.describe(),
+                ids: damaged,
+            });
+        }
+        Ok(out)
     }
 
     fn lock_store(&self) -> MutexGuard<'_, PackStore> {
@@ -212,6 +250,41 @@ impl FolderHub {
         }
     }
 
+    /// The full check of `snapshot`: [`FolderHub::walk`] from scratch, then every blob it
+    /// names re-hashed from the packs (in slices, on all cores). A damaged blob is reported,
+    /// not an error: the caller learns every damaged object at once, so a device can repair
+    /// them all in one upload.
+    fn walk_hashing(&self, store: &PackStore, snapshot: ObjectId) -> Result<Checked, WalkError> {
+        let mut blobs = Vec::new();
+        let mut damaged = Vec::new();
+        let mut missing = self.walk_with(
+            store,
+            snapshot,
+            None,
+            &mut |id| blobs.push(id),
+            Some(&mut damaged),
+        )?;
+        let results: Vec<(ObjectId, Result<(), StoreError>)> = blobs
+            .par_chunks(64)
+            .flat_map_iter(|chunk| {
+                let mut reader = store.reader();
+                chunk
+                    .iter()
+                    .map(|id| (*id, reader.check(*id)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (id, result) in results {
+            match result {
+                Ok(()) => {}
+                Err(StoreError::Corrupt { .. }) => damaged.push(id),
+                Err(StoreError::NotFound { .. } | StoreError::PackGone { .. }) => missing.push(id),
+                Err(e) => return Err(WalkError::Hub(self.store_err(e))),
+            }
+        }
+        Ok(Checked { missing, damaged })
+    }
+
     /// Walk from `snapshot` through the hub's own data: decode the snapshot, read (and so
     /// re-hash) every distinct tree reachable from its root, check every blob is present.
     /// Returns the ids that are absent. Each distinct tree is read once, so a hostile tree that
@@ -229,11 +302,29 @@ impl FolderHub {
         snapshot: ObjectId,
         baseline: Option<ObjectId>,
     ) -> Result<Vec<ObjectId>, WalkError> {
+        self.walk_with(store, snapshot, baseline, &mut |_| {}, None)
+    }
+
+    /// [`FolderHub::walk`], telling `present` of every distinct blob it found in the store.
+    /// With `damaged`, a snapshot or tree whose every copy is damaged is listed there (and
+    /// what is under it cannot be walked) instead of failing the walk.
+    fn walk_with(
+        &self,
+        store: &PackStore,
+        snapshot: ObjectId,
+        baseline: Option<ObjectId>,
+        present: &mut dyn FnMut(ObjectId),
+        mut damaged: Option<&mut Vec<ObjectId>>,
+    ) -> Result<Vec<ObjectId>, WalkError> {
         let mut reader = store.reader();
         let mut missing = Vec::new();
         let snap = match reader.read(snapshot) {
             Ok(o) => Snapshot::decode(&o.bytes).map_err(|e| invalid(snapshot, "snapshot", e))?,
             Err(StoreError::NotFound { .. }) => return Ok(vec![snapshot]),
+            Err(StoreError::Corrupt { .. }) if damaged.is_some() => {
+                damaged.iter_mut().for_each(|d| d.push(snapshot));
+                return Ok(Vec::new());
+            }
             Err(e) => return Err(WalkError::Hub(self.store_err(e))),
         };
         // The baseline's root, if it can be read; otherwise everything is walked.
@@ -260,6 +351,10 @@ impl FolderHub {
                     missing.push(tree_id);
                     continue;
                 }
+                Err(StoreError::Corrupt { .. }) if damaged.is_some() => {
+                    damaged.iter_mut().for_each(|d| d.push(tree_id));
+                    continue;
+                }
                 Err(e) => return Err(WalkError::Hub(self.store_err(e))),
             };
             let old_tree = old
@@ -283,14 +378,34 @@ impl FolderHub {
                     }
                     EntryKind::File(meta) => {
                         let known = matches!(before, Some(EntryKind::File(m)) if m.id == meta.id);
-                        if !known && seen_blobs.insert(meta.id) && !store.contains(meta.id) {
-                            missing.push(meta.id);
+                        if !known && seen_blobs.insert(meta.id) {
+                            if store.contains(meta.id) {
+                                present(meta.id);
+                            } else {
+                                missing.push(meta.id);
+                            }
                         }
                     }
                 }
             }
         }
         Ok(missing)
+    }
+}
+
+/// What a full check found wrong.
+#[derive(Default)]
+struct Checked {
+    missing: Vec<ObjectId>,
+    damaged: Vec<ObjectId>,
+}
+
+impl Checked {
+    fn missing(missing: Vec<ObjectId>) -> Checked {
+        Checked {
+            missing,
+            damaged: Vec::new(),
+        }
     }
 }
 
@@ -372,9 +487,31 @@ impl Hub for FolderHub {
             }
         }
         let mut store = self.lock_store();
-        // Others may have stored some of these already; do not write them twice.
+        // Others may have stored some of these already; do not write them twice, unless the
+        // copy stored is damaged (a repair): then the good one is written and served.
         self.refresh(&mut store)?;
-        store.write_pack(objects).map_err(|e| self.store_err(e))?;
+        let mut damaged = HashSet::new();
+        let mut reader = store.reader();
+        for o in objects {
+            let id = o.id();
+            if store.contains(id)
+                && !damaged.contains(&id)
+                && matches!(reader.check(id), Err(StoreError::Corrupt { .. }))
+            {
+                damaged.insert(id);
+            }
+        }
+        drop(reader);
+        if !damaged.is_empty() {
+            tracing::warn!(
+                hub = %self.describe(),
+                count = damaged.len(),
+                "storing good copies of damaged objects"
+            );
+        }
+        store
+            .write_pack_over(objects, &damaged)
+            .map_err(|e| self.store_err(e))?;
         Ok(())
     }
 
@@ -396,8 +533,8 @@ impl Hub for FolderHub {
                 ids: still,
             });
         }
-        match store.read_many(ids) {
-            Err(StoreError::PackGone { .. }) => {
+        match self.read_all(&store, ids) {
+            Err(HubError::Missing { .. }) => {
                 // A pack was deleted behind our back: forget it and report what is gone.
                 self.refresh(&mut store)?;
                 let gone = absent(&store);
@@ -407,9 +544,9 @@ impl Hub for FolderHub {
                         ids: gone,
                     });
                 }
-                store.read_many(ids).map_err(|e| self.store_err(e))
+                self.read_all(&store, ids)
             }
-            other => other.map_err(|e| self.store_err(e)),
+            other => other,
         }
     }
 

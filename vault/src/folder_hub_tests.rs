@@ -263,6 +263,81 @@ fn leaf(bytes: &[u8]) -> (Object, crate::object::FileMeta) {
     (b, meta)
 }
 
+/// Flip one bit in the middle of `id`'s bytes in the hub's pack that holds it.
+fn flip_bit(hub: &Path, id: ObjectId) {
+    let store = PackStore::open(&hub.join("packs")).unwrap();
+    let pack = store.pack_of(id).unwrap().to_path_buf();
+    let mut bytes = fs::read(&pack).unwrap();
+    let object = bytes
+        .windows(5)
+        .position(|w| w == b"bravo")
+        .expect("the blob's bytes are in the pack");
+    bytes[object + 2] ^= 0x04;
+    fs::write(&pack, bytes).unwrap();
+}
+
+#[test]
+fn a_flipped_bit_in_a_blob_is_found_by_verify_tree_and_repaired_by_a_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    let s = TestSnapshot::new(&[("a.md", b"alpha"), ("b.md", b"bravo note")], vec![]);
+    hub.put(&s.blobs).unwrap();
+    hub.put(&s.trees).unwrap();
+    hub.put(std::slice::from_ref(&s.snapshot)).unwrap();
+    hub.cas_head(None, s.id).unwrap();
+    let bad = ObjectId::of(b"bravo note");
+    flip_bit(dir.path(), bad);
+
+    let hub = FolderHub::open(dir.path()).unwrap();
+    // Presence is all the quick check sees; the full one re-hashes the blob.
+    assert!(hub.tree_hash().unwrap().is_some());
+    match hub.verify_tree() {
+        Err(HubError::Damaged { ids, .. }) => assert_eq!(ids, vec![bad]),
+        other => panic!("expected Damaged, got {other:?}"),
+    }
+    // A download fails for that object only, and names it.
+    let good = ObjectId::of(b"alpha");
+    match hub.get(&[good, bad]) {
+        Err(HubError::Damaged { ids, .. }) => assert_eq!(ids, vec![bad]),
+        other => panic!("expected Damaged, got {other:?}"),
+    }
+    assert_eq!(hub.get(&[good]).unwrap()[0].bytes, b"alpha");
+
+    // Putting the good bytes again repairs it, for this handle and any other.
+    let blob = Object {
+        kind: Kind::Blob,
+        bytes: b"bravo note".to_vec(),
+    };
+    hub.put(std::slice::from_ref(&blob)).unwrap();
+    assert_eq!(hub.verify_tree().unwrap(), Some(s.root));
+    let other = FolderHub::open(dir.path()).unwrap();
+    assert_eq!(other.verify_tree().unwrap(), Some(s.root));
+    assert_eq!(other.get(&[bad]).unwrap()[0].bytes, b"bravo note");
+}
+
+#[test]
+fn a_damaged_tree_is_listed_by_verify_tree_and_repaired_by_a_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    let s = TestSnapshot::new(&[("a.md", b"a")], vec![]);
+    hub.put(&s.blobs).unwrap();
+    hub.put(&s.trees).unwrap();
+    hub.put(std::slice::from_ref(&s.snapshot)).unwrap();
+    hub.cas_head(None, s.id).unwrap();
+    let store = PackStore::open(&dir.path().join("packs")).unwrap();
+    let pack = store.pack_of(s.root).unwrap().to_path_buf();
+    let mut bytes = fs::read(&pack).unwrap();
+    bytes[10] ^= 1; // inside the only tree's bytes
+    fs::write(&pack, bytes).unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    match hub.verify_tree() {
+        Err(HubError::Damaged { ids, .. }) => assert_eq!(ids, vec![s.root]),
+        other => panic!("expected Damaged, got {other:?}"),
+    }
+    hub.put(&s.trees).unwrap();
+    assert_eq!(hub.verify_tree().unwrap(), Some(s.root));
+}
+
 /// The clock is read from a file the hub folder's filesystem stamps, which is then removed:
 /// the hub folder holds exactly what it held before.
 #[test]

@@ -11,9 +11,14 @@
 //!   every other writer of the same hub, and only if the hub holds `new` and everything it
 //!   references. It may check only what `new` adds to `old` (which was checked when it became
 //!   head): checking a whole vault after every edit would cost more than the edit.
+//! - `get` of an object whose stored copy is damaged fails with [`HubError::Damaged`] naming
+//!   every damaged id of the request (and only those), so a caller can ask again without them;
+//!   `put` of an object the hub holds only a damaged copy of stores the good copy, which the
+//!   hub serves from then on.
 //! - `tree_hash` is computed by the hub from its own data: it re-hashes the trees reachable from
 //!   `head` and checks that every blob they name is present (or remembers doing so for this
-//!   head); `verify_tree` does it again from scratch.
+//!   head); `verify_tree` does it again from scratch and re-hashes every blob's bytes too,
+//!   failing with [`HubError::Missing`] or [`HubError::Damaged`] naming what it found.
 
 use crate::id::ObjectId;
 use crate::object::{Object, ObjectError};
@@ -53,6 +58,10 @@ pub enum HubError {
     Missing { hub: String, ids: Vec<ObjectId> },
     #[error("hub at `{hub}` holds damaged data: {detail}")]
     Corrupt { hub: String, detail: String },
+    /// The hub's copies of these objects are damaged (their bytes no longer hash to their
+    /// ids). Each fails only what needs it: storing a good copy again (`put`) repairs it.
+    #[error("hub at `{hub}` holds damaged copies of {} object(s), first {}; `syncd sync --full-verify` on a device that has them stores good copies", .ids.len(), .ids.first().map(|i| i.short()).unwrap_or_default())]
+    Damaged { hub: String, ids: Vec<ObjectId> },
     #[error("hub at `{hub}` refused the new head: {detail}")]
     Refused { hub: String, detail: String },
     #[error(
@@ -97,8 +106,8 @@ pub trait Hub {
     fn cas_head(&self, old: Option<ObjectId>, new: ObjectId) -> Result<CasOutcome, HubError>;
     /// The root tree id of `head`, verified from the hub's own data; `None` for an empty hub.
     fn tree_hash(&self) -> Result<Option<ObjectId>, HubError>;
-    /// [`Hub::tree_hash`] computed from scratch, trusting nothing the hub remembers (for
-    /// `syncd verify` and `--full-verify`).
+    /// [`Hub::tree_hash`] computed from scratch, trusting nothing the hub remembers, every
+    /// object's bytes re-hashed, blobs included (for `syncd verify` and `--full-verify`).
     fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
         self.tree_hash()
     }

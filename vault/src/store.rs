@@ -68,7 +68,7 @@ pub enum StoreError {
     )]
     BadPack { path: PathBuf, reason: String },
     #[error(
-        "object {id} in pack `{pack}` is damaged (its bytes hash to {actual}); move the pack out of the folder, then sync from a device that has the object to re-upload it"
+        "object {id} in pack `{pack}` is damaged (its bytes hash to {actual}); storing a good copy again repairs it (`syncd sync --full-verify` on a device that has it), and the damaged pack can stay where it is"
     )]
     Corrupt {
         pack: PathBuf,
@@ -317,6 +317,46 @@ impl PackStore {
         self.write_new_pack(&fresh).map(Some)
     }
 
+    /// [`PackStore::write_pack`], but the ids in `replace` are written even though the store
+    /// holds them (its copies are damaged), and the index then points at the new copies.
+    pub fn write_pack_over(
+        &mut self,
+        objects: &[Object],
+        replace: &HashSet<ObjectId>,
+    ) -> Result<Option<ObjectId>, StoreError> {
+        let mut seen = HashSet::new();
+        let fresh: Vec<(ObjectId, &Object)> = objects
+            .iter()
+            .map(|o| (o.id(), o))
+            .filter(|(id, _)| (replace.contains(id) || !self.contains(*id)) && seen.insert(*id))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(None);
+        }
+        let pack = self.write_new_pack(&fresh)?;
+        let name = format!("{}.{PACK_EXTENSION}", pack.to_hex());
+        let slot = self.by_name.get(&name).copied();
+        if let Some(slot) = slot
+            && let Some(p) = &self.packs[slot]
+        {
+            for e in p.entries.iter().filter(|e| replace.contains(&e.id)) {
+                let loc = Location {
+                    pack: slot,
+                    kind: e.kind,
+                    offset: e.offset,
+                    len: e.len,
+                };
+                self.index.insert(e.id, loc);
+            }
+        }
+        Ok(Some(pack))
+    }
+
+    /// Whether some stored copy of `id` is intact (see [`PackReader::check`]).
+    pub fn check(&self, id: ObjectId) -> Result<(), StoreError> {
+        self.reader().check(id)
+    }
+
     /// Write `objects` (distinct ids) as one pack, whatever the store holds already, and add
     /// it to the index; returns the pack's id.
     fn write_new_pack(&mut self, fresh: &[(ObjectId, &Object)]) -> Result<ObjectId, StoreError> {
@@ -368,73 +408,6 @@ impl PackStore {
             self.add_pack(path, name, entries);
         }
         Ok(pack_id)
-    }
-}
-
-/// Keeps pack files open across reads; see [`PackStore::reader`].
-pub struct PackReader<'a> {
-    store: &'a PackStore,
-    open: HashMap<usize, File>,
-}
-
-impl PackReader<'_> {
-    /// Read one object, verifying its bytes against its id.
-    pub fn read(&mut self, id: ObjectId) -> Result<Object, StoreError> {
-        let store = self.store;
-        let loc = *store.index.get(&id).ok_or_else(|| StoreError::NotFound {
-            dir: store.dir.clone(),
-            id,
-        })?;
-        let Some(pack) = store.packs.get(loc.pack).and_then(Option::as_ref) else {
-            return Err(StoreError::NotFound {
-                dir: store.dir.clone(),
-                id,
-            });
-        };
-        if !self.open.contains_key(&loc.pack) {
-            if self.open.len() >= MAX_OPEN_PACKS {
-                self.open.clear();
-            }
-            let file = match File::open(&pack.path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(StoreError::PackGone {
-                        pack: pack.path.clone(),
-                        id,
-                    });
-                }
-                Err(e) => return Err(io_at("opening pack", &pack.path)(e).into()),
-            };
-            self.open.insert(loc.pack, file);
-        }
-        let file = &self.open[&loc.pack];
-        let len = usize::try_from(loc.len).map_err(|_| StoreError::BadPack {
-            path: pack.path.clone(),
-            reason: format!("object {id} is too large for this machine"),
-        })?;
-        let mut bytes = vec![0u8; len];
-        file.read_exact_at(&mut bytes, loc.offset).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                StoreError::BadPack {
-                    path: pack.path.clone(),
-                    reason: format!("file is shorter than its header says (object {id})"),
-                }
-            } else {
-                io_at("reading pack", &pack.path)(e).into()
-            }
-        })?;
-        let actual = ObjectId::of(&bytes);
-        if actual != id {
-            return Err(StoreError::Corrupt {
-                pack: pack.path.clone(),
-                id,
-                actual,
-            });
-        }
-        Ok(Object {
-            kind: loc.kind,
-            bytes,
-        })
     }
 }
 
@@ -582,7 +555,9 @@ fn parse_header(header: &[u8], header_start: u64) -> Result<Vec<Entry>, String> 
     Ok(entries)
 }
 
+mod reader;
 mod repack;
+pub use reader::PackReader;
 pub use repack::REPACK_ABOVE;
 
 #[cfg(test)]

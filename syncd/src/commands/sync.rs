@@ -272,10 +272,39 @@ pub fn verify(args: VerifyArgs) -> Result<u8> {
                 count(report.files_hashed, "file", "files")
             )
         };
+        for d in &report.hub_damaged {
+            let what = match d.paths.first() {
+                Some(_) => d
+                    .paths
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                None => format!("object {}", d.id.short()),
+            };
+            if d.here {
+                line!(
+                    out,
+                    "the hub's copy of {what} is damaged; this device has a good copy: run `syncd sync --full-verify` to repair the hub"
+                );
+            } else {
+                line!(
+                    out,
+                    "the hub's copy of {what} is damaged; a device that has it will repair the hub on its next `syncd sync --full-verify`"
+                );
+            }
+        }
         if report.equal {
             line!(
                 out,
                 "in sync: the folder and the hub's head {} both have tree {} ({how})",
+                short(report.head),
+                report.local_tree.short()
+            );
+        } else if report.differences.is_empty() {
+            line!(
+                out,
+                "otherwise the folder and the hub's head {} agree (tree {}, {how})",
                 short(report.head),
                 report.local_tree.short()
             );

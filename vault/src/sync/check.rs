@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::hub::Hub;
+use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreRules;
 use crate::local::LocalVault;
@@ -114,6 +114,18 @@ pub struct Difference {
     pub hub: Option<FileMeta>,
 }
 
+/// An object of the hub's head whose stored copy is damaged (its bytes no longer hash to its
+/// id), found by re-hashing every object ([`Hub::verify_tree`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HubDamage {
+    pub id: ObjectId,
+    /// The files of the head holding it (none for a tree or a snapshot).
+    pub paths: Vec<VaultPath>,
+    /// Whether this device holds a good copy, so that `syncd sync --full-verify` here
+    /// repairs the hub.
+    pub here: bool,
+}
+
 /// What `syncd verify` found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VerifyReport {
@@ -125,6 +137,8 @@ pub struct VerifyReport {
     pub equal: bool,
     /// Paths that differ (empty when equal).
     pub differences: Vec<Difference>,
+    /// Objects the hub holds only damaged copies of (then `equal` is false).
+    pub hub_damaged: Vec<HubDamage>,
     /// Whether every file was hashed (`full`) rather than trusted from the stat cache.
     pub full: bool,
     pub files_hashed: u64,
@@ -142,14 +156,37 @@ pub fn verify(vault: &LocalVault, hub: &dyn Hub, full: bool) -> Result<VerifyRep
         ScanOptions { use_cache: !full },
     )?;
     let head = hub.head()?;
-    let hub_tree = hub.verify_tree()?;
+    let (hub_tree, damaged) = match hub.verify_tree() {
+        Ok(tree) => (tree, Vec::new()),
+        Err(HubError::Damaged { ids, .. }) => (None, ids),
+        Err(e) => return Err(e.into()),
+    };
     let mut history = History::new(vault.objects()?, hub);
     let mut stats = SyncStats::default();
     let (hub_flat, _) = history.flat_of_snapshot(head, &mut stats)?;
     let local = with_unreadable(&found, &hub_flat);
     let local_tree = root_of(&local);
-    let equal = local_tree == tree_or_empty(hub_tree);
-    let differences = if equal {
+    let hub_damaged: Vec<HubDamage> = damaged
+        .iter()
+        .map(|id| {
+            let paths: Vec<VaultPath> = hub_flat
+                .iter()
+                .filter(|(_, m)| m.id == *id)
+                .map(|(p, _)| p.clone())
+                .collect();
+            let here = history.knows(*id)
+                || paths
+                    .iter()
+                    .any(|p| local.get(p).is_some_and(|m| m.id == *id));
+            HubDamage {
+                id: *id,
+                paths,
+                here,
+            }
+        })
+        .collect();
+    let equal = hub_damaged.is_empty() && local_tree == tree_or_empty(hub_tree);
+    let differences = if local == hub_flat {
         Vec::new()
     } else {
         differing_paths(&local, &hub_flat)
@@ -167,6 +204,7 @@ pub fn verify(vault: &LocalVault, hub: &dyn Hub, full: bool) -> Result<VerifyRep
         local_tree,
         equal,
         differences,
+        hub_damaged,
         full,
         files_hashed: found.counters.files_hashed,
     })

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use check::{Change, ChangeKind, Difference, Status, VerifyReport, status, verify};
+pub use check::{Change, ChangeKind, Difference, HubDamage, Status, VerifyReport, status, verify};
 pub use guard::{GuardReason, GuardedFolder};
 
 use crate::apply::ApplyError;
@@ -225,6 +225,16 @@ pub enum SyncError {
         "the hub `{hub}` offers history that cannot be used ({detail}); nothing in the vault folder was changed. The hub is damaged or was written by a faulty or hostile client: check it, or point this vault at another hub"
     )]
     BadRemote { hub: String, detail: String },
+    #[error(
+        "the hub `{hub}` holds a damaged copy of {}{}, and this device has no good copy to repair it with; a device that has it will repair the hub on its next `syncd sync --full-verify` (every other file syncs as usual)",
+        .paths.first().map(|p| format!("`{p}`")).unwrap_or_else(|| "some objects".into()),
+        if .paths.len() > 1 { format!(" and {} more", .paths.len() - 1) } else { String::new() }
+    )]
+    HubDamaged {
+        hub: String,
+        /// The damaged files by path (objects no file holds by their short id).
+        paths: Vec<String>,
+    },
     #[error(
         "the vault kept changing while syncing ({attempts} attempts); the last reason: {reason}. Nothing was lost; run `syncd sync` again when edits settle"
     )]

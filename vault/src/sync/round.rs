@@ -21,6 +21,7 @@ use crate::statcache::{StatCache, now_ns};
 use super::objects::{Blobs, History, read_if, stage};
 use super::{Outcome, SkippedPath, SyncError, SyncOptions, SyncReport, SyncStats};
 
+mod damaged;
 mod deleted;
 mod folder;
 mod hub_side;
@@ -64,6 +65,13 @@ pub(super) struct Round<'a> {
     stale: Vec<VaultPath>,
     /// What apply changed in the folder, over all attempts (see [`SyncReport::touched`]).
     touched: Vec<crate::apply::Done>,
+    /// Blobs the hub holds only damaged copies of, learned from a failed download: the next
+    /// attempt leaves their paths as they are instead of failing the whole round.
+    hub_damaged: HashSet<ObjectId>,
+    /// The paths this attempt left as they are for that reason: the folder's side of the
+    /// verification takes them from the merged tree, and base does not move (the next round
+    /// tries them again, and must not read their absence as a local deletion).
+    unavailable: Vec<VaultPath>,
     /// Folders whose deletions the folder guard holds back in this attempt: every scan takes
     /// them as unreadable, so base's files there count as unchanged.
     guarded: Vec<super::GuardedFolder>,
@@ -133,6 +141,8 @@ impl<'a> Round<'a> {
             touched: Vec::new(),
             record,
             guarded: Vec::new(),
+            hub_damaged: HashSet::new(),
+            unavailable: Vec::new(),
             held: Vec::new(),
             skipped: Vec::new(),
         })
@@ -197,6 +207,7 @@ impl<'a> Round<'a> {
         let t0 = std::time::Instant::now();
         let tick =
             |step: &str| tracing::debug!(step, ms = t0.elapsed().as_secs_f64() * 1e3, "sync");
+        self.unavailable.clear();
         self.held.clear();
         self.guarded.clear();
         self.skipped.clear();
@@ -354,6 +365,10 @@ impl<'a> Round<'a> {
             );
             self.guarded = guarded;
         }
+        self.unavailable = damaged::drop_damaged_writes(&mut plan, &self.hub_damaged);
+        for path in self.unavailable.clone() {
+            self.warn(&damaged::not_downloaded(&path));
+        }
         tick("reconcile");
 
         // A round that writes nothing into the folder leaves it as its scan found it: that
@@ -363,7 +378,20 @@ impl<'a> Round<'a> {
         let folder_untouched = plan.actions.is_empty() && scan.unreadable.is_empty();
         let mut skipped = Vec::new();
         if !plan.actions.is_empty() {
-            let report = self.apply(&plan, &scan)?;
+            let report = match self.apply(&plan, &scan) {
+                Err(e) => match damaged::damaged_ids(&e) {
+                    // Every other file can still come: try again without these.
+                    Some(ids) if ids.iter().any(|id| !self.hub_damaged.contains(id)) => {
+                        self.hub_damaged.extend(ids.iter().copied());
+                        return Ok(Step::Retry(format!(
+                            "the hub's copies of {} file(s) are damaged",
+                            ids.len()
+                        )));
+                    }
+                    _ => return Err(e),
+                },
+                Ok(report) => report,
+            };
             // A file changed since the scan: the next attempt sees it as it is now. Anything
             // else in the way stays until the user acts; the round goes on without it.
             // (A later action in the region of an obstacle, say the write after a move that
@@ -466,7 +494,9 @@ impl<'a> Round<'a> {
                 self.account(&vscan);
                 self.verify(new_head, merged_root, &plan.merged, Some(vscan))
             }
-            None if cache_saved => self.verify_hub(new_head, merged_root, &scan, true),
+            None if cache_saved => {
+                self.verify_hub(new_head, merged_root, &plan.merged, &scan, true)
+            }
             None => self.verify(new_head, merged_root, &plan.merged, Some(scan)),
         };
         tick("verify");
@@ -487,8 +517,11 @@ impl<'a> Round<'a> {
         built: (ObjectId, Vec<Object>),
     ) -> Result<Result<(Option<ObjectId>, ObjectId), String>, SyncError> {
         let published = self.build_and_publish(merged, remote, remote_snap, head, built)?;
+        // With files left out for damage on the hub, the folder is not the merged tree yet:
+        // base stays, so the next round fetches them again rather than publish their absence.
         if let Ok((Some(h), _)) = published
             && Some(h) != base_id
+            && self.unavailable.is_empty()
         {
             self.history.persist()?;
             self.vault.base_ref().write(h)?;

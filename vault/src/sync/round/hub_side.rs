@@ -138,7 +138,7 @@ impl Round<'_> {
             let differing: Vec<VaultPath> = differing_paths(&local, merged);
             if differing.is_empty() {
                 // Equal but for unreadable or held-back paths, which keep the merged entries.
-                return self.verify_hub(head, expected, &vscan, false);
+                return self.verify_hub(head, expected, merged, &vscan, false);
             }
             for p in &differing {
                 self.cache.remove(p);
@@ -159,14 +159,16 @@ impl Round<'_> {
                 differing.len()
             ));
         }
-        self.verify_hub(head, expected, &vscan, false)
+        self.verify_hub(head, expected, merged, &vscan, false)
     }
 
-    /// Folders the guard holds back count as unreadable in every scan of this attempt: the
-    /// folder lacks their files, which the merged tree keeps.
+    /// Folders the guard holds back, and paths left as they are because the hub's copy is
+    /// damaged, count as unreadable in every scan of this attempt: the folder lacks (or keeps
+    /// an older version of) their files, and the merged tree keeps the hub's.
     fn hold(&self, scan: &mut Scan) {
         scan.unreadable
             .extend(self.guarded.iter().map(|g| g.folder.clone()));
+        scan.unreadable.extend(self.unavailable.iter().cloned());
     }
 
     /// The hub's side of step 8: the hub's tree for `head` must be `expected`, which the folder
@@ -175,10 +177,11 @@ impl Round<'_> {
         &mut self,
         head: Option<ObjectId>,
         expected: ObjectId,
+        merged: &FlatTree,
         vscan: &Scan,
         cache_saved: bool,
     ) -> Result<Step, SyncError> {
-        let hub_tree = self.hub_tree(vscan)?;
+        let hub_tree = self.hub_tree(vscan, merged)?;
         if tree_or_empty(hub_tree) != expected {
             if self.hub.head()? != head {
                 self.save_cache(vscan, None)?;
@@ -207,8 +210,14 @@ impl Round<'_> {
     }
 
     /// The hub's tree hash for its head, re-uploading objects it reports missing (a lost or
-    /// deleted pack) from this device's store and files.
-    pub(super) fn hub_tree(&mut self, scan: &Scan) -> Result<Option<ObjectId>, SyncError> {
+    /// deleted pack) or damaged (bytes changed on its disk; only a full verification re-hashes
+    /// them) from this device's store and files. `merged` (the tree the round agreed on) names
+    /// the paths of damaged objects in what the round reports.
+    pub(super) fn hub_tree(
+        &mut self,
+        scan: &Scan,
+        merged: &FlatTree,
+    ) -> Result<Option<ObjectId>, SyncError> {
         // A missing tree hides the objects under it, so this may take one pass per level.
         let mut sent = 0;
         let mut passes = 0;
@@ -229,6 +238,21 @@ impl Round<'_> {
                     }
                     sent += now;
                 }
+                Err(HubError::Damaged { ids, hub }) if passes <= MAX_TREE_DEPTH + 2 => {
+                    // A good copy stored again is the one the hub serves from then on.
+                    let found = self.reupload_found(&ids, scan.files())?;
+                    let (fixed, left): (Vec<ObjectId>, Vec<ObjectId>) =
+                        ids.iter().partition(|id| found.contains(*id));
+                    if !left.is_empty() {
+                        let paths = damaged::names_of(&left, merged);
+                        break Err(SyncError::HubDamaged { hub, paths });
+                    }
+                    for name in damaged::names_of(&fixed, merged) {
+                        self.repairs.push(format!(
+                            "the hub's copy of `{name}` was damaged; this device uploaded a good copy"
+                        ));
+                    }
+                }
                 Err(e) => break Err(e.into()),
             }
         };
@@ -246,6 +270,15 @@ impl Round<'_> {
         ids: &[ObjectId],
         files: &FlatTree,
     ) -> Result<usize, SyncError> {
+        self.reupload_found(ids, files).map(|found| found.len())
+    }
+
+    /// [`Round::reupload`], returning which of `ids` were uploaded.
+    pub(super) fn reupload_found(
+        &mut self,
+        ids: &[ObjectId],
+        files: &FlatTree,
+    ) -> Result<HashSet<ObjectId>, SyncError> {
         let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
         let mut objects = Vec::new();
         let mut found = HashSet::new();
@@ -281,7 +314,7 @@ impl Round<'_> {
             self.put(chunk)?;
         }
         self.progress().end(Phase::Uploading);
-        Ok(found.len())
+        Ok(found)
     }
 }
 

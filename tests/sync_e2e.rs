@@ -321,8 +321,9 @@ fn a_hostile_hub_head_is_refused_and_the_folder_is_left_untouched() {
         let before = folder_state(&a.root);
         if let Hostile::BadBlob = how {
             // A damaged blob fails only the files that need it (issue 15, point 10): they are
-            // not written and are named, and the local edit is still published.
-            let run = a.run("sync", &[]).ok();
+            // not written and are named as skipped (exit 3), and the local edit is still
+            // published.
+            let run = a.run("sync", &[]).expect_code(3);
             for path in ["`d/n.md` is damaged", "`evil.md` is damaged"] {
                 assert!(run.stdout.contains(path), "{run:?}");
             }

@@ -80,27 +80,28 @@ fn assert_has_all_but_damaged(d: &Device) {
     );
 }
 
-/// The round's warnings about damage name the damaged note, say what to do, and name no
-/// other note.
+/// The round lists the damaged note among its skipped paths (exit 3: completed, a path needs
+/// someone), says what to do, and names no other note.
 fn assert_damage_reported(run: &Run) {
     let report = run.report();
     let damage: Vec<&String> = report
-        .warnings
+        .skipped
         .iter()
-        .filter(|w| w.contains("damaged"))
+        .map(|s| &s.message)
+        .filter(|m| m.contains("damaged"))
         .collect();
     assert!(
         damage
             .iter()
             .any(|w| w.contains(DAMAGED) && w.contains("syncd sync --full-verify")),
-        "no warning names `{DAMAGED}` and the repair: {:?}\n{}",
-        report.warnings,
+        "no skipped path names `{DAMAGED}` and the repair: {:?}\n{}",
+        report.skipped,
         run.stderr
     );
     for (path, _) in OTHERS {
         assert!(
             damage.iter().all(|w| !w.contains(path)),
-            "a warning blames `{path}`: {damage:?}"
+            "a skipped path blames `{path}`: {damage:?}"
         );
     }
 }
@@ -168,17 +169,17 @@ fn full_verify_new_device_downloads_all_but_damaged_file() {
 
     let phone = w.device("phone");
     phone.init();
-    let run = phone.run("sync", &["--json"]).ok();
+    let run = phone.run("sync", &["--json"]).expect_code(3);
     assert_damage_reported(&run);
     assert_has_all_but_damaged(&phone);
     // A second round is not stuck either, and says the same.
-    let run = phone.run("sync", &["--json"]).ok();
+    let run = phone.run("sync", &["--json"]).expect_code(3);
     assert_damage_reported(&run);
     assert_has_all_but_damaged(&phone);
 
     // The phone's own edits still go out, and the damaged note is not deleted by them.
     phone.write("from phone.md", "written on the phone\n", 20);
-    phone.run("sync", &["--json"]).ok();
+    phone.run("sync", &["--json"]).expect_code(3);
     laptop.sync();
     assert_eq!(
         laptop.read("from phone.md").as_deref(),
@@ -227,7 +228,7 @@ fn full_verify_server_errors_speak_user_terms() {
     };
 
     let phone = join("phone");
-    let run = phone.run("sync", &["--json"]).ok();
+    let run = phone.run("sync", &["--json"]).expect_code(3);
     speaks_user_terms(&run);
     assert_damage_reported(&run);
     assert_has_all_but_damaged(&phone);

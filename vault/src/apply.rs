@@ -165,6 +165,9 @@ pub enum SkipKind {
     Unreadable,
     /// The system refused to write here (permissions, an immutable file or folder).
     PermissionDenied,
+    /// The hub holds only damaged copies of this file's bytes (never from apply: the round
+    /// leaves such a write out before apply, see `sync/round/damaged.rs`).
+    HubDamaged,
 }
 
 impl SkipKind {
@@ -182,6 +185,7 @@ impl SkipKind {
             SkipKind::LinkInTheWay => "a symbolic link or special file is in the way",
             SkipKind::Unreadable => "the file here could not be read",
             SkipKind::PermissionDenied => "permission denied",
+            SkipKind::HubDamaged => "the hub's copy is damaged",
         }
     }
 

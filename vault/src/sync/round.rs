@@ -366,9 +366,6 @@ impl<'a> Round<'a> {
             self.guarded = guarded;
         }
         self.unavailable = damaged::drop_damaged_writes(&mut plan, &self.hub_damaged);
-        for path in self.unavailable.clone() {
-            self.warn(&damaged::not_downloaded(&path));
-        }
         tick("reconcile");
 
         // A round that writes nothing into the folder leaves it as its scan found it: that
@@ -412,6 +409,14 @@ impl<'a> Round<'a> {
             Some(merged) => Plan { merged, ..plan },
             None => plan,
         };
+        // Files whose bytes the hub holds only damaged copies of are reported with the paths
+        // skipped for good: the rest synced, and they need a device that has them.
+        self.skipped
+            .extend(self.unavailable.iter().map(|path| SkippedPath {
+                path: path.clone(),
+                reason: crate::apply::SkipKind::HubDamaged,
+                message: damaged::not_downloaded(path),
+            }));
         tick("apply");
 
         let built = build_trees(&plan.merged);

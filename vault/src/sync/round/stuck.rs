@@ -133,6 +133,7 @@ pub(crate) fn message(s: &Skipped) -> String {
         SkipKind::PermissionDenied => format!(
             "`{at}`: this device may not write here (permission denied, or an immutable file or folder); give this user write access, then sync ({kept})"
         ),
+        SkipKind::HubDamaged => super::damaged::not_downloaded(at),
         SkipKind::Changed => format!("`{at}`: {}", s.reason),
     }
 }

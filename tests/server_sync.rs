@@ -762,19 +762,6 @@ fn a_clock_more_than_five_minutes_off_is_refused_with_how_much() {
     assert!(!b.path(".vault").exists());
 }
 
-/// `len` pseudo-random bytes (xorshift64*), different for every `seed`.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-        })
-        .collect()
-}
-
 /// Stop the server with `signal` while a device's upload of new attachments is halfway
 /// through (a slow relay between them makes the halfway point observable).
 fn stop_server_mid_upload(signal: i32) {
@@ -793,7 +780,7 @@ fn stop_server_mid_upload(signal: i32) {
     let mut ids = Vec::new();
     fs::create_dir_all(a.path("files")).unwrap();
     for i in 0..4u32 {
-        let bytes = noise(1024 * 1024, u64::from(i) + 1);
+        let bytes = common::noise(1024 * 1024, u64::from(i) + 1);
         ids.push(vault::ObjectId::of(&bytes));
         fs::write(a.path(&format!("files/{i}.bin")), bytes).unwrap();
     }

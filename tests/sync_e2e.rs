@@ -10,26 +10,13 @@ use std::time::Duration;
 
 use common::hostile::{Hostile, poison_hub};
 use common::{
-    Device, World, assert_converged, at, empty_tree, folder_state, wait_past_racy_margin,
+    Device, World, assert_converged, at, empty_tree, folder_state, synced_pair,
+    wait_past_racy_margin,
 };
 use vault::fsutil::TEMP_PREFIX;
 use vault::reconcile::{ConflictKind, Side};
 use vault::revisions::{parse_revision, sanitize_device};
 use vault::sync::Outcome;
-
-/// Two devices that synced `notes` (path, text, mtime secs) through one hub: `laptop` wrote
-/// and pushed them, `desktop` joined and pulled them.
-fn synced_pair<'w>(world: &'w World, notes: &[(&str, &str, i64)]) -> (Device<'w>, Device<'w>) {
-    let a = world.device("laptop");
-    for (path, text, secs) in notes {
-        a.write(path, text, *secs);
-    }
-    a.init().sync();
-    let b = world.device("desktop");
-    b.init().sync();
-    assert_converged(&[&a, &b]);
-    (a, b)
-}
 
 #[test]
 fn an_existing_vault_fills_an_empty_hub_and_an_empty_folder_joins_it() {

@@ -475,3 +475,30 @@ pub fn wait_past_racy_margin() {
     let margin = u64::try_from(vault::statcache::RACY_MARGIN_NS).expect("positive margin");
     std::thread::sleep(std::time::Duration::from_nanos(margin + 50_000_000));
 }
+
+/// Two devices that synced `notes` (path, text, mtime secs) through one hub: `laptop` wrote
+/// and pushed them, `desktop` joined and pulled them.
+pub fn synced_pair<'w>(world: &'w World, notes: &[(&str, &str, i64)]) -> (Device<'w>, Device<'w>) {
+    let a = world.device("laptop");
+    for (path, text, secs) in notes {
+        a.write(path, text, *secs);
+    }
+    a.init().sync();
+    let b = world.device("desktop");
+    b.init().sync();
+    assert_converged(&[&a, &b]);
+    (a, b)
+}
+
+/// `len` pseudo-random bytes (xorshift64*) that do not compress, different for every `seed`.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}

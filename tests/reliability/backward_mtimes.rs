@@ -9,20 +9,7 @@ use std::path::Path;
 
 use filetime::FileTime;
 
-use crate::common::{Device, World, assert_converged};
-
-/// Two devices that agree on `notes` (path, text, time).
-fn synced_pair<'w>(world: &'w World, notes: &[(&str, &str, i64)]) -> (Device<'w>, Device<'w>) {
-    let a = world.device("laptop");
-    for (path, text, secs) in notes {
-        a.write(path, text, *secs);
-    }
-    a.init().sync();
-    let b = world.device("desktop");
-    b.init().sync();
-    assert_converged(&[&a, &b]);
-    (a, b)
-}
+use crate::common::{World, assert_converged, synced_pair};
 
 /// `cp -p from to`: the bytes and the modification time.
 fn copy_keeping_time(from: &Path, to: &Path) {

@@ -6,22 +6,9 @@
 
 use std::fs;
 
-use crate::common::{Device, World, assert_converged};
+use crate::common::{World, assert_converged, synced_pair};
 
 const TEMPLATE: &str = "# Daily note\n\n## Tasks\n\n## Log\n";
-
-/// Two devices that agree on `notes` (path, text, time).
-fn synced_pair<'w>(world: &'w World, notes: &[(&str, &str, i64)]) -> (Device<'w>, Device<'w>) {
-    let a = world.device("laptop");
-    for (path, text, secs) in notes {
-        a.write(path, text, *secs);
-    }
-    a.init().sync();
-    let b = world.device("desktop");
-    b.init().sync();
-    assert_converged(&[&a, &b]);
-    (a, b)
-}
 
 #[test]
 fn rename_evidence_template_note_keeps_other_devices_edit() {

@@ -5,25 +5,12 @@
 use std::fs;
 use std::time::Duration;
 
-use crate::common::World;
 use crate::common::agent::eventually;
 use crate::common::server::{Server, add_user};
 use crate::common::stuck::Gate;
+use crate::common::{World, noise};
 
 const PASSWORD: &str = "correct horse battery";
-
-/// `len` bytes that do not compress.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-        })
-        .collect()
-}
 
 #[test]
 fn revisions_once_conflict_retried_writes_one_revision() {

@@ -332,14 +332,10 @@ impl<'a> Round<'a> {
         let evidence = self.history_evidence(base_snap.as_ref(), &mine, &local, &remote_flat)?;
         let rules = &self.rules;
         let is_ignored = |p: &VaultPath| rules.is_ignored(p, false);
-        let mut plan = reconcile_with(
-            &mine,
-            &local,
-            &remote_flat,
-            &devices,
-            &evidence,
-            &is_ignored,
-        );
+        let merge = |local: &FlatTree| {
+            reconcile_with(&mine, local, &remote_flat, &devices, &evidence, &is_ignored)
+        };
+        let mut plan = merge(&local);
         let guarded = self.guard(&plan, &mine, &local, &remote_flat, &scan)?;
         if !guarded.is_empty() {
             // Held back: the rest of the round goes on, with base's files in those folders
@@ -354,15 +350,7 @@ impl<'a> Round<'a> {
             }
             scan.unreadable
                 .extend(guarded.iter().map(|g| g.folder.clone()));
-            let local = with_unreadable(&scan, &mine);
-            plan = reconcile_with(
-                &mine,
-                &local,
-                &remote_flat,
-                &devices,
-                &evidence,
-                &is_ignored,
-            );
+            plan = merge(&with_unreadable(&scan, &mine));
             self.guarded = guarded;
         }
         self.unavailable = damaged::drop_damaged_writes(&mut plan, &self.hub_damaged);

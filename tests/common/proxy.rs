@@ -160,10 +160,24 @@ impl Relay {
 }
 
 fn relay(
-    mut client: TcpStream,
+    client: TcpStream,
     target: &str,
     bytes_per_sec: u64,
     counter: &AtomicU64,
+) -> std::io::Result<()> {
+    relay_paced(client, target, |n| {
+        counter.fetch_add(n as u64, Ordering::SeqCst);
+        thread::sleep(Duration::from_micros(n as u64 * 1_000_000 / bytes_per_sec));
+    })
+}
+
+/// Relay one connection between `client` and `target` both ways. The upload goes in chunks:
+/// `before(n)` runs before each chunk of `n` bytes is passed on (to count, hold or pace it),
+/// the download is copied as it comes.
+pub fn relay_paced(
+    mut client: TcpStream,
+    target: &str,
+    mut before: impl FnMut(usize),
 ) -> std::io::Result<()> {
     let upstream = TcpStream::connect(target)?;
     let mut down_from = upstream.try_clone()?;
@@ -179,11 +193,10 @@ fn relay(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        before(n);
         if up.write_all(&buf[..n]).is_err() {
             break;
         }
-        counter.fetch_add(n as u64, Ordering::SeqCst);
-        thread::sleep(Duration::from_micros(n as u64 * 1_000_000 / bytes_per_sec));
     }
     let _ = up.shutdown(Shutdown::Write);
     let _ = down.join();

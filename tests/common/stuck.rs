@@ -3,8 +3,7 @@
 //! the folder, before its compare-and-swap) while another device publishes, which makes the
 //! round start over, deterministically.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -67,32 +66,14 @@ impl Gate {
     }
 }
 
-fn relay(mut client: TcpStream, target: &str, s: &Shared) -> std::io::Result<()> {
-    let upstream = TcpStream::connect(target)?;
-    let mut down_from = upstream.try_clone()?;
-    let mut down_to = client.try_clone()?;
-    let down = thread::spawn(move || {
-        let _ = std::io::copy(&mut down_from, &mut down_to);
-        let _ = down_to.shutdown(Shutdown::Both);
-    });
-    let mut up = upstream;
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = match client.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
+fn relay(client: TcpStream, target: &str, s: &Shared) -> std::io::Result<()> {
+    // A chunk is counted as sent before it is written: the hold applies to what comes after.
+    super::proxy::relay_paced(client, target, |n| {
         while s.sent.load(Ordering::SeqCst) >= s.hold_at.load(Ordering::SeqCst) {
             s.holding.store(true, Ordering::SeqCst);
             thread::sleep(Duration::from_millis(5));
         }
         s.holding.store(false, Ordering::SeqCst);
-        if up.write_all(&buf[..n]).is_err() {
-            break;
-        }
         s.sent.fetch_add(n as u64, Ordering::SeqCst);
-    }
-    let _ = up.shutdown(Shutdown::Write);
-    let _ = down.join();
-    Ok(())
+    })
 }

@@ -311,7 +311,7 @@ fn print_devices(accounts: &Accounts, user: &str, json: bool) -> Result<()> {
         &rows,
         json,
         &format!(
-            "`{user}` has no devices yet: a device appears when it logs in (`syncd init --hub URL --user {user}`)"
+            "`{user}` has no devices yet: a device appears when it logs in (a vault it has: `syncd hub set URL --user {user} --password-stdin`, or `syncd login --password-stdin` if it syncs with this server already; a new folder: `syncd init --hub URL --user {user} --password-stdin`)"
         ),
         &format!("{:<16} {:<24} {:<23} STATUS", "DEVICE", "NAME", "CREATED"),
         |r| {

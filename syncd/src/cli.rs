@@ -94,7 +94,9 @@ pub struct InitArgs {
     /// (a shared drive, a NAS folder, a server)
     #[arg(long, value_name = "HUB")]
     pub hub: Option<PathBuf>,
-    /// This device's name, shown in history and in revision names [default: the host name]
+    /// This device's name, shown in history, in revision names and in the server's device
+    /// list [default: the host name and a random suffix chosen at init, e.g. `laptop-3f9a`,
+    /// so cloned machines and containers are told apart]
     #[arg(long, value_name = "NAME")]
     pub device: Option<String>,
     /// Repair a vault whose `.vault/config.toml` was lost or cannot be read, keeping the rest

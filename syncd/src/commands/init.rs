@@ -37,12 +37,7 @@ pub fn run(args: InitArgs) -> Result<u8> {
     };
     let mut out = String::new();
     line!(out, "initialised vault `{}`", made.vault.root().display());
-    line!(
-        out,
-        "  device: {} (id {})",
-        made.vault.config().device_name,
-        made.vault.config().device_id
-    );
+    line!(out, "  device: {}", super::device_text(made.vault.config()));
     line!(
         out,
         "  hub:    `{}` ({})",
@@ -125,12 +120,12 @@ pub fn prepare(root: &Path, device: Option<String>) -> Result<(PathBuf, String)>
     Ok((root, device_name(device)?))
 }
 
-/// The device name given, or the host name; refused unless 1 to 128 bytes without control
-/// characters.
+/// The device name given, or [`default_device_name`] of this host with a fresh suffix;
+/// refused unless 1 to 128 bytes without control characters.
 pub fn device_name(device: Option<String>) -> Result<String> {
     let device = match device {
         Some(name) => name,
-        None => host_name(),
+        None => default_device_name(&host_name(), &vault::fsutil::random_hex(2)),
     };
     if device.trim().is_empty()
         || device.len() > MAX_DEVICE_NAME
@@ -181,6 +176,18 @@ pub fn default_hub(root: &Path) -> Result<PathBuf> {
     Ok(data.join("vault-sync").join("hub").join(vault_name(root)))
 }
 
+/// `host-suffix`: the host name alone would name every container and cloned machine alike
+/// (`vm`), and the server's device list and revision names could not tell them apart. The
+/// host name is cut (at a character boundary) so the whole fits in [`MAX_DEVICE_NAME`].
+fn default_device_name(host: &str, suffix: &str) -> String {
+    let room = MAX_DEVICE_NAME.saturating_sub(suffix.len() + 1);
+    let mut end = host.len().min(room);
+    while !host.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}-{suffix}", &host[..end])
+}
+
 /// This machine's name, for the default device name.
 fn host_name() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
@@ -189,4 +196,23 @@ fn host_name() -> String {
         .map(|s| s.trim().to_string())
         .find(|s| !s.is_empty())
         .unwrap_or_else(|| "device".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_DEVICE_NAME, default_device_name, device_name};
+
+    #[test]
+    fn the_default_device_name_is_the_host_name_and_a_suffix() {
+        assert_eq!(default_device_name("vm", "3f9a"), "vm-3f9a");
+        let long = "é".repeat(100);
+        let name = default_device_name(&long, "3f9a");
+        assert!(name.len() <= MAX_DEVICE_NAME, "{}", name.len());
+        assert!(name.starts_with("éé") && name.ends_with("é-3f9a"), "{name}");
+        // Each init draws a new suffix; a given name is kept as it is.
+        let drawn = device_name(None).unwrap();
+        let (_, suffix) = drawn.rsplit_once('-').unwrap();
+        assert!(suffix.len() == 4 && suffix.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(device_name(Some("vm".into())).unwrap(), "vm");
+    }
 }

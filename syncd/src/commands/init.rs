@@ -28,13 +28,16 @@ pub fn run(args: InitArgs) -> Result<u8> {
         .as_deref()
         .map(|h| h.to_string_lossy().into_owned())
         .filter(|h| is_url(h));
+    // A failed init leaves no folder it made behind (a wrong password, a server not reached).
+    let new_folders = missing_folders(&root);
     let made = match url {
-        Some(url) => super::server_hub::create(&root, &url, args.device, &args.server)?,
-        None if args.server.any() => bail!(
+        Some(url) => super::server_hub::create(&root, &url, args.device, &args.server),
+        None if args.server.any() => Err(anyhow::anyhow!(
             "--user, --password-stdin, --setup-token, --vault-name, --ca-cert, --insecure-skip-verify and --proxy are for a server hub; pass its URL with --hub https://host:port"
-        ),
-        None => create(&root, args.hub.as_deref(), args.device)?,
-    };
+        )),
+        None => create(&root, args.hub.as_deref(), args.device),
+    }
+    .inspect_err(|_| remove_if_empty(&new_folders))?;
     let mut out = String::new();
     line!(out, "initialised vault `{}`", made.vault.root().display());
     line!(out, "  device: {}", super::device_text(made.vault.config()));
@@ -47,6 +50,28 @@ pub fn run(args: InitArgs) -> Result<u8> {
     line!(out, "Run `syncd sync` in the vault to sync it.");
     output::emit(&out)?;
     Ok(exit::OK)
+}
+
+/// The folders `create_dir_all(root)` would make: `root` and its ancestors up to the first
+/// that exists, deepest first.
+fn missing_folders(root: &Path) -> Vec<PathBuf> {
+    let Ok(root) = std::path::absolute(root) else {
+        return Vec::new();
+    };
+    root.ancestors()
+        .take_while(|p| p.symlink_metadata().is_err())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// Remove `folders` (deepest first) that are still empty: what this init made and left
+/// unused. A folder something was put in meanwhile stays, and with it its parents.
+fn remove_if_empty(folders: &[PathBuf]) {
+    for folder in folders {
+        if std::fs::remove_dir(folder).is_err() {
+            break;
+        }
+    }
 }
 
 /// A vault just made.

@@ -57,7 +57,11 @@ fn the_device_id_status_shows_is_the_one_the_server_lists_and_revokes() {
     assert_eq!(status["server_device_id"], id, "{status}");
     let human = laptop.run("status", &[]).ok().stdout;
     assert!(human.contains(&id), "{human}");
-    assert!(joined.stdout.contains(&id), "init names it: {}", joined.stdout);
+    assert!(
+        joined.stdout.contains(&id),
+        "init names it: {}",
+        joined.stdout
+    );
 
     // A new login is a new device on the server: status follows it.
     let login = w.syncd_input(
@@ -248,7 +252,10 @@ fn serve_on_a_taken_port_fails_clearly_without_a_setup_token() {
     let mut server = Server::start(&data, &[]);
     let token = server.setup_token();
     let (_, log) = server.stop();
-    let listening = log.iter().position(|l| l.contains("listening on ")).unwrap();
+    let listening = log
+        .iter()
+        .position(|l| l.contains("listening on "))
+        .unwrap();
     let setup = log.iter().position(|l| l.contains(&token)).unwrap();
     assert!(listening < setup, "{log:?}");
 }
@@ -313,7 +320,10 @@ fn server_messages_name_commands_that_work_on_an_existing_vault() {
     laptop.sync();
 
     // A revoked device: log in again, in the vault it has.
-    let id = devices(&data, "alice")[0]["id"].as_str().unwrap().to_string();
+    let id = devices(&data, "alice")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let out = server_cmd(
         &[
             "device",

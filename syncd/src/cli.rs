@@ -85,7 +85,8 @@ pub struct VaultOpt {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// The folder to make a vault (created if missing; it may already hold notes)
+    /// The folder to make a vault (created if missing, and removed again if init fails; it
+    /// may already hold notes)
     /// [default: the current folder]
     #[arg(long, value_name = "DIR")]
     pub vault: Option<PathBuf>,

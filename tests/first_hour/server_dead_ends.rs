@@ -251,6 +251,7 @@ fn serve_on_a_taken_port_fails_clearly_without_a_setup_token() {
     // A server that listens logs its address first, then the token that works there.
     let mut server = Server::start(&data, &[]);
     let token = server.setup_token();
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token:?}");
     let (_, log) = server.stop();
     let listening = log
         .iter()

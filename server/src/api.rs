@@ -259,7 +259,7 @@ impl FromRequestParts<Arc<AppState>> for Auth {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| {
                 ApiError::unauthorized(
-                    "no device token; log in first (`syncd init --hub URL --user NAME`)",
+                    "no device token; log in first: in a vault, `syncd login --password-stdin`; to make a new folder a vault of this server, `syncd init --hub URL --user NAME --password-stdin` there",
                 )
             })?;
         state
@@ -268,7 +268,7 @@ impl FromRequestParts<Arc<AppState>> for Auth {
             .map(Auth)
             .ok_or_else(|| {
                 ApiError::unauthorized(
-                    "this device's token is unknown or was revoked; log in again with `syncd init --hub URL --user NAME`",
+                    "this device's token is unknown or was revoked; log in again, in the vault, with `syncd login --password-stdin`",
                 )
             })
     }

@@ -12,9 +12,10 @@ use crate::accounts::{AccountStore, Accounts};
 
 /// Vault Sync hub server: keeps users' vaults and lets their devices sync through it.
 ///
-/// Built in steps: today it serves logins and the hub protocol (`serve`) and manages the
-/// accounts of a data folder; `syncd` learns to sync through it in a later release. Until
-/// then, sync devices through a folder hub (`syncd init --hub DIR`).
+/// It serves logins and the hub protocol (`serve`) and manages the accounts and devices of a
+/// data folder. A device syncs through it once it joins: a new folder with `syncd init --hub
+/// https://HOST:PORT --user NAME --password-stdin`, a vault it has with `syncd hub set
+/// https://HOST:PORT --user NAME --password-stdin` (docs/server.md).
 #[derive(Debug, Parser)]
 #[command(name = "vault-server", version, after_help = EXIT_CODES)]
 struct Cli {
@@ -311,7 +312,7 @@ fn print_devices(accounts: &Accounts, user: &str, json: bool) -> Result<()> {
         &rows,
         json,
         &format!(
-            "`{user}` has no devices yet: a device appears when it logs in (`syncd init --hub URL --user {user}`)"
+            "`{user}` has no devices yet: a device appears when it logs in (a vault it has: `syncd hub set URL --user {user} --password-stdin`, or `syncd login --password-stdin` if it syncs with this server already; a new folder: `syncd init --hub URL --user {user} --password-stdin`)"
         ),
         &format!("{:<16} {:<24} {:<23} STATUS", "DEVICE", "NAME", "CREATED"),
         |r| {

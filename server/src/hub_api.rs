@@ -79,7 +79,7 @@ impl Vaults {
         let exists = folder.join(vault::folder_hub::MARKER_FILE).exists();
         if !create && !exists {
             return Err(ApiError::not_found(format!(
-                "you have no vault `{vault}`; create it with `syncd init --hub URL --vault-name {vault}`"
+                "you have no vault `{vault}` on this server; upload the vault this device has to it, creating it, with `syncd hub set URL --vault-name {vault}`"
             )));
         }
         let hub = FolderHub::open(&folder).map_err(hub_error)?;

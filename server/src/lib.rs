@@ -1,9 +1,9 @@
-//! `vault-server`: the hub server (the hub protocol over HTTPS, accounts, web view).
+//! `vault-server`: the hub server (the hub protocol over HTTPS, accounts).
 //!
-//! Built in steps; what exists today is the account store ([`accounts`]), the operator's
-//! commands on it (`user`, `device`), and the service ([`serve`], [`api`]) with logins, the
-//! first account's setup and the hub protocol on each user's vaults ([`hub_api`]). The `syncd`
-//! client comes next: until then, devices sync through a folder hub.
+//! The account store ([`accounts`]), the operator's commands on it (`user`, `device`), and
+//! the service ([`serve`], [`api`]) with logins, the first account's setup and the hub
+//! protocol on each user's vaults ([`hub_api`]); `syncd` syncs through it
+//! (`syncd/src/http_hub.rs`).
 
 pub mod accounts;
 pub mod api;

@@ -45,30 +45,62 @@ pub fn check_listen(listen: SocketAddr, tls: bool, insecure_http: bool) -> Resul
 pub fn serve(opts: ServeOptions) -> Result<()> {
     check_listen(opts.listen, opts.tls.is_some(), opts.insecure_http)?;
     let accounts = AccountStore::open(&opts.data)?;
+    // The port first: a setup token is logged only by a server that can be reached with it.
+    let listener = bind(opts.listen)?;
     let state = AppState::new(accounts, opts.data.clone(), opts.limits.clone())?;
-    if let Some(token) = state.setup_token() {
-        tracing::warn!(
-            "no accounts yet: the first one can be created with the one-time setup token {token} (syncd init --hub URL --user NAME --password-stdin --setup-token {token}), or with `vault-server user add`"
-        );
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(opts, state))
+    runtime.block_on(run(opts, listener, state))
 }
 
-async fn run(opts: ServeOptions, state: Arc<AppState>) -> Result<()> {
+/// Listen on `addr`, or say what holds it and what to do.
+fn bind(addr: SocketAddr) -> Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(addr).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "{addr} is already in use (another vault-server, or another program, listens there); stop it, or choose another address with --listen"
+            ),
+            std::io::ErrorKind::AddrNotAvailable => format!(
+                "{addr} is not an address of this machine; choose one of its addresses (or 0.0.0.0) with --listen"
+            ),
+            std::io::ErrorKind::PermissionDenied => format!(
+                "this user may not listen on {addr} (ports below 1024 need privileges); choose a port of 1024 or above with --listen"
+            ),
+            _ => format!("cannot listen on {addr}; choose another address with --listen"),
+        };
+        anyhow::Error::new(e).context(why)
+    })
+}
+
+/// The log line that hands out the setup token: how the first account is made, and how a
+/// vault that already exists on a device then moves to this server.
+fn setup_token_message(token: &str) -> String {
+    format!(
+        "no accounts yet: create the first one with the one-time setup token {token} (from a new folder: `syncd init --hub URL --user NAME --password-stdin --setup-token {token}`), or on this machine with `vault-server user add NAME --data DIR --password-stdin`. A vault a device already has then moves to this server with `syncd hub set URL --user NAME --password-stdin`"
+    )
+}
+
+async fn run(
+    opts: ServeOptions,
+    listener: std::net::TcpListener,
+    state: Arc<AppState>,
+) -> Result<()> {
     let app = api::router(state.clone());
     let handle = Handle::new();
     let scheme = if opts.tls.is_some() { "https" } else { "http" };
     {
         let handle = handle.clone();
         let insecure = opts.insecure_http && !opts.listen.ip().is_loopback() && opts.tls.is_none();
+        let setup = state.setup_token();
         tokio::spawn(async move {
             if let Some(addr) = handle.listening().await {
                 // Tests and scripts read this line to learn the port of `--listen HOST:0`.
                 tracing::info!("listening on {scheme}://{addr}");
+                if let Some(token) = setup {
+                    tracing::warn!("{}", setup_token_message(&token));
+                }
             }
             if insecure {
                 loop {
@@ -101,13 +133,13 @@ async fn run(opts: ServeOptions, state: Arc<AppState>) -> Result<()> {
                         key.display()
                     )
                 })?;
-            axum_server::bind_rustls(opts.listen, config)
+            axum_server::from_tcp_rustls(listener, config)?
                 .handle(handle)
                 .serve(service)
                 .await
         }
         None => {
-            axum_server::bind(opts.listen)
+            axum_server::from_tcp(listener)?
                 .handle(handle)
                 .serve(service)
                 .await

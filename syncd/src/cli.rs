@@ -85,7 +85,8 @@ pub struct VaultOpt {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// The folder to make a vault (created if missing; it may already hold notes)
+    /// The folder to make a vault (created if missing, and removed again if init fails; it
+    /// may already hold notes)
     /// [default: the current folder]
     #[arg(long, value_name = "DIR")]
     pub vault: Option<PathBuf>,
@@ -94,7 +95,9 @@ pub struct InitArgs {
     /// (a shared drive, a NAS folder, a server)
     #[arg(long, value_name = "HUB")]
     pub hub: Option<PathBuf>,
-    /// This device's name, shown in history and in revision names [default: the host name]
+    /// This device's name, shown in history, in revision names and in the server's device
+    /// list [default: the host name and a random suffix chosen at init, e.g. `laptop-3f9a`,
+    /// so cloned machines and containers are told apart]
     #[arg(long, value_name = "NAME")]
     pub device: Option<String>,
     /// Repair a vault whose `.vault/config.toml` was lost or cannot be read, keeping the rest

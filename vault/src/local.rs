@@ -55,7 +55,7 @@ pub const MASS_DELETE_MIN_FILES: usize = 10;
 pub struct VaultConfig {
     /// Random, chosen at `init`; breaks conflict ties and names snapshots.
     pub device_id: String,
-    /// Human name (the host name by default); appears in revision names.
+    /// Human name (the host name and a random suffix by default); appears in revision names.
     pub device_name: String,
     /// A folder path, or the `https://` URL of a `vault-server`.
     pub hub: String,
@@ -68,6 +68,13 @@ pub struct VaultConfig {
     /// The `[tasks]` table: settings of `syncd task`.
     #[serde(default, skip_serializing_if = "TasksConfig::is_default")]
     pub tasks: TasksConfig,
+}
+
+impl VaultConfig {
+    /// This device's id on its server hub, when the config knows it (see [`ServerConfig`]).
+    pub fn server_device(&self) -> Option<&str> {
+        self.server.as_ref()?.device.as_deref()
+    }
 }
 
 /// The `[tasks]` table.
@@ -122,6 +129,11 @@ pub struct ServerConfig {
     /// An HTTP proxy (`http://host:port`); without one, the system's proxy variables apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<String>,
+    /// This device's id on the server (what `vault-server device list` shows and `device
+    /// revoke` takes), learnt at each login; it differs from `device_id`, which names this
+    /// device's snapshots. Absent in configs written before it was kept, until the next login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 fn default_share() -> f64 {
@@ -458,6 +470,7 @@ mod tests {
             ca_cert: Some("/etc/ca.pem".into()),
             insecure_skip_verify: false,
             proxy: Some("http://127.0.0.1:3128".into()),
+            device: Some("4f2a9c1d".into()),
         };
         let v = LocalVault::init_with_server(
             dir.path(),

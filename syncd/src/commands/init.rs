@@ -28,21 +28,19 @@ pub fn run(args: InitArgs) -> Result<u8> {
         .as_deref()
         .map(|h| h.to_string_lossy().into_owned())
         .filter(|h| is_url(h));
+    // A failed init leaves no folder it made behind (a wrong password, a server not reached).
+    let new_folders = missing_folders(&root);
     let made = match url {
-        Some(url) => super::server_hub::create(&root, &url, args.device, &args.server)?,
-        None if args.server.any() => bail!(
+        Some(url) => super::server_hub::create(&root, &url, args.device, &args.server),
+        None if args.server.any() => Err(anyhow::anyhow!(
             "--user, --password-stdin, --setup-token, --vault-name, --ca-cert, --insecure-skip-verify and --proxy are for a server hub; pass its URL with --hub https://host:port"
-        ),
-        None => create(&root, args.hub.as_deref(), args.device)?,
-    };
+        )),
+        None => create(&root, args.hub.as_deref(), args.device),
+    }
+    .inspect_err(|_| remove_if_empty(&new_folders))?;
     let mut out = String::new();
     line!(out, "initialised vault `{}`", made.vault.root().display());
-    line!(
-        out,
-        "  device: {} (id {})",
-        made.vault.config().device_name,
-        made.vault.config().device_id
-    );
+    line!(out, "  device: {}", super::device_text(made.vault.config()));
     line!(
         out,
         "  hub:    `{}` ({})",
@@ -52,6 +50,28 @@ pub fn run(args: InitArgs) -> Result<u8> {
     line!(out, "Run `syncd sync` in the vault to sync it.");
     output::emit(&out)?;
     Ok(exit::OK)
+}
+
+/// The folders `create_dir_all(root)` would make: `root` and its ancestors up to the first
+/// that exists, deepest first.
+fn missing_folders(root: &Path) -> Vec<PathBuf> {
+    let Ok(root) = std::path::absolute(root) else {
+        return Vec::new();
+    };
+    root.ancestors()
+        .take_while(|p| p.symlink_metadata().is_err())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// Remove `folders` (deepest first) that are still empty: what this init made and left
+/// unused. A folder something was put in meanwhile stays, and with it its parents.
+fn remove_if_empty(folders: &[PathBuf]) {
+    for folder in folders {
+        if std::fs::remove_dir(folder).is_err() {
+            break;
+        }
+    }
 }
 
 /// A vault just made.
@@ -125,12 +145,12 @@ pub fn prepare(root: &Path, device: Option<String>) -> Result<(PathBuf, String)>
     Ok((root, device_name(device)?))
 }
 
-/// The device name given, or the host name; refused unless 1 to 128 bytes without control
-/// characters.
+/// The device name given, or [`default_device_name`] of this host with a fresh suffix;
+/// refused unless 1 to 128 bytes without control characters.
 pub fn device_name(device: Option<String>) -> Result<String> {
     let device = match device {
         Some(name) => name,
-        None => host_name(),
+        None => default_device_name(&host_name(), &vault::fsutil::random_hex(2)),
     };
     if device.trim().is_empty()
         || device.len() > MAX_DEVICE_NAME
@@ -181,6 +201,18 @@ pub fn default_hub(root: &Path) -> Result<PathBuf> {
     Ok(data.join("vault-sync").join("hub").join(vault_name(root)))
 }
 
+/// `host-suffix`: the host name alone would name every container and cloned machine alike
+/// (`vm`), and the server's device list and revision names could not tell them apart. The
+/// host name is cut (at a character boundary) so the whole fits in [`MAX_DEVICE_NAME`].
+fn default_device_name(host: &str, suffix: &str) -> String {
+    let room = MAX_DEVICE_NAME.saturating_sub(suffix.len() + 1);
+    let mut end = host.len().min(room);
+    while !host.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}-{suffix}", &host[..end])
+}
+
 /// This machine's name, for the default device name.
 fn host_name() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
@@ -189,4 +221,23 @@ fn host_name() -> String {
         .map(|s| s.trim().to_string())
         .find(|s| !s.is_empty())
         .unwrap_or_else(|| "device".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_DEVICE_NAME, default_device_name, device_name};
+
+    #[test]
+    fn the_default_device_name_is_the_host_name_and_a_suffix() {
+        assert_eq!(default_device_name("vm", "3f9a"), "vm-3f9a");
+        let long = "é".repeat(100);
+        let name = default_device_name(&long, "3f9a");
+        assert!(name.len() <= MAX_DEVICE_NAME, "{}", name.len());
+        assert!(name.starts_with("éé") && name.ends_with("é-3f9a"), "{name}");
+        // Each init draws a new suffix; a given name is kept as it is.
+        let drawn = device_name(None).unwrap();
+        let (_, suffix) = drawn.rsplit_once('-').unwrap();
+        assert!(suffix.len() == 4 && suffix.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(device_name(Some("vm".into())).unwrap(), "vm");
+    }
 }

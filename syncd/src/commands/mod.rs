@@ -51,6 +51,18 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// `name (id ID; on the server: ID)`: both ids a device goes by, the second being the one
+/// `vault-server device list` shows and `device revoke` takes (when the config knows it).
+fn device_text(config: &vault::local::VaultConfig) -> String {
+    match config.server_device() {
+        Some(on_server) => format!(
+            "{} (id {}; on the server: {on_server})",
+            config.device_name, config.device_id
+        ),
+        None => format!("{} (id {})", config.device_name, config.device_id),
+    }
+}
+
 fn current_dir() -> Result<PathBuf> {
     std::env::current_dir().context(
         "cannot read the current folder (was it deleted?); cd into the vault, or pass --vault DIR",

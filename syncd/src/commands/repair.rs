@@ -71,6 +71,9 @@ pub fn run(args: InitArgs) -> Result<u8> {
         config.device_name,
         config.device_id
     );
+    if let Some(on_server) = config.server_device() {
+        line!(head, "          on the server: {on_server}");
+    }
     line!(head, "  hub:    `{}`", config.hub);
     line!(out, "Run `syncd sync` in the vault to sync it.");
     output::emit(&(head + &out))?;

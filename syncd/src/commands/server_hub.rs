@@ -78,6 +78,7 @@ pub fn join(root: &Path, url: &str, device: &str, args: &ServerArgs) -> Result<J
         ca_cert,
         insecure_skip_verify: args.insecure_skip_verify,
         proxy: args.proxy.clone(),
+        device: None,
     };
     if config.insecure_skip_verify {
         warn_insecure();
@@ -95,6 +96,7 @@ pub fn join(root: &Path, url: &str, device: &str, args: &ServerArgs) -> Result<J
             .login(&config.user, &password, device)
             .with_context(|| format!("cannot log in to `{url}` as `{}`", config.user))?,
     };
+    config.device = Some(creds.device.clone());
     config.vault = choose_vault(&server, &creds, args.vault_name.as_deref(), root)?;
     let hub = server.vault(&config.vault, &creds.token);
     let (created, head) = hub
@@ -230,15 +232,18 @@ pub fn login(args: LoginArgs) -> Result<u8> {
     let creds = server
         .login(&user, &password, &vault.config().device_name)
         .with_context(|| format!("cannot log in to `{}` as `{user}`", server.url()))?;
-    if user != settings.user {
-        let mut config = vault.config().clone();
-        if let Some(s) = config.server.as_mut() {
-            s.user = user.clone();
-        }
+    vault.save_token(&creds.token)?;
+    // The account and the server's id of this device as they are now (a login is a new
+    // device on the server), so `syncd status` names the device `vault-server` lists.
+    let mut config = vault.config().clone();
+    if let Some(s) = config.server.as_mut() {
+        s.user = user.clone();
+        s.device = Some(creds.device.clone());
+    }
+    if config != *vault.config() {
         let mut vault = vault.clone();
         vault.set_config(config)?;
     }
-    vault.save_token(&creds.token)?;
     let mut out = String::new();
     line!(
         out,

@@ -178,10 +178,17 @@ pub fn status(args: StatusArgs) -> Result<u8> {
         struct WithAgent<'a> {
             #[serde(flatten)]
             local: &'a sync::Status,
+            /// This device's id on its server hub (`vault-server device list`), `null` for a
+            /// folder hub or a config from before it was kept.
+            server_device_id: Option<&'a str>,
             /// The running agent's status (`null` when none runs).
             agent: Option<crate::agent::control::AgentStatus>,
         }
-        output::json(&WithAgent { local: &st, agent })?;
+        output::json(&WithAgent {
+            local: &st,
+            server_device_id: vault.config().server_device(),
+            agent,
+        })?;
         return Ok(exit::OK);
     }
     let mut out = String::new();
@@ -196,7 +203,7 @@ pub fn status(args: StatusArgs) -> Result<u8> {
         ),
         None => line!(out, "hub:     {}", st.hub),
     }
-    line!(out, "device:  {} (id {})", st.device_name, st.device_id);
+    line!(out, "device:  {}", super::device_text(vault.config()));
     match st.base {
         Some(base) => line!(out, "base:    snapshot {}", base.short()),
         None => line!(out, "base:    none (never synced)"),

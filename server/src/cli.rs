@@ -37,6 +37,8 @@ enum Command {
     /// List and revoke the devices a user has logged in with
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Make a key and a TLS certificate for the server's host names (for serve --tls-cert)
+    Cert(crate::cert::CertArgs),
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +202,7 @@ fn run(command: Command) -> Result<()> {
                 },
             })?;
         }
+        Command::Cert(args) => crate::cert::run(args)?,
         Command::User(UserCommand::Add { name, data, .. }) => {
             let password = read_password()?;
             open(&data.data)?.modify(|a| a.add_user(&name, &password, now_ns()))?;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 
 use crate::accounts::AccountStore;
 use crate::api::{self, AppState, Limits};
@@ -101,7 +101,12 @@ async fn run(opts: ServeOptions, state: Arc<AppState>) -> Result<()> {
                         key.display()
                     )
                 })?;
-            axum_server::bind_rustls(opts.listen, config)
+            crate::tls_check::warn_about_certificate(cert);
+            let acceptor = crate::tls_check::LoggedHandshakes {
+                inner: RustlsAcceptor::new(config),
+            };
+            axum_server::bind(opts.listen)
+                .acceptor(acceptor)
                 .handle(handle)
                 .serve(service)
                 .await

@@ -152,7 +152,7 @@ pub fn explain(problem: &Problem, s: &Situation<'_>) -> Explanation {
     match problem {
         Problem::Untrusted | Problem::CaAsLeaf => {
             let kind = if *problem == Problem::CaAsLeaf {
-                "a CA certificate (CA:TRUE, as `openssl req -x509` makes)"
+                "a CA certificate (CA:TRUE, as `openssl req -x509` makes a self-signed one)"
             } else {
                 "self-signed, or signed by a CA"
             };
@@ -274,6 +274,7 @@ mod tests {
     use std::time::Duration;
 
     use rustls::OtherError;
+    use rustls::pki_types::UnixTime;
 
     use super::*;
 

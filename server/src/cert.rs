@@ -208,7 +208,7 @@ mod tests {
         let hosts = vec!["hub.example".to_string(), "10.0.0.5".to_string()];
         let made = make(&hosts, (2026, 3, 1), 30).unwrap();
         let (_, cert) = x509_parser::parse_x509_certificate(&made.der).unwrap();
-        assert_eq!(cert.basic_constraints().unwrap().unwrap().value.ca, false);
+        assert!(!cert.basic_constraints().unwrap().unwrap().value.ca);
         let san = cert.subject_alternative_name().unwrap().unwrap();
         let names: Vec<String> = san
             .value

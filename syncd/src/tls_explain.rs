@@ -123,7 +123,9 @@ pub struct Explanation {
 
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}. {}", self.what, self.fix)
+        // A question ends its own sentence.
+        let stop = if self.what.ends_with('?') { "" } else { "." };
+        write!(f, "{}{stop} {}", self.what, self.fix)
     }
 }
 

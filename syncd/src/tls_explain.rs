@@ -139,7 +139,14 @@ fn date(secs: u64) -> String {
 /// How to trust the server's (current) certificate in this situation.
 fn trust_fix(s: &Situation<'_>) -> String {
     if s.joining {
-        "Pass the server's certificate with --ca-cert FILE (the file the server serves with --tls-cert, or the CA that signed it); its operator can make one with `vault-server cert --host NAME`".into()
+        // With a file already given, the fix is another file, not the same option again.
+        let which = match s.ca_cert {
+            Some(_) => "Pass the right file with --ca-cert",
+            None => "Pass the server's certificate with --ca-cert FILE",
+        };
+        format!(
+            "{which} (the file the server serves with --tls-cert, or the CA that signed it); its operator can make one with `vault-server cert --host NAME`"
+        )
     } else {
         format!(
             "If the server's operator confirms it (a new certificate), trust it with `syncd hub set {} --ca-cert FILE` (FILE: the file the server serves with --tls-cert, or the CA that signed it)",
@@ -372,6 +379,7 @@ mod tests {
         let file = Path::new("/tmp/other-ca.pem");
         let e = explain(&Problem::Untrusted, &joining(Some(file)));
         assert!(e.what.contains("/tmp/other-ca.pem"), "{e}");
+        assert!(e.fix.contains("the right file with --ca-cert"), "{e}");
         assert!(e.what.contains("is not trusted"), "{e}");
         for text in [e.what, e.fix] {
             assert!(!text.contains("BadSignature") && !text.contains("UnknownIssuer"));

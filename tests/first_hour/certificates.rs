@@ -348,3 +348,52 @@ fn serve_warns_about_certificates_clients_refuse_and_logs_refused_handshakes() {
     assert!(line.contains("WARN"), "{line}");
     server.stop();
 }
+
+#[test]
+fn a_remade_certificate_is_explained_as_untrusted_not_as_a_bad_signature() {
+    let w = World::new();
+    let dir = w.path().join("tls");
+    let make = |force: bool| {
+        let mut args = vec![
+            "cert",
+            "--host",
+            "127.0.0.1",
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        if force {
+            args.push("--force");
+        }
+        let out = server_cmd(&args, "");
+        assert!(out.status.success(), "{out:?}");
+    };
+    make(false);
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let pinned = w.path().join("pinned.pem");
+    fs::copy(&cert, &pinned).unwrap();
+    let (server, data) = server_with_alice(&w, &strs(&serve_args(&cert, &key)));
+    let d = w.device("laptop");
+    join(&d, &server.url, &["--ca-cert", pinned.to_str().unwrap()]).ok();
+    let listen = server.addr();
+    server.stop();
+
+    // Made again: a new key under the same name, which rustls calls BadSignature.
+    make(true);
+    let _server = Server::start_at(&data, &listen, &strs(&serve_args(&cert, &key)));
+    let run = d.run("sync", &["--json"]).failed();
+    assert_explained_once(&run, "is not the one this vault trusts");
+    assert!(run.stderr.contains("syncd hub set"), "{}", run.stderr);
+    let e = w.device("desktop");
+    let run = join(
+        &e,
+        &format!("https://{listen}"),
+        &["--ca-cert", pinned.to_str().unwrap()],
+    )
+    .failed();
+    assert_explained_once(&run, "is not trusted");
+    assert!(
+        run.stderr.contains("the right file with --ca-cert"),
+        "{}",
+        run.stderr
+    );
+}

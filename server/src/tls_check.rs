@@ -122,20 +122,25 @@ fn log_refused(peer: Option<SocketAddr>, e: &io::Error) {
 fn reason(text: &str) -> String {
     let hint = if text.contains("InvalidContentType") || text.contains("corrupt message") {
         Some("the client spoke plain HTTP: its URL must start with https://")
+    } else if text.contains("UnknownCA") {
+        Some(
+            "the client does not trust this server's certificate: give it the certificate file (syncd: --ca-cert FILE)",
+        )
     } else if [
-        "UnknownCA",
         "BadCertificate",
         "CertificateUnknown",
-        "DecryptError",
+        "UnsupportedCertificate",
     ]
     .iter()
     .any(|a| text.contains(a))
     {
         Some(
-            "the client does not trust this server's certificate: give it the certificate file (syncd: --ca-cert)",
+            "the client refused this server's certificate: not trusted, or not made for the name it connected to; its own message says which",
         )
     } else if text.contains("CertificateExpired") {
-        Some("the client finds this server's certificate expired")
+        Some(
+            "the client finds this server's certificate expired or not valid yet: check its dates and both machines' clocks",
+        )
     } else {
         None
     };
@@ -188,6 +193,7 @@ mod tests {
     #[test]
     fn refusal_reasons_say_what_the_client_did() {
         assert!(reason("received fatal alert: UnknownCA").contains("does not trust"));
+        assert!(reason("received fatal alert: BadCertificate").contains("not made for the name"));
         assert!(reason("received corrupt message of type InvalidContentType").contains("https://"));
         assert_eq!(reason("something else"), "something else");
     }

@@ -221,8 +221,8 @@ pub fn explain(problem: &Problem, s: &Situation<'_>) -> Explanation {
             );
             if s.joining && !names.is_empty() {
                 fix = format!(
-                    "Connect with a name the certificate has (https://{}:PORT, if this machine resolves it to the server), or: {}",
-                    names[0],
+                    "Connect with a name the certificate has, if it leads to this server: {}; or {}",
+                    with_host(s.url, &names[0]),
                     lowercase_first(&fix)
                 );
             }
@@ -253,6 +253,17 @@ fn lowercase_first(s: &str) -> String {
         Some(f) => f.to_lowercase().chain(c).collect(),
         None => String::new(),
     }
+}
+
+/// `url` with its host replaced by `name` (bracketed if an IPv6 address).
+fn with_host(url: &str, name: &str) -> String {
+    let host = reqwest_free_host(url);
+    let name = if name.contains(':') {
+        format!("[{name}]")
+    } else {
+        name.to_string()
+    };
+    url.replacen(&host, &name, 1)
 }
 
 /// The host of `url` (`https://host:port/...`) without parsing it as a URL: brackets of an
@@ -439,6 +450,7 @@ mod tests {
                 .contains("is for hub.example, but you connected to 127.0.0.1"),
             "{e}"
         );
+        assert!(e.fix.contains("https://hub.example:7878"), "{e}");
         let e = explain(
             &Problem::WrongName {
                 names: vec![],

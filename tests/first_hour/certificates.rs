@@ -397,3 +397,60 @@ fn a_remade_certificate_is_explained_as_untrusted_not_as_a_bad_signature() {
         run.stderr
     );
 }
+
+/// Debian's libfaketime, which `.ci/run` installs.
+fn libfaketime() -> PathBuf {
+    [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .expect("libfaketime is missing: install Debian's `faketime` package (.ci/run does)")
+}
+
+#[test]
+fn a_certificate_not_valid_yet_by_this_machines_clock_names_the_clock() {
+    let w = World::new();
+    let dir = w.path().join("tls");
+    let out = server_cmd(
+        &[
+            "cert",
+            "--host",
+            "127.0.0.1",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let (server, _data) = server_with_alice(&w, &strs(&serve_args(&cert, &key)));
+    let d = w.device("laptop");
+    join(&d, &server.url, &["--ca-cert", cert.to_str().unwrap()]).ok();
+
+    // The certificate is valid from yesterday; this machine's clock says three days ago.
+    let out = d
+        .command("sync", &["--json"])
+        .env("LD_PRELOAD", libfaketime())
+        .env("FAKETIME", "-3d")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .output()
+        .unwrap();
+    let run = Run {
+        what: "sync under faketime".into(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+    .failed();
+    assert_explained_once(&run, "is valid only from");
+    assert!(
+        run.stderr.contains("this machine's clock says"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("NTP"), "{}", run.stderr);
+}

@@ -49,9 +49,37 @@ pub struct Made {
     pub der: Vec<u8>,
 }
 
+/// Refuse what clients could never match: a URL instead of a name, spaces, an empty name.
+fn check_host(host: &str) -> Result<()> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !ok {
+        bail!(
+            "`{host}` is not a host name or IP address: give the name as it appears in the server's URL, without scheme or port (`--host vault.example.org`, `--host 192.168.1.5`)"
+        );
+    }
+    Ok(())
+}
+
 /// A self-signed server certificate for `hosts`, valid from yesterday (a client whose clock
 /// is a little behind still accepts it) for `days` days after `today` (`(year, month, day)`).
 pub fn make(hosts: &[String], today: (i16, i8, i8), days: u32) -> Result<Made> {
+    for host in hosts {
+        check_host(host)?;
+    }
+    if days == 0 {
+        bail!("--days must be at least 1");
+    }
     use rcgen::{
         CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
         KeyUsagePurpose,
@@ -226,6 +254,29 @@ mod tests {
             "2026-03-31"
         );
         assert!(made.key_pem.contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn names_clients_could_never_match_are_refused() {
+        for bad in [
+            "https://hub.example",
+            "hub.example:7878",
+            "my hub",
+            "",
+            "-a.example",
+        ] {
+            assert!(make(&[bad.to_string()], (2026, 3, 1), 30).is_err(), "{bad}");
+        }
+        for good in [
+            "localhost",
+            "*.example.org",
+            "::1",
+            "10.0.0.5",
+            "hub-1.example",
+        ] {
+            check_host(good).unwrap();
+        }
+        assert!(make(&["a".to_string()], (2026, 3, 1), 0).is_err());
     }
 
     #[test]

@@ -38,6 +38,8 @@ enum Command {
     /// List and revoke the devices a user has logged in with
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Make a key and a TLS certificate for the server's host names (for serve --tls-cert)
+    Cert(crate::cert::CertArgs),
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +203,7 @@ fn run(command: Command) -> Result<()> {
                 },
             })?;
         }
+        Command::Cert(args) => crate::cert::run(args)?,
         Command::User(UserCommand::Add { name, data, .. }) => {
             let password = read_password()?;
             open(&data.data)?.modify(|a| a.add_user(&name, &password, now_ns()))?;

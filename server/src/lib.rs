@@ -7,10 +7,12 @@
 
 pub mod accounts;
 pub mod api;
+mod cert;
 mod cli;
 mod extract;
 pub mod hub_api;
 pub mod serve;
+mod tls_check;
 
 use std::process::ExitCode;
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 
 use crate::accounts::AccountStore;
 use crate::api::{self, AppState, Limits};
@@ -133,7 +133,12 @@ async fn run(
                         key.display()
                     )
                 })?;
-            axum_server::from_tcp_rustls(listener, config)?
+            crate::tls_check::warn_about_certificate(cert);
+            let acceptor = crate::tls_check::LoggedHandshakes {
+                inner: RustlsAcceptor::new(config),
+            };
+            axum_server::from_tcp(listener)?
+                .acceptor(acceptor)
                 .handle(handle)
                 .serve(service)
                 .await

@@ -130,8 +130,8 @@ pub struct ServerArgs {
     /// account without vaults, a new one named after the folder]
     #[arg(long, value_name = "NAME")]
     pub vault_name: Option<String>,
-    /// Trust the certificates in this PEM file besides the system's: the server's
-    /// self-signed certificate or a private CA
+    /// Trust the certificates in this PEM file besides the system's: the server's own
+    /// certificate (pinned, even a CA:TRUE one from `openssl req -x509`) or a private CA
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
     /// Accept any certificate. For emergencies only: anyone on the network path can read

@@ -7,6 +7,7 @@
 //! `NO_PROXY`). Every answer is treated as hostile until checked: object streams are decoded
 //! with bounds checks, and the sync round verifies every object against its id.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -17,6 +18,9 @@ use vault::hub::{CasOutcome, Hub, HubError};
 use vault::id::ObjectId;
 use vault::local::ServerConfig;
 use vault::object::Object;
+
+use crate::tls_explain::{Explanation, Problem, Situation, classify, explain};
+use crate::tls_verify;
 
 /// Response header with the server's clock (ms since the Unix epoch).
 const TIME_HEADER: &str = "vault-time-ms";
@@ -77,10 +81,15 @@ struct TreeBody {
 pub struct Server {
     url: String,
     client: Client,
+    /// The `ca_cert` file, named in explanations of TLS failures.
+    ca_cert: Option<PathBuf>,
+    /// Whether the command joins this server (takes `--ca-cert`), which decides the fix a TLS
+    /// failure names ([`Server::joining`]).
+    joining: bool,
 }
 
-fn unreachable(url: &str, e: &reqwest::Error) -> HubError {
-    // The chain names the cause a user can act on (refused, DNS, certificate).
+/// The whole chain of `e`, which names the cause a user can act on (refused, DNS).
+fn chain_text(e: &reqwest::Error) -> String {
     let mut detail = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -88,15 +97,26 @@ fn unreachable(url: &str, e: &reqwest::Error) -> HubError {
         detail.push_str(&s.to_string());
         source = s.source();
     }
-    if detail.to_lowercase().contains("certificate") {
-        detail.push_str(
-            "; if the server uses a self-signed or private certificate, trust it with `syncd init --ca-cert FILE`",
-        );
+    detail
+}
+
+/// The rustls error behind a failed request, if TLS is what failed. hyper-util and
+/// tokio-rustls wrap it in `io::Error`s, whose `source()` skips the error they hold, so an
+/// `io::Error` is looked into with `get_ref`.
+fn tls_problem(e: &reqwest::Error) -> Option<Problem> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(classify(tls));
+        }
+        next = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
-    HubError::Unreachable {
-        hub: url.to_string(),
-        detail,
-    }
+    None
 }
 
 impl Server {
@@ -117,6 +137,7 @@ impl Server {
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(300))
             .user_agent(concat!("syncd/", env!("CARGO_PKG_VERSION")));
+        let mut extra = Vec::new();
         if let Some(path) = &conn.ca_cert {
             let pem = std::fs::read(path).map_err(|e| {
                 bad(format!(
@@ -124,16 +145,14 @@ impl Server {
                     path.display()
                 ))
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                bad(format!(
-                    "`{}` holds no usable PEM certificate: {e}",
-                    path.display()
-                ))
-            })?;
-            builder = builder.tls_certs_merge(certs);
+            extra = tls_verify::read_pem_certs(&pem)
+                .map_err(|e| bad(format!("cannot use `{}`: {e}", path.display())))?;
         }
         if conn.insecure_skip_verify {
             builder = builder.tls_danger_accept_invalid_certs(true);
+        } else {
+            let tls = tls_verify::client_config(extra).map_err(bad)?;
+            builder = builder.tls_backend_preconfigured(tls);
         }
         if let Some(proxy) = &conn.proxy {
             let proxy = reqwest::Proxy::all(proxy)
@@ -143,15 +162,47 @@ impl Server {
         let client = builder
             .build()
             .map_err(|e| bad(format!("cannot set up HTTPS: {e}")))?;
-        Ok(Server { url, client })
+        Ok(Server {
+            url,
+            client,
+            ca_cert: conn.ca_cert.clone(),
+            joining: false,
+        })
+    }
+
+    /// This server is being joined (`syncd init --hub`, `syncd hub set`): a TLS failure's fix
+    /// is then to pass `--ca-cert`, not to change an existing vault's settings.
+    pub fn joining(mut self) -> Server {
+        self.joining = true;
+        self
     }
 
     pub fn url(&self) -> &str {
         &self.url
     }
 
+    /// What a failed request means: a TLS failure explained once with its fix, anything else
+    /// with the cause's chain.
+    fn failure(&self, e: &reqwest::Error) -> Failure {
+        match tls_problem(e) {
+            Some(problem) => Failure::Tls(explain(
+                &problem,
+                &Situation {
+                    url: &self.url,
+                    ca_cert: self.ca_cert.as_deref(),
+                    joining: self.joining,
+                },
+            )),
+            None => Failure::Other(HubError::Unreachable {
+                hub: self.url.clone(),
+                detail: chain_text(e),
+            }),
+        }
+    }
+
     fn send(&self, req: RequestBuilder) -> Result<Response, HubError> {
-        req.send().map_err(|e| unreachable(&self.url, &e))
+        req.send()
+            .map_err(|e| self.failure(&e).into_hub_error(&self.url))
     }
 
     /// Turn an error answer into the [`HubError`] that says what to do.
@@ -268,16 +319,27 @@ impl Server {
 
     /// The server's clock, from any answer's time header (ns since the Unix epoch).
     pub fn time_ns(&self) -> Result<i64, HubError> {
-        let res = self.send(self.client.get(format!("{}/healthz", self.url)))?;
-        let res = self.ok(res)?;
+        self.probe().map_err(|f| f.into_hub_error(&self.url))
+    }
+
+    /// [`Server::time_ns`], telling a TLS failure apart (`syncd doctor`'s tls step).
+    pub fn probe(&self) -> Result<i64, Failure> {
+        let res = self
+            .client
+            .get(format!("{}/healthz", self.url))
+            .send()
+            .map_err(|e| self.failure(&e))?;
+        let res = self.ok(res).map_err(Failure::Other)?;
         res.headers()
             .get(TIME_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i64>().ok())
             .map(|ms| ms.saturating_mul(1_000_000))
-            .ok_or_else(|| HubError::Protocol {
-                hub: self.url.clone(),
-                detail: format!("no `{TIME_HEADER}` header: is this a vault-server?"),
+            .ok_or_else(|| {
+                Failure::Other(HubError::Protocol {
+                    hub: self.url.clone(),
+                    detail: format!("no `{TIME_HEADER}` header: is this a vault-server?"),
+                })
             })
     }
 
@@ -289,6 +351,26 @@ impl Server {
             base: format!("{}/api/v1/vaults/{vault}", self.url),
             vault: vault.to_string(),
             token: token.to_string(),
+        }
+    }
+}
+
+/// Why a request to the server failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// TLS refused the connection: what happened and the fix that applies.
+    Tls(Explanation),
+    Other(HubError),
+}
+
+impl Failure {
+    fn into_hub_error(self, url: &str) -> HubError {
+        match self {
+            Failure::Tls(explanation) => HubError::Unreachable {
+                hub: url.to_string(),
+                detail: explanation.to_string(),
+            },
+            Failure::Other(e) => e,
         }
     }
 }

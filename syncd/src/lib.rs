@@ -9,6 +9,8 @@ mod commands;
 pub mod http_hub;
 mod output;
 mod progress;
+pub mod tls_explain;
+pub mod tls_verify;
 #[cfg(feature = "tray")]
 mod tray;
 

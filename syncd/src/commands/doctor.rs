@@ -14,7 +14,7 @@ use vault::local::{LocalVault, ServerConfig};
 use super::{is_url, open_folder_hub, open_vault, server_hub};
 use crate::cli::DoctorArgs;
 use crate::exit;
-use crate::http_hub::Server;
+use crate::http_hub::{Failure, Server};
 use crate::output::{self, line};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -296,7 +296,7 @@ fn check_server(vault: &LocalVault, report: &mut Report) {
             return;
         }
     };
-    let server_time = match server.time_ns() {
+    let server_time = match server.probe() {
         Ok(t) => {
             report.add(
                 "tls",
@@ -311,21 +311,24 @@ fn check_server(vault: &LocalVault, report: &mut Report) {
                     _ => "vault-server answers; its certificate is valid".into(),
                 },
                 settings.insecure_skip_verify.then(|| {
-                    "trust the server's certificate with `ca_cert` in .vault/config.toml and remove `insecure_skip_verify`".into()
+                    format!("trust the server's certificate instead: `syncd hub set {url} --ca-cert FILE` (FILE: the server's --tls-cert file, or the CA that signed it)")
                 }),
             );
             t
         }
-        Err(e) => {
-            let text = e.to_string();
-            let fix = if text.contains("certificate") {
-                "if the server's certificate is self-signed or from a private CA, trust it: `ca_cert = \"/path/ca.pem\"` under [server] in .vault/config.toml (or `syncd init --ca-cert`)"
-            } else if proxy.is_some() {
+        // The same explanation and fix as a sync would give (crate::tls_explain).
+        Err(Failure::Tls(why)) => {
+            report.fail("tls", why.what, why.fix);
+            report.skip(&LATER[2..]);
+            return;
+        }
+        Err(Failure::Other(e)) => {
+            let fix = if proxy.is_some() {
                 "the proxy did not pass the request on: check that it allows CONNECT to this host and port"
             } else {
                 "check that this address is vault-server (not another service) and that it speaks the scheme in the URL"
             };
-            report.fail("tls", text, fix.into());
+            report.fail("tls", e.to_string(), fix.into());
             report.skip(&LATER[2..]);
             return;
         }

@@ -83,7 +83,7 @@ pub fn join(root: &Path, url: &str, device: &str, args: &ServerArgs) -> Result<J
     if config.insecure_skip_verify {
         warn_insecure();
     }
-    let server = Server::new(url, &config)?;
+    let server = Server::new(url, &config)?.joining();
     // Before any account is touched: a device with a wrong clock must not join yet.
     let now = vault::statcache::now_ns();
     vault::sync::compare_clocks(server.url(), now, server.time_ns()?)?;

@@ -280,6 +280,48 @@ pub fn copy_history(
     Ok(copy.report)
 }
 
+/// How many snapshots [`history_contains`] reads before deciding `id` is not in the history.
+const MAX_WALK: usize = 100_000;
+
+/// Whether `id` is `head` or one of its ancestors on `hub` (snapshots read level by level,
+/// each checked against its id). Asks `missing` first: a hub that lacks `id` cannot have it
+/// in its history.
+pub fn history_contains(hub: &dyn Hub, head: ObjectId, id: ObjectId) -> Result<bool, HubError> {
+    if head == id {
+        return Ok(true);
+    }
+    if !hub.missing(&[id])?.is_empty() {
+        return Ok(false);
+    }
+    let mut seen = HashSet::from([head]);
+    let mut level = vec![head];
+    while !level.is_empty() && seen.len() <= MAX_WALK {
+        let mut next = Vec::new();
+        for chunk in level.chunks(IDS_PER_REQUEST) {
+            let got = hub.get(chunk)?;
+            for (want, object) in chunk.iter().zip(&got) {
+                let actual = ObjectId::of(&object.bytes);
+                if actual != *want {
+                    return Err(HubError::Corrupt {
+                        hub: hub.describe(),
+                        detail: format!("snapshot {want} has the bytes of {actual}"),
+                    });
+                }
+                for parent in Snapshot::decode(&object.bytes)?.parents {
+                    if parent == id {
+                        return Ok(true);
+                    }
+                    if seen.insert(parent) {
+                        next.push(parent);
+                    }
+                }
+            }
+        }
+        level = next;
+    }
+    Ok(false)
+}
+
 struct Copy<'a> {
     from: &'a dyn Hub,
     to: &'a dyn Hub,

@@ -69,6 +69,8 @@ fn every_snapshot_reaches_an_empty_hub_and_the_old_hub_is_only_read() {
     assert_eq!(new.cas_head(None, head).unwrap(), CasOutcome::Updated);
     assert_eq!(contents(&dir.path().join("old")), before);
 
+    assert!(history_contains(&new, head, snaps[0].id).unwrap());
+    assert!(!history_contains(&new, snaps[0].id, head).unwrap());
     // A second device following: nothing left to copy.
     let again = copy_history(&old, &new, head, &LocalCopies::none(), &NoProgress).unwrap();
     assert_eq!(again, CopyReport::default());

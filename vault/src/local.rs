@@ -338,6 +338,16 @@ impl LocalVault {
         Ok(())
     }
 
+    /// Remove this device's token (the vault no longer syncs with a server).
+    pub fn remove_token(&self) -> Result<(), LocalError> {
+        let path = self.token_path();
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_at("removing", &path)(e).into()),
+        }
+    }
+
     /// The ref holding base.
     pub fn base_ref(&self) -> RefFile {
         RefFile::new(self.state_dir().join(BASE_FILE))

@@ -4,6 +4,7 @@
 mod at;
 mod doctor;
 mod history;
+mod hub;
 mod init;
 mod repair;
 mod revisions;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Revisions(args) => revisions::run(args),
         Command::Restore(args) => revisions::restore(args),
         Command::Login(args) => server_hub::login(args),
+        Command::Hub(args) => hub::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Service(args) => service::run(args),
         Command::Watch(args) => watch::run(args),

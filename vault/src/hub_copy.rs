@@ -54,7 +54,7 @@ pub enum CopyError {
         what: &'static str,
         id: ObjectId,
         #[source]
-        source: ObjectError,
+        source: Box<ObjectError>,
     },
     /// Objects neither the old hub nor this device can give: the history cannot be copied whole.
     #[error(
@@ -345,7 +345,7 @@ impl Copy<'_> {
             hub: self.from.describe(),
             what,
             id,
-            source,
+            source: Box::new(source),
         }
     }
 

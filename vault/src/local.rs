@@ -140,7 +140,7 @@ pub enum LocalError {
         "`{}` is not a vault (no `.vault/` in it or any folder above); run `syncd init` there first", .0.display()
     )]
     NotAVault(PathBuf),
-    #[error("`{}` is already a vault (it has `.vault/`); nothing to initialise", .0.display())]
+    #[error("`{}` is already a vault (it has `.vault/`); nothing to initialise. To sync it with another hub (a folder or a vault-server), with its history, run `syncd hub set URL|DIR --vault {}`; `syncd hub show` shows its hub", .0.display(), .0.display())]
     AlreadyAVault(PathBuf),
     #[error("the vault folder `{}` is missing or not a folder (an unmounted drive?); mount it or point --vault at the vault", .0.display())]
     NoFolder(PathBuf),

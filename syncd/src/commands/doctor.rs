@@ -120,7 +120,11 @@ fn check_folder(vault: &LocalVault, report: &mut Report) {
             report.fail(
                 "folder",
                 format!("{e:#}"),
-                "mount the drive or share the hub is on, or point `hub` in .vault/config.toml at the hub folder".into(),
+                format!(
+                    "mount the drive or share the hub is on; if the hub moved, point the vault at it with `syncd hub set HUB_DIR --vault {}`; if it is lost for good, `syncd hub set NEW_HUB_DIR --no-history --vault {}`",
+                    vault.root().display(),
+                    vault.root().display()
+                ),
             );
             report.skip(&["clock", "head"]);
             return;
@@ -188,7 +192,10 @@ fn check_server(vault: &LocalVault, report: &mut Report) {
         report.fail(
             "config",
             format!("`{url}` is not a URL"),
-            "set `hub` in .vault/config.toml to https://host:port".into(),
+            format!(
+                "point the vault at the server with `syncd hub set https://host:port --user NAME --password-stdin --vault {}`",
+                vault.root().display()
+            ),
         );
         report.skip(&LATER);
         return;
@@ -275,7 +282,10 @@ fn check_server(vault: &LocalVault, report: &mut Report) {
                 "connect",
                 format!("cannot connect to {what} at {}:{}", dial.0, dial.1),
                 if proxy.is_some() {
-                    "check that the proxy runs and its address is right (`proxy` in .vault/config.toml, or HTTPS_PROXY)".into()
+                    format!(
+                        "check that the proxy runs and its address is right; set another with `syncd hub set {} --proxy http://host:port`, or HTTPS_PROXY",
+                        vault.config().hub
+                    )
                 } else {
                     "check that vault-server runs and listens on that address (`--listen`), and that no firewall blocks the port".into()
                 },
@@ -311,7 +321,10 @@ fn check_server(vault: &LocalVault, report: &mut Report) {
                     _ => "vault-server answers; its certificate is valid".into(),
                 },
                 settings.insecure_skip_verify.then(|| {
-                    "trust the server's certificate with `ca_cert` in .vault/config.toml and remove `insecure_skip_verify`".into()
+                    format!(
+                        "trust the server's certificate instead, which turns the checks back on: `syncd hub set {} --ca-cert FILE`",
+                        vault.config().hub
+                    )
                 }),
             );
             t
@@ -319,13 +332,16 @@ fn check_server(vault: &LocalVault, report: &mut Report) {
         Err(e) => {
             let text = e.to_string();
             let fix = if text.contains("certificate") {
-                "if the server's certificate is self-signed or from a private CA, trust it: `ca_cert = \"/path/ca.pem\"` under [server] in .vault/config.toml (or `syncd init --ca-cert`)"
+                format!(
+                    "if the server's certificate is self-signed or from a private CA, trust it: `syncd hub set {} --ca-cert FILE`",
+                    vault.config().hub
+                )
             } else if proxy.is_some() {
-                "the proxy did not pass the request on: check that it allows CONNECT to this host and port"
+                "the proxy did not pass the request on: check that it allows CONNECT to this host and port".into()
             } else {
-                "check that this address is vault-server (not another service) and that it speaks the scheme in the URL"
+                "check that this address is vault-server (not another service) and that it speaks the scheme in the URL".into()
             };
-            report.fail("tls", text, fix.into());
+            report.fail("tls", text, fix);
             report.skip(&LATER[2..]);
             return;
         }

@@ -101,7 +101,10 @@ fn set(args: HubSetArgs) -> Result<u8> {
 /// The same server and vault as now (a vault name not given means the current one).
 fn same_server(vault: &LocalVault, url: &str, args: &ServerArgs) -> bool {
     let config = vault.config();
+    // Without its [server] table the vault cannot say which account and vault it used: it
+    // joins again (`--no-history` then keeps base when the server's vault holds it).
     is_url(&config.hub)
+        && config.server.is_some()
         && config.hub.trim_end_matches('/') == url
         && args.vault_name.as_deref().is_none_or(|name| {
             config

@@ -85,9 +85,9 @@ fn open_folder_hub(vault: &LocalVault) -> Result<FolderHub> {
     let path = vault.root().join(hub);
     if !path.is_dir() {
         bail!(
-            "the hub folder `{}` does not exist; if it is on a drive or share that is not mounted, mount it. If the hub is lost for good, start a new one from this device: move `{}` aside, then run `syncd init --vault {} --hub NEW_HUB_DIR`",
+            "the hub folder `{}` does not exist; if it is on a drive or share that is not mounted, mount it. If it moved, point the vault at it: `syncd hub set HUB_DIR --vault {}`. If it is lost for good, start a new one from this device: `syncd hub set NEW_HUB_DIR --no-history --vault {}` (the next sync merges this folder into it, nothing deleted)",
             path.display(),
-            vault.state_dir().display(),
+            vault.root().display(),
             vault.root().display()
         );
     }

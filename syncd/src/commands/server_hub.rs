@@ -188,7 +188,7 @@ pub fn read_password(from_stdin: bool) -> Result<String> {
 
 pub fn warn_insecure() {
     eprintln!(
-        "warning: certificate checks are OFF for this vault's server (insecure_skip_verify): anyone on the network path can read and change what is synced. Trust the server's certificate instead with `syncd init --ca-cert FILE`, or set `ca_cert` in the config"
+        "warning: certificate checks are OFF for this vault's server (insecure_skip_verify): anyone on the network path can read and change what is synced. Trust the server's certificate instead with `syncd hub set URL --ca-cert FILE` (on a vault that is not one yet: `syncd init --hub URL --ca-cert FILE`), which turns the checks back on"
     );
 }
 
@@ -196,9 +196,11 @@ pub fn warn_insecure() {
 pub fn settings(vault: &LocalVault) -> Result<&ServerConfig> {
     vault.config().server.as_ref().with_context(|| {
         format!(
-            "the hub `{}` is a server, but `{}` has no [server] table with the account and vault; run `syncd init` again in a fresh folder, or add it (docs/server.md)",
+            "the hub `{}` is a server, but `{}` has no [server] table with the account and vault; write it again with `syncd hub set {} --user NAME --password-stdin --no-history --vault {}` (the history is on that server already; this device's last sync is kept when the server's vault holds it)",
             vault.config().hub,
-            config_path(vault).display()
+            config_path(vault).display(),
+            vault.config().hub,
+            vault.root().display()
         )
     })
 }

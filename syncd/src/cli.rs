@@ -115,7 +115,7 @@ pub struct InitArgs {
 
 /// How `init` reaches a vault-server (only with an `https://` hub).
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Server hub (with an https:// --hub)")]
+#[command(next_help_heading = "Server hub (when the hub is an https:// URL)")]
 pub struct ServerArgs {
     /// The account on the server
     #[arg(long, value_name = "NAME")]

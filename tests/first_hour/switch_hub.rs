@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::common::agent::Agent;
 use crate::common::proxy::Proxy;
 use crate::common::server::{Server, add_user};
 use crate::common::tls::{TlsFiles, private_ca};
@@ -184,6 +185,27 @@ fn a_vault_moved_to_a_server_vault_with_other_notes_merges_with_nothing_lost() {
     laptop.run("sync", &[]).ok();
     laptop.write("mine.md", "mine v2", 5);
     laptop.sync();
+    // Another device of this vault published since: joining the server's notes must start
+    // from its change, so the move waits until this device has synced it.
+    let tablet = w.device("tablet");
+    fs::create_dir_all(&tablet.root).unwrap();
+    let (vault, hub) = (
+        tablet.root.display().to_string(),
+        default_hub(&w, "notes").display().to_string(),
+    );
+    w.syncd(&["init", "--vault", &vault, "--hub", &hub]).ok();
+    tablet.sync();
+    tablet.write("mine.md", "mine v3", 6);
+    tablet.sync();
+    let config_before = config(&laptop);
+    let behind = hub_set_server(&w, &laptop, &server.url, &tls.ca, &[]).failed();
+    assert!(
+        behind.stderr.contains("has not synced"),
+        "{}",
+        behind.stderr
+    );
+    assert_eq!(config(&laptop), config_before);
+    laptop.sync();
     let my_log = log_ids(&laptop);
 
     let moved = hub_set_server(&w, &laptop, &server.url, &tls.ca, &[])
@@ -203,7 +225,7 @@ fn a_vault_moved_to_a_server_vault_with_other_notes_merges_with_nothing_lost() {
     // Nothing lost: one version of clash.md in place, the other in .revisions/.
     for d in [&laptop, &other] {
         assert_eq!(d.read("theirs.md").as_deref(), Some("theirs"));
-        assert_eq!(d.read("mine.md").as_deref(), Some("mine v2"));
+        assert_eq!(d.read("mine.md").as_deref(), Some("mine v3"));
         assert_eq!(d.read("same.md").as_deref(), Some(big.as_str()));
         let clash = d.read("clash.md").unwrap();
         let aside = if clash == "my clash" {
@@ -427,4 +449,57 @@ fn the_same_server_with_another_certificate_or_proxy_changes_only_the_settings()
     )
     .ok();
     assert!(config(&laptop).contains(tls.ca.to_str().unwrap()));
+}
+
+#[test]
+fn a_server_that_is_down_as_the_old_hub_is_refused_and_a_running_agent_too() {
+    let w = World::new();
+    let (server, tls, _data) = https_server(&w);
+    let laptop = w.device("notes");
+    laptop.write("a.md", "alpha", 1);
+    laptop
+        .join_server(
+            &server.url,
+            "alice",
+            PASSWORD,
+            &["--ca-cert", tls.ca.to_str().unwrap()],
+        )
+        .ok();
+    laptop.sync();
+    let new_hub = w.path().join("folder-hub");
+    let target = new_hub.display().to_string();
+
+    // An agent syncing with the current hub: it must be stopped first.
+    let agent = Agent::start(&laptop);
+    let config_before = config(&laptop);
+    let refused = hub_set(&w, &laptop, &target, &[], "").failed();
+    assert!(refused.stderr.contains("agent"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&agent.pid().to_string()),
+        "{}",
+        refused.stderr
+    );
+    agent.stop();
+    assert_eq!(config(&laptop), config_before);
+
+    // The server is down: its history cannot be read, and the way out is named.
+    drop(server);
+    let down = hub_set(&w, &laptop, &target, &[], "").failed();
+    assert!(down.stderr.contains("--no-history"), "{}", down.stderr);
+    assert_eq!(config(&laptop), config_before);
+    assert!(!new_hub.exists());
+    let moved = hub_set(&w, &laptop, &target, &["--no-history", "--json"], "")
+        .ok()
+        .json();
+    assert_eq!(moved["case"], "no-history", "{moved}");
+    assert!(!laptop.path(".vault/token").exists());
+    laptop.sync();
+    let vault = laptop.root.display().to_string();
+    let shown = w
+        .syncd(&["hub", "show", "--vault", &vault, "--json"])
+        .ok()
+        .json();
+    assert_eq!(shown["kind"], "folder", "{shown}");
+    assert_eq!(shown["hub"], target.as_str(), "{shown}");
+    w.syncd(&["hub", "show", "--vault", &vault]).ok();
 }

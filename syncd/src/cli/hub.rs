@@ -43,8 +43,6 @@ pub struct HubSetArgs {
     pub hub: PathBuf,
     #[command(flatten)]
     pub vault: VaultOpt,
-    #[command(flatten)]
-    pub server: ServerArgs,
     /// Copy no history: for an old hub that is gone for good (a lost folder, a server that
     /// will not come back). The next sync merges this folder into the new hub as a new
     /// device would: nothing deleted, differences kept as conflicts
@@ -53,6 +51,8 @@ pub struct HubSetArgs {
     /// Print what was done as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Args)]

@@ -45,7 +45,7 @@ struct Moved {
     vault: PathBuf,
     from: String,
     to: String,
-    /// `settings`, `empty`, `contains`, `behind`, `graft`, `no-history`.
+    /// `settings`, `empty`, `contains`, `behind`, `graft`, `no-history`, `nothing-to-copy`.
     case: &'static str,
     copied: CopyReport,
     /// The old hub's head, whose history was copied.
@@ -151,6 +151,11 @@ fn settings_only(mut vault: LocalVault, url: &str, args: &ServerArgs) -> Result<
         server_hub::warn_insecure();
     }
     let server = Server::new(url, &config)?;
+    if args.setup_token.is_some() {
+        bail!(
+            "--setup-token creates a server's first account; `{url}` is this vault's server already, so it has one: log in with --password-stdin"
+        );
+    }
     let token = if args.password_stdin {
         let password = server_hub::read_password(true)?;
         let creds = server
@@ -310,30 +315,36 @@ fn move_to(mut vault: LocalVault, target: &Target, args: &HubSetArgs) -> Result<
     let mut base_kept = true;
     let mut old_head_id = None;
     let (case, new_head, next_sync);
+    let new_notes = "merges this folder into the new hub as a new device would: nothing deleted, differing files kept as conflicts with revisions".to_string();
     match old {
-        None => {
-            // Base stays only if the new hub holds it (then it is in that hub's history as
-            // far as this device can tell); otherwise the next round merges as a new device.
+        None | Some((_, None)) => {
+            // No history to copy (--no-history, or an old hub without a snapshot). Base stays
+            // only if the new hub holds it; otherwise the next round merges as a new device.
             base_kept = match base {
                 Some(b) => new.missing(&[b])?.is_empty(),
                 None => false,
             };
-            case = "no-history";
+            case = if old.is_none() {
+                "no-history"
+            } else {
+                "nothing-to-copy"
+            };
             new_head = new.head()?;
             next_sync = if base_kept {
                 "an ordinary one".to_string()
+            } else if new_head.is_none() {
+                "uploads this folder".to_string()
             } else {
-                "merges this folder into the new hub as a new device would: nothing deleted, differing files kept as conflicts with revisions".to_string()
+                new_notes
             };
-        }
-        Some((old_hub, None)) => {
-            drop(old_hub);
-            case = "empty";
-            new_head = new.head()?;
-            next_sync = "uploads this folder (the old hub held no snapshot yet)".to_string();
         }
         Some((old_hub, Some(old_head))) => {
             old_head_id = Some(old_head);
+            // Joining another history starts from the old hub's head: a device that has not
+            // synced its last changes would otherwise publish older versions over them.
+            if base != Some(old_head) && would_graft(old_hub.as_ref(), new, old_head)? {
+                bail!(behind_message(&vault, &from, base, old_head));
+            }
             let display = crate::progress::for_command();
             let result = copy_history(
                 old_hub.as_ref(),
@@ -347,6 +358,9 @@ fn move_to(mut vault: LocalVault, target: &Target, args: &HubSetArgs) -> Result<
                 format!("cannot copy the history of `{from}` to `{to}`; nothing in `.vault/` was changed")
             })?;
             let (c, head) = settle(new, old_head)?;
+            if c == "graft" && base != Some(old_head) {
+                bail!(behind_message(&vault, &from, base, old_head));
+            }
             case = c;
             new_head = head;
             if c == "graft" {
@@ -394,6 +408,29 @@ fn move_to(mut vault: LocalVault, target: &Target, args: &HubSetArgs) -> Result<
     })
 }
 
+/// Whether the new hub holds a history that neither contains `old_head` nor is contained in
+/// it (reading the old hub's snapshots only).
+fn would_graft(old: &dyn Hub, new: &dyn Hub, old_head: ObjectId) -> Result<bool> {
+    let Some(head) = new.head()? else {
+        return Ok(false);
+    };
+    Ok(!history_contains(new, head, old_head)? && !history_contains(old, old_head, head)?)
+}
+
+fn behind_message(
+    vault: &LocalVault,
+    from: &str,
+    base: Option<ObjectId>,
+    old_head: ObjectId,
+) -> String {
+    format!(
+        "the new hub holds other notes, and this device has not synced the current hub's last changes (its last sync is {}, `{from}` is at {}); run `syncd sync --vault {}` first, so that the merge with the new hub starts from them, then `syncd hub set` again. Nothing was changed",
+        base.map_or("none".to_string(), |b| b.short()),
+        old_head.short(),
+        vault.root().display()
+    )
+}
+
 /// After the copy: make the new hub's head hold the old history when it can (an empty hub
 /// takes the old head; a hub behind it moves forward to it), else it is a graft. Returns the
 /// case and the new hub's head. Another device moving that head meanwhile is decided again.
@@ -434,6 +471,7 @@ fn summary(m: &Moved) -> String {
     let c = &m.copied;
     let history = match m.case {
         "no-history" => "not copied (--no-history)".to_string(),
+        "nothing-to-copy" => "none: the old hub held no snapshot".to_string(),
         _ if c.objects == 0 => "nothing to copy: the new hub already held it".to_string(),
         _ => format!(
             "{} copied ({}, {}){}",

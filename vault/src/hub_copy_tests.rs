@@ -185,3 +185,40 @@ fn a_damaged_copy_on_the_old_hub_is_never_copied() {
     assert_eq!(new.missing(&[ObjectId::of(b"gamma")]).unwrap().len(), 1);
     assert_eq!(new.missing(&[head]).unwrap(), vec![head]);
 }
+
+/// Counts what a copy reports, per call.
+#[derive(Debug, Default)]
+struct Counted {
+    total: std::sync::Mutex<Option<Amount>>,
+    done: std::sync::Mutex<Amount>,
+    ended: std::sync::atomic::AtomicBool,
+}
+
+impl Progress for Counted {
+    fn begin(&self, phase: Phase, total: Option<Amount>) {
+        assert_eq!(phase, Phase::Uploading);
+        *self.total.lock().unwrap() = total;
+    }
+    fn advance(&self, _: Phase, done: Amount) {
+        let mut d = self.done.lock().unwrap();
+        d.items += done.items;
+        d.bytes += done.bytes;
+    }
+    fn end(&self, _: Phase) {
+        self.ended.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn progress_ends_exactly_at_the_total_it_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = FolderHub::open(&dir.path().join("old")).unwrap();
+    let new = FolderHub::open(&dir.path().join("new")).unwrap();
+    let snaps = history(&old);
+    let seen = Counted::default();
+    let report = copy_history(&old, &new, snaps[2].id, &LocalCopies::none(), &seen).unwrap();
+    let total = seen.total.lock().unwrap().expect("a total up front");
+    assert_eq!(total, *seen.done.lock().unwrap());
+    assert_eq!(total, Amount::new(report.objects, report.bytes));
+    assert!(seen.ended.load(std::sync::atomic::Ordering::SeqCst));
+}

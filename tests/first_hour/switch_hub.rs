@@ -212,6 +212,15 @@ fn a_vault_moved_to_a_server_vault_with_other_notes_merges_with_nothing_lost() {
         .ok()
         .json();
     assert_eq!(moved["case"], "graft", "{moved}");
+    assert!(laptop.path(".vault/graft").is_file());
+    // Moving on before the join is published would leave the grafted history behind.
+    let elsewhere = w.path().join("elsewhere").display().to_string();
+    let pending = hub_set(&w, &laptop, &elsewhere, &[], "").failed();
+    assert!(
+        pending.stderr.contains("not yet published"),
+        "{}",
+        pending.stderr
+    );
     // The big identical file was on the server already: not sent again.
     assert!(
         moved["copied"]["bytes"].as_u64().unwrap() < 100_000,

@@ -306,6 +306,16 @@ fn move_to(mut vault: LocalVault, target: &Target, args: &HubSetArgs) -> Result<
     } else {
         Some(old_hub(&vault)?)
     };
+    // A join of two histories not yet published: the old hub's head does not reach the
+    // grafted history, so moving on now would leave it behind.
+    if let (Some(_), Some(graft)) = (&old, vault.graft()?) {
+        bail!(
+            "`{}` has not yet published the join of its history ({}) with the one of `{from}`; run `syncd sync --vault {}` first, then `syncd hub set` again. Nothing was changed",
+            vault.root().display(),
+            graft.short(),
+            vault.root().display()
+        );
+    }
     let opened = open_new(&vault, target, &args.server)?;
     let new = opened.hub.as_ref();
     let to = opened.text.clone();

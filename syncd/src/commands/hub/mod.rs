@@ -18,10 +18,13 @@ use vault::{CasOutcome, Hub, HubError, ObjectId};
 
 use super::init::hub_folder;
 use super::{is_url, open_vault, server_hub, watch};
-use crate::cli::{HubArgs, HubCommand, HubSetArgs, HubShowArgs, ServerArgs};
+use crate::cli::{HubArgs, HubCommand, HubSetArgs, ServerArgs};
 use crate::exit;
 use crate::http_hub::Server;
-use crate::output::{self, line};
+use crate::output;
+
+mod report;
+use report::summary;
 
 /// How long `hub set` waits for a round of another syncd to finish.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -29,7 +32,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 pub fn run(args: HubArgs) -> Result<u8> {
     match args.command {
         HubCommand::Set(args) => set(args),
-        HubCommand::Show(args) => show(args),
+        HubCommand::Show(args) => report::show(args),
     }
 }
 
@@ -39,14 +42,33 @@ enum Target {
     Server(String),
 }
 
+/// What the new hub was, and so what `hub set` did (`case` in `--json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Case {
+    /// The current server: only the connection settings changed.
+    Settings,
+    /// The new hub was empty: its head is now the old hub's.
+    Empty,
+    /// It held this history already (another device moved first).
+    Contains,
+    /// Its history was part of this one: its head moved forward to the old hub's.
+    Behind,
+    /// It holds another history: the next round joins the two (`.vault/graft`).
+    Graft,
+    /// `--no-history`: nothing copied.
+    NoHistory,
+    /// The old hub held no snapshot: nothing to copy.
+    NothingToCopy,
+}
+
 /// What `hub set` did, for the summary and `--json`.
 #[derive(Debug, serde::Serialize)]
 struct Moved {
     vault: PathBuf,
     from: String,
     to: String,
-    /// `settings`, `empty`, `contains`, `behind`, `graft`, `no-history`, `nothing-to-copy`.
-    case: &'static str,
+    case: Case,
     copied: CopyReport,
     /// The old hub's head, whose history was copied.
     old_head: Option<String>,
@@ -196,7 +218,7 @@ fn settings_only(mut vault: LocalVault, url: &str, args: &ServerArgs) -> Result<
         vault: vault.root().to_path_buf(),
         from: vault.config().hub.clone(),
         to: url.to_string(),
-        case: "settings",
+        case: Case::Settings,
         copied: CopyReport::default(),
         old_head: None,
         new_head: None,
@@ -335,9 +357,9 @@ fn move_to(mut vault: LocalVault, target: &Target, args: &HubSetArgs) -> Result<
                 None => false,
             };
             case = if old.is_none() {
-                "no-history"
+                Case::NoHistory
             } else {
-                "nothing-to-copy"
+                Case::NothingToCopy
             };
             new_head = new.head()?;
             next_sync = if base_kept {
@@ -368,16 +390,16 @@ fn move_to(mut vault: LocalVault, target: &Target, args: &HubSetArgs) -> Result<
                 format!("cannot copy the history of `{from}` to `{to}`; nothing in `.vault/` was changed")
             })?;
             let (c, head) = settle(new, old_head)?;
-            if c == "graft" && base != Some(old_head) {
+            if c == Case::Graft && base != Some(old_head) {
                 bail!(behind_message(&vault, &from, base, old_head));
             }
             case = c;
             new_head = head;
-            if c == "graft" {
+            if c == Case::Graft {
                 graft = Some(old_head);
             }
             next_sync = match c {
-                "graft" => "merges this vault into the new hub's other notes: nothing deleted, differing files kept as conflicts with revisions, identical ones not sent again; its snapshot joins both histories".to_string(),
+                Case::Graft => "merges this vault into the new hub's other notes: nothing deleted, differing files kept as conflicts with revisions, identical ones not sent again; its snapshot joins both histories".to_string(),
                 _ => "an ordinary one".to_string(),
             };
         }
@@ -444,14 +466,14 @@ fn behind_message(
 /// After the copy: make the new hub's head hold the old history when it can (an empty hub
 /// takes the old head; a hub behind it moves forward to it), else it is a graft. Returns the
 /// case and the new hub's head. Another device moving that head meanwhile is decided again.
-fn settle(new: &dyn Hub, old_head: ObjectId) -> Result<(&'static str, Option<ObjectId>)> {
+fn settle(new: &dyn Hub, old_head: ObjectId) -> Result<(Case, Option<ObjectId>)> {
     for _ in 0..5 {
         let head = new.head()?;
         let (case, from) = match head {
-            None => ("empty", None),
-            Some(h) if history_contains(new, h, old_head)? => return Ok(("contains", Some(h))),
-            Some(h) if history_contains(new, old_head, h)? => ("behind", Some(h)),
-            Some(h) => return Ok(("graft", Some(h))),
+            None => (Case::Empty, None),
+            Some(h) if history_contains(new, h, old_head)? => return Ok((Case::Contains, Some(h))),
+            Some(h) if history_contains(new, old_head, h)? => (Case::Behind, Some(h)),
+            Some(h) => return Ok((Case::Graft, Some(h))),
         };
         match new.cas_head(from, old_head)? {
             CasOutcome::Updated => return Ok((case, Some(old_head))),
@@ -462,147 +484,4 @@ fn settle(new: &dyn Hub, old_head: ObjectId) -> Result<(&'static str, Option<Obj
         "the new hub `{}` kept changing while its head was being set; try again",
         new.describe()
     )
-}
-
-fn summary(m: &Moved) -> String {
-    let mut out = String::new();
-    if m.case == "settings" {
-        line!(
-            out,
-            "`{}` still syncs with `{}`: its connection settings were changed",
-            m.vault.display(),
-            m.to
-        );
-        line!(out, "  next sync: {}", m.next_sync);
-        return out;
-    }
-    line!(out, "`{}` now syncs with `{}`", m.vault.display(), m.to);
-    line!(out, "  from:      `{}` (left as it was)", m.from);
-    let c = &m.copied;
-    let history = match m.case {
-        "no-history" => "not copied (--no-history)".to_string(),
-        "nothing-to-copy" => "none: the old hub held no snapshot".to_string(),
-        _ if c.objects == 0 => "nothing to copy: the new hub already held it".to_string(),
-        _ => format!(
-            "{} copied ({}, {}){}",
-            output::count(c.snapshots, "snapshot", "snapshots"),
-            output::count(c.objects, "object", "objects"),
-            crate::progress::bytes(c.bytes),
-            if c.from_this_device > 0 {
-                format!(
-                    "; {} the old hub could not give came from this device",
-                    output::count(c.from_this_device, "object", "objects")
-                )
-            } else {
-                String::new()
-            }
-        ),
-    };
-    line!(out, "  history:   {history}");
-    let state = match m.case {
-        "empty" => "it was empty: this vault's history is now its history",
-        "contains" => "it already held this history (another device moved first)",
-        "behind" => "its history was part of this one: moved forward to it",
-        "graft" => "it holds another history: the next sync joins the two",
-        _ => "",
-    };
-    if !state.is_empty() {
-        line!(out, "  new hub:   {state}");
-    }
-    line!(out, "  next sync: {}", m.next_sync);
-    line!(out, "Run `syncd sync` in the vault to sync it.");
-    out
-}
-
-fn show(args: HubShowArgs) -> Result<u8> {
-    let vault = open_vault(&args.vault)?;
-    let config = vault.config();
-    #[derive(serde::Serialize)]
-    struct Shown<'a> {
-        vault: &'a Path,
-        hub: &'a str,
-        kind: &'static str,
-        server: Option<&'a ServerConfig>,
-        token: bool,
-        base: Option<String>,
-        graft: Option<String>,
-    }
-    let shown = Shown {
-        vault: vault.root(),
-        hub: &config.hub,
-        kind: if is_url(&config.hub) {
-            "server"
-        } else {
-            "folder"
-        },
-        server: config.server.as_ref(),
-        token: vault.token()?.is_some(),
-        base: vault.base()?.map(|b| b.to_string()),
-        graft: vault.graft()?.map(|g| g.to_string()),
-    };
-    if args.json {
-        output::json(&shown)?;
-        return Ok(exit::OK);
-    }
-    let mut out = String::new();
-    line!(out, "vault:    `{}`", vault.root().display());
-    line!(out, "hub:      `{}` ({})", config.hub, shown.kind);
-    if let Some(s) = &config.server {
-        line!(out, "user:     {}", s.user);
-        line!(out, "vault on the server: {}", s.vault);
-        line!(
-            out,
-            "ca_cert:  {}",
-            s.ca_cert
-                .as_ref()
-                .map_or("none (the system's roots)".to_string(), |p| format!(
-                    "`{}`",
-                    p.display()
-                ))
-        );
-        line!(
-            out,
-            "proxy:    {}",
-            s.proxy
-                .as_deref()
-                .unwrap_or("none (the system's proxy variables)")
-        );
-        if s.insecure_skip_verify {
-            line!(
-                out,
-                "insecure_skip_verify: ON (certificate checks off; `syncd hub set {} --ca-cert FILE` turns them back on)",
-                config.hub
-            );
-        }
-        line!(
-            out,
-            "token:    {}",
-            if shown.token {
-                "present (`.vault/token`)"
-            } else {
-                "missing: `syncd login --password-stdin`"
-            }
-        );
-    }
-    line!(
-        out,
-        "base:     {}",
-        shown
-            .base
-            .as_deref()
-            .map_or("none (never synced)", |b| &b[..12])
-    );
-    if let Some(g) = &shown.graft {
-        line!(
-            out,
-            "graft:    {} (the next sync joins this history to the hub's)",
-            &g[..12]
-        );
-    }
-    line!(
-        out,
-        "Move the vault to another hub with `syncd hub set URL|DIR` (see `syncd hub set --help`)."
-    );
-    output::emit(&out)?;
-    Ok(exit::OK)
 }

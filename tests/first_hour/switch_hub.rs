@@ -512,3 +512,66 @@ fn a_server_that_is_down_as_the_old_hub_is_refused_and_a_running_agent_too() {
     assert_eq!(shown["hub"], target.as_str(), "{shown}");
     w.syncd(&["hub", "show", "--vault", &vault]).ok();
 }
+
+/// The packs in a hub folder.
+fn packs(hub: &Path) -> BTreeSet<PathBuf> {
+    fs::read_dir(hub.join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+        .collect()
+}
+
+#[test]
+fn objects_the_old_hub_lost_come_from_this_device_or_are_named() {
+    let w = World::new();
+    let laptop = w.device("notes");
+    laptop.write("a.md", "the old version", 1);
+    laptop.run("sync", &[]).ok();
+    let hub = default_hub(&w, "notes");
+    let first = packs(&hub);
+    laptop.write("a.md", "the new version", 2);
+    laptop.sync();
+    let second: BTreeSet<PathBuf> = packs(&hub).difference(&first).cloned().collect();
+    assert_eq!(second.len(), 1, "{second:?}");
+    let aside = w.path().join("aside");
+    fs::create_dir_all(&aside).unwrap();
+    let put_aside = |packs: &BTreeSet<PathBuf>| {
+        for pack in packs {
+            fs::rename(pack, aside.join(pack.file_name().unwrap())).unwrap();
+        }
+    };
+    let put_back = |packs: &BTreeSet<PathBuf>| {
+        for pack in packs {
+            fs::rename(aside.join(pack.file_name().unwrap()), pack).unwrap();
+        }
+    };
+
+    // The first round's pack is lost: its snapshot and tree are in `.vault/objects`, but the
+    // old version of a.md is nowhere. The history cannot be copied whole: named, and nothing
+    // changes.
+    put_aside(&first);
+    let config_before = config(&laptop);
+    let other = w.path().join("other-hub").display().to_string();
+    let refused = hub_set(&w, &laptop, &other, &[], "").failed();
+    assert!(refused.stderr.contains("`a.md`"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("cannot be copied whole"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(config(&laptop), config_before);
+    put_back(&first);
+
+    // The last round's pack is lost: its snapshot and trees are in `.vault/objects`, its blob
+    // is the file itself.
+    put_aside(&second);
+    let target = w.path().join("new-hub").display().to_string();
+    let moved = hub_set(&w, &laptop, &target, &["--json"], "").ok().json();
+    assert!(
+        moved["copied"]["from_this_device"].as_u64().unwrap() >= 2,
+        "{moved}"
+    );
+    assert_eq!(laptop.sync().stats.objects_sent, 0);
+    assert_eq!(log_ids(&laptop).len(), 2);
+}

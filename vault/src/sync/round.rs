@@ -122,8 +122,17 @@ impl<'a> Round<'a> {
         let rules = IgnoreRules::load(vault.root())?;
         let (cache, warning) = StatCache::load(&vault.index_path());
         let history = History::new(vault.objects()?, hub);
-        let graft = vault.graft()?;
-        let mut warnings: Vec<String> = warning.into_iter().collect();
+        // Only a link between histories: an unreadable one must not stop every round.
+        let (graft, graft_warning) = match vault.graft() {
+            Ok(g) => (g, None),
+            Err(e) => (
+                None,
+                Some(format!(
+                    "{e}; ignored: the next snapshot does not join the history it named (remove the file to silence this)"
+                )),
+            ),
+        };
+        let mut warnings: Vec<String> = warning.into_iter().chain(graft_warning).collect();
         let record = StuckRecord::load(&vault.state_dir().join(STUCK_FILE)).unwrap_or_else(|w| {
             warnings.push(w);
             StuckRecord::default()

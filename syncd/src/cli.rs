@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
+mod hub;
+pub use hub::{HubArgs, HubCommand, HubSetArgs, HubShowArgs};
+
 /// Shown after the help of `syncd`, `syncd sync` and `syncd verify`.
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -63,6 +66,8 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Log this device in to its server hub again (after a revoked token or a new password)
     Login(LoginArgs),
+    /// Show the vault's hub, or move the vault to another one (`syncd hub set URL|DIR`)
+    Hub(HubArgs),
     /// Check, step by step, that this vault can sync with its hub, and say how to fix what fails
     Doctor(DoctorArgs),
     /// Run the vault's agent as a systemd user service: install, uninstall, status
@@ -113,7 +118,7 @@ pub struct InitArgs {
 
 /// How `init` reaches a vault-server (only with an `https://` hub).
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Server hub (with an https:// --hub)")]
+#[command(next_help_heading = "Server hub (when the hub is an https:// URL)")]
 pub struct ServerArgs {
     /// The account on the server
     #[arg(long, value_name = "NAME")]
@@ -167,6 +172,17 @@ pub struct LoginArgs {
     /// Read the password from the first line of standard input
     #[arg(long)]
     pub password_stdin: bool,
+    /// Trust the certificates in this PEM file besides the system's (the server's
+    /// self-signed certificate or a private CA); stored in the config after the login
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Accept any certificate. For emergencies only: anyone on the network path can read
+    /// and change the traffic. Stored in the config; every sync warns while it is set
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
+    /// Reach the server through this HTTP proxy (http://host:port); stored in the config
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod folders;
 pub mod fsutil;
 pub mod history;
 pub mod hub;
+pub mod hub_copy;
 pub mod id;
 pub mod ignore_rules;
 pub mod local;

@@ -10,6 +10,9 @@
 //! <vault>/.vault/lock          held (flock) while a round or another writer runs
 //! <vault>/.vault/token         this device's token for a `vault-server` hub (owner-only)
 //! <vault>/.vault/tasks         the task index (see `tasks::index`), a cache
+//! <vault>/.vault/graft         after `syncd hub set` to a hub with another history: the
+//!                              snapshot whose history the next published snapshot names as
+//!                              its second parent, so both histories stay in `syncd log`
 //! ```
 //!
 //! Everything here can be lost without losing a note: a device without `.vault/` rejoins as a
@@ -41,6 +44,7 @@ pub const INDEX_FILE: &str = "index";
 pub const LAST_SYNC_FILE: &str = "last-sync.json";
 pub const LOCK_FILE: &str = "lock";
 pub const TOKEN_FILE: &str = "token";
+pub const GRAFT_FILE: &str = "graft";
 
 /// By default a round refuses to publish the deletion of more than this share of the files of
 /// base (an unmounted drive, a half-restored backup) without `--allow-mass-delete`.
@@ -148,7 +152,7 @@ pub enum LocalError {
         "`{}` is not a vault (no `.vault/` in it or any folder above); run `syncd init` there first", .0.display()
     )]
     NotAVault(PathBuf),
-    #[error("`{}` is already a vault (it has `.vault/`); nothing to initialise", .0.display())]
+    #[error("`{}` is already a vault (it has `.vault/`); nothing to initialise. To sync it with another hub (a folder or a vault-server), with its history, run `syncd hub set URL|DIR --vault {}`; `syncd hub show` shows its hub", .0.display(), .0.display())]
     AlreadyAVault(PathBuf),
     #[error("the vault folder `{}` is missing or not a folder (an unmounted drive?); mount it or point --vault at the vault", .0.display())]
     NoFolder(PathBuf),
@@ -346,6 +350,16 @@ impl LocalVault {
         Ok(())
     }
 
+    /// Remove this device's token (the vault no longer syncs with a server).
+    pub fn remove_token(&self) -> Result<(), LocalError> {
+        let path = self.token_path();
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_at("removing", &path)(e).into()),
+        }
+    }
+
     /// The ref holding base.
     pub fn base_ref(&self) -> RefFile {
         RefFile::new(self.state_dir().join(BASE_FILE))
@@ -354,6 +368,38 @@ impl LocalVault {
     /// The snapshot this device last agreed on with the hub; `None` before the first sync.
     pub fn base(&self) -> Result<Option<ObjectId>, LocalError> {
         Ok(self.base_ref().read()?)
+    }
+
+    /// The snapshot the next published snapshot takes as a second parent, joining its history
+    /// to the hub's (set by `syncd hub set` when the new hub has a history of its own).
+    pub fn graft(&self) -> Result<Option<ObjectId>, LocalError> {
+        Ok(RefFile::new(self.state_dir().join(GRAFT_FILE)).read()?)
+    }
+
+    /// Set [`LocalVault::graft`] (atomically).
+    pub fn set_graft(&self, id: ObjectId) -> Result<(), LocalError> {
+        Ok(RefFile::new(self.state_dir().join(GRAFT_FILE)).write(id)?)
+    }
+
+    /// Forget [`LocalVault::graft`]: it is in the hub's history now.
+    pub fn clear_graft(&self) -> Result<(), LocalError> {
+        let path = self.state_dir().join(GRAFT_FILE);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_at("removing", &path)(e).into()),
+        }
+    }
+
+    /// Forget base (the hub this device synced with is gone): the next round merges as a
+    /// device that never synced, every difference a conflict, nothing deleted.
+    pub fn forget_base(&self) -> Result<(), LocalError> {
+        let path = self.state_dir().join(BASE_FILE);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_at("removing", &path)(e).into()),
+        }
     }
 
     /// The trees and snapshots this device knows.

@@ -120,7 +120,11 @@ fn check_folder(vault: &LocalVault, report: &mut Report) {
             report.fail(
                 "folder",
                 format!("{e:#}"),
-                "mount the drive or share the hub is on, or point `hub` in .vault/config.toml at the hub folder".into(),
+                format!(
+                    "mount the drive or share the hub is on; if the hub moved, point the vault at it with `syncd hub set HUB_DIR --vault {}`; if it is lost for good, `syncd hub set NEW_HUB_DIR --no-history --vault {}`",
+                    vault.root().display(),
+                    vault.root().display()
+                ),
             );
             report.skip(&["clock", "head"]);
             return;
@@ -188,7 +192,10 @@ fn check_server(vault: &LocalVault, report: &mut Report) {
         report.fail(
             "config",
             format!("`{url}` is not a URL"),
-            "set `hub` in .vault/config.toml to https://host:port".into(),
+            format!(
+                "point the vault at the server with `syncd hub set https://host:port --user NAME --password-stdin --vault {}`",
+                vault.root().display()
+            ),
         );
         report.skip(&LATER);
         return;
@@ -275,7 +282,10 @@ fn check_server(vault: &LocalVault, report: &mut Report) {
                 "connect",
                 format!("cannot connect to {what} at {}:{}", dial.0, dial.1),
                 if proxy.is_some() {
-                    "check that the proxy runs and its address is right (`proxy` in .vault/config.toml, or HTTPS_PROXY)".into()
+                    format!(
+                        "check that the proxy runs and its address is right; set another with `syncd hub set {} --proxy http://host:port`, or HTTPS_PROXY",
+                        vault.config().hub
+                    )
                 } else {
                     "check that vault-server runs and listens on that address (`--listen`), and that no firewall blocks the port".into()
                 },

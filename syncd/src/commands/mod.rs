@@ -4,6 +4,7 @@
 mod at;
 mod doctor;
 mod history;
+mod hub;
 mod init;
 mod repair;
 mod revisions;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Revisions(args) => revisions::run(args),
         Command::Restore(args) => revisions::restore(args),
         Command::Login(args) => server_hub::login(args),
+        Command::Hub(args) => hub::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Service(args) => service::run(args),
         Command::Watch(args) => watch::run(args),
@@ -95,9 +97,9 @@ fn open_folder_hub(vault: &LocalVault) -> Result<FolderHub> {
     let path = vault.root().join(hub);
     if !path.is_dir() {
         bail!(
-            "the hub folder `{}` does not exist; if it is on a drive or share that is not mounted, mount it. If the hub is lost for good, start a new one from this device: move `{}` aside, then run `syncd init --vault {} --hub NEW_HUB_DIR`",
+            "the hub folder `{}` does not exist; if it is on a drive or share that is not mounted, mount it. If it moved, point the vault at it: `syncd hub set HUB_DIR --vault {}`. If it is lost for good, start a new one from this device: `syncd hub set NEW_HUB_DIR --no-history --vault {}` (the next sync merges this folder into it, nothing deleted)",
             path.display(),
-            vault.state_dir().display(),
+            vault.root().display(),
             vault.root().display()
         );
     }

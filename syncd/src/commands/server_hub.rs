@@ -170,7 +170,7 @@ fn server_name_for(folder: &str) -> String {
 }
 
 /// The first line of standard input, without its line ending.
-fn read_password(from_stdin: bool) -> Result<String> {
+pub fn read_password(from_stdin: bool) -> Result<String> {
     if !from_stdin {
         bail!(
             "pass the password on standard input with --password-stdin (for example `syncd init ... --password-stdin < password-file`); passwords on the command line end up in shell history and process lists"
@@ -188,9 +188,9 @@ fn read_password(from_stdin: bool) -> Result<String> {
     Ok(password)
 }
 
-fn warn_insecure() {
+pub fn warn_insecure() {
     eprintln!(
-        "warning: certificate checks are OFF for this vault's server (insecure_skip_verify): anyone on the network path can read and change what is synced. Trust the server's certificate instead with `syncd init --ca-cert FILE`, or set `ca_cert` in the config"
+        "warning: certificate checks are OFF for this vault's server (insecure_skip_verify): anyone on the network path can read and change what is synced. Trust the server's certificate instead with `syncd hub set URL --ca-cert FILE` (on a vault that is not one yet: `syncd init --hub URL --ca-cert FILE`), which turns the checks back on"
     );
 }
 
@@ -198,9 +198,11 @@ fn warn_insecure() {
 pub fn settings(vault: &LocalVault) -> Result<&ServerConfig> {
     vault.config().server.as_ref().with_context(|| {
         format!(
-            "the hub `{}` is a server, but `{}` has no [server] table with the account and vault; run `syncd init` again in a fresh folder, or add it (docs/server.md)",
+            "the hub `{}` is a server, but `{}` has no [server] table with the account and vault; write it again with `syncd hub set {} --user NAME --password-stdin --no-history --vault {}` (the history is on that server already; this device's last sync is kept when the server's vault holds it)",
             vault.config().hub,
-            config_path(vault).display()
+            config_path(vault).display(),
+            vault.config().hub,
+            vault.root().display()
         )
     })
 }
@@ -222,26 +224,49 @@ pub fn open(vault: &LocalVault) -> Result<HttpHub> {
     Ok(server.vault(&settings.vault, &token))
 }
 
-/// `syncd login`: a new token for this device, replacing the stored one.
+/// `syncd login`: a new token for this device, replacing the stored one. `--ca-cert`,
+/// `--proxy` and `--insecure-skip-verify` are used for this login and, once it succeeded,
+/// stored in the config (so a vault whose server needs them never needs a hand edit).
 pub fn login(args: LoginArgs) -> Result<u8> {
-    let vault = open_vault(&args.vault)?;
-    let settings = settings(&vault)?;
-    let user = args.user.clone().unwrap_or_else(|| settings.user.clone());
-    let server = Server::new(&vault.config().hub, settings)?;
+    let mut vault = open_vault(&args.vault)?;
+    let mut settings = settings(&vault)?.clone();
+    if let Some(user) = &args.user {
+        settings.user = user.clone();
+    }
+    if let Some(ca) = &args.ca_cert {
+        let ca = std::path::absolute(ca).context("cannot resolve the --ca-cert path")?;
+        if !ca.is_file() {
+            bail!(
+                "the certificate file `{}` does not exist; pass the PEM file of the server's certificate or its CA with --ca-cert",
+                ca.display()
+            );
+        }
+        settings.ca_cert = Some(ca);
+        // Trusting the certificate is the way out of skipping checks.
+        settings.insecure_skip_verify = args.insecure_skip_verify;
+    } else if args.insecure_skip_verify {
+        settings.insecure_skip_verify = true;
+    }
+    if let Some(proxy) = &args.proxy {
+        settings.proxy = Some(proxy.clone());
+    }
+    if settings.insecure_skip_verify {
+        warn_insecure();
+    }
+    let user = settings.user.clone();
+    let server = Server::new(&vault.config().hub, &settings)?;
     let password = read_password(args.password_stdin)?;
     let creds = server
         .login(&user, &password, &vault.config().device_name)
         .with_context(|| format!("cannot log in to `{}` as `{user}`", server.url()))?;
     vault.save_token(&creds.token)?;
-    // The account and the server's id of this device as they are now (a login is a new
-    // device on the server), so `syncd status` names the device `vault-server` lists.
-    let mut config = vault.config().clone();
-    if let Some(s) = config.server.as_mut() {
-        s.user = user.clone();
-        s.device = Some(creds.device.clone());
-    }
-    if config != *vault.config() {
-        let mut vault = vault.clone();
+    // The account, the connection settings and the server's id of this device as they are
+    // now (a login is a new device on the server), so `syncd status` names the device
+    // `vault-server` lists.
+    settings.device = Some(creds.device.clone());
+    if vault.config().server.as_ref() != Some(&settings) {
+        let mut config = vault.config().clone();
+        config.server = Some(settings);
         vault.set_config(config)?;
     }
     let mut out = String::new();

@@ -81,6 +81,9 @@ pub(super) struct Round<'a> {
     /// This attempt's regions held back from the hub's version, and what to report of them.
     held: Vec<VaultPath>,
     skipped: Vec<SkippedPath>,
+    /// `.vault/graft`: a history (`syncd hub set` brought to a hub with its own) that the
+    /// next published snapshot joins to the hub's, as its second parent.
+    graft: Option<ObjectId>,
 }
 
 /// The local side for reconcile: the scanned files, plus, for paths the scan could not read,
@@ -119,7 +122,17 @@ impl<'a> Round<'a> {
         let rules = IgnoreRules::load(vault.root())?;
         let (cache, warning) = StatCache::load(&vault.index_path());
         let history = History::new(vault.objects()?, hub);
-        let mut warnings: Vec<String> = warning.into_iter().collect();
+        // Only a link between histories: an unreadable one must not stop every round.
+        let (graft, graft_warning) = match vault.graft() {
+            Ok(g) => (g, None),
+            Err(e) => (
+                None,
+                Some(format!(
+                    "{e}; ignored: the next snapshot does not join the history it named (remove the file to silence this)"
+                )),
+            ),
+        };
+        let mut warnings: Vec<String> = warning.into_iter().chain(graft_warning).collect();
         let record = StuckRecord::load(&vault.state_dir().join(STUCK_FILE)).unwrap_or_else(|w| {
             warnings.push(w);
             StuckRecord::default()
@@ -145,6 +158,7 @@ impl<'a> Round<'a> {
             unavailable: Vec::new(),
             held: Vec::new(),
             skipped: Vec::new(),
+            graft,
         })
     }
 
@@ -222,11 +236,16 @@ impl<'a> Round<'a> {
         }
         let base_id = self.vault.base()?;
         let head = self.hub.head()?;
+        self.forget_joined_graft(head)?;
 
         // Quiet path: nothing moved on either side. One request, nothing hashed, and base's
         // trees are not even read: its snapshot names the root tree to compare with. (Not
         // while paths are held back: they are merged, and reported, every round.)
-        if head == base_id && scan.unreadable.is_empty() && self.record.regions.is_empty() {
+        if head == base_id
+            && scan.unreadable.is_empty()
+            && self.record.regions.is_empty()
+            && self.graft.is_none()
+        {
             let base_tree = match base_id {
                 Some(id) => Some(self.history.snapshot(id, &mut self.stats)?.tree),
                 None => None,
@@ -266,11 +285,19 @@ impl<'a> Round<'a> {
         // turns every difference into a conflict with a revision.
         let merge_base = match (base_id, head) {
             (Some(base), Some(h)) if !self.descends_from(h, base)? => {
-                self.warn(&format!(
+                if self.graft == Some(base) {
+                    self.warn(&format!(
+                        "joining this vault's history ({}) to the hub's, which has its own (`syncd hub set`): merging without deleting anything, differences kept as conflicts",
+                        base.short()
+                    ));
+                    None
+                } else {
+                    self.warn(&format!(
                     "the hub's history does not contain this device's last sync ({}): the hub was replaced or restored; merging without deleting anything",
                     base.short()
                 ));
-                None
+                    None
+                }
             }
             (Some(base), None) => {
                 self.warn(&format!(
@@ -542,7 +569,8 @@ impl<'a> Round<'a> {
         (merged_root, trees): (ObjectId, Vec<Object>),
     ) -> Result<Result<(Option<ObjectId>, ObjectId), String>, SyncError> {
         let remote_root = tree_or_empty(remote_snap.as_ref().map(|s| s.tree));
-        if merged_root == remote_root {
+        // A graft is published even when the trees agree: its snapshot joins the histories.
+        if merged_root == remote_root && self.graft.is_none() {
             return Ok(Ok((head, merged_root)));
         }
         match self.publish(merged, remote, merged_root, trees, head)? {
@@ -567,6 +595,23 @@ impl<'a> Round<'a> {
             }
         }
         self.history.flat_of_snapshot(base, &mut self.stats)
+    }
+
+    /// A graft the hub's history already contains (this device published it, or the hub is
+    /// empty, so there is nothing to join it to) is forgotten.
+    fn forget_joined_graft(&mut self, head: Option<ObjectId>) -> Result<(), SyncError> {
+        let Some(graft) = self.graft else {
+            return Ok(());
+        };
+        let joined = match head {
+            Some(h) => self.descends_from(h, graft)?,
+            None => true,
+        };
+        if joined {
+            self.vault.clear_graft()?;
+            self.graft = None;
+        }
+        Ok(())
     }
 
     /// Whether `base` is `head` or one of its ancestors, walking parents breadth-first (at most

@@ -9,7 +9,7 @@ use filetime::FileTime;
 use super::*;
 use crate::folder_hub::FolderHub;
 use crate::hub::Hub;
-use crate::object::{EntryKind, FileMeta, Tree};
+use crate::object::{EntryKind, FileMeta, Snapshot, Tree};
 use crate::reconcile::{ConflictKind, Side};
 use crate::test_hub::{Damage, FaultyHub};
 
@@ -490,4 +490,76 @@ fn temp_files_left_by_an_interrupted_write_are_removed() {
             .exists()
     );
     assert!(w.devices[0].root().join("d/.vault-tmp-mine.md").exists());
+}
+
+/// `syncd hub set` to a hub with a history of its own: the history is copied there and a
+/// graft recorded; the next round merges without deleting anything and publishes a snapshot
+/// whose parents are both heads (even when the merged tree is the hub's), then forgets the
+/// graft, so the log of the new hub holds both histories.
+#[test]
+fn a_graft_joins_two_histories_in_the_next_published_snapshot() {
+    let w = world(2);
+    // dev0 on hub "hub"; dev1 on another hub with other notes.
+    let other_path = w._dir.path().join("other");
+    let other = FolderHub::open(&other_path).unwrap();
+    write(&w.devices[0], "mine.md", "mine", 1);
+    write(&w.devices[0], "same.md", "same", 2);
+    sync_ok(&w, 0);
+    let old_head = w.hub.head().unwrap().unwrap();
+    write(&w.devices[1], "theirs.md", "theirs", 3);
+    write(&w.devices[1], "same.md", "same", 2);
+    sync(&w.devices[1], &other, &SyncOptions::default()).unwrap();
+    let their_head = other.head().unwrap().unwrap();
+
+    crate::hub_copy::copy_history(
+        &w.hub,
+        &other,
+        old_head,
+        &crate::hub_copy::LocalCopies::none(),
+        &crate::progress::NoProgress,
+    )
+    .unwrap();
+    let dev0 = &w.devices[0];
+    dev0.set_graft(old_head).unwrap();
+    let report = sync(dev0, &other, &SyncOptions::default()).unwrap();
+    assert!(report.snapshot_created);
+    // No file is sent again (all came with the history, or were on the hub): only the
+    // merged root tree and the snapshot.
+    assert_eq!(report.stats.objects_sent, 2, "{:?}", report.stats);
+    let head = other.head().unwrap().unwrap();
+    let snap = Snapshot::decode(&other.get(&[head]).unwrap()[0].bytes).unwrap();
+    assert_eq!(snap.parents, vec![their_head, old_head]);
+    assert_eq!(dev0.graft().unwrap(), None);
+    assert_eq!(read(dev0, "theirs.md").as_deref(), Some("theirs"));
+    assert_eq!(read(dev0, "mine.md").as_deref(), Some("mine"));
+    // The next round is an ordinary one.
+    let again = sync(dev0, &other, &SyncOptions::default()).unwrap();
+    assert!(!again.snapshot_created);
+
+    // Trees equal already: the joining snapshot is still published.
+    let w2 = world(1);
+    let twin_path = w2._dir.path().join("twin");
+    let twin = FolderHub::open(&twin_path).unwrap();
+    write(&w2.devices[0], "a.md", "a", 1);
+    sync_ok(&w2, 0);
+    let first = w2.hub.head().unwrap().unwrap();
+    let v = LocalVault::init(&w2._dir.path().join("twin-dev"), "x", "t").unwrap();
+    write(&v, "a.md", "a", 1);
+    sync(&v, &twin, &SyncOptions::default()).unwrap();
+    let twin_head = twin.head().unwrap().unwrap();
+    crate::hub_copy::copy_history(
+        &w2.hub,
+        &twin,
+        first,
+        &crate::hub_copy::LocalCopies::none(),
+        &crate::progress::NoProgress,
+    )
+    .unwrap();
+    w2.devices[0].set_graft(first).unwrap();
+    let report = sync(&w2.devices[0], &twin, &SyncOptions::default()).unwrap();
+    assert!(report.snapshot_created);
+    let head = twin.head().unwrap().unwrap();
+    let snap = Snapshot::decode(&twin.get(&[head]).unwrap()[0].bytes).unwrap();
+    assert_eq!(snap.parents, vec![twin_head, first]);
+    assert_eq!(w2.devices[0].graft().unwrap(), None);
 }

@@ -25,11 +25,13 @@ impl Round<'_> {
         ask.extend(trees.iter().map(Object::id));
         let missing: HashSet<ObjectId> = self.hub.missing(&ask)?.into_iter().collect();
         let vault = self.vault;
+        // A graft (`.vault/graft`) joins another history: the second parent.
+        let parents: Vec<ObjectId> = head.into_iter().chain(self.graft).collect();
         let snapshot_of = |time_ns| {
             let config = vault.config();
             Snapshot {
                 tree: root,
-                parents: head.into_iter().collect(),
+                parents: parents.clone(),
                 device_id: config.device_id.clone(),
                 device_name: config.device_name.clone(),
                 time_ns,
@@ -93,6 +95,9 @@ impl Round<'_> {
         match outcome {
             CasOutcome::Updated => {
                 self.snapshot_created = true;
+                if self.graft.take().is_some() {
+                    self.vault.clear_graft()?;
+                }
                 Ok(Ok(snap_id))
             }
             CasOutcome::Conflict { actual } => Ok(Err(format!(

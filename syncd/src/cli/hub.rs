@@ -1,0 +1,65 @@
+//! `syncd hub set` and `syncd hub show`: which hub an existing vault syncs with, and how it
+//! reaches it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{ServerArgs, VaultOpt};
+
+#[derive(Debug, Args)]
+pub struct HubArgs {
+    #[command(subcommand)]
+    pub command: HubCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HubCommand {
+    /// Move this vault to another hub (a folder or a vault-server), taking its whole history
+    /// along; or, given the server it uses now, change only how it connects (--ca-cert,
+    /// --proxy, --insecure-skip-verify). The old hub is only read, never changed
+    Set(HubSetArgs),
+    /// Show the vault's hub and how it connects to it
+    Show(HubShowArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+What happens depends on the new hub (docs/server.md, \"Moving a vault to a server\"):
+  empty                 every snapshot is copied to it and becomes its history; the next sync
+                        is an ordinary one
+  holds this history    (another device of the vault moved first) only what it lacks is
+                        copied; the next sync is an ordinary one
+  another history       every snapshot is copied, and the next sync merges the two: nothing
+                        deleted, differing files kept as conflicts with revisions; `syncd log`
+                        then shows both histories
+  the current server    only the connection settings change; the device's token is kept if it
+                        still works, else --password-stdin is needed
+Nothing in `.vault/` changes until the history is copied; an agent must be stopped first.")]
+pub struct HubSetArgs {
+    /// The new hub: a folder (created if missing, outside the vault) or a vault-server's URL
+    /// (https://host:7878)
+    #[arg(value_name = "URL|DIR")]
+    pub hub: PathBuf,
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Copy no history: for an old hub that is gone for good (a lost folder, a server that
+    /// will not come back). The next sync merges this folder into the new hub as a new
+    /// device would: nothing deleted, differences kept as conflicts
+    #[arg(long)]
+    pub no_history: bool,
+    /// Print what was done as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HubShowArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Print the hub and its settings as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}

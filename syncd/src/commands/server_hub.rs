@@ -254,7 +254,11 @@ pub fn login(args: LoginArgs) -> Result<u8> {
         warn_insecure();
     }
     let user = settings.user.clone();
-    let server = Server::new(&vault.config().hub, &settings)?;
+    // New TLS options are being tried: a failure's fix is another --ca-cert on this command.
+    let mut server = Server::new(&vault.config().hub, &settings)?;
+    if args.ca_cert.is_some() || args.proxy.is_some() {
+        server = server.joining();
+    }
     let password = read_password(args.password_stdin)?;
     let creds = server
         .login(&user, &password, &vault.config().device_name)

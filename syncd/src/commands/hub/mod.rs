@@ -172,7 +172,8 @@ fn settings_only(mut vault: LocalVault, url: &str, args: &ServerArgs) -> Result<
     if config.insecure_skip_verify {
         server_hub::warn_insecure();
     }
-    let server = Server::new(url, &config)?;
+    // A TLS failure here is about the options just given: its fix is another --ca-cert.
+    let server = Server::new(url, &config)?.joining();
     if args.setup_token.is_some() {
         bail!(
             "--setup-token creates a server's first account; `{url}` is this vault's server already, so it has one: log in with --password-stdin"
@@ -183,6 +184,8 @@ fn settings_only(mut vault: LocalVault, url: &str, args: &ServerArgs) -> Result<
         let creds = server
             .login(&config.user, &password, &vault.config().device_name)
             .with_context(|| format!("cannot log in to `{url}` as `{}`", config.user))?;
+        // A login is a new device on the server: `syncd status` names the new one.
+        config.device = Some(creds.device);
         Some(creds.token)
     } else {
         let Some(token) = vault.token()? else {

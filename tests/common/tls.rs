@@ -1,7 +1,9 @@
 //! Certificates made in the test, for real TLS on loopback: a private CA with a server
-//! certificate it signed (the setup `--ca-cert` is for), and a certificate nobody trusts.
+//! certificate it signed (the setup `--ca-cert` is for), a certificate nobody trusts, and the
+//! self-signed one of the openssl recipe users follow (docs/server.md).
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
@@ -57,4 +59,29 @@ pub fn private_ca(dir: &Path, name: &str) -> TlsFiles {
     std::fs::write(&files.cert, cert.pem()).unwrap();
     std::fs::write(&files.key, key.serialize_pem()).unwrap();
     files
+}
+
+/// The openssl recipe of docs/server.md: `openssl req -x509 ... -addext subjectAltName=SAN`
+/// (`san` None: no SAN at all, as older recipes make). Returns (cert, key).
+pub fn openssl_self_signed(dir: &Path, name: &str, san: Option<&str>) -> (PathBuf, PathBuf) {
+    let cert = dir.join(format!("{name}-cert.pem"));
+    let key = dir.join(format!("{name}-key.pem"));
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-days", "365", "-subj", "/CN=localhost"]);
+    if let Some(san) = san {
+        cmd.args(["-addext", &format!("subjectAltName={san}")]);
+    }
+    let out = cmd
+        .output()
+        .expect("the openssl binary (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
 }

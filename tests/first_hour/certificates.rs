@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::server::{Server, add_user, server_cmd};
-use crate::common::tls::private_ca;
+use crate::common::tls::{openssl_self_signed, private_ca};
 use crate::common::{Device, Run, World};
 
 const PASSWORD: &str = "correct horse battery";
@@ -31,31 +31,6 @@ fn serve_args(cert: &Path, key: &Path) -> Vec<String> {
 
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-/// The openssl recipe of docs/server.md: `openssl req -x509 ... -addext subjectAltName=SAN`
-/// (`san` None: no SAN at all, as older recipes make). Returns (cert, key).
-fn openssl_self_signed(dir: &Path, name: &str, san: Option<&str>) -> (PathBuf, PathBuf) {
-    let cert = dir.join(format!("{name}-cert.pem"));
-    let key = dir.join(format!("{name}-key.pem"));
-    let mut cmd = Command::new("openssl");
-    cmd.args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .args(["-days", "365", "-subj", "/CN=localhost"]);
-    if let Some(san) = san {
-        cmd.args(["-addext", &format!("subjectAltName={san}")]);
-    }
-    let out = cmd
-        .output()
-        .expect("the openssl binary (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
 }
 
 /// The same certificate made again with the same key (a renewal): same name, same key, new

@@ -3,8 +3,14 @@
 //! to `resume`/`sync-now`, options after a subcommand, messages outside a vault, and
 //! `syncd service` without a user systemd.
 
+use std::time::Duration;
+
+use crate::common::agent::{Agent, eventually};
 use crate::common::{World, wait_past_racy_margin};
 use vault::sync::Outcome;
+
+/// How long the agent may take to do what a test waits for.
+const LIMIT: Duration = Duration::from_secs(30);
 
 /// README's tour: right after a device downloaded the vault, `syncd sync --json` reads no file
 /// ("files_read": 0), because the files sync wrote carry the tree's old modification time,
@@ -49,4 +55,44 @@ fn readme_files_read_zero_right_after_a_sync() {
             device.name
         );
     }
+}
+
+/// `syncd resume` and `syncd sync-now` answer with the agent's state after the command: right
+/// after `resumed`, never `paused ... changes waiting`.
+#[test]
+fn resume_and_sync_now_answer_with_the_state_after_the_command() {
+    let world = World::new();
+    let laptop = world.device("laptop");
+    laptop.init();
+    let agent = Agent::start(&laptop);
+    eventually(LIMIT, || laptop.status()["agent"]["state"] == "idle").unwrap();
+
+    let now = laptop.run("sync-now", &["--json"]).ok().json();
+    assert_eq!(now["state"], "syncing", "{now}");
+
+    laptop.run("pause", &[]).ok();
+    std::fs::write(laptop.path("while-paused.md"), "wait").unwrap();
+    eventually(LIMIT, || laptop.status()["agent"]["pending"] == true)
+        .unwrap_or_else(|()| panic!("{}", agent.log().join("\n")));
+    let resumed = laptop.run("resume", &[]).ok();
+    assert!(resumed.stdout.starts_with("resumed"), "{}", resumed.stdout);
+    assert!(
+        !resumed.stdout.contains("paused"),
+        "resume printed the state from before it:\n{}",
+        resumed.stdout
+    );
+    assert!(
+        resumed.stdout.contains("agent:   syncing"),
+        "{}",
+        resumed.stdout
+    );
+    laptop.run("pause", &[]).ok();
+    let json = laptop.run("resume", &["--json"]).ok().json();
+    assert_eq!(
+        (&json["state"], &json["paused"]),
+        (&"syncing".into(), &false.into()),
+        "{json}"
+    );
+    eventually(LIMIT, || laptop.status()["agent"]["state"] == "idle").unwrap();
+    assert!(agent.stop().success());
 }

@@ -96,3 +96,107 @@ fn resume_and_sync_now_answer_with_the_state_after_the_command() {
     eventually(LIMIT, || laptop.status()["agent"]["state"] == "idle").unwrap();
     assert!(agent.stop().success());
 }
+
+/// Options of a command with subcommands work before the subcommand too, as clap users
+/// expect: `syncd revisions --vault V prune ...`, `syncd task --vault V add ...`, `syncd
+/// service --vault V status`; and `revisions`' usage line shows `prune`.
+#[test]
+fn revisions_vault_before_prune_and_other_parent_options() {
+    let world = World::new();
+    let laptop = world.device("laptop");
+    laptop.write("todo.md", "- [ ] buy milk\n", 0);
+    laptop.init().sync();
+    let vault = laptop.root.display().to_string();
+    let v = vault.as_str();
+
+    let dry = world
+        .syncd(&[
+            "revisions",
+            "--vault",
+            v,
+            "prune",
+            "--keep",
+            "1",
+            "--dry-run",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    world
+        .syncd(&["revisions", "prune", "--vault", v, "--older-than", "30d"])
+        .ok();
+    world
+        .syncd(&["revisions", "--json", "--vault", v])
+        .ok()
+        .json();
+
+    world
+        .syncd(&[
+            "task", "--vault", v, "add", "call", "mum", "--note", "todo.md",
+        ])
+        .ok();
+    assert!(laptop.read("todo.md").unwrap().contains("- [ ] call mum"));
+    world
+        .syncd(&[
+            "task",
+            "add",
+            "--vault",
+            v,
+            "water plants",
+            "--note",
+            "todo.md",
+        ])
+        .ok();
+
+    let service = world.syncd(&["service", "--vault", v, "status"]);
+    assert_ne!(service.code, Some(64), "{service:?}");
+    assert!(
+        !service.stderr.contains("unexpected argument"),
+        "{service:?}"
+    );
+
+    let help = world.syncd(&["revisions", "--help"]).ok();
+    let usage = help
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Usage:"))
+        .take_while(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(usage.contains("prune"), "{usage}");
+}
+
+/// Outside any vault, in a folder that holds vaults, no message suggests `syncd init` there
+/// (it would put a vault around them): it names them and says `--vault DIR` or cd there.
+#[test]
+fn outside_a_vault_the_vaults_below_are_named_never_init() {
+    let world = World::new();
+    let laptop = world.device("laptop");
+    laptop.write("todo.md", "- [ ] buy milk\n", 0);
+    laptop.init().sync();
+    let parent = world.path();
+    for args in [
+        &["status"][..],
+        &["sync"],
+        &["log"],
+        &["revisions", "prune", "--keep", "1"],
+        &["init", "--repair"],
+    ] {
+        let run = world.command(args).current_dir(parent).output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("syncd init"),
+            "{args:?} suggests init: {stderr}"
+        );
+        assert!(
+            stderr.contains(&laptop.root.display().to_string()) && stderr.contains("--vault"),
+            "{args:?} does not name the vault below: {stderr}"
+        );
+    }
+    assert!(
+        !parent.join(".vault").exists(),
+        "a vault was made around another"
+    );
+}

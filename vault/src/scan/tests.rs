@@ -635,7 +635,10 @@ fn a_written_file_examined_only_because_it_is_racy_stays_written() {
     let s = run(dir.path(), &defaults(), &cache, true);
     assert_eq!(s.counters.files_hashed, 1, "a racy entry was trusted");
     cache.update_from_scan(&s);
-    assert!(cache.entry("w.md").unwrap().written(), "the written flag was lost");
+    assert!(
+        cache.entry("w.md").unwrap().written(),
+        "the written flag was lost"
+    );
 
     // Same stat, other bytes (a save within the same timestamp tick): no longer sync's file.
     cache.insert_written(vp("w.md"), stat, ObjectId::of(b"what sync wrote"));

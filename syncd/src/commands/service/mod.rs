@@ -116,10 +116,11 @@ pub fn run(args: ServiceArgs) -> Result<u8> {
     if !cfg!(target_os = "linux") {
         return not_linux();
     }
+    let vault = args.vault.opt();
     match args.action {
-        ServiceAction::Install(args) => install(args),
-        ServiceAction::Uninstall(args) => uninstall(args),
-        ServiceAction::Status(args) => status(args),
+        ServiceAction::Install(args) => install(args, &vault),
+        ServiceAction::Uninstall(args) => uninstall(args, &vault),
+        ServiceAction::Status => status(vault),
     }
 }
 
@@ -137,8 +138,8 @@ struct InstallReport {
     messages: Vec<String>,
 }
 
-fn install(args: ServiceInstallArgs) -> Result<u8> {
-    let vault = open_vault(&args.vault)?;
+fn install(args: ServiceInstallArgs, vault: &VaultOpt) -> Result<u8> {
+    let vault = open_vault(vault)?;
     let root = vault.root().to_path_buf();
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
@@ -317,8 +318,8 @@ fn uninstall_root(opt: &VaultOpt) -> Result<PathBuf> {
     }
 }
 
-fn uninstall(args: ServiceUninstallArgs) -> Result<u8> {
-    let root = uninstall_root(&args.vault)?;
+fn uninstall(args: ServiceUninstallArgs, vault: &VaultOpt) -> Result<u8> {
+    let root = uninstall_root(vault)?;
     let dir = unit_dir()?;
     let unit = unit_name(&root);
     let path = dir.join(&unit);

@@ -200,3 +200,47 @@ fn outside_a_vault_the_vaults_below_are_named_never_init() {
         "a vault was made around another"
     );
 }
+
+/// `syncd service status` without a user systemd explains it (no raw "Failed to connect to
+/// bus" alone, exit 1), and a unit whose program is in cargo's build folder (as this test's
+/// syncd is) says so at install and in status.
+#[test]
+fn service_status_without_a_user_systemd_is_explained_and_fails() {
+    let world = World::new();
+    let laptop = world.device("laptop");
+    laptop.init();
+    let vault = laptop.root.display().to_string();
+    let runtime = world.path().join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let no_systemd = |args: &[&str]| {
+        let out = world
+            .command(args)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path={}", world.path().join("no-bus").display()),
+            )
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) =
+        no_systemd(&["service", "install", "--vault", &vault, "--no-start"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("cargo's build folder"), "{stdout}");
+
+    let (code, stdout, stderr) = no_systemd(&["service", "status", "--vault", &vault]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("cargo's build folder"), "{stdout}");
+    for words in [
+        "no systemd user instance",
+        "loginctl enable-linger",
+        "syncd watch",
+    ] {
+        assert!(stderr.contains(words), "{words:?} not in: {stderr}");
+    }
+}

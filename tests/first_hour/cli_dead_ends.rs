@@ -244,3 +244,57 @@ fn service_status_without_a_user_systemd_is_explained_and_fails() {
         assert!(stderr.contains(words), "{words:?} not in: {stderr}");
     }
 }
+
+/// The revision `syncd revisions` lists for `device`'s words.
+fn revision_device(device: &crate::common::Device, text: &str) -> String {
+    let list = device.run("revisions", &["--json"]).ok().json();
+    let found: Vec<_> = list["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| device.read(r["path"].as_str().unwrap()).as_deref() == Some(text))
+        .collect();
+    assert_eq!(found.len(), 1, "one revision holds {text:?}: {list:#}");
+    found[0]["device"].as_str().unwrap().to_string()
+}
+
+/// A restore keeps the displaced version as a revision named after the device that wrote it,
+/// not this device: `restore --at` on the laptop displaces the phone's edit ("from phone"),
+/// a restore on the phone displaces the laptop's ("from laptop"); a local edit not synced
+/// yet is this device's.
+#[test]
+fn restore_names_the_device_that_wrote_the_displaced_version() {
+    let world = World::new();
+    let laptop = world.device("laptop");
+    laptop.write("todo.md", "- [ ] buy milk\n", 0);
+    laptop.init().sync();
+    let first = laptop.run("log", &["--json"]).ok().json()[0]["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let phone = world.device("phone");
+    phone.init().sync();
+    phone.write("todo.md", "- [ ] buy oat milk\n", 100);
+    phone.sync();
+    laptop.sync();
+    assert_eq!(laptop.read("todo.md").unwrap(), "- [ ] buy oat milk\n");
+
+    // On the laptop, the phone's words give way to the first version.
+    laptop.run("restore", &["todo.md", "--at", &first]).ok();
+    assert_eq!(revision_device(&laptop, "- [ ] buy oat milk\n"), "phone");
+    laptop.sync();
+    phone.sync();
+    assert_eq!(phone.read("todo.md").unwrap(), "- [ ] buy milk\n");
+
+    // On the phone, the laptop's restored version gives way to the phone's revision.
+    let list = phone.run("revisions", &["--json"]).ok().json();
+    let rev = list["revisions"][0]["path"].as_str().unwrap().to_string();
+    phone.run("restore", &[&rev]).ok();
+    assert_eq!(phone.read("todo.md").unwrap(), "- [ ] buy oat milk\n");
+    assert_eq!(revision_device(&phone, "- [ ] buy milk\n"), "laptop");
+
+    // A local edit not synced yet is this device's.
+    phone.write("todo.md", "- [ ] buy soy milk\n", 300);
+    phone.run("restore", &["todo.md", "--at", &first]).ok();
+    assert_eq!(revision_device(&phone, "- [ ] buy soy milk\n"), "phone");
+}

@@ -25,8 +25,7 @@ use crate::store::StoreError;
 
 pub use at::{At, Version, show, snapshot_at};
 pub use deleted::{Deletion, deleted};
-use objects::Walk;
-pub(crate) use objects::{Node, Objects};
+pub(crate) use objects::{Node, Objects, Walk};
 
 /// How a snapshot changed one path, compared with its first parent.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -197,7 +197,10 @@ pub fn restore(args: RestoreArgs) -> Result<u8> {
         return restore_at(&vault, &args, at);
     }
     let revision = vault_path(&vault, &args.revision)?;
-    let report: RestoreReport = restore::restore(&vault, &revision)
+    // The hub only serves the history that names who wrote the version kept (a restore
+    // works offline, naming it after this device then).
+    let hub = super::open_hub(&vault).ok();
+    let report: RestoreReport = restore::restore(&vault, hub.as_deref(), &revision)
         .with_context(|| format!("cannot restore `{revision}`"))?;
     if args.json {
         output::json(&report)?;

@@ -1,0 +1,65 @@
+//! Who wrote a version that is about to become a revision: the device its revision name
+//! carries. The file at a path is either a local edit not synced yet (this device's), or the
+//! content some snapshot put there; the device named is the one whose snapshot last
+//! introduced that content at that path, found by walking back from this device's base until
+//! the path held something else. A restore must not label another device's words with this
+//! device's name (`syncd revisions` would say "from laptop" for the phone's note).
+
+use crate::history::{HistoryError, Node, Objects, Walk};
+use crate::hub::Hub;
+use crate::id::ObjectId;
+use crate::local::LocalVault;
+use crate::paths::VaultPath;
+
+/// Names the device that wrote a path's content, with the history this device can read.
+pub(crate) struct Authors<'h> {
+    /// `None` without a hub to read the history from (then every version is this device's).
+    objects: Option<Objects<'h>>,
+    base: Option<ObjectId>,
+    local: String,
+}
+
+impl<'h> Authors<'h> {
+    pub fn new(vault: &LocalVault, hub: Option<&'h dyn Hub>) -> Authors<'h> {
+        let objects = hub.and_then(|hub| Objects::new(vault, hub).ok());
+        Authors {
+            objects,
+            base: vault.base().ok().flatten(),
+            local: vault.config().device_name.clone(),
+        }
+    }
+
+    /// The device that wrote the content `id` now at `path`: this device for a version the
+    /// base snapshot does not hold there (an edit not synced yet), else the device of the
+    /// snapshot that introduced it. When the history cannot be read (no hub, offline), this
+    /// device, with a warning in the log.
+    pub fn of(&mut self, path: &VaultPath, id: ObjectId) -> String {
+        match self.introduced_by(path, id) {
+            Ok(Some(name)) => name,
+            Ok(None) => self.local.clone(),
+            Err(e) => {
+                tracing::warn!(%path, "cannot tell which device wrote the current version ({e}); naming it after this device");
+                self.local.clone()
+            }
+        }
+    }
+
+    fn introduced_by(
+        &mut self,
+        path: &VaultPath,
+        id: ObjectId,
+    ) -> Result<Option<String>, HistoryError> {
+        let Some(objects) = &mut self.objects else {
+            return Ok(None);
+        };
+        let mut walk = Walk::new(objects, self.base)?;
+        let mut author = None;
+        while let Some((_, snap)) = walk.next(objects)? {
+            match objects.node_at(Some(snap.tree), path)? {
+                Some(Node::File(meta)) if meta.id == id => author = Some(snap.device_name),
+                _ => break,
+            }
+        }
+        Ok(author)
+    }
+}

@@ -298,3 +298,31 @@ fn restore_names_the_device_that_wrote_the_displaced_version() {
     phone.run("restore", &["todo.md", "--at", &first]).ok();
     assert_eq!(revision_device(&phone, "- [ ] buy soy milk\n"), "phone");
 }
+
+/// A conflict keeps the hub's losing version under the name of the device that wrote it,
+/// not of the device that made the hub's last snapshot.
+#[test]
+fn a_conflict_names_the_device_that_wrote_the_losing_version() {
+    let world = World::new();
+    let laptop = world.device("laptop");
+    laptop.write("todo.md", "- [ ] buy milk\n", 0);
+    laptop.init().sync();
+    let desktop = world.device("desktop");
+    desktop.init().sync();
+    let phone = world.device("phone");
+    phone.init().sync();
+
+    laptop.write("todo.md", "- [ ] buy milk (laptop)\n", 100);
+    laptop.sync();
+    // The desktop publishes last, carrying the laptop's edit along.
+    desktop.write("other.md", "desk\n", 150);
+    desktop.sync();
+    // The phone's newer edit keeps the name; the laptop's words become a revision.
+    phone.write("todo.md", "- [ ] buy milk (phone)\n", 200);
+    let report = phone.sync();
+    assert_eq!(report.conflicts.len(), 1, "{report:?}");
+    assert_eq!(
+        revision_device(&phone, "- [ ] buy milk (laptop)\n"),
+        "laptop"
+    );
+}

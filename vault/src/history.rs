@@ -13,6 +13,7 @@
 //! thousands of folders reads a handful of trees per snapshot.
 
 pub(crate) mod at;
+mod author;
 mod deleted;
 mod objects;
 
@@ -24,6 +25,7 @@ use crate::paths::VaultPath;
 use crate::store::StoreError;
 
 pub use at::{At, Version, show, snapshot_at};
+pub(crate) use author::Authors;
 pub use deleted::{Deletion, deleted};
 pub(crate) use objects::{Node, Objects, Walk};
 

@@ -143,7 +143,7 @@ pub fn restore(
     }
     let id = ObjectId::of(&bytes);
     let source = format!("at `{revision}`");
-    let mut authors = Authors::new(vault, hub);
+    let mut authors = Authors::new(vault, hub, vault.base()?);
     let placed = place(
         vault,
         &original,
@@ -377,10 +377,9 @@ fn remove_empty_folders(root: &Path, path: &VaultPath) {
 }
 
 mod at;
-mod author;
 
+use crate::history::Authors;
 pub use at::{FileOutcome, RestoreAtReport, RestoredFile, restore_at};
-use author::Authors;
 
 #[cfg(test)]
 #[path = "restore_tests.rs"]

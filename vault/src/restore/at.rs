@@ -89,7 +89,7 @@ pub fn restore_at(
         unchanged: 0,
         failed: 0,
     };
-    let mut authors = Authors::new(vault, Some(hub));
+    let mut authors = Authors::new(vault, Some(hub), vault.base()?);
     let source = |p: &VaultPath| {
         format!(
             "in snapshot {short} of the history (`syncd show {p} --at {short}` prints it)",

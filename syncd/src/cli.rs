@@ -211,7 +211,8 @@ pub enum ServiceAction {
     Install(ServiceInstallArgs),
     /// Stop and disable the vault's service and delete its unit file
     Uninstall(ServiceUninstallArgs),
-    /// Show the vault's unit file and `systemctl --user status` of it
+    /// Show the vault's unit file, its program and `systemctl --user status` of it (exit 1,
+    /// with what to do, when no systemd user instance can be asked)
     Status,
 }
 

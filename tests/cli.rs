@@ -205,9 +205,13 @@ fn sync_in_a_plain_folder_initialises_it_and_says_so() {
     let second = env.ok("notes", &["sync"]);
     assert!(!second.stderr.contains("initialised"), "{}", second.stderr);
 
-    // The home folder (the test's temp folder) is never made a vault by accident.
+    // The home folder (the test's temp folder) is never made a vault by accident; as it
+    // holds one, the error names that vault (and never suggests `syncd init` there).
     let err = env.fails(".", &["sync"], 1).stderr;
-    assert!(err.contains("not made one automatically"), "{err}");
+    assert!(
+        err.contains("holds the vault") && err.contains("--vault") && !err.contains("syncd init"),
+        "{err}"
+    );
     assert!(!env.path(".vault").exists());
 }
 

@@ -88,6 +88,26 @@ pub struct VaultOpt {
     pub vault: Option<PathBuf>,
 }
 
+/// `--vault` of a command with subcommands (`revisions`, `service`, `task`): global, so it is
+/// taken before or after the subcommand (`syncd revisions --vault V prune` as well as
+/// `syncd revisions prune --vault V`), as clap users expect.
+#[derive(Debug, Args)]
+pub struct ParentVaultOpt {
+    /// The vault folder [default: the vault containing the current folder, found by walking
+    /// up to the first folder with `.vault/`, as git finds `.git`]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub vault: Option<PathBuf>,
+}
+
+impl ParentVaultOpt {
+    /// As the `--vault` of a command without subcommands.
+    pub fn opt(&self) -> VaultOpt {
+        VaultOpt {
+            vault: self.vault.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// The folder to make a vault (created if missing, and removed again if init fails; it
@@ -198,6 +218,8 @@ pub struct DoctorArgs {
 pub struct ServiceArgs {
     #[command(subcommand)]
     pub action: ServiceAction,
+    #[command(flatten)]
+    pub vault: ParentVaultOpt,
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,14 +230,13 @@ pub enum ServiceAction {
     Install(ServiceInstallArgs),
     /// Stop and disable the vault's service and delete its unit file
     Uninstall(ServiceUninstallArgs),
-    /// Show the vault's unit file and `systemctl --user status` of it
-    Status(VaultOpt),
+    /// Show the vault's unit file, its program and `systemctl --user status` of it (exit 1,
+    /// with what to do, when no systemd user instance can be asked)
+    Status,
 }
 
 #[derive(Debug, Args)]
 pub struct ServiceInstallArgs {
-    #[command(flatten)]
-    pub vault: VaultOpt,
     /// Only write the unit file; do not run `systemctl --user`
     #[arg(long)]
     pub no_start: bool,
@@ -226,8 +247,6 @@ pub struct ServiceInstallArgs {
 
 #[derive(Debug, Args)]
 pub struct ServiceUninstallArgs {
-    #[command(flatten)]
-    pub vault: VaultOpt,
     /// Print the result as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
@@ -343,14 +362,17 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(
+    override_usage = "syncd revisions [--vault DIR] [--json] [PATH]\n       \
+    syncd revisions [--vault DIR] [--json] prune (--older-than DURATION | --keep N) [--dry-run] [PATH]"
+)]
 pub struct RevisionsArgs {
     #[command(subcommand)]
     pub action: Option<RevisionsAction>,
     #[command(flatten)]
-    pub vault: VaultOpt,
-    /// Print the list as one JSON object on stdout
-    #[arg(long)]
+    pub vault: ParentVaultOpt,
+    /// Print the list (or what prune removed) as one JSON object on stdout
+    #[arg(long, global = true)]
     pub json: bool,
     /// Only revisions of this file (its path, not the revision's)
     #[arg(value_name = "PATH")]
@@ -366,8 +388,6 @@ pub enum RevisionsAction {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("policy").required(true).args(["older_than", "keep"])))]
 pub struct PruneArgs {
-    #[command(flatten)]
-    pub vault: VaultOpt,
     /// Remove revisions older than this: a number and a unit, s, m, h, d or w (30d, 12h, 2w)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub older_than: Option<Duration>,
@@ -377,9 +397,6 @@ pub struct PruneArgs {
     /// Only list what would be removed
     #[arg(long)]
     pub dry_run: bool,
-    /// Print the result as one JSON object on stdout
-    #[arg(long)]
-    pub json: bool,
     /// Only revisions of this file (its path, not the revision's)
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
@@ -440,6 +457,8 @@ pub struct TasksArgs {
 pub struct TaskArgs {
     #[command(subcommand)]
     pub action: TaskAction,
+    #[command(flatten)]
+    pub vault: ParentVaultOpt,
 }
 
 #[derive(Debug, Subcommand)]
@@ -455,8 +474,6 @@ pub enum TaskAction {
 
 #[derive(Debug, Args)]
 pub struct TaskAddArgs {
-    #[command(flatten)]
-    pub vault: VaultOpt,
     /// What is to be done; several words are joined with spaces. Fields may be part of it
     /// (`#tag`, `📅 2026-12-01`, `🔁 every week`)
     #[arg(value_name = "TEXT", required = true, num_args = 1..)]
@@ -478,8 +495,6 @@ pub struct TaskAddArgs {
 
 #[derive(Debug, Args)]
 pub struct TaskIdArgs {
-    #[command(flatten)]
-    pub vault: VaultOpt,
     /// The task's id as `syncd tasks` shows it (7 characters; more if 7 match several tasks)
     #[arg(value_name = "ID")]
     pub id: String,

@@ -308,6 +308,15 @@ impl std::fmt::Debug for Bars {
 
 impl Bars {
     fn new(reveal_after: Duration) -> Arc<Bars> {
+        // Shown from the start (no delay asked for), or revealed by a thread once the round
+        // has lasted `reveal_after`.
+        if reveal_after.is_zero() {
+            return Arc::new(Bars {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                bars: Mutex::new([None, None, None, None]),
+                reveal: Mutex::new(None),
+            });
+        }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
         let (stop, stopped) = mpsc::channel::<()>();
         let shown = multi.clone();
@@ -392,6 +401,10 @@ impl Progress for Bars {
             }
         };
         let bar = self.multi.add(bar.with_prefix(verb));
+        // Drawn once as the phase begins (when the bars are shown): updates are drawn at most
+        // 20 times a second, and a phase that ends within one such interval after a busy one
+        // (a small upload after hashing many files) would otherwise never appear.
+        bar.force_draw();
         let old = self.bars()[phase.index()].replace(Bar {
             bar,
             items,

@@ -13,6 +13,7 @@
 //! thousands of folders reads a handful of trees per snapshot.
 
 pub(crate) mod at;
+mod author;
 mod deleted;
 mod objects;
 
@@ -24,9 +25,9 @@ use crate::paths::VaultPath;
 use crate::store::StoreError;
 
 pub use at::{At, Version, show, snapshot_at};
+pub(crate) use author::Authors;
 pub use deleted::{Deletion, deleted};
-use objects::Walk;
-pub(crate) use objects::{Node, Objects};
+pub(crate) use objects::{Node, Objects, Walk};
 
 /// How a snapshot changed one path, compared with its first parent.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

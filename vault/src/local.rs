@@ -34,7 +34,35 @@ mod damaged;
 mod nested;
 pub use damaged::state_evidence;
 use damaged::{evidence_in, is_vault_root, server_hint};
-pub use nested::find_inner_vault;
+pub use nested::{find_inner_vault, find_vaults_below};
+
+/// How many vaults below a folder that is none a "not a vault" message names, and how many
+/// folders it lists to find them (the error path of a command run in, say, a home folder).
+const MAX_NAMED_VAULTS: usize = 3;
+const MAX_FOLDERS_LOOKED_AT: usize = 5_000;
+
+/// The message of [`LocalError::NotAVault`].
+fn not_a_vault(folder: &Path, below: &[PathBuf]) -> String {
+    let Some(first) = below.first() else {
+        return format!(
+            "`{}` is not a vault (no `.vault/` in it or any folder above); run `syncd init` there first",
+            folder.display()
+        );
+    };
+    let names: Vec<String> = below.iter().map(|v| format!("`{}`", v.display())).collect();
+    format!(
+        "`{}` is not a vault, but it holds {} {}: run the command in the vault you meant (`cd {}`) or name it with `--vault {}` (this folder itself cannot become a vault: one around another would sync its notes twice)",
+        folder.display(),
+        if below.len() == 1 {
+            "the vault"
+        } else {
+            "the vaults"
+        },
+        names.join(", "),
+        first.display(),
+        first.display()
+    )
+}
 
 /// File names inside `.vault/`.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -148,10 +176,14 @@ fn default_share() -> f64 {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LocalError {
-    #[error(
-        "`{}` is not a vault (no `.vault/` in it or any folder above); run `syncd init` there first", .0.display()
-    )]
-    NotAVault(PathBuf),
+    /// `below`: vaults found inside the folder (a few, the shallowest), which the user
+    /// probably meant; `syncd init` there would put a vault around them, so the message then
+    /// names them instead.
+    #[error("{}", not_a_vault(.folder, .below))]
+    NotAVault {
+        folder: PathBuf,
+        below: Vec<PathBuf>,
+    },
     #[error("`{}` is already a vault (it has `.vault/`); nothing to initialise. To sync it with another hub (a folder or a vault-server), with its history, run `syncd hub set URL|DIR --vault {}`; `syncd hub show` shows its hub", .0.display(), .0.display())]
     AlreadyAVault(PathBuf),
     #[error("the vault folder `{}` is missing or not a folder (an unmounted drive?); mount it or point --vault at the vault", .0.display())]
@@ -252,7 +284,10 @@ impl LocalVault {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let found = evidence_in(&root)?;
                 if found.is_empty() {
-                    return Err(LocalError::NotAVault(root));
+                    return Err(LocalError::NotAVault {
+                        folder: root,
+                        below: Vec::new(),
+                    });
                 }
                 return Err(LocalError::LostConfig { root, found });
             }
@@ -282,7 +317,10 @@ impl LocalVault {
             .ancestors()
             .find(|dir| is_vault_root(dir))
             .map(Path::to_path_buf)
-            .ok_or(LocalError::NotAVault(start))
+            .ok_or_else(|| LocalError::NotAVault {
+                below: find_vaults_below(&start, MAX_NAMED_VAULTS, MAX_FOLDERS_LOOKED_AT),
+                folder: start,
+            })
     }
 
     pub fn root(&self) -> &Path {
@@ -486,7 +524,7 @@ mod tests {
         );
         assert!(matches!(
             LocalVault::discover(dir.path()),
-            Err(LocalError::NotAVault(_))
+            Err(LocalError::NotAVault { .. })
         ));
         assert_eq!(v.name(), "notes");
         assert_eq!(v.base().unwrap(), None);

@@ -20,6 +20,7 @@ use crate::filestat::{self, FileStat, Found};
 use crate::folders::{self, FolderError};
 use crate::fsutil::{self, PathIoError, TempFile, io_at};
 use crate::history::HistoryError;
+use crate::hub::Hub;
 use crate::id::ObjectId;
 use crate::ignore_rules::{IgnoreError, IgnoreRules};
 use crate::local::{LocalError, LocalVault};
@@ -114,7 +115,14 @@ fn probe(path: &Path) -> Result<Found, RestoreError> {
 /// Put the revision `revision` back at its original path, keeping the version there now as a
 /// new revision. See the module docs for the order of steps; on any problem before the first
 /// move nothing is changed, and every error says where each version is.
-pub fn restore(vault: &LocalVault, revision: &VaultPath) -> Result<RestoreReport, RestoreError> {
+///
+/// The version there now is named after the device that wrote it (see `restore/author.rs`),
+/// read from the history through `hub`; without one, after this device.
+pub fn restore(
+    vault: &LocalVault,
+    hub: Option<&dyn Hub>,
+    revision: &VaultPath,
+) -> Result<RestoreReport, RestoreError> {
     let _lock = vault.lock(LOCK_WAIT)?;
     let root = vault.root();
     let info = revisions::parse_revision(revision)
@@ -135,7 +143,15 @@ pub fn restore(vault: &LocalVault, revision: &VaultPath) -> Result<RestoreReport
     }
     let id = ObjectId::of(&bytes);
     let source = format!("at `{revision}`");
-    let placed = place(vault, &original, &bytes, rev_stat.executable, &source)?;
+    let mut authors = Authors::new(vault, hub, vault.base()?);
+    let placed = place(
+        vault,
+        &original,
+        &bytes,
+        rev_stat.executable,
+        &source,
+        &mut authors,
+    )?;
     Ok(RestoreReport {
         revision: revision.clone(),
         original,
@@ -159,13 +175,15 @@ pub(crate) struct Placed {
 /// a new revision: the new file is written complete and durable first, then the current one is
 /// moved to a fresh revision name and the new one linked in without replacing anything; a
 /// failure at the last step moves the current version back. `source` says where the version
-/// being placed remains (for the message of a restore that stopped part-way).
+/// being placed remains (for the message of a restore that stopped part-way); `authors` names
+/// the device that wrote the version kept.
 pub(crate) fn place(
     vault: &LocalVault,
     original: &VaultPath,
     bytes: &[u8],
     executable: bool,
     source: &str,
+    authors: &mut Authors,
 ) -> Result<Placed, RestoreError> {
     let root = vault.root();
     let id = ObjectId::of(bytes);
@@ -177,14 +195,16 @@ pub(crate) fn place(
         Found::Dir => return Err(blocked(original, "a folder")),
         Found::Other => return Err(blocked(original, "a symbolic link or special file")),
     };
+    let mut current_id = None;
     if let Some(st) = current {
-        let (current_id, _) = crate::scan::hash_file(&full).map_err(io_at("reading", &full))?;
-        if current_id == id && st.executable == executable {
+        let (found, _) = crate::scan::hash_file(&full).map_err(io_at("reading", &full))?;
+        if found == id && st.executable == executable {
             return Ok(Placed {
                 kept_current: None,
                 already_current: true,
             });
         }
+        current_id = Some(found);
     }
 
     // The new file, complete and durable before anything is moved.
@@ -206,9 +226,12 @@ pub(crate) fn place(
     // Written just now, so its modification time is now: it wins the next sync.
     tmp.sync().map_err(io_at("syncing", &tmp_path))?;
 
-    let kept = match current {
-        Some(st) => Some(keep_current(vault, original, st)?),
-        None => None,
+    let kept = match (current, current_id) {
+        (Some(st), Some(current_id)) => {
+            let device = authors.of(original, current_id);
+            Some(keep_current(vault, original, st, &device)?)
+        }
+        _ => None,
     };
     let placed = fsutil::rename_no_replace(&tmp_path, &full);
     if let Ok(true) = placed {
@@ -256,15 +279,17 @@ fn blocked(path: &VaultPath, what: &'static str) -> RestoreError {
     }
 }
 
-/// Move the current file at `original` (last seen with stat `st`) to a fresh revision name.
+/// Move the current file at `original` (last seen with stat `st`, written by `device`) to a
+/// fresh revision name.
 fn keep_current(
     vault: &LocalVault,
     original: &VaultPath,
     st: FileStat,
+    device: &str,
 ) -> Result<VaultPath, RestoreError> {
     let root = vault.root();
     let taken = |p: &VaultPath| fs::symlink_metadata(p.to_fs_path(root)).is_ok();
-    let kept = revisions::revision_path(original, st.mtime_ns, &vault.config().device_name, &taken);
+    let kept = revisions::revision_path(original, st.mtime_ns, device, &taken);
     check_parents(root, &kept, true)?;
     let full = original.to_fs_path(root);
     if probe(&full)? != Found::File(st) {
@@ -353,6 +378,7 @@ fn remove_empty_folders(root: &Path, path: &VaultPath) {
 
 mod at;
 
+use crate::history::Authors;
 pub use at::{FileOutcome, RestoreAtReport, RestoredFile, restore_at};
 
 #[cfg(test)]

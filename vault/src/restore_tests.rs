@@ -55,7 +55,7 @@ fn restore_keeps_the_current_version_as_a_new_revision() {
     let rev = w.revision("notes/a.md", "older", "phone", 5);
     let before = now_ns();
 
-    let report = restore(&w.vault, &rev).unwrap();
+    let report = restore(&w.vault, None, &rev).unwrap();
     assert_eq!(report.original, p("notes/a.md"));
     assert!(!report.already_current);
     assert_eq!(w.read(&p("notes/a.md")).as_deref(), Some("older"));
@@ -80,7 +80,7 @@ fn restore_keeps_the_current_version_as_a_new_revision() {
 fn restore_to_a_missing_path_creates_its_folders() {
     let w = world();
     let rev = w.revision("deep/er/gone.md", "back", "phone", 1);
-    let report = restore(&w.vault, &rev).unwrap();
+    let report = restore(&w.vault, None, &rev).unwrap();
     assert_eq!(report.kept_current, None);
     assert_eq!(w.read(&p("deep/er/gone.md")).as_deref(), Some("back"));
 }
@@ -90,7 +90,7 @@ fn restoring_what_is_already_there_changes_nothing() {
     let w = world();
     w.write("a.md", "same", now_ns() - HOUR_NS);
     let rev = w.revision("a.md", "same", "phone", 3);
-    let report = restore(&w.vault, &rev).unwrap();
+    let report = restore(&w.vault, None, &rev).unwrap();
     assert!(report.already_current);
     assert_eq!(report.kept_current, None);
     assert_eq!(list(&w.vault, None).unwrap().revisions.len(), 1);
@@ -105,11 +105,11 @@ fn restore_refuses_what_is_not_a_revision() {
         ("a.md", "not a revision"),
         (".revisions/handmade.md", "not a revision"),
     ] {
-        let err = restore(&w.vault, &p(path)).unwrap_err().to_string();
+        let err = restore(&w.vault, None, &p(path)).unwrap_err().to_string();
         assert!(err.contains(want), "{path}: {err}");
     }
     let missing = p(".revisions/a.2026-01-01T00-00-00.000Z.phone.md");
-    let err = restore(&w.vault, &missing).unwrap_err();
+    let err = restore(&w.vault, None, &missing).unwrap_err();
     assert!(matches!(err, RestoreError::NoRevision(_)), "{err}");
     assert!(err.to_string().contains("syncd revisions"), "{err}");
 }
@@ -120,14 +120,14 @@ fn restore_never_writes_through_links_or_over_folders() {
     let outside = tempfile::tempdir().unwrap();
     let rev = w.revision("linked/a.md", "older", "phone", 1);
     symlink(outside.path(), w.vault.root().join("linked")).unwrap();
-    let err = restore(&w.vault, &rev).unwrap_err();
+    let err = restore(&w.vault, None, &rev).unwrap_err();
     assert!(matches!(err, RestoreError::Blocked { .. }), "{err}");
     assert!(err.to_string().contains("`linked`"), "{err}");
     assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
 
     let rev = w.revision("folder.md", "older", "phone", 1);
     fs::create_dir(w.vault.root().join("folder.md")).unwrap();
-    let err = restore(&w.vault, &rev).unwrap_err();
+    let err = restore(&w.vault, None, &rev).unwrap_err();
     assert!(err.to_string().contains("a folder"), "{err}");
     assert!(w.vault.root().join("folder.md").is_dir());
 }
@@ -140,7 +140,7 @@ fn a_revision_reached_through_a_link_is_not_read() {
     let moved = w.vault.root().join("elsewhere");
     fs::rename(&real, &moved).unwrap();
     symlink(&moved, &real).unwrap();
-    let err = restore(&w.vault, &rev).unwrap_err();
+    let err = restore(&w.vault, None, &rev).unwrap_err();
     assert!(matches!(err, RestoreError::Blocked { .. }), "{err}");
     assert!(!w.vault.root().join("n/a.md").exists());
 }

@@ -155,6 +155,12 @@ impl Entry {
         &self.stat
     }
 
+    /// Whether sync wrote the file itself and its stat is still the one taken after the rename
+    /// (only the modification time then counts for the racy rule).
+    pub fn written(&self) -> bool {
+        self.written
+    }
+
     /// What a tree records of the file.
     fn meta(&self) -> FileMeta {
         FileMeta::of(&self.stat, self.id)
@@ -415,15 +421,20 @@ impl StatCache {
     fn update_in_place(&mut self, scan: &Scan) {
         let mut present = scan.hits();
         for (path, stat, id) in scan.examined() {
-            if self.entries.get(path.as_str()).is_some() {
+            let old = self.entries.get(path.as_str());
+            if old.is_some() {
                 present += 1;
             }
-            // A file the scan examined has another stat than its entry, so it is no longer
-            // the file sync wrote.
+            // Still the file sync wrote only if the scan found the very stat recorded after
+            // the write, and its bytes still hash to what sync wrote: a scan also examines an
+            // entry whose stat is unchanged but racy, and that alone must not turn the recent
+            // ctime of sync's own rename into a reason to read the file again next round (as
+            // in `rebuild_from`).
+            let written = old.is_some_and(|e| e.written && e.stat == *stat && e.id == *id);
             let entry = Entry {
                 stat: *stat,
                 id: *id,
-                written: false,
+                written,
             };
             self.entries.insert(path.as_str(), entry);
         }

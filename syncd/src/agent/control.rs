@@ -83,6 +83,27 @@ impl AgentStatus {
             self.state_since_ns = now_ns;
         }
     }
+
+    /// Take in a command: the status as it is once the agent has it, which is what the
+    /// command's answer (and any `syncd status` after it) shows. `sync-now` and `resume` start
+    /// a round at once (after the one running, if any), so the agent is syncing; `pause` lets
+    /// a running round finish (the round's end then says paused).
+    pub fn apply(&mut self, request: Request, now_ns: i64) {
+        match request {
+            Request::Status => {}
+            Request::SyncNow => self.set_state(State::Syncing, now_ns),
+            Request::Pause => {
+                self.paused = true;
+                if self.state != State::Syncing {
+                    self.set_state(State::Paused, now_ns);
+                }
+            }
+            Request::Resume => {
+                self.paused = false;
+                self.set_state(State::Syncing, now_ns);
+            }
+        }
+    }
 }
 
 /// A request on the socket.
@@ -194,22 +215,15 @@ fn answer(
                 Request::Pause => Some(Trigger::Pause),
                 Request::Resume => Some(Trigger::Resume),
             };
+            // The status changes here, under its lock, before the loop hears of the command:
+            // the answer is the agent's state after the command, never the one before it.
+            let current = {
+                let mut shared = status.lock().unwrap_or_else(|p| p.into_inner());
+                shared.apply(request, vault::statcache::now_ns());
+                shared.clone()
+            };
             if let Some(t) = trigger {
                 let _ = tx.send(t);
-            }
-            let mut current = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            // The loop takes the command a moment later; answer with what it will be.
-            match request {
-                Request::Pause => {
-                    current.paused = true;
-                    current.set_state(State::Paused, vault::statcache::now_ns());
-                }
-                Request::Resume => {
-                    current.paused = false;
-                    current.pending = true;
-                }
-                Request::SyncNow => current.pending = true,
-                Request::Status => {}
             }
             Answer {
                 ok: true,
@@ -261,5 +275,74 @@ pub fn ask(state_dir: &Path, request: Request) -> Result<AgentStatus, ControlErr
         _ => Err(ControlError::Protocol(
             answer.error.unwrap_or_else(|| "no status".into()),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn after(start: State, paused: bool, requests: &[Request]) -> (State, bool) {
+        let mut s = AgentStatus::new(1);
+        s.set_state(start, 2);
+        s.paused = paused;
+        for r in requests {
+            s.apply(*r, 3);
+        }
+        (s.state, s.paused)
+    }
+
+    #[test]
+    fn answers_show_the_state_after_the_command() {
+        use Request::*;
+        use State::*;
+        let cases = [
+            (
+                "resume a paused agent: it syncs",
+                Paused,
+                true,
+                &[Resume][..],
+                (Syncing, false),
+            ),
+            (
+                "sync-now on an idle agent",
+                Idle,
+                false,
+                &[SyncNow],
+                (Syncing, false),
+            ),
+            (
+                "sync-now on a paused agent stays paused",
+                Paused,
+                true,
+                &[SyncNow],
+                (Syncing, true),
+            ),
+            ("pause an idle agent", Idle, false, &[Pause], (Paused, true)),
+            (
+                "pause lets a running round finish",
+                Syncing,
+                false,
+                &[Pause],
+                (Syncing, true),
+            ),
+            (
+                "pause then resume",
+                Idle,
+                false,
+                &[Pause, Resume],
+                (Syncing, false),
+            ),
+            (
+                "status changes nothing",
+                Offline,
+                false,
+                &[Status],
+                (Offline, false),
+            ),
+        ];
+        for (what, start, paused, requests, want) in cases {
+            assert_eq!(after(start, paused, requests), want, "{what}");
+        }
     }
 }

@@ -353,23 +353,20 @@ impl Agent<'_> {
                 }
                 Ok(Trigger::Reachable) => retry_at = None,
                 Ok(Trigger::SyncNow) => forced = true,
+                // The control thread already put these commands into the status (see
+                // `AgentStatus::apply`); the loop follows them.
                 Ok(Trigger::Pause) => {
                     wanted = false;
                     self.paused = true;
                     tracing::info!(
                         "paused: changes are noticed but not synced until `syncd resume`"
                     );
-                    self.update(|s| {
-                        s.paused = true;
-                        s.set_state(State::Paused, now_ns());
-                    });
                 }
                 Ok(Trigger::Resume) => {
                     if self.paused {
                         tracing::info!("resumed");
                     }
                     self.paused = false;
-                    self.update(|s| s.paused = false);
                     retry_at = None;
                 }
                 // The safety-net round (which looks at everything: events can be missed), or
@@ -517,8 +514,9 @@ impl Agent<'_> {
                 self.own.clear();
             }
         }
-        let paused = self.paused;
         self.update(|s| {
+            // Paused meanwhile (the status has it before the loop does): the round's end says so.
+            let paused = s.paused;
             s.rounds += 1;
             match &result {
                 Ok(report) if !report.held_back.is_empty() => {

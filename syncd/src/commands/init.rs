@@ -129,7 +129,7 @@ pub fn prepare(root: &Path, device: Option<String>) -> Result<(PathBuf, String)>
                 found.display()
             )
         }
-        Err(LocalError::NotAVault(_)) => {}
+        Err(LocalError::NotAVault { .. }) => {}
         Err(e) => return Err(e.into()),
     }
     if let Some(inner) = vault::local::find_inner_vault(&root)

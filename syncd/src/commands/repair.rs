@@ -84,9 +84,9 @@ pub fn run(args: InitArgs) -> Result<u8> {
 fn damaged_root(start: &Path) -> Result<PathBuf> {
     let root = match LocalVault::discover(start) {
         Ok(root) => root,
-        Err(LocalError::NotAVault(dir)) => bail!(
+        Err(LocalError::NotAVault { folder, below }) if below.is_empty() => bail!(
             "`{}` is not a vault (no `.vault/` with this device's state in it or above); nothing to repair. Make it one with `syncd init`",
-            dir.display()
+            folder.display()
         ),
         Err(e) => return Err(e.into()),
     };

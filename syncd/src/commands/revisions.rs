@@ -9,7 +9,7 @@ use vault::restore::{self, FileOutcome, RestoreReport};
 use vault::revisions::PrunePolicy;
 
 use super::{open_hub, open_vault, optional_vault_path, vault_path};
-use crate::cli::{PruneArgs, RestoreArgs, RevisionsAction, RevisionsArgs};
+use crate::cli::{PruneArgs, RestoreArgs, RevisionsAction, RevisionsArgs, VaultOpt};
 use crate::exit;
 use crate::output::{self, count, line, utc_time};
 
@@ -90,9 +90,9 @@ struct Listing<'a> {
 
 pub fn run(args: RevisionsArgs) -> Result<u8> {
     if let Some(RevisionsAction::Prune(prune)) = args.action {
-        return self::prune(prune);
+        return self::prune(prune, &args.vault.opt(), args.json);
     }
-    let vault = open_vault(&args.vault)?;
+    let vault = open_vault(&args.vault.opt())?;
     let of = optional_vault_path(&vault, args.path.as_deref())?;
     let list = restore::list(&vault, of.as_ref())
         .with_context(|| format!("cannot list the revisions in `{}`", vault.root().display()))?;
@@ -143,8 +143,8 @@ struct Pruned<'a> {
     removed: &'a [VaultPath],
 }
 
-fn prune(args: PruneArgs) -> Result<u8> {
-    let vault = open_vault(&args.vault)?;
+fn prune(args: PruneArgs, vault: &VaultOpt, json: bool) -> Result<u8> {
+    let vault = open_vault(vault)?;
     let of = optional_vault_path(&vault, args.path.as_deref())?;
     let policy = match (args.keep, args.older_than) {
         (Some(keep), _) => PrunePolicy::KeepNewest(keep),
@@ -156,7 +156,7 @@ fn prune(args: PruneArgs) -> Result<u8> {
     };
     let removed = restore::prune(&vault, policy, of.as_ref(), args.dry_run)
         .with_context(|| format!("cannot prune the revisions in `{}`", vault.root().display()))?;
-    if args.json {
+    if json {
         output::json(&Pruned {
             dry_run: args.dry_run,
             removed: &removed,
@@ -197,7 +197,10 @@ pub fn restore(args: RestoreArgs) -> Result<u8> {
         return restore_at(&vault, &args, at);
     }
     let revision = vault_path(&vault, &args.revision)?;
-    let report: RestoreReport = restore::restore(&vault, &revision)
+    // The hub only serves the history that names who wrote the version kept (a restore
+    // works offline, naming it after this device then).
+    let hub = super::open_hub(&vault).ok();
+    let report: RestoreReport = restore::restore(&vault, hub.as_deref(), &revision)
         .with_context(|| format!("cannot restore `{revision}`"))?;
     if args.json {
         output::json(&report)?;

@@ -61,7 +61,11 @@ fn vault_or_init(dir: Option<&Path>) -> Result<LocalVault> {
     };
     match LocalVault::discover(&start) {
         Ok(root) => Ok(LocalVault::open(&root)?),
-        Err(LocalError::NotAVault(folder)) => {
+        Err(LocalError::NotAVault { folder, below }) => {
+            if !below.is_empty() {
+                // Not made a vault around the vaults it holds: the error names them.
+                return Err(LocalError::NotAVault { folder, below }.into());
+            }
             let home = dirs::home_dir().and_then(|h| h.canonicalize().ok());
             if folder.parent().is_none() || Some(&folder) == home.as_ref() {
                 bail!(

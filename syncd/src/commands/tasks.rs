@@ -7,7 +7,7 @@ use vault::markdown::{Planning, Task, new_task_line};
 use vault::tasks::{self, ListStats, ListedTask, PathFilter, StateFilter, TaskChange, TaskQuery};
 
 use super::{config_path, open_vault, vault_path, watch};
-use crate::cli::{TaskAction, TaskAddArgs, TaskArgs, TaskIdArgs, TasksArgs};
+use crate::cli::{TaskAction, TaskAddArgs, TaskArgs, TaskIdArgs, TasksArgs, VaultOpt};
 use crate::exit;
 use crate::output::{self, line};
 
@@ -195,10 +195,11 @@ fn task_line(t: &ListedTask) -> String {
 }
 
 pub fn change(args: TaskArgs) -> Result<u8> {
+    let vault = args.vault.opt();
     match args.action {
-        TaskAction::Add(args) => add(args),
-        TaskAction::Done(args) => mark(args, true),
-        TaskAction::Undo(args) => mark(args, false),
+        TaskAction::Add(args) => add(args, &vault),
+        TaskAction::Done(args) => mark(args, &vault, true),
+        TaskAction::Undo(args) => mark(args, &vault, false),
     }
 }
 
@@ -215,8 +216,8 @@ struct ChangeJson<'a> {
     agent_running: bool,
 }
 
-fn add(args: TaskAddArgs) -> Result<u8> {
-    let vault = open_vault(&args.vault)?;
+fn add(args: TaskAddArgs, vault: &VaultOpt) -> Result<u8> {
+    let vault = open_vault(vault)?;
     let note = match &args.note {
         Some(arg) => note_path(&vault, arg)?,
         None => {
@@ -264,8 +265,8 @@ fn note_path(vault: &LocalVault, arg: &std::path::Path) -> Result<VaultPath> {
     vault_path(vault, arg)
 }
 
-fn mark(args: TaskIdArgs, done: bool) -> Result<u8> {
-    let vault = open_vault(&args.vault)?;
+fn mark(args: TaskIdArgs, vault: &VaultOpt, done: bool) -> Result<u8> {
+    let vault = open_vault(vault)?;
     let change = if done {
         tasks::complete(&vault, &args.id, jiff::ZonedDateTime::now().date())
     } else {

@@ -212,7 +212,7 @@ mod tests {
         fs::create_dir_all(dir.path().join(".vault/objects")).unwrap();
         assert!(matches!(
             LocalVault::open(dir.path()),
-            Err(LocalError::NotAVault(_))
+            Err(LocalError::NotAVault { .. })
         ));
         LocalVault::init(dir.path(), "/hub", "d").unwrap();
     }

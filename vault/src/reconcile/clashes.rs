@@ -131,17 +131,14 @@ impl Merge<'_> {
         for (i, loser) in fresh {
             // Written there already by an earlier attempt (one lost version, one revision):
             // the write only re-checks that file, with the same bytes.
-            let (rev, kept) =
-                match self.kept_already(&loser.path, &loser.meta, &devices.remote_name) {
-                    Some((rev, kept)) => (rev, Some(kept)),
-                    None => {
-                        let name = &devices.remote_name;
-                        (
-                            self.revision_for(&loser.path, loser.meta.mtime_ns, name),
-                            None,
-                        )
-                    }
-                };
+            let name = devices.remote_name_for(&loser.path);
+            let (rev, kept) = match self.kept_already(&loser.path, &loser.meta, name) {
+                Some((rev, kept)) => (rev, Some(kept)),
+                None => (
+                    self.revision_for(&loser.path, loser.meta.mtime_ns, name),
+                    None,
+                ),
+            };
             if let Some(Action::Write { path, expect, .. }) = self.writes.get_mut(i) {
                 *path = rev.clone();
                 *expect = kept;

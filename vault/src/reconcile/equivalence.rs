@@ -244,6 +244,7 @@ fn arb_case() -> impl Strategy<Value = Case> {
                     local_name: "laptop".into(),
                     remote_id: remote_id.into(),
                     remote_name: "phone".into(),
+                    remote_authors: Default::default(),
                 };
                 let deleted = names
                     .iter()

@@ -264,7 +264,7 @@ impl<'a> Merge<'a> {
         let devices = self.devices;
         if winner == Side::Local {
             self.decided.insert(path.clone(), *l);
-            match self.kept_already(path, r, &devices.remote_name) {
+            match self.kept_already(path, r, devices.remote_name_for(path)) {
                 // An earlier attempt of this round (or an interrupted round) wrote this very
                 // revision: one lost version, one revision. The file stays as it is.
                 Some((rev, kept)) => {
@@ -272,7 +272,7 @@ impl<'a> Merge<'a> {
                     self.record(path, kind, Side::Local, rev);
                 }
                 None => {
-                    let rev = self.revision_for(path, r.mtime_ns, &devices.remote_name);
+                    let rev = self.revision_for(path, r.mtime_ns, devices.remote_name_for(path));
                     self.decided.insert(rev.clone(), *r);
                     self.writes.push(Action::Write {
                         path: rev.clone(),
@@ -332,7 +332,7 @@ impl<'a> Merge<'a> {
     /// The hub's version of `path` is an older version put back where this device deleted the
     /// note: it is written under `.revisions/` and the deletion is published.
     fn put_aside_remote(&mut self, path: &VaultPath, r: &FileMeta) {
-        let rev = self.revision_for(path, r.mtime_ns, &self.devices.remote_name);
+        let rev = self.revision_for(path, r.mtime_ns, self.devices.remote_name_for(path));
         self.decided.insert(rev.clone(), *r);
         self.writes.push(Action::Write {
             path: rev.clone(),

@@ -97,6 +97,19 @@ pub struct Devices {
     /// The device that wrote the remote head snapshot.
     pub remote_id: String,
     pub remote_name: String,
+    /// For revision names: the device that wrote the hub's version of a path, where that is
+    /// not the head's device (the round finds them in the history for the paths in conflict;
+    /// empty: the head's device for every path).
+    pub remote_authors: std::collections::HashMap<VaultPath, String>,
+}
+
+impl Devices {
+    /// The name a revision of the hub's version of `path` carries.
+    pub fn remote_name_for(&self, path: &VaultPath) -> &str {
+        self.remote_authors
+            .get(path)
+            .map_or(self.remote_name.as_str(), String::as_str)
+    }
 }
 
 /// The outcome of [`reconcile`].

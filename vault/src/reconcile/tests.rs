@@ -32,6 +32,7 @@ fn devices() -> Devices {
         local_name: "laptop".into(),
         remote_id: "bbbb".into(),
         remote_name: "phone".into(),
+        remote_authors: Default::default(),
     }
 }
 

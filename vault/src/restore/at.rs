@@ -21,7 +21,7 @@ use crate::local::LocalVault;
 use crate::object::FileMeta;
 use crate::paths::VaultPath;
 
-use super::{LOCK_WAIT, RestoreError, place};
+use super::{Authors, LOCK_WAIT, RestoreError, place};
 
 /// What happened to one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -89,6 +89,7 @@ pub fn restore_at(
         unchanged: 0,
         failed: 0,
     };
+    let mut authors = Authors::new(vault, Some(hub), vault.base()?);
     let source = |p: &VaultPath| {
         format!(
             "in snapshot {short} of the history (`syncd show {p} --at {short}` prints it)",
@@ -130,7 +131,7 @@ pub fn restore_at(
             }
         };
         for ((p, meta), bytes) in batch.iter().zip(blobs) {
-            let file = match place(vault, p, &bytes, meta.executable, &source(p)) {
+            let file = match place(vault, p, &bytes, meta.executable, &source(p), &mut authors) {
                 Ok(placed) if placed.already_current => {
                     outcome(p.clone(), meta, FileOutcome::Unchanged, None, None)
                 }

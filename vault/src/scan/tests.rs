@@ -618,3 +618,33 @@ mod scoped {
         }
     }
 }
+
+#[test]
+fn a_written_file_examined_only_because_it_is_racy_stays_written() {
+    // Sync wrote `w.md` with another device's recent modification time: racy, so the
+    // verification scan reads it. Found with the very stat and bytes sync recorded, it is
+    // still sync's file, whose recent ctime (the rename) must not make later rounds read it.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w.md", b"from the other device");
+    let p = dir.path().join("w.md");
+    let soon = std::time::SystemTime::now() + Duration::from_secs(60);
+    filetime::set_file_mtime(&p, filetime::FileTime::from_system_time(soon)).unwrap();
+    let stat = lstat_file(&p).unwrap().unwrap();
+    let mut cache = StatCache::new();
+    cache.insert_written(vp("w.md"), stat, ObjectId::of(b"from the other device"));
+    let s = run(dir.path(), &defaults(), &cache, true);
+    assert_eq!(s.counters.files_hashed, 1, "a racy entry was trusted");
+    cache.update_from_scan(&s);
+    assert!(
+        cache.entry("w.md").unwrap().written(),
+        "the written flag was lost"
+    );
+
+    // Same stat, other bytes (a save within the same timestamp tick): no longer sync's file.
+    cache.insert_written(vp("w.md"), stat, ObjectId::of(b"what sync wrote"));
+    let s = run(dir.path(), &defaults(), &cache, true);
+    cache.update_from_scan(&s);
+    let entry = cache.entry("w.md").unwrap();
+    assert_eq!(entry.stat(), &stat);
+    assert!(!entry.written(), "changed bytes kept the written flag");
+}

@@ -21,6 +21,7 @@ use crate::statcache::{StatCache, now_ns};
 use super::objects::{Blobs, History, read_if, stage};
 use super::{Outcome, SkippedPath, SyncError, SyncOptions, SyncReport, SyncStats};
 
+mod authors;
 mod damaged;
 mod deleted;
 mod folder;
@@ -345,7 +346,7 @@ impl<'a> Round<'a> {
             ));
         }
         let config = self.vault.config();
-        let devices = Devices {
+        let mut devices = Devices {
             local_id: config.device_id.clone(),
             local_name: config.device_name.clone(),
             remote_id: remote_snap
@@ -354,15 +355,31 @@ impl<'a> Round<'a> {
             remote_name: remote_snap
                 .as_ref()
                 .map_or_else(|| config.device_name.clone(), |s| s.device_name.clone()),
+            remote_authors: HashMap::new(),
         };
         // Old copies of notes deleted since (a backup put back) are kept aside, not published.
         let evidence = self.history_evidence(base_snap.as_ref(), &mine, &local, &remote_flat)?;
         let rules = &self.rules;
         let is_ignored = |p: &VaultPath| rules.is_ignored(p, false);
+        let first = reconcile_with(
+            &mine,
+            &local,
+            &remote_flat,
+            &devices,
+            &evidence,
+            &is_ignored,
+        );
+        // A revision of the hub's version is named after the device that wrote it, which need
+        // not be the head's: found in the history for the paths in conflict, then merged again.
+        devices.remote_authors = self.remote_authors(&first, &remote_flat, head, &devices);
         let merge = |local: &FlatTree| {
             reconcile_with(&mine, local, &remote_flat, &devices, &evidence, &is_ignored)
         };
-        let mut plan = merge(&local);
+        let mut plan = if devices.remote_authors.is_empty() {
+            first
+        } else {
+            merge(&local)
+        };
         let guarded = self.guard(&plan, &mine, &local, &remote_flat, &scan)?;
         if !guarded.is_empty() {
             // Held back: the rest of the round goes on, with base's files in those folders

@@ -23,8 +23,8 @@ use crate::cli::{ServiceAction, ServiceArgs, ServiceInstallArgs, ServiceUninstal
 use crate::exit;
 use crate::output::{self, line};
 use unit::{
-    MARKER, exec_line, is_ours, render_unit, start_commands, unit_name, unusable_executable,
-    watch_args,
+    MARKER, build_folder_note, cargo_build_folder, exec_line, is_ours, render_unit, start_commands,
+    unit_name, unit_program, unusable_executable, watch_args,
 };
 
 const LINGER_HINT: &str = "to keep the agent running while you are logged out (and start it at boot), run `loginctl enable-linger $USER` once";
@@ -116,10 +116,11 @@ pub fn run(args: ServiceArgs) -> Result<u8> {
     if !cfg!(target_os = "linux") {
         return not_linux();
     }
+    let vault = args.vault.opt();
     match args.action {
-        ServiceAction::Install(args) => install(args),
-        ServiceAction::Uninstall(args) => uninstall(args),
-        ServiceAction::Status(args) => status(args),
+        ServiceAction::Install(args) => install(args, &vault),
+        ServiceAction::Uninstall(args) => uninstall(args, &vault),
+        ServiceAction::Status => status(vault),
     }
 }
 
@@ -137,8 +138,8 @@ struct InstallReport {
     messages: Vec<String>,
 }
 
-fn install(args: ServiceInstallArgs) -> Result<u8> {
-    let vault = open_vault(&args.vault)?;
+fn install(args: ServiceInstallArgs, vault: &VaultOpt) -> Result<u8> {
+    let vault = open_vault(vault)?;
     let root = vault.root().to_path_buf();
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
@@ -214,6 +215,9 @@ fn install(args: ServiceInstallArgs) -> Result<u8> {
     }
     if !lingering() {
         messages.push(LINGER_HINT.to_string());
+    }
+    if let Some(target) = cargo_build_folder(&exe, is_cargo_target) {
+        messages.push(build_folder_note(&exe, target));
     }
 
     let report = InstallReport {
@@ -317,8 +321,8 @@ fn uninstall_root(opt: &VaultOpt) -> Result<PathBuf> {
     }
 }
 
-fn uninstall(args: ServiceUninstallArgs) -> Result<u8> {
-    let root = uninstall_root(&args.vault)?;
+fn uninstall(args: ServiceUninstallArgs, vault: &VaultOpt) -> Result<u8> {
+    let root = uninstall_root(vault)?;
     let dir = unit_dir()?;
     let unit = unit_name(&root);
     let path = dir.join(&unit);
@@ -413,15 +417,28 @@ fn remove_wants_link(dir: &Path, unit: &str, unit_path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `syncd service status`: which unit, and what systemd says about it.
+/// Whether `dir` is a cargo build folder: it holds the `CACHEDIR.TAG` cargo writes there.
+fn is_cargo_target(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("CACHEDIR.TAG")).is_ok_and(|t| t.contains("created by cargo"))
+}
+
+/// What `status` says when it cannot reach the user's systemd: what that means, what to do.
+fn no_user_systemd(unit: &str, why: &str) -> String {
+    format!(
+        "cannot ask systemd about the service: {why}. There is no systemd user instance for this session (a container, `su`/`sudo`, or an ssh or cron session without a login session), so nothing here can say whether the service runs, and systemd does not start it until one exists. Log in normally (a desktop or ssh login starts `systemd --user`), or run `loginctl enable-linger $USER` once so your systemd user instance runs from boot without a login; then `systemctl --user status {unit}`. Meanwhile `syncd watch` runs the agent in a terminal"
+    )
+}
+
+/// `syncd service status`: which unit, and what systemd says about it (exit 1 when systemd
+/// cannot be asked: the state of the service is then unknown).
 fn status(opt: VaultOpt) -> Result<u8> {
     let root = uninstall_root(&opt)?;
     let unit = unit_name(&root);
     let path = unit_dir()?.join(&unit);
-    let installed = read_own_unit(&path)?.is_some();
+    let text = read_own_unit(&path)?;
     let mut out = String::new();
     line!(out, "unit:      {unit}");
-    if !installed {
+    let Some(text) = text else {
         line!(
             out,
             "unit file: {} (not installed; `syncd service install` installs it)",
@@ -429,18 +446,51 @@ fn status(opt: VaultOpt) -> Result<u8> {
         );
         output::emit(&out)?;
         return Ok(exit::OK);
-    }
+    };
     line!(out, "unit file: {}", path.display());
+    if let Some(program) = unit_program(&text) {
+        line!(out, "runs:      {}", program.display());
+        if !program.exists() {
+            line!(
+                out,
+                "note: `{}` no longer exists, so the service cannot start; run `syncd service install` again with the syncd you use now",
+                program.display()
+            );
+        } else if let Some(target) = cargo_build_folder(&program, is_cargo_target) {
+            line!(out, "note: {}", build_folder_note(&program, target));
+        }
+    }
     line!(out, "logs:      journalctl --user -u {unit} -f");
     output::emit(&out)?;
-    // systemctl's own view, on our stdout; its exit code (3 for a stopped unit) is no error.
-    match Command::new("systemctl")
+    // systemctl's own view, on our stdout. `status` exits 0 (running), 3 (stopped or failed)
+    // or 4 (unknown unit): systemd answered. Anything else is systemd not being reachable
+    // ("Failed to connect to bus"), which is explained rather than passed on raw.
+    let answer = Command::new("systemctl")
         .args(["--user", "status", "--no-pager", &unit])
         .stdin(Stdio::null())
-        .status()
-    {
-        Ok(_) => {}
-        Err(e) => eprintln!("warning: cannot run `systemctl --user status {unit}`: {e}"),
+        .output();
+    match answer {
+        Ok(o) if matches!(o.status.code(), Some(0 | 3 | 4)) => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&o.stdout);
+            let _ = std::io::stderr().write_all(&o.stderr);
+            Ok(exit::OK)
+        }
+        Ok(o) => {
+            let said = String::from_utf8_lossy(&o.stderr).trim().to_string();
+            let why = format!(
+                "`systemctl --user status {unit}` failed ({}): {said}",
+                o.status
+            );
+            bail!(no_user_systemd(&unit, &why))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(no_user_systemd(
+            &unit,
+            "`systemctl` is not installed (is this a systemd system?)"
+        )),
+        Err(e) => bail!(no_user_systemd(
+            &unit,
+            &format!("cannot run `systemctl`: {e}")
+        )),
     }
-    Ok(exit::OK)
 }

@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use vault::ObjectId;
 
@@ -180,6 +180,33 @@ pub(super) fn start_commands(unit: &str, replaced: bool) -> String {
     }
 }
 
+/// The cargo build folder (`target/`) holding `exe`, if it is in one: the nearest folder above
+/// it that `is_cargo_target` says holds cargo's `CACHEDIR.TAG`. A unit that runs a binary from
+/// there breaks on `cargo clean` and changes under the service with every rebuild.
+pub(super) fn cargo_build_folder(
+    exe: &Path,
+    is_cargo_target: impl Fn(&Path) -> bool,
+) -> Option<&Path> {
+    exe.ancestors().skip(1).find(|dir| is_cargo_target(dir))
+}
+
+/// The program of the `ExecStart=` line of a unit `render_unit` wrote (its path is quoted, with
+/// `%` doubled; it holds no quote, see [`unusable_executable`]).
+pub(super) fn unit_program(text: &str) -> Option<PathBuf> {
+    let rest = text.lines().find_map(|l| l.strip_prefix("ExecStart=\""))?;
+    let (quoted, _) = rest.split_once('"')?;
+    Some(PathBuf::from(quoted.replace("%%", "%")))
+}
+
+/// What `install` and `status` say of a unit whose program is in cargo's build folder.
+pub(super) fn build_folder_note(exe: &Path, target: &Path) -> String {
+    format!(
+        "the service runs `{}`, a binary in cargo's build folder `{}`: `cargo clean` deletes it (the service then fails to start) and every rebuild replaces it under the service. For a service that outlives builds, install syncd to a stable place (`cargo install --path .` puts it in ~/.cargo/bin, or copy it to ~/.local/bin) and run `syncd service install` again from there",
+        exe.display(),
+        target.display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +309,26 @@ mod tests {
             !is_ours(&format!("[Unit]\n{MARKER}\n")),
             "only as the first line"
         );
+    }
+
+    #[test]
+    fn a_program_in_cargos_build_folder_is_noticed_and_read_back_from_the_unit() {
+        let target = Path::new("/home/me/src/vault-sync/target");
+        let is_target = |d: &Path| d == target;
+        let exe = Path::new("/home/me/src/vault-sync/target/release/syncd");
+        assert_eq!(cargo_build_folder(exe, is_target), Some(target));
+        assert_eq!(
+            cargo_build_folder(Path::new("/usr/local/bin/syncd"), is_target),
+            None
+        );
+        let unit = render_unit(
+            Path::new("/opt/100% sync/syncd"),
+            Path::new("/home/me/notes"),
+        );
+        assert_eq!(
+            unit_program(&unit),
+            Some(PathBuf::from("/opt/100% sync/syncd"))
+        );
+        assert_eq!(unit_program("[Service]\n"), None);
     }
 }

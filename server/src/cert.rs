@@ -219,8 +219,9 @@ serve with it:
   vault-server serve --data DIR --listen {listen} --tls-cert {cert} --tls-key {key}
 
 on each device, trust it (copy {cert} there; compare the fingerprint with `openssl x509 -noout -fingerprint -sha256 -in FILE`):
-  a new vault:            syncd init --hub {url} --ca-cert {cert} --user NAME --password-stdin
-  a vault that syncs:     syncd hub set {url} --ca-cert {cert}
+  a new vault:                      syncd init --hub {url} --ca-cert {cert} --user NAME --password-stdin
+  a vault on another hub, moving:   syncd hub set {url} --ca-cert {cert} --user NAME --password-stdin
+  a vault on this server already:   syncd hub set {url} --ca-cert {cert}
 ",
         names = hosts.join(", "),
         fp = fingerprint(der),

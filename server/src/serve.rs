@@ -78,7 +78,7 @@ fn bind(addr: SocketAddr) -> Result<std::net::TcpListener> {
 /// vault that already exists on a device then moves to this server.
 fn setup_token_message(token: &str) -> String {
     format!(
-        "no accounts yet: create the first one with the one-time setup token {token} (from a new folder: `syncd init --hub URL --user NAME --password-stdin --setup-token {token}`), or on this machine with `vault-server user add NAME --data DIR --password-stdin`. A vault a device already has then moves to this server with `syncd hub set URL --user NAME --password-stdin`"
+        "no accounts yet: create the first one with the one-time setup token {token} (from a new folder: `syncd init --hub URL --user NAME --password-stdin --setup-token {token}`), or on this machine with `vault-server user add NAME --data DIR --password-stdin`. A vault a device already has moves to this server, its history along, with `syncd hub set URL --user NAME --password-stdin` (add `--setup-token {token}` to create the first account that way)"
     )
 }
 

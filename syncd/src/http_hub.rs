@@ -366,7 +366,7 @@ pub enum Failure {
 impl Failure {
     fn into_hub_error(self, url: &str) -> HubError {
         match self {
-            Failure::Tls(explanation) => HubError::Unreachable {
+            Failure::Tls(explanation) => HubError::Insecure {
                 hub: url.to_string(),
                 detail: explanation.to_string(),
             },

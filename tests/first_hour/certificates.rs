@@ -189,6 +189,27 @@ fn a_renewed_certificate_on_a_vault_that_syncs_names_hub_set() {
     assert!(doctor.stdout.contains("syncd hub set"), "{}", doctor.stdout);
     assert!(!doctor.stdout.contains("syncd init"), "{}", doctor.stdout);
     assert!(!doctor.stdout.contains("ca_cert ="), "{}", doctor.stdout);
+
+    // The fix named works as told: the renewed certificate trusted, no password needed.
+    assert!(
+        run.stderr.contains("cannot connect securely"),
+        "not an outage: {}",
+        run.stderr
+    );
+    let vault = d.root.display().to_string();
+    let url = format!("https://{listen}");
+    w.syncd(&[
+        "hub",
+        "set",
+        &url,
+        "--vault",
+        &vault,
+        "--ca-cert",
+        renewed.to_str().unwrap(),
+    ])
+    .ok();
+    d.write("after.md", "after the renewal", 10);
+    d.run("sync", &[]).ok();
 }
 
 #[test]

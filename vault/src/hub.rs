@@ -70,6 +70,11 @@ pub enum HubError {
     Locked { hub: String, lock: String },
     #[error("hub at `{hub}` cannot be reached: {detail}")]
     Unreachable { hub: String, detail: String },
+    /// The connection could not be made secure (the server's certificate is not trusted,
+    /// expired, for another name, or the port does not speak TLS). Not transient: it stays so
+    /// until someone changes a certificate or a setting, which `detail` names.
+    #[error("cannot connect securely to the hub at `{hub}`: {detail}")]
+    Insecure { hub: String, detail: String },
     #[error("hub at `{hub}` refused this device: {detail}")]
     Unauthorized { hub: String, detail: String },
     #[error("hub at `{hub}` answered something this syncd does not understand: {detail}")]

@@ -173,7 +173,7 @@ fn server_name_for(folder: &str) -> String {
 pub fn read_password(from_stdin: bool) -> Result<String> {
     if !from_stdin {
         bail!(
-            "pass the password on standard input with --password-stdin (for example `syncd init ... --password-stdin < password-file`); passwords on the command line end up in shell history and process lists"
+            "pass the password on standard input with --password-stdin (for example `... --password-stdin < password-file`, or `printf '%s\\n' \"$PASSWORD\" | syncd ...`); passwords on the command line end up in shell history and process lists"
         );
     }
     let mut line = String::new();

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use common::hostile::{Hostile, poison_hub};
 use common::proxy::{Proxy, Relay};
-use common::server::{Server, server_cmd};
+use common::server::{Server, device_list, server_cmd};
 use common::tls::private_ca;
-use common::{Device, World, assert_converged};
+use common::{Device, World, assert_converged, libfaketime};
 use vault::folder_hub::FolderHub;
 use vault::hub::Hub;
 use vault::sync::Outcome;
@@ -58,23 +58,10 @@ fn joined<'w>(w: &'w World, server: &Server, name: &str) -> Device<'w> {
 }
 
 fn device_id(data: &Path, user: &str, device_name: &str) -> String {
-    let out = server_cmd(
-        &[
-            "device",
-            "list",
-            user,
-            "--data",
-            data.to_str().unwrap(),
-            "--json",
-        ],
-        "",
-    );
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    list.as_array()
-        .unwrap()
-        .iter()
+    let list = device_list(data, user);
+    list.iter()
         .find(|d| d["name"] == device_name)
-        .unwrap_or_else(|| panic!("no device {device_name} in {list}"))["id"]
+        .unwrap_or_else(|| panic!("no device {device_name} in {list:?}"))["id"]
         .as_str()
         .unwrap()
         .to_string()
@@ -682,20 +669,6 @@ fn sync_goes_through_an_explicit_or_system_proxy() {
     assert!(run.stderr.contains("cannot be reached"), "{}", run.stderr);
     let doctor = e.run("doctor", &[]).failed();
     assert!(doctor.stdout.contains("FAIL connect"), "{}", doctor.stdout);
-}
-
-/// Debian's libfaketime, which `.ci/run` installs.
-fn libfaketime() -> PathBuf {
-    let candidates = [
-        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-        "/usr/lib/faketime/libfaketime.so.1",
-    ];
-    candidates
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("libfaketime is missing: install Debian's `faketime` package (.ci/run does)")
 }
 
 /// Run `cmd` with its clock moved by `offset` (libfaketime syntax: `+10m`, `-2h`).

@@ -502,3 +502,16 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Debian's libfaketime, which `.ci/run` installs (the clock-skew tests preload it).
+pub fn libfaketime() -> PathBuf {
+    [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .expect("libfaketime is missing: install Debian's `faketime` package (.ci/run does)")
+}

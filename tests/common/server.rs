@@ -217,3 +217,24 @@ pub fn server_cmd(args: &[&str], stdin: &str) -> Output {
     }
     child.wait_with_output().unwrap()
 }
+
+/// `vault-server device list USER --json` on the data folder `data`: the devices as JSON.
+pub fn device_list(data: &Path, user: &str) -> Vec<Value> {
+    let out = server_cmd(
+        &[
+            "device",
+            "list",
+            user,
+            "--data",
+            data.to_str().unwrap(),
+            "--json",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::common::server::{Server, add_user, server_cmd};
 use crate::common::tls::{openssl_self_signed, private_ca};
-use crate::common::{Device, Run, World};
+use crate::common::{Device, Run, World, libfaketime};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -392,19 +392,6 @@ fn a_remade_certificate_is_explained_as_untrusted_not_as_a_bad_signature() {
         "{}",
         run.stderr
     );
-}
-
-/// Debian's libfaketime, which `.ci/run` installs.
-fn libfaketime() -> PathBuf {
-    [
-        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-        "/usr/lib/faketime/libfaketime.so.1",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-    .expect("libfaketime is missing: install Debian's `faketime` package (.ci/run does)")
 }
 
 #[test]

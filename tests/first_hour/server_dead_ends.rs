@@ -4,34 +4,12 @@
 //! and server messages that name a command that works for the vault at hand.
 
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::common::World;
-use crate::common::server::{SERVER, Server, add_user, server_cmd};
+use crate::common::server::{SERVER, Server, add_user, device_list, server_cmd};
 
 const PASSWORD: &str = "correct horse battery";
-
-/// `vault-server device list USER --json`, as JSON.
-fn devices(data: &Path, user: &str) -> Vec<serde_json::Value> {
-    let out = server_cmd(
-        &[
-            "device",
-            "list",
-            user,
-            "--data",
-            data.to_str().unwrap(),
-            "--json",
-        ],
-        "",
-    );
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice::<serde_json::Value>(&out.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
 
 /// A server on loopback with the account `alice`, and its data folder.
 fn server_with_alice(w: &World) -> (Server, std::path::PathBuf) {
@@ -50,7 +28,7 @@ fn the_device_id_status_shows_is_the_one_the_server_lists_and_revokes() {
         .ok();
     laptop.sync();
 
-    let listed = devices(&data, "alice");
+    let listed = device_list(&data, "alice");
     assert_eq!(listed.len(), 1, "{listed:?}");
     let id = listed[0]["id"].as_str().unwrap().to_string();
     let status = laptop.status();
@@ -74,7 +52,7 @@ fn the_device_id_status_shows_is_the_one_the_server_lists_and_revokes() {
         &format!("{PASSWORD}\n"),
     );
     login.ok();
-    let newest = devices(&data, "alice")
+    let newest = device_list(&data, "alice")
         .into_iter()
         .map(|d| d["id"].as_str().unwrap().to_string())
         .find(|d| *d != id)
@@ -321,7 +299,7 @@ fn server_messages_name_commands_that_work_on_an_existing_vault() {
     laptop.sync();
 
     // A revoked device: log in again, in the vault it has.
-    let id = devices(&data, "alice")[0]["id"]
+    let id = device_list(&data, "alice")[0]["id"]
         .as_str()
         .unwrap()
         .to_string();

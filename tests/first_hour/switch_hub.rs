@@ -29,6 +29,23 @@ fn serve_with(w: &World, tls: TlsFiles) -> (Server, TlsFiles, PathBuf) {
     (Server::start(&data, &args), tls, data)
 }
 
+/// An HTTPS server with `alice`, and the device `notes` (one note, `a.md`) synced with it.
+fn laptop_on_a_server(w: &World) -> (Server, TlsFiles, Device<'_>) {
+    let (server, tls, _data) = https_server(w);
+    let laptop = w.device("notes");
+    laptop.write("a.md", "alpha", 1);
+    laptop
+        .join_server(
+            &server.url,
+            "alice",
+            PASSWORD,
+            &["--ca-cert", tls.ca.to_str().unwrap()],
+        )
+        .ok();
+    laptop.sync();
+    (server, tls, laptop)
+}
+
 /// `syncd hub set TARGET --vault <d> EXTRA...`, with `input` on standard input.
 fn hub_set(w: &World, d: &Device, target: &str, extra: &[&str], input: &str) -> Run {
     let vault = d.root.display().to_string();
@@ -400,18 +417,7 @@ fn a_wrong_password_or_a_server_that_is_down_changes_nothing() {
 #[test]
 fn the_same_server_with_another_certificate_or_proxy_changes_only_the_settings() {
     let w = World::new();
-    let (server, tls, _data) = https_server(&w);
-    let laptop = w.device("notes");
-    laptop.write("a.md", "alpha", 1);
-    laptop
-        .join_server(
-            &server.url,
-            "alice",
-            PASSWORD,
-            &["--ca-cert", tls.ca.to_str().unwrap()],
-        )
-        .ok();
-    laptop.sync();
+    let (server, tls, laptop) = laptop_on_a_server(&w);
     let token = fs::read_to_string(laptop.path(".vault/token")).unwrap();
     let base = laptop.base();
 
@@ -478,18 +484,7 @@ fn the_same_server_with_another_certificate_or_proxy_changes_only_the_settings()
 #[test]
 fn a_server_that_is_down_as_the_old_hub_is_refused_and_a_running_agent_too() {
     let w = World::new();
-    let (server, tls, _data) = https_server(&w);
-    let laptop = w.device("notes");
-    laptop.write("a.md", "alpha", 1);
-    laptop
-        .join_server(
-            &server.url,
-            "alice",
-            PASSWORD,
-            &["--ca-cert", tls.ca.to_str().unwrap()],
-        )
-        .ok();
-    laptop.sync();
+    let (server, _tls, laptop) = laptop_on_a_server(&w);
     let new_hub = w.path().join("folder-hub");
     let target = new_hub.display().to_string();
 

@@ -2,23 +2,9 @@
 //! conflict through a folder hub. The device compares its clock with the hub's (the time the
 //! hub's filesystem stamps on a file it just created) and applies the server's 5-minute rule.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use crate::common::World;
-
-/// Debian's libfaketime, which `.ci/run` installs.
-fn libfaketime() -> PathBuf {
-    [
-        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-        "/usr/lib/faketime/libfaketime.so.1",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-    .expect("libfaketime is missing: install Debian's `faketime` package (.ci/run does)")
-}
+use crate::common::{World, libfaketime};
 
 /// Run `cmd` with its clock moved by `offset` (libfaketime syntax: `+1d`, `+4m`). The files it
 /// creates still get the kernel's (the hub's) time.

@@ -155,18 +155,34 @@ pub struct ServerArgs {
     /// account without vaults, a new one named after the folder]
     #[arg(long, value_name = "NAME")]
     pub vault_name: Option<String>,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// How a device reaches its server: which certificate to trust, through which proxy. Given
+/// to `init`, `hub set` and `login`; stored in the config's [server] table.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
     /// Trust the certificates in this PEM file besides the system's: the server's own
-    /// certificate (pinned, even a CA:TRUE one from `openssl req -x509`) or a private CA
+    /// certificate (pinned, even a CA:TRUE one from `openssl req -x509`) or a private CA.
+    /// Stored in the config (the file is read at every sync: keep it where it is)
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
     /// Accept any certificate. For emergencies only: anyone on the network path can read
     /// and change the traffic. Stored in the config; every sync warns while it is set
     #[arg(long)]
     pub insecure_skip_verify: bool,
-    /// Reach the server through this HTTP proxy (http://host:port) [default: the system's
-    /// HTTPS_PROXY / HTTP_PROXY / NO_PROXY]
+    /// Reach the server through this HTTP proxy (http://host:port), stored in the config
+    /// [default: the system's HTTPS_PROXY / HTTP_PROXY / NO_PROXY]
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
+}
+
+impl ConnectionArgs {
+    /// Whether any connection option was given.
+    pub fn any(&self) -> bool {
+        self.ca_cert.is_some() || self.insecure_skip_verify || self.proxy.is_some()
+    }
 }
 
 impl ServerArgs {
@@ -176,9 +192,7 @@ impl ServerArgs {
             || self.password_stdin
             || self.setup_token.is_some()
             || self.vault_name.is_some()
-            || self.ca_cert.is_some()
-            || self.insecure_skip_verify
-            || self.proxy.is_some()
+            || self.connection.any()
     }
 }
 
@@ -192,17 +206,9 @@ pub struct LoginArgs {
     /// Read the password from the first line of standard input
     #[arg(long)]
     pub password_stdin: bool,
-    /// Trust the certificates in this PEM file besides the system's (the server's
-    /// self-signed certificate or a private CA); stored in the config after the login
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
-    /// Accept any certificate. For emergencies only: anyone on the network path can read
-    /// and change the traffic. Stored in the config; every sync warns while it is set
-    #[arg(long)]
-    pub insecure_skip_verify: bool,
-    /// Reach the server through this HTTP proxy (http://host:port); stored in the config
-    #[arg(long, value_name = "URL")]
-    pub proxy: Option<String>,
+    /// Used for this login, and stored in the config once it succeeded
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]

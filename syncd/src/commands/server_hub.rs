@@ -10,7 +10,7 @@ use vault::local::{LocalVault, ServerConfig, vault_name};
 
 use super::init::{Created, prepare};
 use super::{config_path, open_vault};
-use crate::cli::{LoginArgs, ServerArgs};
+use crate::cli::{ConnectionArgs, LoginArgs, ServerArgs};
 use crate::exit;
 use crate::http_hub::{Credentials, HttpHub, Server};
 use crate::output::{self, line};
@@ -66,23 +66,15 @@ pub fn join(root: &Path, url: &str, device: &str, args: &ServerArgs) -> Result<J
             "a server hub needs an account: pass --user NAME and the password with --password-stdin"
         );
     };
-    let ca_cert = args
-        .ca_cert
-        .as_deref()
-        .map(std::path::absolute)
-        .transpose()
-        .context("cannot resolve the --ca-cert path")?;
     let mut config = ServerConfig {
         user,
         vault: String::new(),
-        ca_cert,
-        insecure_skip_verify: args.insecure_skip_verify,
-        proxy: args.proxy.clone(),
+        ca_cert: None,
+        insecure_skip_verify: false,
+        proxy: None,
         device: None,
     };
-    if config.insecure_skip_verify {
-        warn_insecure();
-    }
+    apply_connection(&args.connection, &mut config)?;
     let server = Server::new(url, &config)?.joining();
     // Before any account is touched: a device with a wrong clock must not join yet.
     let now = vault::statcache::now_ns();
@@ -194,6 +186,33 @@ pub fn warn_insecure() {
     );
 }
 
+/// The connection options given on the command line, over the settings a vault has (or a
+/// new one's defaults). Trusting a certificate turns checks skipped in an emergency back on;
+/// skipping them warns. A certificate file that is not there is refused before anything is
+/// sent.
+pub fn apply_connection(args: &ConnectionArgs, config: &mut ServerConfig) -> Result<()> {
+    if let Some(ca) = &args.ca_cert {
+        let ca = std::path::absolute(ca).context("cannot resolve the --ca-cert path")?;
+        if !ca.is_file() {
+            bail!(
+                "the certificate file `{}` does not exist; pass the PEM file of the server's certificate or its CA with --ca-cert",
+                ca.display()
+            );
+        }
+        config.ca_cert = Some(ca);
+        config.insecure_skip_verify = args.insecure_skip_verify;
+    } else if args.insecure_skip_verify {
+        config.insecure_skip_verify = true;
+    }
+    if let Some(proxy) = &args.proxy {
+        config.proxy = Some(proxy.clone());
+    }
+    if config.insecure_skip_verify {
+        warn_insecure();
+    }
+    Ok(())
+}
+
 /// The config's `[server]` table, or an error that says how to repair the config.
 pub fn settings(vault: &LocalVault) -> Result<&ServerConfig> {
     vault.config().server.as_ref().with_context(|| {
@@ -233,30 +252,11 @@ pub fn login(args: LoginArgs) -> Result<u8> {
     if let Some(user) = &args.user {
         settings.user = user.clone();
     }
-    if let Some(ca) = &args.ca_cert {
-        let ca = std::path::absolute(ca).context("cannot resolve the --ca-cert path")?;
-        if !ca.is_file() {
-            bail!(
-                "the certificate file `{}` does not exist; pass the PEM file of the server's certificate or its CA with --ca-cert",
-                ca.display()
-            );
-        }
-        settings.ca_cert = Some(ca);
-        // Trusting the certificate is the way out of skipping checks.
-        settings.insecure_skip_verify = args.insecure_skip_verify;
-    } else if args.insecure_skip_verify {
-        settings.insecure_skip_verify = true;
-    }
-    if let Some(proxy) = &args.proxy {
-        settings.proxy = Some(proxy.clone());
-    }
-    if settings.insecure_skip_verify {
-        warn_insecure();
-    }
+    apply_connection(&args.connection, &mut settings)?;
     let user = settings.user.clone();
     // New TLS options are being tried: a failure's fix is another --ca-cert on this command.
     let mut server = Server::new(&vault.config().hub, &settings)?;
-    if args.ca_cert.is_some() || args.proxy.is_some() {
+    if args.connection.any() {
         server = server.joining();
     }
     let password = read_password(args.password_stdin)?;

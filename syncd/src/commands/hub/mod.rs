@@ -157,21 +157,7 @@ fn settings_only(mut vault: LocalVault, url: &str, args: &ServerArgs) -> Result<
     if let Some(user) = &args.user {
         config.user = user.clone();
     }
-    if let Some(ca) = &args.ca_cert {
-        config.ca_cert = Some(absolute_cert(ca)?);
-    }
-    if let Some(proxy) = &args.proxy {
-        config.proxy = Some(proxy.clone());
-    }
-    // Trusting a certificate is the way out of skipping checks: it turns them back on.
-    if args.insecure_skip_verify {
-        config.insecure_skip_verify = true;
-    } else if args.ca_cert.is_some() {
-        config.insecure_skip_verify = false;
-    }
-    if config.insecure_skip_verify {
-        server_hub::warn_insecure();
-    }
+    server_hub::apply_connection(&args.connection, &mut config)?;
     // A TLS failure here is about the options just given: its fix is another --ca-cert.
     let server = Server::new(url, &config)?.joining();
     if args.setup_token.is_some() {
@@ -235,17 +221,6 @@ fn settings_only(mut vault: LocalVault, url: &str, args: &ServerArgs) -> Result<
             }
         ),
     })
-}
-
-fn absolute_cert(path: &Path) -> Result<PathBuf> {
-    let path = std::path::absolute(path).context("cannot resolve the --ca-cert path")?;
-    if !path.is_file() {
-        bail!(
-            "the certificate file `{}` does not exist; pass the PEM file of the server's certificate or its CA with --ca-cert",
-            path.display()
-        );
-    }
-    Ok(path)
 }
 
 /// The new hub opened (and joined), with what goes into the config.

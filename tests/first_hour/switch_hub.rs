@@ -585,3 +585,50 @@ fn objects_the_old_hub_lost_come_from_this_device_or_are_named() {
     assert_eq!(laptop.sync().stats.objects_sent, 0);
     assert_eq!(log_ids(&laptop).len(), 2);
 }
+
+#[test]
+fn a_vault_moves_to_a_new_server_creating_its_first_account_with_the_setup_token() {
+    let w = World::new();
+    let laptop = w.device("notes");
+    laptop.write("a.md", "alpha", 1);
+    laptop.run("sync", &[]).ok();
+    laptop.write("a.md", "alpha, edited", 2);
+    laptop.sync();
+    let before_log = log_ids(&laptop);
+    // A server without accounts, as the operator just started it (plain HTTP on loopback).
+    let mut server = Server::start(&w.path().join("server-data"), &[]);
+    let token = server.setup_token();
+
+    let moved = hub_set(
+        &w,
+        &laptop,
+        &server.url,
+        &[
+            "--user",
+            "alice",
+            "--password-stdin",
+            "--setup-token",
+            &token,
+            "--json",
+        ],
+        &format!("{PASSWORD}\n"),
+    )
+    .ok()
+    .json();
+    assert_eq!(moved["case"], "empty", "{moved}");
+    let report = laptop.sync();
+    assert_eq!(report.stats.objects_sent, 0, "{report:?}");
+    assert_eq!(log_ids(&laptop), before_log);
+
+    // The account exists with that password: a new device logs in with it.
+    let phone = w.device("phone");
+    phone.join_server(&server.url, "alice", PASSWORD, &[]).ok();
+    phone.sync();
+    assert_eq!(phone.read("a.md").as_deref(), Some("alpha, edited"));
+    assert!(log_ids(&phone).is_superset(&before_log));
+    // The token was for one use only.
+    let again = w.device("again");
+    again
+        .join_server(&server.url, "bob", PASSWORD, &["--setup-token", &token])
+        .failed();
+}

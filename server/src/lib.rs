@@ -3,7 +3,7 @@
 //! The account store ([`accounts`]), the operator's commands on it (`user`, `device`), and
 //! the service ([`serve`], [`api`]) with logins, the first account's setup and the hub
 //! protocol on each user's vaults ([`hub_api`]); `syncd` syncs through it
-//! (`syncd/src/http_hub.rs`).
+//! (`syncd/src/http_hub/`).
 
 pub mod accounts;
 pub mod api;

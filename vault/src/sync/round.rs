@@ -21,6 +21,7 @@ use crate::statcache::{StatCache, now_ns};
 use super::objects::{Blobs, History, read_if, stage};
 use super::{Outcome, SkippedPath, SyncError, SyncOptions, SyncReport, SyncStats};
 
+mod ancestry;
 mod authors;
 mod damaged;
 mod deleted;
@@ -29,10 +30,6 @@ mod hub_side;
 mod stuck;
 
 use stuck::{STUCK_FILE, StuckRecord};
-
-/// How many snapshots [`Round::descends_from`] looks at before deciding the hub's history does
-/// not contain base (a device that missed more syncs than this merges without deletions).
-const MAX_ANCESTRY_WALK: usize = 10_000;
 
 /// Where a plan that deletes downloads its blobs before touching the folder (in `.vault/`).
 const STAGING_DIR: &str = "staging";
@@ -123,16 +120,7 @@ impl<'a> Round<'a> {
         let rules = IgnoreRules::load(vault.root())?;
         let (cache, warning) = StatCache::load(&vault.index_path());
         let history = History::new(vault.objects()?, hub);
-        // Only a link between histories: an unreadable one must not stop every round.
-        let (graft, graft_warning) = match vault.graft() {
-            Ok(g) => (g, None),
-            Err(e) => (
-                None,
-                Some(format!(
-                    "{e}; ignored: the next snapshot does not join the history it named (remove the file to silence this)"
-                )),
-            ),
-        };
+        let (graft, graft_warning) = ancestry::load_graft(vault);
         let mut warnings: Vec<String> = warning.into_iter().chain(graft_warning).collect();
         let record = StuckRecord::load(&vault.state_dir().join(STUCK_FILE)).unwrap_or_else(|w| {
             warnings.push(w);
@@ -280,35 +268,8 @@ impl<'a> Round<'a> {
             }
         }
 
-        // Base counts only if the hub's history still contains it. A hub that was emptied,
-        // replaced or restored from an old backup would otherwise make every note this device
-        // synced look deleted there; merging against an empty base instead deletes nothing and
-        // turns every difference into a conflict with a revision.
-        let merge_base = match (base_id, head) {
-            (Some(base), Some(h)) if !self.descends_from(h, base)? => {
-                if self.graft == Some(base) {
-                    self.warn(&format!(
-                        "joining this vault's history ({}) to the hub's, which has its own (`syncd hub set`): merging without deleting anything, differences kept as conflicts",
-                        base.short()
-                    ));
-                    None
-                } else {
-                    self.warn(&format!(
-                    "the hub's history does not contain this device's last sync ({}): the hub was replaced or restored; merging without deleting anything",
-                    base.short()
-                ));
-                    None
-                }
-            }
-            (Some(base), None) => {
-                self.warn(&format!(
-                    "the hub is empty although this device synced with it before ({}): the hub was replaced or reset; uploading this vault to it",
-                    base.short()
-                ));
-                None
-            }
-            _ => base_id,
-        };
+        // Base counts only if the hub's history still contains it (`round/ancestry.rs`).
+        let merge_base = self.merge_base(base_id, head)?;
         tick("ancestry");
         // Base's files and the scan's are two maps of every path: built side by side.
         let (base_flat, base_snap) = std::thread::scope(|s| {
@@ -612,49 +573,6 @@ impl<'a> Round<'a> {
             }
         }
         self.history.flat_of_snapshot(base, &mut self.stats)
-    }
-
-    /// A graft the hub's history already contains (this device published it, or the hub is
-    /// empty, so there is nothing to join it to) is forgotten.
-    fn forget_joined_graft(&mut self, head: Option<ObjectId>) -> Result<(), SyncError> {
-        let Some(graft) = self.graft else {
-            return Ok(());
-        };
-        let joined = match head {
-            Some(h) => self.descends_from(h, graft)?,
-            None => true,
-        };
-        if joined {
-            self.vault.clear_graft()?;
-            self.graft = None;
-        }
-        Ok(())
-    }
-
-    /// Whether `base` is `head` or one of its ancestors, walking parents breadth-first (at most
-    /// [`MAX_ANCESTRY_WALK`] snapshots; a missing snapshot ends that line).
-    fn descends_from(&mut self, head: ObjectId, base: ObjectId) -> Result<bool, SyncError> {
-        let mut queue = std::collections::VecDeque::from([head]);
-        let mut seen = HashSet::from([head]);
-        while let Some(id) = queue.pop_front() {
-            if id == base {
-                return Ok(true);
-            }
-            if seen.len() > MAX_ANCESTRY_WALK {
-                break;
-            }
-            let snap = match self.history.snapshot(id, &mut self.stats) {
-                Ok(s) => s,
-                Err(SyncError::Hub(HubError::Missing { .. })) => continue,
-                Err(e) => return Err(e),
-            };
-            for parent in snap.parents {
-                if seen.insert(parent) {
-                    queue.push_back(parent);
-                }
-            }
-        }
-        Ok(false)
     }
 }
 

@@ -1,11 +1,7 @@
-//! The HTTP hub: [`Hub`] over `vault-server`'s protocol (docs/protocol.md), so the one sync
-//! algorithm runs against a server exactly as against a hub folder.
-//!
-//! TLS certificates are checked against the system's roots, plus a CA (or self-signed
-//! certificate) the user trusts explicitly; skipping the check exists for emergencies only.
-//! Without an explicit proxy, the system's proxy variables apply (`HTTPS_PROXY`, `HTTP_PROXY`,
-//! `NO_PROXY`). Every answer is treated as hostile until checked: object streams are decoded
-//! with bounds checks, and the sync round verifies every object against its id.
+//! A client of one `vault-server` before choosing a vault: logins, the first account's setup,
+//! whoami, the vault list and the server's clock; building the HTTPS client (trusted CA,
+//! skipping verification, proxy), refusing plain HTTP beyond this machine, and explaining a
+//! failed request (a TLS failure with its fix, anything else with its cause's chain).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,18 +10,16 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde::Deserialize;
 use serde_json::json;
-use vault::hub::{CasOutcome, Hub, HubError};
+use vault::hub::HubError;
 use vault::id::ObjectId;
 use vault::local::ServerConfig;
-use vault::object::Object;
 
+use super::HttpHub;
 use crate::tls_explain::{Explanation, Problem, Situation, classify, explain};
 use crate::tls_verify;
 
 /// Response header with the server's clock (ms since the Unix epoch).
 const TIME_HEADER: &str = "vault-time-ms";
-/// Ids per `missing` request: bodies stay far below any server's limit.
-const IDS_PER_REQUEST: usize = 20_000;
 
 /// What a login or the first account's setup returns.
 #[derive(Debug, Clone, Deserialize)]
@@ -55,32 +49,11 @@ struct VaultList {
     vaults: Vec<String>,
 }
 
-#[derive(Deserialize)]
-struct HeadBody {
-    head: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MissingBody {
-    missing: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct CasAnswer {
-    updated: bool,
-    head: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TreeBody {
-    tree: Option<String>,
-}
-
 /// A client of one server, before choosing a vault (logins happen here).
 #[derive(Debug, Clone)]
 pub struct Server {
-    url: String,
-    client: Client,
+    pub(super) url: String,
+    pub(super) client: Client,
     /// The `ca_cert` file, named in explanations of TLS failures.
     ca_cert: Option<PathBuf>,
     /// Whether the command joins this server (takes `--ca-cert`), which decides the fix a TLS
@@ -200,7 +173,7 @@ impl Server {
         }
     }
 
-    fn send(&self, req: RequestBuilder) -> Result<Response, HubError> {
+    pub(super) fn send(&self, req: RequestBuilder) -> Result<Response, HubError> {
         req.send()
             .map_err(|e| self.failure(&e).into_hub_error(&self.url))
     }
@@ -246,7 +219,7 @@ impl Server {
         }
     }
 
-    fn ok(&self, res: Response) -> Result<Response, HubError> {
+    pub(super) fn ok(&self, res: Response) -> Result<Response, HubError> {
         if res.status().is_success() {
             Ok(res)
         } else {
@@ -254,7 +227,7 @@ impl Server {
         }
     }
 
-    fn parse<T: for<'de> Deserialize<'de>>(&self, res: Response) -> Result<T, HubError> {
+    pub(super) fn parse<T: for<'de> Deserialize<'de>>(&self, res: Response) -> Result<T, HubError> {
         self.ok(res)?.json().map_err(|e| HubError::Protocol {
             hub: self.url.clone(),
             detail: format!("unexpected answer: {e}"),
@@ -375,15 +348,6 @@ impl Failure {
     }
 }
 
-/// One vault on a server, used with one device's token.
-#[derive(Debug, Clone)]
-pub struct HttpHub {
-    server: Server,
-    base: String,
-    vault: String,
-    token: String,
-}
-
 /// Refuse URLs that are not `https://`, but for `http://` to this machine (a server on
 /// loopback, or a tunnel): a password and notes must not cross a network in the clear.
 fn check_url(url: &str) -> Result<(), String> {
@@ -405,212 +369,6 @@ fn check_url(url: &str) -> Result<(), String> {
         other => Err(format!(
             "`{url}`: a hub URL starts with https:// (not {other}://)"
         )),
-    }
-}
-
-/// A server refusing a body above its limit may cut the upload off before its 413 answer can
-/// be read; say what the limit is about when an upload of `len` bytes broke off.
-fn too_large_hint(e: HubError, len: u64) -> HubError {
-    match e {
-        HubError::Unreachable { hub, detail } if detail.contains("body") => HubError::Unreachable {
-            hub,
-            detail: format!(
-                "{detail}; the upload was {} MiB: if the server's log shows it refused a body that large, its operator can raise `vault-server serve --max-body-mib` (default 64)",
-                len.div_ceil(1 << 20)
-            ),
-        },
-        other => other,
-    }
-}
-
-fn relogin_hint(e: HubError) -> HubError {
-    match e {
-        HubError::Unauthorized { hub, detail } => HubError::Unauthorized {
-            hub,
-            detail: format!(
-                "{detail}; if this device was revoked or the account's password changed, log in again with `syncd login --password-stdin`"
-            ),
-        },
-        other => other,
-    }
-}
-
-fn parse_id(hub: &str, text: &str) -> Result<ObjectId, HubError> {
-    text.parse().map_err(|e| HubError::Protocol {
-        hub: hub.to_string(),
-        detail: format!("bad object id: {e}"),
-    })
-}
-
-impl HttpHub {
-    /// The vault's name on the server.
-    pub fn vault_name(&self) -> &str {
-        &self.vault
-    }
-
-    /// Create the vault on the server if it does not exist yet (at `init`). Says whether
-    /// this call created it, and the vault's head.
-    pub fn create(&self) -> Result<(bool, Option<ObjectId>), HubError> {
-        let res = self.send(self.server.client.put(self.base.clone()))?;
-        let created = res.status() == StatusCode::CREATED;
-        let body: HeadBody = self.parse(res)?;
-        Ok((created, self.id_of(body.head)?))
-    }
-
-    fn send(&self, req: RequestBuilder) -> Result<Response, HubError> {
-        self.server.send(req.bearer_auth(&self.token))
-    }
-
-    /// [`Server::ok`], telling a device whose token is refused how to get a new one.
-    fn ok(&self, res: Response) -> Result<Response, HubError> {
-        self.server.ok(res).map_err(relogin_hint)
-    }
-
-    fn parse<T: for<'de> Deserialize<'de>>(&self, res: Response) -> Result<T, HubError> {
-        self.server.parse(res).map_err(relogin_hint)
-    }
-
-    fn id_of(&self, text: Option<String>) -> Result<Option<ObjectId>, HubError> {
-        text.map(|t| parse_id(&self.server.url, &t)).transpose()
-    }
-
-    fn tree(&self, full: bool) -> Result<Option<ObjectId>, HubError> {
-        let url = format!("{}/tree{}", self.base, if full { "?full=true" } else { "" });
-        let body: TreeBody = self.parse(self.send(self.server.client.get(url))?)?;
-        self.id_of(body.tree)
-    }
-
-    /// Wait (up to `wait`) until the head differs from `since`; the head then.
-    pub fn wait_for_change(
-        &self,
-        since: Option<ObjectId>,
-        wait: Duration,
-    ) -> Result<Option<ObjectId>, HubError> {
-        let mut url = format!("{}/changes?wait={}", self.base, wait.as_secs());
-        if let Some(s) = since {
-            url.push_str(&format!("&since={}", s.to_hex()));
-        }
-        let req = self
-            .server
-            .client
-            .get(url)
-            .timeout(wait + Duration::from_secs(30));
-        let body: HeadBody = self.parse(self.send(req)?)?;
-        self.id_of(body.head)
-    }
-}
-
-impl Hub for HttpHub {
-    fn describe(&self) -> String {
-        self.base.replace("/api/v1/vaults/", "/vault/")
-    }
-
-    fn head(&self) -> Result<Option<ObjectId>, HubError> {
-        let res = self.send(self.server.client.get(format!("{}/head", self.base)))?;
-        let body: HeadBody = self.parse(res)?;
-        self.id_of(body.head)
-    }
-
-    fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, HubError> {
-        let mut out = Vec::new();
-        for chunk in ids.chunks(IDS_PER_REQUEST) {
-            let ids: Vec<String> = chunk.iter().map(ObjectId::to_hex).collect();
-            let req = self
-                .server
-                .client
-                .post(format!("{}/missing", self.base))
-                .json(&json!({ "ids": ids }));
-            let body: MissingBody = self.parse(self.send(req)?)?;
-            for id in body.missing {
-                out.push(parse_id(&self.server.url, &id)?);
-            }
-        }
-        Ok(out)
-    }
-
-    fn put(&self, objects: &[Object]) -> Result<(), HubError> {
-        if objects.is_empty() {
-            return Ok(());
-        }
-        // The body is written into a pipe by a thread that borrows the objects, so the
-        // upload never holds a second copy of them (a 50 MiB attachment stays 50 MiB).
-        let (reader, writer) = std::io::pipe().map_err(|e| HubError::Unreachable {
-            hub: self.server.url.clone(),
-            detail: format!("cannot make a pipe for the upload: {e}"),
-        })?;
-        let len = vault::wire::encoded_len(objects);
-        let body = reqwest::blocking::Body::sized(reader, len);
-        let req = self
-            .server
-            .client
-            .post(format!("{}/objects", self.base))
-            .header(reqwest::header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)
-            .body(body);
-        std::thread::scope(|scope| {
-            // A failed write means the request ended early (refused, cut off): its own error
-            // says why, so the writer's is not needed.
-            scope.spawn(move || vault::wire::encode_to(writer, objects));
-            let res = self.send(req).map_err(|e| too_large_hint(e, len))?;
-            self.ok(res)?;
-            Ok(())
-        })
-    }
-
-    fn get(&self, ids: &[ObjectId]) -> Result<Vec<Object>, HubError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let hex: Vec<String> = ids.iter().map(ObjectId::to_hex).collect();
-        let req = self
-            .server
-            .client
-            .post(format!("{}/objects/fetch", self.base))
-            .json(&json!({ "ids": hex }));
-        let res = self.ok(self.send(req)?)?;
-        let objects = vault::wire::decode_from(res).map_err(|e| {
-            let hub = self.server.url.clone();
-            let detail = e.to_string();
-            if e.is_transient() {
-                HubError::Unreachable { hub, detail }
-            } else {
-                HubError::Protocol { hub, detail }
-            }
-        })?;
-        if objects.len() != ids.len() {
-            return Err(HubError::Protocol {
-                hub: self.server.url.clone(),
-                detail: format!("asked for {} objects, got {}", ids.len(), objects.len()),
-            });
-        }
-        Ok(objects)
-    }
-
-    fn cas_head(&self, old: Option<ObjectId>, new: ObjectId) -> Result<CasOutcome, HubError> {
-        let body = json!({ "old": old.map(|o| o.to_hex()), "new": new.to_hex() });
-        let req = self
-            .server
-            .client
-            .post(format!("{}/head", self.base))
-            .json(&body);
-        let answer: CasAnswer = self.parse(self.send(req)?)?;
-        if answer.updated {
-            return Ok(CasOutcome::Updated);
-        }
-        Ok(CasOutcome::Conflict {
-            actual: self.id_of(answer.head)?,
-        })
-    }
-
-    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
-        self.tree(false)
-    }
-
-    fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
-        self.tree(true)
-    }
-
-    fn time_ns(&self) -> Result<i64, HubError> {
-        self.server.time_ns()
     }
 }
 

@@ -75,8 +75,13 @@ fn classify_certificate(err: &CertificateError) -> Problem {
             names: presented.iter().map(|n| presented_name(n)).collect(),
             host: server_name(expected),
         },
-        // webpki's own error behind `Other`: its name is the only stable handle on it.
-        CertificateError::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+        // rustls passes webpki's own errors on behind `Other`.
+        CertificateError::Other(other)
+            if matches!(
+                other.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::CaUsedAsEndEntity)
+            ) =>
+        {
             Problem::CaAsLeaf
         }
         other => Problem::Other(Error::InvalidCertificate(other.clone()).to_string()),
@@ -313,15 +318,6 @@ mod tests {
         }
     }
 
-    #[derive(Debug)]
-    struct CaUsedAsEndEntity;
-    impl fmt::Display for CaUsedAsEndEntity {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("CaUsedAsEndEntity")
-        }
-    }
-    impl std::error::Error for CaUsedAsEndEntity {}
-
     #[test]
     fn rustls_errors_become_problems() {
         let cert = |e| Error::InvalidCertificate(e);
@@ -335,7 +331,7 @@ mod tests {
         );
         assert_eq!(
             classify(&cert(CertificateError::Other(OtherError(Arc::new(
-                CaUsedAsEndEntity
+                webpki::Error::CaUsedAsEndEntity
             ))))),
             Problem::CaAsLeaf
         );

@@ -182,6 +182,8 @@ fn a_renewed_certificate_on_a_vault_that_syncs_names_hub_set() {
     let _server = Server::start_at(&data, &listen, &strs(&serve_args(&renewed, &key)));
     let run = d.run("sync", &["--json"]).failed();
     assert_explained_once(&run, "is not the one this vault trusts");
+    // Told apart from an unknown issuer: rustls' CaUsedAsEndEntity, in words.
+    assert!(run.stderr.contains("CA:TRUE"), "{}", run.stderr);
     assert!(run.stderr.contains("syncd hub set"), "{}", run.stderr);
     assert!(!run.stderr.contains("syncd init"), "{}", run.stderr);
 

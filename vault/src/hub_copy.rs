@@ -28,6 +28,7 @@ use crate::paths::VaultPath;
 use crate::progress::{Amount, Phase, Progress};
 use crate::statcache::StatCache;
 use crate::store::PackStore;
+use crate::sync::objects::read_if;
 
 /// Most ids in one `get` or `missing` request.
 const IDS_PER_REQUEST: usize = 1024;
@@ -157,9 +158,8 @@ impl LocalCopies {
                 bytes: o.bytes,
             });
         }
-        let path = self.files.get(&id)?;
-        let bytes = std::fs::read(path.to_fs_path(&self.root)).ok()?;
-        (ObjectId::of(&bytes) == id).then_some(Object { kind, bytes })
+        let bytes = read_if(&self.root, self.files.get(&id)?, id)?;
+        Some(Object { kind, bytes })
     }
 }
 

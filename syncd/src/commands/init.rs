@@ -33,7 +33,8 @@ pub fn run(args: InitArgs) -> Result<u8> {
     let made = match url {
         Some(url) => super::server_hub::create(&root, &url, args.device, &args.server),
         None if args.server.any() => Err(anyhow::anyhow!(
-            "--user, --password-stdin, --setup-token, --vault-name, --ca-cert, --insecure-skip-verify and --proxy are for a server hub; pass its URL with --hub https://host:port"
+            "{}; pass its URL with --hub https://host:port",
+            super::SERVER_ONLY_OPTIONS
         )),
         None => create(&root, args.hub.as_deref(), args.device),
     }

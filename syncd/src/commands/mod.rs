@@ -111,6 +111,9 @@ fn config_path(vault: &LocalVault) -> PathBuf {
     vault.state_dir().join(vault::local::CONFIG_FILE)
 }
 
+/// The options only a server hub takes, for the error when they come with a folder hub.
+const SERVER_ONLY_OPTIONS: &str = "--user, --password-stdin, --setup-token, --vault-name, --ca-cert, --insecure-skip-verify and --proxy are for a server hub";
+
 fn is_url(hub: &str) -> bool {
     hub.starts_with("http://") || hub.starts_with("https://")
 }

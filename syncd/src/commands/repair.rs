@@ -45,7 +45,8 @@ pub fn run(args: InitArgs) -> Result<u8> {
             vault
         }
         None if args.server.any() => bail!(
-            "--user, --password-stdin, --setup-token, --vault-name, --ca-cert, --insecure-skip-verify and --proxy are for a server hub; pass its URL with --hub https://host:port"
+            "{}; pass its URL with --hub https://host:port",
+            super::SERVER_ONLY_OPTIONS
         ),
         None => {
             let (path, hub) = folder_hub(&root, args.hub.as_deref(), base)?;

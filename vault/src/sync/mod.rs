@@ -10,7 +10,7 @@
 mod check;
 pub mod guard;
 pub mod mounts;
-mod objects;
+pub(crate) mod objects;
 mod round;
 
 use std::path::PathBuf;

@@ -246,7 +246,7 @@ impl<'a> History<'a> {
 }
 
 /// Read the file at `path` and return its bytes if they still hash to `id`.
-pub(super) fn read_if(root: &Path, path: &VaultPath, id: ObjectId) -> Option<Vec<u8>> {
+pub(crate) fn read_if(root: &Path, path: &VaultPath, id: ObjectId) -> Option<Vec<u8>> {
     let bytes = std::fs::read(path.to_fs_path(root)).ok()?;
     (ObjectId::of(&bytes) == id).then_some(bytes)
 }

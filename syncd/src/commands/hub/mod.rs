@@ -95,9 +95,7 @@ fn set(args: HubSetArgs) -> Result<u8> {
         Target::Server(text.trim_end_matches('/').to_string())
     } else {
         if args.server.any() {
-            bail!(
-                "--user, --password-stdin, --setup-token, --vault-name, --ca-cert, --insecure-skip-verify and --proxy are for a server hub; `{text}` is a folder"
-            );
+            bail!("{}; `{text}` is a folder", super::SERVER_ONLY_OPTIONS);
         }
         Target::Folder(hub_folder(vault.root(), Some(&args.hub))?)
     };

@@ -219,16 +219,11 @@ impl Accounts {
         Ok(())
     }
 
-    /// Check `password` and give a new device of `user` its token. An unknown user and a wrong
-    /// password give the same error, so a login cannot tell which names exist.
-    pub fn login(
-        &mut self,
-        name: &str,
-        password: &str,
-        device_name: &str,
-        now_ns: i64,
-    ) -> Result<Login, AccountError> {
-        let Some(user) = self.users.get_mut(name) else {
+    /// Check `password` against `name`'s hash (the web view's login). An unknown user and a
+    /// wrong password give the same error, and take the same time, so a login cannot tell
+    /// which names exist.
+    pub fn check_password(&self, name: &str, password: &str) -> Result<(), AccountError> {
+        let Some(user) = self.users.get(name) else {
             // Spend the time a real check would, so timing does not tell either.
             let _ = hash_password(password);
             return Err(AccountError::WrongPassword);
@@ -244,6 +239,21 @@ impl Accounts {
         {
             return Err(AccountError::WrongPassword);
         }
+        Ok(())
+    }
+
+    /// Check `password` and give a new device of `user` its token.
+    pub fn login(
+        &mut self,
+        name: &str,
+        password: &str,
+        device_name: &str,
+        now_ns: i64,
+    ) -> Result<Login, AccountError> {
+        self.check_password(name, password)?;
+        let Some(user) = self.users.get_mut(name) else {
+            return Err(AccountError::WrongPassword);
+        };
         let device = loop {
             let id = random_hex(8);
             if !user.devices.contains_key(&id) {

@@ -107,7 +107,7 @@ impl AppState {
     }
 
     /// The accounts as they are on disk now.
-    fn accounts(&self) -> Result<Arc<Accounts>, ApiError> {
+    pub(crate) fn accounts(&self) -> Result<Arc<Accounts>, ApiError> {
         let key = match std::fs::metadata(self.accounts.path()) {
             Ok(m) => (m.ino(), m.size(), m.mtime(), m.mtime_nsec()),
             Err(_) => (0, 0, 0, 0),
@@ -124,7 +124,7 @@ impl AppState {
     }
 
     /// Whether `user` from `ip` may try a password now.
-    fn may_try(&self, user: &str, ip: IpAddr) -> Result<(), ApiError> {
+    pub(crate) fn may_try(&self, user: &str, ip: IpAddr) -> Result<(), ApiError> {
         let mut failures = lock(&self.failures);
         let now = Instant::now();
         let recent = failures.entry((user.to_string(), ip)).or_default();
@@ -142,7 +142,7 @@ impl AppState {
         Ok(())
     }
 
-    fn failed(&self, user: &str, ip: IpAddr) {
+    pub(crate) fn failed(&self, user: &str, ip: IpAddr) {
         lock(&self.failures)
             .entry((user.to_string(), ip))
             .or_default()

@@ -41,6 +41,16 @@ pub struct OpenVault {
     changed: watch::Sender<Option<ObjectId>>,
 }
 
+impl vault_web::VaultAccess for OpenVault {
+    fn hub(&self) -> &dyn Hub {
+        &self.hub
+    }
+
+    fn published(&self, head: ObjectId) {
+        self.changed.send_replace(Some(head));
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -51,7 +61,7 @@ impl Vaults {
     }
 
     /// The vault `vault` of `user`, which must exist.
-    fn get(
+    pub(crate) fn get(
         &self,
         data: &std::path::Path,
         user: &str,
@@ -94,7 +104,7 @@ impl Vaults {
         ))
     }
 
-    fn list(&self, data: &std::path::Path, user: &str) -> Vec<String> {
+    pub(crate) fn list(&self, data: &std::path::Path, user: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(data.join("vaults").join(user))
             .into_iter()
             .flatten()

@@ -2,7 +2,8 @@
 //!
 //! The account store ([`accounts`]), the operator's commands on it (`user`, `device`), and
 //! the service ([`serve`], [`api`]) with logins, the first account's setup and the hub
-//! protocol on each user's vaults ([`hub_api`]); `syncd` syncs through it
+//! protocol on each user's vaults ([`hub_api`]) and the web view (the `vault-web` crate, given
+//! the accounts and vaults by `web_backend`); `syncd` syncs through it
 //! (`syncd/src/http_hub/`).
 
 pub mod accounts;
@@ -13,6 +14,7 @@ mod extract;
 pub mod hub_api;
 pub mod serve;
 mod tls_check;
+mod web_backend;
 
 use std::process::ExitCode;
 

@@ -87,7 +87,17 @@ async fn run(
     listener: std::net::TcpListener,
     state: Arc<AppState>,
 ) -> Result<()> {
-    let app = api::router(state.clone());
+    let web = vault_web::Web::new(
+        Arc::new(crate::web_backend::ServerBackend {
+            state: state.clone(),
+        }),
+        vault_web::WebConfig {
+            folder: opts.data.join("web"),
+            // Behind a reverse proxy that ends TLS the browser is on HTTPS too.
+            tls: opts.tls.is_some() || (opts.insecure_http && !opts.listen.ip().is_loopback()),
+        },
+    );
+    let app = vault_web::router(web).merge(api::router(state.clone()));
     let handle = Handle::new();
     let scheme = if opts.tls.is_some() { "https" } else { "http" };
     {

@@ -1,0 +1,251 @@
+//! Reading and changing a vault on its hub, without a folder: what the server's web view
+//! does when it shows a snapshot, ticks a task or restores a revision. A change is published
+//! as a snapshot of its own (by a device such as `web`), whose parent is the head the change
+//! was made against, so devices pull it like any other device's change and the history
+//! keeps every version it replaced.
+//!
+//! The head moves only by compare-and-swap from the head the caller read: when another
+//! device moved it in between, nothing is published ([`WriteError::Moved`]) and the caller
+//! shows the current state rather than overwriting a change it has not seen.
+
+use std::collections::HashMap;
+
+use crate::hub::{CasOutcome, Hub, HubError};
+use crate::id::ObjectId;
+use crate::object::{FileMeta, FlatTree, Kind, Object, ObjectError, Snapshot, Tree};
+use crate::paths::VaultPath;
+
+/// Most ids in one `get`.
+const IDS_PER_GET: usize = 1024;
+
+/// Why a snapshot could not be read or a change published. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error("the vault's {what} {id} is damaged: {source}")]
+    Malformed {
+        what: &'static str,
+        id: ObjectId,
+        #[source]
+        source: ObjectError,
+    },
+    /// The head is no longer the one the change was made against.
+    #[error("the vault changed since this page was shown; nothing was written")]
+    Moved { actual: Option<ObjectId> },
+    /// The change would put a file where a folder is, or under a file.
+    #[error("`{path}` cannot be written: {reason}")]
+    Blocked {
+        path: VaultPath,
+        reason: &'static str,
+    },
+}
+
+impl From<ObjectError> for WriteError {
+    fn from(source: ObjectError) -> WriteError {
+        WriteError::Malformed {
+            what: "object",
+            id: ObjectId::of(&[]),
+            source,
+        }
+    }
+}
+
+/// Who publishes a change, as it appears in the snapshot (and so in `syncd log` and in the
+/// names of revisions).
+#[derive(Debug, Clone)]
+pub struct Author {
+    pub device_id: String,
+    pub device_name: String,
+}
+
+/// One path's new content; `None` removes the file.
+#[derive(Debug, Clone)]
+pub struct Edit {
+    pub path: VaultPath,
+    pub content: Option<Vec<u8>>,
+}
+
+/// Fetch `ids` from the hub, each checked against its id and `kind`, in requests of at most
+/// [`IDS_PER_GET`].
+pub fn fetch(hub: &dyn Hub, ids: &[ObjectId], kind: Kind) -> Result<Vec<Vec<u8>>, WriteError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_GET) {
+        let objects = hub.get(chunk)?;
+        if objects.len() != chunk.len() {
+            return Err(HubError::Missing {
+                ids: chunk.to_vec(),
+                hub: hub.describe(),
+            }
+            .into());
+        }
+        for (id, o) in chunk.iter().zip(objects) {
+            crate::object::verify(*id, o.kind, kind, &o.bytes).map_err(|source| {
+                WriteError::Malformed {
+                    what: kind_name(kind),
+                    id: *id,
+                    source,
+                }
+            })?;
+            out.push(o.bytes);
+        }
+    }
+    Ok(out)
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Blob => "file",
+        Kind::Tree => "tree",
+        Kind::Snapshot => "snapshot",
+    }
+}
+
+/// The snapshot `id`.
+pub fn snapshot(hub: &dyn Hub, id: ObjectId) -> Result<Snapshot, WriteError> {
+    let bytes = fetch(hub, &[id], Kind::Snapshot)?.remove(0);
+    Snapshot::decode(&bytes).map_err(|source| WriteError::Malformed {
+        what: "snapshot",
+        id,
+        source,
+    })
+}
+
+/// Every file of the tree `root`, its subtrees fetched a level at a time.
+pub fn files(hub: &dyn Hub, root: ObjectId) -> Result<FlatTree, WriteError> {
+    let mut trees: HashMap<ObjectId, Tree> = HashMap::new();
+    let mut level = vec![root];
+    while !level.is_empty() {
+        level.retain(|id| !trees.contains_key(id));
+        level.sort();
+        level.dedup();
+        let mut next = Vec::new();
+        for (id, bytes) in level.iter().zip(fetch(hub, &level, Kind::Tree)?) {
+            let tree = Tree::decode(&bytes).map_err(|source| WriteError::Malformed {
+                what: "tree",
+                id: *id,
+                source,
+            })?;
+            next.extend(tree.entries.values().filter_map(|e| match e {
+                crate::object::EntryKind::Dir(d) => Some(*d),
+                crate::object::EntryKind::File(_) => None,
+            }));
+            trees.insert(*id, tree);
+        }
+        level = next;
+    }
+    crate::object::flatten(root, &mut |id| {
+        trees.remove(&id).ok_or(WriteError::Hub(HubError::Missing {
+            ids: vec![id],
+            hub: hub.describe(),
+        }))
+    })
+}
+
+/// Publish `edits` on top of `head` (whose files are `files`) as a snapshot by `author` at
+/// `time_ns`; a written file gets `time_ns` as its modification time. Returns the new head.
+///
+/// The blobs, trees and snapshot are stored first; the head then moves only if it is still
+/// `head` ([`WriteError::Moved`] otherwise, and the stored objects are unreferenced).
+pub fn publish(
+    hub: &dyn Hub,
+    head: Option<ObjectId>,
+    files: &FlatTree,
+    edits: &[Edit],
+    author: &Author,
+    time_ns: i64,
+) -> Result<ObjectId, WriteError> {
+    let merged = apply_edits(files, edits, time_ns)?;
+    let (root, mut objects) = crate::object::build_trees(&merged);
+    let blobs = edits.iter().filter_map(|e| {
+        e.content.as_ref().map(|bytes| Object {
+            kind: Kind::Blob,
+            bytes: bytes.clone(),
+        })
+    });
+    let mut all: Vec<Object> = blobs.collect();
+    all.append(&mut objects);
+    let snapshot = Snapshot {
+        tree: root,
+        parents: head.into_iter().collect(),
+        device_id: author.device_id.clone(),
+        device_name: author.device_name.clone(),
+        time_ns,
+    }
+    .to_object();
+    let new = snapshot.id();
+    all.push(snapshot);
+    let ids: Vec<ObjectId> = all.iter().map(Object::id).collect();
+    let missing: std::collections::HashSet<ObjectId> = hub.missing(&ids)?.into_iter().collect();
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|o| {
+        let id = o.id();
+        missing.contains(&id) && seen.insert(id)
+    });
+    if !all.is_empty() {
+        hub.put(&all)?;
+    }
+    match hub.cas_head(head, new)? {
+        CasOutcome::Updated => Ok(new),
+        CasOutcome::Conflict { actual } => Err(WriteError::Moved { actual }),
+    }
+}
+
+/// `files` with `edits` applied (pure): a removed path must exist; a written path must not be
+/// a folder or lie under a file.
+pub fn apply_edits(files: &FlatTree, edits: &[Edit], time_ns: i64) -> Result<FlatTree, WriteError> {
+    let mut merged = files.clone();
+    for edit in edits {
+        match &edit.content {
+            None => {
+                if merged.remove(&edit.path).is_none() {
+                    return Err(WriteError::Blocked {
+                        path: edit.path.clone(),
+                        reason: "there is no such file",
+                    });
+                }
+            }
+            Some(bytes) => {
+                let mut folder = edit.path.parent();
+                while let Some(f) = folder {
+                    if merged.contains_key(&f) {
+                        return Err(WriteError::Blocked {
+                            path: edit.path.clone(),
+                            reason: "a file is where its folder would be",
+                        });
+                    }
+                    folder = f.parent();
+                }
+                let below = format!("{}/", edit.path.as_str());
+                // Paths sort by their bytes, so all those starting with this one's text
+                // follow it in one run.
+                let is_folder = merged
+                    .range(edit.path.clone()..)
+                    .take_while(|(p, _)| p.as_str().starts_with(edit.path.as_str()))
+                    .any(|(p, _)| p.as_str().starts_with(&below));
+                if is_folder {
+                    return Err(WriteError::Blocked {
+                        path: edit.path.clone(),
+                        reason: "it is a folder",
+                    });
+                }
+                let executable = merged.get(&edit.path).is_some_and(|m| m.executable);
+                merged.insert(
+                    edit.path.clone(),
+                    FileMeta {
+                        id: ObjectId::of(bytes),
+                        size: bytes.len() as u64,
+                        mtime_ns: time_ns,
+                        executable,
+                    },
+                );
+            }
+        }
+    }
+    Ok(merged)
+}
+
+#[cfg(test)]
+#[path = "hub_write_tests.rs"]
+mod tests;

@@ -1,0 +1,132 @@
+use super::*;
+use crate::folder_hub::FolderHub;
+
+fn path(p: &str) -> VaultPath {
+    VaultPath::new(p).unwrap()
+}
+
+fn web() -> Author {
+    Author {
+        device_id: "web".into(),
+        device_name: "web".into(),
+    }
+}
+
+fn write(p: &str, text: &str) -> Edit {
+    Edit {
+        path: path(p),
+        content: Some(text.as_bytes().to_vec()),
+    }
+}
+
+/// A hub with `notes.md` and `a/b.md`, published through [`publish`] itself.
+fn hub_with_notes(dir: &std::path::Path) -> (FolderHub, ObjectId) {
+    let hub = FolderHub::open(&dir.join("hub")).unwrap();
+    let head = publish(
+        &hub,
+        None,
+        &FlatTree::new(),
+        &[write("notes.md", "- [ ] one\n"), write("a/b.md", "b\n")],
+        &web(),
+        1_000,
+    )
+    .unwrap();
+    (hub, head)
+}
+
+#[test]
+fn a_published_change_is_a_child_of_the_head_with_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, first) = hub_with_notes(dir.path());
+    let before = files(&hub, snapshot(&hub, first).unwrap().tree).unwrap();
+    let second = publish(
+        &hub,
+        Some(first),
+        &before,
+        &[write("notes.md", "- [x] one\n")],
+        &web(),
+        2_000,
+    )
+    .unwrap();
+    assert_eq!(hub.head().unwrap(), Some(second));
+    let snap = snapshot(&hub, second).unwrap();
+    assert_eq!(snap.parents, vec![first]);
+    assert_eq!(snap.device_name, "web");
+    let after = files(&hub, snap.tree).unwrap();
+    assert_eq!(after[&path("a/b.md")], before[&path("a/b.md")]);
+    let note = after[&path("notes.md")];
+    assert_eq!(note.mtime_ns, 2_000);
+    assert_eq!(
+        fetch(&hub, &[note.id], Kind::Blob).unwrap()[0],
+        b"- [x] one\n"
+    );
+    // The hub's own walk accepts the new head.
+    assert_eq!(hub.verify_tree().unwrap(), Some(snap.tree));
+}
+
+#[test]
+fn a_moved_head_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, first) = hub_with_notes(dir.path());
+    let before = files(&hub, snapshot(&hub, first).unwrap().tree).unwrap();
+    let rival = publish(
+        &hub,
+        Some(first),
+        &before,
+        &[write("other.md", "x\n")],
+        &web(),
+        2_000,
+    )
+    .unwrap();
+    let err = publish(
+        &hub,
+        Some(first),
+        &before,
+        &[write("notes.md", "- [x] one\n")],
+        &web(),
+        3_000,
+    )
+    .unwrap_err();
+    assert!(matches!(err, WriteError::Moved { actual } if actual == Some(rival)));
+    assert_eq!(hub.head().unwrap(), Some(rival));
+}
+
+#[test]
+fn files_and_folders_cannot_take_each_others_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, first) = hub_with_notes(dir.path());
+    let before = files(&hub, snapshot(&hub, first).unwrap().tree).unwrap();
+    for (edit, reason) in [
+        (write("a", "x"), "it is a folder"),
+        (
+            write("notes.md/x.md", "x"),
+            "a file is where its folder would be",
+        ),
+        (
+            Edit {
+                path: path("gone.md"),
+                content: None,
+            },
+            "there is no such file",
+        ),
+    ] {
+        let err = apply_edits(&before, &[edit], 5).unwrap_err();
+        assert!(
+            matches!(err, WriteError::Blocked { reason: r, .. } if r == reason),
+            "{err}"
+        );
+    }
+    // A sibling whose name only starts like a folder's is not inside it.
+    let ok = apply_edits(&before, &[write("a.md", "x"), write("a-b/c.md", "y")], 5).unwrap();
+    assert_eq!(ok.len(), 4);
+    let removed = apply_edits(
+        &before,
+        &[Edit {
+            path: path("a/b.md"),
+            content: None,
+        }],
+        5,
+    )
+    .unwrap();
+    assert_eq!(removed.len(), 1);
+}

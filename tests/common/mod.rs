@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod server;
 pub mod stuck;
 pub mod tls;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::fs;

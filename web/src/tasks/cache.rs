@@ -138,10 +138,13 @@ struct VaultTasks {
     current: Option<Arc<HeadTasks>>,
 }
 
-/// The tasks of every vault the web view has shown.
+/// A vault's tasks behind its own lock (one build at a time per vault).
+type SharedVaultTasks = Arc<Mutex<VaultTasks>>;
+
+/// The tasks of every vault the web view has shown, by (user, vault).
 #[derive(Default)]
 pub struct TaskCache {
-    vaults: Mutex<HashMap<(String, String), Arc<Mutex<VaultTasks>>>>,
+    vaults: Mutex<HashMap<(String, String), SharedVaultTasks>>,
 }
 
 impl Web {

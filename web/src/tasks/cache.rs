@@ -77,6 +77,61 @@ impl HeadTasks {
         HeadTasks { head, notes, order }
     }
 
+    /// The tasks of `notes` (in path order) when `prev` holds those of an earlier head: the
+    /// notes both hold unchanged keep their place in `prev`'s order, and only the tasks of new
+    /// or changed notes are sorted and merged in, so a head that changed a few notes costs a
+    /// walk over the order, not a sort of every task.
+    pub fn update(prev: &HeadTasks, head: Option<ObjectId>, notes: Vec<NoteAt>) -> HeadTasks {
+        const GONE: u32 = u32::MAX;
+        let mut remap = vec![GONE; prev.notes.len()];
+        let mut fresh = vec![true; notes.len()];
+        let (mut i, mut j) = (0, 0);
+        while i < prev.notes.len() && j < notes.len() {
+            match prev.notes[i].path.cmp(&notes[j].path) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    if prev.notes[i].blob == notes[j].blob {
+                        remap[i] = j as u32;
+                        fresh[j] = false;
+                    }
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        let at = |&(n, t): &(u32, u32)| {
+            let note = &notes[n as usize];
+            (&note.path, &note.note.parsed.tasks[t as usize])
+        };
+        let mut added: Vec<(u32, u32)> = (0..notes.len())
+            .filter(|&n| fresh[n])
+            .flat_map(|n| (0..notes[n].note.parsed.tasks.len()).map(move |t| (n as u32, t as u32)))
+            .collect();
+        added.sort_unstable_by(|a, b| task_order(at(a), at(b)));
+        let mut kept = prev.order.iter().filter_map(|&(n, t)| {
+            let m = remap[n as usize];
+            (m != GONE).then_some((m, t))
+        });
+        let mut order = Vec::with_capacity(prev.order.len() + added.len());
+        let mut added = added.into_iter().peekable();
+        let mut next_kept = kept.next();
+        while let Some(k) = next_kept {
+            match added.peek() {
+                Some(a) if task_order(at(a), at(&k)).is_lt() => {
+                    order.push(*a);
+                    added.next();
+                }
+                _ => {
+                    order.push(k);
+                    next_kept = kept.next();
+                }
+            }
+        }
+        order.extend(added);
+        HeadTasks { head, notes, order }
+    }
+
     fn row(&self, n: usize, t: usize) -> Row {
         let note = &self.notes[n];
         let mut task = note.note.parsed.tasks[t].clone();
@@ -166,18 +221,28 @@ impl Web {
         {
             return Ok(current.clone());
         }
-        let tasks = Arc::new(build(vault, &view, &mut state.parsed)?);
+        let started = std::time::Instant::now();
+        let prev = state.current.clone();
+        let tasks = Arc::new(build(vault, &view, &mut state.parsed, prev.as_deref())?);
+        tracing::debug!(
+            vault = %vault.name,
+            tasks = tasks.len(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "web: the tasks of a new head"
+        );
         state.current = Some(tasks.clone());
         Ok(tasks)
     }
 }
 
-/// The tasks of `view`, parsing the notes `parsed` does not know; `parsed` keeps only the
-/// contents this head holds afterwards.
+/// The tasks of `view`, parsing the notes `parsed` does not know (and reusing the order of
+/// `prev`, the vault's previous head); `parsed` keeps only the contents this head holds
+/// afterwards.
 fn build(
     vault: &OpenedVault,
     view: &HeadView,
     parsed: &mut HashMap<ObjectId, Arc<IndexedNote>>,
+    prev: Option<&HeadTasks>,
 ) -> Result<HeadTasks, WebError> {
     let sources: Vec<(&VaultPath, ObjectId)> = view
         .files
@@ -213,7 +278,10 @@ fn build(
             })
         })
         .collect();
-    Ok(HeadTasks::new(view.head, notes))
+    Ok(match prev {
+        Some(prev) => HeadTasks::update(prev, view.head, notes),
+        None => HeadTasks::new(view.head, notes),
+    })
 }
 
 #[cfg(test)]
@@ -275,6 +343,53 @@ mod tests {
         assert_ne!(rows[0].task.id, rows[1].task.id);
         assert!(tasks.find("a.md", rows[1].task.id.as_str()).is_none());
         assert!(tasks.find("nope.md", rows[0].task.id.as_str()).is_none());
+    }
+
+    #[test]
+    fn an_update_orders_as_a_new_build_does() {
+        let before = vec![
+            note("a.md", "- [ ] a1 📅 2026-12-03\n- [ ] a2\n"),
+            note("b.md", "- [ ] b1 📅 2026-12-01\n- [x] b2 ✅ 2026-01-01\n"),
+            note("c.md", "- [ ] c1 🔺\n"),
+            note("d.md", "- [ ] d1 📅 2026-12-02\n"),
+        ];
+        let prev = HeadTasks::new(None, before);
+        let after = || {
+            vec![
+                note("a.md", "- [ ] a1 📅 2026-12-03\n- [ ] a2\n"),
+                note(
+                    "b.md",
+                    "- [x] b1 📅 2026-12-01 ✅ 2026-12-05\n- [ ] b3 📅 2026-12-02\n",
+                ),
+                note("bb.md", "- [ ] new 📅 2026-11-01\n"),
+                note("d.md", "- [ ] d1 📅 2026-12-02\n"),
+            ]
+        };
+        let updated = HeadTasks::update(&prev, None, after());
+        let rebuilt = HeadTasks::new(None, after());
+        let all = TaskQuery {
+            state: StateFilter::All,
+            ..TaskQuery::default()
+        };
+        let ids = |h: &HeadTasks| -> Vec<String> {
+            h.select(&all, 100)
+                .rows
+                .iter()
+                .map(|r| format!("{}:{}", r.path, r.task.description))
+                .collect()
+        };
+        assert_eq!(ids(&updated), ids(&rebuilt));
+        assert_eq!(
+            ids(&updated),
+            [
+                "bb.md:new",
+                "b.md:b1",
+                "b.md:b3",
+                "d.md:d1",
+                "a.md:a1",
+                "a.md:a2"
+            ]
+        );
     }
 
     #[test]

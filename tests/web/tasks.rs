@@ -40,7 +40,7 @@ fn task_id(device: &Device, description: &str) -> String {
 fn syncd_edit(world: &World, name: &str, path: &str, text: &str, action: &str, id: &str) -> String {
     let scratch = world.device(name);
     scratch.init();
-    scratch.write(path, text, 1_700_000_000);
+    scratch.write(path, text, 10);
     scratch.run("task", &[action, id]).ok();
     scratch.read(path).unwrap()
 }
@@ -81,6 +81,7 @@ fn ticking_in_the_browser_writes_what_syncd_task_done_writes_and_unticking_undoe
     b.login(&w.server.url);
     b.goto(&w.url(TASKS));
     assert!(b.text(&format!("#t-{id}")).contains("Call Anna"));
+    b.screenshot(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images/tasks.png"));
     // Without a script the button does it; here it is the button.
     b.click(&format!("#t-{id} button.task-button"));
     b.wait_until("the page after the tick", || b.url().contains("changed="));
@@ -132,7 +133,9 @@ fn a_tick_on_a_note_that_changed_since_the_page_writes_nothing_and_says_so() {
     let blob = row_field(&page, &id, "blob");
 
     let edited = format!("{}- [ ] Added on the laptop\n", laptop.read(PLAN).unwrap());
-    laptop.write(PLAN, &edited, 1_800_000_000);
+    // Saved now, as an editor does (a time far from now would make one side's version look
+    // like an older one put back to the laptop's sync).
+    std::fs::write(laptop.path(PLAN), &edited).unwrap();
     laptop.sync();
     let head = server_head(&w);
 
@@ -156,7 +159,7 @@ fn a_tick_on_a_note_that_changed_since_the_page_writes_nothing_and_says_so() {
     laptop.sync();
     assert_eq!(laptop.read(PLAN).unwrap(), edited);
 
-    // The same form again on the fresh page works.
+    // The same form again from the fresh page works, and goes back to the same filters.
     let fresh = c.post(
         TOGGLE,
         &[
@@ -165,10 +168,69 @@ fn a_tick_on_a_note_that_changed_since_the_page_writes_nothing_and_says_so() {
             ("task", &id),
             ("blob", &row_field(&answer, &id, "blob")),
             ("done", "1"),
+            ("f_status", "all"),
+            ("f_tag", "phone"),
         ],
     );
     assert_eq!(fresh.status, 303, "{}", fresh.body);
-    assert_ne!(server_head(&w), head);
+    let back = fresh.header("location").unwrap().to_string();
+    assert!(
+        back.starts_with("/v/notes/tasks?status=all&tag=phone&changed="),
+        "{back}"
+    );
+    let moved = server_head(&w);
+    assert_ne!(moved, head);
+    let shown = c.get(&back);
+    assert!(shown.body.contains("Marked done"), "{}", shown.body);
+    laptop.sync();
+    let done_id = task_id(&laptop, "Call Anna #phone");
+    assert_ne!(done_id, id);
+    // Ticking a task that is already done writes nothing and says so.
+    let again = c.post(
+        TOGGLE,
+        &[
+            ("csrf", &page.csrf()),
+            ("path", PLAN),
+            ("task", &done_id),
+            ("blob", &row_field(&shown, &done_id, "blob")),
+            ("done", "1"),
+        ],
+    );
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert_eq!(server_head(&w), moved);
+    let shown = c.get(again.header("location").unwrap());
+    assert!(shown.body.contains("Already done; nothing was written"));
+}
+
+#[test]
+fn a_tick_on_a_note_saved_by_a_clock_running_ahead_still_reaches_the_devices() {
+    let w = WebWorld::with_fixture();
+    let laptop = w.laptop();
+    // Saved two hours "later" than now by the laptop's clock (`at` is an hour ago + secs).
+    let ahead = format!(
+        "{}- [ ] Written ahead of time\n",
+        laptop.read(PLAN).unwrap()
+    );
+    laptop.write(PLAN, &ahead, 3 * 3600);
+    laptop.sync();
+    let id = task_id(&laptop, "Written ahead of time");
+    let c = w.client();
+    let page = c.get(TASKS);
+    let answer = c.post(
+        TOGGLE,
+        &[
+            ("csrf", &page.csrf()),
+            ("path", PLAN),
+            ("task", &id),
+            ("blob", &row_field(&page, &id, "blob")),
+            ("done", "1"),
+        ],
+    );
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let report = laptop.sync();
+    assert!(report.conflicts.is_empty(), "{:?}", report.conflicts);
+    let now = laptop.read(PLAN).unwrap();
+    assert!(now.contains("- [x] Written ahead of time ✅ "), "{now}");
 }
 
 #[test]

@@ -51,6 +51,9 @@ struct ListParams {
     /// The changed task's note.
     #[serde(default, rename = "in")]
     changed_in: String,
+    /// `1`: the task already was in the state asked for; nothing was written.
+    #[serde(default)]
+    same: String,
 }
 
 async fn list(
@@ -64,6 +67,7 @@ async fn list(
         let notice = (!params.changed.is_empty()).then(|| Notice::Changed {
             path: params.changed_in.clone(),
             id: params.changed.clone(),
+            written: params.same != "1",
         });
         render(
             &web,
@@ -169,20 +173,21 @@ async fn tick(
             )));
         };
         let today = jiff::ZonedDateTime::now().date();
-        let back = |task: &vault::markdown::Task| {
+        let back = |task: &vault::markdown::Task, written: bool| {
             let mut url = tasks_url(&vault.name, &filters, None);
             url.push(if url.contains('?') { '&' } else { '?' });
             url.push_str(&format!(
-                "changed={}&in={}#t-{}",
+                "changed={}&in={}{}#t-{}",
                 task.id.as_str(),
                 crate::urls::segment(path.as_str()),
+                if written { "" } else { "&same=1" },
                 task.id.as_str()
             ));
             Redirect::to(&url).into_response()
         };
         match toggle::toggle(&path, &text, &form.task, done, today) {
             Toggle::Gone => stale(&web),
-            Toggle::AlreadyThere(task) => Ok(back(&task)),
+            Toggle::AlreadyThere(task) => Ok(back(&task, false)),
             Toggle::Refused(why) => Err(WebError::new(
                 StatusCode::CONFLICT,
                 "Task not changed",
@@ -197,7 +202,12 @@ async fn tick(
                     path: path.clone(),
                     content: Some(text.into_bytes()),
                 };
-                let now = jiff::Timestamp::now().as_nanosecond() as i64;
+                // The note's new time is now, but never before the version it replaces: a
+                // device whose clock ran ahead saved it "later", and a tick dated before that
+                // would look to the devices like an older version put back (docs/sync.md),
+                // which they keep aside instead of taking.
+                let now = (jiff::Timestamp::now().as_nanosecond() as i64)
+                    .max(meta.mtime_ns.saturating_add(1));
                 match hub_write::publish(
                     vault.access.hub(),
                     view.head,
@@ -209,7 +219,7 @@ async fn tick(
                     Ok(new_head) => {
                         vault.access.published(new_head);
                         tracing::info!(user = %vault.user, vault = %vault.name, %path, done, "web: task ticked");
-                        Ok(back(&task))
+                        Ok(back(&task, true))
                     }
                     Err(WriteError::Moved { .. }) => stale(&web),
                     Err(e) => Err(e.into()),

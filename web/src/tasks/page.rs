@@ -18,8 +18,13 @@ pub const SHOWN: usize = 500;
 /// Said above the list.
 #[derive(Debug, Clone)]
 pub enum Notice {
-    /// A tick changed this task (full id) of this note; it is shown whatever the filters.
-    Changed { path: String, id: String },
+    /// A tick changed this task (full id) of this note (or found it already so: `written`
+    /// false); it is shown whatever the filters.
+    Changed {
+        path: String,
+        id: String,
+        written: bool,
+    },
     /// A tick wrote nothing: the note changed since the page was shown.
     Stale { path: String },
 }
@@ -88,6 +93,8 @@ struct TasksPage {
     /// The note a tick did not change, and its page.
     stale: Option<(String, String)>,
     changed: Option<RowView>,
+    /// The changed task was already in that state; nothing was written.
+    unchanged: bool,
     rows: Vec<RowView>,
     more: usize,
 }
@@ -119,9 +126,10 @@ pub fn render(
             status = StatusCode::BAD_REQUEST;
         }
     }
-    let (mut changed, mut stale) = (None, None);
+    let (mut changed, mut stale, mut unchanged) = (None, None, false);
     match notice {
-        Some(Notice::Changed { path, id }) => {
+        Some(Notice::Changed { path, id, written }) => {
+            unchanged = !written;
             changed = tasks
                 .find(&path, &id)
                 .map(|r| RowView::new(&vault.name, filters, &r));
@@ -144,6 +152,7 @@ pub fn render(
         error,
         stale,
         changed,
+        unchanged,
         rows,
         more,
     }

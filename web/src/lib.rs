@@ -12,6 +12,7 @@ mod layout;
 mod login;
 mod session;
 mod statics;
+mod tasks;
 pub mod urls;
 mod vaults;
 
@@ -48,6 +49,7 @@ pub struct Web {
     config: WebConfig,
     sessions: Sessions,
     heads: vaults::HeadCache,
+    tasks: tasks::TaskCache,
 }
 
 impl Web {
@@ -58,6 +60,7 @@ impl Web {
             config,
             sessions,
             heads: vaults::HeadCache::default(),
+            tasks: tasks::TaskCache::default(),
         })
     }
 
@@ -80,6 +83,7 @@ pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .merge(login::routes())
         .merge(statics::routes())
+        .merge(tasks::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }

@@ -10,6 +10,7 @@ pub mod backend;
 mod error;
 mod layout;
 mod login;
+mod search;
 mod session;
 mod statics;
 pub mod urls;
@@ -48,16 +49,19 @@ pub struct Web {
     config: WebConfig,
     sessions: Sessions,
     heads: vaults::HeadCache,
+    search: search::SearchIndexes,
 }
 
 impl Web {
     pub fn new(backend: Arc<dyn Backend>, config: WebConfig) -> Arc<Web> {
         let sessions = Sessions::open(&config.folder);
+        let search = search::SearchIndexes::new(&config.folder);
         Arc::new(Web {
             backend,
             config,
             sessions,
             heads: vaults::HeadCache::default(),
+            search,
         })
     }
 
@@ -72,6 +76,11 @@ impl Web {
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
     }
+
+    /// The vaults' search indexes (`DATA/web/index/`).
+    pub fn search_indexes(&self) -> &search::SearchIndexes {
+        &self.search
+    }
 }
 
 /// The web view's routes. It has no fallback of its own: the server's router answers
@@ -80,6 +89,7 @@ pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .merge(login::routes())
         .merge(statics::routes())
+        .merge(search::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }

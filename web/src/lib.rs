@@ -10,7 +10,7 @@ pub mod backend;
 mod error;
 mod layout;
 mod login;
-mod search;
+pub mod search;
 mod session;
 mod statics;
 pub mod urls;

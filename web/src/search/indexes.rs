@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
+use std::time::Duration;
 
 use super::index::{Found, IndexError, Open, Searchable};
 use super::query::Part;
@@ -29,6 +30,8 @@ pub struct VaultIndex {
     /// What a search uses while the index is being built (the build holds `open`).
     current: Mutex<Option<Searchable>>,
     building: AtomicBool,
+    /// Whether a task follows the vault's head (see [`follow`]).
+    following: AtomicBool,
     done: AtomicUsize,
     total: AtomicUsize,
 }
@@ -81,6 +84,7 @@ impl SearchIndexes {
                     open: Mutex::new(None),
                     current: Mutex::new(None),
                     building: AtomicBool::new(false),
+                    following: AtomicBool::new(false),
                     done: AtomicUsize::new(0),
                     total: AtomicUsize::new(0),
                 })
@@ -91,18 +95,28 @@ impl SearchIndexes {
 
 /// Search `vault` at its current head for `parts` (blocking: inside [`crate::blocking`]).
 pub fn search(
-    web: &Web,
+    web: &Arc<Web>,
     vault: &OpenedVault,
     parts: &[Part],
     limit: usize,
 ) -> Result<Outcome, WebError> {
     let view = web.head_view(vault)?;
     let index = web.search_indexes().vault(&vault.user, &vault.name);
-    let searchable = match index.open.try_lock() {
-        Ok(mut open) => index.refresh(&mut open, vault, &view)?,
-        Err(TryLockError::Poisoned(p)) => index.refresh(&mut p.into_inner(), vault, &view)?,
+    follow(web, vault, &index);
+    let searchable = loop {
         // A background build holds the index: search what it has committed so far.
-        Err(TryLockError::WouldBlock) => lock(&index.current).clone(),
+        if index.building.load(Ordering::SeqCst) {
+            break lock(&index.current).clone();
+        }
+        match index.open.try_lock() {
+            Ok(mut open) => break index.refresh(&mut open, vault, &view)?,
+            Err(TryLockError::Poisoned(p)) => {
+                break index.refresh(&mut p.into_inner(), vault, &view)?;
+            }
+            // Another search or the follower is applying a few changes (bounded by
+            // INLINE_LIMIT): wait for them, they may be the ones this search needs.
+            Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(5)),
+        }
     };
     let updating = index.building.load(Ordering::SeqCst).then(|| {
         (
@@ -135,6 +149,64 @@ pub fn search(
         }
     };
     Ok(Outcome { found, updating })
+}
+
+/// From now on, bring `vault`'s index up to date whenever its head moves (a device synced,
+/// the web view ticked a task), in the background, so the next search finds it done. Once
+/// per vault; nothing when the server gives no change signal or there is no async runtime.
+pub fn follow(web: &Arc<Web>, vault: &OpenedVault, index: &Arc<VaultIndex>) {
+    let Some(mut changes) = vault.access.changes() else {
+        return;
+    };
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if index.following.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let (web, vault, index) = (web.clone(), vault.clone(), index.clone());
+    runtime.spawn(async move {
+        changes.borrow_and_update();
+        while changes.changed().await.is_ok() {
+            changes.borrow_and_update();
+            let (web, opened, index) = (web.clone(), vault.clone(), index.clone());
+            let done = tokio::task::spawn_blocking(move || {
+                let view = web.head_view(&opened)?;
+                let mut open = lock(&index.open);
+                index.refresh(&mut open, &opened, &view).map(|_| ())
+            })
+            .await;
+            if let Ok(Err(e)) = done {
+                tracing::warn!(vault = %vault.name, "updating the search index: {e}");
+            }
+        }
+    });
+}
+
+/// Bring `vault`'s index up to date in the background now and follow its head from then on:
+/// for the first page of a vault a user opens, so the first search finds the index ready.
+/// Returns at once (call it from an async handler or a blocking task alike).
+pub fn warm(web: &Arc<Web>, vault: &OpenedVault) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let index = web.search_indexes().vault(&vault.user, &vault.name);
+    follow(web, vault, &index);
+    if index.building.load(Ordering::SeqCst) {
+        return;
+    }
+    let (web, vault) = (web.clone(), vault.clone());
+    runtime.spawn_blocking(move || {
+        let Ok(mut open) = index.open.try_lock() else {
+            return;
+        };
+        let result = web
+            .head_view(&vault)
+            .and_then(|view| index.refresh(&mut open, &vault, &view));
+        if let Err(e) = result {
+            tracing::warn!(vault = %vault.name, "updating the search index: {e}");
+        }
+    });
 }
 
 impl VaultIndex {

@@ -21,7 +21,7 @@ use crate::layout::Page;
 use crate::session::Viewer;
 use crate::{Web, WebError, blocking, urls};
 
-pub use indexes::SearchIndexes;
+pub use indexes::{SearchIndexes, warm};
 
 /// Results shown for one query.
 pub const MAX_RESULTS: usize = 50;

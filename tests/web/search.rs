@@ -361,7 +361,7 @@ fn measure_search_on_a_20000_note_vault() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(20_000);
     let t = Instant::now();
-    let w = WebWorld::with_files(|root| {
+    let mut w = WebWorld::with_files(|root| {
         let opts = vaultgen::GenOptions {
             notes,
             seed: 42,
@@ -389,6 +389,10 @@ fn measure_search_on_a_20000_note_vault() {
     eprintln!(
         "full index build (first search until complete): {:?}",
         t.elapsed()
+    );
+    eprintln!(
+        "  server log: {}",
+        w.server.wait_for("search index of vault built")
     );
     eprintln!(
         "index size: {:.1} MiB",
@@ -437,6 +441,10 @@ fn measure_search_on_a_20000_note_vault() {
         );
     }
     laptop.sync();
+    eprintln!(
+        "  server log: {}",
+        w.server.wait_for("search index of vault updated")
+    );
     let t = Instant::now();
     let page = c.get(&search_url("quetzal3"));
     eprintln!(

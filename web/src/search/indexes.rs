@@ -236,7 +236,12 @@ impl VaultIndex {
             self.build_in_background(vault, view.clone(), pending);
             return Ok(Some(o.searchable.clone()));
         }
-        if let Err(e) = o.update(hub, view.head, &view.files, &|_, _| {}) {
+        let started = std::time::Instant::now();
+        let updated = o.update(hub, view.head, &view.files, &|_, _| {});
+        if updated.is_ok() {
+            tracing::info!(vault = %vault.name, notes = pending, "search index of vault updated in {:?}", started.elapsed());
+        }
+        if let Err(e) = updated {
             if matches!(e, IndexError::Hub(_)) {
                 return Err(WebError::internal(e));
             }
@@ -292,10 +297,14 @@ impl VaultIndex {
                 me.done.store(done, Ordering::SeqCst);
                 me.total.store(total, Ordering::SeqCst);
             };
+            let started = std::time::Instant::now();
             let result = match open.as_mut() {
                 Some(o) => o.update(access.hub(), view.head, &view.files, &progress),
                 None => Ok(()),
             };
+            if result.is_ok() {
+                tracing::info!(vault = %name, notes = total, "search index of vault built in {:?}", started.elapsed());
+            }
             if let Err(e) = result {
                 tracing::warn!(vault = %name, "building the search index failed: {e}");
                 // Start again from nothing at the next search.

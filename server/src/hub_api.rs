@@ -49,6 +49,10 @@ impl vault_web::VaultAccess for OpenVault {
     fn published(&self, head: ObjectId) {
         self.changed.send_replace(Some(head));
     }
+
+    fn changes(&self) -> Option<watch::Receiver<Option<ObjectId>>> {
+        Some(self.changed.subscribe())
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -41,4 +41,10 @@ pub trait VaultAccess: Send + Sync {
     /// Tell the server the web view moved the head to `head`, so devices waiting on the
     /// vault's changes hear of it at once.
     fn published(&self, head: ObjectId);
+    /// The head as the server moves it (devices' uploads and the web view's own changes), so
+    /// work that follows the vault (the search index) can run when it moves rather than when
+    /// a page asks. `None`: no such signal; that work waits for a page.
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<Option<ObjectId>>> {
+        None
+    }
 }

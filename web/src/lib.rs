@@ -10,6 +10,7 @@ pub mod backend;
 mod error;
 mod layout;
 mod login;
+pub mod search;
 mod session;
 mod statics;
 mod tasks;
@@ -50,17 +51,20 @@ pub struct Web {
     sessions: Sessions,
     heads: vaults::HeadCache,
     tasks: tasks::TaskCache,
+    search: search::SearchIndexes,
 }
 
 impl Web {
     pub fn new(backend: Arc<dyn Backend>, config: WebConfig) -> Arc<Web> {
         let sessions = Sessions::open(&config.folder);
+        let search = search::SearchIndexes::new(&config.folder);
         Arc::new(Web {
             backend,
             config,
             sessions,
             heads: vaults::HeadCache::default(),
             tasks: tasks::TaskCache::default(),
+            search,
         })
     }
 
@@ -75,6 +79,11 @@ impl Web {
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
     }
+
+    /// The vaults' search indexes (`DATA/web/index/`).
+    pub fn search_indexes(&self) -> &search::SearchIndexes {
+        &self.search
+    }
 }
 
 /// The web view's routes. It has no fallback of its own: the server's router answers
@@ -84,6 +93,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .merge(login::routes())
         .merge(statics::routes())
         .merge(tasks::routes())
+        .merge(search::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }

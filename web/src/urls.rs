@@ -47,6 +47,15 @@ pub fn raw(vault_name: &str, file: &str) -> String {
     format!("{}raw/{}", vault(vault_name), path(file))
 }
 
+// --- search ---
+
+/// The search page of a vault: `/v/{vault}/search` (the query goes in `?q=`).
+pub fn search(vault_name: &str) -> String {
+    format!("{}search", vault(vault_name))
+}
+
+// --- end search ---
+
 /// A path taken from a URL (already percent-decoded by the router) as a vault path: `..`,
 /// `.vault/`, absolute paths and the like are refused with a 404 that names nothing.
 pub fn parse_path(text: &str) -> Result<VaultPath, WebError> {

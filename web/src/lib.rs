@@ -10,6 +10,8 @@ pub mod backend;
 mod error;
 mod layout;
 mod login;
+mod notes;
+pub mod render;
 mod session;
 mod statics;
 pub mod urls;
@@ -48,6 +50,7 @@ pub struct Web {
     config: WebConfig,
     sessions: Sessions,
     heads: vaults::HeadCache,
+    notes: notes::index::NotesState,
 }
 
 impl Web {
@@ -58,6 +61,7 @@ impl Web {
             config,
             sessions,
             heads: vaults::HeadCache::default(),
+            notes: notes::index::NotesState::default(),
         })
     }
 
@@ -79,6 +83,7 @@ impl Web {
 pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .merge(login::routes())
+        .merge(notes::routes())
         .merge(statics::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)

@@ -144,7 +144,10 @@ mod tests {
             "ab.md",
         ]);
         let (folders, list) = listing("v", &files, "").unwrap();
-        let names: Vec<_> = folders.iter().map(|f| (f.name.as_str(), f.files, f.quiet)).collect();
+        let names: Vec<_> = folders
+            .iter()
+            .map(|f| (f.name.as_str(), f.files, f.quiet))
+            .collect();
         assert_eq!(names, [(".revisions", 1, true), ("a", 4, false)]);
         let names: Vec<_> = list.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["Home.md", "ab.md"]);

@@ -10,10 +10,10 @@ use vault::hub_write;
 use vault::id::ObjectId;
 use vault::object::Kind;
 
+use crate::WebError;
 use crate::render::links::{self, Outgoing};
 use crate::render::resolve::{PathIndex, is_note};
 use crate::vaults::{HeadView, OpenedVault};
-use crate::WebError;
 
 /// The link index of every vault the web view has shown.
 #[derive(Default)]
@@ -49,14 +49,16 @@ impl NotesState {
         notes.at_head(view);
         notes
             .paths
-            .get_or_insert_with(|| {
-                Arc::new(PathIndex::new(view.files.keys().map(|p| p.as_str())))
-            })
+            .get_or_insert_with(|| Arc::new(PathIndex::new(view.files.keys().map(|p| p.as_str()))))
             .clone()
     }
 
     /// The backlinks of `view`'s head (blocking: reads the notes not seen before).
-    pub fn backlinks(&self, vault: &OpenedVault, view: &HeadView) -> Result<Arc<Backlinks>, WebError> {
+    pub fn backlinks(
+        &self,
+        vault: &OpenedVault,
+        view: &HeadView,
+    ) -> Result<Arc<Backlinks>, WebError> {
         let paths = self.paths(vault, view);
         let cell = self.vault(vault);
         let mut notes = cell.lock().unwrap_or_else(|p| p.into_inner());
@@ -80,9 +82,7 @@ impl NotesState {
         let blobs = hub_write::fetch(vault.access.hub(), &wanted, Kind::Blob)?;
         for (id, bytes) in wanted.iter().zip(blobs) {
             let text = String::from_utf8_lossy(&bytes);
-            notes
-                .outgoing
-                .insert(*id, Arc::new(links::outgoing(&text)));
+            notes.outgoing.insert(*id, Arc::new(links::outgoing(&text)));
         }
         let live: std::collections::HashSet<ObjectId> = sources.iter().map(|(_, id)| *id).collect();
         notes.outgoing.retain(|id, _| live.contains(id));

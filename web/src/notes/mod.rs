@@ -43,10 +43,9 @@ async fn raw_file(
     let name = path.file_name().to_string();
     let bytes = blocking(move || {
         let view = web.head_view(&vault)?;
-        let meta = view
-            .files
-            .get(&path)
-            .ok_or_else(|| WebError::not_found(format!("there is no file `{path}` in this vault")))?;
+        let meta = view.files.get(&path).ok_or_else(|| {
+            WebError::not_found(format!("there is no file `{path}` in this vault"))
+        })?;
         vault.blob(meta.id)
     })
     .await?;

@@ -88,8 +88,9 @@ async fn show_folder(
         })
         .await?
     };
-    let (folders, files) = listing
-        .ok_or_else(|| WebError::not_found(format!("there is no folder `{folder}` in this vault")))?;
+    let (folders, files) = listing.ok_or_else(|| {
+        WebError::not_found(format!("there is no folder `{folder}` in this vault"))
+    })?;
     let title = if folder.is_empty() {
         vault.name.clone()
     } else {
@@ -99,7 +100,8 @@ async fn show_folder(
         page: Page::of(&viewer, title)
             .in_vault(&vault.name, "files")
             .at_path(&format!("{folder}/")),
-        empty_vault: view.head.is_none(),
+        // No snapshot yet, or one without files: say how a vault gets its files.
+        empty_vault: folder.is_empty() && view.files.is_empty(),
         folders,
         files,
     }
@@ -133,10 +135,23 @@ pub(super) async fn note(
         let file = folder::listing(&vault.name, &view.files, &parent)
             .and_then(|(_, files)| files.into_iter().find(|f| f.name == path.file_name()))
             .ok_or_else(|| WebError::internal("a file of the head is not in its folder"))?;
-        let history = format!("{}history/{}", urls::vault(&vault.name), urls::path(path.as_str()));
+        let history = format!(
+            "{}history/{}",
+            urls::vault(&vault.name),
+            urls::path(path.as_str())
+        );
         let html = if is_note(path.as_str()) {
             let bytes = vault.blob(meta.id)?;
-            render_note(&web, &vault, &view, page, path.as_str(), file, history, &bytes)?
+            render_note(
+                &web,
+                &vault,
+                &view,
+                page,
+                path.as_str(),
+                file,
+                history,
+                &bytes,
+            )?
         } else {
             let image = markdown::is_image(path.as_str());
             FilePage {
@@ -192,7 +207,12 @@ fn render_note(
         .get(path)
         .map(|from| {
             from.iter()
-                .map(|p| (p.trim_end_matches(".md").to_string(), urls::note(&vault.name, p)))
+                .map(|p| {
+                    (
+                        p.trim_end_matches(".md").to_string(),
+                        urls::note(&vault.name, p),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -203,7 +223,11 @@ fn render_note(
         file,
         history,
         props,
-        yaml: if props_error.is_some() { yaml.to_string() } else { String::new() },
+        yaml: if props_error.is_some() {
+            yaml.to_string()
+        } else {
+            String::new()
+        },
         props_error,
         html,
         backlinks,

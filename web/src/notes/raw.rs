@@ -90,7 +90,11 @@ mod tests {
             ("weird.zzzz", "application/octet-stream", false),
         ] {
             let s = serving(path);
-            assert_eq!((s.content_type.as_str(), s.inline), (ctype, inline), "{path}");
+            assert_eq!(
+                (s.content_type.as_str(), s.inline),
+                (ctype, inline),
+                "{path}"
+            );
         }
     }
 

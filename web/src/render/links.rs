@@ -34,7 +34,9 @@ pub fn outgoing(text: &str) -> Vec<Outgoing> {
         };
         let file = dest.split('#').next().unwrap_or("");
         let link = match link_type {
-            LinkType::WikiLink { .. } if !file.trim().is_empty() => Outgoing::Wiki(file.to_string()),
+            LinkType::WikiLink { .. } if !file.trim().is_empty() => {
+                Outgoing::Wiki(file.to_string())
+            }
             LinkType::Inline | LinkType::Reference | LinkType::Collapsed | LinkType::Shortcut
                 if !file.is_empty() && !file.contains(':') && !file.starts_with("//") =>
             {
@@ -89,7 +91,13 @@ mod tests {
                 Outgoing::Path("sub/a b.md".into()),
             ]
         );
-        let index = PathIndex::new(["Plan.md", "x/Other.md", "img.png", "n/sub/a b.md", "n/me.md"]);
+        let index = PathIndex::new([
+            "Plan.md",
+            "x/Other.md",
+            "img.png",
+            "n/sub/a b.md",
+            "n/me.md",
+        ]);
         let mut links = outgoing(text);
         links.push(Outgoing::Wiki("me".into()));
         links.push(Outgoing::Wiki("missing".into()));

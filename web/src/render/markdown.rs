@@ -227,7 +227,11 @@ impl<'c, 'a> Renderer<'c, 'a> {
         match link_type {
             LinkType::WikiLink { .. } => {
                 let (file, frag) = split_fragment(dest);
-                self.internal(resolve::resolve(self.ctx.index, self.ctx.path, file), file, frag)
+                self.internal(
+                    resolve::resolve(self.ctx.index, self.ctx.path, file),
+                    file,
+                    frag,
+                )
             }
             LinkType::Email => (
                 format!("<a href=\"mailto:{}\"{title_attr}>", escape(dest)),

@@ -122,9 +122,15 @@ fn choose(from: &str, mut candidates: Vec<&str>, wanted: &str) -> Resolved {
     if candidates.is_empty() {
         return Resolved::Missing;
     }
-    let here: Vec<&str> = folder_of(from).split('/').filter(|s| !s.is_empty()).collect();
+    let here: Vec<&str> = folder_of(from)
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let distance = |path: &str| {
-        let there: Vec<&str> = folder_of(path).split('/').filter(|s| !s.is_empty()).collect();
+        let there: Vec<&str> = folder_of(path)
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
         let common = here.iter().zip(&there).take_while(|(a, b)| a == b).count();
         (here.len() - common) + (there.len() - common)
     };
@@ -265,26 +271,42 @@ mod tests {
             ("Home.md", "Projects/Plan", file("projects/Plan.md", &[])),
             ("Home.md", "Plan", file("projects/Plan.md", &[])),
             ("Home.md", "plan.md", file("projects/Plan.md", &[])),
-            ("Home.md", "日記/2026-12-01", file("日記/2026-12-01.md", &[])),
+            (
+                "Home.md",
+                "日記/2026-12-01",
+                file("日記/2026-12-01.md", &[]),
+            ),
             ("Home.md", "2026-12-01", file("日記/2026-12-01.md", &[])),
             ("Home.md", "mixed name", file("Case/Mixed Name.md", &[])),
             // A root path wins over a name elsewhere.
-            (
-                "a/b/x.md",
-                "Note",
-                file("Note.md", &[]),
-            ),
+            ("a/b/x.md", "Note", file("Note.md", &[])),
             // Closest folder: from a/b/ the `b/Note` suffix is unique.
             ("Home.md", "b/Note", file("a/b/Note.md", &[])),
             // Closest folder wins among names (Deep: c/d/ is closer to c/ than x/ is).
             ("c/z.md", "Deep", file("c/d/Deep.md", &["x/Deep.md"])),
             ("x/z.md", "Deep", file("x/Deep.md", &["c/d/Deep.md"])),
             // Equal distance, equal length: byte order, every time.
-            ("Home.md", "Same", file("twins/p/Same.md", &["twins/q/Same.md"])),
-            ("twins/q/n.md", "Same", file("twins/q/Same.md", &["twins/p/Same.md"])),
+            (
+                "Home.md",
+                "Same",
+                file("twins/p/Same.md", &["twins/q/Same.md"]),
+            ),
+            (
+                "twins/q/n.md",
+                "Same",
+                file("twins/q/Same.md", &["twins/p/Same.md"]),
+            ),
             // Attachments by name, closest first; exact root paths.
-            ("a/n.md", "logo.png", file("a/attachments/logo.png", &["attachments/logo.png"])),
-            ("Home.md", "attachments/logo.png", file("attachments/logo.png", &[])),
+            (
+                "a/n.md",
+                "logo.png",
+                file("a/attachments/logo.png", &["attachments/logo.png"]),
+            ),
+            (
+                "Home.md",
+                "attachments/logo.png",
+                file("attachments/logo.png", &[]),
+            ),
             ("Home.md", "report.pdf", file("docs/report.pdf", &[])),
             // Relative and absolute forms.
             ("a/b/n.md", "../Note", file("a/Note.md", &[])),
@@ -309,19 +331,37 @@ mod tests {
     #[test]
     fn case_variants_prefer_the_exact_spelling() {
         let index = PathIndex::new(["Note.md", "note.md"]);
-        assert_eq!(resolve(&index, "x.md", "note"), file("note.md", &["Note.md"]));
-        assert_eq!(resolve(&index, "x.md", "Note"), file("Note.md", &["note.md"]));
+        assert_eq!(
+            resolve(&index, "x.md", "note"),
+            file("note.md", &["Note.md"])
+        );
+        assert_eq!(
+            resolve(&index, "x.md", "Note"),
+            file("Note.md", &["note.md"])
+        );
     }
 
     #[test]
     fn markdown_paths_resolve_relative_then_from_the_root() {
         let index = PathIndex::new(VAULT.iter().copied());
         let cases: Vec<(&str, &str, Resolved)> = vec![
-            ("a/n.md", "attachments/logo.png", file("a/attachments/logo.png", &[])),
-            ("c/n.md", "attachments/logo.png", file("attachments/logo.png", &[])),
+            (
+                "a/n.md",
+                "attachments/logo.png",
+                file("a/attachments/logo.png", &[]),
+            ),
+            (
+                "c/n.md",
+                "attachments/logo.png",
+                file("attachments/logo.png", &[]),
+            ),
             ("a/b/n.md", "../Note.md", file("a/Note.md", &[])),
             ("Home.md", "projects/plan.md", file("projects/Plan.md", &[])),
-            ("Home.md", "/projects/Plan.md", file("projects/Plan.md", &[])),
+            (
+                "Home.md",
+                "/projects/Plan.md",
+                file("projects/Plan.md", &[]),
+            ),
             ("Home.md", "logo.png", Resolved::Missing),
             ("Home.md", "../../etc/passwd", Resolved::Missing),
         ];

@@ -37,12 +37,18 @@ mod tests {
             ("<script>alert(1)</script>x", "x"),
             ("<img src=x onerror=alert(1)>", "<img src=\"x\">"),
             ("<svg onload=alert(1)></svg>", ""),
-            ("<a href=\"javascript:alert(1)\">x</a>", "<a rel=\"noopener noreferrer\">x</a>"),
+            (
+                "<a href=\"javascript:alert(1)\">x</a>",
+                "<a rel=\"noopener noreferrer\">x</a>",
+            ),
             ("<iframe src=\"/\"></iframe>", ""),
             ("<form action=\"/logout\"><button>x</button></form>", "x"),
             ("<p style=\"color:red\">x</p>", "<p>x</p>"),
             ("<img src=\"data:text/html,x\">", "<img>"),
-            ("<input type=\"text\" value=\"x\">", "<input type=\"checkbox\" disabled=\"\">"),
+            (
+                "<input type=\"text\" value=\"x\">",
+                "<input type=\"checkbox\" disabled=\"\">",
+            ),
             (
                 "<input disabled=\"\" type=\"checkbox\" checked=\"\"/>",
                 "<input disabled=\"\" type=\"checkbox\" checked=\"\">",
@@ -52,7 +58,10 @@ mod tests {
                 "<a class=\"internal ambiguous\" href=\"/v/n/n/a.md\" title=\"t\">a</a>",
                 "<a class=\"internal ambiguous\" href=\"/v/n/n/a.md\" title=\"t\" rel=\"noopener noreferrer\">a</a>",
             ),
-            ("<img src=\"/v/n/raw/a.png\" alt=\"a\" width=\"300\">", "<img src=\"/v/n/raw/a.png\" alt=\"a\" width=\"300\">"),
+            (
+                "<img src=\"/v/n/raw/a.png\" alt=\"a\" width=\"300\">",
+                "<img src=\"/v/n/raw/a.png\" alt=\"a\" width=\"300\">",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(clean(input), want, "{input}");

@@ -49,11 +49,7 @@ impl Slugger {
     pub fn unique(&mut self, text: &str) -> String {
         let base = slug(text);
         let n = self.seen.entry(base.clone()).or_insert(0);
-        let id = if *n == 0 {
-            base
-        } else {
-            format!("{base}-{n}")
-        };
+        let id = if *n == 0 { base } else { format!("{base}-{n}") };
         *n += 1;
         id
     }

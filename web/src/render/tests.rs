@@ -35,30 +35,81 @@ fn html(path: &str, text: &str) -> String {
 #[test]
 fn every_link_and_embed_form() {
     let cases: &[(&str, &str)] = &[
-        ("[[Plan]]", r#"<a class="internal" href="/v/v/n/projects/Plan.md" rel="noopener noreferrer">Plan</a>"#),
-        ("[[plan|the plan]]", r#"href="/v/v/n/projects/Plan.md" rel="noopener noreferrer">the plan</a>"#),
-        ("[[Plan#My Goals]]", r#"href="/v/v/n/projects/Plan.md#my-goals""#),
-        ("[[#Local Heading]]", r##"<a class="internal" href="#local-heading""##),
-        ("[[Plan#^abc]]", r#"href="/v/v/n/projects/Plan.md#block-abc""#),
+        (
+            "[[Plan]]",
+            r#"<a class="internal" href="/v/v/n/projects/Plan.md" rel="noopener noreferrer">Plan</a>"#,
+        ),
+        (
+            "[[plan|the plan]]",
+            r#"href="/v/v/n/projects/Plan.md" rel="noopener noreferrer">the plan</a>"#,
+        ),
+        (
+            "[[Plan#My Goals]]",
+            r#"href="/v/v/n/projects/Plan.md#my-goals""#,
+        ),
+        (
+            "[[#Local Heading]]",
+            r##"<a class="internal" href="#local-heading""##,
+        ),
+        (
+            "[[Plan#^abc]]",
+            r#"href="/v/v/n/projects/Plan.md#block-abc""#,
+        ),
         ("[[projects/Plan]]", r#"href="/v/v/n/projects/Plan.md""#),
-        ("[[Same]]", r#"class="internal ambiguous" href="/v/v/n/a/Same.md" title="Ambiguous link: “Same” also names b/Same.md; showing a/Same.md""#),
-        ("[[Nowhere]]", r#"<span class="missing" title="No note “Nowhere” in this vault">Nowhere</span>"#),
-        ("[md](projects/Plan.md#Goals)", r#"href="/v/v/n/projects/Plan.md#goals""#),
-        ("![[logo.png]]", r#"<img src="/v/v/raw/attachments/logo.png" alt="logo.png">"#),
-        ("![[logo.png|300]]", r#"<img src="/v/v/raw/attachments/logo.png" alt="logo.png" width="300">"#),
-        ("![alt](attachments/logo.png)", r#"<img src="/v/v/raw/attachments/logo.png" alt="alt">"#),
+        (
+            "[[Same]]",
+            r#"class="internal ambiguous" href="/v/v/n/a/Same.md" title="Ambiguous link: “Same” also names b/Same.md; showing a/Same.md""#,
+        ),
+        (
+            "[[Nowhere]]",
+            r#"<span class="missing" title="No note “Nowhere” in this vault">Nowhere</span>"#,
+        ),
+        (
+            "[md](projects/Plan.md#Goals)",
+            r#"href="/v/v/n/projects/Plan.md#goals""#,
+        ),
+        (
+            "![[logo.png]]",
+            r#"<img src="/v/v/raw/attachments/logo.png" alt="logo.png">"#,
+        ),
+        (
+            "![[logo.png|300]]",
+            r#"<img src="/v/v/raw/attachments/logo.png" alt="logo.png" width="300">"#,
+        ),
+        (
+            "![alt](attachments/logo.png)",
+            r#"<img src="/v/v/raw/attachments/logo.png" alt="alt">"#,
+        ),
         ("![[missing.png]]", r#"class="missing embed-missing""#),
-        ("![[Home]]", r#"<a class="internal embed-link" href="/v/v/n/Home.md""#),
-        ("see https://example.com/a_b and www.example.org.", r#"<a href="https://example.com/a_b" rel="noopener noreferrer">https://example.com/a_b</a> and <a href="http://www.example.org" rel="noopener noreferrer">www.example.org</a>."#),
-        ("`https://example.com` in code", "<code>https://example.com</code>"),
-        ("a paragraph ^para-1", r#"<p id="block-para-1">a paragraph</p>"#),
+        (
+            "![[Home]]",
+            r#"<a class="internal embed-link" href="/v/v/n/Home.md""#,
+        ),
+        (
+            "see https://example.com/a_b and www.example.org.",
+            r#"<a href="https://example.com/a_b" rel="noopener noreferrer">https://example.com/a_b</a> and <a href="http://www.example.org" rel="noopener noreferrer">www.example.org</a>."#,
+        ),
+        (
+            "`https://example.com` in code",
+            "<code>https://example.com</code>",
+        ),
+        (
+            "a paragraph ^para-1",
+            r#"<p id="block-para-1">a paragraph</p>"#,
+        ),
         ("- item ^it", r#"<li id="block-it">item</li>"#),
         ("## Goals\n## Goals", r#"<h2 id="goals">Goals</h2>"#),
         ("## Goals\n## Goals", r#"<h2 id="goals-1">Goals</h2>"#),
-        ("- [x] done\n- [ ] open", r#"<input disabled="" type="checkbox" checked="">"#),
+        (
+            "- [x] done\n- [ ] open",
+            r#"<input disabled="" type="checkbox" checked="">"#,
+        ),
         ("~~gone~~", "<del>gone</del>"),
         ("| a | b |\n|---|---|\n| 1 | 2 |", "<td>1</td>"),
-        ("x[^1]\n\n[^1]: note", r##"<a href="#1" rel="noopener noreferrer">1</a>"##),
+        (
+            "x[^1]\n\n[^1]: note",
+            r##"<a href="#1" rel="noopener noreferrer">1</a>"##,
+        ),
     ];
     for (text, want) in cases {
         let got = html("Home.md", text);
@@ -72,14 +123,23 @@ fn transclusion_is_one_level_and_never_loops() {
     assert!(got.contains(r#"<div class="embed">"#), "{got}");
     assert!(got.contains("Other’s") || got.contains("Other's"), "{got}");
     assert!(got.contains("<strong>text</strong>"), "{got}");
-    assert!(!got.contains("title: x"), "front matter of the embedded note: {got}");
+    assert!(
+        !got.contains("title: x"),
+        "front matter of the embedded note: {got}"
+    );
     // Other embeds Loop: a second level is a link, not Loop's text.
-    assert!(got.contains(r#"<a class="internal embed-link" href="/v/v/n/Loop.md""#), "{got}");
+    assert!(
+        got.contains(r#"<a class="internal embed-link" href="/v/v/n/Loop.md""#),
+        "{got}"
+    );
     assert!(!got.contains("Loop embeds"), "{got}");
     // Loop embeds Home: rendering Loop shows Home's text; Home embedding itself is a link.
     let got = html("Loop.md", "![[Home]] ![[Loop]]");
     assert!(got.contains("text of Home.md"), "{got}");
-    assert!(got.contains(r#"embed-link" href="/v/v/n/Loop.md""#), "{got}");
+    assert!(
+        got.contains(r#"embed-link" href="/v/v/n/Loop.md""#),
+        "{got}"
+    );
 }
 
 #[test]
@@ -102,9 +162,15 @@ fn hostile_markdown_never_keeps_script() {
         let got = html("Home.md", text).to_ascii_lowercase();
         // Text and attribute values may say anything (escaped); no tag or attribute name
         // may be a script's, no URL may run one.
-        for tag in got.split('<').skip(1).map(|t| t.split('>').next().unwrap_or("")) {
+        for tag in got
+            .split('<')
+            .skip(1)
+            .map(|t| t.split('>').next().unwrap_or(""))
+        {
             let names: String = tag.split('"').step_by(2).collect();
-            for bad in ["script", "onerror", "onload", "iframe", "svg", "style", "form"] {
+            for bad in [
+                "script", "onerror", "onload", "iframe", "svg", "style", "form",
+            ] {
                 assert!(!names.contains(bad), "{text} -> <{tag}> in {got}");
             }
         }

@@ -203,19 +203,13 @@ fn render_note(
     let html = sanitize::clean(&markdown::render(&ctx, body));
     let backlinks = web
         .notes
-        .backlinks(vault, view)?
-        .get(path)
-        .map(|from| {
-            from.iter()
-                .map(|p| {
-                    (
-                        p.trim_end_matches(".md").to_string(),
-                        urls::note(&vault.name, p),
-                    )
-                })
-                .collect()
+        .linked_from(vault, view, path)?
+        .into_iter()
+        .map(|p| {
+            let href = urls::note(&vault.name, &p);
+            (p.trim_end_matches(".md").to_string(), href)
         })
-        .unwrap_or_default();
+        .collect();
     let name = file.name.trim_end_matches(".md").to_string();
     NotePage {
         page,

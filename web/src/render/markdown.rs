@@ -11,13 +11,16 @@ use super::resolve::{self, PathIndex, Resolved};
 use super::slug::{self, Slugger};
 use crate::urls;
 
+/// Reads a note's text by path (for a transclusion); `None` when it cannot be read.
+pub type ReadNote<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
 /// Where a note is rendered: its vault and path (for links and embeds) and how to read
 /// another note for a transclusion (`None`: embedded notes become links; one level only).
 pub struct NoteContext<'a> {
     pub vault: &'a str,
     pub path: &'a str,
     pub index: &'a PathIndex,
-    pub transclude: Option<&'a dyn Fn(&str) -> Option<String>>,
+    pub transclude: Option<&'a ReadNote<'a>>,
 }
 
 /// The parser options of every note (and of the link index, so both see the same links).

@@ -3,6 +3,7 @@
 //! ([`slug`]), the front matter table ([`props`]), the links a note makes ([`links`]) and the
 //! sanitiser every note's HTML passes through ([`sanitize`]).
 
+pub mod graph;
 pub mod links;
 pub mod markdown;
 pub mod props;

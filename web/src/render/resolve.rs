@@ -58,6 +58,14 @@ fn strip_md(text: &str) -> &str {
     }
 }
 
+/// The key a link or a file is known by for resolution: its last name, lower-cased, without
+/// `.md`. A link can only resolve to files with its key, so a file added or removed changes
+/// the resolution of the links with that key and no other.
+pub fn name_key(link_or_path: &str) -> String {
+    let name = link_or_path.rsplit('/').next().unwrap_or(link_or_path);
+    strip_md(&name.trim().to_lowercase()).to_string()
+}
+
 fn folder_of(path: &str) -> &str {
     path.rfind('/').map_or("", |i| &path[..i])
 }

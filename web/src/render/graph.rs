@@ -178,9 +178,18 @@ mod tests {
 
     /// Update `graph` from `before` to `after` (paths: the notes plus `files`), and check it
     /// equals a graph built from scratch; the number of notes resolved.
-    fn step(graph: &mut LinkGraph, before: &[&str], after: &[(&str, u8, &str)], files: &[&str]) -> usize {
+    fn step(
+        graph: &mut LinkGraph,
+        before: &[&str],
+        after: &[(&str, u8, &str)],
+        files: &[&str],
+    ) -> usize {
         let parsed = parsed(after);
-        let mut paths: Vec<&str> = after.iter().map(|n| n.0).chain(files.iter().copied()).collect();
+        let mut paths: Vec<&str> = after
+            .iter()
+            .map(|n| n.0)
+            .chain(files.iter().copied())
+            .collect();
         paths.sort();
         let index = PathIndex::new(paths.iter().copied());
         let changed = changed_names(before.iter().copied(), paths.iter().copied());
@@ -219,7 +228,13 @@ mod tests {
         assert_eq!(step(&mut g, &before, &added, &["logo.png"]), 2);
         assert_eq!(g.linked_from("Ghost.md"), ["Home.md"]);
         // A closer namesake takes the link over; removing a note drops its links.
-        let before2 = ["Ghost.md", "Home.md", "Other.md", "logo.png", "projects/Plan.md"];
+        let before2 = [
+            "Ghost.md",
+            "Home.md",
+            "Other.md",
+            "logo.png",
+            "projects/Plan.md",
+        ];
         let moved = [
             ("Home.md", 1, "[[Plan]] [[Ghost]]"),
             ("projects/Plan.md", 2, "nothing"),

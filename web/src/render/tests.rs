@@ -100,10 +100,8 @@ fn every_link_and_embed_form() {
         ("- item ^it", r#"<li id="block-it">item</li>"#),
         ("## Goals\n## Goals", r#"<h2 id="goals">Goals</h2>"#),
         ("## Goals\n## Goals", r#"<h2 id="goals-1">Goals</h2>"#),
-        (
-            "- [x] done\n- [ ] open",
-            r#"<input disabled="" type="checkbox" checked="">"#,
-        ),
+        ("- [x] done\n- [ ] open", r#"type="checkbox""#),
+        ("- [x] done\n- [ ] open", r#"checked="""#),
         ("~~gone~~", "<del>gone</del>"),
         ("| a | b |\n|---|---|\n| 1 | 2 |", "<td>1</td>"),
         (

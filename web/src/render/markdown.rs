@@ -104,6 +104,13 @@ pub fn render(ctx: &NoteContext, text: &str) -> String {
     }
     let mut html = String::with_capacity(text.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, r.out.into_iter());
+    // Table columns are aligned by `style`, which the sanitiser and the CSP refuse: a class.
+    for side in ["left", "center", "right"] {
+        html = html.replace(
+            &format!(" style=\"text-align: {side}\">"),
+            &format!(" class=\"align-{side}\">"),
+        );
+    }
     html
 }
 
@@ -158,6 +165,14 @@ impl<'c, 'a> Renderer<'c, 'a> {
             }) => {
                 let (open, close) = self.link(*link_type, dest_url, title);
                 self.out.push(Event::InlineHtml(open.into()));
+                if let LinkType::WikiLink { has_pothole: false } = link_type {
+                    // `[[Note#Heading]]` reads "Note > Heading", `[[#Heading]]` "Heading", as
+                    // in Obsidian.
+                    let text = dest_url.trim_start_matches('#').replace('#', " > ");
+                    self.out.push(Event::Text(text.into()));
+                    self.out.push(Event::InlineHtml(close.into()));
+                    return end_of_link(events, i) + 1;
+                }
                 self.closers.push(close);
                 self.in_link += 1;
             }
@@ -417,6 +432,14 @@ impl<'c, 'a> Renderer<'c, 'a> {
             self.out.push(Event::Text(text[last..].to_string().into()));
         }
     }
+}
+
+/// The index of the `End(Link)` closing the link that starts at `events[start]`.
+fn end_of_link(events: &[Event], start: usize) -> usize {
+    events[start..]
+        .iter()
+        .position(|e| matches!(e, Event::End(TagEnd::Link)))
+        .map_or(events.len() - 1, |j| start + j)
 }
 
 /// The index of the `End(Image)` closing the image that starts at `events[start]`.

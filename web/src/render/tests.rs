@@ -103,6 +103,12 @@ fn every_link_and_embed_form() {
         ("- [x] done\n- [ ] open", r#"type="checkbox""#),
         ("- [x] done\n- [ ] open", r#"checked="""#),
         ("~~gone~~", "<del>gone</del>"),
+        ("[[Plan#My Goals]]", ">Plan &gt; My Goals</a>"),
+        ("[[#Local Heading]]", ">Local Heading</a>"),
+        (
+            "| a | b |\n|:-:|--:|\n| 1 | 2 |",
+            r#"<td class="align-center">1</td>"#,
+        ),
         ("| a | b |\n|---|---|\n| 1 | 2 |", "<td>1</td>"),
         (
             "x[^1]\n\n[^1]: note",

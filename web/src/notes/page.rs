@@ -30,6 +30,8 @@ struct FolderPage {
 #[template(path = "note.html")]
 struct NotePage {
     page: Page,
+    /// Show the note's name as the page's heading (not when the note starts with it).
+    show_name: bool,
     name: String,
     file: FileEntry,
     history: String,
@@ -211,8 +213,14 @@ fn render_note(
         })
         .collect();
     let name = file.name.trim_end_matches(".md").to_string();
+    // A note that starts with its own name as a `# heading` has that as the page's heading.
+    let first_line = body.trim_start().lines().next().unwrap_or("");
+    let show_name = first_line
+        .strip_prefix("# ")
+        .is_none_or(|h| !h.trim().eq_ignore_ascii_case(&name));
     NotePage {
         page,
+        show_name,
         name,
         file,
         history,

@@ -386,7 +386,9 @@ impl<'c, 'a> Renderer<'c, 'a> {
                 Some(fm) => &text[fm.body_start..],
                 None => &text,
             };
-            let _ = frag;
+            // `![[Note#Heading]]` / `![[Note#^id]]`: that section or block only (the whole
+            // note when there is none by that name).
+            let body = frag.and_then(|f| section(body, f)).unwrap_or(body);
             return format!(
                 "<div class=\"embed\"><p class=\"embed-title\"><a class=\"internal\" href=\"{}\">{}</a></p>{}</div>",
                 escape(&href),
@@ -432,6 +434,47 @@ impl<'c, 'a> Renderer<'c, 'a> {
             self.out.push(Event::Text(text[last..].to_string().into()));
         }
     }
+}
+
+/// The part of `text` a fragment names: `^id` the line ending in ` ^id`; a heading's slug
+/// the heading and everything up to the next heading of the same or a higher level.
+pub fn section<'t>(text: &'t str, frag: &str) -> Option<&'t str> {
+    let last = frag.rsplit('#').next().unwrap_or(frag);
+    if let Some(id) = last.strip_prefix('^') {
+        let marker = format!("^{id}");
+        return text.lines().find(|line| {
+            let line = line.trim_end();
+            line.ends_with(&marker) && line[..line.len() - marker.len()].ends_with([' ', '\t'])
+        });
+    }
+    let want = slug::slug(last);
+    let events: Vec<(Event, std::ops::Range<usize>)> = Parser::new_ext(text, options())
+        .into_offset_iter()
+        .collect();
+    let mut start: Option<(usize, HeadingLevel)> = None;
+    for (i, (event, range)) in events.iter().enumerate() {
+        let Event::Start(Tag::Heading { level, .. }) = event else {
+            continue;
+        };
+        match start {
+            Some((from, open)) if *level <= open => return Some(&text[from..range.start]),
+            Some(_) => {}
+            None => {
+                let mut title = String::new();
+                for (e, _) in &events[i + 1..] {
+                    match e {
+                        Event::End(TagEnd::Heading(_)) => break,
+                        Event::Text(t) | Event::Code(t) => title.push_str(t),
+                        _ => {}
+                    }
+                }
+                if slug::slug(&title) == want {
+                    start = Some((range.start, *level));
+                }
+            }
+        }
+    }
+    start.map(|(from, _)| &text[from..])
 }
 
 /// The index of the `End(Link)` closing the link that starts at `events[start]`.

@@ -183,3 +183,39 @@ fn hostile_markdown_never_keeps_script() {
         }
     }
 }
+
+#[test]
+fn sections_and_blocks_of_a_note() {
+    use super::markdown::section;
+    let text = "# Top\nintro\n## Goals\ngoal text\n### Sub\nsub text\n## Next\nnext text\n- item ^blk\nlast line\n";
+    assert_eq!(
+        section(text, "Goals"),
+        Some("## Goals\ngoal text\n### Sub\nsub text\n")
+    );
+    assert_eq!(section(text, "Top#Sub"), Some("### Sub\nsub text\n"));
+    assert_eq!(
+        section(text, "next"),
+        Some("## Next\nnext text\n- item ^blk\nlast line\n")
+    );
+    assert_eq!(section(text, "^blk"), Some("- item ^blk"));
+    assert_eq!(section(text, "Nowhere"), None);
+    assert_eq!(section(text, "^none"), None);
+    // Embedded: only the section.
+    let index = PathIndex::new(["Home.md", "Other.md"]);
+    let read = |_: &str| Some(text.to_string());
+    let ctx = NoteContext {
+        vault: "v",
+        path: "Home.md",
+        index: &index,
+        transclude: Some(&read),
+    };
+    let got = clean(&render(&ctx, "![[Other#Goals]]"));
+    assert!(
+        got.contains("goal text") && got.contains("sub text"),
+        "{got}"
+    );
+    assert!(
+        !got.contains("intro") && !got.contains("next text"),
+        "{got}"
+    );
+}

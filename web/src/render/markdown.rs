@@ -255,7 +255,18 @@ impl<'c, 'a> Renderer<'c, 'a> {
                 format!("<a href=\"mailto:{}\"{title_attr}>", escape(dest)),
                 "</a>",
             ),
-            _ if dest.starts_with('#') || has_scheme(dest) || dest.starts_with("//") => {
+            _ if dest.starts_with('#') => {
+                // `[x](#My%20Heading)`: the heading's id, as a wikilink would give it.
+                let anchor = slug::fragment(&percent_decode(&dest[1..]));
+                (
+                    format!(
+                        "<a href=\"#{}\"{title_attr}>",
+                        escape(&urls::segment(&anchor))
+                    ),
+                    "</a>",
+                )
+            }
+            _ if has_scheme(dest) || dest.starts_with("//") => {
                 (format!("<a href=\"{}\"{title_attr}>", escape(dest)), "</a>")
             }
             _ => {

@@ -103,6 +103,7 @@ fn every_link_and_embed_form() {
         ("- [x] done\n- [ ] open", r#"type="checkbox""#),
         ("- [x] done\n- [ ] open", r#"checked="""#),
         ("~~gone~~", "<del>gone</del>"),
+        ("[up](#My%20Goals)", r##"<a href="#my-goals""##),
         ("[[Plan#My Goals]]", ">Plan &gt; My Goals</a>"),
         ("[[#Local Heading]]", ">Local Heading</a>"),
         (

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use rayon::prelude::*;
 use vault::hub_write;
 use vault::id::ObjectId;
 use vault::object::Kind;
@@ -17,6 +18,9 @@ use crate::render::graph::{LinkGraph, NoteAt, changed_names};
 use crate::render::links::{self, Outgoing};
 use crate::render::resolve::{PathIndex, is_note};
 use crate::vaults::{HeadView, OpenedVault};
+
+/// How many note versions are read from the hub at a time when the link graph is built.
+const FETCH_BATCH: usize = 512;
 
 /// The link index of every vault the web view has shown.
 #[derive(Default)]
@@ -114,10 +118,17 @@ impl VaultNotes {
             .collect();
         wanted.sort();
         wanted.dedup();
-        let blobs = hub_write::fetch(vault.access.hub(), &wanted, Kind::Blob)?;
-        for (id, bytes) in wanted.iter().zip(blobs) {
-            let text = String::from_utf8_lossy(&bytes);
-            self.outgoing.insert(*id, Arc::new(links::outgoing(&text)));
+        // In batches, so the first build after a start never holds every note's text at
+        // once; each batch parsed on every core.
+        for batch in wanted.chunks(FETCH_BATCH) {
+            let blobs = hub_write::fetch(vault.access.hub(), batch, Kind::Blob)?;
+            let parsed: Vec<Vec<Outgoing>> = blobs
+                .par_iter()
+                .map(|bytes| links::outgoing(&String::from_utf8_lossy(bytes)))
+                .collect();
+            for (id, links) in batch.iter().zip(parsed) {
+                self.outgoing.insert(*id, Arc::new(links));
+            }
         }
         let live: HashSet<ObjectId> = sources.iter().map(|(_, id)| *id).collect();
         self.outgoing.retain(|id, _| live.contains(id));

@@ -511,14 +511,7 @@ pub struct TaskIdArgs {
 
 /// `YYYY-MM-DD`, `today`, `tomorrow`, `yesterday` (in this machine's time zone).
 pub fn parse_day(text: &str) -> Result<jiff::civil::Date, String> {
-    let today = jiff::ZonedDateTime::now().date();
-    let day = match text.to_ascii_lowercase().as_str() {
-        "today" => Some(today),
-        "tomorrow" => today.tomorrow().ok(),
-        "yesterday" => today.yesterday().ok(),
-        _ => vault::markdown::parse_date(text),
-    };
-    day.ok_or_else(|| {
+    vault::markdown::parse_day(text, jiff::ZonedDateTime::now().date()).ok_or_else(|| {
         format!("`{text}` is not a day; write YYYY-MM-DD (2026-12-01), today or tomorrow")
     })
 }

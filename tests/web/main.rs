@@ -9,3 +9,4 @@ mod common;
 mod hostile;
 mod login;
 mod notes;
+mod tasks;

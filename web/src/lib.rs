@@ -14,6 +14,7 @@ mod notes;
 pub mod render;
 mod session;
 mod statics;
+mod tasks;
 pub mod urls;
 mod vaults;
 
@@ -51,6 +52,7 @@ pub struct Web {
     sessions: Sessions,
     heads: vaults::HeadCache,
     notes: notes::index::NotesState,
+    tasks: tasks::TaskCache,
 }
 
 impl Web {
@@ -62,6 +64,7 @@ impl Web {
             sessions,
             heads: vaults::HeadCache::default(),
             notes: notes::index::NotesState::default(),
+            tasks: tasks::TaskCache::default(),
         })
     }
 
@@ -85,6 +88,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .merge(login::routes())
         .merge(notes::routes())
         .merge(statics::routes())
+        .merge(tasks::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }

@@ -189,6 +189,18 @@ pub fn parse_date(text: &str) -> Option<Date> {
     Date::new(year, month, day).ok()
 }
 
+/// A day as a person types it in a filter: `YYYY-MM-DD` ([`parse_date`]), or `today`,
+/// `tomorrow`, `yesterday` relative to `today` (any case). Shared by `syncd tasks --due-before`
+/// and the server's web view, so both read the same days.
+pub fn parse_day(text: &str, today: Date) -> Option<Date> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "today" => Some(today),
+        "tomorrow" => today.tomorrow().ok(),
+        "yesterday" => today.yesterday().ok(),
+        _ => parse_date(text.trim()),
+    }
+}
+
 /// A character that can be part of a tag (Obsidian: letters, digits, `_`, `-`, `/`).
 fn is_tag_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '_' | '-' | '/')

@@ -5,6 +5,17 @@ fn d(text: &str) -> Date {
 }
 
 #[test]
+fn parse_day_reads_dates_and_days_relative_to_today() {
+    let today = d("2026-12-31");
+    assert_eq!(parse_day("today", today), Some(today));
+    assert_eq!(parse_day("Tomorrow", today), Some(d("2027-01-01")));
+    assert_eq!(parse_day("yesterday", today), Some(d("2026-12-30")));
+    assert_eq!(parse_day(" 2026-02-01 ", today), Some(d("2026-02-01")));
+    assert_eq!(parse_day("2026-02-30", today), None);
+    assert_eq!(parse_day("next week", today), None);
+}
+
+#[test]
 fn parse_date_accepts_only_real_yyyy_mm_dd() {
     type Ymd = (i16, i8, i8);
     let cases: &[(&str, Option<Ymd>)] = &[

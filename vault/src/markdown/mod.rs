@@ -22,6 +22,6 @@ mod recurrence;
 pub mod tasks;
 
 pub use edit::{EditError, append_task, mark_done, mark_undone, new_task_line};
-pub use fields::{Fields, Planning, Priority, parse_date};
+pub use fields::{Fields, Planning, Priority, parse_date, parse_day};
 pub use id::TaskId;
 pub use tasks::{ParsedNote, Task, Warning, is_task_source, parse_note};

@@ -27,7 +27,7 @@ use crate::paths::VaultPath;
 use crate::scan::ScanError;
 
 pub use list::{ListStats, ListedTask, VaultTasks, list};
-pub use query::{PathFilter, StateFilter, TaskQuery, sort_tasks};
+pub use query::{PathFilter, StateFilter, TaskQuery, sort_tasks, task_order};
 pub use write::{TaskChange, add, complete, reopen};
 
 /// Why a task command did nothing. Nothing in the vault was changed in any case.

@@ -121,25 +121,35 @@ fn urgency(p: Option<Priority>) -> u8 {
     }
 }
 
-/// What needs doing first comes first: by due date (undated last), then priority, then where
-/// the task is (path, line), so equal tasks keep their order in the notes.
-pub fn sort_tasks(tasks: &mut Vec<ListedTask>) {
-    let key = |t: &ListedTask| {
+/// The order of a listing (what needs doing first comes first): by due date (undated last),
+/// then priority, then where the task is (path, line), so equal tasks keep their order in the
+/// notes. A total order on tasks alone, independent of any query: a listing sorted once can be
+/// filtered many times and stays sorted (the server's web view does so per head snapshot).
+pub fn task_order(
+    (a_path, a): (&VaultPath, &Task),
+    (b_path, b): (&VaultPath, &Task),
+) -> std::cmp::Ordering {
+    let key = |t: &Task| {
         (
-            t.task.planning.due.is_none(),
-            t.task.planning.due,
-            urgency(t.task.planning.priority),
+            t.planning.due.is_none(),
+            t.planning.due,
+            urgency(t.planning.priority),
         )
     };
+    key(a)
+        .cmp(&key(b))
+        .then_with(|| a_path.cmp(b_path))
+        .then(a.line.cmp(&b.line))
+}
+
+/// Sorts a listing by [`task_order`].
+pub fn sort_tasks(tasks: &mut Vec<ListedTask>) {
     // Sort positions, then move each task once: a task is a few hundred bytes, and a sort
     // moving them around costs more than comparing them (tens of thousands of open tasks).
     let mut order: Vec<usize> = (0..tasks.len()).collect();
     order.sort_unstable_by(|&a, &b| {
         let (a, b) = (&tasks[a], &tasks[b]);
-        key(a)
-            .cmp(&key(b))
-            .then_with(|| a.path.cmp(&b.path))
-            .then(a.task.line.cmp(&b.task.line))
+        task_order((&a.path, &a.task), (&b.path, &b.task))
     });
     let mut slots: Vec<Option<ListedTask>> = tasks.drain(..).map(Some).collect();
     tasks.extend(order.into_iter().filter_map(|i| slots[i].take()));

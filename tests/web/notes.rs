@@ -201,6 +201,23 @@ fn raw_files_are_served_with_their_type_and_never_as_a_page() {
             .unwrap()
             .contains("default-src 'none'")
     );
+    // Shown again: the browser's copy is still good (its ETag), no bytes sent.
+    let etag = logo.header("etag").expect("an ETag").to_string();
+    assert_eq!(logo.header("cache-control"), Some("private, no-cache"));
+    let conditional = |tag: &str| {
+        let res = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(w.url("/v/notes/raw/attachments/logo.png"))
+            .header("cookie", format!("vault_session={}", c.session().unwrap()))
+            .header("if-none-match", tag)
+            .send()
+            .unwrap();
+        (res.status().as_u16(), res.bytes().unwrap().len())
+    };
+    assert_eq!(conditional(&etag), (304, 0));
+    assert_eq!(conditional("\"another\"").0, 200);
     let note = c.get("/v/notes/raw/Home.md");
     assert_eq!(
         note.header("content-type"),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
@@ -32,33 +32,52 @@ async fn vault_bare(Path(vault): Path<String>) -> Redirect {
     Redirect::to(&urls::vault(&vault))
 }
 
-/// The current bytes of a file, as [`raw::serving`] says.
+/// The current bytes of a file, as [`raw::serving`] says. Its blob id is its ETag: a browser
+/// showing the same image again asks with `If-None-Match` and gets a 304 without the bytes
+/// (the answer is `private`: only this browser keeps it).
 async fn raw_file(
     State(web): State<Arc<Web>>,
     ViewerForFile(viewer): ViewerForFile,
     Path((vault, path)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let path = urls::parse_path(&path)?;
     let vault = web.open_vault(&viewer, &vault)?;
     let name = path.file_name().to_string();
-    let bytes = blocking(move || {
+    let known = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (etag, bytes) = blocking(move || {
         let view = web.head_view(&vault)?;
         let meta = view.files.get(&path).ok_or_else(|| {
             WebError::not_found(format!("there is no file `{path}` in this vault"))
         })?;
-        vault.blob(meta.id)
+        let etag = format!("\"{}\"", meta.id);
+        if known.is_some_and(|k| k.split(',').any(|t| t.trim() == etag)) {
+            return Ok((etag, None));
+        }
+        Ok((etag, Some(vault.blob(meta.id)?)))
     })
     .await?;
     let serving = raw::serving(&name);
+    let common = [
+        (header::ETAG, etag),
+        (header::CACHE_CONTROL, "private, no-cache".to_string()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        (header::CONTENT_SECURITY_POLICY, crate::CSP.to_string()),
+    ];
+    let Some(bytes) = bytes else {
+        return Ok((StatusCode::NOT_MODIFIED, common).into_response());
+    };
     Ok((
+        common,
         [
             (header::CONTENT_TYPE, serving.content_type),
             (
                 header::CONTENT_DISPOSITION,
                 raw::disposition(&name, serving.inline),
             ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            (header::CONTENT_SECURITY_POLICY, crate::CSP.to_string()),
         ],
         bytes,
     )

@@ -232,3 +232,26 @@ fn path_traversal_is_refused_on_every_path_route() {
         }
     }
 }
+
+#[test]
+fn another_accounts_vault_is_a_404_on_every_path_route() {
+    let w = WebWorld::with_files(|root| write(root, "Home.md", "# Home\n"));
+    w.add_user("bob", "bob's long password");
+    let bob = crate::common::web::WebClient::new(&w.server.url);
+    bob.login("bob", "bob's long password")
+        .expect("bob logs in");
+    for path in [
+        "/v/notes/",
+        "/v/notes/f/x/",
+        "/v/notes/n/Home.md",
+        "/v/notes/raw/Home.md",
+    ] {
+        let page = bob.get(path);
+        assert_eq!(page.status, 404, "{path}");
+        assert!(!page.body.contains("# Home"), "{path}");
+    }
+    // The same paths for alice, whose vault it is.
+    let alice = w.client();
+    assert_eq!(alice.get("/v/notes/n/Home.md").status, 200);
+    assert_eq!(alice.get("/v/notes/raw/Home.md").body, "# Home\n");
+}

@@ -79,6 +79,21 @@ impl NotesState {
     }
 }
 
+impl NotesState {
+    /// Whether the link graph of `view`'s head is built or being built (then a note page
+    /// waits for it rather than building it again).
+    pub fn graph_started(&self, vault: &OpenedVault, view: &HeadView) -> bool {
+        let cell = self.vault(vault);
+        match cell.try_lock() {
+            Ok(notes) => notes.graph_head == Some(view.head),
+            Err(std::sync::TryLockError::WouldBlock) => true,
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                p.into_inner().graph_head == Some(view.head)
+            }
+        }
+    }
+}
+
 impl VaultNotes {
     /// Move to `view`'s head; its path index (the last one when the paths are the same).
     fn at_head(&mut self, view: &HeadView) -> Arc<PathIndex> {

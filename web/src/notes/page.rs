@@ -83,6 +83,7 @@ async fn show_folder(
     let (view, listing) = {
         let folder = folder.clone();
         let vault = vault.clone();
+        let web = web.clone();
         blocking(move || {
             let view = web.head_view(&vault)?;
             let listing = folder::listing(&vault.name, &view.files, &folder);
@@ -90,6 +91,7 @@ async fn show_folder(
         })
         .await?
     };
+    warm_links(&web, &vault, &view);
     let (folders, files) = listing.ok_or_else(|| {
         WebError::not_found(format!("there is no folder `{folder}` in this vault"))
     })?;
@@ -110,6 +112,20 @@ async fn show_folder(
     .render()
     .map_err(WebError::internal)?;
     Ok(Html(html).into_response())
+}
+
+/// Build the link graph of a head in the background when a folder is shown, so the first
+/// note opened from it after a start (or a large change) does not wait for every note to be
+/// read.
+fn warm_links(web: &Arc<Web>, vault: &OpenedVault, view: &Arc<HeadView>) {
+    if web.notes.graph_started(vault, view) {
+        return;
+    }
+    let (web, vault, view) = (web.clone(), vault.clone(), view.clone());
+    std::thread::spawn(move || {
+        // Errors are logged where they happen; the next note page tries again.
+        let _ = web.notes.linked_from(&vault, &view, "");
+    });
 }
 
 pub(super) async fn note(

@@ -6,6 +6,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod hostile;
 mod login;
+mod notes;
 mod tasks;
 mod search;

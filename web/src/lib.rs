@@ -11,6 +11,8 @@ mod error;
 mod layout;
 mod login;
 pub mod search;
+mod notes;
+pub mod render;
 mod session;
 mod statics;
 mod tasks;
@@ -50,6 +52,7 @@ pub struct Web {
     config: WebConfig,
     sessions: Sessions,
     heads: vaults::HeadCache,
+    notes: notes::index::NotesState,
     tasks: tasks::TaskCache,
     search: search::SearchIndexes,
 }
@@ -63,6 +66,7 @@ impl Web {
             config,
             sessions,
             heads: vaults::HeadCache::default(),
+            notes: notes::index::NotesState::default(),
             tasks: tasks::TaskCache::default(),
             search,
         })
@@ -91,6 +95,7 @@ impl Web {
 pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .merge(login::routes())
+        .merge(notes::routes())
         .merge(statics::routes())
         .merge(tasks::routes())
         .merge(search::routes())

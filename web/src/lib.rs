@@ -8,6 +8,7 @@
 
 pub mod backend;
 mod error;
+mod history;
 mod layout;
 mod login;
 mod session;
@@ -80,6 +81,7 @@ pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .merge(login::routes())
         .merge(statics::routes())
+        .merge(history::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }

@@ -448,3 +448,40 @@ fn hostile_names_and_contents_never_run_in_the_history() {
     }
     assert!(b.text("main").contains("alert('after')"));
 }
+
+#[test]
+fn the_log_pages_through_every_snapshot_in_order() {
+    let w = WebWorld::with_files(|root| {
+        std::fs::write(root.join("daily.md"), "day 0\n").unwrap();
+        filetime::set_file_mtime(root.join("daily.md"), at(1)).unwrap();
+    });
+    let laptop = w.laptop();
+    for day in 1..=51 {
+        laptop.write("daily.md", &format!("day {day}\n"), 10 + day);
+        laptop.sync();
+    }
+    let log: Vec<String> = syncd_log(&laptop, None)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(log.len(), 52);
+    let c = w.client();
+    let (mut shown, mut url, mut pages) = (Vec::new(), Some("/v/notes/history".to_string()), 0);
+    while let Some(next) = url.take() {
+        let page = c.get(&next);
+        assert_eq!(page.status, 200, "{next}");
+        pages += 1;
+        let mut rest = page.body.as_str();
+        while let Some(at) = rest.find("<li id=\"s-") {
+            shown.push(rest[at + 10..at + 74].to_string());
+            rest = &rest[at + 74..];
+        }
+        if let Some(at) = page.body.find("rel=\"next\"") {
+            let href = page.body[..at].rfind("href=\"").unwrap() + 6;
+            let end = page.body[href..].find('"').unwrap() + href;
+            url = Some(page.body[href..end].to_string());
+        }
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(shown, log);
+}

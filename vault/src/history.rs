@@ -30,6 +30,7 @@ pub use at::{At, Version, show, snapshot_at};
 pub(crate) use author::Authors;
 pub use changes::{PathChange, pair_renames};
 pub use deleted::{Deletion, deleted};
+pub use objects::Known;
 pub(crate) use objects::{Node, Objects, Walk};
 pub use on_hub::{HubHistory, log_hub};
 

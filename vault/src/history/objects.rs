@@ -45,19 +45,22 @@ impl<'a> Objects<'a> {
     }
 
     /// Everything from `hub` (the server has no local store), starting with the snapshots
-    /// `known` already decoded by an earlier walk (they never change for an id).
-    pub fn hub_only(hub: &'a dyn Hub, known: HashMap<ObjectId, Snapshot>) -> Objects<'a> {
+    /// and trees `known` already decoded by an earlier reader (they never change for an id).
+    pub fn hub_only(hub: &'a dyn Hub, known: Known) -> Objects<'a> {
         Objects {
             store: None,
             hub,
-            trees: HashMap::new(),
-            snaps: known,
+            trees: known.trees,
+            snaps: known.snapshots,
         }
     }
 
-    /// The snapshots decoded so far, to hand to the next [`Objects::hub_only`].
-    pub fn into_snapshots(self) -> HashMap<ObjectId, Snapshot> {
-        self.snaps
+    /// The snapshots and trees decoded so far, to hand to the next [`Objects::hub_only`].
+    pub fn into_known(self) -> Known {
+        Known {
+            snapshots: self.snaps,
+            trees: self.trees,
+        }
     }
 
     /// The bytes of `ids` (in order): local ones from the store, the rest in `get`s of at
@@ -364,6 +367,21 @@ impl<'a> Objects<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// Snapshots and trees decoded by one reader of a hub's history, for the next: each was
+/// checked against its id when read, and an id's object never changes.
+#[derive(Debug, Default)]
+pub struct Known {
+    pub snapshots: HashMap<ObjectId, Snapshot>,
+    pub trees: HashMap<ObjectId, Tree>,
+}
+
+impl Known {
+    /// How many tree entries are kept (a measure of the memory the trees take).
+    pub fn tree_entries(&self) -> usize {
+        self.trees.values().map(|t| t.entries.len()).sum()
     }
 }
 

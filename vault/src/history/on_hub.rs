@@ -2,15 +2,13 @@
 //! only the vaults' hubs (the web view's log, a file's history, a revision's author). Same
 //! walks, same checks as on a device; only where objects come from differs.
 
-use std::collections::HashMap;
-
 use crate::hub::Hub;
 use crate::id::ObjectId;
 use crate::object::{FileMeta, Snapshot};
 use crate::paths::VaultPath;
 
 use super::changes::PathChange;
-use super::objects::{Node, Objects};
+use super::objects::{Known, Node, Objects};
 use super::{HistoryError, LogEntry, author, log_walk};
 
 /// [`super::log`] for a server: the log of the hub's head, objects from `hub` only.
@@ -20,27 +18,28 @@ pub fn log_hub(
     limit: usize,
 ) -> Result<Vec<LogEntry>, HistoryError> {
     let head = hub.head()?;
-    HubHistory::new(hub, HashMap::new()).log(head, path, None, limit)
+    HubHistory::new(hub, Known::default()).log(head, path, None, limit)
 }
 
-/// A reader of one hub's history. Decoded snapshots can be kept between readers
-/// ([`HubHistory::into_known`]): a snapshot never changes for its id, so a server paging
-/// through a long log reads each from the hub once.
+/// A reader of one hub's history. Decoded snapshots and trees can be kept between readers
+/// ([`HubHistory::into_known`]): they never change for their ids, so a server paging
+/// through a long log, or walking one file's history again, reads each from the hub once.
 pub struct HubHistory<'h> {
     objects: Objects<'h>,
 }
 
 impl<'h> HubHistory<'h> {
-    /// Reads `hub`, knowing the snapshots `known` already (each decoded from its own id).
-    pub fn new(hub: &'h dyn Hub, known: HashMap<ObjectId, Snapshot>) -> HubHistory<'h> {
+    /// Reads `hub`, knowing the snapshots and trees `known` already (each decoded from its
+    /// own id).
+    pub fn new(hub: &'h dyn Hub, known: Known) -> HubHistory<'h> {
         HubHistory {
             objects: Objects::hub_only(hub, known),
         }
     }
 
-    /// The snapshots decoded by this reader and those it was given.
-    pub fn into_known(self) -> HashMap<ObjectId, Snapshot> {
-        self.objects.into_snapshots()
+    /// The snapshots and trees decoded by this reader and those it was given.
+    pub fn into_known(self) -> Known {
+        self.objects.into_known()
     }
 
     /// The snapshot `id` (hash-checked, strictly decoded).

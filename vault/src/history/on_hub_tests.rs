@@ -1,10 +1,8 @@
 //! The history read from a hub alone (the server's web view) agrees with a device's.
 
-use std::collections::HashMap;
-
 use super::super::tests::{p, publish, world};
 use super::*;
-use crate::history::{FileChange, log};
+use crate::history::{FileChange, Known, log};
 
 #[test]
 fn a_hub_only_log_is_the_devices_log_and_pages_after_a_snapshot() {
@@ -18,7 +16,7 @@ fn a_hub_only_log_is_the_devices_log_and_pages_after_a_snapshot() {
             log(&w.vault, &w.hub, path.as_ref(), usize::MAX).unwrap()
         );
     }
-    let mut h = HubHistory::new(&w.hub, HashMap::new());
+    let mut h = HubHistory::new(&w.hub, Known::default());
     let page: Vec<_> = h
         .log(Some(s3), None, Some(s3), 1)
         .unwrap()
@@ -34,7 +32,11 @@ fn a_hub_only_log_is_the_devices_log_and_pages_after_a_snapshot() {
     ));
     // Snapshots decoded once are handed on.
     let known = h.into_known();
-    assert!(known.contains_key(&s1) && known.contains_key(&s3));
+    assert!(known.snapshots.contains_key(&s1) && known.snapshots.contains_key(&s3));
+    assert!(
+        known.tree_entries() == 0,
+        "a log of everything reads no tree"
+    );
 }
 
 #[test]
@@ -47,7 +49,7 @@ fn changes_of_a_snapshot_against_its_first_parent() {
         &[s1],
         2,
     );
-    let mut h = HubHistory::new(&w.hub, HashMap::new());
+    let mut h = HubHistory::new(&w.hub, Known::default());
     let first = h.snapshot(s1).unwrap();
     let all: Vec<String> = h
         .changes(&first)
@@ -97,7 +99,7 @@ fn the_author_is_the_device_that_introduced_the_content() {
     let s1 = publish(&w.hub, &[("a.md", "a")], &[], 1);
     let s2 = publish(&w.hub, &[("a.md", "a"), ("z.md", "z")], &[s1], 2);
     let s3 = publish(&w.hub, &[("a.md", "a3"), ("z.md", "z")], &[s2], 3);
-    let mut h = HubHistory::new(&w.hub, HashMap::new());
+    let mut h = HubHistory::new(&w.hub, Known::default());
     let a = crate::id::ObjectId::of(b"a");
     assert_eq!(
         h.author(Some(s2), &p("a.md"), a).unwrap().as_deref(),

@@ -1,13 +1,14 @@
-//! What the history pages keep between requests, per vault: the decoded snapshots (a snapshot
-//! never changes for its id, so paging through a log of thousands reads each from the hub
-//! once) and the change summary of each snapshot (computed once by Merkle descent). Kept per
-//! user and vault, filled only from that vault's hub, so one vault's ids never answer for
-//! another's.
+//! What the history pages keep between requests, per vault: the decoded snapshots and trees
+//! (an object never changes for its id, so paging through a log of thousands, or walking a
+//! file's history again, reads each from the hub once) and the change summary of each
+//! snapshot (computed once by Merkle descent). Kept per user and vault, filled only from that
+//! vault's hub, so one vault's ids never answer for another's. Bounded: beyond
+//! [`MAX_SNAPSHOTS`] snapshots or [`MAX_TREE_ENTRIES`] tree entries a vault's part starts over.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use vault::history::{HistoryError, HubHistory, PathChange};
+use vault::history::{HistoryError, HubHistory, Known, PathChange};
 use vault::id::ObjectId;
 use vault::object::Snapshot;
 
@@ -17,6 +18,9 @@ use crate::OpenedVault;
 pub const SHOWN_CHANGES: usize = 5;
 /// Beyond this many snapshots of one vault the cache starts over (memory stays bounded).
 const MAX_SNAPSHOTS: usize = 200_000;
+/// Beyond this many entries in the trees kept for one vault (some 100 bytes each), its trees
+/// are dropped: the next walks read them from the hub again.
+const MAX_TREE_ENTRIES: usize = 250_000;
 
 /// How a snapshot changed its first parent, in short.
 #[derive(Debug, Clone)]
@@ -28,7 +32,7 @@ pub struct Summary {
 
 #[derive(Default)]
 struct VaultHistory {
-    snapshots: HashMap<ObjectId, Snapshot>,
+    known: Known,
     summaries: HashMap<ObjectId, Arc<Summary>>,
 }
 
@@ -45,25 +49,30 @@ pub fn with_history<T>(
     vault: &OpenedVault,
     f: impl FnOnce(&mut HubHistory, &mut Summaries) -> Result<T, HistoryError>,
 ) -> Result<T, HistoryError> {
-    let (snapshots, summaries) = {
+    let (known, summaries) = {
         let mut all = CACHE.lock().unwrap_or_else(|p| p.into_inner());
         let entry = all.entry(key(vault)).or_default();
         (
-            std::mem::take(&mut entry.snapshots),
+            std::mem::take(&mut entry.known),
             std::mem::take(&mut entry.summaries),
         )
     };
-    let mut history = HubHistory::new(vault.access.hub(), snapshots);
+    let mut history = HubHistory::new(vault.access.hub(), known);
     let mut summaries = Summaries { known: summaries };
     let result = f(&mut history, &mut summaries);
-    let mut snapshots = history.into_known();
-    if snapshots.len() > MAX_SNAPSHOTS {
-        snapshots.clear();
+    let mut known = history.into_known();
+    if known.snapshots.len() > MAX_SNAPSHOTS {
+        known = Known::default();
         summaries.known.clear();
+    }
+    if known.tree_entries() > MAX_TREE_ENTRIES {
+        known.trees.clear();
     }
     let mut all = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     let entry = all.entry(key(vault)).or_default();
-    entry.snapshots.extend(snapshots);
+    // Another request may have put back what it learnt meanwhile: keep both.
+    entry.known.snapshots.extend(known.snapshots);
+    entry.known.trees.extend(known.trees);
     entry.summaries.extend(summaries.known);
     result
 }

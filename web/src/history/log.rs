@@ -221,12 +221,10 @@ pub async fn file_log(
     let p = path.as_str();
     let rows: Vec<FileRow> = rows
         .into_iter()
-        .map(|e| {
+        // A log of one path gives every entry its change.
+        .filter_map(|e| e.change.clone().map(|change| (e, change)))
+        .map(|(e, change)| {
             let id = e.snapshot.to_hex();
-            let change = e.change.clone().unwrap_or(FileChange::Modified {
-                from: e.tree,
-                to: e.tree,
-            });
             let row = change_row(
                 &name,
                 &id,

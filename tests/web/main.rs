@@ -7,6 +7,7 @@
 mod common;
 
 mod hostile;
+mod history;
 mod login;
 mod notes;
 mod tasks;

@@ -14,8 +14,10 @@
 
 pub(crate) mod at;
 mod author;
+mod changes;
 mod deleted;
 mod objects;
+mod on_hub;
 
 use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
@@ -26,8 +28,11 @@ use crate::store::StoreError;
 
 pub use at::{At, Version, show, snapshot_at};
 pub(crate) use author::Authors;
+pub use changes::{PathChange, pair_renames};
 pub use deleted::{Deletion, deleted};
+pub use objects::Known;
 pub(crate) use objects::{Node, Objects, Walk};
+pub use on_hub::{HubHistory, log_hub};
 
 /// How a snapshot changed one path, compared with its first parent.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -134,12 +139,36 @@ pub fn log(
     limit: usize,
 ) -> Result<Vec<LogEntry>, HistoryError> {
     let mut objects = Objects::new(vault, hub)?;
-    let mut walk = Walk::new(&mut objects, hub.head()?)?;
+    let head = hub.head()?;
+    log_walk(&mut objects, head, path, None, limit)
+}
+
+/// The log from `head` (see [`log`]), the entries up to and including `after` left out
+/// (paging: `after` is the last entry of the page before; [`HistoryError::UnknownSnapshot`]
+/// when the walk never meets it).
+pub(crate) fn log_walk(
+    objects: &mut Objects,
+    head: Option<ObjectId>,
+    path: Option<&VaultPath>,
+    after: Option<ObjectId>,
+    limit: usize,
+) -> Result<Vec<LogEntry>, HistoryError> {
+    let mut walk = Walk::new(objects, head)?;
     let mut out = Vec::new();
+    let mut skipping = after;
     while out.len() < limit {
-        let Some((id, snap)) = walk.next(&mut objects)? else {
+        let Some((id, snap)) = walk.next(objects)? else {
+            if let Some(after) = skipping {
+                return Err(HistoryError::UnknownSnapshot(after.to_hex()));
+            }
             break;
         };
+        if let Some(after) = skipping {
+            if id == after {
+                skipping = None;
+            }
+            continue;
+        }
         let change = match path {
             None => None,
             Some(path) => {

@@ -8,6 +8,7 @@
 
 pub mod backend;
 mod error;
+mod history;
 mod layout;
 mod login;
 pub mod search;
@@ -99,6 +100,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .merge(statics::routes())
         .merge(tasks::routes())
         .merge(search::routes())
+        .merge(history::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }

@@ -64,6 +64,63 @@ pub fn parse_path(text: &str) -> Result<VaultPath, WebError> {
         .map_err(|e| WebError::not_found(format!("there is no file `{text}` in this vault ({e})")))
 }
 
+// --- history and revisions (docs/web.md "History and revisions") ---
+
+/// The vault's snapshot log: `/v/{vault}/history`, older pages `?before={snapshot}`.
+pub fn history(vault_name: &str, before: Option<&str>) -> String {
+    match before {
+        None => format!("{}history", vault(vault_name)),
+        Some(id) => format!("{}history?before={}", vault(vault_name), segment(id)),
+    }
+}
+
+/// One file's history: `/v/{vault}/history/{path}`.
+pub fn file_history(vault_name: &str, file: &str) -> String {
+    format!("{}history/{}", vault(vault_name), path(file))
+}
+
+/// A file's bytes as snapshot `snapshot` holds them: `/v/{vault}/version/{snapshot}/{path}`
+/// (`download`: always as an attachment).
+pub fn version(vault_name: &str, snapshot: &str, file: &str, download: bool) -> String {
+    let url = format!(
+        "{}version/{}/{}",
+        vault(vault_name),
+        segment(snapshot),
+        path(file)
+    );
+    if download { url + "?download=1" } else { url }
+}
+
+/// The diff of `file` between two snapshots (`to` `None`: the head).
+pub fn diff(vault_name: &str, file: &str, from: &str, to: Option<&str>) -> String {
+    let mut url = format!(
+        "{}diff?path={}&from={}",
+        vault(vault_name),
+        segment(file),
+        segment(from)
+    );
+    if let Some(to) = to {
+        url.push_str("&to=");
+        url.push_str(&segment(to));
+    }
+    url
+}
+
+/// The diff of the current version against the revision `rev` (a `.revisions/` path).
+pub fn diff_revision(vault_name: &str, rev: &str) -> String {
+    format!("{}diff?rev={}", vault(vault_name), segment(rev))
+}
+
+/// The revisions page: `/v/{vault}/revisions`.
+pub fn revisions(vault_name: &str) -> String {
+    format!("{}revisions", vault(vault_name))
+}
+
+/// Where the revisions page's Restore buttons post.
+pub fn restore(vault_name: &str) -> String {
+    format!("{}revisions/restore", vault(vault_name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,14 +60,26 @@ impl<'h> Authors<'h> {
         let Some(objects) = &mut self.objects else {
             return Ok(None);
         };
-        let mut walk = Walk::new(objects, self.from)?;
-        let mut author = None;
-        while let Some((_, snap)) = walk.next(objects)? {
-            match objects.node_at(Some(snap.tree), path)? {
-                Some(Node::File(meta)) if meta.id == id => author = Some(snap.device_name),
-                _ => break,
-            }
-        }
-        Ok(author)
+        introduced_by(objects, self.from, path, id)
     }
+}
+
+/// The device of the snapshot that introduced `id` at `path`, walking back from `from`;
+/// `None` when `from` does not hold it there. Shared by [`Authors`] (a device) and
+/// [`super::HubHistory::author`] (the server, hub only).
+pub(crate) fn introduced_by(
+    objects: &mut Objects,
+    from: Option<ObjectId>,
+    path: &VaultPath,
+    id: ObjectId,
+) -> Result<Option<String>, HistoryError> {
+    let mut walk = Walk::new(objects, from)?;
+    let mut author = None;
+    while let Some((_, snap)) = walk.next(objects)? {
+        match objects.node_at(Some(snap.tree), path)? {
+            Some(Node::File(meta)) if meta.id == id => author = Some(snap.device_name),
+            _ => break,
+        }
+    }
+    Ok(author)
 }

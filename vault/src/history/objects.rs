@@ -27,7 +27,8 @@ pub(crate) enum Node {
 
 /// Snapshots, trees and blobs, from the local store first and the hub otherwise, each checked.
 pub(crate) struct Objects<'a> {
-    store: PackStore,
+    /// `None` on the server, which has only the hub (the web view's history).
+    store: Option<PackStore>,
     pub hub: &'a dyn Hub,
     trees: HashMap<ObjectId, Tree>,
     snaps: HashMap<ObjectId, Snapshot>,
@@ -36,11 +37,30 @@ pub(crate) struct Objects<'a> {
 impl<'a> Objects<'a> {
     pub fn new(vault: &LocalVault, hub: &'a dyn Hub) -> Result<Objects<'a>, HistoryError> {
         Ok(Objects {
-            store: vault.objects()?,
+            store: Some(vault.objects()?),
             hub,
             trees: HashMap::new(),
             snaps: HashMap::new(),
         })
+    }
+
+    /// Everything from `hub` (the server has no local store), starting with the snapshots
+    /// and trees `known` already decoded by an earlier reader (they never change for an id).
+    pub fn hub_only(hub: &'a dyn Hub, known: Known) -> Objects<'a> {
+        Objects {
+            store: None,
+            hub,
+            trees: known.trees,
+            snaps: known.snapshots,
+        }
+    }
+
+    /// The snapshots and trees decoded so far, to hand to the next [`Objects::hub_only`].
+    pub fn into_known(self) -> Known {
+        Known {
+            snapshots: self.snaps,
+            trees: self.trees,
+        }
     }
 
     /// The bytes of `ids` (in order): local ones from the store, the rest in `get`s of at
@@ -49,15 +69,23 @@ impl<'a> Objects<'a> {
     pub fn bytes(&mut self, ids: &[ObjectId]) -> Result<Vec<Vec<u8>>, HistoryError> {
         let mut out: Vec<Vec<u8>> = Vec::with_capacity(ids.len());
         let mut need: Vec<usize> = Vec::new();
-        let mut reader = self.store.reader();
-        for (i, id) in ids.iter().enumerate() {
-            match reader.read(*id) {
-                Ok(o) => out.push(o.bytes),
-                Err(StoreError::NotFound { .. } | StoreError::PackGone { .. }) => {
-                    need.push(i);
-                    out.push(Vec::new());
+        match &self.store {
+            Some(store) => {
+                let mut reader = store.reader();
+                for (i, id) in ids.iter().enumerate() {
+                    match reader.read(*id) {
+                        Ok(o) => out.push(o.bytes),
+                        Err(StoreError::NotFound { .. } | StoreError::PackGone { .. }) => {
+                            need.push(i);
+                            out.push(Vec::new());
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 }
-                Err(e) => return Err(e.into()),
+            }
+            None => {
+                need.extend(0..ids.len());
+                out.resize(ids.len(), Vec::new());
             }
         }
         let hub = self.hub.describe();
@@ -339,6 +367,21 @@ impl<'a> Objects<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// Snapshots and trees decoded by one reader of a hub's history, for the next: each was
+/// checked against its id when read, and an id's object never changes.
+#[derive(Debug, Default)]
+pub struct Known {
+    pub snapshots: HashMap<ObjectId, Snapshot>,
+    pub trees: HashMap<ObjectId, Tree>,
+}
+
+impl Known {
+    /// How many tree entries are kept (a measure of the memory the trees take).
+    pub fn tree_entries(&self) -> usize {
+        self.trees.values().map(|t| t.entries.len()).sum()
     }
 }
 

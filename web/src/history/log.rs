@@ -1,0 +1,311 @@
+//! The snapshot log of a vault (`/v/{vault}/history`, newest first, a page at a time) and
+//! one file's history (`/v/{vault}/history/{path}`).
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Html;
+use serde::Deserialize;
+
+use vault::history::{FileChange, PathChange};
+use vault::id::ObjectId;
+
+use super::cache::{SHOWN_CHANGES, with_history};
+use super::{When, history_error, parse_snapshot, when};
+use crate::layout::Page;
+use crate::{OpenedVault, Viewer, Web, WebError, blocking, urls};
+
+/// Snapshots per page of the log.
+pub const PAGE: usize = 50;
+/// Most snapshots one file's history lists.
+pub const FILE_LIMIT: usize = 500;
+
+/// A link with its text.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub label: String,
+    pub href: String,
+}
+
+/// One changed path in a row of the log.
+#[derive(Debug, Clone)]
+pub struct ChangeRow {
+    /// "added", "modified", "deleted", "renamed from", "renamed to"
+    pub kind: &'static str,
+    pub path: Link,
+    /// The other path of a rename.
+    pub other: Option<Link>,
+    /// The diff of a modification.
+    pub diff: Option<String>,
+}
+
+/// How a change is said and linked (pure).
+pub fn change_row(
+    vault: &str,
+    snapshot: &str,
+    parent: Option<&str>,
+    change: &PathChange,
+) -> ChangeRow {
+    let path = change.path.as_str();
+    let link = |p: &str| Link {
+        label: p.to_string(),
+        href: urls::file_history(vault, p),
+    };
+    let (kind, other) = match &change.change {
+        FileChange::Added {
+            renamed_from: Some(from),
+            ..
+        } => ("renamed from", Some(link(from.as_str()))),
+        FileChange::Added { .. } => ("added", None),
+        FileChange::Modified { .. } => ("modified", None),
+        FileChange::Deleted {
+            renamed_to: Some(to),
+            ..
+        } => ("renamed to", Some(link(to.as_str()))),
+        FileChange::Deleted { .. } => ("deleted", None),
+    };
+    let diff = match (&change.change, parent) {
+        (FileChange::Modified { .. }, Some(parent)) => {
+            Some(urls::diff(vault, path, parent, Some(snapshot)))
+        }
+        _ => None,
+    };
+    ChangeRow {
+        kind,
+        path: link(path),
+        other,
+        diff,
+    }
+}
+
+/// One snapshot of the log.
+pub struct LogRow {
+    pub id: String,
+    pub short: String,
+    pub when: When,
+    pub device: String,
+    /// (id, short id)
+    pub parents: Vec<(String, String)>,
+    pub merge: bool,
+    pub count: usize,
+    pub changes: Vec<ChangeRow>,
+    pub more: usize,
+}
+
+#[derive(Template)]
+#[template(path = "history/log.html")]
+struct LogPage {
+    page: Page,
+    rows: Vec<LogRow>,
+    /// The next (older) page.
+    older: Option<String>,
+    newest: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    #[serde(default)]
+    before: Option<String>,
+}
+
+pub async fn vault_log(
+    State(web): State<Arc<Web>>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Result<Html<String>, WebError> {
+    let vault = web.open_vault(&viewer, &name)?;
+    let before = match q.before.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(parse_snapshot(s)?),
+        None => None,
+    };
+    let rows = blocking(move || log_rows(&vault, before)).await?;
+    let older = (rows.len() == PAGE)
+        .then(|| rows.last().map(|r| urls::history(&name, Some(&r.id))))
+        .flatten();
+    let page = Page::of(&viewer, format!("History of {name}")).in_vault(&name, "history");
+    let html = LogPage {
+        page,
+        rows,
+        older,
+        newest: before.map(|_| urls::history(&name, None)),
+    }
+    .render()
+    .map_err(WebError::internal)?;
+    Ok(Html(html))
+}
+
+fn log_rows(vault: &OpenedVault, before: Option<ObjectId>) -> Result<Vec<LogRow>, WebError> {
+    let head = vault.access.hub().head()?;
+    with_history(vault, |history, summaries| {
+        let entries = history.log(head, None, before, PAGE)?;
+        let mut rows = Vec::with_capacity(entries.len());
+        for e in entries {
+            let snap = history.snapshot(e.snapshot)?;
+            let summary = summaries.of(history, e.snapshot, &snap)?;
+            let id = e.snapshot.to_hex();
+            let parent = e.parents.first().map(|p| p.to_hex());
+            rows.push(LogRow {
+                short: e.snapshot.short(),
+                when: when(e.time_ns),
+                device: e.device_name,
+                merge: e.parents.len() > 1,
+                parents: e.parents.iter().map(|p| (p.to_hex(), p.short())).collect(),
+                count: summary.count,
+                changes: summary
+                    .first
+                    .iter()
+                    .map(|c| change_row(&vault.name, &id, parent.as_deref(), c))
+                    .collect(),
+                more: summary.count.saturating_sub(SHOWN_CHANGES),
+                id,
+            });
+        }
+        Ok(rows)
+    })
+    .map_err(history_error)
+}
+
+/// One version of a file in its history.
+pub struct FileRow {
+    pub id: String,
+    pub short: String,
+    pub when: When,
+    pub device: String,
+    pub kind: &'static str,
+    pub other: Option<Link>,
+    /// View and download this version (not for a deletion).
+    pub view: Option<String>,
+    pub download: Option<String>,
+    /// The diff against the version before (the first parent's).
+    pub diff: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "history/file.html")]
+struct FilePage {
+    page: Page,
+    path: String,
+    vault: String,
+    rows: Vec<FileRow>,
+    /// Versions to compare (those with content): (snapshot id, label).
+    versions: Vec<(String, String)>,
+    limited: bool,
+}
+
+pub async fn file_log(
+    State(web): State<Arc<Web>>,
+    viewer: Viewer,
+    Path((name, path)): Path<(String, String)>,
+) -> Result<Html<String>, WebError> {
+    let vault = web.open_vault(&viewer, &name)?;
+    let path = urls::parse_path(&path)?;
+    let rows = {
+        let (vault, path) = (vault.clone(), path.clone());
+        blocking(move || {
+            let head = vault.access.hub().head()?;
+            with_history(&vault, |history, _| {
+                history.log(head, Some(&path), None, FILE_LIMIT)
+            })
+            .map_err(history_error)
+        })
+        .await?
+    };
+    if rows.is_empty() {
+        return Err(WebError::not_found(format!(
+            "`{path}` has never been in this vault's history"
+        )));
+    }
+    let limited = rows.len() == FILE_LIMIT;
+    let p = path.as_str();
+    let rows: Vec<FileRow> = rows
+        .into_iter()
+        // A log of one path gives every entry its change.
+        .filter_map(|e| e.change.clone().map(|change| (e, change)))
+        .map(|(e, change)| {
+            let id = e.snapshot.to_hex();
+            let row = change_row(
+                &name,
+                &id,
+                None,
+                &PathChange {
+                    path: path.clone(),
+                    change: change.clone(),
+                },
+            );
+            let exists = !matches!(change, FileChange::Deleted { .. });
+            FileRow {
+                short: e.snapshot.short(),
+                when: when(e.time_ns),
+                device: e.device_name,
+                kind: row.kind,
+                other: row.other,
+                view: exists.then(|| urls::version(&name, &id, p, false)),
+                download: exists.then(|| urls::version(&name, &id, p, true)),
+                diff: e
+                    .parents
+                    .first()
+                    .map(|parent| urls::diff(&name, p, &parent.to_hex(), Some(&id))),
+                id,
+            }
+        })
+        .collect();
+    let versions = rows
+        .iter()
+        .filter(|r| r.view.is_some())
+        .map(|r| {
+            (
+                r.id.clone(),
+                format!("{} · {} · {}", r.short, r.when.local, r.device),
+            )
+        })
+        .collect();
+    let page = Page::of(&viewer, format!("History of {p}"))
+        .in_vault(&name, "history")
+        .at_path(p);
+    let html = FilePage {
+        page,
+        path: p.to_string(),
+        vault: name,
+        rows,
+        versions,
+        limited,
+    }
+    .render()
+    .map_err(WebError::internal)?;
+    Ok(Html(html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vault::paths::VaultPath;
+
+    #[test]
+    fn changes_are_said_and_linked() {
+        let id = ObjectId::of(b"x");
+        let modified = PathChange {
+            path: VaultPath::new("a b.md").unwrap(),
+            change: FileChange::Modified { from: id, to: id },
+        };
+        let row = change_row("notes", "S", Some("P"), &modified);
+        assert_eq!(row.kind, "modified");
+        assert_eq!(row.path.href, "/v/notes/history/a%20b.md");
+        assert_eq!(
+            row.diff.as_deref(),
+            Some("/v/notes/diff?path=a%20b.md&from=P&to=S")
+        );
+        let renamed = PathChange {
+            path: VaultPath::new("new.md").unwrap(),
+            change: FileChange::Added {
+                id,
+                renamed_from: Some(VaultPath::new("old.md").unwrap()),
+            },
+        };
+        let row = change_row("notes", "S", Some("P"), &renamed);
+        assert_eq!(row.kind, "renamed from");
+        assert_eq!(row.other.unwrap().label, "old.md");
+        assert!(row.diff.is_none());
+    }
+}

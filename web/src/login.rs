@@ -44,9 +44,16 @@ struct NextQuery {
     next: String,
 }
 
-/// Only a path on this server is a place to go after logging in (no open redirect).
-fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+/// Only a path on this server is a place to go after logging in (no open redirect): it starts
+/// with one `/`, and has no backslash (browsers read `/\\host` as `//host`) and no control
+/// character or space (browsers drop tabs and newlines, so `/\t/host` would become `//host`).
+pub(crate) fn safe_next(next: &str) -> String {
+    let on_this_site = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace());
+    if on_this_site {
         next.to_string()
     } else {
         "/".to_string()
@@ -210,4 +217,33 @@ async fn home(State(web): State<Arc<Web>>, viewer: Viewer) -> Result<Html<String
     .render()
     .map_err(WebError::internal)?;
     Ok(Html(html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        for ok in ["/", "/v/notes/", "/v/notes/n/a%20b.md?x=https://y", "/login"] {
+            assert_eq!(safe_next(ok), ok);
+        }
+        for bad in [
+            "",
+            "//evil.example",
+            "//evil.example/v/notes/",
+            "https://evil.example/",
+            "http:/evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\\/evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+    }
 }

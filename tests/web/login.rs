@@ -346,9 +346,9 @@ fn logging_in_and_out_in_a_browser() {
     assert!(b.text("main").contains("notes"));
     b.click("form.logout button[type=submit]");
     b.wait_until("the login page", || b.url().contains("/login"));
-    b.goto(&w.url("/v/notes/"));
+    b.goto(&w.url("/v/notes/n/Home.md"));
     b.wait_until("the redirect to the login page", || {
-        b.url().contains("/login?next=")
+        b.url().contains("/login?next=%2Fv%2Fnotes%2Fn%2FHome.md")
     });
     assert!(b.find("#username").is_displayed_sync(&b));
     b.goto(&w.url("/"));

@@ -8,3 +8,4 @@ mod common;
 
 mod login;
 mod security;
+mod screenshots;

@@ -184,7 +184,11 @@ pub fn measure(lab: &Lab, runs: usize, idle_for: Duration) -> Result<WebFigures>
             .arg("--password-stdin"),
         PASSWORD,
     )?;
-    ensure!(add.status.success(), "vault-server user add: {}", add.stderr);
+    ensure!(
+        add.status.success(),
+        "vault-server user add: {}",
+        add.stderr
+    );
     let server = Process::spawn(
         Command::new(SERVER)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
@@ -215,7 +219,11 @@ pub fn measure(lab: &Lab, runs: usize, idle_for: Duration) -> Result<WebFigures>
     let mut figures = Vec::new();
 
     let pages = [
-        ("note", format!("note page {note}"), format!("{v}n/{}", url_path(&note))),
+        (
+            "note",
+            format!("note page {note}"),
+            format!("{v}n/{}", url_path(&note)),
+        ),
         (
             "folder",
             format!("folder page {folder}/"),
@@ -225,7 +233,11 @@ pub fn measure(lab: &Lab, runs: usize, idle_for: Duration) -> Result<WebFigures>
                 format!("{v}f/{}/", url_path(&folder))
             },
         ),
-        ("tasks", "tasks page (open)".into(), format!("{v}tasks?status=open")),
+        (
+            "tasks",
+            "tasks page (open)".into(),
+            format!("{v}tasks?status=open"),
+        ),
         (
             "search",
             format!("search for `{word}`"),
@@ -237,7 +249,11 @@ pub fn measure(lab: &Lab, runs: usize, idle_for: Duration) -> Result<WebFigures>
         figures.push((key, what, time_page(&web, &path, runs)?));
     }
     eprintln!("  ticking open tasks");
-    figures.push(("tick", "tick (POST tasks/toggle to the new head)".into(), tick(&web, &hub, runs)?));
+    figures.push((
+        "tick",
+        "tick (POST tasks/toggle to the new head)".into(),
+        tick(&web, &hub, runs)?,
+    ));
     eprintln!("  index update after {CHANGED} changed notes");
     let rounds = if lab.summary.notes < 20_000 { 1 } else { runs };
     figures.push((
@@ -300,11 +316,19 @@ fn time_page(web: &WebHttp, path: &str, runs: usize) -> Result<Figure> {
         if first.status == 404 {
             return Ok(Figure::NotAvailable(format!("GET {path} answered 404")));
         }
-        ensure!(first.status == 200, "GET {path} answered {}: {}", first.status, first.body);
+        ensure!(
+            first.status == 200,
+            "GET {path} answered {}: {}",
+            first.status,
+            first.body
+        );
         if !first.body.contains("being brought up to date") {
             break;
         }
-        ensure!(start.elapsed() < READY_LIMIT, "GET {path} never became ready");
+        ensure!(
+            start.elapsed() < READY_LIMIT,
+            "GET {path} never became ready"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let mut times = Times::default();
@@ -330,7 +354,9 @@ pub fn tick(web: &WebHttp, hub: &Path, runs: usize) -> Result<Figure> {
     for _ in 0..runs {
         let page = web.get(&page_path)?;
         if page.status == 404 {
-            return Ok(Figure::NotAvailable(format!("GET {page_path} answered 404")));
+            return Ok(Figure::NotAvailable(format!(
+                "GET {page_path} answered 404"
+            )));
         }
         let Some((action, fields)) = first_tick_form(&page.body) else {
             return Ok(Figure::NotAvailable(
@@ -348,7 +374,10 @@ pub fn tick(web: &WebHttp, hub: &Path, runs: usize) -> Result<Figure> {
             answer.status,
             answer.body
         );
-        ensure!(hub_head(hub)? != before, "a tick did not publish a new head");
+        ensure!(
+            hub_head(hub)? != before,
+            "a tick did not publish a new head"
+        );
         times.0.push(answer.took);
     }
     Ok(Figure::Times(times))
@@ -366,12 +395,21 @@ fn index_update(
     // Notes with plain names, so that their URLs are easy to find in the results.
     let plain: Vec<&String> = notes
         .iter()
-        .filter(|n| n.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_. ".contains(&b)))
+        .filter(|n| {
+            n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_. ".contains(&b))
+        })
         .collect();
-    ensure!(plain.len() >= CHANGED * rounds, "too few notes with plain names");
+    ensure!(
+        plain.len() >= CHANGED * rounds,
+        "too few notes with plain names"
+    );
     let mut times = Times::default();
     for round in 0..rounds {
-        let word = format!("benchword{}", letters(round as u64 + 7 * std::process::id() as u64));
+        let word = format!(
+            "benchword{}",
+            letters(round as u64 + 7 * std::process::id() as u64)
+        );
         let chosen: Vec<&String> = plain
             .iter()
             .skip(round * CHANGED)

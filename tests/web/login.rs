@@ -100,7 +100,10 @@ fn logout_ends_the_session_on_the_server() {
     );
     // A browser that kept the old cookie (or someone who copied it) is refused.
     let (status, location, _) = get_with_cookie(&w.server.url, "/", &cookie);
-    assert_eq!((status, location.as_deref()), (303, Some("/login?next=%2F")));
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/login?next=%2F"))
+    );
     let (status, _, _) = get_with_cookie(&w.server.url, "/v/notes/raw/Home.md", &cookie);
     assert_eq!(status, 401);
     assert!(!sessions_file(&w.data).contains(USER));
@@ -122,7 +125,10 @@ fn the_session_cookie_is_httponly_and_samesite_lax_and_not_secure_over_http() {
     for want in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=2592000"] {
         assert!(cookie.contains(want), "{want} missing: {cookie}");
     }
-    assert!(!cookie.contains("Secure"), "plain HTTP on loopback: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP on loopback: {cookie}"
+    );
 }
 
 #[test]
@@ -142,10 +148,7 @@ fn under_tls_the_cookies_are_secure() {
         .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
         .build()
         .unwrap();
-    let form = http
-        .get(format!("{}/login", server.url))
-        .send()
-        .unwrap();
+    let form = http.get(format!("{}/login", server.url)).send().unwrap();
     let login_cookie = form.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(login_cookie.contains("; Secure"), "{login_cookie}");
     let body = form.text().unwrap();
@@ -195,7 +198,10 @@ fn a_removed_users_session_ends() {
     assert_eq!(page.status, 303);
     assert_eq!(page.header("location"), Some("/login?next=%2F"));
     assert_eq!(c.get("/v/notes/raw/Home.md").status, 401);
-    assert!(!sessions_file(&w.data).contains(USER), "the session is gone");
+    assert!(
+        !sessions_file(&w.data).contains(USER),
+        "the session is gone"
+    );
 }
 
 #[test]
@@ -352,7 +358,9 @@ fn logging_in_and_out_in_a_browser() {
     });
     assert!(b.find("#username").is_displayed_sync(&b));
     b.goto(&w.url("/"));
-    b.wait_until("the redirect to the login page", || b.url().contains("/login"));
+    b.wait_until("the redirect to the login page", || {
+        b.url().contains("/login")
+    });
 }
 
 /// `Element::is_displayed` in the blocking style of the harness.
@@ -391,7 +399,12 @@ fn the_frame_has_a_language_a_skip_link_and_labels() {
     let w = WebWorld::with_fixture();
     let login = WebClient::new(&w.server.url).get("/login");
     let c = w.client();
-    for page in [login, c.get("/"), c.get("/v/notes/"), c.get("/nothing-here")] {
+    for page in [
+        login,
+        c.get("/"),
+        c.get("/v/notes/"),
+        c.get("/nothing-here"),
+    ] {
         let html = &page.body;
         assert!(html.contains("<html lang=\"en\">"), "{html}");
         assert!(html.contains("name=\"viewport\""));
@@ -417,7 +430,13 @@ fn the_pages_fit_a_phone_and_the_skip_link_is_reachable_by_keyboard() {
     b.goto(&w.url("/login"));
     assert!(fits(), "the login page scrolls sideways at 375 px");
     b.login(&w.server.url);
-    for path in ["/", "/v/notes/", "/v/notes/n/Home.md", "/v/notes/tasks", "/v/notes/search?q=plan"] {
+    for path in [
+        "/",
+        "/v/notes/",
+        "/v/notes/n/Home.md",
+        "/v/notes/tasks",
+        "/v/notes/search?q=plan",
+    ] {
         b.goto(&w.url(path));
         b.find("h1");
         assert!(fits(), "{path} scrolls sideways at 375 px");

@@ -7,5 +7,5 @@
 mod common;
 
 mod login;
-mod security;
 mod screenshots;
+mod security;

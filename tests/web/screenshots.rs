@@ -51,7 +51,9 @@ fn screenshots_of_the_main_pages() {
         b.goto(&w.url(path));
         let h1 = b.text("main h1");
         if NOT_A_PAGE.iter().any(|bad| h1.starts_with(bad)) || !h1.contains(title) {
-            problems.push(format!("{path}: the page's <h1> is {h1:?}, not a {title:?} page"));
+            problems.push(format!(
+                "{path}: the page's <h1> is {h1:?}, not a {title:?} page"
+            ));
             continue;
         }
         let target = out.join(file);

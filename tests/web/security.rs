@@ -46,7 +46,11 @@ const POSTS: &[(&str, &[(&str, &str)])] = &[
     ("/logout", &[]),
     (
         "/v/notes/tasks/toggle",
-        &[("path", "projects/Plan.md"), ("line", "3"), ("done", "true")],
+        &[
+            ("path", "projects/Plan.md"),
+            ("line", "3"),
+            ("done", "true"),
+        ],
     ),
     (
         "/v/notes/revisions/restore",
@@ -72,7 +76,10 @@ fn without_a_session_every_page_redirects_to_login_and_every_file_is_refused() {
         let page = c.get(path);
         assert_eq!(page.status, 303, "{path}: {}", page.body);
         let location = page.header("location").unwrap();
-        assert!(location.starts_with("/login?next=%2F"), "{path}: {location}");
+        assert!(
+            location.starts_with("/login?next=%2F"),
+            "{path}: {location}"
+        );
         assert!(!page.body.contains("Home"), "{path}");
     }
     let mut all_files = files(VAULT);
@@ -158,7 +165,11 @@ fn posts_without_the_csrf_token_are_refused_and_change_nothing() {
         }
     }
     assert_eq!(hub_head(&w), head, "the hub's head moved");
-    assert_eq!(c.get("/").status, 200, "the refused logout ended the session");
+    assert_eq!(
+        c.get("/").status,
+        200,
+        "the refused logout ended the session"
+    );
     // A cross-site logout form is refused with the reason in the reader's terms.
     let page = c.post("/logout", &[("csrf", &wrong)]);
     assert_eq!(page.status, 403);
@@ -169,13 +180,25 @@ fn assert_security_headers(what: &str, page: &crate::common::web::Page) {
     let csp = page
         .header("content-security-policy")
         .unwrap_or_else(|| panic!("{what}: no CSP ({})", page.status));
-    for part in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"] {
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
         assert!(csp.contains(part), "{what}: {csp}");
     }
     assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
-    assert_eq!(page.header("x-content-type-options"), Some("nosniff"), "{what}");
+    assert_eq!(
+        page.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
     assert_eq!(page.header("x-frame-options"), Some("DENY"), "{what}");
-    assert_eq!(page.header("referrer-policy"), Some("same-origin"), "{what}");
+    assert_eq!(
+        page.header("referrer-policy"),
+        Some("same-origin"),
+        "{what}"
+    );
 }
 
 #[test]
@@ -189,11 +212,14 @@ fn every_answer_of_the_web_view_carries_the_security_headers() {
     let mut checked = 0;
     for c in [&visitor, &alice, &bob] {
         let paths = [pages(VAULT), files(VAULT)].concat();
-        for path in paths
-            .iter()
-            .map(String::as_str)
-            .chain(["/", "/login", "/static/style.css", "/static/app.js", "/nowhere", "/v"])
-        {
+        for path in paths.iter().map(String::as_str).chain([
+            "/",
+            "/login",
+            "/static/style.css",
+            "/static/app.js",
+            "/nowhere",
+            "/v",
+        ]) {
             assert_security_headers(path, &c.get(path));
             checked += 1;
         }
@@ -212,20 +238,35 @@ fn every_answer_of_the_web_view_carries_the_security_headers() {
 fn unknown_paths_outside_the_api_get_an_html_404_and_the_api_keeps_its_json() {
     let w = WebWorld::with_fixture();
     let visitor = WebClient::new(&w.server.url);
-    for path in ["/nowhere", "/favicon.ico", "/static/nothing.css", "/a/b/c?x=<script>"] {
+    for path in [
+        "/nowhere",
+        "/favicon.ico",
+        "/static/nothing.css",
+        "/a/b/c?x=<script>",
+    ] {
         let page = visitor.get(path);
         assert_eq!(page.status, 404, "{path}");
         assert!(
-            page.header("content-type").unwrap().starts_with("text/html"),
+            page.header("content-type")
+                .unwrap()
+                .starts_with("text/html"),
             "{path}"
         );
-        assert!(page.body.contains("<h1>Not found</h1>"), "{path}: {}", page.body);
+        assert!(
+            page.body.contains("<h1>Not found</h1>"),
+            "{path}: {}",
+            page.body
+        );
         assert!(!page.body.contains("<script>"), "{path}");
         assert_security_headers(path, &page);
     }
     let page = visitor.get("/api/v1/nothing");
     assert_eq!(page.status, 404);
-    assert!(page.header("content-type").unwrap().starts_with("application/json"));
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
     let json: serde_json::Value = serde_json::from_str(&page.body).unwrap();
     assert_eq!(json["error"], "not found");
     let page = visitor.get("/api/v9/login");

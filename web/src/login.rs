@@ -225,7 +225,12 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_site() {
-        for ok in ["/", "/v/notes/", "/v/notes/n/a%20b.md?x=https://y", "/login"] {
+        for ok in [
+            "/",
+            "/v/notes/",
+            "/v/notes/n/a%20b.md?x=https://y",
+            "/login",
+        ] {
             assert_eq!(safe_next(ok), ok);
         }
         for bad in [

@@ -56,8 +56,14 @@ async fn answer(app: Router, path: &str) -> (StatusCode, String, String) {
         .get(header::LOCATION)
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
-    (status, location, String::from_utf8_lossy(&body).into_owned())
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        location,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -87,7 +93,10 @@ async fn unclaimed_pages_without_a_session_go_to_the_login_page_and_files_are_re
     ] {
         let (status, location, _) = answer(app(dir.path()), path).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
-        assert!(location.starts_with("/login?next=%2Fv"), "{path}: {location}");
+        assert!(
+            location.starts_with("/login?next=%2Fv"),
+            "{path}: {location}"
+        );
     }
     for path in ["/v/notes/version/abc/a.md", "/v/x/version/1/b/c.png"] {
         let (status, _, _) = answer(app(dir.path()), path).await;
@@ -109,7 +118,12 @@ fn the_not_found_page_is_html_with_the_security_headers() {
     let res = not_found_page();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let h = res.headers();
-    assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        h[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert_eq!(h[header::CONTENT_SECURITY_POLICY], crate::CSP);
     assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
 }

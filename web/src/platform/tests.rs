@@ -41,7 +41,15 @@ fn app(dir: &std::path::Path) -> Router {
         .route("/v/{vault}/n/{*path}", get(|| async { "note" }))
         .route("/v/{vault}/raw/{*path}", get(|| async { "raw" }))
         .route("/v/{vault}/tasks", get(|| async { "tasks" }))
-        .route("/v/{vault}/tasks/toggle", post(|| async { "toggle" }));
+        .route("/v/{vault}/tasks/toggle", post(|| async { "toggle" }))
+        .route("/v/{vault}/f/{*path}", get(|| async { "folder" }))
+        .route("/v/{vault}/search", get(|| async { "search" }))
+        .route("/v/{vault}/history", get(|| async { "history" }))
+        .route("/v/{vault}/history/{*path}", get(|| async { "file history" }))
+        .route("/v/{vault}/diff", get(|| async { "diff" }))
+        .route("/v/{vault}/version/{snapshot}/{*path}", get(|| async { "version" }))
+        .route("/v/{vault}/revisions", get(|| async { "revisions" }))
+        .route("/v/{vault}/revisions/restore", post(|| async { "restore" }));
     others.merge(routes()).with_state(web)
 }
 
@@ -74,6 +82,13 @@ async fn the_catch_all_leaves_the_other_routes_alone() {
         ("/v/notes/n/a/b.md", "note"),
         ("/v/notes/raw/a.png", "raw"),
         ("/v/notes/tasks", "tasks"),
+        ("/v/notes/f/a/b/", "folder"),
+        ("/v/notes/search?q=x", "search"),
+        ("/v/notes/history", "history"),
+        ("/v/notes/history/a/b.md", "file history"),
+        ("/v/notes/diff?path=a.md", "diff"),
+        ("/v/notes/version/0123/a.md", "version"),
+        ("/v/notes/revisions", "revisions"),
     ] {
         let (status, _, body) = answer(app(dir.path()), path).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, want), "{path}");
@@ -85,8 +100,8 @@ async fn unclaimed_pages_without_a_session_go_to_the_login_page_and_files_are_re
     let dir = tempfile::tempdir().unwrap();
     for path in [
         "/v/notes/nothing",
-        "/v/notes/f/x/",
-        "/v/other/history/a.md",
+        "/v/notes/folder/x/",
+        "/v/other/histories/a.md",
         "/v/notes",
         "/v",
         "/v/",
@@ -98,7 +113,7 @@ async fn unclaimed_pages_without_a_session_go_to_the_login_page_and_files_are_re
             "{path}: {location}"
         );
     }
-    for path in ["/v/notes/version/abc/a.md", "/v/x/version/1/b/c.png"] {
+    for path in ["/v/notes/raw/", "/v/x/version/1/"] {
         let (status, _, _) = answer(app(dir.path()), path).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
     }

@@ -312,6 +312,7 @@ fn the_sixth_wrong_password_gets_429_with_a_clear_message() {
     }
     let page = web_login(&c, "wrong password");
     assert_eq!(page.status, 429, "{}", page.body);
+    assert_eq!(page.header("retry-after"), Some("60"));
     assert!(
         page.body.contains("Too many wrong passwords") && page.body.contains("try again"),
         "{}",

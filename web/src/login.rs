@@ -157,13 +157,22 @@ async fn login(
             StatusCode::UNAUTHORIZED,
             "Wrong username or password.".to_string(),
         ),
-        Err(LoginRefused::TooManyAttempts { retry_after }) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many wrong passwords for this account from this address; wait {} s and try again.",
-                retry_after.as_secs().max(1)
-            ),
-        ),
+        Err(LoginRefused::TooManyAttempts { retry_after }) => {
+            let secs = retry_after.as_secs().max(1);
+            let message = format!(
+                "Too many wrong passwords for this account from this address; wait {secs} s and try again."
+            );
+            let mut page = login_page(
+                &web,
+                &form.next,
+                &user,
+                Some(message),
+                StatusCode::TOO_MANY_REQUESTS,
+            )?;
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+            return Ok(page);
+        }
         Err(LoginRefused::Unavailable(detail)) => return Err(WebError::internal(detail)),
     };
     login_page(&web, &form.next, &user, Some(refusal.1), refusal.0)

@@ -45,9 +45,15 @@ fn app(dir: &std::path::Path) -> Router {
         .route("/v/{vault}/f/{*path}", get(|| async { "folder" }))
         .route("/v/{vault}/search", get(|| async { "search" }))
         .route("/v/{vault}/history", get(|| async { "history" }))
-        .route("/v/{vault}/history/{*path}", get(|| async { "file history" }))
+        .route(
+            "/v/{vault}/history/{*path}",
+            get(|| async { "file history" }),
+        )
         .route("/v/{vault}/diff", get(|| async { "diff" }))
-        .route("/v/{vault}/version/{snapshot}/{*path}", get(|| async { "version" }))
+        .route(
+            "/v/{vault}/version/{snapshot}/{*path}",
+            get(|| async { "version" }),
+        )
         .route("/v/{vault}/revisions", get(|| async { "revisions" }))
         .route("/v/{vault}/revisions/restore", post(|| async { "restore" }));
     others.merge(routes()).with_state(web)

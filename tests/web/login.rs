@@ -110,6 +110,20 @@ fn logout_ends_the_session_on_the_server() {
 }
 
 #[test]
+fn logging_in_again_in_the_same_browser_ends_the_old_session() {
+    let w = WebWorld::with_fixture();
+    w.add_user("bob", "bobs own password");
+    let c = w.client();
+    let alices = session_cookie(&c);
+    c.login("bob", "bobs own password").unwrap();
+    let page = c.get("/");
+    assert!(page.body.contains("bob"), "{}", page.body);
+    let (status, _, _) = get_with_cookie(&w.server.url, "/", &alices);
+    assert_eq!(status, 303, "alice's session outlived the next login");
+    assert!(!sessions_file(&w.data).contains(USER));
+}
+
+#[test]
 fn the_session_cookie_is_httponly_and_samesite_lax_and_not_secure_over_http() {
     let w = WebWorld::with_fixture();
     let c = WebClient::new(&w.server.url);

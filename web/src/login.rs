@@ -101,25 +101,32 @@ struct LoginForm {
     next: String,
 }
 
-struct LoginCsrf(Option<String>);
+/// The login form's CSRF cookie, and the browser's session cookie from before this login (it
+/// ends when the new session starts: one browser, one session).
+struct LoginCookies {
+    csrf: Option<String>,
+    old_session: Option<String>,
+}
 
-impl axum::extract::FromRequestParts<Arc<Web>> for LoginCsrf {
+impl axum::extract::FromRequestParts<Arc<Web>> for LoginCookies {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &Arc<Web>) -> Result<Self, Self::Rejection> {
-        Ok(LoginCsrf(
-            cookie(parts, LOGIN_CSRF_COOKIE).map(str::to_string),
-        ))
+        Ok(LoginCookies {
+            csrf: cookie(parts, LOGIN_CSRF_COOKIE).map(str::to_string),
+            old_session: cookie(parts, crate::session::COOKIE).map(str::to_string),
+        })
     }
 }
 
 async fn login(
     State(web): State<Arc<Web>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    LoginCsrf(expected): LoginCsrf,
+    cookies: LoginCookies,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
     use axum::http::StatusCode;
-    if expected
+    if cookies
+        .csrf
         .as_deref()
         .is_none_or(|e| e.is_empty() || e != form.csrf)
     {
@@ -144,6 +151,9 @@ async fn login(
     };
     let refusal = match checked {
         Ok(()) => {
+            if let Some(old) = &cookies.old_session {
+                web.sessions().end(old);
+            }
             let (token, _) = web.sessions().create(&user);
             tracing::info!(%user, "web login");
             let cookie = session_cookie(&token, web.config().tls);

@@ -24,8 +24,8 @@ pub const SERVER: &str = env!("CARGO_BIN_EXE_vault-server");
 pub const PROPAGATION_TARGET: Duration = Duration::from_secs(1);
 pub const IDLE_RSS_TARGET_MIB: f64 = 60.0;
 
-const USER: &str = "bench";
-const PASSWORD: &str = "bench-password-not-secret";
+pub const USER: &str = "bench";
+pub const PASSWORD: &str = "bench-password-not-secret";
 
 /// Longest wait for one note to arrive before the benchmark gives up.
 const ARRIVAL_LIMIT: Duration = Duration::from_secs(30);
@@ -223,7 +223,7 @@ pub fn measure(lab: &Lab, writes: usize, idle_for: Duration) -> Result<AgentFigu
 }
 
 /// `syncd init` against the server, with the password on stdin.
-fn join(lab: &Lab, vault: &Path, device: &str, url: &str) -> Result<()> {
+pub fn join(lab: &Lab, vault: &Path, device: &str, url: &str) -> Result<()> {
     let mut cmd = lab.syncd(&[
         "init".as_ref(),
         "--vault".as_ref(),
@@ -325,7 +325,7 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
 }
 
 /// VmRSS and VmHWM of a process, in KiB.
-fn memory_kib(pid: u32) -> Result<(u64, u64)> {
+pub fn memory_kib(pid: u32) -> Result<(u64, u64)> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| -> Result<u64> {
         let line = status
@@ -341,12 +341,12 @@ fn memory_kib(pid: u32) -> Result<(u64, u64)> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-struct Finished {
-    status: std::process::ExitStatus,
-    stderr: String,
+pub struct Finished {
+    pub status: std::process::ExitStatus,
+    pub stderr: String,
 }
 
-fn run_with_stdin(cmd: &mut Command, input: &str) -> Result<Finished> {
+pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Result<Finished> {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -367,14 +367,14 @@ fn run_with_stdin(cmd: &mut Command, input: &str) -> Result<Finished> {
 
 /// A long-running child (the server, an agent) whose stderr is copied to a log file and
 /// watched line by line.
-struct Process {
-    child: Child,
+pub struct Process {
+    pub child: Child,
     lines: mpsc::Receiver<String>,
     log: PathBuf,
 }
 
 impl Process {
-    fn spawn(cmd: &mut Command, log: &Path) -> Result<Process> {
+    pub fn spawn(cmd: &mut Command, log: &Path) -> Result<Process> {
         let mut child = cmd
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -398,7 +398,7 @@ impl Process {
         })
     }
 
-    fn wait_for_line(&self, text: &str, limit: Duration) -> Result<String> {
+    pub fn wait_for_line(&self, text: &str, limit: Duration) -> Result<String> {
         let start = Instant::now();
         loop {
             let left = limit.saturating_sub(start.elapsed());
@@ -414,7 +414,7 @@ impl Process {
     }
 
     /// SIGTERM, and an error unless it exits 0 within 30 s.
-    fn stop(mut self) -> Result<()> {
+    pub fn stop(mut self) -> Result<()> {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let start = Instant::now();

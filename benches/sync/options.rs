@@ -21,7 +21,9 @@ Options:
                  edit-one, edit-mixed, conflicts, agent (two running agents and a server:
                  20 propagated writes, idle CPU and memory; --quick: 3 writes), tasks
                  (`syncd tasks` cold, warm and after 10 edits, `syncd task done`, against
-                 git status and grep)
+                 git status and grep), web (the web view on a release vault-server: note,
+                 folder, tasks and search pages, a tick, the index update after a 10-note
+                 snapshot, the idle server's memory)
   --verbose      also print every syncd round (time, peak memory, outcome, statistics) on
                  stderr, including the untimed rounds that prepare a state
   -h, --help     this text";
@@ -39,6 +41,8 @@ pub struct Options {
     pub agent: bool,
     /// `--only tasks` was given.
     pub tasks: bool,
+    /// `--only web` was given.
+    pub web: bool,
 }
 
 impl Options {
@@ -48,7 +52,7 @@ impl Options {
     }
 
     fn everything(&self) -> bool {
-        self.only.is_empty() && !self.agent && !self.tasks
+        self.only.is_empty() && !self.agent && !self.tasks && !self.web
     }
 
     pub fn wants(&self, scenario: Scenario) -> bool {
@@ -65,6 +69,11 @@ impl Options {
         self.everything() || self.tasks
     }
 
+    /// Whether the web view's figures (benches/sync/web.rs) are measured.
+    pub fn wants_web(&self) -> bool {
+        self.everything() || self.web
+    }
+
     /// Parse the arguments (without the program name). `Ok(None)`: help was asked for.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>> {
         let mut notes = None;
@@ -75,6 +84,7 @@ impl Options {
         let mut only = Vec::new();
         let mut agent = false;
         let mut tasks = false;
+        let mut web = false;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (name, inline) = match arg.split_once('=') {
@@ -100,10 +110,11 @@ impl Options {
                         match Scenario::from_slug(slug.trim()) {
                             None if slug.trim() == "agent" => agent = true,
                             None if slug.trim() == "tasks" => tasks = true,
+                            None if slug.trim() == "web" => web = true,
                             Some(s) if !only.contains(&s) => only.push(s),
                             Some(_) => {}
                             None => bail!(
-                                "unknown scenario {slug:?}; the scenarios are: {}, agent, tasks",
+                                "unknown scenario {slug:?}; the scenarios are: {}, agent, tasks, web",
                                 Scenario::ALL.map(Scenario::slug).join(", ")
                             ),
                         }
@@ -122,6 +133,7 @@ impl Options {
             only,
             agent,
             tasks,
+            web,
         }))
     }
 }

@@ -426,8 +426,18 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn fallback(uri: Uri) -> ApiError {
+/// A path nothing serves: under `/api/` (and `/healthz`) the API's JSON error, as clients
+/// expect; anywhere else a person in a browser asked, so the web view's HTML "not found" page.
+async fn fallback(uri: Uri) -> Response {
     let path = uri.path();
+    if path == "/api" || path.starts_with("/api/") || path.starts_with("/healthz") {
+        api_fallback(path).into_response()
+    } else {
+        vault_web::not_found_page()
+    }
+}
+
+fn api_fallback(path: &str) -> ApiError {
     if let Some(rest) = path.strip_prefix("/api/")
         && !rest.starts_with("v1/")
     {

@@ -12,3 +12,5 @@ mod login;
 mod notes;
 mod tasks;
 mod search;
+mod screenshots;
+mod security;

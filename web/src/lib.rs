@@ -14,6 +14,7 @@ mod login;
 pub mod search;
 mod notes;
 pub mod render;
+mod platform;
 mod session;
 mod statics;
 mod tasks;
@@ -32,6 +33,7 @@ use axum::response::Response;
 pub use backend::{Backend, LoginRefused, VaultAccess};
 pub use error::WebError;
 pub use layout::{Crumb, Page};
+pub use platform::not_found_page;
 pub use session::{Sessions, Viewer, ViewerForFile};
 pub use vaults::{HeadView, OpenedVault};
 
@@ -101,6 +103,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .merge(tasks::routes())
         .merge(search::routes())
         .merge(history::routes())
+        .merge(platform::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }
@@ -113,7 +116,13 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// Headers every answer of the web view carries.
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
-    let headers = res.headers_mut();
+    add_security_headers(res.headers_mut());
+    res
+}
+
+/// The web view's security headers, set where a handler has not set its own (also used by the
+/// server's HTML 404 page, which is answered outside this router).
+pub(crate) fn add_security_headers(headers: &mut axum::http::HeaderMap) {
     let mut set = |name: HeaderName, value: &'static str| {
         headers
             .entry(name)
@@ -124,7 +133,6 @@ async fn security_headers(req: Request, next: Next) -> Response {
     set(header::X_FRAME_OPTIONS, "DENY");
     set(header::REFERRER_POLICY, "same-origin");
     set(header::CACHE_CONTROL, "no-store");
-    res
 }
 
 /// Run blocking work (hub reads, rendering of large notes) off the async threads.

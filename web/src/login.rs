@@ -44,9 +44,16 @@ struct NextQuery {
     next: String,
 }
 
-/// Only a path on this server is a place to go after logging in (no open redirect).
-fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+/// Only a path on this server is a place to go after logging in (no open redirect): it starts
+/// with one `/`, and has no backslash (browsers read `/\\host` as `//host`) and no control
+/// character or space (browsers drop tabs and newlines, so `/\t/host` would become `//host`).
+pub(crate) fn safe_next(next: &str) -> String {
+    let on_this_site = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace());
+    if on_this_site {
         next.to_string()
     } else {
         "/".to_string()
@@ -94,25 +101,32 @@ struct LoginForm {
     next: String,
 }
 
-struct LoginCsrf(Option<String>);
+/// The login form's CSRF cookie, and the browser's session cookie from before this login (it
+/// ends when the new session starts: one browser, one session).
+struct LoginCookies {
+    csrf: Option<String>,
+    old_session: Option<String>,
+}
 
-impl axum::extract::FromRequestParts<Arc<Web>> for LoginCsrf {
+impl axum::extract::FromRequestParts<Arc<Web>> for LoginCookies {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &Arc<Web>) -> Result<Self, Self::Rejection> {
-        Ok(LoginCsrf(
-            cookie(parts, LOGIN_CSRF_COOKIE).map(str::to_string),
-        ))
+        Ok(LoginCookies {
+            csrf: cookie(parts, LOGIN_CSRF_COOKIE).map(str::to_string),
+            old_session: cookie(parts, crate::session::COOKIE).map(str::to_string),
+        })
     }
 }
 
 async fn login(
     State(web): State<Arc<Web>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    LoginCsrf(expected): LoginCsrf,
+    cookies: LoginCookies,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
     use axum::http::StatusCode;
-    if expected
+    if cookies
+        .csrf
         .as_deref()
         .is_none_or(|e| e.is_empty() || e != form.csrf)
     {
@@ -137,6 +151,9 @@ async fn login(
     };
     let refusal = match checked {
         Ok(()) => {
+            if let Some(old) = &cookies.old_session {
+                web.sessions().end(old);
+            }
             let (token, _) = web.sessions().create(&user);
             tracing::info!(%user, "web login");
             let cookie = session_cookie(&token, web.config().tls);
@@ -150,13 +167,22 @@ async fn login(
             StatusCode::UNAUTHORIZED,
             "Wrong username or password.".to_string(),
         ),
-        Err(LoginRefused::TooManyAttempts { retry_after }) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many wrong passwords for this account from this address; wait {} s and try again.",
-                retry_after.as_secs().max(1)
-            ),
-        ),
+        Err(LoginRefused::TooManyAttempts { retry_after }) => {
+            let secs = retry_after.as_secs().max(1);
+            let message = format!(
+                "Too many wrong passwords for this account from this address; wait {secs} s and try again."
+            );
+            let mut page = login_page(
+                &web,
+                &form.next,
+                &user,
+                Some(message),
+                StatusCode::TOO_MANY_REQUESTS,
+            )?;
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+            return Ok(page);
+        }
         Err(LoginRefused::Unavailable(detail)) => return Err(WebError::internal(detail)),
     };
     login_page(&web, &form.next, &user, Some(refusal.1), refusal.0)
@@ -210,4 +236,38 @@ async fn home(State(web): State<Arc<Web>>, viewer: Viewer) -> Result<Html<String
     .render()
     .map_err(WebError::internal)?;
     Ok(Html(html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        for ok in [
+            "/",
+            "/v/notes/",
+            "/v/notes/n/a%20b.md?x=https://y",
+            "/login",
+        ] {
+            assert_eq!(safe_next(ok), ok);
+        }
+        for bad in [
+            "",
+            "//evil.example",
+            "//evil.example/v/notes/",
+            "https://evil.example/",
+            "http:/evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\\/evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+    }
 }

@@ -170,7 +170,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn viewer_of(parts: &Parts, web: &Web) -> Option<Viewer> {
+/// The viewer of a request, if it carries a live session of an existing user (a session of a
+/// removed user ends here).
+pub(crate) fn viewer_of(parts: &Parts, web: &Web) -> Option<Viewer> {
     let token = cookie(parts, COOKIE)?;
     let session = web.sessions().get(token)?;
     if !web.backend().user_exists(&session.user) {
@@ -184,19 +186,31 @@ fn viewer_of(parts: &Parts, web: &Web) -> Option<Viewer> {
     })
 }
 
+/// A page asked for without a session: to the login page, and back here after it.
+pub(crate) fn to_login(parts: &Parts) -> Response {
+    let here = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let next = crate::urls::segment(here);
+    Redirect::to(&format!("/login?next={next}")).into_response()
+}
+
+/// A file asked for without a session: refused, never a login page in place of an image.
+pub(crate) fn refuse_file() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        "log in to this server's web view first",
+    )
+        .into_response()
+}
+
 impl FromRequestParts<Arc<Web>> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, Response> {
-        viewer_of(parts, web).ok_or_else(|| {
-            let here = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
-            let next = crate::urls::segment(here);
-            Redirect::to(&format!("/login?next={next}")).into_response()
-        })
+        viewer_of(parts, web).ok_or_else(|| to_login(parts))
     }
 }
 
@@ -209,12 +223,8 @@ impl FromRequestParts<Arc<Web>> for ViewerForFile {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, Response> {
-        viewer_of(parts, web).map(ViewerForFile).ok_or_else(|| {
-            (
-                StatusCode::UNAUTHORIZED,
-                "log in to this server's web view first",
-            )
-                .into_response()
-        })
+        viewer_of(parts, web)
+            .map(ViewerForFile)
+            .ok_or_else(refuse_file)
     }
 }

@@ -6,11 +6,11 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-mod hostile;
 mod history;
+mod hostile;
 mod login;
 mod notes;
-mod tasks;
-mod search;
 mod screenshots;
+mod search;
 mod security;
+mod tasks;

@@ -10,11 +10,11 @@ use crate::common::web::{USER, VAULT, WebClient, WebWorld};
 /// Any snapshot id: without a session, or in another's vault, its existence must not matter.
 const SOME_SNAPSHOT: &str = "4f2a7c0000000000000000000000000000000000000000000000000000000000";
 
-/// Every page route of the route contract (docs/web.md), for vault `vault`. The root folder
-/// `/v/{vault}/` is the notes part's route: add `"/"` here when the parts are merged.
+/// Every page route of the route contract (docs/web.md), for vault `vault`.
 fn pages(vault: &str) -> Vec<String> {
     [
         "",
+        "/",
         "/f/projects/",
         "/n/Home.md",
         "/n/%E6%97%A5%E8%A8%98/2026-12-01.md",

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-use crate::session::ViewerForFile;
+use crate::session::{Viewer, ViewerForFile};
 use crate::{Web, WebError, blocking, urls};
 
 pub fn routes() -> Router<Arc<Web>> {
@@ -28,8 +28,15 @@ pub fn routes() -> Router<Arc<Web>> {
         .route("/v/{vault}/raw/{*path}", get(raw_file))
 }
 
-async fn vault_bare(Path(vault): Path<String>) -> Redirect {
-    Redirect::to(&urls::vault(&vault))
+/// `/v/{vault}` without its slash: the session first, then the vault (another account's is
+/// the same 404 as none), and only then the redirect to the root folder.
+async fn vault_bare(
+    State(web): State<Arc<Web>>,
+    viewer: Viewer,
+    Path(vault): Path<String>,
+) -> Result<Redirect, WebError> {
+    web.open_vault(&viewer, &vault)?;
+    Ok(Redirect::to(&urls::vault(&vault)))
 }
 
 /// The current bytes of a file, as [`raw::serving`] says. Its blob id is its ETag: a browser

@@ -207,27 +207,10 @@ pub fn apply_edits(files: &FlatTree, edits: &[Edit], time_ns: i64) -> Result<Fla
                 }
             }
             Some(bytes) => {
-                let mut folder = edit.path.parent();
-                while let Some(f) = folder {
-                    if merged.contains_key(&f) {
-                        return Err(WriteError::Blocked {
-                            path: edit.path.clone(),
-                            reason: "a file is where its folder would be",
-                        });
-                    }
-                    folder = f.parent();
-                }
-                let below = format!("{}/", edit.path.as_str());
-                // Paths sort by their bytes, so all those starting with this one's text
-                // follow it in one run.
-                let is_folder = merged
-                    .range(edit.path.clone()..)
-                    .take_while(|(p, _)| p.as_str().starts_with(edit.path.as_str()))
-                    .any(|(p, _)| p.as_str().starts_with(&below));
-                if is_folder {
+                if let Some(reason) = clash(&merged, &edit.path) {
                     return Err(WriteError::Blocked {
                         path: edit.path.clone(),
-                        reason: "it is a folder",
+                        reason,
                     });
                 }
                 let executable = merged.get(&edit.path).is_some_and(|m| m.executable);
@@ -244,6 +227,34 @@ pub fn apply_edits(files: &FlatTree, edits: &[Edit], time_ns: i64) -> Result<Fla
         }
     }
     Ok(merged)
+}
+
+/// Why a file cannot be written at `path` among `files` (pure): it is a folder (a file lies
+/// under it), or a file is where one of its folders would be. `None`: it can.
+pub fn clash(files: &FlatTree, path: &VaultPath) -> Option<&'static str> {
+    let mut folder = path.parent();
+    while let Some(f) = folder {
+        if files.contains_key(&f) {
+            return Some("a file is where its folder would be");
+        }
+        folder = f.parent();
+    }
+    let below = format!("{}/", path.as_str());
+    // Paths sort by their bytes, so all those starting with this one's text follow it in
+    // one run.
+    let is_folder = files
+        .range(path.clone()..)
+        .take_while(|(p, _)| p.as_str().starts_with(path.as_str()))
+        .any(|(p, _)| p.as_str().starts_with(&below));
+    is_folder.then_some("it is a folder")
+}
+
+/// The modification time of a version the web view writes at `now_ns` over `replaced`: now,
+/// but never before the version it replaces. A device whose clock ran ahead saved that one
+/// "later", and a write dated before it would look to the devices like an older version put
+/// back (docs/sync.md), which they keep aside instead of taking.
+pub fn write_time(now_ns: i64, replaced: Option<&FileMeta>) -> i64 {
+    replaced.map_or(now_ns, |m| now_ns.max(m.mtime_ns.saturating_add(1)))
 }
 
 #[cfg(test)]

@@ -130,3 +130,17 @@ fn files_and_folders_cannot_take_each_others_place() {
     .unwrap();
     assert_eq!(removed.len(), 1);
 }
+
+#[test]
+fn a_written_version_is_never_dated_before_the_one_it_replaces() {
+    let meta = |mtime_ns| FileMeta {
+        id: ObjectId::of(b"x"),
+        size: 1,
+        mtime_ns,
+        executable: false,
+    };
+    assert_eq!(write_time(100, None), 100);
+    assert_eq!(write_time(100, Some(&meta(40))), 100);
+    // Saved by a device whose clock ran ahead of the server's.
+    assert_eq!(write_time(100, Some(&meta(500))), 501);
+}

@@ -1,10 +1,12 @@
 //! What restoring a revision does to the head's files, decided purely: exactly what
 //! `syncd restore` does in a device's folder (vault/src/restore.rs), as a new set of files for
 //! `hub_write::publish`. The revision's bytes become the current file at the original path
-//! (modification time: now, so it wins on every device); the version current before moves to
+//! (modification time: now, never before the version it replaces, so it wins on every
+//! device); the version current before moves to
 //! a new revision named after the device that wrote it, never over an existing name (`~N`);
 //! the revision itself stays. Nothing changes when the original already holds those bytes.
 
+use vault::hub_write;
 use vault::object::{FileMeta, FlatTree};
 use vault::paths::VaultPath;
 use vault::revisions;
@@ -36,35 +38,8 @@ pub enum PlanError {
     Blocked { path: String, reason: &'static str },
 }
 
-/// Whether `path` is a folder of `files` (some file lies under it).
-fn is_folder(files: &FlatTree, path: &VaultPath) -> bool {
-    let below = format!("{}/", path.as_str());
-    files
-        .range(path.clone()..)
-        .take_while(|(p, _)| p.as_str().starts_with(path.as_str()))
-        .any(|(p, _)| p.as_str().starts_with(&below))
-}
-
-/// Whether a file of `files` lies where a folder above `path` would be.
-fn under_a_file(files: &FlatTree, path: &VaultPath) -> bool {
-    let mut folder = path.parent();
-    while let Some(f) = folder {
-        if files.contains_key(&f) {
-            return true;
-        }
-        folder = f.parent();
-    }
-    false
-}
-
 fn blocked(path: &VaultPath, files: &FlatTree) -> Option<PlanError> {
-    let reason = if is_folder(files, path) {
-        "it is a folder"
-    } else if under_a_file(files, path) {
-        "a file is where its folder would be"
-    } else {
-        return None;
-    };
+    let reason = hub_write::clash(files, path)?;
     Some(PlanError::Blocked {
         path: path.to_string(),
         reason,
@@ -97,7 +72,9 @@ pub fn plan_restore(
         None => None,
         Some(meta) => {
             let device = author(&original, &meta);
-            let taken = |p: &VaultPath| out.contains_key(p) || is_folder(&out, p);
+            let taken = |p: &VaultPath| {
+                out.contains_key(p) || hub_write::clash(&out, p) == Some("it is a folder")
+            };
             let kept = revisions::revision_path(&original, meta.mtime_ns, &device, &taken);
             if let Some(e) = blocked(&kept, &out) {
                 return Err(e);
@@ -111,7 +88,7 @@ pub fn plan_restore(
         FileMeta {
             id: rev.id,
             size: rev.size,
-            mtime_ns: now_ns,
+            mtime_ns: hub_write::write_time(now_ns, current.as_ref()),
             executable: rev.executable,
         },
     );

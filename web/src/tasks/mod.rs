@@ -202,12 +202,10 @@ async fn tick(
                     path: path.clone(),
                     content: Some(text.into_bytes()),
                 };
-                // The note's new time is now, but never before the version it replaces: a
-                // device whose clock ran ahead saved it "later", and a tick dated before that
-                // would look to the devices like an older version put back (docs/sync.md),
-                // which they keep aside instead of taking.
-                let now = (jiff::Timestamp::now().as_nanosecond() as i64)
-                    .max(meta.mtime_ns.saturating_add(1));
+                let now = hub_write::write_time(
+                    jiff::Timestamp::now().as_nanosecond() as i64,
+                    Some(&meta),
+                );
                 match hub_write::publish(
                     vault.access.hub(),
                     view.head,

@@ -297,7 +297,8 @@ fn reading_notes_in_a_browser() {
     assert!(b.alert().is_none());
 }
 
-/// The fixture vault's folder and notes in a browser (the screenshots in docs/images/).
+/// The fixture vault's folder and notes in a browser (tests/web/screenshots.rs keeps their
+/// pictures).
 #[test]
 fn the_fixture_vault_in_a_browser() {
     let w = WebWorld::with_fixture();
@@ -305,20 +306,16 @@ fn the_fixture_vault_in_a_browser() {
     b.login(&w.server.url);
     b.goto(&w.url("/v/notes/"));
     assert!(b.text("table.listing").contains("Home.md"));
-    let images = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images");
-    b.screenshot(&images.join("folder.png"));
     b.goto(&note_url(&w, "Home.md"));
     b.wait_until("Home's image", || {
         b.js("const i = document.querySelector('.note-body img'); return !!i && i.complete && i.naturalWidth > 0;")
             == serde_json::json!(true)
     });
-    b.screenshot(&images.join("note.png"));
     b.click("a[href='/v/notes/n/projects/Plan.md']");
     b.wait_until("the plan", || {
         b.url().ends_with("/v/notes/n/projects/Plan.md")
     });
     assert!(b.text("table.properties").contains("active"));
     assert!(b.text(".backlinks").contains("Home"));
-    b.screenshot(&images.join("note-properties.png"));
     assert!(b.alert().is_none());
 }

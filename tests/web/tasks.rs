@@ -81,7 +81,6 @@ fn ticking_in_the_browser_writes_what_syncd_task_done_writes_and_unticking_undoe
     b.login(&w.server.url);
     b.goto(&w.url(TASKS));
     assert!(b.text(&format!("#t-{id}")).contains("Call Anna"));
-    b.screenshot(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images/tasks.png"));
     // Without a script the button does it; here it is the button.
     b.click(&format!("#t-{id} button.task-button"));
     b.wait_until("the page after the tick", || b.url().contains("changed="));

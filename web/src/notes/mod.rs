@@ -6,7 +6,7 @@
 mod folder;
 pub(crate) mod index;
 mod page;
-mod raw;
+pub(crate) mod raw;
 
 use std::sync::Arc;
 

@@ -92,6 +92,9 @@ async fn show_folder(
         .await?
     };
     warm_links(&web, &vault, &view);
+    // The first page of a vault starts its search index too, so the first search finds it
+    // ready.
+    crate::search::warm(&web, &vault);
     let (folders, files) = listing.ok_or_else(|| {
         WebError::not_found(format!("there is no folder `{folder}` in this vault"))
     })?;

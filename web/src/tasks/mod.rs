@@ -204,7 +204,7 @@ async fn tick(
                 };
                 let now = hub_write::write_time(
                     jiff::Timestamp::now().as_nanosecond() as i64,
-                    Some(&meta),
+                    Some(meta),
                 );
                 match hub_write::publish(
                     vault.access.hub(),

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use crate::id::ObjectId;
-use crate::object::{EntryKind, FileMeta, MAX_TREE_DEPTH, ObjectError, Tree};
-use crate::paths::{PathError, STATE_DIR, VaultPath};
+use crate::object::FileMeta;
+use crate::paths::VaultPath;
 
 use super::objects::Objects;
 use super::{FileChange, HistoryError};
@@ -35,62 +35,13 @@ impl Objects<'_> {
         new: Option<ObjectId>,
     ) -> Result<Vec<PathChange>, HistoryError> {
         let mut found = Found::default();
-        self.descend_changes(old, new, None, 0, &mut found)?;
+        self.descend_all(old, new, None, 0, &mut |path, old, new| match (old, new) {
+            (Some(a), Some(b)) if !a.same_content(&b) => found.modified.push((path.clone(), a, b)),
+            (Some(a), None) => found.gone.push((path.clone(), a)),
+            (None, Some(b)) => found.added.push((path.clone(), b)),
+            _ => {}
+        })?;
         Ok(pair_renames(found.added, found.gone, found.modified))
-    }
-
-    fn descend_changes(
-        &mut self,
-        old: Option<ObjectId>,
-        new: Option<ObjectId>,
-        at: Option<&VaultPath>,
-        depth: usize,
-        out: &mut Found,
-    ) -> Result<(), HistoryError> {
-        if old == new {
-            return Ok(());
-        }
-        if depth > MAX_TREE_DEPTH {
-            return Err(ObjectError::TooDeep(MAX_TREE_DEPTH).into());
-        }
-        let load = |s: &mut Self, id: Option<ObjectId>| -> Result<Tree, HistoryError> {
-            Ok(match id {
-                Some(id) => s.tree(id)?.clone(),
-                None => Tree::default(),
-            })
-        };
-        let (old, new) = (load(self, old)?, load(self, new)?);
-        let names: std::collections::BTreeSet<&String> =
-            old.entries.keys().chain(new.entries.keys()).collect();
-        for name in names {
-            if at.is_none() && name.eq_ignore_ascii_case(STATE_DIR) {
-                return Err(ObjectError::BadName(PathError::StateDir(name.clone())).into());
-            }
-            let path = match at {
-                None => VaultPath::new(name),
-                Some(p) => p.join(name),
-            }
-            .map_err(ObjectError::from)?;
-            let split = |e: Option<&EntryKind>| match e {
-                Some(EntryKind::File(m)) => (Some(*m), None),
-                Some(EntryKind::Dir(id)) => (None, Some(*id)),
-                None => (None, None),
-            };
-            let (old_file, old_dir) = split(old.entries.get(name));
-            let (new_file, new_dir) = split(new.entries.get(name));
-            match (old_file, new_file) {
-                (Some(a), Some(b)) if !a.same_content(&b) => {
-                    out.modified.push((path.clone(), a, b))
-                }
-                (Some(a), None) => out.gone.push((path.clone(), a)),
-                (None, Some(b)) => out.added.push((path.clone(), b)),
-                _ => {}
-            }
-            if old_dir.is_some() || new_dir.is_some() {
-                self.descend_changes(old_dir, new_dir, Some(&path), depth + 1, out)?;
-            }
-        }
-        Ok(())
     }
 }
 

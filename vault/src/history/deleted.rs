@@ -58,7 +58,7 @@ pub fn deleted(
             continue; // nothing changed there
         }
         let mut diff = Diff::default();
-        objects.diff(Some(old), Some(snap.tree), None, 0, &mut diff)?;
+        objects.diff(Some(old), Some(snap.tree), &mut diff)?;
         diff.gone.sort_by(|a, b| a.0.cmp(&b.0));
         for (path, meta) in diff.gone {
             if under.is_some_and(|u| !is_under(&path, u)) {

@@ -320,9 +320,27 @@ impl<'a> Objects<'a> {
         &mut self,
         old: Option<ObjectId>,
         new: Option<ObjectId>,
+        out: &mut Diff,
+    ) -> Result<(), HistoryError> {
+        self.descend_all(old, new, None, 0, &mut |path, old, new| match (old, new) {
+            (Some(m), None) => out.gone.push((path.clone(), m)),
+            (None, Some(m)) => {
+                out.added.entry(m.id).or_insert_with(|| path.clone());
+            }
+            _ => {}
+        })
+    }
+
+    /// Call `visit(path, old file, new file)` for every path where the trees `old` and `new`
+    /// hold a file on at least one side and their entries differ, reading only subtrees whose
+    /// ids differ (Merkle descent). Every name is checked again as a path.
+    pub fn descend_all(
+        &mut self,
+        old: Option<ObjectId>,
+        new: Option<ObjectId>,
         at: Option<&VaultPath>,
         depth: usize,
-        out: &mut Diff,
+        visit: &mut dyn FnMut(&VaultPath, Option<FileMeta>, Option<FileMeta>),
     ) -> Result<(), HistoryError> {
         if old == new {
             return Ok(());
@@ -355,15 +373,11 @@ impl<'a> Objects<'a> {
             };
             let (old_file, old_dir) = split(old.entries.get(name));
             let (new_file, new_dir) = split(new.entries.get(name));
-            match (old_file, new_file) {
-                (Some(m), None) => out.gone.push((path.clone(), m)),
-                (None, Some(m)) => {
-                    out.added.entry(m.id).or_insert_with(|| path.clone());
-                }
-                _ => {}
+            if (old_file.is_some() || new_file.is_some()) && old_file != new_file {
+                visit(&path, old_file, new_file);
             }
             if old_dir.is_some() || new_dir.is_some() {
-                self.diff(old_dir, new_dir, Some(&path), depth + 1, out)?;
+                self.descend_all(old_dir, new_dir, Some(&path), depth + 1, visit)?;
             }
         }
         Ok(())

@@ -113,15 +113,7 @@ fn run(opts: &Options) -> Result<()> {
             (20, std::time::Duration::from_secs(10))
         };
         let measured = agent::measure(&lab, writes, idle)?;
-        lab.purge()?;
-        let found = measured.warnings();
-        let line = measured.json(&found);
-        if opts.json {
-            println!("{line}");
-        }
-        figures.push(line);
-        warnings.extend(found);
-        format!("\n{}", measured.table())
+        report_scenario(&lab, opts, &measured, &mut figures, &mut warnings)?
     } else {
         String::new()
     };
@@ -129,15 +121,7 @@ fn run(opts: &Options) -> Result<()> {
     let tasks_text = if opts.wants_tasks() {
         eprintln!("task listing:");
         let measured = tasks::measure(&lab, opts.runs)?;
-        lab.purge()?;
-        let found = measured.warnings();
-        let line = measured.json(&found);
-        if opts.json {
-            println!("{line}");
-        }
-        figures.push(line);
-        warnings.extend(found);
-        format!("\n{}", measured.table())
+        report_scenario(&lab, opts, &measured, &mut figures, &mut warnings)?
     } else {
         String::new()
     };
@@ -146,15 +130,7 @@ fn run(opts: &Options) -> Result<()> {
         eprintln!("web view:");
         let idle = std::time::Duration::from_secs(if opts.quick { 2 } else { 10 });
         let measured = web::measure(&lab, opts.runs, idle)?;
-        lab.purge()?;
-        let found = measured.warnings();
-        let line = measured.json(&found);
-        if opts.json {
-            println!("{line}");
-        }
-        figures.push(line);
-        warnings.extend(found);
-        format!("\n{}", measured.table())
+        report_scenario(&lab, opts, &measured, &mut figures, &mut warnings)?
     } else {
         String::new()
     };
@@ -186,4 +162,24 @@ fn run(opts: &Options) -> Result<()> {
         say(&format!("Results written to {}\n", path.display()));
     }
     Ok(())
+}
+
+/// After a scenario with a table of its own: the lab cleared, its figures (printed as JSON
+/// lines with `--json`) and warnings kept; its table, to print with the others.
+fn report_scenario(
+    lab: &Lab,
+    opts: &Options,
+    measured: &dyn report::Figures,
+    figures: &mut Vec<serde_json::Value>,
+    warnings: &mut Vec<String>,
+) -> Result<String> {
+    lab.purge()?;
+    let found = measured.warnings();
+    let line = measured.json(&found);
+    if opts.json {
+        println!("{line}");
+    }
+    figures.push(line);
+    warnings.extend(found);
+    Ok(format!("\n{}", measured.table()))
 }

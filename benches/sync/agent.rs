@@ -138,33 +138,7 @@ fn list_mib(kib: &[u64]) -> String {
 /// start an agent on each, then time `writes` notes from one to the other (alternating
 /// directions) and measure the quiet agents.
 pub fn measure(lab: &Lab, writes: usize, idle_for: Duration) -> Result<AgentFigures> {
-    let data = lab.fresh("server-data");
-    let add = run_with_stdin(
-        Command::new(SERVER)
-            .args(["user", "add", USER, "--data"])
-            .arg(&data)
-            .arg("--password-stdin"),
-        PASSWORD,
-    )?;
-    ensure!(
-        add.status.success(),
-        "vault-server user add failed: {}",
-        add.stderr
-    );
-    let server = Process::spawn(
-        Command::new(SERVER)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&data),
-        &lab.path().join("logs").join("agent-server.log"),
-    )?;
-    let url = server.wait_for_line("listening on ", Duration::from_secs(30))?;
-    let url = url
-        .split("listening on ")
-        .nth(1)
-        .map(str::trim)
-        .context("the server's address")?
-        .to_string();
-
+    let (server, url, data) = start_server(lab, "server-data", "agent-server.log")?;
     eprintln!("  preparing two devices on {url}");
     let a = lab.copy_source("agent-a")?;
     let b = lab.fresh("agent-b");
@@ -223,6 +197,38 @@ pub fn measure(lab: &Lab, writes: usize, idle_for: Duration) -> Result<AgentFigu
 }
 
 /// `syncd init` against the server, with the password on stdin.
+/// A release `vault-server` on a free loopback port with the bench's account, its data in the
+/// lab's `data` folder and its log in `logs/<log>`: the process, its URL and the data folder.
+pub fn start_server(lab: &Lab, data: &str, log: &str) -> Result<(Process, String, PathBuf)> {
+    let data = lab.fresh(data);
+    let add = run_with_stdin(
+        Command::new(SERVER)
+            .args(["user", "add", USER, "--data"])
+            .arg(&data)
+            .arg("--password-stdin"),
+        PASSWORD,
+    )?;
+    ensure!(
+        add.status.success(),
+        "vault-server user add failed: {}",
+        add.stderr
+    );
+    let server = Process::spawn(
+        Command::new(SERVER)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data),
+        &lab.path().join("logs").join(log),
+    )?;
+    let line = server.wait_for_line("listening on ", Duration::from_secs(30))?;
+    let url = line
+        .split("listening on ")
+        .nth(1)
+        .map(str::trim)
+        .context("the server's address")?
+        .to_string();
+    Ok((server, url, data))
+}
+
 pub fn join(lab: &Lab, vault: &Path, device: &str, url: &str) -> Result<()> {
     let mut cmd = lab.syncd(&[
         "init".as_ref(),
@@ -443,5 +449,19 @@ impl Drop for Process {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+impl crate::report::Figures for AgentFigures {
+    fn warnings(&self) -> Vec<String> {
+        AgentFigures::warnings(self)
+    }
+
+    fn json(&self, warnings: &[String]) -> Value {
+        AgentFigures::json(self, warnings)
+    }
+
+    fn table(&self) -> String {
+        AgentFigures::table(self)
     }
 }

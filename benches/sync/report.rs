@@ -451,3 +451,12 @@ pub fn write_latest(
     std::fs::write(&path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
     Ok(path)
 }
+
+/// The figures of a scenario that prints a table of its own (agent, tasks, web).
+pub trait Figures {
+    /// What missed its target, in words.
+    fn warnings(&self) -> Vec<String>;
+    /// One JSON object with every figure and `warnings`.
+    fn json(&self, warnings: &[String]) -> Value;
+    fn table(&self) -> String;
+}

@@ -522,3 +522,17 @@ fn mib(kib: u64) -> f64 {
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
+
+impl crate::report::Figures for TasksFigures {
+    fn warnings(&self) -> Vec<String> {
+        TasksFigures::warnings(self)
+    }
+
+    fn json(&self, warnings: &[String]) -> Value {
+        TasksFigures::json(self, warnings)
+    }
+
+    fn table(&self) -> String {
+        TasksFigures::table(self)
+    }
+}

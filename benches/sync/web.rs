@@ -11,7 +11,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -19,7 +18,7 @@ use serde_json::{Value, json};
 use vault::folder_hub::FolderHub;
 use vault::hub::Hub;
 
-use crate::agent::{self, PASSWORD, Process, SERVER, USER, memory_kib, run_with_stdin};
+use crate::agent::{self, PASSWORD, USER, memory_kib};
 use crate::lab::Lab;
 use crate::measure::Times;
 use crate::web_http::{WebHttp, first_tick_form, url_path};
@@ -176,33 +175,7 @@ impl WebFigures {
 /// the server's memory is read.
 pub fn measure(lab: &Lab, runs: usize, idle_for: Duration) -> Result<WebFigures> {
     let runs = runs.max(5);
-    let data = lab.fresh("web-server-data");
-    let add = run_with_stdin(
-        Command::new(SERVER)
-            .args(["user", "add", USER, "--data"])
-            .arg(&data)
-            .arg("--password-stdin"),
-        PASSWORD,
-    )?;
-    ensure!(
-        add.status.success(),
-        "vault-server user add: {}",
-        add.stderr
-    );
-    let server = Process::spawn(
-        Command::new(SERVER)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&data),
-        &lab.path().join("logs").join("web-server.log"),
-    )?;
-    let line = server.wait_for_line("listening on ", Duration::from_secs(30))?;
-    let url = line
-        .split("listening on ")
-        .nth(1)
-        .map(str::trim)
-        .context("the server's address")?
-        .to_string();
-
+    let (server, url, data) = agent::start_server(lab, "web-server-data", "web-server.log")?;
     eprintln!("  uploading the vault to {url} through syncd");
     let device = lab.copy_source("web-device")?;
     agent::join(lab, &device, "bench-web", &url)?;
@@ -457,5 +430,19 @@ fn letters(mut n: u64) -> String {
         if n == 0 {
             return s;
         }
+    }
+}
+
+impl crate::report::Figures for WebFigures {
+    fn warnings(&self) -> Vec<String> {
+        WebFigures::warnings(self)
+    }
+
+    fn json(&self, warnings: &[String]) -> Value {
+        WebFigures::json(self, warnings)
+    }
+
+    fn table(&self) -> String {
+        WebFigures::table(self)
     }
 }

@@ -48,11 +48,23 @@ pub fn serve(opts: ServeOptions) -> Result<()> {
     // The port first: a setup token is logged only by a server that can be reached with it.
     let listener = bind(opts.listen)?;
     let state = AppState::new(accounts, opts.data.clone(), opts.limits.clone())?;
+    limit_malloc_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(run(opts, listener, state))
+}
+
+/// At most a few malloc arenas: glibc gives each busy thread (the blocking pool's, the web
+/// view's parsing on every core) an arena of its own, and memory freed in them stays there; an
+/// idle server with a 20,000-note vault kept ~70 MiB more without this.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 /// Listen on `addr`, or say what holds it and what to do.

@@ -340,7 +340,7 @@ impl<'a> Objects<'a> {
         new: Option<ObjectId>,
         at: Option<&VaultPath>,
         depth: usize,
-        visit: &mut dyn FnMut(&VaultPath, Option<FileMeta>, Option<FileMeta>),
+        visit: &mut Visit<'_>,
     ) -> Result<(), HistoryError> {
         if old == new {
             return Ok(());
@@ -383,6 +383,10 @@ impl<'a> Objects<'a> {
         Ok(())
     }
 }
+
+/// What [`Objects::descend_all`] calls for each path that differs: the path, its old file
+/// and its new file.
+pub type Visit<'v> = dyn FnMut(&VaultPath, Option<FileMeta>, Option<FileMeta>) + 'v;
 
 /// Snapshots and trees decoded by one reader of a hub's history, for the next: each was
 /// checked against its id when read, and an id's object never changes.

@@ -147,6 +147,9 @@ impl VaultNotes {
         }
         let live: HashSet<ObjectId> = sources.iter().map(|(_, id)| *id).collect();
         self.outgoing.retain(|id, _| live.contains(id));
+        if wanted.len() > 256 {
+            crate::give_back_memory();
+        }
         let changed = match self.graph_head {
             None => None,
             Some(_) => Some(changed_names(

@@ -271,6 +271,12 @@ impl Open {
         self.searchable.reader.reload()?;
         self.head = head;
         self.notes = target;
+        // The writer's memory (its arena and thread) is not kept between updates: an idle
+        // server holds only the readers.
+        self.writer = None;
+        if total > 256 {
+            crate::give_back_memory();
+        }
         Ok(())
     }
 }

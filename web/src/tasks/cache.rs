@@ -25,6 +25,8 @@ use crate::{Web, WebError};
 /// Blobs fetched from the hub per request while a head is first read (bounds the memory a
 /// cold start holds at once).
 const FETCH_CHUNK: usize = 512;
+/// More notes read than this: the heap is trimmed afterwards.
+const BIG_BUILD: usize = 256;
 
 /// One note of the head and its parse.
 #[derive(Debug)]
@@ -268,6 +270,9 @@ fn build(
     }
     let live: HashSet<ObjectId> = sources.iter().map(|(_, id)| *id).collect();
     parsed.retain(|id, _| live.contains(id));
+    if missing.len() > BIG_BUILD {
+        crate::give_back_memory();
+    }
     let notes = sources
         .into_iter()
         .filter_map(|(path, blob)| {

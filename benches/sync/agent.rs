@@ -332,19 +332,21 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
 
 /// VmRSS and VmHWM of a process, in KiB.
 pub fn memory_kib(pid: u32) -> Result<(u64, u64)> {
+    Ok((status_kib(pid, "VmRSS:")?, status_kib(pid, "VmHWM:")?))
+}
+
+/// One `name: N kB` field of `/proc/PID/status`, in KiB.
+pub fn status_kib(pid: u32, name: &str) -> Result<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> Result<u64> {
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .with_context(|| format!("{name} in /proc/{pid}/status"))?;
-        Ok(line
-            .split_whitespace()
-            .nth(1)
-            .context("a number")?
-            .parse()?)
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(name))
+        .with_context(|| format!("{name} in /proc/{pid}/status"))?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("a number")?
+        .parse()?)
 }
 
 pub struct Finished {

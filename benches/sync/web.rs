@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use vault::folder_hub::FolderHub;
 use vault::hub::Hub;
 
-use crate::agent::{self, PASSWORD, USER, memory_kib};
+use crate::agent::{self, PASSWORD, USER, memory_kib, status_kib};
 use crate::lab::Lab;
 use crate::measure::Times;
 use crate::web_http::{WebHttp, first_tick_form, url_path};
@@ -56,6 +56,9 @@ pub struct WebFigures {
     pub figures: Vec<(&'static str, String, Figure)>,
     pub idle_rss_kib: u64,
     pub peak_rss_kib: u64,
+    /// Of the idle RSS: the file-backed part (the search index's mapped files, which the
+    /// kernel may drop at any time), in KiB.
+    pub file_rss_kib: u64,
     pub idle_for: Duration,
 }
 
@@ -127,9 +130,10 @@ impl WebFigures {
             ));
         }
         text.push_str(&format!(
-            "  server idle {:.0?} after all that: RSS {:.1} MiB (peak {:.1}) (target < {IDLE_RSS_TARGET_MIB} MiB)\n",
+            "  server idle {:.0?} after all that: RSS {:.1} MiB, of which {:.1} MiB mapped files (peak {:.1}) (target < {IDLE_RSS_TARGET_MIB} MiB)\n",
             self.idle_for,
             mib(self.idle_rss_kib),
+            mib(self.file_rss_kib),
             mib(self.peak_rss_kib)
         ));
         text
@@ -165,6 +169,7 @@ impl WebFigures {
             "idle_seconds": self.idle_for.as_secs_f64(),
             "idle_rss_mib": round3(mib(self.idle_rss_kib)),
             "peak_rss_mib": round3(mib(self.peak_rss_kib)),
+            "file_rss_mib": round3(mib(self.file_rss_kib)),
             "idle_rss_target_mib": IDLE_RSS_TARGET_MIB,
             "warnings": warnings,
         })
@@ -237,6 +242,7 @@ pub fn measure(lab: &Lab, runs: usize, idle_for: Duration) -> Result<WebFigures>
 
     std::thread::sleep(idle_for);
     let (idle_rss_kib, peak_rss_kib) = memory_kib(server.child.id())?;
+    let file_rss_kib = status_kib(server.child.id(), "RssFile:")?;
     server.stop()?;
     lab.remove(&[&device, &data])?;
     Ok(WebFigures {
@@ -244,6 +250,7 @@ pub fn measure(lab: &Lab, runs: usize, idle_for: Duration) -> Result<WebFigures>
         figures,
         idle_rss_kib,
         peak_rss_kib,
+        file_rss_kib,
         idle_for,
     })
 }

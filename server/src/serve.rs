@@ -67,6 +67,34 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// Count a request (for [`trim_when_quiet`]).
+async fn count_request(
+    axum::extract::State(activity): axum::extract::State<Arc<std::sync::atomic::AtomicU64>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    activity.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    next.run(req).await
+}
+
+/// Give the heap's free memory back to the system once requests have stopped for a couple of
+/// seconds: a large upload or a first read of a vault leaves freed memory in the allocator,
+/// which an idle server would otherwise keep. Nothing happens while idle.
+async fn trim_when_quiet(activity: Arc<std::sync::atomic::AtomicU64>) {
+    let mut trimmed_at = 0;
+    let mut seen = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = activity.load(std::sync::atomic::Ordering::Relaxed);
+        // Quiet for a whole interval after some activity since the last trim.
+        if now == seen && now != trimmed_at {
+            let _ = tokio::task::spawn_blocking(vault_web::give_back_memory).await;
+            trimmed_at = now;
+        }
+        seen = now;
+    }
+}
+
 /// Listen on `addr`, or say what holds it and what to do.
 fn bind(addr: SocketAddr) -> Result<std::net::TcpListener> {
     std::net::TcpListener::bind(addr).map_err(|e| {
@@ -109,7 +137,14 @@ async fn run(
             tls: opts.tls.is_some() || (opts.insecure_http && !opts.listen.ip().is_loopback()),
         },
     );
-    let app = vault_web::router(web).merge(api::router(state.clone()));
+    let activity = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let app = vault_web::router(web)
+        .merge(api::router(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            activity.clone(),
+            count_request,
+        ));
+    tokio::spawn(trim_when_quiet(activity));
     let handle = Handle::new();
     let scheme = if opts.tls.is_some() { "https" } else { "http" };
     {

@@ -147,7 +147,7 @@ pub async fn blocking<T: Send + 'static>(
 /// Hand the heap's free memory back to the system after a large build (the first read of a
 /// vault's notes, tasks or search index): glibc keeps what many threads freed in their arenas,
 /// and an idle server would otherwise keep the peak of its busiest minute for good.
-pub(crate) fn give_back_memory() {
+pub fn give_back_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
     unsafe {

@@ -271,10 +271,10 @@ impl Open {
         self.searchable.reader.reload()?;
         self.head = head;
         self.notes = target;
-        // The writer's memory (its arena and thread) is not kept between updates: an idle
-        // server holds only the readers.
-        self.writer = None;
+        // After a large build the writer's memory (its arena, grown to the budget) is given
+        // back; a writer for small updates stays small and saves its start-up on each one.
         if total > 256 {
+            self.writer = None;
             crate::give_back_memory();
         }
         Ok(())

@@ -230,9 +230,10 @@ fn api_errors_every_route_answers_documented_json() {
             checked += 1;
         }
     }
-    // Not an API route at all, or another API version.
+    // Not an API route, or another API version. (Paths outside /api/ are the web view's:
+    // its HTML "not found" page, tests/web/security.rs.)
     for (path, status) in [
-        ("/nothing/here", 404),
+        ("/api/nothing/here", 400),
         ("/api/v1/nothing", 404),
         ("/api/v1/vaults/notes/head/extra", 404),
         ("/api/v2/login", 400),

@@ -37,8 +37,14 @@ impl Backend for ServerBackend {
         }
     }
 
-    fn user_exists(&self, user: &str) -> bool {
-        self.state.accounts().is_ok_and(|a| a.user(user).is_ok())
+    fn user_exists(&self, user: &str) -> Option<bool> {
+        match self.state.accounts() {
+            Ok(accounts) => Some(accounts.user(user).is_ok()),
+            Err(e) => {
+                tracing::error!("web view: the accounts cannot be read: {e:?}");
+                None
+            }
+        }
     }
 
     fn vault_names(&self, user: &str) -> Vec<String> {

@@ -219,6 +219,28 @@ fn a_removed_users_session_ends() {
 }
 
 #[test]
+fn an_accounts_file_that_cannot_be_read_for_a_moment_ends_no_session() {
+    let w = WebWorld::with_fixture();
+    let c = w.client();
+    assert_eq!(c.get("/").status, 200);
+    let path = w.data.join("accounts.json");
+    let good = std::fs::read(&path).unwrap();
+    // Damaged for a moment (an operator's editor half-way through a save).
+    let tmp = w.data.join("accounts.json.tmp");
+    std::fs::write(&tmp, b"{ not json").unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    assert_eq!(
+        c.get("/").status,
+        303,
+        "no page while the accounts are unreadable"
+    );
+    assert!(sessions_file(&w.data).contains(USER), "the session is kept");
+    std::fs::write(&tmp, &good).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    assert_eq!(c.get("/").status, 200, "the same session works again");
+}
+
+#[test]
 fn a_login_without_or_with_a_wrong_csrf_token_is_refused_and_logs_nobody_in() {
     let w = WebWorld::with_fixture();
     let c = WebClient::new(&w.server.url);

@@ -26,8 +26,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Check `password` against `user`'s argon2 hash, counting failures per account and
     /// address like the device login does.
     fn check_password(&self, user: &str, password: &str, from: IpAddr) -> Result<(), LoginRefused>;
-    /// Whether `user` still exists (a session of a removed user ends).
-    fn user_exists(&self, user: &str) -> bool;
+    /// Whether `user` still exists (a session of a removed user ends); `None` when the
+    /// accounts cannot be read just now (the session is kept, this request refused).
+    fn user_exists(&self, user: &str) -> Option<bool>;
     /// The names of `user`'s vaults, sorted.
     fn vault_names(&self, user: &str) -> Vec<String>;
     /// `user`'s vault `name`, or `None` when `user` has no such vault (then it is a 404,

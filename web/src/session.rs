@@ -175,9 +175,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub(crate) fn viewer_of(parts: &Parts, web: &Web) -> Option<Viewer> {
     let token = cookie(parts, COOKIE)?;
     let session = web.sessions().get(token)?;
-    if !web.backend().user_exists(&session.user) {
-        web.sessions().end(token);
-        return None;
+    match web.backend().user_exists(&session.user) {
+        Some(true) => {}
+        Some(false) => {
+            web.sessions().end(token);
+            return None;
+        }
+        // The accounts could not be read: not now, but the session is not ended for it.
+        None => return None,
     }
     Some(Viewer {
         user: session.user,

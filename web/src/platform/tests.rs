@@ -15,8 +15,8 @@ impl Backend for NoAccounts {
     fn check_password(&self, _: &str, _: &str, _: IpAddr) -> Result<(), LoginRefused> {
         Err(LoginRefused::WrongPassword)
     }
-    fn user_exists(&self, _: &str) -> bool {
-        false
+    fn user_exists(&self, _: &str) -> Option<bool> {
+        Some(false)
     }
     fn vault_names(&self, _: &str) -> Vec<String> {
         Vec::new()

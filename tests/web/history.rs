@@ -485,3 +485,32 @@ fn the_log_pages_through_every_snapshot_in_order() {
     assert_eq!(pages, 2);
     assert_eq!(shown, log);
 }
+
+/// A current version saved by a device whose clock runs ahead: the restored version is still
+/// dated after it, so devices take it (rather than keeping it aside as an old copy put back).
+#[test]
+fn a_restore_over_a_version_saved_by_a_clock_running_ahead_reaches_the_devices() {
+    let w = conflict_world();
+    let laptop = w.laptop();
+    let phone = w.world.device("phone");
+    let ahead = "# Todo\nphone's edit, saved two hours ahead\nline 2\n";
+    // `at` is an hour ago plus the seconds: this is two hours from now.
+    phone.write("todo.md", ahead, 3 * 3600);
+    phone.sync();
+    laptop.sync();
+    assert_eq!(laptop.read("todo.md").unwrap(), ahead);
+    let rev = revision_of(&laptop, LAPTOPS);
+    let c = w.client();
+    let page = c.get("/v/notes/revisions");
+    let (csrf, head) = (page.csrf(), field(&page.body, "head"));
+    let restored = c.post(
+        "/v/notes/revisions/restore",
+        &[("csrf", &csrf), ("rev", &rev), ("head", &head)],
+    );
+    assert_eq!(restored.status, 200, "{}", restored.body);
+    let report = laptop.sync();
+    assert!(report.conflicts.is_empty(), "{:?}", report.conflicts);
+    assert_eq!(laptop.read("todo.md").unwrap(), LAPTOPS);
+    // The version it replaced is kept, as a restore keeps it.
+    revision_of(&laptop, ahead);
+}

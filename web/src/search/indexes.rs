@@ -184,13 +184,17 @@ pub fn follow(web: &Arc<Web>, vault: &OpenedVault, index: &Arc<VaultIndex>) {
 }
 
 /// Bring `vault`'s index up to date in the background now and follow its head from then on:
-/// for the first page of a vault a user opens, so the first search finds the index ready.
-/// Returns at once (call it from an async handler or a blocking task alike).
+/// for the first page of a vault a user opens, so the first search finds the index ready;
+/// later pages cost nothing. Returns at once (call it from an async handler or a blocking task alike).
 pub fn warm(web: &Arc<Web>, vault: &OpenedVault) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
     let index = web.search_indexes().vault(&vault.user, &vault.name);
+    // Once followed, the index is kept current by `follow`: nothing to do on later pages.
+    if index.following.load(Ordering::SeqCst) {
+        return;
+    }
     follow(web, vault, &index);
     if index.building.load(Ordering::SeqCst) {
         return;

@@ -483,6 +483,7 @@ impl Hub for FolderHub {
             match o.kind {
                 Kind::Tree => drop(Tree::decode(&o.bytes)?),
                 Kind::Snapshot => drop(Snapshot::decode(&o.bytes)?),
+                Kind::Chunks => drop(crate::content::ChunkList::decode(&o.bytes)?),
                 Kind::Blob => {}
             }
         }

@@ -81,6 +81,7 @@ impl std::fmt::Display for Unavailable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = match self.kind {
             Kind::Blob => "file",
+            Kind::Chunks => "large file's chunk list",
             Kind::Tree => "folder",
             Kind::Snapshot => "snapshot",
         };

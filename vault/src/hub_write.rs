@@ -97,6 +97,7 @@ pub fn fetch(hub: &dyn Hub, ids: &[ObjectId], kind: Kind) -> Result<Vec<Vec<u8>>
 fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Blob => "file",
+        Kind::Chunks => "chunk list",
         Kind::Tree => "tree",
         Kind::Snapshot => "snapshot",
     }

@@ -5,6 +5,7 @@
 //! `docs/architecture.md` for the map.
 
 pub mod apply;
+pub mod content;
 pub mod filestat;
 pub mod folder_hub;
 pub mod folders;
@@ -23,6 +24,7 @@ pub mod progress;
 pub mod reconcile;
 pub mod refs;
 pub mod restore;
+pub mod retention;
 pub mod revisions;
 pub mod scan;
 pub mod statcache;

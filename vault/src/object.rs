@@ -19,6 +19,8 @@ pub enum Kind {
     Blob = 1,
     Tree = 2,
     Snapshot = 3,
+    /// The list of a large file's chunks (`crate::content`): the file's id is this object's.
+    Chunks = 4,
 }
 
 impl Kind {
@@ -27,6 +29,7 @@ impl Kind {
             1 => Some(Kind::Blob),
             2 => Some(Kind::Tree),
             3 => Some(Kind::Snapshot),
+            4 => Some(Kind::Chunks),
             _ => None,
         }
     }

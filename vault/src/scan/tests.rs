@@ -337,14 +337,24 @@ fn missing_root_is_an_error_naming_it() {
 }
 
 #[test]
-fn hash_file_matches_blob_ids_and_refuses_links() {
+fn hash_file_matches_content_ids_and_refuses_links() {
     let dir = tempfile::tempdir().unwrap();
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let small = &big[..(crate::content::CHUNKED_FROM - 1) as usize];
     write(dir.path(), "big.bin", &big);
+    write(dir.path(), "small.bin", small);
     write(dir.path(), "empty", b"");
     assert_eq!(
         hash_file(&dir.path().join("big.bin")).unwrap(),
-        (ObjectId::of(&big), big.len() as u64)
+        (
+            crate::content::plan_reader(&big[..], 0).unwrap().id,
+            big.len() as u64
+        )
+    );
+    assert_ne!(hash_file(&dir.path().join("big.bin")).unwrap().0, ObjectId::of(&big));
+    assert_eq!(
+        hash_file(&dir.path().join("small.bin")).unwrap(),
+        (ObjectId::of(small), small.len() as u64)
     );
     assert_eq!(
         hash_file(&dir.path().join("empty")).unwrap(),

@@ -10,6 +10,10 @@
 mod agent;
 #[path = "sync/lab.rs"]
 mod lab;
+#[path = "sync/large.rs"]
+mod large;
+#[path = "sync/long_history.rs"]
+mod long_history;
 #[path = "sync/measure.rs"]
 mod measure;
 #[path = "sync/options.rs"]
@@ -135,14 +139,32 @@ fn run(opts: &Options) -> Result<()> {
         String::new()
     };
 
+    let large_text = if opts.wants_large() {
+        eprintln!("large files:");
+        let measured = large::measure(&lab, &opts.large_mib, opts.runs.min(3))?;
+        report_scenario(&lab, opts, &measured, &mut figures, &mut warnings)?
+    } else {
+        String::new()
+    };
+
+    let history_text = if opts.wants_history() {
+        eprintln!("long history:");
+        let measured = long_history::measure(&lab, opts.rounds, opts.runs)?;
+        report_scenario(&lab, opts, &measured, &mut figures, &mut warnings)?
+    } else {
+        String::new()
+    };
+
     say(&format!(
-        "\n{}{agent_text}{tasks_text}{web_text}\nTargets: nothing changed ≤ 1.0× git status with 0 files read and 0 bytes hashed; \
+        "\n{}{agent_text}{tasks_text}{web_text}{large_text}{history_text}\nTargets: nothing changed ≤ 1.0× git status with 0 files read and 0 bytes hashed; \
          one note edited ≤ 1.0× git add -A && git commit; initial upload and download ≤ 1.5× \
          rsync -a; syncd's peak RSS < {} MiB for 20,000 notes; agent: median propagation < 1 s, \
          idle CPU about 0, RSS < 60 MiB; tasks: a warm listing parses 0 notes and hashes 0 files, \
          after edits only the edited notes are parsed; web view (warm): note and folder page < 20 ms, \
          tasks page < 100 ms, search < 50 ms, tick < 100 ms, index update after a 10-note snapshot \
-         < 200 ms, idle server RSS < 200 MiB. Times are the sum of a run's \
+         < 200 ms, idle server RSS < 200 MiB; large files: upload and download ≤ 1.5× rsync -a, \
+         every peak < 100 MiB, one changed byte < 1 MiB sent and stored; long history: one-edit \
+         and idle rounds ≤ 1.3× a fresh hub's, < 40 packs, hub ≤ 2× its live objects. Times are the sum of a run's \
          processes; ratio = syncd's median / the anchor's median.\n",
         if results.is_empty() {
             String::new()

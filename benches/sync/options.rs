@@ -23,7 +23,14 @@ Options:
                  (`syncd tasks` cold, warm and after 10 edits, `syncd task done`, against
                  git status and grep), web (the web view on a release vault-server: note,
                  folder, tasks and search pages, a tick, the index update after a 10-note
-                 snapshot, the idle server's memory)
+                 snapshot, the idle server's memory), large (one large file of each
+                 --large-mib size through a folder hub and a vault-server: upload,
+                 download, one byte changed, peak memory, against rsync -a), history
+                 (--rounds one-edit rounds through one folder hub: round times, packs and
+                 hub size before and after)
+  --large-mib L  sizes of the large files in MiB, comma-separated (default 1024,4096;
+                 --quick: 48)
+  --rounds N     one-edit rounds of the long history (default 5000; --quick: 100)
   --verbose      also print every syncd round (time, peak memory, outcome, statistics) on
                  stderr, including the untimed rounds that prepare a state
   -h, --help     this text";
@@ -43,6 +50,12 @@ pub struct Options {
     pub tasks: bool,
     /// `--only web` was given.
     pub web: bool,
+    /// `--only large` was given.
+    pub large: bool,
+    /// `--only history` was given.
+    pub history: bool,
+    pub large_mib: Vec<u64>,
+    pub rounds: usize,
 }
 
 impl Options {
@@ -52,7 +65,22 @@ impl Options {
     }
 
     fn everything(&self) -> bool {
-        self.only.is_empty() && !self.agent && !self.tasks && !self.web
+        self.only.is_empty()
+            && !self.agent
+            && !self.tasks
+            && !self.web
+            && !self.large
+            && !self.history
+    }
+
+    /// Whether the large files' figures (benches/sync/large.rs) are measured.
+    pub fn wants_large(&self) -> bool {
+        self.everything() || self.large
+    }
+
+    /// Whether the long history's figures (benches/sync/long_history.rs) are measured.
+    pub fn wants_history(&self) -> bool {
+        self.everything() || self.history
     }
 
     pub fn wants(&self, scenario: Scenario) -> bool {
@@ -85,6 +113,10 @@ impl Options {
         let mut agent = false;
         let mut tasks = false;
         let mut web = false;
+        let mut large = false;
+        let mut history = false;
+        let mut large_mib = None;
+        let mut rounds = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (name, inline) = match arg.split_once('=') {
@@ -105,16 +137,27 @@ impl Options {
                 "--verbose" => verbose = true,
                 "--notes" => notes = Some(positive(&name, &value("a number of notes")?)?),
                 "--runs" => runs = Some(positive(&name, &value("a number of runs")?)?),
+                "--rounds" => rounds = Some(positive(&name, &value("a number of rounds")?)?),
+                "--large-mib" => {
+                    large_mib = Some(
+                        value("sizes in MiB")?
+                            .split(',')
+                            .map(|v| positive(&name, v.trim()).map(|n| n as u64))
+                            .collect::<Result<Vec<u64>>>()?,
+                    )
+                }
                 "--only" => {
                     for slug in value("a scenario name")?.split(',') {
                         match Scenario::from_slug(slug.trim()) {
                             None if slug.trim() == "agent" => agent = true,
                             None if slug.trim() == "tasks" => tasks = true,
                             None if slug.trim() == "web" => web = true,
+                            None if slug.trim() == "large" => large = true,
+                            None if slug.trim() == "history" => history = true,
                             Some(s) if !only.contains(&s) => only.push(s),
                             Some(_) => {}
                             None => bail!(
-                                "unknown scenario {slug:?}; the scenarios are: {}, agent, tasks, web",
+                                "unknown scenario {slug:?}; the scenarios are: {}, agent, tasks, web, large, history",
                                 Scenario::ALL.map(Scenario::slug).join(", ")
                             ),
                         }
@@ -134,6 +177,10 @@ impl Options {
             agent,
             tasks,
             web,
+            large,
+            history,
+            large_mib: large_mib.unwrap_or_else(|| if quick { vec![48] } else { vec![1024, 4096] }),
+            rounds: rounds.unwrap_or(if quick { 100 } else { 5000 }),
         }))
     }
 }

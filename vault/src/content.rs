@@ -22,7 +22,7 @@ pub mod read;
 
 pub use chunker::{Chunk, ChunkRef, Chunker, ContentPlan, content_id, plan_reader};
 pub use list::{ChunkList, Level, ListError, Piece};
-pub use read::{ReadError, content_ids, write_content};
+pub use read::{Fetch, ReadError, content_ids, write_content};
 
 use crate::object::Kind;
 

@@ -12,6 +12,9 @@ use super::list::{ChunkList, Level, Piece};
 use crate::id::ObjectId;
 use crate::object::{Kind, Object, ObjectError, verify};
 
+/// Where objects come from: asked for ids, returns those objects (in any order).
+pub type Fetch<'a, E> = dyn FnMut(&[ObjectId]) -> Result<Vec<Object>, E> + 'a;
+
 /// How many bytes of chunks one fetch asks for.
 pub const BATCH_BYTES: u64 = 8 << 20;
 
@@ -39,7 +42,7 @@ pub enum ReadError<E> {
 
 /// Ask `fetch` for `ids` and return the objects in the same order, each checked against its id.
 fn fetch_checked<E>(
-    fetch: &mut dyn FnMut(&[ObjectId]) -> Result<Vec<Object>, E>,
+    fetch: &mut Fetch<'_, E>,
     ids: &[ObjectId],
 ) -> Result<Vec<Object>, ReadError<E>> {
     let mut unique: Vec<ObjectId> = ids.to_vec();
@@ -62,7 +65,7 @@ fn decode_list(id: ObjectId, object: &Object) -> Result<ChunkList, ObjectError> 
 /// The chunks (in file order) a top list names, fetching its groups one at a time through
 /// `on_group` so a caller can also keep them (a copy between hubs needs the list objects).
 pub fn chunk_pieces<E>(
-    fetch: &mut dyn FnMut(&[ObjectId]) -> Result<Vec<Object>, E>,
+    fetch: &mut Fetch<'_, E>,
     top: &ChunkList,
     on_group: &mut dyn FnMut(&Object),
 ) -> Result<Vec<Piece>, ReadError<E>> {
@@ -101,7 +104,7 @@ pub fn chunk_pieces<E>(
 /// fetches `id` itself, so callers that can tell a blob from a list without its bytes (a pack
 /// index) should call it only for lists.
 pub fn content_ids<E>(
-    fetch: &mut dyn FnMut(&[ObjectId]) -> Result<Vec<Object>, E>,
+    fetch: &mut Fetch<'_, E>,
     id: ObjectId,
 ) -> Result<(Vec<Object>, Vec<Piece>), ReadError<E>> {
     let top = fetch_checked(fetch, &[id])?.remove(0);
@@ -118,7 +121,7 @@ pub fn content_ids<E>(
 /// Write the bytes of file `id` to `out`: a blob as it is, a chunk list chunk by chunk, in
 /// batches of about [`BATCH_BYTES`]. Returns the number of bytes written.
 pub fn write_content<E>(
-    fetch: &mut dyn FnMut(&[ObjectId]) -> Result<Vec<Object>, E>,
+    fetch: &mut Fetch<'_, E>,
     id: ObjectId,
     out: &mut dyn Write,
 ) -> Result<u64, ReadError<E>> {
@@ -152,7 +155,7 @@ pub fn write_content<E>(
 }
 
 fn write_chunks<E>(
-    fetch: &mut dyn FnMut(&[ObjectId]) -> Result<Vec<Object>, E>,
+    fetch: &mut Fetch<'_, E>,
     pieces: &[Piece],
     out: &mut dyn Write,
 ) -> Result<u64, ReadError<E>> {

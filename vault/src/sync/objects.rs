@@ -259,6 +259,7 @@ pub(crate) fn read_if(root: &Path, path: &VaultPath, id: ObjectId) -> Option<Vec
 pub(super) fn stage(
     hub: &dyn Hub,
     need: &[(ObjectId, u64)],
+    older: &HashMap<ObjectId, PathBuf>,
     dir: &Path,
     stats: &mut SyncStats,
     progress: &dyn Progress,
@@ -282,7 +283,8 @@ pub(super) fn stage(
         .partition(|(_, size)| *size >= crate::apply::STREAM_FROM);
     for (id, _) in large {
         let path = dir.join(id.to_hex());
-        large::stage_one(hub, id, &path, stats, progress)?;
+        let older = older.get(&id).and_then(|p| large::Older::open(p));
+        large::stage_one(hub, id, older.as_ref(), &path, stats, progress)?;
         out.insert(id, path);
     }
     let mut start = 0;
@@ -324,6 +326,9 @@ pub(super) struct Blobs<'a> {
     pub local: HashMap<ObjectId, VaultPath>,
     /// Blobs downloaded before the folder was touched.
     pub staged: HashMap<ObjectId, PathBuf>,
+    /// For a large file's new content, a path holding an older version of it (the file the
+    /// write replaces): its chunks need no download.
+    pub older: HashMap<ObjectId, VaultPath>,
     pub hub: &'a dyn Hub,
     pub stats: &'a mut SyncStats,
     /// Told of each blob received ([`Phase::Downloading`]).

@@ -1,7 +1,7 @@
 //! Uploading a large file as content-defined chunks (`vault::content`), in bounded memory.
 //!
-//! The file is read once more through the chunker: chunks are gathered into batches of about
-//! [`BATCH_BYTES`], the hub is asked which of each batch it lacks (`missing`), and only those
+//! The file is read once more through the chunker: chunks are gathered into batches of 6-7 MiB
+//! ([`PUT_BYTES`]), the hub is asked which of each batch it lacks (`missing`), and only those
 //! are put, each batch as its own durable pack. So an upload cut off midway resumes next round
 //! without sending again what the hub got, and an edit inside a large file sends only the
 //! chunks that changed. The lists (groups, then the top list, the file's id) are put last,
@@ -16,6 +16,11 @@ use std::fs::File;
 use super::*;
 use crate::content::chunker::ListBuilder;
 use crate::content::{CHUNKED_FROM, Chunker};
+
+/// How many bytes of chunks one put carries at most (before its last chunk): with that chunk
+/// and the stream's headers a put stays under 8 MiB, so a server whose body limit was lowered
+/// to 8 MiB (`--max-body-mib 8`) still takes it.
+const PUT_BYTES: u64 = BATCH_BYTES - 2 * crate::content::MAX_CHUNK as u64;
 
 /// What uploading one large file found.
 pub(super) enum ChunkedUpload {
@@ -72,7 +77,7 @@ impl Round<'_> {
                 self.progress()
                     .advance(Phase::Uploading, Amount::new(0, len));
             }
-            if batch_bytes >= BATCH_BYTES {
+            if batch_bytes >= PUT_BYTES {
                 self.put_missing(std::mem::take(&mut batch))?;
                 batch_bytes = 0;
             }

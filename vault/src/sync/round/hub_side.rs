@@ -69,6 +69,12 @@ impl Round<'_> {
             };
             self.stats.files_read += 1;
             self.stats.bytes_hashed += bytes.len() as u64;
+            // A pack stays within BATCH_BYTES of content (a server's body limit of 8 MiB
+            // takes it; larger files are chunked above).
+            if batch_bytes + bytes.len() as u64 > BATCH_BYTES {
+                self.put(&std::mem::take(&mut batch))?;
+                batch_bytes = 0;
+            }
             batch_bytes += bytes.len() as u64;
             batch.push(Object {
                 kind: Kind::Blob,

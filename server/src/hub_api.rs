@@ -336,8 +336,9 @@ async fn download(
     let ids = parse_ids(&body.ids)?;
     let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let objects = on_vault(v, move |v| v.hub.get(&ids)).await?;
-    let bytes = vault::wire::encode(&objects);
-    Ok(([(header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)], bytes).into_response())
+    // Sent object by object, each object's bytes as they are: no second copy of the batch.
+    let body = axum::body::Body::from_stream(crate::objects_body::ObjectStream::new(objects));
+    Ok(([(header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)], body).into_response())
 }
 
 async fn cas(

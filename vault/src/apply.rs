@@ -66,6 +66,37 @@ pub trait BlobSource {
     /// The bytes of each blob in `ids`, in the same order. Sources should verify what they
     /// return; [`apply_actions`] re-checks every blob against its id anyway.
     fn fetch(&mut self, ids: &[ObjectId]) -> Result<Vec<Vec<u8>>, FetchError>;
+
+    /// Write the content `id` of a large file (`size` bytes, at least [`STREAM_FROM`]: chunks
+    /// or, from an older version, one blob) to `out`, a new empty file, without holding it
+    /// whole. Sources must check every piece against its id as they go
+    /// ([`crate::content::write_content`] does): apply checks only the length, as reading a
+    /// large file again to hash it would double the cost of a download. The default fetches
+    /// the content whole through [`BlobSource::fetch`] and checks it (for small sources).
+    fn write_to(&mut self, id: ObjectId, size: u64, out: &mut File) -> Result<(), FetchError> {
+        let _ = size;
+        let bytes = self
+            .fetch(&[id])?
+            .pop()
+            .ok_or("the source sent nothing for a file")?;
+        if !content_matches(id, &bytes) {
+            return Err(format!("the bytes sent for {id} are not that content").into());
+        }
+        io::Write::write_all(out, &bytes)?;
+        Ok(())
+    }
+}
+
+/// Files of at least this size are written to their temp file as their content streams in
+/// ([`BlobSource::write_to`]), never held in memory: every file whose id may be a chunk list.
+pub const STREAM_FROM: u64 = crate::content::CHUNKED_FROM;
+
+/// Whether `bytes` are the content `id` names: as one blob, or (from
+/// [`crate::content::CHUNKED_FROM`] bytes on) as chunks.
+pub fn content_matches(id: ObjectId, bytes: &[u8]) -> bool {
+    ObjectId::of(bytes) == id
+        || (bytes.len() as u64 >= crate::content::CHUNKED_FROM
+            && crate::content::content_id(bytes, bytes.len() as u64).is_ok_and(|(c, _)| c == id))
 }
 
 /// A [`Hub`] as a blob source: one `get` per batch, each object checked to be the blob asked for.
@@ -511,10 +542,14 @@ const MAX_FOLDERS_PER_BATCH: usize = 128;
 /// The blobs one fetch asks for: the writes `start..end` of a run of writes.
 struct BatchPlan<'a> {
     ids: Vec<ObjectId>,
+    /// Large files ([`STREAM_FROM`]), written to spool files as they arrive: (id, size).
+    streams: Vec<(ObjectId, u64)>,
     first_path: HashMap<ObjectId, &'a VaultPath>,
     end: usize,
     /// Their size by the plan's `meta.size`.
     bytes: u64,
+    /// What of it is held in memory (all but the streams).
+    held: u64,
 }
 
 /// The batch of the writes from `run[start]` on: up to about `batch_bytes` of distinct blobs
@@ -522,9 +557,11 @@ struct BatchPlan<'a> {
 fn plan_batch(run: &[Action], start: usize, batch_bytes: u64) -> BatchPlan<'_> {
     let mut plan = BatchPlan {
         ids: Vec::new(),
+        streams: Vec::new(),
         first_path: HashMap::new(),
         end: run.len(),
         bytes: 0,
+        held: 0,
     };
     let mut folders: HashSet<Option<&str>> = HashSet::new();
     for (i, action) in run.iter().enumerate().skip(start) {
@@ -537,16 +574,30 @@ fn plan_batch(run: &[Action], start: usize, batch_bytes: u64) -> BatchPlan<'_> {
             break;
         }
         folders.insert(folder);
-        if is_empty_blob(meta) || plan.first_path.contains_key(&meta.id) {
+        if is_empty_blob(meta) {
             continue;
         }
-        if !plan.ids.is_empty() && plan.bytes.saturating_add(meta.size) > batch_bytes {
+        if plan.first_path.contains_key(&meta.id) {
+            // A spool file serves one write: a second copy of a large file waits for the next
+            // batch (and streams again).
+            if meta.size >= STREAM_FROM {
+                plan.end = i;
+                break;
+            }
+            continue;
+        }
+        if !plan.first_path.is_empty() && plan.bytes.saturating_add(meta.size) > batch_bytes {
             plan.end = i;
             break;
         }
         plan.bytes = plan.bytes.saturating_add(meta.size);
         plan.first_path.insert(meta.id, path);
-        plan.ids.push(meta.id);
+        if meta.size >= STREAM_FROM {
+            plan.streams.push((meta.id, meta.size));
+        } else {
+            plan.held = plan.held.saturating_add(meta.size);
+            plan.ids.push(meta.id);
+        }
     }
     plan
 }
@@ -554,7 +605,7 @@ fn plan_batch(run: &[Action], start: usize, batch_bytes: u64) -> BatchPlan<'_> {
 /// Fetch the blobs of `plan`, each checked against its id: the whole batch before any of it is
 /// used, so a lying source gets nothing of it written.
 fn fetch_batch(
-    plan: BatchPlan<'_>,
+    plan: &BatchPlan<'_>,
     source: &mut dyn BlobSource,
 ) -> Result<HashMap<ObjectId, Vec<u8>>, ApplyError> {
     let BatchPlan {
@@ -579,7 +630,7 @@ fn fetch_batch(
     }
     for (id, bytes) in ids.iter().zip(&fetched) {
         let actual = ObjectId::of(bytes);
-        if actual != *id {
+        if actual != *id && !content_matches(*id, bytes) {
             return Err(ApplyError::WrongBytes {
                 path: first_path[id].clone(),
                 expected: *id,
@@ -588,7 +639,7 @@ fn fetch_batch(
             });
         }
     }
-    Ok(ids.into_iter().zip(fetched).collect())
+    Ok(ids.iter().copied().zip(fetched).collect())
 }
 
 /// `mode` with the executable bits set (wherever it is readable, at least for the owner) or

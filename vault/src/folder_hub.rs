@@ -4,7 +4,8 @@
 //! Layout (see `docs/format.md`, section "Hub folder"):
 //!
 //! ```text
-//! HUB/vault-hub.json     {"format":1,"created_ns":...}: marks the folder as a hub
+//! HUB/vault-hub.json     {"format":1,"created_ns":...}: marks the folder as a hub (format 2
+//!                        once it holds a chunk list: a large file as chunks)
 //! HUB/packs/<hex>.pack   the objects, in packs written once (crate::store)
 //! HUB/refs/head          the head snapshot id, moved only by compare-and-swap (crate::refs)
 //! ```
@@ -37,8 +38,13 @@ pub mod conformance;
 
 /// The file that marks a folder as a hub.
 pub const MARKER_FILE: &str = "vault-hub.json";
-/// The hub folder format this code writes and reads.
-pub const HUB_FORMAT: u32 = 1;
+/// The newest hub folder format this code reads and writes: 2 once the hub holds any
+/// [`Kind::Chunks`] object (a large file as chunks), which a syncd that knows only format 1
+/// could not read; it then refuses the hub and says "upgrade syncd" instead.
+pub const HUB_FORMAT: u32 = 2;
+/// The format a new hub starts with (no chunk lists yet), so older syncd keep using it until
+/// a large file arrives.
+pub const HUB_FORMAT_PLAIN: u32 = 1;
 
 /// Contents of `vault-hub.json`. Unknown fields are ignored, so a later format can add some.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -58,6 +64,15 @@ pub struct FolderHub {
     /// at that time: while no pack vanished, it is still complete (packs are never changed),
     /// so `tree_hash` right after `cas_head` need not walk the whole vault again.
     complete: Mutex<Option<(ObjectId, u64)>>,
+    /// Whether `vault-hub.json` already says [`HUB_FORMAT`] (chunk lists may be stored).
+    chunked: std::sync::atomic::AtomicBool,
+}
+
+/// The `format` of the marker at `path`, if it can be read.
+fn marker_format(path: &Path) -> Option<u32> {
+    let bytes = fs::read(path).ok()?;
+    let marker: Marker = serde_json::from_slice(&bytes).ok()?;
+    Some(marker.format)
 }
 
 /// What a walk from a snapshot found wrong.
@@ -87,7 +102,7 @@ impl FolderHub {
                         hub: hub.clone(),
                         detail: format!("`{}` is not valid ({e}); restore it from a backup, or write {{\"format\":1,\"created_ns\":0}} into it", marker_path.display()),
                     })?;
-                if marker.format != HUB_FORMAT {
+                if !(HUB_FORMAT_PLAIN..=HUB_FORMAT).contains(&marker.format) {
                     return Err(HubError::UnsupportedFormat {
                         hub,
                         found: marker.format,
@@ -102,7 +117,7 @@ impl FolderHub {
                 // The marker goes first: a second process opening the folder at the same time
                 // then sees either an empty folder (and creates the same layout) or a hub.
                 let marker = Marker {
-                    format: HUB_FORMAT,
+                    format: HUB_FORMAT_PLAIN,
                     created_ns: now_ns(),
                 };
                 let text = serde_json::to_vec(&marker).unwrap_or_default();
@@ -112,6 +127,7 @@ impl FolderHub {
             }
             Err(e) => return Err(io(io_at("reading", &marker_path)(e))),
         }
+        let chunked = marker_format(&marker_path) == Some(HUB_FORMAT);
         let refs = path.join("refs");
         fs::create_dir_all(&refs)
             .map_err(io_at("creating", &refs))
@@ -124,7 +140,40 @@ impl FolderHub {
             store: Mutex::new(store),
             head: RefFile::new(refs.join("head")),
             complete: Mutex::new(None),
+            chunked: std::sync::atomic::AtomicBool::new(chunked),
         })
+    }
+
+    /// Before the first [`Kind::Chunks`] object is stored: raise `vault-hub.json`'s format to
+    /// [`HUB_FORMAT`] (atomically, keeping every other field), so a syncd that cannot read
+    /// chunk lists refuses the hub rather than misreading it. Once per handle at most.
+    fn mark_chunked(&self) -> Result<(), HubError> {
+        use std::sync::atomic::Ordering;
+        if self.chunked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let path = self.root.join(MARKER_FILE);
+        let io = |e: PathIoError| HubError::Io {
+            hub: self.describe(),
+            source: e,
+        };
+        let bytes = fs::read(&path)
+            .map_err(io_at("reading", &path))
+            .map_err(io)?;
+        let mut marker: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| HubError::Corrupt {
+                hub: self.describe(),
+                detail: format!("`{}` is not valid ({e})", path.display()),
+            })?;
+        if marker.get("format").and_then(|f| f.as_u64()) != Some(u64::from(HUB_FORMAT)) {
+            marker["format"] = serde_json::Value::from(HUB_FORMAT);
+            let text = serde_json::to_vec(&marker).unwrap_or_default();
+            write_atomic(&path, &text)
+                .map_err(io_at("writing", &path))
+                .map_err(io)?;
+        }
+        self.chunked.store(true, Ordering::Release);
+        Ok(())
     }
 
     fn remember_complete(&self, snapshot: ObjectId, vanished: u64) {
@@ -486,6 +535,9 @@ impl Hub for FolderHub {
                 Kind::Chunks => drop(crate::content::ChunkList::decode(&o.bytes)?),
                 Kind::Blob => {}
             }
+        }
+        if objects.iter().any(|o| o.kind == Kind::Chunks) {
+            self.mark_chunked()?;
         }
         let mut store = self.lock_store();
         // Others may have stored some of these already; do not write them twice, unless the

@@ -80,7 +80,7 @@ fn newer_format_is_refused_and_bad_marker_is_corrupt() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(
         dir.path().join(MARKER_FILE),
-        br#"{"format":2,"created_ns":1,"extra":true}"#,
+        br#"{"format":3,"created_ns":1,"extra":true}"#,
     )
     .unwrap();
     let err = FolderHub::open(dir.path()).unwrap_err();
@@ -88,8 +88,8 @@ fn newer_format_is_refused_and_bad_marker_is_corrupt() {
         matches!(
             err,
             HubError::UnsupportedFormat {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ),
@@ -356,4 +356,48 @@ fn clock_probe_reads_the_filesystem_time_and_leaves_nothing() {
     let t = hub.time_ns().unwrap();
     assert!((now_ns() - t).abs() < 60_000_000_000, "{t}");
     assert_eq!(names(), before);
+}
+
+#[test]
+fn the_first_chunk_list_raises_the_format_keeping_other_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    let marker = || -> serde_json::Value {
+        serde_json::from_slice(&fs::read(dir.path().join(MARKER_FILE)).unwrap()).unwrap()
+    };
+    assert_eq!(marker()["format"], 1);
+    // Another field (say the retention policy) written meanwhile survives the rewrite.
+    let mut m = marker();
+    m["retention"] = serde_json::json!({"keep": "all"});
+    fs::write(
+        dir.path().join(MARKER_FILE),
+        serde_json::to_vec(&m).unwrap(),
+    )
+    .unwrap();
+    let blob = Object {
+        kind: Kind::Blob,
+        bytes: vec![1; 10],
+    };
+    hub.put(std::slice::from_ref(&blob)).unwrap();
+    assert_eq!(
+        marker()["format"],
+        1,
+        "blobs, trees and snapshots keep format 1"
+    );
+    let list = crate::content::ChunkList {
+        level: crate::content::Level::Chunks,
+        pieces: vec![crate::content::Piece {
+            id: blob.id(),
+            len: 10,
+        }],
+    };
+    hub.put(&[list.to_object()]).unwrap();
+    assert_eq!(marker()["format"], 2);
+    assert_eq!(marker()["retention"]["keep"], "all");
+    // A format-2 hub opens, and reads its list back.
+    let again = FolderHub::open(dir.path()).unwrap();
+    assert_eq!(
+        again.get(&[list.to_object().id()]).unwrap()[0].kind,
+        Kind::Chunks
+    );
 }

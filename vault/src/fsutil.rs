@@ -379,6 +379,14 @@ impl Dir {
         cvt(unsafe { libc::linkat(fd, from.as_ptr(), fd, to.as_ptr(), 0) }).map(drop)
     }
 
+    /// `link(2)` `from` in this folder to `to` in folder `into`: fails with `AlreadyExists`
+    /// instead of replacing anything, with `EXDEV` across filesystems.
+    pub fn link_into(&self, from: &CStr, into: &Dir, to: &CStr) -> io::Result<()> {
+        let (a, b) = (self.fd.as_raw_fd(), into.fd.as_raw_fd());
+        // SAFETY: valid fds and NUL-terminated names for the duration of the call.
+        cvt(unsafe { libc::linkat(a, from.as_ptr(), b, to.as_ptr(), 0) }).map(drop)
+    }
+
     /// `rename(2)` `from` over `to`, both in this folder.
     pub fn rename(&self, from: &CStr, to: &CStr) -> io::Result<()> {
         let fd = self.fd.as_raw_fd();

@@ -47,7 +47,7 @@ pub enum HubError {
     )]
     NotAHub(String),
     #[error(
-        "hub at `{hub}` uses format {found}, this syncd understands format {supported}; upgrade syncd"
+        "hub at `{hub}` uses format {found}, this syncd understands formats up to {supported}; upgrade syncd"
     )]
     UnsupportedFormat {
         hub: String,

@@ -76,15 +76,21 @@ pub fn encoded_len(objects: &[Object]) -> u64 {
         .sum()
 }
 
+/// The header that precedes `o`'s bytes in a stream (for writers that send the bytes
+/// themselves, without copying them into one buffer).
+pub fn header(o: &Object) -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header[0] = o.kind as u8;
+    header[1] = ENCODING_RAW;
+    header[2..].copy_from_slice(&(o.bytes.len() as u64).to_le_bytes());
+    header
+}
+
 /// Write the stream of `objects` to `out` without building it in memory first (an upload
 /// then holds each object once, not twice).
 pub fn encode_to(mut out: impl Write, objects: &[Object]) -> std::io::Result<()> {
     for o in objects {
-        let mut header = [0u8; HEADER_LEN];
-        header[0] = o.kind as u8;
-        header[1] = ENCODING_RAW;
-        header[2..].copy_from_slice(&(o.bytes.len() as u64).to_le_bytes());
-        out.write_all(&header)?;
+        out.write_all(&header(o))?;
         out.write_all(&o.bytes)?;
     }
     out.flush()

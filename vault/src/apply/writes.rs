@@ -82,6 +82,9 @@ struct Fetched {
     start: usize,
     end: usize,
     blobs: HashMap<ObjectId, Vec<u8>>,
+    /// Large files, already in spool files; each taken by the one write that uses it.
+    spools: std::sync::Mutex<HashMap<ObjectId, spool::Spool>>,
+    /// The bytes of `blobs` (held in memory).
     bytes: u64,
 }
 
@@ -216,20 +219,24 @@ pub(super) fn write_run(
             while let Ok(done) = returned.try_recv() {
                 held -= done.bytes;
             }
-            while held > 0 && held.saturating_add(plan.bytes) > limit {
+            while held > 0 && held.saturating_add(plan.held) > limit {
                 match returned.recv() {
                     Ok(done) => held -= done.bytes,
                     // The preparer stopped: an error is on its way to the finisher.
                     Err(_) => break 'fetch,
                 }
             }
-            let (end, bytes) = (plan.end, plan.bytes);
+            let (end, bytes) = (plan.end, plan.held);
             let t = Instant::now();
-            let msg = fetch_batch(plan, source).map(|blobs| Fetched {
-                start,
-                end,
-                blobs,
-                bytes,
+            let msg = fetch_batch(&plan, source).and_then(|blobs| {
+                let spools = spool::fetch_streams(&plan, top, root, source)?;
+                Ok(Fetched {
+                    start,
+                    end,
+                    blobs,
+                    spools: std::sync::Mutex::new(spools),
+                    bytes,
+                })
             });
             fetching += t.elapsed();
             batches += 1;
@@ -437,6 +444,7 @@ fn prepare<'a>(ctx: Ctx<'_>, top: &Arc<Dir>, run: &'a [Action], f: &Fetched) -> 
     }
     let fsync_each = jobs.len() <= FSYNC_EACH_MAX;
     let blobs = &f.blobs;
+    let spools = &f.spools;
     let results: Vec<Result<Outcome<'a>, ApplyError>> = jobs
         .into_par_iter()
         .map(|(path, meta, expect, resolved)| {
@@ -444,10 +452,18 @@ fn prepare<'a>(ctx: Ctx<'_>, top: &Arc<Dir>, run: &'a [Action], f: &Fetched) -> 
                 Ok(dir) => dir,
                 Err(refusal) => return Ok(Outcome::Skipped(refusal.skipped(path))),
             };
+            let spooled = || {
+                spools
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&meta.id)
+            };
             let bytes = if is_empty_blob(meta) {
-                &[][..]
+                Content::Bytes(&[][..])
             } else if let Some(b) = blobs.get(&meta.id) {
-                b.as_slice()
+                Content::Bytes(b.as_slice())
+            } else if let Some(spool) = spooled() {
+                Content::Spool(spool)
             } else {
                 // Unreachable by construction of the batch; skipping is the safe answer.
                 let reason = "its content was not fetched (internal error)".to_string();
@@ -490,6 +506,12 @@ fn in_the_way(
     SkipKind::of(path, expect, found, ctx.scanned, read).map(|kind| Skipped::because(path, kind))
 }
 
+/// What a temp file is made of: bytes at hand, or a large file's spool file.
+enum Content<'b> {
+    Bytes(&'b [u8]),
+    Spool(spool::Spool),
+}
+
 /// Everything of one write up to the rename: a temp file beside the target with the bytes,
 /// mode and mtime; closed unless `keep_open` (for an fsync by the finisher).
 fn write_temp<'a>(
@@ -498,7 +520,7 @@ fn write_temp<'a>(
     path: &'a VaultPath,
     meta: &'a FileMeta,
     expect: Option<&'a FileMeta>,
-    bytes: &[u8],
+    content: Content<'_>,
     keep_open: bool,
 ) -> Result<Outcome<'a>, ApplyError> {
     let full = || path.to_fs_path(ctx.root);
@@ -512,7 +534,17 @@ fn write_temp<'a>(
     }
     (ctx.hook)(Point::BeforeTemp, path)
         .map_err(|e| io_err("creating a temp file for", &full())(e))?;
-    let (tmp_name, mut file) = match dir.create_temp() {
+    let made = match content {
+        Content::Bytes(bytes) => dir.create_temp().and_then(|(name, mut file)| {
+            if let Err(e) = file.write_all(bytes) {
+                let _ = dir.remove_file(&name);
+                return Err(e);
+            }
+            Ok((name, file))
+        }),
+        Content::Spool(spool) => spool::adopt(spool, &dir),
+    };
+    let (tmp_name, file) = match made {
         Ok(made) => made,
         // A folder this user may not write to: this path waits for the user, the rest goes on.
         Err(e) if is_denied(&e) => {
@@ -527,8 +559,6 @@ fn write_temp<'a>(
         live: true,
     };
     let tmp_path = || temp_path(ctx.root, path, &tmp.name);
-    file.write_all(bytes)
-        .map_err(|e| io_err("writing", &tmp_path())(e))?;
     let md = file
         .metadata()
         .map_err(|e| io_err("reading", &tmp_path())(e))?;
@@ -554,11 +584,12 @@ fn write_temp<'a>(
         tmp,
         file: keep_open.then_some(file),
         ino: md.ino(),
-        len: bytes.len() as u64,
+        len: md.len(),
     }))
 }
 
 mod finish;
+mod spool;
 
 #[cfg(test)]
 mod tests;

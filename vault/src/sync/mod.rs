@@ -345,3 +345,6 @@ mod progress_tests;
 
 #[cfg(test)]
 mod stuck_tests;
+
+#[cfg(test)]
+mod chunked_tests;

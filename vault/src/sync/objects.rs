@@ -21,6 +21,8 @@ use crate::store::PackStore;
 
 use super::{SyncError, SyncStats};
 
+mod large;
+
 /// How many trees one `get` asks the hub for.
 const TREE_BATCH: usize = 1024;
 
@@ -257,6 +259,7 @@ pub(crate) fn read_if(root: &Path, path: &VaultPath, id: ObjectId) -> Option<Vec
 pub(super) fn stage(
     hub: &dyn Hub,
     need: &[(ObjectId, u64)],
+    older: &HashMap<ObjectId, PathBuf>,
     dir: &Path,
     stats: &mut SyncStats,
     progress: &dyn Progress,
@@ -274,6 +277,16 @@ pub(super) fn stage(
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
     let mut out = HashMap::new();
+    // Large files stream into their staged file; the rest come in batches.
+    let (large, need): (Vec<(ObjectId, u64)>, Vec<(ObjectId, u64)>) = need
+        .iter()
+        .partition(|(_, size)| *size >= crate::apply::STREAM_FROM);
+    for (id, _) in large {
+        let path = dir.join(id.to_hex());
+        let older = older.get(&id).and_then(|p| large::Older::open(p));
+        large::stage_one(hub, id, older.as_ref(), &path, stats, progress)?;
+        out.insert(id, path);
+    }
     let mut start = 0;
     while start < need.len() {
         let mut end = start;
@@ -313,6 +326,9 @@ pub(super) struct Blobs<'a> {
     pub local: HashMap<ObjectId, VaultPath>,
     /// Blobs downloaded before the folder was touched.
     pub staged: HashMap<ObjectId, PathBuf>,
+    /// For a large file's new content, a path holding an older version of it (the file the
+    /// write replaces): its chunks need no download.
+    pub older: HashMap<ObjectId, VaultPath>,
     pub hub: &'a dyn Hub,
     pub stats: &'a mut SyncStats,
     /// Told of each blob received ([`Phase::Downloading`]).
@@ -320,6 +336,15 @@ pub(super) struct Blobs<'a> {
 }
 
 impl BlobSource for Blobs<'_> {
+    fn write_to(
+        &mut self,
+        id: ObjectId,
+        size: u64,
+        out: &mut std::fs::File,
+    ) -> Result<(), FetchError> {
+        self.stream_to(id, size, out)
+    }
+
     fn fetch(&mut self, ids: &[ObjectId]) -> Result<Vec<Vec<u8>>, FetchError> {
         let mut out: Vec<Option<Vec<u8>>> = vec![None; ids.len()];
         let mut need = Vec::new();

@@ -28,6 +28,7 @@ mod deleted;
 mod folder;
 mod hub_side;
 mod stuck;
+mod upload_chunked;
 
 use stuck::{STUCK_FILE, StuckRecord};
 

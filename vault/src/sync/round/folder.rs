@@ -240,6 +240,21 @@ impl Round<'_> {
                 need.push((meta.id, meta.size));
             }
         }
+        // A large file's new content downloads only the chunks its older version lacks.
+        let mut older: HashMap<ObjectId, VaultPath> = HashMap::new();
+        for action in &plan.actions {
+            if let Action::Write {
+                path,
+                meta,
+                expect: Some(old),
+            } = action
+                && meta.size >= crate::apply::STREAM_FROM
+                && old.size >= crate::content::CHUNKED_FROM
+                && !local_ids.contains_key(&meta.id)
+            {
+                older.entry(meta.id).or_insert_with(|| path.clone());
+            }
+        }
         let progress = self.progress();
         let (download, writing) = transfer_totals(&plan.actions, &need, deletes);
         if download.items > 0 {
@@ -247,7 +262,12 @@ impl Round<'_> {
         }
         let mut staged = HashMap::new();
         if deletes {
-            staged = stage(self.hub, &need, &staging, &mut self.stats, progress)?;
+            let root = self.vault.root();
+            let older = older
+                .iter()
+                .map(|(id, p)| (*id, p.to_fs_path(root)))
+                .collect();
+            staged = stage(self.hub, &need, &older, &staging, &mut self.stats, progress)?;
             if download.items > 0 {
                 progress.end(Phase::Downloading);
             }
@@ -257,6 +277,7 @@ impl Round<'_> {
             root: self.vault.root(),
             local: local_ids,
             staged,
+            older,
             hub: self.hub,
             stats: &mut self.stats,
             progress,

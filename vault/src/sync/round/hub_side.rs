@@ -1,7 +1,9 @@
 //! The hub's side of a round: uploading what the hub lacks, publishing a snapshot with a
 //! compare-and-swap, and verifying (and repairing) that both sides hold the same tree.
 
+use super::upload_chunked::ChunkedUpload;
 use super::*;
+use crate::content::CHUNKED_FROM;
 
 impl Round<'_> {
     /// Upload what the hub lacks of `merged`, then a snapshot, and move the hub's head to it.
@@ -52,6 +54,14 @@ impl Round<'_> {
             if !missing.contains(&meta.id) || !sent.insert(meta.id) {
                 continue;
             }
+            if meta.size >= CHUNKED_FROM {
+                // A large file travels as chunks, read and sent a batch at a time.
+                if let ChunkedUpload::Changed = self.upload_chunked(path, meta.id, true)? {
+                    self.stale.push(path.clone());
+                    return Ok(Err(format!("`{path}` changed while it was being uploaded")));
+                }
+                continue;
+            }
             let Some(bytes) = read_if(self.vault.root(), path, meta.id) else {
                 // The file changed since it was hashed: forget its cached id and start over.
                 self.stale.push(path.clone());
@@ -59,6 +69,12 @@ impl Round<'_> {
             };
             self.stats.files_read += 1;
             self.stats.bytes_hashed += bytes.len() as u64;
+            // A pack stays within BATCH_BYTES of content (a server's body limit of 8 MiB
+            // takes it; larger files are chunked above).
+            if batch_bytes + bytes.len() as u64 > BATCH_BYTES {
+                self.put(&std::mem::take(&mut batch))?;
+                batch_bytes = 0;
+            }
             batch_bytes += bytes.len() as u64;
             batch.push(Object {
                 kind: Kind::Blob,
@@ -111,12 +127,22 @@ impl Round<'_> {
         if objects.is_empty() {
             return Ok(());
         }
+        self.put_counted(objects)?;
+        let bytes = objects.iter().map(|o| o.bytes.len() as u64).sum::<u64>();
+        let sent = Amount::new(objects.len() as u64, bytes);
+        self.progress().advance(Phase::Uploading, sent);
+        Ok(())
+    }
+
+    /// Put `objects` (one pack) and count them in the round's stats, without progress.
+    pub(super) fn put_counted(&mut self, objects: &[Object]) -> Result<(), SyncError> {
+        if objects.is_empty() {
+            return Ok(());
+        }
         self.hub.put(objects)?;
         let bytes = objects.iter().map(|o| o.bytes.len() as u64).sum::<u64>();
         self.stats.objects_sent += objects.len() as u64;
         self.stats.bytes_sent += bytes;
-        let sent = Amount::new(objects.len() as u64, bytes);
-        self.progress().advance(Phase::Uploading, sent);
         Ok(())
     }
 
@@ -287,6 +313,28 @@ impl Round<'_> {
         let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
         let mut objects = Vec::new();
         let mut found = HashSet::new();
+        // Large files as chunks: those named, then (when some ids are still unaccounted for:
+        // a lost chunk or group of a file) every large file, sending only what the hub lacks.
+        let mut large: Vec<(&VaultPath, ObjectId)> = Vec::new();
+        for (path, meta) in files {
+            if meta.size >= CHUNKED_FROM && !large.iter().any(|(_, id)| *id == meta.id) {
+                large.push((path, meta.id));
+            }
+        }
+        large.sort_by_key(|(_, id)| !wanted.contains(id));
+        let file_ids: HashSet<ObjectId> = files.values().map(|m| m.id).collect();
+        for (path, id) in large {
+            let named = wanted.contains(&id);
+            let unknown = wanted
+                .iter()
+                .any(|w| !found.contains(w) && !file_ids.contains(w) && !self.history.knows(*w));
+            if !named && !unknown {
+                break;
+            }
+            if let ChunkedUpload::Sent(ids) = self.upload_chunked(path, id, false)? {
+                found.extend(ids.into_iter().filter(|i| wanted.contains(i)));
+            }
+        }
         for (path, meta) in files {
             if wanted.contains(&meta.id)
                 && !found.contains(&meta.id)

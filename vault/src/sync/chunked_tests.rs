@@ -1,0 +1,279 @@
+//! Rounds with large files (chunked, `vault::content`) on real folders and a real folder hub:
+//! what travels, what a cut-off upload resends, a file changed during its upload, local copies
+//! and staged downloads.
+
+use std::fs;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use super::*;
+use crate::content::CHUNKED_FROM;
+use crate::folder_hub::FolderHub;
+use crate::hub::{CasOutcome, Hub, HubError};
+use crate::id::ObjectId;
+use crate::object::{Kind, Object};
+
+/// Deterministic pseudo-random bytes (xorshift), so chunks differ and nothing compresses.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A folder hub that counts what is put and can run a hook before each put.
+struct Watched {
+    inner: FolderHub,
+    puts: AtomicUsize,
+    bytes_put: AtomicU64,
+    /// Called with the number of the put (from 1); an error fails that put.
+    before_put: Mutex<Box<dyn FnMut(usize) -> Result<(), HubError> + Send>>,
+}
+
+impl Watched {
+    fn new(inner: FolderHub) -> Watched {
+        Watched {
+            inner,
+            puts: AtomicUsize::new(0),
+            bytes_put: AtomicU64::new(0),
+            before_put: Mutex::new(Box::new(|_| Ok(()))),
+        }
+    }
+}
+
+impl Hub for Watched {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn head(&self) -> Result<Option<ObjectId>, HubError> {
+        self.inner.head()
+    }
+    fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, HubError> {
+        self.inner.missing(ids)
+    }
+    fn put(&self, objects: &[Object]) -> Result<(), HubError> {
+        let n = self.puts.fetch_add(1, Ordering::SeqCst) + 1;
+        (self.before_put.lock().unwrap())(n)?;
+        let bytes: u64 = objects.iter().map(|o| o.bytes.len() as u64).sum();
+        self.bytes_put.fetch_add(bytes, Ordering::SeqCst);
+        self.inner.put(objects)
+    }
+    fn get(&self, ids: &[ObjectId]) -> Result<Vec<Object>, HubError> {
+        self.inner.get(ids)
+    }
+    fn cas_head(&self, old: Option<ObjectId>, new: ObjectId) -> Result<CasOutcome, HubError> {
+        self.inner.cas_head(old, new)
+    }
+    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
+        self.inner.tree_hash()
+    }
+    fn time_ns(&self) -> Result<i64, HubError> {
+        self.inner.time_ns()
+    }
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    hub: FolderHub,
+    devices: Vec<LocalVault>,
+}
+
+fn world(n: usize) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let hub_path = dir.path().join("hub");
+    let hub = FolderHub::open(&hub_path).unwrap();
+    let devices = (0..n)
+        .map(|i| {
+            let root = dir.path().join(format!("dev{i}"));
+            LocalVault::init(&root, &hub_path.display().to_string(), &format!("dev{i}")).unwrap()
+        })
+        .collect();
+    World { dir, hub, devices }
+}
+
+impl World {
+    fn sync(&self, i: usize) -> SyncReport {
+        sync(&self.devices[i], &self.hub, &SyncOptions::default())
+            .unwrap_or_else(|e| panic!("sync of dev{i} failed: {e}"))
+    }
+    fn write(&self, i: usize, path: &str, bytes: &[u8]) {
+        let p = self.devices[i].root().join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, bytes).unwrap();
+    }
+    fn read(&self, i: usize, path: &str) -> Vec<u8> {
+        fs::read(self.devices[i].root().join(path)).unwrap()
+    }
+    fn hub_format(&self) -> u64 {
+        let text = fs::read(self.dir.path().join("hub/vault-hub.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        v["format"].as_u64().unwrap()
+    }
+}
+
+fn content_of(bytes: &[u8]) -> ObjectId {
+    crate::content::content_id(bytes, bytes.len() as u64)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn a_large_file_travels_as_chunks_and_an_edit_sends_only_what_changed() {
+    let w = world(2);
+    w.write(0, "note.md", b"a note");
+    w.sync(0);
+    assert_eq!(
+        w.hub_format(),
+        1,
+        "no chunk list yet: older syncd still read this hub"
+    );
+
+    let mut big = noise(1, 6 << 20);
+    w.write(0, "media/big.bin", &big);
+    let up = w.sync(0);
+    assert!(up.stats.bytes_sent >= big.len() as u64, "{:?}", up.stats);
+    assert!(up.stats.bytes_sent < big.len() as u64 + (64 << 10));
+    let id = content_of(&big);
+    assert_eq!(w.hub.get(&[id]).unwrap()[0].kind, Kind::Chunks);
+    assert_eq!(w.hub_format(), 2, "the first chunk list raises the format");
+    let down = w.sync(1);
+    assert_eq!(w.read(1, "media/big.bin"), big);
+    assert!(down.stats.bytes_received < big.len() as u64 + (64 << 10));
+
+    // One byte in the middle, then the start, then an append: each sends a chunk or two.
+    let edits: [&dyn Fn(&mut Vec<u8>); 3] = [
+        &|b| b[3 << 20] ^= 0xff,
+        &|b| b.splice(0..0, *b"new start").for_each(drop),
+        &|b| b.extend_from_slice(&noise(2, 100_000)),
+    ];
+    for edit in edits {
+        edit(&mut big);
+        w.write(0, "media/big.bin", &big);
+        let up = w.sync(0);
+        assert!(
+            up.stats.bytes_sent < 2 * crate::content::MAX_CHUNK as u64 + (64 << 10),
+            "{:?}",
+            up.stats
+        );
+        let down = w.sync(1);
+        assert!(down.stats.bytes_received < 2 * crate::content::MAX_CHUNK as u64 + (64 << 10));
+        assert_eq!(w.read(1, "media/big.bin"), big);
+    }
+
+    // Below the chunking size it is one blob again; above, chunks again.
+    big.truncate(CHUNKED_FROM as usize - 1);
+    w.write(0, "media/big.bin", &big);
+    w.sync(0);
+    w.sync(1);
+    assert_eq!(w.read(1, "media/big.bin"), big);
+    big.extend_from_slice(&noise(3, 3 << 20));
+    w.write(1, "media/big.bin", &big);
+    w.sync(1);
+    w.sync(0);
+    assert_eq!(w.read(0, "media/big.bin"), big);
+    let report = w.sync(0);
+    assert_eq!(report.outcome, Outcome::UpToDate);
+}
+
+#[test]
+fn an_upload_cut_off_midway_resumes_without_sending_again_what_arrived() {
+    let w = world(2);
+    let big = noise(4, 30 << 20);
+    w.write(0, "big.bin", &big);
+    let hub = Watched::new(FolderHub::open(&w.dir.path().join("hub")).unwrap());
+    // The connection drops at the third pack: two batches of chunks arrived.
+    *hub.before_put.lock().unwrap() = Box::new(|n| {
+        if n == 3 {
+            return Err(HubError::Unreachable {
+                hub: "test".into(),
+                detail: "cut off".into(),
+            });
+        }
+        Ok(())
+    });
+    let cut = sync(&w.devices[0], &hub, &SyncOptions::default());
+    assert!(cut.is_err(), "{cut:?}");
+    let arrived = hub.bytes_put.load(Ordering::SeqCst);
+    assert!(arrived >= 12 << 20, "two batches of 6-7 MiB: {arrived}");
+
+    let again = w.sync(0);
+    assert!(
+        again.stats.bytes_sent <= big.len() as u64 - arrived + (64 << 10),
+        "resent what had arrived: {:?}",
+        again.stats
+    );
+    w.sync(1);
+    assert_eq!(w.read(1, "big.bin"), big);
+}
+
+#[test]
+fn a_large_file_changed_during_its_upload_publishes_only_whole_versions() {
+    let w = world(2);
+    let first = noise(5, 20 << 20);
+    let second = noise(6, 20 << 20);
+    w.write(0, "big.bin", &first);
+    let path = w.devices[0].root().join("big.bin");
+    let hub = Watched::new(FolderHub::open(&w.dir.path().join("hub")).unwrap());
+    let replacement = second.clone();
+    // Before the first batch of chunks is put (a third of the file read), the file is
+    // rewritten in place (same size).
+    *hub.before_put.lock().unwrap() = Box::new(move |n| {
+        if n == 1 {
+            fs::write(&path, &replacement).unwrap();
+        }
+        Ok(())
+    });
+    let report = sync(&w.devices[0], &hub, &SyncOptions::default()).unwrap();
+    assert!(report.stats.attempts >= 2, "{:?}", report.stats);
+    w.sync(1);
+    assert_eq!(
+        w.read(1, "big.bin"),
+        second,
+        "the version the folder holds now"
+    );
+    assert!(
+        w.hub.get(&[content_of(&first)]).is_err(),
+        "no list names the mix"
+    );
+}
+
+#[test]
+fn a_large_file_held_locally_is_copied_and_a_plan_that_deletes_stages_large_files() {
+    let w = world(2);
+    let big = noise(7, 5 << 20);
+    w.write(0, "a/big.bin", &big);
+    w.write(0, "old.md", b"to be deleted");
+    w.sync(0);
+    w.sync(1);
+
+    // dev0 copies the file and deletes a note: dev1's plan deletes, so it stages, and the
+    // copy comes from dev1's own file, not the hub.
+    w.write(0, "b/copy.bin", &big);
+    fs::remove_file(w.devices[0].root().join("old.md")).unwrap();
+    let other = noise(8, 3 << 20);
+    w.write(0, "c/other.bin", &other);
+    w.sync(0);
+    let down = w.sync(1);
+    assert_eq!(down.stats.files_deleted, 1);
+    assert_eq!(w.read(1, "b/copy.bin"), big);
+    assert_eq!(w.read(1, "c/other.bin"), other);
+    assert!(
+        down.stats.bytes_received < other.len() as u64 + (256 << 10),
+        "only the new file came from the hub: {:?}",
+        down.stats
+    );
+    assert!(!w.devices[1].state_dir().join("staging").exists());
+    // No spool file is left at the vault's top.
+    let left: Vec<_> = fs::read_dir(w.devices[1].root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| crate::fsutil::is_own_temp_name(n))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -31,6 +31,8 @@ use crate::paths::STATE_DIR;
 use crate::refs::{RefError, RefFile};
 use crate::store::{PackStore, StoreError};
 
+mod lists;
+
 /// Shared test suite for every [`Hub`] implementation.
 #[cfg(any(test, feature = "test-support"))]
 #[path = "hub_conformance.rs"]
@@ -221,8 +223,8 @@ impl FolderHub {
         &self.root
     }
 
-    /// Every object reachable from `snapshot` (the snapshot itself, its trees and the blobs
-    /// they name) that the hub lacks, after picking up packs written by others. Subtrees under
+    /// Every object reachable from `snapshot` (the snapshot itself, its trees, the blobs
+    /// they name, and the chunk lists, groups and chunks of large files) that the hub lacks, after picking up packs written by others. Subtrees under
     /// a missing tree cannot be listed until that tree is uploaded, so a repair may take
     /// several rounds: upload what is listed, ask again, until the list is empty.
     pub fn missing_under(&self, snapshot: ObjectId) -> Result<Vec<ObjectId>, HubError> {
@@ -335,7 +337,9 @@ impl FolderHub {
     }
 
     /// Walk from `snapshot` through the hub's own data: decode the snapshot, read (and so
-    /// re-hash) every distinct tree reachable from its root, check every blob is present.
+    /// re-hash) every distinct tree reachable from its root, check every blob is present; for
+    /// a large file, read and decode its chunk list and groups and check every chunk is
+    /// present (the index's kinds say which ids are lists: no blob is read here).
     /// Returns the ids that are absent. Each distinct tree is read once, so a hostile tree that
     /// names one subtree many times cannot make the walk explode.
     ///
@@ -354,7 +358,8 @@ impl FolderHub {
         self.walk_with(store, snapshot, baseline, &mut |_| {}, None)
     }
 
-    /// [`FolderHub::walk`], telling `present` of every distinct blob it found in the store.
+    /// [`FolderHub::walk`], telling `present` of every distinct blob (whole file or chunk) it
+    /// found in the store.
     /// With `damaged`, a snapshot or tree whose every copy is damaged is listed there (and
     /// what is under it cannot be walked) instead of failing the walk.
     fn walk_with(
@@ -428,11 +433,13 @@ impl FolderHub {
                     EntryKind::File(meta) => {
                         let known = matches!(before, Some(EntryKind::File(m)) if m.id == meta.id);
                         if !known && seen_blobs.insert(meta.id) {
-                            if store.contains(meta.id) {
-                                present(meta.id);
-                            } else {
-                                missing.push(meta.id);
-                            }
+                            let mut below = lists::Below {
+                                seen: &mut seen_blobs,
+                                missing: &mut missing,
+                                damaged: damaged.as_deref_mut(),
+                                present: &mut *present,
+                            };
+                            self.walk_file(store, &mut reader, meta.id, &mut below)?;
                         }
                     }
                 }

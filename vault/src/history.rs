@@ -15,6 +15,7 @@
 pub(crate) mod at;
 mod author;
 mod changes;
+mod content;
 mod deleted;
 mod objects;
 mod on_hub;
@@ -26,7 +27,7 @@ use crate::object::{ObjectError, Snapshot};
 use crate::paths::VaultPath;
 use crate::store::StoreError;
 
-pub use at::{At, Version, show, snapshot_at};
+pub use at::{At, Shown, Version, show, show_to, snapshot_at};
 pub(crate) use author::Authors;
 pub use changes::{PathChange, pair_renames};
 pub use deleted::{Deletion, deleted};
@@ -99,6 +100,15 @@ pub enum HistoryError {
     Object(#[from] ObjectError),
     #[error("the hub has no snapshots yet, so there is no history to look at")]
     NoHistory,
+    /// A large file's lists or chunks do not make the file they should (a damaged or hostile
+    /// source: wrong kind, lengths that do not add up, a piece not sent).
+    #[error(
+        "the history's copy of file {id} cannot be read: {detail}; run `syncd verify`, and `syncd sync --full-verify` on a device that has the file"
+    )]
+    Content { id: ObjectId, detail: String },
+    /// Writing a file's bytes out (to a temp file, or standard output) failed.
+    #[error("writing the file's bytes: {0}")]
+    Write(#[source] std::io::Error),
     #[error(
         "`{0}` names no snapshot: a snapshot is named by at least 4 of the hex digits `syncd log` prints"
     )]

@@ -1,11 +1,12 @@
 //! Copying a vault's history from one hub to another (`syncd hub set`): every snapshot
-//! reachable from the old hub's head, through all its parents, with their trees and blobs,
-//! so that `syncd log`, `show --at` and `restore --at` keep working on the new hub.
+//! reachable from the old hub's head, through all its parents, with their trees and files
+//! (a blob, or a large file's chunk list, groups and chunks: [`files`]), so that `syncd log`, `show --at` and `restore --at` keep working on the new hub.
 //!
 //! Only the [`Hub`] trait is used: the old hub is only read (`get`), never written; the new
 //! hub is asked what it lacks (`missing`) and given it (`put`) in batches of about
 //! [`BATCH_BYTES`]. Every object read is checked against its id. Objects are put children
-//! first (blobs, then trees, then snapshots, oldest first), so a hub that holds an object
+//! first (blobs and chunks, then a large file's groups and top list, then trees, then
+//! snapshots, oldest first), so a hub that holds an object
 //! also holds everything below it even when a copy is interrupted: the walk may then stop at
 //! any object the new hub already holds, which is how a second device following the first to
 //! a new hub copies only what is left.
@@ -17,18 +18,17 @@
 //! never holds an incomplete history. Moving the new hub's head is the caller's business.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
 
 use crate::apply::BATCH_BYTES;
 use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
-use crate::local::LocalVault;
 use crate::object::{EntryKind, Kind, Object, ObjectError, Snapshot, Tree};
-use crate::paths::VaultPath;
 use crate::progress::{Amount, Phase, Progress};
-use crate::statcache::StatCache;
-use crate::store::PackStore;
-use crate::sync::objects::read_if;
+
+mod files;
+mod local;
+
+pub use local::LocalCopies;
 
 /// Most ids in one `get` or `missing` request.
 const IDS_PER_REQUEST: usize = 1024;
@@ -115,55 +115,6 @@ pub struct CopyReport {
     pub from_this_device: u64,
 }
 
-/// This device's copies of objects, for those the old hub cannot give: the store of known
-/// trees and snapshots, and the vault's files as the stat cache last hashed them (each read
-/// again and checked against its id).
-#[derive(Debug, Default)]
-pub struct LocalCopies {
-    store: Option<PackStore>,
-    root: PathBuf,
-    files: HashMap<ObjectId, VaultPath>,
-}
-
-impl LocalCopies {
-    /// No copies (a test, or a caller that has no vault).
-    pub fn none() -> LocalCopies {
-        LocalCopies::default()
-    }
-
-    /// The copies `vault` holds. A store or stat cache that cannot be read only means fewer
-    /// copies.
-    pub fn of_vault(vault: &LocalVault) -> LocalCopies {
-        let (cache, _) = StatCache::load(&vault.index_path());
-        LocalCopies::new(vault.objects().ok(), vault.root(), cache.flat())
-    }
-
-    /// Copies from `store` and from the files of `root` listed in `files` (path -> content id).
-    pub fn new(
-        store: Option<PackStore>,
-        root: &Path,
-        files: impl IntoIterator<Item = (VaultPath, crate::object::FileMeta)>,
-    ) -> LocalCopies {
-        LocalCopies {
-            store,
-            root: root.to_path_buf(),
-            files: files.into_iter().map(|(p, m)| (m.id, p)).collect(),
-        }
-    }
-
-    /// The object `id`, checked against its id, if this device has it.
-    fn get(&self, id: ObjectId, kind: Kind) -> Option<Object> {
-        if let Some(o) = self.store.as_ref().and_then(|s| s.read(id).ok()) {
-            return Some(Object {
-                kind,
-                bytes: o.bytes,
-            });
-        }
-        let bytes = read_if(&self.root, self.files.get(&id)?, id)?;
-        Some(Object { kind, bytes })
-    }
-}
-
 /// Copy to `to` every object reachable from `head` on `from` that `to` lacks (see the module
 /// documentation). `to`'s head is not moved.
 pub fn copy_history(
@@ -239,34 +190,21 @@ pub fn copy_history(
         }
         level = next;
     }
-    // The blobs the new hub lacks.
+    // The files the new hub lacks: blobs, and large files with their lists and chunks.
     let ids: Vec<ObjectId> = blobs.iter().map(|(id, ..)| *id).collect();
     let need: HashSet<ObjectId> = copy.lacking(&ids)?.into_iter().collect();
     blobs.retain(|(id, ..)| need.contains(id));
-    let total_bytes = blobs.iter().map(|(_, size, _)| size).sum::<u64>()
-        + trees
-            .iter()
-            .chain(&snapshots)
-            .map(|o| o.bytes.len() as u64)
-            .sum::<u64>();
-    let total_items = (blobs.len() + trees.len() + snapshots.len()) as u64;
-    progress.begin(
-        Phase::Uploading,
-        Some(Amount::new(total_items, total_bytes)),
-    );
-    let mut batch: Vec<(ObjectId, Option<String>)> = Vec::new();
-    let mut batch_bytes = 0u64;
-    for (id, size, path) in blobs {
-        batch.push((id, Some(path)));
-        batch_bytes += size;
-        if batch_bytes >= BATCH_BYTES || batch.len() >= IDS_PER_REQUEST {
-            let got = copy.fetch(&std::mem::take(&mut batch), Kind::Blob)?;
-            copy.put(got, progress)?;
-            batch_bytes = 0;
-        }
-    }
-    let got = copy.fetch(&batch, Kind::Blob)?;
-    copy.put(got, progress)?;
+    let (early, chunked) = copy.file_tops(blobs)?;
+    let pending = copy.chunked_pending(&chunked)?;
+    let total = trees
+        .iter()
+        .chain(&snapshots)
+        .fold(files::plus(pending.total, early), |t, o| {
+            files::plus(t, Amount::new(1, o.bytes.len() as u64))
+        });
+    progress.begin(Phase::Uploading, Some(total));
+    progress.advance(Phase::Uploading, early);
+    copy.put_chunked(chunked, pending, progress)?;
     if !copy.unavailable.is_empty() {
         return Err(CopyError::Incomplete {
             hub: from.describe(),
@@ -358,6 +296,16 @@ impl Copy<'_> {
         wanted: &[(ObjectId, Option<String>)],
         kind: Kind,
     ) -> Result<Vec<Object>, CopyError> {
+        self.fetch_as(wanted, Some(kind))
+    }
+
+    /// [`Copy::fetch`]; with `kind` `None` (a file's id: a blob or a chunk list), each object
+    /// keeps the kind the hub stored it as, and a chunk list must decode as one.
+    fn fetch_as(
+        &mut self,
+        wanted: &[(ObjectId, Option<String>)],
+        kind: Option<Kind>,
+    ) -> Result<Vec<Object>, CopyError> {
         let mut out = Vec::with_capacity(wanted.len());
         for chunk in wanted.chunks(IDS_PER_REQUEST) {
             let mut ask: Vec<ObjectId> = chunk.iter().map(|(id, _)| *id).collect();
@@ -387,7 +335,13 @@ impl Copy<'_> {
             }
             let mut good: HashMap<ObjectId, Object> = HashMap::new();
             for (id, object) in ask.iter().zip(got) {
-                if ObjectId::of(&object.bytes) == *id {
+                let ok = ObjectId::of(&object.bytes) == *id
+                    && match kind {
+                        Some(_) => true,
+                        None => crate::content::is_file_kind(object.kind),
+                    };
+                if ok {
+                    let kind = kind.unwrap_or(object.kind);
                     good.insert(*id, Object { kind, ..object });
                 } else {
                     cannot.insert(*id);
@@ -396,14 +350,17 @@ impl Copy<'_> {
             for (id, path) in chunk {
                 if let Some(o) = good.remove(id) {
                     out.push(o);
-                } else if let Some(o) = self.local.get(*id, kind) {
+                } else if let Some(o) =
+                    self.local
+                        .get(*id, kind.unwrap_or(Kind::Blob), path.as_deref())
+                {
                     self.report.from_this_device += 1;
                     out.push(o);
                 } else if cannot.contains(id) {
                     cannot.remove(id);
                     self.unavailable.push(Unavailable {
                         id: *id,
-                        kind,
+                        kind: kind.unwrap_or(Kind::Blob),
                         path: path.clone(),
                     });
                 }
@@ -413,15 +370,23 @@ impl Copy<'_> {
     }
 
     fn put(&mut self, objects: Vec<Object>, progress: &dyn Progress) -> Result<(), CopyError> {
+        let done = self.put_quiet(objects)?;
+        if done.items > 0 {
+            progress.advance(Phase::Uploading, done);
+        }
+        Ok(())
+    }
+
+    /// Put `objects` and count them in the report; returns what was put, for the progress.
+    fn put_quiet(&mut self, objects: Vec<Object>) -> Result<Amount, CopyError> {
         if objects.is_empty() {
-            return Ok(());
+            return Ok(Amount::default());
         }
         self.to.put(&objects).map_err(CopyError::To)?;
         let bytes = objects.iter().map(|o| o.bytes.len() as u64).sum::<u64>();
         self.report.objects += objects.len() as u64;
         self.report.bytes += bytes;
-        progress.advance(Phase::Uploading, Amount::new(objects.len() as u64, bytes));
-        Ok(())
+        Ok(Amount::new(objects.len() as u64, bytes))
     }
 
     /// Put `objects` in batches of about [`BATCH_BYTES`], in the order given.

@@ -8,7 +8,9 @@ use super::*;
 use crate::folder_hub::FolderHub;
 use crate::folder_hub::conformance::TestSnapshot;
 use crate::hub::CasOutcome;
+use crate::paths::VaultPath;
 use crate::progress::NoProgress;
+use crate::store::PackStore;
 
 /// Every file under `dir` with its bytes: a hub folder's whole state.
 fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {

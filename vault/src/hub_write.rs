@@ -34,6 +34,9 @@ pub enum WriteError {
     /// The head is no longer the one the change was made against.
     #[error("the vault changed since this page was shown; nothing was written")]
     Moved { actual: Option<ObjectId> },
+    /// A file read into memory (a note to render, a diff) is larger than its reader takes.
+    #[error("file {id} holds more than {max} bytes, too many to read into memory here")]
+    TooLarge { id: ObjectId, max: u64 },
     /// The change would put a file where a folder is, or under a file.
     #[error("`{path}` cannot be written: {reason}")]
     Blocked {
@@ -92,6 +95,90 @@ pub fn fetch(hub: &dyn Hub, ids: &[ObjectId], kind: Kind) -> Result<Vec<Vec<u8>>
         }
     }
     Ok(out)
+}
+
+/// The bytes of files `ids` (in order), each checked: a blob as it is, a large file's chunk
+/// list read chunk by chunk ([`crate::content::write_content`]). For readers that need a
+/// file in memory by nature (a note to render or index); a file of more than `max` bytes is
+/// refused ([`WriteError::TooLarge`]) before it is read whole, so callers that hold many
+/// should leave large files out by their size first.
+pub fn fetch_files(hub: &dyn Hub, ids: &[ObjectId], max: u64) -> Result<Vec<Vec<u8>>, WriteError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_GET) {
+        let objects = hub.get(chunk)?;
+        if objects.len() != chunk.len() {
+            return Err(HubError::Missing {
+                ids: chunk.to_vec(),
+                hub: hub.describe(),
+            }
+            .into());
+        }
+        for (id, o) in chunk.iter().zip(objects) {
+            if o.kind == Kind::Chunks {
+                out.push(read_file(hub, *id, max)?);
+                continue;
+            }
+            crate::object::verify(*id, o.kind, Kind::Blob, &o.bytes).map_err(|source| {
+                WriteError::Malformed {
+                    what: "file",
+                    id: *id,
+                    source,
+                }
+            })?;
+            if o.bytes.len() as u64 > max {
+                return Err(WriteError::TooLarge { id: *id, max });
+            }
+            out.push(o.bytes);
+        }
+    }
+    Ok(out)
+}
+
+/// The bytes of file `id` (a blob or a chunk list), at most `max` of them.
+pub fn read_file(hub: &dyn Hub, id: ObjectId, max: u64) -> Result<Vec<u8>, WriteError> {
+    let mut out = Capped {
+        bytes: Vec::new(),
+        max,
+    };
+    match crate::content::write_content(&mut |ids| hub.get(ids), id, &mut out) {
+        Ok(_) => Ok(out.bytes),
+        Err(crate::content::ReadError::Source(e)) => Err(e.into()),
+        Err(crate::content::ReadError::Write(_)) => Err(WriteError::TooLarge { id, max }),
+        Err(crate::content::ReadError::Object(source)) => Err(WriteError::Malformed {
+            what: "file",
+            id,
+            source,
+        }),
+        Err(other) => Err(WriteError::Malformed {
+            what: "file",
+            id,
+            source: ObjectError::Malformed {
+                what: "file",
+                line: 0,
+                reason: other.to_string(),
+            },
+        }),
+    }
+}
+
+/// A `Vec` that refuses to grow past `max` bytes.
+struct Capped {
+    bytes: Vec<u8>,
+    max: u64,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > self.max {
+            return Err(std::io::Error::other("over the limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn kind_name(kind: Kind) -> &'static str {
@@ -159,12 +246,12 @@ pub fn publish(
 ) -> Result<ObjectId, WriteError> {
     let merged = apply_edits(files, edits, time_ns)?;
     let (root, mut objects) = crate::object::build_trees(&merged);
-    let blobs = edits.iter().filter_map(|e| {
-        e.content.as_ref().map(|bytes| Object {
-            kind: Kind::Blob,
-            bytes: bytes.clone(),
-        })
-    });
+    // A file's objects: one blob, or (from CHUNKED_FROM on) its chunks and lists, children
+    // first; the id in the tree is the same content id every device's scan computes.
+    let blobs = edits
+        .iter()
+        .filter_map(|e| e.content.as_ref())
+        .flat_map(|bytes| crate::content::objects_of(bytes).1);
     let mut all: Vec<Object> = blobs.collect();
     all.append(&mut objects);
     let snapshot = Snapshot {
@@ -218,7 +305,9 @@ pub fn apply_edits(files: &FlatTree, edits: &[Edit], time_ns: i64) -> Result<Fla
                 merged.insert(
                     edit.path.clone(),
                     FileMeta {
-                        id: ObjectId::of(bytes),
+                        id: crate::content::content_id(&bytes[..], bytes.len() as u64)
+                            .expect("reading memory cannot fail")
+                            .0,
                         size: bytes.len() as u64,
                         mtime_ns: time_ns,
                         executable,

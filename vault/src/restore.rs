@@ -11,7 +11,6 @@
 //! never a symlink, so nothing outside the vault is touched.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
@@ -42,7 +41,7 @@ pub struct RestoreReport {
     /// Where the version that was current before went; `None` when there was none (or it
     /// already had the revision's bytes).
     pub kept_current: Option<VaultPath>,
-    /// The restored blob.
+    /// The restored version's content id (a blob's, or a large file's chunk list's).
     pub id: ObjectId,
     pub size: u64,
     /// The original already held exactly these bytes: nothing was changed.
@@ -137,17 +136,27 @@ pub fn restore(
     let Found::File(rev_stat) = probe(&rev_full)? else {
         return Err(RestoreError::NoRevision(revision.clone()));
     };
-    let bytes = fs::read(&rev_full).map_err(io_at("reading", &rev_full))?;
-    if probe(&rev_full)? != Found::File(rev_stat) || bytes.len() as u64 != rev_stat.size {
+    // Named by content (a large revision as its chunk list), read once here and once more
+    // while copied; the stat is compared after both, so what was hashed is what was copied.
+    let (id, size) = crate::scan::hash_file(&rev_full).map_err(io_at("reading", &rev_full))?;
+    if probe(&rev_full)? != Found::File(rev_stat) || size != rev_stat.size {
         return Err(RestoreError::Changed(revision.clone()));
     }
-    let id = ObjectId::of(&bytes);
     let source = format!("at `{revision}`");
     let mut authors = Authors::new(vault, hub, vault.base()?);
+    let mut copy = |out: &mut fs::File| -> Result<(), RestoreError> {
+        let mut from = fs::File::open(&rev_full).map_err(io_at("reading", &rev_full))?;
+        let copied = std::io::copy(&mut from, out).map_err(io_at("copying", &rev_full))?;
+        if copied != rev_stat.size || probe(&rev_full)? != Found::File(rev_stat) {
+            return Err(RestoreError::Changed(revision.clone()));
+        }
+        Ok(())
+    };
     let placed = place(
         vault,
         &original,
-        &bytes,
+        id,
+        &mut copy,
         rev_stat.executable,
         &source,
         &mut authors,
@@ -171,7 +180,8 @@ pub(crate) struct Placed {
     pub already_current: bool,
 }
 
-/// Put `bytes` at `original` (the caller holds the vault lock), keeping the file there now as
+/// Put the version `id` (whose bytes `write` writes to the file it is given, streaming a
+/// large one) at `original` (the caller holds the vault lock), keeping the file there now as
 /// a new revision: the new file is written complete and durable first, then the current one is
 /// moved to a fresh revision name and the new one linked in without replacing anything; a
 /// failure at the last step moves the current version back. `source` says where the version
@@ -180,13 +190,13 @@ pub(crate) struct Placed {
 pub(crate) fn place(
     vault: &LocalVault,
     original: &VaultPath,
-    bytes: &[u8],
+    id: ObjectId,
+    write: &mut dyn FnMut(&mut fs::File) -> Result<(), RestoreError>,
     executable: bool,
     source: &str,
     authors: &mut Authors,
 ) -> Result<Placed, RestoreError> {
     let root = vault.root();
-    let id = ObjectId::of(bytes);
     check_parents(root, original, true)?;
     let full = original.to_fs_path(root);
     let current = match probe(&full)? {
@@ -210,9 +220,7 @@ pub(crate) fn place(
     // The new file, complete and durable before anything is moved.
     let mut tmp = TempFile::beside(&full).map_err(io_at("creating a temp file for", &full))?;
     let tmp_path = tmp.path().to_path_buf();
-    tmp.file()
-        .write_all(bytes)
-        .map_err(io_at("writing", &tmp_path))?;
+    write(tmp.file())?;
     if executable {
         let mut perms = tmp
             .file()

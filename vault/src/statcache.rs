@@ -45,12 +45,12 @@
 //! in it was kept by those rules, so a scan under the same rules skips matching the paths it
 //! finds in the cache: the glob matching was the largest part of an idle round's user time.
 //!
-//! # Format (version 4), all integers little-endian
+//! # Format (version 5), all integers little-endian
 //!
 //! ```text
 //! magic       8 bytes  "VSYNCIDX"
-//! version     u32      4 (versions 1-3 are still read: no `rules` before 4, no `tree` before
-//!                      3, no flag bit 1 in 1)
+//! version     u32      5 (versions 1-4 are still read: no `rules` before 4, no `tree` before
+//!                      3, no flag bit 1 in 1; see "Content ids" for what 5 changed)
 //! horizon_ns  i64      stats were taken no earlier than this (ns since the Unix epoch)
 //! tree        32 bytes the root tree id of exactly these entries, or all zero if unknown
 //!                      (so a round that finds every file unchanged need not rebuild the trees)
@@ -63,8 +63,20 @@
 //! checksum    32 bytes  blake3 of every byte before it
 //! ```
 //!
-//! `fixtures/format/statcache-v4.bin` freezes this format, `statcache-v3.bin`,
-//! `statcache-v2.bin` and `statcache-v1.bin` the previous ones (see the golden tests below).
+//! `fixtures/format/statcache-v5.bin` freezes this format, `statcache-v4.bin` to
+//! `statcache-v1.bin` the previous ones (see the golden tests below).
+//!
+//! # Content ids (version 5)
+//!
+//! Version 5 has the layout of version 4; what changed is what `id` means. Since large files
+//! are chunked (docs/format.md, "Large files"), a file of at least
+//! [`CHUNKED_FROM`](crate::content::CHUNKED_FROM) bytes is named by its chunk list's id, where
+//! older versions named it by the blake3 of its bytes. An entry an older version cached for
+//! such a file carries the old id, and trusting it would keep this device publishing the old
+//! id forever while every other device computes the new one. So a cache of version 1-4 is read
+//! without its entries of large files (they are hashed again, once, by the next scan), and
+//! without its tree when it lost any. Entries of small files keep their ids: for them the two
+//! definitions agree.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -121,7 +133,9 @@ pub fn is_racy_written(stat: &FileStat, since_ns: i64) -> bool {
 }
 
 const MAGIC: &[u8; 8] = b"VSYNCIDX";
-const VERSION: u32 = 4;
+const VERSION: u32 = 5;
+/// Caches before this version name large files by the old whole-blob id (see the module docs).
+const CONTENT_IDS_FROM: u32 = 5;
 const FLAG_EXECUTABLE: u8 = 1;
 const FLAG_WRITTEN: u8 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 8;
@@ -567,6 +581,7 @@ impl StatCache {
         cache.entries =
             table::Table::with_capacity(room, bytes.len().saturating_sub(room * ENTRY_FIXED_LEN));
         let mut last: Option<&[u8]> = None;
+        let mut dropped = false;
         for i in 0..count {
             let len = u16::from_le_bytes(r.array()?);
             let raw = r.take(usize::from(len))?;
@@ -617,6 +632,10 @@ impl StatCache {
                 ..stat
             };
             let id = ObjectId(r.array()?);
+            if version < CONTENT_IDS_FROM && stat.size >= crate::content::CHUNKED_FROM {
+                dropped = true;
+                continue;
+            }
             // Paths are strictly increasing (checked above), so each is new.
             cache.entries.insert_new(
                 text,
@@ -633,7 +652,8 @@ impl StatCache {
                 r.bytes.len() - r.pos
             ));
         }
-        cache.tree = tree;
+        // The tree was of every entry, the dropped ones included.
+        cache.tree = tree.filter(|_| !dropped);
         cache.rules = rules;
         Ok(cache)
     }
@@ -788,7 +808,7 @@ mod tests {
         let mut flipped = good.clone();
         flipped[HEADER_LEN + 4] ^= 1;
         let mut future = good.clone();
-        future[8] = 5;
+        future[8] = 6;
         let cases: Vec<(&str, Vec<u8>)> = vec![
             ("empty file", vec![]),
             ("foreign file", b"hello world, not an index at all".to_vec()),
@@ -1052,16 +1072,19 @@ mod tests {
     /// Writes the golden fixture. Run once, on purpose, when the format version changes:
     /// `cargo test -p vault --lib write_statcache_golden -- --ignored`.
     #[test]
-    #[ignore = "writes fixtures/format/statcache-v4.bin"]
+    #[ignore = "writes fixtures/format/statcache-v5.bin"]
     fn write_statcache_golden() {
         std::fs::write(golden_path(VERSION), sample_v4().encode()).unwrap();
     }
 
     #[test]
     fn format_is_frozen() {
-        let golden = std::fs::read(golden_path(4)).expect("fixtures/format/statcache-v4.bin");
+        let golden = std::fs::read(golden_path(5)).expect("fixtures/format/statcache-v5.bin");
         assert_eq!(sample_v4().encode(), golden, "stat cache encoding changed");
         assert_eq!(StatCache::decode(&golden), Ok(sample_v4()));
+        // Version 4 (the same layout) is still read; its sample has no large file.
+        let v4 = std::fs::read(golden_path(4)).expect("fixtures/format/statcache-v4.bin");
+        assert_eq!(StatCache::decode(&v4), Ok(sample_v4()));
         // Versions 3, 2 and 1 are still read.
         let v3 = std::fs::read(golden_path(3)).expect("fixtures/format/statcache-v3.bin");
         assert_eq!(StatCache::decode(&v3), Ok(sample_v3()));
@@ -1070,6 +1093,26 @@ mod tests {
         // Version 1 files are still read.
         let v1 = std::fs::read(golden_path(1)).expect("fixtures/format/statcache-v1.bin");
         assert_eq!(StatCache::decode(&v1), Ok(sample()));
+    }
+
+    /// A cache written by a version before content ids (4) loses its entries of large files
+    /// (whole-blob ids) and its tree; small files keep theirs; version 5 keeps everything.
+    #[test]
+    fn an_older_cache_forgets_the_ids_of_large_files() {
+        let mut c = sample_v4();
+        let big = stat(crate::content::CHUNKED_FROM, T0 - 10 * SECOND);
+        c.insert(path("big.bin"), big, ObjectId::of(b"the old whole-blob id"));
+        let now = c.encode();
+        assert_eq!(StatCache::decode(&now), Ok(c.clone()));
+        let mut old = now[..now.len() - CHECKSUM_LEN].to_vec();
+        old[8..12].copy_from_slice(&4u32.to_le_bytes());
+        let sum = *blake3::hash(&old).as_bytes();
+        old.extend_from_slice(&sum);
+        let read = StatCache::decode(&old).unwrap();
+        assert_eq!(read.get(&path("big.bin")), None);
+        assert_eq!(read.tree, None, "the tree was of the dropped entry too");
+        assert_eq!(read.get(&path("a.md")), c.get(&path("a.md")));
+        assert_eq!(read.rules, c.rules);
     }
 
     #[test]

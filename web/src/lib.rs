@@ -7,6 +7,7 @@
 //! named `web`, so every device pulls what the browser changed like any other change.
 
 pub mod backend;
+mod content;
 mod error;
 mod history;
 mod layout;

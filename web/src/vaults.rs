@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use vault::hub_write;
 use vault::id::ObjectId;
-use vault::object::{FlatTree, Kind, Snapshot};
+use vault::object::{FlatTree, Snapshot};
 
 use crate::backend::VaultAccess;
 use crate::session::Viewer;
@@ -86,12 +86,5 @@ impl Web {
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, view.clone());
         Ok(view)
-    }
-}
-
-impl OpenedVault {
-    /// The bytes of the file with blob `id`, hash-checked.
-    pub fn blob(&self, id: ObjectId) -> Result<Vec<u8>, WebError> {
-        Ok(hub_write::fetch(self.access.hub(), &[id], Kind::Blob)?.remove(0))
     }
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use vault::history::{self, FileChange};
+use vault::history::{self, FileChange, HistoryError};
 
 use super::{open_hub, open_vault, optional_vault_path, vault_path};
 use crate::cli::{LogArgs, ShowArgs};
@@ -107,18 +107,16 @@ pub fn show(args: ShowArgs) -> Result<u8> {
     let vault = open_vault(&args.vault)?;
     let path = vault_path(&vault, &args.path)?;
     let hub = open_hub(&vault)?;
-    let version = history::show(&vault, hub.as_ref(), &path, &args.at)
-        .with_context(|| format!("cannot show `{path}` from the history"))?;
-    // The bytes as they are: a note, an image, anything; a closed pipe (`| head`) is fine.
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(&version.bytes)
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(e).context("cannot write to standard output")?
-        }
-        _ => Ok(exit::OK),
+    // The bytes as they are: a note, an image, anything, a large file streamed chunk by
+    // chunk; a closed pipe (`| head`) is fine.
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let shown = history::show_to(&vault, hub.as_ref(), &path, &args.at, &mut stdout)
+        .and_then(|shown| stdout.flush().map(|()| shown).map_err(HistoryError::Write));
+    match shown {
+        Ok(_) => Ok(exit::OK),
+        Err(HistoryError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit::OK),
+        Err(HistoryError::Write(e)) => Err(e).context("cannot write to standard output"),
+        Err(e) => Err(e).with_context(|| format!("cannot show `{path}` from the history")),
     }
 }
 

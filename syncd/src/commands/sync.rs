@@ -305,6 +305,33 @@ pub fn verify(args: VerifyArgs) -> Result<u8> {
                 );
             }
         }
+        for d in &report.hub_missing {
+            let what = match d.paths.first() {
+                Some(_) => d
+                    .paths
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                None => format!("object {}", d.id.short()),
+            };
+            let piece = if d.paths.is_empty() {
+                String::new()
+            } else {
+                format!(" (object {})", d.id.short())
+            };
+            if d.here {
+                line!(
+                    out,
+                    "the hub lacks data of {what}{piece}; this device has it: run `syncd sync` to repair the hub"
+                );
+            } else {
+                line!(
+                    out,
+                    "the hub lacks data of {what}{piece}; a device that has it will repair the hub on its next `syncd sync`"
+                );
+            }
+        }
         if report.equal {
             line!(
                 out,

@@ -55,13 +55,42 @@ pub fn snapshot_at(vault: &LocalVault, hub: &dyn Hub, at: &At) -> Result<LogEntr
     resolve(&mut Objects::new(vault, hub)?, at)
 }
 
-/// The version of the file `path` in the snapshot `at` names.
+/// The version of the file `path` in the snapshot `at` names, its bytes in memory: for small
+/// files (a note, a test); [`show_to`] streams any file.
 pub fn show(
     vault: &LocalVault,
     hub: &dyn Hub,
     path: &VaultPath,
     at: &At,
 ) -> Result<Version, HistoryError> {
+    let mut bytes = Vec::new();
+    let shown = show_to(vault, hub, path, at, &mut bytes)?;
+    Ok(Version {
+        snapshot: shown.snapshot,
+        path: shown.path,
+        meta: shown.meta,
+        bytes,
+    })
+}
+
+/// Which version [`show_to`] wrote.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub snapshot: LogEntry,
+    pub path: VaultPath,
+    pub meta: FileMeta,
+}
+
+/// Write the bytes of the file `path` in the snapshot `at` names to `out`, a large file chunk
+/// by chunk (bounded memory), every object checked. Nothing is written when the path is not a
+/// file there; a failure part-way leaves `out` with a prefix (the caller says so).
+pub fn show_to(
+    vault: &LocalVault,
+    hub: &dyn Hub,
+    path: &VaultPath,
+    at: &At,
+    out: &mut dyn std::io::Write,
+) -> Result<Shown, HistoryError> {
     let mut objects = Objects::new(vault, hub)?;
     let snapshot = resolve(&mut objects, at)?;
     match node(&mut objects, &snapshot, path)? {
@@ -69,12 +98,14 @@ pub fn show(
             path: path.clone(),
             snapshot: snapshot.snapshot.short(),
         }),
-        Node::File(meta) => Ok(Version {
-            bytes: objects.bytes(&[meta.id])?.remove(0),
-            snapshot,
-            path: path.clone(),
-            meta,
-        }),
+        Node::File(meta) => {
+            objects.write_file(meta.id, out)?;
+            Ok(Shown {
+                snapshot,
+                path: path.clone(),
+                meta,
+            })
+        }
     }
 }
 

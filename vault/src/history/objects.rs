@@ -9,7 +9,9 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use crate::hub::Hub;
 use crate::id::ObjectId;
 use crate::local::LocalVault;
-use crate::object::{EntryKind, FileMeta, MAX_TREE_DEPTH, ObjectError, Snapshot, Tree, flatten};
+use crate::object::{
+    EntryKind, FileMeta, MAX_TREE_DEPTH, Object, ObjectError, Snapshot, Tree, flatten,
+};
 use crate::paths::{PathError, STATE_DIR, VaultPath};
 use crate::store::{PackStore, StoreError};
 
@@ -108,6 +110,44 @@ impl<'a> Objects<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// The objects `ids` (in order) with the kind they were stored as: from the local store
+    /// when it has them, the rest from the hub in `get`s of at most [`BATCH`], each checked
+    /// against its id (a file's content reader checks the kinds it needs).
+    pub fn objects(&mut self, ids: &[ObjectId]) -> Result<Vec<Object>, HistoryError> {
+        let mut out: Vec<Option<Object>> = vec![None; ids.len()];
+        if let Some(store) = &self.store {
+            let mut reader = store.reader();
+            for (i, id) in ids.iter().enumerate() {
+                match reader.read(*id) {
+                    Ok(o) => out[i] = Some(o),
+                    Err(StoreError::NotFound { .. } | StoreError::PackGone { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        let need: Vec<usize> = (0..ids.len()).filter(|i| out[*i].is_none()).collect();
+        let hub = self.hub.describe();
+        for chunk in need.chunks(BATCH) {
+            let want: Vec<ObjectId> = chunk.iter().map(|&i| ids[i]).collect();
+            let got = self.hub.get(&want)?;
+            if got.len() != want.len() {
+                return Err(HistoryError::Miscount {
+                    hub,
+                    asked: want.len(),
+                    got: got.len(),
+                });
+            }
+            for (&i, object) in chunk.iter().zip(got) {
+                let (id, actual) = (ids[i], ObjectId::of(&object.bytes));
+                if actual != id {
+                    return Err(HistoryError::Damaged { hub, id, actual });
+                }
+                out[i] = Some(object);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// The snapshots `ids`, in order, each decoded once per walk.

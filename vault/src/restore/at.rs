@@ -6,15 +6,18 @@
 //! temp + fsync + no-replace link and the current time, so the next sync publishes them like
 //! any edit. For a folder, every file it held then is restored; files added to it since are
 //! left alone (restoring never deletes). A file already as it was is not touched and needs no
-//! download. Blobs come from this device's store or the hub, in batches, each hash-checked.
+//! download. Blobs come from this device's store or the hub, in batches, each hash-checked;
+//! a large file is streamed chunk by chunk into its temp file (never held whole).
 //! One file that cannot be written (a folder or link in its way) is reported and the others
 //! are still restored.
+
+use std::io::Write;
 
 use crate::apply::BATCH_BYTES;
 use crate::filestat::{self, Found};
 use crate::folders;
 use crate::history::at::{At, node, resolve};
-use crate::history::{Node, Objects};
+use crate::history::{HistoryError, Node, Objects};
 use crate::hub::Hub;
 use crate::id::ObjectId;
 use crate::local::LocalVault;
@@ -105,7 +108,23 @@ pub fn restore_at(
             .push(outcome(p, &meta, FileOutcome::Unchanged, None, None));
     }
     let total = todo.len();
-    let mut rest = todo.as_slice();
+    // Small files in batches of about BATCH_BYTES; a large one streamed alone, chunk by
+    // chunk, into its temp file.
+    let (large, small): (Vec<_>, Vec<_>) = todo
+        .into_iter()
+        .partition(|(_, m)| m.size >= crate::content::CHUNKED_FROM);
+    let stopped = |report: &RestoreAtReport, e: HistoryError| {
+        if report.restored == 0 {
+            RestoreError::from(e)
+        } else {
+            RestoreError::Partial {
+                restored: report.restored,
+                total,
+                reason: e.to_string(),
+            }
+        }
+    };
+    let mut rest = small.as_slice();
     while !rest.is_empty() {
         let mut size = 0;
         let n = rest
@@ -119,40 +138,53 @@ pub fn restore_at(
         let (batch, tail) = rest.split_at(n);
         rest = tail;
         let ids: Vec<ObjectId> = batch.iter().map(|(_, m)| m.id).collect();
-        let blobs = match objects.bytes(&ids) {
-            Ok(b) => b,
-            Err(e) if report.restored == 0 => return Err(e.into()),
-            Err(e) => {
-                return Err(RestoreError::Partial {
-                    restored: report.restored,
-                    total,
-                    reason: e.to_string(),
-                });
+        let blobs = objects.bytes(&ids).map_err(|e| stopped(&report, e))?;
+        for ((p, meta), bytes) in batch.iter().zip(blobs) {
+            let mut write = |out: &mut std::fs::File| {
+                out.write_all(&bytes)
+                    .map_err(|e| RestoreError::from(HistoryError::Write(e)))
+            };
+            let placed = place(
+                vault,
+                p,
+                meta.id,
+                &mut write,
+                meta.executable,
+                &source(p),
+                &mut authors,
+            );
+            report.files.push(placed_outcome(p, meta, placed));
+        }
+        report.restored = count(&report.files, FileOutcome::Restored);
+    }
+    for (p, meta) in &large {
+        // A failure to read the history stops the restore (as a failed batch fetch does);
+        // one to write this file fails only this file.
+        let mut fetch_failed = None;
+        let mut write = |out: &mut std::fs::File| {
+            match objects.write_file(meta.id, out) {
+                Ok(_) => Ok(()),
+                Err(e @ HistoryError::Write(_)) => Err(RestoreError::from(e)),
+                Err(e) => {
+                    fetch_failed = Some(e);
+                    // Never shown: the restore stops with `fetch_failed` below.
+                    Err(RestoreError::Changed(p.clone()))
+                }
             }
         };
-        for ((p, meta), bytes) in batch.iter().zip(blobs) {
-            let file = match place(vault, p, &bytes, meta.executable, &source(p), &mut authors) {
-                Ok(placed) if placed.already_current => {
-                    outcome(p.clone(), meta, FileOutcome::Unchanged, None, None)
-                }
-                Ok(placed) => outcome(
-                    p.clone(),
-                    meta,
-                    FileOutcome::Restored,
-                    placed.kept_current,
-                    None,
-                ),
-                // Nothing was changed at that path, or the message says where each version is.
-                Err(e) => outcome(
-                    p.clone(),
-                    meta,
-                    FileOutcome::Failed,
-                    None,
-                    Some(e.to_string()),
-                ),
-            };
-            report.files.push(file);
+        let placed = place(
+            vault,
+            p,
+            meta.id,
+            &mut write,
+            meta.executable,
+            &source(p),
+            &mut authors,
+        );
+        if let Some(e) = fetch_failed {
+            return Err(stopped(&report, e));
         }
+        report.files.push(placed_outcome(p, meta, placed));
         report.restored = count(&report.files, FileOutcome::Restored);
     }
     report.files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -160,6 +192,34 @@ pub fn restore_at(
     report.unchanged = count(&report.files, FileOutcome::Unchanged);
     report.failed = count(&report.files, FileOutcome::Failed);
     Ok(report)
+}
+
+/// The outcome of one [`place`].
+fn placed_outcome(
+    p: &VaultPath,
+    meta: &FileMeta,
+    placed: Result<super::Placed, RestoreError>,
+) -> RestoredFile {
+    match placed {
+        Ok(placed) if placed.already_current => {
+            outcome(p.clone(), meta, FileOutcome::Unchanged, None, None)
+        }
+        Ok(placed) => outcome(
+            p.clone(),
+            meta,
+            FileOutcome::Restored,
+            placed.kept_current,
+            None,
+        ),
+        // Nothing was changed at that path, or the message says where each version is.
+        Err(e) => outcome(
+            p.clone(),
+            meta,
+            FileOutcome::Failed,
+            None,
+            Some(e.to_string()),
+        ),
+    }
 }
 
 fn count(files: &[RestoredFile], what: FileOutcome) -> usize {

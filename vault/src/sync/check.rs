@@ -119,11 +119,55 @@ pub struct Difference {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct HubDamage {
     pub id: ObjectId,
-    /// The files of the head holding it (none for a tree or a snapshot).
+    /// The files of the head holding it (none for a tree or a snapshot): the file itself, or
+    /// a large file one of whose lists or chunks it is.
     pub paths: Vec<VaultPath>,
     /// Whether this device holds a good copy, so that `syncd sync --full-verify` here
     /// repairs the hub.
     pub here: bool,
+}
+
+/// For each of `ids` (missing or damaged on the hub), the files of `hub_flat` holding it and
+/// whether this device has a good copy. A chunk is placed in its file through this device's
+/// copy of the file (read once, in slices) when it is the same version.
+fn locate(
+    ids: &[ObjectId],
+    hub_flat: &FlatTree,
+    local: &FlatTree,
+    history: &History,
+    root: &std::path::Path,
+) -> Vec<HubDamage> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let mut pieces_here = std::collections::HashSet::new();
+    let held = crate::content::owners::files_holding(hub_flat, ids, &mut |path, meta| {
+        if local.get(path).is_none_or(|m| m.id != meta.id) {
+            return None;
+        }
+        let pieces = crate::content::owners::pieces_on_disk(root, path, meta)?;
+        pieces_here.extend(pieces.iter().copied());
+        Some(pieces)
+    });
+    ids.iter()
+        .map(|id| {
+            let paths: Vec<VaultPath> = held
+                .iter()
+                .filter(|(_, got)| got.contains(id))
+                .map(|(p, _)| p.clone())
+                .collect();
+            let here = history.knows(*id)
+                || pieces_here.contains(id)
+                || paths
+                    .iter()
+                    .any(|p| local.get(p).is_some_and(|m| m.id == *id));
+            HubDamage {
+                id: *id,
+                paths,
+                here,
+            }
+        })
+        .collect()
 }
 
 /// What `syncd verify` found.
@@ -139,6 +183,9 @@ pub struct VerifyReport {
     pub differences: Vec<Difference>,
     /// Objects the hub holds only damaged copies of (then `equal` is false).
     pub hub_damaged: Vec<HubDamage>,
+    /// Objects the head needs that the hub lacks (a lost pack; then `equal` is false), with
+    /// the files holding them: a whole file, or a chunk of a large one.
+    pub hub_missing: Vec<HubDamage>,
     /// Whether every file was hashed (`full`) rather than trusted from the stat cache.
     pub full: bool,
     pub files_hashed: u64,
@@ -156,36 +203,33 @@ pub fn verify(vault: &LocalVault, hub: &dyn Hub, full: bool) -> Result<VerifyRep
         ScanOptions { use_cache: !full },
     )?;
     let head = hub.head()?;
-    let (hub_tree, damaged) = match hub.verify_tree() {
-        Ok(tree) => (tree, Vec::new()),
-        Err(HubError::Damaged { ids, .. }) => (None, ids),
+    let (hub_tree, damaged, missing) = match hub.verify_tree() {
+        Ok(tree) => (tree, Vec::new(), Vec::new()),
+        Err(HubError::Damaged { ids, .. }) => (None, ids, Vec::new()),
+        // A missing chunk of a large file (or a whole file): named by path below.
+        Err(HubError::Missing { ids, .. }) => (None, Vec::new(), ids),
         Err(e) => return Err(e.into()),
     };
     let mut history = History::new(vault.objects()?, hub);
     let mut stats = SyncStats::default();
-    let (hub_flat, _) = history.flat_of_snapshot(head, &mut stats)?;
+    let (hub_flat, _) = match history.flat_of_snapshot(head, &mut stats) {
+        Ok(flat) => flat,
+        // The trees themselves are what is missing: nothing to name the ids by.
+        Err(_) if !missing.is_empty() => {
+            return Err(HubError::Missing {
+                hub: hub.describe(),
+                ids: missing,
+            }
+            .into());
+        }
+        Err(e) => return Err(e),
+    };
     let local = with_unreadable(&found, &hub_flat);
     let local_tree = root_of(&local);
-    let hub_damaged: Vec<HubDamage> = damaged
-        .iter()
-        .map(|id| {
-            let paths: Vec<VaultPath> = hub_flat
-                .iter()
-                .filter(|(_, m)| m.id == *id)
-                .map(|(p, _)| p.clone())
-                .collect();
-            let here = history.knows(*id)
-                || paths
-                    .iter()
-                    .any(|p| local.get(p).is_some_and(|m| m.id == *id));
-            HubDamage {
-                id: *id,
-                paths,
-                here,
-            }
-        })
-        .collect();
-    let equal = hub_damaged.is_empty() && local_tree == tree_or_empty(hub_tree);
+    let hub_damaged = locate(&damaged, &hub_flat, &local, &history, vault.root());
+    let hub_missing = locate(&missing, &hub_flat, &local, &history, vault.root());
+    let equal =
+        hub_damaged.is_empty() && hub_missing.is_empty() && local_tree == tree_or_empty(hub_tree);
     let differences = if local == hub_flat {
         Vec::new()
     } else {
@@ -205,6 +249,7 @@ pub fn verify(vault: &LocalVault, hub: &dyn Hub, full: bool) -> Result<VerifyRep
         equal,
         differences,
         hub_damaged,
+        hub_missing,
         full,
         files_hashed: found.counters.files_hashed,
     })

@@ -13,7 +13,7 @@ use vault::history::HistoryError;
 use vault::revisions;
 
 use super::cache::with_history;
-use super::linediff::{LineDiff, line_diff};
+use super::linediff::{LineDiff, MAX_DIFF_BYTES, line_diff};
 use super::{When, named_snapshot, parse_snapshot, when};
 use crate::layout::Page;
 use crate::{OpenedVault, Viewer, Web, WebError, blocking, urls};
@@ -126,11 +126,15 @@ fn snapshot_diff(
     .map_err(super::history_error)??;
     let mut bytes = Vec::new();
     let mut labelled = Vec::new();
+    // A version too large to diff is not read at all (a large file may be gigabytes).
+    let too_large = sides
+        .iter()
+        .any(|(_, _, f)| f.is_some_and(|m| m.size > MAX_DIFF_BYTES as u64));
     for (id, snap, file) in sides {
         let hex = id.to_hex();
         bytes.push(match file {
-            Some(meta) => vault.blob(meta.id)?,
-            None => Vec::new(),
+            Some(meta) if !too_large => vault.blob(meta.id)?,
+            _ => Vec::new(),
         });
         labelled.push(Side {
             label: format!(
@@ -147,7 +151,11 @@ fn snapshot_diff(
             download: file.map(|_| urls::version(&vault.name, &hex, path.as_str(), true)),
         });
     }
-    let diff = line_diff(&bytes[0], &bytes[1]);
+    let diff = if too_large {
+        LineDiff::TooLarge
+    } else {
+        line_diff(&bytes[0], &bytes[1])
+    };
     let new = labelled.pop().expect("two sides");
     let old = labelled.pop().expect("two sides");
     Ok((path.to_string(), old, new, diff))
@@ -168,11 +176,19 @@ fn revision_diff(
         .ok_or_else(|| WebError::not_found(format!("there is no revision `{rev}` now")))?;
     let head_hex = head.head.map(|h| h.to_hex()).unwrap_or_default();
     let current = head.files.get(&info.original);
-    let old_bytes = match current {
-        Some(meta) => vault.blob(meta.id)?,
-        None => Vec::new(),
+    let too_large = current
+        .into_iter()
+        .chain([rev_meta])
+        .any(|m| m.size > MAX_DIFF_BYTES as u64);
+    let (old_bytes, new_bytes) = if too_large {
+        (Vec::new(), Vec::new())
+    } else {
+        let old = match current {
+            Some(meta) => vault.blob(meta.id)?,
+            None => Vec::new(),
+        };
+        (old, vault.blob(rev_meta.id)?)
     };
-    let new_bytes = vault.blob(rev_meta.id)?;
     let old = Side {
         label: match current {
             Some(_) => "the current version".to_string(),
@@ -191,6 +207,10 @@ fn revision_diff(
         info.original.to_string(),
         old,
         new,
-        line_diff(&old_bytes, &new_bytes),
+        if too_large {
+            LineDiff::TooLarge
+        } else {
+            line_diff(&old_bytes, &new_bytes)
+        },
     ))
 }

@@ -21,7 +21,7 @@ use vault::paths::VaultPath;
 use vault::revisions::{self, RevisionInfo};
 
 use super::cache::with_history;
-use super::linediff::{LineDiff, line_diff};
+use super::linediff::{LineDiff, MAX_DIFF_BYTES, line_diff};
 use super::restore::{Plan, PlanError, plan_restore};
 use super::{When, now_ns, when};
 use crate::layout::Page;
@@ -124,7 +124,12 @@ fn groups(vault: &OpenedVault, head: &HeadView) -> Result<Vec<Group>, WebError> 
     for (original, revs) in by_original {
         let current = head.files.get(&original);
         let current_bytes = match current {
-            Some(m) if revs.iter().any(|r| inline.contains(&r.path)) => Some(vault.blob(m.id)?),
+            Some(m)
+                if m.size <= MAX_DIFF_BYTES as u64
+                    && revs.iter().any(|r| inline.contains(&r.path)) =>
+            {
+                Some(vault.blob(m.id)?)
+            }
             _ => None,
         };
         let mut rows = Vec::new();
@@ -134,6 +139,11 @@ fn groups(vault: &OpenedVault, head: &HeadView) -> Result<Vec<Group>, WebError> 
                 let old = current_bytes.as_deref().unwrap_or_default();
                 Some(if current.is_some_and(|c| c.id == meta.id) {
                     LineDiff::Same
+                } else if meta.size > MAX_DIFF_BYTES as u64
+                    || current.is_some_and(|c| c.size > MAX_DIFF_BYTES as u64)
+                {
+                    // Not read at all: a large file may be gigabytes.
+                    LineDiff::TooLarge
                 } else {
                     line_diff(old, &vault.blob(meta.id)?)
                 })

@@ -46,10 +46,11 @@ pub async fn version(
                     snapshot.short()
                 ))
             })?;
-            vault.blob(meta.id)
+            Ok((meta.size, vault.file_body(&meta)?))
         })
         .await?
     };
+    let (size, body) = bytes;
     // The rules of current files (notes/raw.rs), one table for both.
     let serving = raw::serving(path.as_str());
     let inline = serving.inline && q.download.is_none();
@@ -60,8 +61,9 @@ pub async fn version(
                 header::CONTENT_DISPOSITION,
                 raw::disposition(path.file_name(), inline),
             ),
+            (header::CONTENT_LENGTH, size.to_string()),
         ],
-        bytes,
+        body,
     )
         .into_response())
 }

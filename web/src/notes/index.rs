@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 use vault::hub_write;
 use vault::id::ObjectId;
-use vault::object::Kind;
 use vault::paths::VaultPath;
 
 use crate::WebError;
@@ -123,7 +122,10 @@ impl VaultNotes {
         let sources: Vec<(&VaultPath, ObjectId)> = view
             .files
             .iter()
-            .filter(|(p, _)| is_note(p.as_str()) && !p.is_revision())
+            // A note too large to read in a page has no links here (bounded memory).
+            .filter(|(p, meta)| {
+                is_note(p.as_str()) && !p.is_revision() && meta.size <= crate::content::MAX_IN_PAGE
+            })
             .map(|(p, meta)| (p, meta.id))
             .collect();
         let mut wanted: Vec<ObjectId> = sources
@@ -136,7 +138,8 @@ impl VaultNotes {
         // In batches, so the first build after a start never holds every note's text at
         // once; each batch parsed on every core.
         for batch in wanted.chunks(FETCH_BATCH) {
-            let blobs = hub_write::fetch(vault.access.hub(), batch, Kind::Blob)?;
+            let blobs =
+                hub_write::fetch_files(vault.access.hub(), batch, crate::content::MAX_IN_PAGE)?;
             let parsed: Vec<Vec<Outgoing>> = blobs
                 .par_iter()
                 .map(|bytes| links::outgoing(&String::from_utf8_lossy(bytes)))

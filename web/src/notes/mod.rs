@@ -64,7 +64,8 @@ async fn raw_file(
         if known.is_some_and(|k| k.split(',').any(|t| t.trim() == etag)) {
             return Ok((etag, None));
         }
-        Ok((etag, Some(vault.blob(meta.id)?)))
+        // A large file streams chunk by chunk (bounded memory), announced by its size.
+        Ok((etag, Some((meta.size, vault.file_body(meta)?))))
     })
     .await?;
     let serving = raw::serving(&name);
@@ -74,7 +75,7 @@ async fn raw_file(
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
         (header::CONTENT_SECURITY_POLICY, crate::CSP.to_string()),
     ];
-    let Some(bytes) = bytes else {
+    let Some((size, body)) = bytes else {
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     };
     Ok((
@@ -85,8 +86,9 @@ async fn raw_file(
                 header::CONTENT_DISPOSITION,
                 raw::disposition(&name, serving.inline),
             ),
+            (header::CONTENT_LENGTH, size.to_string()),
         ],
-        bytes,
+        body,
     )
         .into_response())
 }

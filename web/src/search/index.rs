@@ -18,7 +18,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use vault::hub::Hub;
 use vault::hub_write;
 use vault::id::ObjectId;
-use vault::object::{FlatTree, Kind};
+use vault::object::FlatTree;
 use vault::paths::VaultPath;
 
 use super::query::{self, Part};
@@ -242,7 +242,7 @@ impl Open {
                 .filter(|p| target[*p].1 <= text::MAX_NOTE_BYTES)
                 .collect();
             let ids: Vec<ObjectId> = readable.iter().map(|p| target[*p].0).collect();
-            let blobs = hub_write::fetch(hub, &ids, Kind::Blob)?;
+            let blobs = hub_write::fetch_files(hub, &ids, text::MAX_NOTE_BYTES)?;
             let mut bodies: BTreeMap<&VaultPath, String> = readable
                 .into_iter()
                 .zip(blobs)

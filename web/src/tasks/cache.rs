@@ -14,7 +14,6 @@ use rayon::prelude::*;
 use vault::hub_write;
 use vault::id::ObjectId;
 use vault::markdown::{Task, is_task_source};
-use vault::object::Kind;
 use vault::paths::VaultPath;
 use vault::tasks::index::IndexedNote;
 use vault::tasks::{TaskQuery, task_order};
@@ -249,7 +248,8 @@ fn build(
     let sources: Vec<(&VaultPath, ObjectId)> = view
         .files
         .iter()
-        .filter(|(path, _)| is_task_source(path))
+        // A note too large to read in a page has no tasks here (bounded memory).
+        .filter(|(path, meta)| is_task_source(path) && meta.size <= crate::content::MAX_IN_PAGE)
         .map(|(path, meta)| (path, meta.id))
         .collect();
     let mut wanted = HashSet::new();
@@ -260,7 +260,7 @@ fn build(
         .collect();
     for chunk in missing.chunks(FETCH_CHUNK) {
         let ids: Vec<ObjectId> = chunk.iter().map(|(_, id)| *id).collect();
-        let blobs = hub_write::fetch(vault.access.hub(), &ids, Kind::Blob)?;
+        let blobs = hub_write::fetch_files(vault.access.hub(), &ids, crate::content::MAX_IN_PAGE)?;
         let notes: Vec<(ObjectId, Arc<IndexedNote>)> = chunk
             .par_iter()
             .zip(blobs.par_iter())

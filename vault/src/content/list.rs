@@ -103,7 +103,8 @@ impl ChunkList {
                 return Err(bad(n, "too many entries"));
             }
             let mut f = line.split(' ');
-            let (Some(letter), Some(id), Some(len), None) = (f.next(), f.next(), f.next(), f.next())
+            let (Some(letter), Some(id), Some(len), None) =
+                (f.next(), f.next(), f.next(), f.next())
             else {
                 return Err(bad(n, "expected 3 fields"));
             };

@@ -351,7 +351,10 @@ fn hash_file_matches_content_ids_and_refuses_links() {
             big.len() as u64
         )
     );
-    assert_ne!(hash_file(&dir.path().join("big.bin")).unwrap().0, ObjectId::of(&big));
+    assert_ne!(
+        hash_file(&dir.path().join("big.bin")).unwrap().0,
+        ObjectId::of(&big)
+    );
     assert_eq!(
         hash_file(&dir.path().join("small.bin")).unwrap(),
         (ObjectId::of(small), small.len() as u64)

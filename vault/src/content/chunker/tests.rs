@@ -23,7 +23,13 @@ fn store_of(plan: &ContentPlan, bytes: &[u8]) -> HashMap<ObjectId, Object> {
     let mut store = HashMap::new();
     match &plan.layout {
         Layout::Blob => {
-            store.insert(plan.id, Object { kind: Kind::Blob, bytes: bytes.to_vec() });
+            store.insert(
+                plan.id,
+                Object {
+                    kind: Kind::Blob,
+                    bytes: bytes.to_vec(),
+                },
+            );
         }
         Layout::Chunked { lists, chunks } => {
             for l in lists {
@@ -31,7 +37,13 @@ fn store_of(plan: &ContentPlan, bytes: &[u8]) -> HashMap<ObjectId, Object> {
             }
             for c in chunks {
                 let b = &bytes[c.offset as usize..c.offset as usize + c.len as usize];
-                store.insert(c.id, Object { kind: Kind::Blob, bytes: b.to_vec() });
+                store.insert(
+                    c.id,
+                    Object {
+                        kind: Kind::Blob,
+                        bytes: b.to_vec(),
+                    },
+                );
             }
         }
     }
@@ -155,5 +167,8 @@ fn chunk_speed() {
     let t = std::time::Instant::now();
     let whole = ObjectId::of(&bytes);
     let hashed = t.elapsed();
-    println!("512 MiB: chunked+hashed {chunked:?}, blake3 alone {hashed:?} ({whole} vs {})", plan.id);
+    println!(
+        "512 MiB: chunked+hashed {chunked:?}, blake3 alone {hashed:?} ({whole} vs {})",
+        plan.id
+    );
 }

@@ -11,6 +11,7 @@ pub mod api;
 mod cert;
 mod cli;
 mod extract;
+mod gc;
 pub mod hub_api;
 pub mod serve;
 mod tls_check;

@@ -642,6 +642,23 @@ impl Hub for FolderHub {
         self.head_tree(false)
     }
 
+    /// Compacts the hub when `packs/` holds more than [`crate::hub_gc::AUTO_ABOVE`] packs.
+    /// The check is one listing of `packs/` (well under a millisecond for a compacted hub);
+    /// a compaction rewrites the smallest packs, a few hundred kB in the usual case. A failure
+    /// changes nothing and is only logged: the next round tries again.
+    fn after_publish(&self) {
+        match crate::hub_gc::compact_if_worthwhile(&self.root) {
+            Ok(Some(r)) => tracing::debug!(
+                hub = %self.describe(),
+                before = r.packs_before,
+                after = r.packs_after,
+                "compacted the hub's packs"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(hub = %self.describe(), "could not compact the hub: {e}"),
+        }
+    }
+
     fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
         self.head_tree(true)
     }

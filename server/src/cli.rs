@@ -40,6 +40,8 @@ enum Command {
     Device(DeviceCommand),
     /// Make a key and a TLS certificate for the server's host names (for serve --tls-cert)
     Cert(crate::cert::CertArgs),
+    /// Compact the vaults' packs and remove what no kept snapshot reaches (safe while serving)
+    Gc(crate::gc::GcArgs),
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +206,7 @@ fn run(command: Command) -> Result<()> {
             })?;
         }
         Command::Cert(args) => crate::cert::run(args)?,
+        Command::Gc(args) => crate::gc::run(args)?,
         Command::User(UserCommand::Add { name, data, .. }) => {
             let password = read_password()?;
             open(&data.data)?.modify(|a| a.add_user(&name, &password, now_ns()))?;

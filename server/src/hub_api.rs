@@ -39,6 +39,34 @@ pub struct OpenVault {
     hub: FolderHub,
     /// The head after the last move through this server.
     changed: watch::Sender<Option<ObjectId>>,
+    /// A background compaction of this vault is running (at most one at a time).
+    compacting: std::sync::atomic::AtomicBool,
+}
+
+impl OpenVault {
+    /// After a push moved head: compact the vault's packs on a blocking thread when it holds
+    /// more than `vault::hub_gc::AUTO_ABOVE`, never in the request's way, one at a time per
+    /// vault. Devices reading meanwhile re-list the packs when one is retired under them.
+    fn compact_in_background(self: Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.compacting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tokio::task::spawn_blocking(move || {
+            let root = self.hub.path();
+            match vault::hub_gc::compact_if_worthwhile(root) {
+                Ok(Some(r)) => tracing::info!(
+                    vault = %root.display(),
+                    before = r.packs_before,
+                    after = r.packs_after,
+                    "compacted a vault's packs"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(vault = %root.display(), "could not compact a vault: {e}"),
+            }
+            self.compacting.store(false, Ordering::Release);
+        });
+    }
 }
 
 impl vault_web::VaultAccess for OpenVault {
@@ -101,6 +129,7 @@ impl Vaults {
         let opened = Arc::new(OpenVault {
             hub,
             changed: watch::Sender::new(head),
+            compacting: Default::default(),
         });
         Ok((
             lock(&self.open).entry(key).or_insert(opened).clone(),
@@ -351,6 +380,7 @@ async fn cas(
     let new: ObjectId = body.new.parse().map_err(ApiError::bad_request)?;
     let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let user = me.user.clone();
+    let pushed = v.clone();
     let answer = on_vault(v, move |v| {
         let outcome = v.hub.cas_head(old, new)?;
         Ok(match outcome {
@@ -369,6 +399,9 @@ async fn cas(
         })
     })
     .await?;
+    if answer.updated {
+        pushed.compact_in_background();
+    }
     Ok(Json(answer))
 }
 

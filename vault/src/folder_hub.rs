@@ -83,7 +83,15 @@ enum WalkError {
     Hub(HubError),
     /// A tree or snapshot that is not acceptable (malformed, forbidden name, too deep).
     Invalid(String),
+    /// A pack listed when the walk began was retired (compaction, gc) while it ran: list the
+    /// packs again and walk again (see [`FolderHub::settled`]).
+    Gone,
 }
+
+/// How many times a walk or read starts again after packs were retired under it. Compaction
+/// retires a hub's packs in one burst, so a second try nearly always succeeds; more tries only
+/// cover several compactions in a row.
+const GONE_RETRIES: usize = 4;
 
 impl FolderHub {
     /// Open the hub in `path`, creating the folder and layout if it is missing or empty.
@@ -193,11 +201,13 @@ impl FolderHub {
         self.refresh(&mut store)?;
         let known = *self.complete.lock().unwrap_or_else(|p| p.into_inner());
         if full || known != Some((head, store.vanished_packs())) {
-            let checked = if full {
-                self.walk_hashing(&store, head)
-            } else {
-                self.walk(&store, head, None).map(Checked::missing)
-            };
+            let checked = self.settled(&mut store, |store| {
+                if full {
+                    self.walk_hashing(store, head)
+                } else {
+                    self.walk(store, head, None).map(Checked::missing)
+                }
+            });
             let Checked { missing, damaged } = checked.map_err(|e| self.walk_err(e, corrupt))?;
             if !missing.is_empty() {
                 return Err(HubError::Missing {
@@ -230,8 +240,30 @@ impl FolderHub {
     pub fn missing_under(&self, snapshot: ObjectId) -> Result<Vec<ObjectId>, HubError> {
         let mut store = self.lock_store();
         self.refresh(&mut store)?;
-        self.walk(&store, snapshot, None)
+        self.settled(&mut store, |store| self.walk(store, snapshot, None))
             .map_err(|e| self.walk_err(e, corrupt))
+    }
+
+    /// Run `walk` over the store; when a pack it needed was retired meanwhile (a compaction
+    /// or gc in another process), list the packs again and run it again: the objects are in
+    /// the pack that replaced it.
+    fn settled<T>(
+        &self,
+        store: &mut PackStore,
+        walk: impl Fn(&PackStore) -> Result<T, WalkError>,
+    ) -> Result<T, WalkError> {
+        for _ in 0..GONE_RETRIES {
+            match walk(store) {
+                Err(WalkError::Gone) => {
+                    tracing::debug!(hub = %self.describe(), "a pack was retired during a walk; walking again");
+                    store
+                        .refresh()
+                        .map_err(|e| WalkError::Hub(self.store_err(e)))?;
+                }
+                other => return other,
+            }
+        }
+        walk(store)
     }
 
     /// Every object of `ids`, or [`HubError::Damaged`] naming each one whose stored copies
@@ -298,6 +330,14 @@ impl FolderHub {
         match e {
             WalkError::Hub(e) => e,
             WalkError::Invalid(detail) => invalid(self.describe(), detail),
+            WalkError::Gone => HubError::Io {
+                hub: self.describe(),
+                source: crate::fsutil::PathIoError {
+                    action: "reading packs that keep being replaced by a compaction in",
+                    path: self.root.join("packs"),
+                    source: io::Error::new(io::ErrorKind::NotFound, "pack gone; retry"),
+                },
+            },
         }
     }
 
@@ -329,7 +369,8 @@ impl FolderHub {
             match result {
                 Ok(()) => {}
                 Err(StoreError::Corrupt { .. }) => damaged.push(id),
-                Err(StoreError::NotFound { .. } | StoreError::PackGone { .. }) => missing.push(id),
+                Err(StoreError::NotFound { .. }) => missing.push(id),
+                Err(StoreError::PackGone { .. }) => return Err(WalkError::Gone),
                 Err(e) => return Err(WalkError::Hub(self.store_err(e))),
             }
         }
@@ -375,6 +416,7 @@ impl FolderHub {
         let snap = match reader.read(snapshot) {
             Ok(o) => Snapshot::decode(&o.bytes).map_err(|e| invalid(snapshot, "snapshot", e))?,
             Err(StoreError::NotFound { .. }) => return Ok(vec![snapshot]),
+            Err(StoreError::PackGone { .. }) => return Err(WalkError::Gone),
             Err(StoreError::Corrupt { .. }) if damaged.is_some() => {
                 damaged.iter_mut().for_each(|d| d.push(snapshot));
                 return Ok(Vec::new());
@@ -405,6 +447,7 @@ impl FolderHub {
                     missing.push(tree_id);
                     continue;
                 }
+                Err(StoreError::PackGone { .. }) => return Err(WalkError::Gone),
                 Err(StoreError::Corrupt { .. }) if damaged.is_some() => {
                     damaged.iter_mut().for_each(|d| d.push(tree_id));
                     continue;
@@ -593,20 +636,24 @@ impl Hub for FolderHub {
                 ids: still,
             });
         }
-        match self.read_all(&store, ids) {
-            Err(HubError::Missing { .. }) => {
-                // A pack was deleted behind our back: forget it and report what is gone.
-                self.refresh(&mut store)?;
-                let gone = absent(&store);
-                if !gone.is_empty() {
-                    return Err(HubError::Missing {
-                        hub: self.describe(),
-                        ids: gone,
-                    });
+        let mut tries = 0;
+        loop {
+            match self.read_all(&store, ids) {
+                Err(HubError::Missing { .. }) if tries < GONE_RETRIES => {
+                    // A pack was retired (compaction, gc) or deleted behind our back: list the
+                    // packs again; the objects are in the pack that replaced it, or gone.
+                    tries += 1;
+                    self.refresh(&mut store)?;
+                    let gone = absent(&store);
+                    if !gone.is_empty() {
+                        return Err(HubError::Missing {
+                            hub: self.describe(),
+                            ids: gone,
+                        });
+                    }
                 }
-                self.read_all(&store, ids)
+                other => return other,
             }
-            other => other,
         }
     }
 
@@ -614,13 +661,25 @@ impl Hub for FolderHub {
     /// are not all in the hub, so `head` never points at an incomplete vault. The snapshot's
     /// parents are history, not content, and are not required: a hub that lost an old
     /// snapshot can still move forward.
+    ///
+    /// The check runs under the head's lock, as a hub gc sweeps under it: an object the check
+    /// found cannot be removed by a gc before `head` points at it (docs/format.md, "Hub
+    /// folder").
     fn cas_head(&self, old: Option<ObjectId>, new: ObjectId) -> Result<CasOutcome, HubError> {
+        let held = self.head.hold().map_err(|e| self.ref_err(e))?;
+        let actual = held.read().map_err(|e| self.ref_err(e))?;
+        if actual != old {
+            return Ok(CasOutcome::Conflict { actual });
+        }
         let mut store = self.lock_store();
         self.refresh(&mut store)?;
-        // Only what `new` adds to `old` needs checking, unless packs vanished under us.
-        let baseline = old.filter(|_| store.vanished_packs() == 0);
+        // Only what `new` adds to `old` needs checking, unless packs vanished under us (packs
+        // retired by a compaction or gc do not count: those never drop what head reaches).
         let missing = self
-            .walk(&store, new, baseline)
+            .settled(&mut store, |store| {
+                let baseline = old.filter(|_| store.vanished_packs() == 0);
+                self.walk(store, new, baseline)
+            })
             .map_err(|e| self.walk_err(e, refused))?;
         if missing.is_empty() {
             self.remember_complete(new, store.vanished_packs());
@@ -635,13 +694,28 @@ impl Hub for FolderHub {
             });
         }
         drop(store);
-        self.head
-            .compare_and_swap(old, new)
-            .map_err(|e| self.ref_err(e))
+        held.compare_and_swap(old, new).map_err(|e| self.ref_err(e))
     }
 
     fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
         self.head_tree(false)
+    }
+
+    /// Compacts the hub when `packs/` holds more than [`crate::hub_gc::AUTO_ABOVE`] packs.
+    /// The check is one listing of `packs/` (well under a millisecond for a compacted hub);
+    /// a compaction rewrites the smallest packs, a few hundred kB in the usual case. A failure
+    /// changes nothing and is only logged: the next round tries again.
+    fn after_publish(&self) {
+        match crate::hub_gc::compact_if_worthwhile(&self.root) {
+            Ok(Some(r)) => tracing::debug!(
+                hub = %self.describe(),
+                before = r.packs_before,
+                after = r.packs_after,
+                "compacted the hub's packs"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(hub = %self.describe(), "could not compact the hub: {e}"),
+        }
     }
 
     fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {

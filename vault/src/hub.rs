@@ -118,4 +118,7 @@ pub trait Hub {
     }
     /// The hub's clock, in nanoseconds since the Unix epoch (for the clock-skew check).
     fn time_ns(&self) -> Result<i64, HubError>;
+    /// Housekeeping after a round moved head: a folder hub merges its packs when it has many
+    /// (`crate::hub_gc`); a server does that by itself. Never fails the round.
+    fn after_publish(&self) {}
 }

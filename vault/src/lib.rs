@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod history;
 pub mod hub;
 pub mod hub_copy;
+pub mod hub_gc;
 pub mod hub_write;
 pub mod id;
 pub mod ignore_rules;

@@ -116,6 +116,17 @@ impl RefFile {
         Ok(CasOutcome::Updated)
     }
 
+    /// Hold `<path>.lock` (waiting as [`RefFile::compare_and_swap`] does) for work that must
+    /// not interleave with a move of the ref: a hub's gc sweeps under it after reading head
+    /// again, and the folder hub checks a new head's objects under it, so a snapshot checked
+    /// complete cannot lose an object to a gc before it becomes head. Released on drop.
+    pub fn hold(&self) -> Result<HeldRef<'_>, RefError> {
+        Ok(HeldRef {
+            file: self,
+            guard: self.lock()?,
+        })
+    }
+
     /// Take `<path>.lock`, waiting up to [`LOCK_WAIT`] and breaking a stale lock.
     fn lock(&self) -> Result<LockGuard, RefError> {
         let lock_path = self.lock_path();
@@ -168,6 +179,41 @@ impl RefFile {
             std::thread::sleep(pause + jitter);
             pause = (pause * 2).min(Duration::from_millis(50));
         }
+    }
+}
+
+/// A ref whose lock this process holds (see [`RefFile::hold`]).
+pub struct HeldRef<'a> {
+    file: &'a RefFile,
+    guard: LockGuard,
+}
+
+impl HeldRef<'_> {
+    /// The ref's value now (no one else can move it while the lock is held).
+    pub fn read(&self) -> Result<Option<ObjectId>, RefError> {
+        self.file.read()
+    }
+
+    /// Set the ref to `new` if it holds `old`, as [`RefFile::compare_and_swap`], under the
+    /// lock already held; the lock is released.
+    pub fn compare_and_swap(
+        self,
+        old: Option<ObjectId>,
+        new: ObjectId,
+    ) -> Result<CasOutcome, RefError> {
+        let actual = self.file.read()?;
+        if actual != old {
+            return Ok(CasOutcome::Conflict { actual });
+        }
+        self.guard.check_still_ours()?;
+        self.file.write(new)?;
+        drop(self.guard);
+        Ok(CasOutcome::Updated)
+    }
+
+    /// Whether the lock still carries our token (it was not broken as stale meanwhile).
+    pub fn still_ours(&self) -> Result<(), RefError> {
+        self.guard.check_still_ours()
     }
 }
 

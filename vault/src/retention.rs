@@ -40,3 +40,46 @@ pub fn kept(
     kept.insert(head);
     kept
 }
+
+/// Why the retention policy of a hub cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RetentionError {
+    #[error("cannot read `{path}`: {source}; check that the hub folder is reachable")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the retention policy in `{path}` is not valid ({detail}); set it again with `syncd hub retention`"
+    )]
+    Invalid {
+        path: std::path::PathBuf,
+        detail: String,
+    },
+}
+
+/// The policy stored in the hub's `vault-hub.json` (field `retention`), or the default (keep
+/// everything) when there is none.
+///
+/// STUB of the gc work (the retention work owns this function and `save`): it reads the
+/// field if present, as the shared contract describes it, and otherwise returns the default.
+pub fn load(hub_root: &std::path::Path) -> Result<Policy, RetentionError> {
+    let path = hub_root.join(crate::folder_hub::MARKER_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Policy::default()),
+        Err(source) => return Err(RetentionError::Read { path, source }),
+    };
+    #[derive(serde::Deserialize)]
+    struct Marker {
+        #[serde(default)]
+        retention: Option<Policy>,
+    }
+    let marker: Marker = serde_json::from_slice(&bytes).map_err(|e| RetentionError::Invalid {
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
+    Ok(marker.retention.unwrap_or_default())
+}

@@ -160,7 +160,8 @@ impl PackStore {
         })
     }
 
-    /// How many packs have disappeared from the folder since the store was opened.
+    /// How many packs have disappeared from the folder since the store was opened, not
+    /// counting those a hub's compaction or gc retired (`retired/<hash>.<secs>.pack`).
     pub fn vanished_packs(&self) -> u64 {
         self.vanished
     }
@@ -175,10 +176,20 @@ impl PackStore {
             .filter(|n| !names.contains(*n))
             .cloned()
             .collect();
+        // A pack a hub's compaction or gc retired (moved to `retired/`) only moved its
+        // objects, or dropped ones no head reaches: it does not count as lost.
+        let retired = if gone.is_empty() {
+            HashSet::new()
+        } else {
+            pack_io::retired_hashes(&self.dir)
+        };
         for name in &gone {
             if let Some(slot) = self.by_name.remove(name) {
                 self.packs[slot] = None;
-                self.vanished += 1;
+                let hash = name.strip_suffix(".pack").unwrap_or(name);
+                if !retired.contains(hash) {
+                    self.vanished += 1;
+                }
             }
         }
         if !gone.is_empty() {
@@ -555,10 +566,11 @@ fn parse_header(header: &[u8], header_start: u64) -> Result<Vec<Entry>, String> 
     Ok(entries)
 }
 
+pub mod pack_io;
 mod reader;
 mod repack;
 pub use reader::PackReader;
-pub use repack::REPACK_ABOVE;
+pub use repack::{REPACK_ABOVE, packs_to_merge};
 
 #[cfg(test)]
 #[path = "store_tests.rs"]

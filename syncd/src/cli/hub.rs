@@ -21,6 +21,32 @@ pub enum HubCommand {
     Set(HubSetArgs),
     /// Show the vault's hub and how it connects to it
     Show(HubShowArgs),
+    /// Compact a hub folder's packs and remove what no snapshot reaches (killed uploads);
+    /// a vault-server does this by itself
+    Gc(HubGcArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Small packs are merged (few packs keep rounds fast); objects no kept snapshot reaches (the
+uploads of killed rounds) are dropped from packs older than the grace period; replaced packs
+are moved to packs/retired/ and deleted by a later run once older than the grace period, so a
+device that listed the packs a while ago can still read. Rounds also merge packs by themselves
+once a hub folder holds more than 16.")]
+pub struct HubGcArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Say what would be merged, dropped and freed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Leave alone packs and temp files younger than this, and keep retired packs this long
+    /// (90s, 30m, 1h, 2d): longer than any upload, or any delay of a service that syncs the
+    /// hub folder
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = vault::hub_gc::parse_grace)]
+    pub grace: std::time::Duration,
+    /// Print the counts as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

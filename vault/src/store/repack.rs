@@ -35,7 +35,7 @@ const MAX_MERGE_BYTES: u64 = 256 << 20;
 /// rule (`repack --geometric=2`): the largest packs that already grow by a factor of two each
 /// stay; everything below them is merged, and so is each next pack that is less than twice the
 /// merged size. 0 when nothing needs merging.
-pub(crate) fn packs_to_merge(sizes: &[u64]) -> usize {
+pub fn packs_to_merge(sizes: &[u64]) -> usize {
     let n = sizes.len();
     let mut split = (1..n)
         .rev()

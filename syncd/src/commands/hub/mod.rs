@@ -23,6 +23,7 @@ use crate::exit;
 use crate::http_hub::Server;
 use crate::output;
 
+mod gc;
 mod report;
 use report::summary;
 
@@ -33,6 +34,7 @@ pub fn run(args: HubArgs) -> Result<u8> {
     match args.command {
         HubCommand::Set(args) => set(args),
         HubCommand::Show(args) => report::show(args),
+        HubCommand::Gc(args) => gc::run(args),
     }
 }
 

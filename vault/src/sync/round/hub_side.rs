@@ -111,6 +111,7 @@ impl Round<'_> {
         match outcome {
             CasOutcome::Updated => {
                 self.snapshot_created = true;
+                self.hub.after_publish();
                 if self.graft.take().is_some() {
                     self.vault.clear_graft()?;
                 }

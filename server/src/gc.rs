@@ -1,0 +1,136 @@
+//! `vault-server gc`: compact and clean the vaults of a data folder (each a hub folder under
+//! `DATA/vaults/<user>/<vault>/`) with [`vault::hub_gc`]. Safe while the server runs: a
+//! server's own background compaction and devices reading are handled by the hub's rules
+//! (docs/format.md, "Hub folder").
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use vault::hub_gc::{self, Options, Report};
+
+use crate::accounts::check_name;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Small packs are merged; objects no kept snapshot reaches (uploads of devices cut off midway)
+are dropped from packs older than the grace period; replaced packs go to packs/retired/ and
+are deleted by a later run once older than the grace period. The server also compacts a
+vault by itself after pushes, once it holds more than 16 packs.")]
+pub struct GcArgs {
+    /// The server's data folder
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Only this user's vaults
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// Only this vault (with --user)
+    #[arg(long, value_name = "VAULT", requires = "user")]
+    vault: Option<String>,
+    /// Say what would be merged, dropped and freed; change nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Leave alone packs and temp files younger than this, and keep retired packs this long
+    /// (90s, 30m, 1h, 2d)
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = hub_gc::parse_grace)]
+    grace: Duration,
+    /// Print the counts as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(serde::Serialize)]
+struct VaultReport {
+    user: String,
+    vault: String,
+    #[serde(flatten)]
+    report: Report,
+}
+
+/// The (user, vault, folder) of every vault the arguments select.
+fn vaults(args: &GcArgs) -> Result<Vec<(String, String, PathBuf)>> {
+    let root = args.data.join("vaults");
+    let names = |dir: &Path| -> Result<Vec<String>> {
+        let mut out: Vec<String> = std::fs::read_dir(dir)
+            .with_context(|| format!("listing `{}`", dir.display()))?
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        out.sort();
+        Ok(out)
+    };
+    let users = match &args.user {
+        Some(u) => {
+            check_name("user", u)?;
+            vec![u.clone()]
+        }
+        None if root.is_dir() => names(&root)?,
+        None => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for user in users {
+        if check_name("user", &user).is_err() {
+            continue;
+        }
+        let dir = root.join(&user);
+        let list = match &args.vault {
+            Some(v) => {
+                check_name("vault", v)?;
+                vec![v.clone()]
+            }
+            None if dir.is_dir() => names(&dir)?,
+            None => Vec::new(),
+        };
+        for vault in list {
+            let folder = dir.join(&vault);
+            if folder.join(vault::folder_hub::MARKER_FILE).is_file() {
+                out.push((user.clone(), vault, folder));
+            } else if args.vault.is_some() {
+                bail!(
+                    "user `{user}` has no vault `{vault}` in `{}`; `vault-server gc --data DIR --user {user}` cleans all of theirs",
+                    args.data.display()
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(args: GcArgs) -> Result<()> {
+    if !args.data.is_dir() {
+        bail!(
+            "the data folder `{}` does not exist; give the folder `vault-server serve --data` uses",
+            args.data.display()
+        );
+    }
+    let mut done = Vec::new();
+    for (user, vault, folder) in vaults(&args)? {
+        let options = Options::gc(args.grace, args.dry_run);
+        let report = hub_gc::run(&folder, &options, &hub_gc::Quiet)
+            .with_context(|| format!("cleaning vault `{vault}` of `{user}`"))?;
+        if !args.json {
+            print!("{}", hub_gc::summary(&format!("{user}/{vault}"), &report));
+        }
+        done.push(VaultReport {
+            user,
+            vault,
+            report,
+        });
+    }
+    if args.json {
+        let sum = |f: fn(&Report) -> u64| done.iter().map(|v| f(&v.report)).sum::<u64>();
+        let value = serde_json::json!({
+            "dry_run": args.dry_run,
+            "vaults": &done,
+            "bytes_freed": sum(|r| r.bytes_freed),
+            "objects_dropped": sum(|r| r.objects_dropped as u64),
+            "packs_before": sum(|r| r.packs_before as u64),
+            "packs_after": sum(|r| r.packs_after as u64),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else if done.is_empty() {
+        println!("no vaults to clean in `{}`", args.data.display());
+    }
+    Ok(())
+}

@@ -40,6 +40,9 @@ enum Command {
     Device(DeviceCommand),
     /// Make a key and a TLS certificate for the server's host names (for serve --tls-cert)
     Cert(crate::cert::CertArgs),
+    /// Show or choose how much history a vault keeps: everything (the default), or old
+    /// snapshots thinned out (their files freed by gc; the snapshots stay in the history)
+    Retention(crate::retention::RetentionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +207,7 @@ fn run(command: Command) -> Result<()> {
             })?;
         }
         Command::Cert(args) => crate::cert::run(args)?,
+        Command::Retention(args) => crate::retention::run(args)?,
         Command::User(UserCommand::Add { name, data, .. }) => {
             let password = read_password()?;
             open(&data.data)?.modify(|a| a.add_user(&name, &password, now_ns()))?;

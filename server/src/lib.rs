@@ -12,6 +12,7 @@ mod cert;
 mod cli;
 mod extract;
 pub mod hub_api;
+mod retention;
 pub mod serve;
 mod tls_check;
 mod web_backend;

@@ -7,7 +7,7 @@ use crate::history::{HistoryError, Known, Objects, Walk};
 use crate::hub::Hub;
 use crate::id::ObjectId;
 
-use super::{Policy, SnapshotInfo, kept};
+use super::{Policy, SnapshotInfo, Thinning, kept};
 
 /// Every snapshot reachable from the hub's head (newest first), read from `hub` alone, each
 /// hash-checked; and the head (`None`: no history yet).
@@ -86,4 +86,53 @@ pub(crate) fn missing(hub: &dyn Hub, ids: &[ObjectId]) -> Result<HashSet<ObjectI
         out.extend(hub.missing(chunk)?);
     }
     Ok(out)
+}
+
+impl Preview {
+    /// One line for people: "N of M snapshots would keep their files ...".
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "{} of {} snapshot(s) would keep their files if the hub were cleaned now",
+            self.keep_files, self.snapshots
+        );
+        let mut more = Vec::new();
+        if self.to_thin > 0 {
+            more.push(format!("{} to thin at the next gc", self.to_thin));
+        }
+        if self.thinned > 0 {
+            more.push(format!("{} thinned already", self.thinned));
+        }
+        if !more.is_empty() {
+            text.push_str(&format!(" ({})", more.join(", ")));
+        }
+        text
+    }
+}
+
+impl Thinning {
+    /// The thinning a command line asks for: each number given replaces the one of `from`
+    /// (the hub's current thinning, so `--thin --recent-days 7` changes only that), the
+    /// defaults where the hub does not thin yet. Checked.
+    pub fn with_flags(
+        from: Option<Thinning>,
+        recent_days: Option<u32>,
+        daily_days: Option<u32>,
+        monthly_months: Option<u32>,
+        monthly_forever: bool,
+    ) -> Result<Thinning, String> {
+        let mut t = from.unwrap_or_default();
+        if let Some(n) = recent_days {
+            t.recent_days = n;
+        }
+        if let Some(n) = daily_days {
+            t.daily_days = n;
+        }
+        if monthly_forever {
+            t.monthly_months = None;
+        } else if let Some(n) = monthly_months {
+            t.monthly_months = Some(n);
+        }
+        t.check()?;
+        Ok(t)
+    }
 }

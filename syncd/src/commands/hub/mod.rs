@@ -24,6 +24,7 @@ use crate::http_hub::Server;
 use crate::output;
 
 mod report;
+mod retention;
 use report::summary;
 
 /// How long `hub set` waits for a round of another syncd to finish.
@@ -33,6 +34,7 @@ pub fn run(args: HubArgs) -> Result<u8> {
     match args.command {
         HubCommand::Set(args) => set(args),
         HubCommand::Show(args) => report::show(args),
+        HubCommand::Retention(args) => retention::run(args),
     }
 }
 

@@ -42,6 +42,9 @@ enum Command {
     Cert(crate::cert::CertArgs),
     /// Compact the vaults' packs and remove what no kept snapshot reaches (safe while serving)
     Gc(crate::gc::GcArgs),
+    /// Show or choose how much history a vault keeps: everything (the default), or old
+    /// snapshots thinned out (their files freed by gc; the snapshots stay in the history)
+    Retention(crate::retention::RetentionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +210,7 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Cert(args) => crate::cert::run(args)?,
         Command::Gc(args) => crate::gc::run(args)?,
+        Command::Retention(args) => crate::retention::run(args)?,
         Command::User(UserCommand::Add { name, data, .. }) => {
             let password = read_password()?;
             open(&data.data)?.modify(|a| a.add_user(&name, &password, now_ns()))?;

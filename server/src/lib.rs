@@ -14,6 +14,7 @@ mod extract;
 mod gc;
 pub mod hub_api;
 mod objects_body;
+mod retention;
 pub mod serve;
 mod tls_check;
 mod web_backend;

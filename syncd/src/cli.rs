@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
 mod hub;
-pub use hub::{HubArgs, HubCommand, HubGcArgs, HubSetArgs, HubShowArgs};
+pub use hub::{HubArgs, HubCommand, HubGcArgs, HubRetentionArgs, HubSetArgs, HubShowArgs};
 
 /// Shown after the help of `syncd`, `syncd sync` and `syncd verify`.
 const EXIT_CODES: &str = "\

@@ -19,6 +19,7 @@ mod content;
 mod deleted;
 mod objects;
 mod on_hub;
+mod thinned;
 
 use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
@@ -66,6 +67,13 @@ pub struct LogEntry {
     pub tree: ObjectId,
     /// For a log of one path: what this snapshot did to it. `None` in a log of everything.
     pub change: Option<FileChange>,
+    /// Whether the hub still holds this snapshot's files (its tree): `false` once the hub's
+    /// retention policy thinned it (the snapshot stays in the log; its files are gone).
+    pub kept: bool,
+    /// For a log of one path, when the first parent's files were thinned: the nearest kept
+    /// snapshot before, which `change` is against instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compared_with: Option<ObjectId>,
 }
 
 /// Why the history could not be read. Nothing was changed in any of these cases.
@@ -134,6 +142,14 @@ pub enum HistoryError {
     #[error("{0}")]
     NotThere(String),
     #[error(
+        "snapshot {snapshot} ({time}) no longer has its files on the hub: the hub's retention policy thinned it (`syncd hub retention` shows the policy); {nearest}"
+    )]
+    Thinned {
+        snapshot: String,
+        time: String,
+        nearest: String,
+    },
+    #[error(
         "`{path}` is a folder in snapshot {snapshot}; `syncd show` prints one file: name a file in it, or bring the whole folder back with `syncd restore {path} --at {snapshot}`"
     )]
     IsAFolder { path: VaultPath, snapshot: String },
@@ -179,21 +195,30 @@ pub(crate) fn log_walk(
             }
             continue;
         }
-        let change = match path {
-            None => None,
+        let (change, compared_with) = match path {
+            None => (None, None),
             Some(path) => {
-                let old_root = match snap.parents.first() {
-                    Some(p) => Some(objects.snapshot(*p)?.tree),
-                    None => None,
-                };
-                match objects.change(snap.tree, old_root, path)? {
-                    Some(change) => Some(change),
+                // Against the first parent; if that one was thinned, against the nearest
+                // kept snapshot before; a thinned snapshot itself is left out (its change
+                // shows in the next kept one).
+                let tree = snap.tree;
+                let found = thinned::against_kept(objects, &snap, |o, base| {
+                    Ok(o.change(tree, base.map(|b| b.1), path)?
+                        .map(|c| (c, base.map(|b| b.0))))
+                })?;
+                match found.flatten() {
+                    Some((change, base)) => {
+                        (Some(change), base.filter(|b| Some(b) != snap.parents.first()))
+                    }
                     None => continue,
                 }
             }
         };
-        out.push(LogEntry::of(id, snap, change));
+        let mut entry = LogEntry::of(id, snap, change);
+        entry.compared_with = compared_with;
+        out.push(entry);
     }
+    thinned::mark_kept(objects, &mut out)?;
     Ok(out)
 }
 
@@ -207,6 +232,8 @@ impl LogEntry {
             parents: snap.parents,
             tree: snap.tree,
             change,
+            kept: true,
+            compared_with: None,
         }
     }
 }
@@ -217,3 +244,6 @@ mod at_tests;
 #[cfg(test)]
 #[path = "history_tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "history/thinned_tests.rs"]
+mod thinned_tests;

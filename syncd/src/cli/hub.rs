@@ -24,6 +24,9 @@ pub enum HubCommand {
     /// Compact a hub folder's packs and remove what no snapshot reaches (killed uploads);
     /// a vault-server does this by itself
     Gc(HubGcArgs),
+    /// Show or choose how much history the hub keeps: everything (the default), or old
+    /// snapshots thinned out (their files freed by the hub's gc; the snapshots stay in the log)
+    Retention(HubRetentionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +89,47 @@ pub struct HubShowArgs {
     #[command(flatten)]
     pub vault: VaultOpt,
     /// Print the hub and its settings as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Without --keep-all or --thin, shows the hub's policy and what it would keep now.
+--thin keeps every snapshot of the last --recent-days days (default 30); before that, the last
+snapshot of each UTC day for --daily-days days (default 365); before that, the last snapshot of
+each UTC month for --monthly-months months, or for ever (--monthly-forever, the default). Numbers
+not given are kept from the hub's current thinning. The head (every current file and everything
+in .revisions/) is always kept. Thinned snapshots stay in `syncd log`, marked \"files not kept\";
+their files are freed by the hub's gc. The policy is stored in the hub folder's vault-hub.json,
+so every device of the vault shares it. For a server hub, the server's operator sets it with
+`vault-server retention`.")]
+pub struct HubRetentionArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Keep every snapshot's files (the default)
+    #[arg(long, conflicts_with = "thin")]
+    pub keep_all: bool,
+    /// Thin old snapshots: all recent ones, then one a day, then one a month
+    #[arg(long)]
+    pub thin: bool,
+    /// Days in which every snapshot is kept
+    #[arg(long, value_name = "N", requires = "thin")]
+    pub recent_days: Option<u32>,
+    /// Days, before the recent ones, in which the last snapshot of each UTC day is kept
+    #[arg(long, value_name = "M", requires = "thin")]
+    pub daily_days: Option<u32>,
+    /// Months, before the daily ones, in which the last snapshot of each UTC month is kept;
+    /// nothing older keeps its files (120: at most ten years)
+    #[arg(long, value_name = "K", requires = "thin", conflicts_with = "monthly_forever")]
+    pub monthly_months: Option<u32>,
+    /// Keep the last snapshot of each month for ever (the default)
+    #[arg(long, requires = "thin")]
+    pub monthly_forever: bool,
+    /// Show what the policy would keep, without setting it
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the policy and its counts as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
 }

@@ -48,13 +48,32 @@ pub fn run(args: LogArgs) -> Result<u8> {
             None => String::new(),
             Some(change) => change_text(change),
         };
-        let text = format!(
+        let mut text = format!(
             "{}  {}  {}  {what}",
             e.snapshot.short(),
             utc_time(e.time_ns),
             e.device_name
         );
+        if let Some(base) = e.compared_with {
+            text = format!(
+                "{}  (since {}: the snapshots between were thinned)",
+                text.trim_end(),
+                base.short()
+            );
+        }
+        if !e.kept {
+            text = format!(
+                "{}  (files not kept: thinned by the retention policy)",
+                text.trim_end()
+            );
+        }
         line!(out, "{}", text.trim_end());
+    }
+    if entries.iter().any(|e| !e.kept) {
+        line!(
+            out,
+            "Snapshots marked \"files not kept\" stay in the history, but the hub no longer holds their files (`syncd hub retention` shows the policy)."
+        );
     }
     output::emit(&out)?;
     Ok(exit::OK)

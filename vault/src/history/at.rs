@@ -109,8 +109,16 @@ pub fn show_to(
     }
 }
 
-/// The snapshot `at` names, found by walking back from the hub's head.
+/// The snapshot `at` names, found by walking back from the hub's head;
+/// [`HistoryError::Thinned`] when the hub no longer holds its files.
 pub(crate) fn resolve(objects: &mut Objects, at: &At) -> Result<LogEntry, HistoryError> {
+    let found = resolve_any(objects, at)?;
+    super::thinned::ensure_kept(objects, &found)?;
+    Ok(found)
+}
+
+/// The snapshot `at` names, kept or thinned.
+fn resolve_any(objects: &mut Objects, at: &At) -> Result<LogEntry, HistoryError> {
     let head = objects.hub.head()?.ok_or(HistoryError::NoHistory)?;
     let mut walk = Walk::new(objects, Some(head))?;
     match at {

@@ -13,6 +13,7 @@ use crate::paths::VaultPath;
 
 use super::HistoryError;
 use super::objects::{Diff, Objects, Walk};
+use super::thinned::against_kept;
 
 /// One file a snapshot deleted.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -24,7 +25,8 @@ pub struct Deletion {
     pub time_ns: i64,
     pub device_id: String,
     pub device_name: String,
-    /// The snapshot before (the first parent): `syncd restore PATH --at` it brings it back.
+    /// The snapshot before (the first parent, or the nearest kept snapshot before when the
+    /// retention policy thinned the parent): `syncd restore PATH --at` it brings it back.
     pub before: ObjectId,
     /// The deleted version's blob and size.
     pub id: ObjectId,
@@ -48,17 +50,29 @@ pub fn deleted(
         let Some((id, snap)) = walk.next(&mut objects)? else {
             break;
         };
-        let Some(&parent) = snap.parents.first() else {
+        if snap.parents.is_empty() {
             continue; // the first snapshot deletes nothing
-        };
-        let old = objects.snapshot(parent)?.tree;
-        if let Some(under) = under
-            && objects.node_at(Some(old), under)? == objects.node_at(Some(snap.tree), under)?
-        {
-            continue; // nothing changed there
         }
-        let mut diff = Diff::default();
-        objects.diff(Some(old), Some(snap.tree), &mut diff)?;
+        // Against the first parent; if the hub's retention policy thinned it, against the
+        // nearest kept snapshot before (whose version `restore --at` can bring back); a
+        // thinned snapshot itself is left out (its deletions show in the next kept one).
+        let tree = snap.tree;
+        let found = against_kept(&mut objects, &snap, |o, base| {
+            let Some((parent, old)) = base else {
+                return Ok(None);
+            };
+            if let Some(under) = under
+                && o.node_at(Some(old), under)? == o.node_at(Some(tree), under)?
+            {
+                return Ok(None); // nothing changed there
+            }
+            let mut diff = Diff::default();
+            o.diff(Some(old), Some(tree), &mut diff)?;
+            Ok(Some((parent, diff)))
+        })?;
+        let Some((parent, mut diff)) = found.flatten() else {
+            continue;
+        };
         diff.gone.sort_by(|a, b| a.0.cmp(&b.0));
         for (path, meta) in diff.gone {
             if under.is_some_and(|u| !is_under(&path, u)) {

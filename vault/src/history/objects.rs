@@ -34,6 +34,9 @@ pub(crate) struct Objects<'a> {
     pub hub: &'a dyn Hub,
     trees: HashMap<ObjectId, Tree>,
     snaps: HashMap<ObjectId, Snapshot>,
+    /// Whether the hub holds a root tree, for those asked (retention: a thinned snapshot's
+    /// tree is gone from the hub; history/thinned.rs).
+    pub(super) held: HashMap<ObjectId, bool>,
 }
 
 impl<'a> Objects<'a> {
@@ -43,6 +46,7 @@ impl<'a> Objects<'a> {
             hub,
             trees: HashMap::new(),
             snaps: HashMap::new(),
+            held: HashMap::new(),
         })
     }
 
@@ -54,6 +58,7 @@ impl<'a> Objects<'a> {
             hub,
             trees: known.trees,
             snaps: known.snapshots,
+            held: HashMap::new(),
         }
     }
 

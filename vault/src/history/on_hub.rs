@@ -9,6 +9,7 @@ use crate::paths::VaultPath;
 
 use super::changes::PathChange;
 use super::objects::{Known, Node, Objects};
+use super::thinned::{against_kept, ensure_kept, is_missing};
 use super::{HistoryError, LogEntry, author, log_walk};
 
 /// [`super::log`] for a server: the log of the hub's head, objects from `hub` only.
@@ -60,26 +61,43 @@ impl<'h> HubHistory<'h> {
     }
 
     /// Every path `snapshot` changed compared with its first parent (all its files for the
-    /// first snapshot), by path.
-    pub fn changes(&mut self, snapshot: &Snapshot) -> Result<Vec<PathChange>, HistoryError> {
-        let old = match snapshot.parents.first() {
-            Some(p) => Some(self.objects.snapshot(*p)?.tree),
-            None => None,
-        };
-        self.objects.changes(old, Some(snapshot.tree))
+    /// first snapshot), by path, and the snapshot compared with: the first parent, or the
+    /// nearest kept snapshot before when the hub's retention policy thinned the parent.
+    /// `None` when `snapshot` itself was thinned (its files are no longer on the hub).
+    pub fn changes(
+        &mut self,
+        snapshot: &Snapshot,
+    ) -> Result<Option<(Option<ObjectId>, Vec<PathChange>)>, HistoryError> {
+        let tree = snapshot.tree;
+        against_kept(&mut self.objects, snapshot, |o, base| {
+            Ok((base.map(|b| b.0), o.changes(base.map(|b| b.1), Some(tree))?))
+        })
     }
 
-    /// The file at `path` in the snapshot `snapshot` (`None`: no file there).
+    /// The file at `path` in the snapshot `snapshot` (`None`: no file there);
+    /// [`HistoryError::Thinned`] when the hub no longer holds that snapshot's files.
     pub fn file_at(
         &mut self,
         snapshot: ObjectId,
         path: &VaultPath,
     ) -> Result<Option<FileMeta>, HistoryError> {
-        let root = self.objects.snapshot(snapshot)?.tree;
-        Ok(match self.objects.node_at(Some(root), path)? {
-            Some(Node::File(meta)) => Some(meta),
-            _ => None,
-        })
+        let snap = self.objects.snapshot(snapshot)?;
+        let root = snap.tree;
+        match self.objects.node_at(Some(root), path) {
+            Ok(Some(Node::File(meta))) => Ok(Some(meta)),
+            Ok(_) => Ok(None),
+            Err(e) if is_missing(&e) && !self.objects.holds(root)? => {
+                let entry = LogEntry::of(snapshot, snap, None);
+                ensure_kept(&mut self.objects, &entry).map(|()| None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the hub still holds the files of `snapshot` (not thinned by its retention
+    /// policy).
+    pub fn kept(&mut self, snapshot: &Snapshot) -> Result<bool, HistoryError> {
+        self.objects.holds(snapshot.tree)
     }
 
     /// The device that wrote the content `id` at `path`, as a restore names the version it

@@ -51,15 +51,16 @@ fn changes_of_a_snapshot_against_its_first_parent() {
     );
     let mut h = HubHistory::new(&w.hub, Known::default());
     let first = h.snapshot(s1).unwrap();
-    let all: Vec<String> = h
-        .changes(&first)
-        .unwrap()
+    let (base, all) = h.changes(&first).unwrap().unwrap();
+    assert_eq!(base, None);
+    let all: Vec<String> = all
         .into_iter()
         .map(|c| c.path.to_string())
         .collect();
     assert_eq!(all, ["a.md", "b/c.md"]);
     let second = h.snapshot(s2).unwrap();
-    let changes = h.changes(&second).unwrap();
+    let (base, changes) = h.changes(&second).unwrap().unwrap();
+    assert_eq!(base, Some(s1));
     let summary: Vec<(String, &'static str)> = changes
         .iter()
         .map(|c| {

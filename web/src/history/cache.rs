@@ -25,6 +25,9 @@ const MAX_TREE_ENTRIES: usize = 250_000;
 /// How a snapshot changed its first parent, in short.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    /// The snapshot compared with: the first parent, or the nearest kept one before when the
+    /// hub's retention policy thinned the parent (`None`: the first snapshot).
+    pub base: Option<ObjectId>,
     pub count: usize,
     /// The first [`SHOWN_CHANGES`] changes, by path.
     pub first: Vec<PathChange>,
@@ -83,24 +86,28 @@ pub struct Summaries {
 }
 
 impl Summaries {
-    /// How `snapshot` (id `id`) changed its first parent.
+    /// How `snapshot` (id `id`) changed its first parent (or the nearest kept snapshot
+    /// before it); `None` when the hub no longer holds its files (thinned).
     pub fn of(
         &mut self,
         history: &mut HubHistory,
         id: ObjectId,
         snapshot: &Snapshot,
-    ) -> Result<Arc<Summary>, HistoryError> {
+    ) -> Result<Option<Arc<Summary>>, HistoryError> {
         if let Some(s) = self.known.get(&id) {
-            return Ok(s.clone());
+            return Ok(Some(s.clone()));
         }
-        let mut changes = history.changes(snapshot)?;
+        let Some((base, mut changes)) = history.changes(snapshot)? else {
+            return Ok(None);
+        };
         let count = changes.len();
         changes.truncate(SHOWN_CHANGES);
         let summary = Arc::new(Summary {
+            base,
             count,
             first: changes,
         });
         self.known.insert(id, summary.clone());
-        Ok(summary)
+        Ok(Some(summary))
     }
 }

@@ -88,6 +88,8 @@ pub struct LogRow {
     /// (id, short id)
     pub parents: Vec<(String, String)>,
     pub merge: bool,
+    /// Whether the hub still holds this snapshot's files (not thinned by retention).
+    pub kept: bool,
     pub count: usize,
     pub changes: Vec<ChangeRow>,
     pub more: usize,
@@ -143,22 +145,34 @@ fn log_rows(vault: &OpenedVault, before: Option<ObjectId>) -> Result<Vec<LogRow>
         let mut rows = Vec::with_capacity(entries.len());
         for e in entries {
             let snap = history.snapshot(e.snapshot)?;
-            let summary = summaries.of(history, e.snapshot, &snap)?;
+            // A thinned snapshot: listed, marked, no changes and no links into its files.
+            let summary = match e.kept {
+                true => summaries.of(history, e.snapshot, &snap)?,
+                false => None,
+            };
             let id = e.snapshot.to_hex();
-            let parent = e.parents.first().map(|p| p.to_hex());
+            let (count, changes) = match &summary {
+                Some(summary) => {
+                    let base = summary.base.map(|p| p.to_hex());
+                    let changes = summary
+                        .first
+                        .iter()
+                        .map(|c| change_row(&vault.name, &id, base.as_deref(), c))
+                        .collect();
+                    (summary.count, changes)
+                }
+                None => (0, Vec::new()),
+            };
             rows.push(LogRow {
                 short: e.snapshot.short(),
                 when: when(e.time_ns),
                 device: e.device_name,
                 merge: e.parents.len() > 1,
                 parents: e.parents.iter().map(|p| (p.to_hex(), p.short())).collect(),
-                count: summary.count,
-                changes: summary
-                    .first
-                    .iter()
-                    .map(|c| change_row(&vault.name, &id, parent.as_deref(), c))
-                    .collect(),
-                more: summary.count.saturating_sub(SHOWN_CHANGES),
+                kept: summary.is_some(),
+                count,
+                changes,
+                more: count.saturating_sub(SHOWN_CHANGES),
                 id,
             });
         }
@@ -243,9 +257,11 @@ pub async fn file_log(
                 other: row.other,
                 view: exists.then(|| urls::version(&name, &id, p, false)),
                 download: exists.then(|| urls::version(&name, &id, p, true)),
+                // Against the snapshot the change was found against (the first parent, or
+                // the nearest kept one when retention thinned the parent).
                 diff: e
-                    .parents
-                    .first()
+                    .compared_with
+                    .or(e.parents.first().copied())
                     .map(|parent| urls::diff(&name, p, &parent.to_hex(), Some(&id))),
                 id,
             }

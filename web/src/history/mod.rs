@@ -67,6 +67,8 @@ pub fn history_error(e: HistoryError) -> WebError {
         HistoryError::UnknownSnapshot(s) | HistoryError::BadSnapshotName(s) => WebError::not_found(
             format!("there is no snapshot `{s}` in this vault's history"),
         ),
+        // Retention thinned it: the snapshot is in the log, its files are gone for good.
+        thinned @ HistoryError::Thinned { .. } => WebError::not_found(thinned.to_string()),
         other => WebError::internal(other),
     }
 }

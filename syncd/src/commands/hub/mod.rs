@@ -25,6 +25,7 @@ use crate::output;
 
 mod gc;
 mod report;
+mod retention;
 use report::summary;
 
 /// How long `hub set` waits for a round of another syncd to finish.
@@ -35,6 +36,7 @@ pub fn run(args: HubArgs) -> Result<u8> {
         HubCommand::Set(args) => set(args),
         HubCommand::Show(args) => report::show(args),
         HubCommand::Gc(args) => gc::run(args),
+        HubCommand::Retention(args) => retention::run(args),
     }
 }
 

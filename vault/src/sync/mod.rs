@@ -342,6 +342,8 @@ mod tests;
 
 #[cfg(test)]
 mod progress_tests;
+#[cfg(test)]
+mod migration_tests;
 
 #[cfg(test)]
 mod stuck_tests;

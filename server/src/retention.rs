@@ -43,7 +43,12 @@ pub struct RetentionArgs {
     daily_days: Option<u32>,
     /// Months, before the daily ones, in which the last snapshot of each UTC month is kept;
     /// nothing older keeps its files (120: at most ten years)
-    #[arg(long, value_name = "K", requires = "thin", conflicts_with = "monthly_forever")]
+    #[arg(
+        long,
+        value_name = "K",
+        requires = "thin",
+        conflicts_with = "monthly_forever"
+    )]
     monthly_months: Option<u32>,
     /// Keep the last snapshot of each month for ever (the default)
     #[arg(long, requires = "thin")]
@@ -144,7 +149,10 @@ pub fn run(args: RetentionArgs) -> Result<()> {
         (true, false, true) => "retention set",
         (true, false, false) => "retention (unchanged)",
     };
-    println!("vault:     {} of {} (`{}`)", shown.vault, shown.user, shown.folder);
+    println!(
+        "vault:     {} of {} (`{}`)",
+        shown.vault, shown.user, shown.folder
+    );
     println!("{verb}: {}", shown.description);
     println!("history:   {}", shown.preview.summary());
     Ok(())

@@ -50,7 +50,12 @@ fn publish(hub: &FolderHub, path: &str, bytes: &[u8], time_s: i64) -> ObjectId {
 /// The bytes of file `id` on `hub`, read chunk by chunk.
 fn content(hub: &dyn Hub, id: ObjectId) -> Vec<u8> {
     let mut out = Vec::new();
-    write_content(&mut |ids| Ok::<_, Infallible>(hub.get(ids).unwrap()), id, &mut out).unwrap();
+    write_content(
+        &mut |ids| Ok::<_, Infallible>(hub.get(ids).unwrap()),
+        id,
+        &mut out,
+    )
+    .unwrap();
     out
 }
 
@@ -70,8 +75,16 @@ fn show_and_restore_at_give_back_a_large_version_exactly() {
         .command("show", &["media/clip.bin", "--at", &s1[..12]])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stdout == v1, "`syncd show` printed {} bytes, not the version", out.stdout.len());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == v1,
+        "`syncd show` printed {} bytes, not the version",
+        out.stdout.len()
+    );
 
     fs::create_dir_all(d.path("media")).unwrap();
     fs::write(d.path("media/clip.bin"), b"what is here now").unwrap();
@@ -97,7 +110,10 @@ fn hub_set_copies_a_large_file_between_hub_folders() {
     let vault = d.root.display().to_string();
     w.syncd(&["hub", "set", &new_arg, "--vault", &vault]).ok();
     let copied = FolderHub::open(&new).unwrap();
-    assert!(copied.missing(&[head]).unwrap().is_empty(), "the head is copied");
+    assert!(
+        copied.missing(&[head]).unwrap().is_empty(),
+        "the head is copied"
+    );
     assert!(copied.verify_tree().is_ok());
     let id = objects_of(&big).0;
     assert!(content(&copied, id) == big);
@@ -114,7 +130,11 @@ fn verify_names_the_file_whose_chunk_the_hub_lost() {
     let big = noise(3 * MIB, 3);
     let (id, objects) = objects_of(&big);
     // The other device's upload, one chunk in a pack of its own (then lost).
-    let lost = objects.iter().find(|o| o.kind == Kind::Blob).unwrap().clone();
+    let lost = objects
+        .iter()
+        .find(|o| o.kind == Kind::Blob)
+        .unwrap()
+        .clone();
     hub.put(std::slice::from_ref(&lost)).unwrap();
     let lost_pack = {
         let store = vault::store::PackStore::open(&w.hub.join("packs")).unwrap();
@@ -123,7 +143,8 @@ fn verify_names_the_file_whose_chunk_the_hub_lost() {
     publish(&hub, "video/big.bin", &big, 1_800_000_000);
     // This device has the file (restored from the history: the same bytes, the same id).
     let head = hub.head().unwrap().unwrap().to_hex();
-    d.run("restore", &["video/big.bin", "--at", &head[..12]]).ok();
+    d.run("restore", &["video/big.bin", "--at", &head[..12]])
+        .ok();
     fs::remove_file(&lost_pack).unwrap();
 
     let (code, report) = d.verify(true);

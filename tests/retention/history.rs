@@ -7,21 +7,20 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use vault::ObjectId;
 use vault::folder_hub::FolderHub;
 use vault::hub::{CasOutcome, Hub};
 use vault::object::{FileMeta, FlatTree, Kind, Object, Snapshot, build_trees};
 use vault::paths::VaultPath;
 use vault::retention::{self, DAY_NS, Policy, SnapshotInfo, Thinning};
-use vault::ObjectId;
 
 use crate::common::World;
-use crate::common::web::{PASSWORD, USER, VAULT, WebClient};
 use crate::common::server::{Server, add_user};
+use crate::common::web::{PASSWORD, USER, VAULT, WebClient};
 
 /// One snapshot of the history built below.
 struct Made {
     id: ObjectId,
-    time_ns: i64,
     kept: bool,
     text: String,
 }
@@ -98,7 +97,6 @@ fn thinned_history(hub: &Path) -> Vec<Made> {
         objects.push(snap.to_object());
         made.push(Made {
             id,
-            time_ns: snap.time_ns,
             kept: keep,
             text,
         });
@@ -150,14 +148,22 @@ fn log_show_and_restore_on_a_thinned_folder_hub() {
         .iter()
         .map(|e| e["snapshot"].as_str().unwrap())
         .collect();
-    let kept: Vec<String> = made.iter().rev().filter(|m| m.kept).map(|m| m.id.to_hex()).collect();
+    let kept: Vec<String> = made
+        .iter()
+        .rev()
+        .filter(|m| m.kept)
+        .map(|m| m.id.to_hex())
+        .collect();
     assert_eq!(listed, kept);
     let v3 = &file.as_array().unwrap()[3];
     assert_eq!(v3["snapshot"], made[3].id.to_hex());
     assert_eq!(v3["compared_with"], made[1].id.to_hex());
     let text = a.run("log", &["note.md"]).ok().stdout;
     assert!(
-        text.contains(&format!("(since {}: the snapshots between were thinned)", short(made[1].id))),
+        text.contains(&format!(
+            "(since {}: the snapshots between were thinned)",
+            short(made[1].id)
+        )),
         "{text}"
     );
 
@@ -169,18 +175,24 @@ fn log_show_and_restore_on_a_thinned_folder_hub() {
         format!("{} (", short(made[1].id)),
         format!("{} (", short(made[3].id)),
     ] {
-        assert!(refused.stderr.contains(&words), "{words}: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains(&words),
+            "{words}: {}",
+            refused.stderr
+        );
     }
-    let shown = a
-        .run("show", &["note.md", "--at", &short(made[3].id)])
-        .ok();
+    let shown = a.run("show", &["note.md", "--at", &short(made[3].id)]).ok();
     assert_eq!(shown.stdout, made[3].text);
 
     // restore --at a thinned snapshot changes nothing; at a kept one, brings it back.
     let refused = a
         .run("restore", &["note.md", "--at", &short(made[0].id)])
         .failed();
-    assert!(refused.stderr.contains("retention policy"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("retention policy"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(a.read("note.md").unwrap(), "version 6\n");
     a.run("restore", &["note.md", "--at", &short(made[1].id)])
         .ok();
@@ -201,7 +213,7 @@ fn log_show_and_restore_on_a_thinned_folder_hub() {
 }
 
 /// The `<li>` of snapshot `id` in the web log.
-fn row<'a>(body: &'a str, id: ObjectId) -> &'a str {
+fn row(body: &str, id: ObjectId) -> &str {
     let start = body
         .find(&format!("id=\"s-{}\"", id.to_hex()))
         .unwrap_or_else(|| panic!("no row for {id} in:\n{body}"));
@@ -238,7 +250,11 @@ fn a_thinned_server_vault_through_syncd_and_the_web_view() {
     let refused = a
         .run("show", &["note.md", "--at", &short(made[2].id)])
         .failed();
-    assert!(refused.stderr.contains("retention policy"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("retention policy"),
+        "{}",
+        refused.stderr
+    );
 
     // The web view: every snapshot listed, the thinned marked, with no link into their files.
     let web = WebClient::new(&server.url);
@@ -257,14 +273,15 @@ fn a_thinned_server_vault_through_syncd_and_the_web_view() {
     }
     // The kept snapshot after a thinned one is diffed against the nearest kept one.
     let r = row(&page.body, made[3].id);
-    assert!(
-        r.contains(&format!("from={}", made[1].id.to_hex())),
-        "{r}"
-    );
+    assert!(r.contains(&format!("from={}", made[1].id.to_hex())), "{r}");
     // A file's history: kept snapshots only; their links answer.
     let page = web.get(&format!("/v/{VAULT}/history/note.md"));
     assert_eq!(page.status, 200, "{}", page.body);
-    let thinned: HashSet<String> = made.iter().filter(|m| !m.kept).map(|m| m.id.to_hex()).collect();
+    let thinned: HashSet<String> = made
+        .iter()
+        .filter(|m| !m.kept)
+        .map(|m| m.id.to_hex())
+        .collect();
     for id in &thinned {
         assert!(!page.body.contains(id.as_str()), "{id} in:\n{}", page.body);
     }
@@ -280,7 +297,10 @@ fn a_thinned_server_vault_through_syncd_and_the_web_view() {
         assert_eq!(answer.status, 200, "{href}: {}", answer.body);
     }
     // A thinned snapshot's version, asked for by URL: a clear 404, not a server error.
-    let page = web.get(&format!("/v/{VAULT}/version/{}/note.md", made[2].id.to_hex()));
+    let page = web.get(&format!(
+        "/v/{VAULT}/version/{}/note.md",
+        made[2].id.to_hex()
+    ));
     assert_eq!(page.status, 404, "{}", page.body);
     assert!(page.body.contains("retention policy"), "{}", page.body);
 }

@@ -54,7 +54,14 @@ fn a_folder_hubs_policy_is_set_shown_and_kept_in_vault_hub_json() {
     let dry = a
         .run(
             "hub",
-            &["retention", "--thin", "--monthly-months", "24", "--dry-run", "--json"],
+            &[
+                "retention",
+                "--thin",
+                "--monthly-months",
+                "24",
+                "--dry-run",
+                "--json",
+            ],
         )
         .ok()
         .json();
@@ -72,7 +79,10 @@ fn a_folder_hubs_policy_is_set_shown_and_kept_in_vault_hub_json() {
     a.write("b.md", "two", 6);
     a.sync();
     a.run("hub", &["retention", "--keep-all"]).ok();
-    assert_eq!(marker(&w.hub)["retention"], serde_json::json!({"keep": "all"}));
+    assert_eq!(
+        marker(&w.hub)["retention"],
+        serde_json::json!({"keep": "all"})
+    );
     let shown = a.run("hub", &["retention"]).ok();
     assert!(shown.stdout.contains("keep everything"), "{}", shown.stdout);
     assert!(
@@ -84,7 +94,8 @@ fn a_folder_hubs_policy_is_set_shown_and_kept_in_vault_hub_json() {
     // Bad combinations are refused and change nothing.
     let m = marker(&w.hub);
     a.run("hub", &["retention", "--recent-days", "3"]).failed();
-    a.run("hub", &["retention", "--keep-all", "--thin"]).failed();
+    a.run("hub", &["retention", "--keep-all", "--thin"])
+        .failed();
     let huge = a
         .run("hub", &["retention", "--thin", "--recent-days", "99999999"])
         .failed();
@@ -120,19 +131,40 @@ fn a_server_hub_says_the_operator_sets_it_and_vault_server_does() {
     let data_arg = data.to_str().unwrap();
     let run = |extra: &[&str]| {
         let mut args = vec![
-            "retention", "--data", data_arg, "--user", "alice", "--vault", "notes",
+            "retention",
+            "--data",
+            data_arg,
+            "--user",
+            "alice",
+            "--vault",
+            "notes",
         ];
         args.extend_from_slice(extra);
         server_cmd(&args, "")
     };
     let out = run(&[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("keep everything"), "{stdout}");
     assert!(stdout.contains("0 of 0 snapshot(s)"), "{stdout}");
 
-    let out = run(&["--thin", "--recent-days", "14", "--monthly-months", "120", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "--thin",
+        "--recent-days",
+        "14",
+        "--monthly-months",
+        "120",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["changed"], true);
     assert_eq!(json["policy"]["keep"], "thin");
@@ -141,14 +173,25 @@ fn a_server_hub_says_the_operator_sets_it_and_vault_server_does() {
         serde_json::json!({"keep": "thin", "recent_days": 14, "daily_days": 365, "monthly_months": 120})
     );
     let out = run(&["--thin", "--monthly-forever"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(marker(&folder)["retention"]["monthly_months"], Value::Null);
     assert_eq!(marker(&folder)["retention"]["recent_days"], 14);
 
     // A vault that is not there is named, and nothing is created.
     let out = server_cmd(
         &[
-            "retention", "--data", data_arg, "--user", "alice", "--vault", "nope", "--thin",
+            "retention",
+            "--data",
+            data_arg,
+            "--user",
+            "alice",
+            "--vault",
+            "nope",
+            "--thin",
         ],
         "",
     );
@@ -157,7 +200,15 @@ fn a_server_hub_says_the_operator_sets_it_and_vault_server_does() {
     assert!(stderr.contains("no vault `nope`"), "{stderr}");
     assert!(!data.join("vaults/alice/nope").exists());
     let out = server_cmd(
-        &["retention", "--data", data_arg, "--user", "..", "--vault", "x"],
+        &[
+            "retention",
+            "--data",
+            data_arg,
+            "--user",
+            "..",
+            "--vault",
+            "x",
+        ],
         "",
     );
     assert!(!out.status.success());

@@ -614,7 +614,7 @@ fn fetch_batch(
     let Some(first) = ids.first().map(|id| first_path[id].clone()) else {
         return Ok(HashMap::new());
     };
-    let fetched = source.fetch(&ids).map_err(|source| ApplyError::Fetch {
+    let fetched = source.fetch(ids).map_err(|source| ApplyError::Fetch {
         first: first.clone(),
         count: ids.len(),
         source,

@@ -207,9 +207,10 @@ pub(crate) fn log_walk(
                         .map(|c| (c, base.map(|b| b.0))))
                 })?;
                 match found.flatten() {
-                    Some((change, base)) => {
-                        (Some(change), base.filter(|b| Some(b) != snap.parents.first()))
-                    }
+                    Some((change, base)) => (
+                        Some(change),
+                        base.filter(|b| Some(b) != snap.parents.first()),
+                    ),
                     None => continue,
                 }
             }

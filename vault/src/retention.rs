@@ -23,8 +23,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::id::ObjectId;
 
-pub use history::{Preview, preview, snapshot_infos};
 pub(crate) use history::missing;
+pub use history::{Preview, preview, snapshot_infos};
 pub use store::{RetentionError, load, save};
 
 /// Nanoseconds in a day.
@@ -158,7 +158,7 @@ fn thin(snapshots: &[SnapshotInfo], t: &Thinning, now_ns: i64) -> HashSet<Object
     let daily_from = recent_from - i128::from(t.daily_days) * day;
     // The month `daily_from` falls in is the first monthly month; `months` of them are kept.
     let first_month = month_of(daily_from);
-    let last_of_day = last_in_buckets(snapshots, |ns| day_of(ns));
+    let last_of_day = last_in_buckets(snapshots, day_of);
     let last_of_month = last_in_buckets(snapshots, month_of);
     let mut kept = HashSet::new();
     for s in snapshots {
@@ -182,10 +182,7 @@ fn thin(snapshots: &[SnapshotInfo], t: &Thinning, now_ns: i64) -> HashSet<Object
 }
 
 /// The ids that are the last (latest time, then greatest id) of their bucket.
-fn last_in_buckets(
-    snapshots: &[SnapshotInfo],
-    bucket: impl Fn(i128) -> i128,
-) -> HashSet<ObjectId> {
+fn last_in_buckets(snapshots: &[SnapshotInfo], bucket: impl Fn(i128) -> i128) -> HashSet<ObjectId> {
     let mut last: HashMap<i128, (i64, ObjectId)> = HashMap::new();
     for s in snapshots {
         let b = bucket(i128::from(s.time_ns));
@@ -244,6 +241,6 @@ where
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod props;
+#[cfg(test)]
+mod tests;

@@ -121,7 +121,12 @@ pub struct HubRetentionArgs {
     pub daily_days: Option<u32>,
     /// Months, before the daily ones, in which the last snapshot of each UTC month is kept;
     /// nothing older keeps its files (120: at most ten years)
-    #[arg(long, value_name = "K", requires = "thin", conflicts_with = "monthly_forever")]
+    #[arg(
+        long,
+        value_name = "K",
+        requires = "thin",
+        conflicts_with = "monthly_forever"
+    )]
     pub monthly_months: Option<u32>,
     /// Keep the last snapshot of each month for ever (the default)
     #[arg(long, requires = "thin")]

@@ -25,6 +25,9 @@ pub fn log_hub(
 /// A reader of one hub's history. Decoded snapshots and trees can be kept between readers
 /// ([`HubHistory::into_known`]): they never change for their ids, so a server paging
 /// through a long log, or walking one file's history again, reads each from the hub once.
+/// The snapshot a change list was taken against (`None`: the first snapshot), and the changes.
+pub type ChangesSince = (Option<ObjectId>, Vec<PathChange>);
+
 pub struct HubHistory<'h> {
     objects: Objects<'h>,
 }
@@ -67,7 +70,7 @@ impl<'h> HubHistory<'h> {
     pub fn changes(
         &mut self,
         snapshot: &Snapshot,
-    ) -> Result<Option<(Option<ObjectId>, Vec<PathChange>)>, HistoryError> {
+    ) -> Result<Option<ChangesSince>, HistoryError> {
         let tree = snapshot.tree;
         against_kept(&mut self.objects, snapshot, |o, base| {
             Ok((base.map(|b| b.0), o.changes(base.map(|b| b.1), Some(tree))?))

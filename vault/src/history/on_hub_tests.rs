@@ -53,10 +53,7 @@ fn changes_of_a_snapshot_against_its_first_parent() {
     let first = h.snapshot(s1).unwrap();
     let (base, all) = h.changes(&first).unwrap().unwrap();
     assert_eq!(base, None);
-    let all: Vec<String> = all
-        .into_iter()
-        .map(|c| c.path.to_string())
-        .collect();
+    let all: Vec<String> = all.into_iter().map(|c| c.path.to_string()).collect();
     assert_eq!(all, ["a.md", "b/c.md"]);
     let second = h.snapshot(s2).unwrap();
     let (base, changes) = h.changes(&second).unwrap().unwrap();

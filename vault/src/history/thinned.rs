@@ -152,7 +152,9 @@ fn thinned(objects: &mut Objects, snapshot: &LogEntry) -> Result<HistoryError, H
     let after = kept.filter(|a| a.1 > t).min_by_key(|a| (a.1, a.0));
     let nearest: Vec<String> = [(before, "before"), (after, "after")]
         .into_iter()
-        .filter_map(|(s, what)| s.map(|(id, time, _)| format!("{} ({}, {what})", id.short(), utc(*time))))
+        .filter_map(|(s, what)| {
+            s.map(|(id, time, _)| format!("{} ({}, {what})", id.short(), utc(*time)))
+        })
         .collect();
     Ok(HistoryError::Thinned {
         snapshot: snapshot.snapshot.short(),

@@ -165,7 +165,10 @@ fn deletions_are_found_against_the_nearest_kept_snapshot() {
     let [s1, _, s3, _, _] = st.s;
     let d = deleted(&st.w.vault, &hub, None, usize::MAX).unwrap();
     assert_eq!(d.len(), 1);
-    assert_eq!((d[0].path.as_str(), d[0].snapshot, d[0].before), ("b.md", s3, s1));
+    assert_eq!(
+        (d[0].path.as_str(), d[0].snapshot, d[0].before),
+        ("b.md", s3, s1)
+    );
 }
 
 #[test]
@@ -188,7 +191,10 @@ fn show_of_a_thinned_snapshot_names_the_nearest_kept_ones() {
     assert!(matches!(e, HistoryError::Thinned { .. }), "{e}");
     // A kept snapshot still shows.
     let at = At::snapshot(&s3.to_hex()[..8]).unwrap();
-    assert_eq!(show(&st.w.vault, &hub, &p("a.md"), &at).unwrap().bytes, b"a3");
+    assert_eq!(
+        show(&st.w.vault, &hub, &p("a.md"), &at).unwrap().bytes,
+        b"a3"
+    );
 }
 
 #[test]

@@ -81,7 +81,7 @@ impl LocalCopies {
         }
         let hint = at.and_then(|p| VaultPath::new(p).ok());
         for path in self.files.get(&id).into_iter().chain(hint.as_ref()) {
-            if let Some(object) = self.from_file(path, id) {
+            if let Some(object) = self.object_in_file(path, id) {
                 return Some(object);
             }
         }
@@ -90,7 +90,7 @@ impl LocalCopies {
 
     /// Object `id` out of this device's file at `path`: the file's bytes (a small file), or
     /// one of its lists or chunks (a large one).
-    fn from_file(&self, path: &VaultPath, id: ObjectId) -> Option<Object> {
+    fn object_in_file(&self, path: &VaultPath, id: ObjectId) -> Option<Object> {
         let full = path.to_fs_path(&self.root);
         let size = std::fs::symlink_metadata(&full).ok()?.len();
         if size < CHUNKED_FROM {

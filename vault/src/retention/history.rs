@@ -80,7 +80,12 @@ pub fn preview(hub: &dyn Hub, policy: &Policy, now_ns: i64) -> Result<Preview, H
 
 /// Which of `ids` the hub lacks, asked in batches.
 pub(crate) fn missing(hub: &dyn Hub, ids: &[ObjectId]) -> Result<HashSet<ObjectId>, HistoryError> {
-    let unique: Vec<ObjectId> = ids.iter().copied().collect::<HashSet<_>>().into_iter().collect();
+    let unique: Vec<ObjectId> = ids
+        .iter()
+        .copied()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     let mut out = HashSet::new();
     for chunk in unique.chunks(4096) {
         out.extend(hub.missing(chunk)?);

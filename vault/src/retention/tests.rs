@@ -51,8 +51,13 @@ fn at_matches_the_constant() {
 
 #[test]
 fn keep_all_keeps_every_snapshot() {
-    let snaps: Vec<_> = (0..10).map(|n| snap(n, NOW - i64::from(n) * 400 * DAY_NS)).collect();
-    assert_eq!(kept_ns(&snaps, 0, &Policy::All, NOW), (0..10).collect::<Vec<_>>());
+    let snaps: Vec<_> = (0..10)
+        .map(|n| snap(n, NOW - i64::from(n) * 400 * DAY_NS))
+        .collect();
+    assert_eq!(
+        kept_ns(&snaps, 0, &Policy::All, NOW),
+        (0..10).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -104,7 +109,11 @@ fn utc_days_ignore_any_time_zone() {
     // 23:59:59.999999999Z and 00:00Z the next day are different days, whatever the zone of
     // the device (a DST change in Europe was on 2026-03-29).
     let midnight = at(2026, 3, 29, 0);
-    let snaps = vec![snap(0, midnight - 1), snap(1, midnight), snap(2, midnight + HOUR)];
+    let snaps = vec![
+        snap(0, midnight - 1),
+        snap(1, midnight),
+        snap(2, midnight + HOUR),
+    ];
     let now = midnight + 40 * DAY_NS;
     let k = kept_ns(&snaps, 2, &thin(1, 100, Some(0)), now);
     assert_eq!(k, vec![0, 2]);
@@ -233,7 +242,10 @@ fn civil_dates_match_jiff() {
         let (y, m, d) = civil_from_days(day);
         let z = jiff::tz::Offset::UTC
             .to_datetime(jiff::Timestamp::from_second((day * 86_400) as i64).unwrap());
-        assert_eq!((y, m, d), (z.year().into(), z.month().into(), z.day().into()));
+        assert_eq!(
+            (y, m, d),
+            (z.year().into(), z.month().into(), z.day().into())
+        );
     }
 }
 
@@ -241,8 +253,8 @@ fn civil_dates_match_jiff() {
 fn versions_kept_holds_every_file_of_the_head() {
     // The head's files (current notes and `.revisions/` alike) are always in the answer,
     // whatever the policy thinned.
-    let head_files = vec![id(100), id(101), id(102)];
-    let old_files = vec![id(103)];
+    let head_files = [id(100), id(101), id(102)];
+    let old_files = [id(103)];
     let snaps = vec![snap(0, NOW - 1_000 * DAY_NS), snap(1, NOW)];
     let k = kept(&snaps, id(1), &thin(0, 0, Some(0)), NOW);
     let versions = versions_kept(&k, |s| {
@@ -296,8 +308,7 @@ fn save_keeps_every_other_field_and_load_reads_it_back() {
     save(dir.path(), &p).unwrap();
     assert_eq!(load(dir.path()).unwrap(), p);
     let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("vault-hub.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(dir.path().join("vault-hub.json")).unwrap()).unwrap();
     assert_eq!(v["format"], 1);
     assert_eq!(v["created_ns"], 5);
     assert_eq!(v["later"]["x"][1], 2);
@@ -314,14 +325,20 @@ fn save_keeps_every_other_field_and_load_reads_it_back() {
 #[test]
 fn load_and_save_refuse_what_they_cannot_read_and_change_nothing() {
     let empty = tempfile::tempdir().unwrap();
-    assert!(matches!(load(empty.path()), Err(RetentionError::NotAHub(_))));
+    assert!(matches!(
+        load(empty.path()),
+        Err(RetentionError::NotAHub(_))
+    ));
     assert!(matches!(
         save(empty.path(), &Policy::All),
         Err(RetentionError::NotAHub(_))
     ));
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
     let bad = hub_folder("{not json");
-    assert!(matches!(load(bad.path()), Err(RetentionError::Marker { .. })));
+    assert!(matches!(
+        load(bad.path()),
+        Err(RetentionError::Marker { .. })
+    ));
     assert!(matches!(
         save(bad.path(), &Policy::All),
         Err(RetentionError::Marker { .. })
@@ -334,5 +351,8 @@ fn load_and_save_refuse_what_they_cannot_read_and_change_nothing() {
     let huge = hub_folder(
         r#"{"format":1,"created_ns":5,"retention":{"keep":"thin","recent_days":99999999}}"#,
     );
-    assert!(matches!(load(huge.path()), Err(RetentionError::Policy { .. })));
+    assert!(matches!(
+        load(huge.path()),
+        Err(RetentionError::Policy { .. })
+    ));
 }

@@ -27,13 +27,15 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
+type BeforePut = Box<dyn FnMut(usize) -> Result<(), HubError> + Send>;
+
 /// A folder hub that counts what is put and can run a hook before each put.
 struct Watched {
     inner: FolderHub,
     puts: AtomicUsize,
     bytes_put: AtomicU64,
     /// Called with the number of the put (from 1); an error fails that put.
-    before_put: Mutex<Box<dyn FnMut(usize) -> Result<(), HubError> + Send>>,
+    before_put: Mutex<BeforePut>,
 }
 
 impl Watched {
@@ -147,7 +149,8 @@ fn a_large_file_travels_as_chunks_and_an_edit_sends_only_what_changed() {
     assert!(down.stats.bytes_received < big.len() as u64 + (64 << 10));
 
     // One byte in the middle, then the start, then an append: each sends a chunk or two.
-    let edits: [&dyn Fn(&mut Vec<u8>); 3] = [
+    type Edit<'a> = &'a dyn Fn(&mut Vec<u8>);
+    let edits: [Edit; 3] = [
         &|b| b[3 << 20] ^= 0xff,
         &|b| b.splice(0..0, *b"new start").for_each(drop),
         &|b| b.extend_from_slice(&noise(2, 100_000)),

@@ -67,7 +67,10 @@ fn an_upgraded_device_publishes_large_files_by_chunk_list_once_and_others_agree(
         executable: false,
     };
     let mut flat = FlatTree::new();
-    flat.insert(VaultPath::new("big.bin").unwrap(), meta(whole.id(), big.len() as u64));
+    flat.insert(
+        VaultPath::new("big.bin").unwrap(),
+        meta(whole.id(), big.len() as u64),
+    );
     flat.insert(VaultPath::new("a.md").unwrap(), meta(note.id(), 4));
     let (root, mut objects) = build_trees(&flat);
     let old = Snapshot {
@@ -86,7 +89,10 @@ fn an_upgraded_device_publishes_large_files_by_chunk_list_once_and_others_agree(
     }
 
     let first = sync(&devices[0], &hub, &SyncOptions::default()).unwrap();
-    assert!(first.snapshot_created, "the new id is published as a change");
+    assert!(
+        first.snapshot_created,
+        "the new id is published as a change"
+    );
     assert!(first.conflicts.is_empty(), "{:?}", first.conflicts);
     let new_id = objects_of(&big).0;
     let head = hub.head().unwrap().unwrap();
@@ -99,7 +105,10 @@ fn an_upgraded_device_publishes_large_files_by_chunk_list_once_and_others_agree(
 
     let second = sync(&devices[1], &hub, &SyncOptions::default()).unwrap();
     assert!(second.conflicts.is_empty(), "{:?}", second.conflicts);
-    assert!(!second.snapshot_created, "both sides agree: nothing to publish");
+    assert!(
+        !second.snapshot_created,
+        "both sides agree: nothing to publish"
+    );
     assert!(!devices[1].root().join(".revisions").exists());
     assert_eq!(fs::read(devices[1].root().join("big.bin")).unwrap(), big);
 }

@@ -341,9 +341,9 @@ pub fn compare_clocks(hub: &str, ours_ns: i64, theirs_ns: i64) -> Result<(), Syn
 mod tests;
 
 #[cfg(test)]
-mod progress_tests;
-#[cfg(test)]
 mod migration_tests;
+#[cfg(test)]
+mod progress_tests;
 
 #[cfg(test)]
 mod stuck_tests;

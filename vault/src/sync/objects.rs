@@ -278,7 +278,8 @@ pub(super) fn stage(
     std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
     let mut out = HashMap::new();
     // Large files stream into their staged file; the rest come in batches.
-    let (large, need): (Vec<(ObjectId, u64)>, Vec<(ObjectId, u64)>) = need
+    type Sized = Vec<(ObjectId, u64)>;
+    let (large, need): (Sized, Sized) = need
         .iter()
         .partition(|(_, size)| *size >= crate::apply::STREAM_FROM);
     for (id, _) in large {

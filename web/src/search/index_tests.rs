@@ -6,7 +6,7 @@ use std::cell::Cell;
 use vault::folder_hub::FolderHub;
 use vault::hub::{CasOutcome, Hub, HubError};
 use vault::hub_write::{Author, Edit, publish};
-use vault::object::Object;
+use vault::object::{Kind, Object};
 
 use super::*;
 

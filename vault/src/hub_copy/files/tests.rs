@@ -129,7 +129,7 @@ fn a_chunk_the_old_hub_cannot_give_comes_from_this_devices_file_or_is_named() {
     let report = copy_history(&faulty, &new, head, &local, &NoProgress).unwrap();
     assert_eq!(report.from_this_device, 1);
     assert_eq!(new.cas_head(None, head).unwrap(), CasOutcome::Updated);
-    assert_eq!(new.verify_tree().unwrap().is_some(), true);
+    assert!(new.verify_tree().unwrap().is_some());
     assert_eq!(bytes_of(&new, id), bytes);
 }
 

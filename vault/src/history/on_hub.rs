@@ -67,10 +67,7 @@ impl<'h> HubHistory<'h> {
     /// first snapshot), by path, and the snapshot compared with: the first parent, or the
     /// nearest kept snapshot before when the hub's retention policy thinned the parent.
     /// `None` when `snapshot` itself was thinned (its files are no longer on the hub).
-    pub fn changes(
-        &mut self,
-        snapshot: &Snapshot,
-    ) -> Result<Option<ChangesSince>, HistoryError> {
+    pub fn changes(&mut self, snapshot: &Snapshot) -> Result<Option<ChangesSince>, HistoryError> {
         let tree = snapshot.tree;
         against_kept(&mut self.objects, snapshot, |o, base| {
             Ok((base.map(|b| b.0), o.changes(base.map(|b| b.1), Some(tree))?))

@@ -304,10 +304,12 @@ impl Device<'_> {
         self.world.syncd_input(&args, &format!("{password}\n"))
     }
 
-    /// `syncd <command> --vault <root> <extra...>`.
+    /// `syncd <command> --vault <root> <extra...>`; `command` may name a subcommand
+    /// (`"hub retention"`).
     pub fn run(&self, command: &str, extra: &[&str]) -> Run {
         let vault = self.vault_arg();
-        let mut args = vec![command, "--vault", &vault];
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.extend(["--vault", &vault]);
         args.extend_from_slice(extra);
         self.world.syncd(&args)
     }

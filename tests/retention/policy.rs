@@ -24,7 +24,7 @@ fn a_folder_hubs_policy_is_set_shown_and_kept_in_vault_hub_json() {
     assert!(before.get("retention").is_none());
 
     // Shown: keep everything, the one snapshot keeps its files.
-    let shown = a.run("hub", &["retention", "--json"]);
+    let shown = a.run("hub retention", &["--json"]);
     let shown = shown.ok().json();
     assert_eq!(shown["policy"]["keep"], "all");
     assert_eq!(shown["changed"], false);
@@ -33,7 +33,7 @@ fn a_folder_hubs_policy_is_set_shown_and_kept_in_vault_hub_json() {
 
     // Thin, one number changed: the rest are the defaults.
     let set = a
-        .run("hub", &["retention", "--thin", "--recent-days", "7"])
+        .run("hub retention", &["--thin", "--recent-days", "7"])
         .ok();
     assert!(set.stdout.contains("retention set: thin"), "{}", set.stdout);
     assert!(
@@ -53,15 +53,8 @@ fn a_folder_hubs_policy_is_set_shown_and_kept_in_vault_hub_json() {
     // --thin again changes only what it names; --dry-run changes nothing.
     let dry = a
         .run(
-            "hub",
-            &[
-                "retention",
-                "--thin",
-                "--monthly-months",
-                "24",
-                "--dry-run",
-                "--json",
-            ],
+            "hub retention",
+            &["--thin", "--monthly-months", "24", "--dry-run", "--json"],
         )
         .ok()
         .json();
@@ -69,7 +62,7 @@ fn a_folder_hubs_policy_is_set_shown_and_kept_in_vault_hub_json() {
     assert_eq!(dry["policy"]["recent_days"], 7);
     assert_eq!(dry["policy"]["monthly_months"], 24);
     assert_eq!(marker(&w.hub), m);
-    a.run("hub", &["retention", "--thin", "--daily-days", "90"])
+    a.run("hub retention", &["--thin", "--daily-days", "90"])
         .ok();
     let m = marker(&w.hub);
     assert_eq!(m["retention"]["recent_days"], 7);
@@ -78,12 +71,12 @@ fn a_folder_hubs_policy_is_set_shown_and_kept_in_vault_hub_json() {
     // Syncing goes on with the field there (the hub still opens), and keep-all is explicit.
     a.write("b.md", "two", 6);
     a.sync();
-    a.run("hub", &["retention", "--keep-all"]).ok();
+    a.run("hub retention", &["--keep-all"]).ok();
     assert_eq!(
         marker(&w.hub)["retention"],
         serde_json::json!({"keep": "all"})
     );
-    let shown = a.run("hub", &["retention"]).ok();
+    let shown = a.run("hub retention", &[]).ok();
     assert!(shown.stdout.contains("keep everything"), "{}", shown.stdout);
     assert!(
         shown.stdout.contains("2 of 2 snapshot(s)"),
@@ -93,11 +86,10 @@ fn a_folder_hubs_policy_is_set_shown_and_kept_in_vault_hub_json() {
 
     // Bad combinations are refused and change nothing.
     let m = marker(&w.hub);
-    a.run("hub", &["retention", "--recent-days", "3"]).failed();
-    a.run("hub", &["retention", "--keep-all", "--thin"])
-        .failed();
+    a.run("hub retention", &["--recent-days", "3"]).failed();
+    a.run("hub retention", &["--keep-all", "--thin"]).failed();
     let huge = a
-        .run("hub", &["retention", "--thin", "--recent-days", "99999999"])
+        .run("hub retention", &["--thin", "--recent-days", "99999999"])
         .failed();
     assert!(huge.stderr.contains("--recent-days"), "{}", huge.stderr);
     assert_eq!(marker(&w.hub), m);
@@ -117,7 +109,7 @@ fn a_server_hub_says_the_operator_sets_it_and_vault_server_does() {
         text.replace(hub_line, "hub = \"https://127.0.0.1:9\""),
     )
     .unwrap();
-    let refused = a.run("hub", &["retention", "--thin"]).failed();
+    let refused = a.run("hub retention", &["--thin"]).failed();
     assert!(
         refused.stderr.contains("vault-server retention"),
         "{}",

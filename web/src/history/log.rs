@@ -257,11 +257,12 @@ pub async fn file_log(
                 other: row.other,
                 view: exists.then(|| urls::version(&name, &id, p, false)),
                 download: exists.then(|| urls::version(&name, &id, p, true)),
-                // Against the snapshot the change was found against (the first parent, or
-                // the nearest kept one when retention thinned the parent).
-                diff: e
-                    .compared_with
-                    .or(e.parents.first().copied())
+                // A modification only, against the snapshot it was found against (the first
+                // parent, or the nearest kept one when retention thinned the parent): an
+                // addition has nothing to compare with, even when a thinned parent exists.
+                diff: matches!(change, FileChange::Modified { .. })
+                    .then(|| e.compared_with.or(e.parents.first().copied()))
+                    .flatten()
                     .map(|parent| urls::diff(&name, p, &parent.to_hex(), Some(&id))),
                 id,
             }

@@ -158,6 +158,32 @@ fn every_command_has_help_and_bad_arguments_are_usage_errors() {
     );
 }
 
+/// `--vault` goes before or after a subcommand, as README says: `syncd hub --vault V gc` and
+/// `syncd hub gc --vault V` name the same vault, from a folder outside it.
+#[test]
+fn hub_subcommands_take_the_vault_before_or_after_them() {
+    let env = Env::new();
+    env.init("laptop", "laptop");
+    env.write("laptop/a.md", b"a\n", 60);
+    env.sync("laptop");
+    let vault = env.path("laptop").display().to_string();
+    let hub = env.path("hub").display().to_string();
+    for (sub, extra) in [
+        ("show", &["--json"][..]),
+        ("gc", &["--dry-run", "--json"]),
+        ("retention", &["--json"]),
+    ] {
+        let before = [&["hub", "--vault", &vault, sub][..], extra].concat();
+        let after = [&["hub", sub, "--vault", &vault][..], extra].concat();
+        let (a, b) = (env.ok(".", &before).json(), env.ok(".", &after).json());
+        assert_eq!(a["hub"].as_str(), Some(hub.as_str()), "{sub}: {a}");
+        assert_eq!(b["hub"], a["hub"], "{sub}");
+    }
+    // Outside any vault and without --vault: a usage-level refusal that names the fix.
+    let lost = env.fails(".", &["hub", "gc"], 1);
+    assert!(lost.stderr.contains("--vault"), "{}", lost.stderr);
+}
+
 #[test]
 fn init_then_sync_reports_json() {
     let env = Env::new();

@@ -71,6 +71,22 @@ fn progress_lines(log: &str, verb: &str) -> Vec<Progress> {
 /// Counts never go down, the total never changes, and the last line is the end of the phase
 /// at exactly `total` objects and `bytes` bytes.
 fn assert_grows_to(lines: &[Progress], total: u64, bytes: u64, what: &str) {
+    assert_counts_grow_to(lines, total, what);
+    // The line's unit suits the total; both sides of `of` are the whole amount.
+    let mb = bytes as f64 / 1e6;
+    assert!(
+        (1.0..1000.0).contains(&mb),
+        "{what}: pick other sizes ({bytes})"
+    );
+    assert_eq!(
+        lines.last().unwrap().bytes.as_deref(),
+        Some(format!("{mb:.1} of {mb:.1} MB").as_str()),
+        "{what}"
+    );
+}
+
+/// The item counts of [`assert_grows_to`], without the bytes.
+fn assert_counts_grow_to(lines: &[Progress], total: u64, what: &str) {
     assert!(
         lines.iter().filter(|l| !l.ended).count() >= 2,
         "{what}: not reported step by step: {lines:?}"
@@ -84,17 +100,6 @@ fn assert_grows_to(lines: &[Progress], total: u64, bytes: u64, what: &str) {
     assert!(
         lines[..lines.len() - 1].iter().all(|l| !l.ended),
         "{what}: ended twice"
-    );
-    // The line's unit suits the total; both sides of `of` are the whole amount.
-    let mb = bytes as f64 / 1e6;
-    assert!(
-        (1.0..1000.0).contains(&mb),
-        "{what}: pick other sizes ({bytes})"
-    );
-    assert_eq!(
-        last.bytes.as_deref(),
-        Some(format!("{mb:.1} of {mb:.1} MB").as_str()),
-        "{what}"
     );
 }
 
@@ -116,8 +121,28 @@ fn a_long_round_logs_progress_to_its_totals_and_json_stays_one_report() {
         .unwrap_or_else(|e| panic!("stdout is not one report ({e}); stderr:\n{stderr}"));
     let s = &report.stats;
     assert_eq!(s.files_scanned, files);
+    // The upload counts what the round planned to send: every file (a large one as one item,
+    // however many chunks it became), the 11 folders' trees (f0-f8, attachments, the root)
+    // and the snapshot; its bytes are the files' bytes as read and the trees'. The chunks of
+    // the three large files repeat one byte, so the hub is sent fewer bytes than that.
     let uploads = progress_lines(&stderr, "uploading");
-    assert_grows_to(&uploads, s.objects_sent, s.bytes_sent, "uploading");
+    assert_counts_grow_to(&uploads, files + 11 + 1, "uploading");
+    assert!(
+        s.objects_sent > files + 12,
+        "chunks and lists are objects too: {s:?}"
+    );
+    let read = up_blob_bytes(&a) as f64 / 1e6;
+    let shown = uploads.last().unwrap().bytes.clone().unwrap();
+    let (done, total) = shown
+        .trim_end_matches(" MB")
+        .split_once(" of ")
+        .map(|(d, t)| (d.parse::<f64>().unwrap(), t.parse::<f64>().unwrap()))
+        .unwrap();
+    assert!(
+        done == total && (read..read + 0.5).contains(&total),
+        "uploading: {shown} for {read:.1} MB of files"
+    );
+    assert!((s.bytes_sent as f64) < read * 1e6 * 0.75, "{s:?}");
     // The scan hashes every file of a first sync, counted against the total the walk found.
     let mb = up_blob_bytes(&a) as f64 / 1e6;
     let scanned = format!("hashing: 1,503 of 1,503 files, {mb:.1} of {mb:.1} MB, done in");

@@ -749,11 +749,13 @@ fn stop_server_mid_upload(signal: i32) {
     a.sync();
     let head = server_hub(&data, "alice", "notes").head().unwrap();
 
-    // 4 MiB of new, incompressible attachments: about a second through the relay.
+    // 4 MB of new, incompressible attachments (each just under the 1 MiB from which files
+    // are chunked, so each is one blob and all travel in one request): about a second
+    // through the relay.
     let mut ids = Vec::new();
     fs::create_dir_all(a.path("files")).unwrap();
     for i in 0..4u32 {
-        let bytes = common::noise(1024 * 1024, u64::from(i) + 1);
+        let bytes = common::noise(1000 * 1024, u64::from(i) + 1);
         ids.push(vault::ObjectId::of(&bytes));
         fs::write(a.path(&format!("files/{i}.bin")), bytes).unwrap();
     }

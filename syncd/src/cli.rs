@@ -80,7 +80,7 @@ pub enum Command {
 }
 
 /// `--vault` for commands that work on an existing vault.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct VaultOpt {
     /// The vault folder [default: the vault containing the current folder, found by walking
     /// up to the first folder with `.vault/`, as git finds `.git`]

@@ -5,12 +5,31 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::{ServerArgs, VaultOpt};
+use super::{ParentVaultOpt, ServerArgs, VaultOpt};
 
 #[derive(Debug, Args)]
 pub struct HubArgs {
     #[command(subcommand)]
     pub command: HubCommand,
+    /// Before or after the subcommand (`syncd hub --vault V gc`, `syncd hub gc --vault V`);
+    /// handed to the subcommand's `vault` by [`HubArgs::into_command`].
+    #[command(flatten)]
+    pub vault: ParentVaultOpt,
+}
+
+impl HubArgs {
+    /// The subcommand, with the `--vault` given anywhere on the line.
+    pub fn into_command(self) -> HubCommand {
+        let vault = self.vault.opt();
+        let mut command = self.command;
+        match &mut command {
+            HubCommand::Set(a) => a.vault = vault,
+            HubCommand::Show(a) => a.vault = vault,
+            HubCommand::Gc(a) => a.vault = vault,
+            HubCommand::Retention(a) => a.vault = vault,
+        }
+        command
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,7 +56,8 @@ are moved to packs/retired/ and deleted by a later run once older than the grace
 device that listed the packs a while ago can still read. Rounds also merge packs by themselves
 once a hub folder holds more than 16.")]
 pub struct HubGcArgs {
-    #[command(flatten)]
+    /// From [`HubArgs::vault`].
+    #[arg(skip)]
     pub vault: VaultOpt,
     /// Say what would be merged, dropped and freed; change nothing
     #[arg(long)]
@@ -70,7 +90,8 @@ pub struct HubSetArgs {
     /// (https://host:7878)
     #[arg(value_name = "URL|DIR")]
     pub hub: PathBuf,
-    #[command(flatten)]
+    /// From [`HubArgs::vault`].
+    #[arg(skip)]
     pub vault: VaultOpt,
     /// Copy no history: for an old hub that is gone for good (a lost folder, a server that
     /// will not come back). The next sync merges this folder into the new hub as a new
@@ -86,7 +107,8 @@ pub struct HubSetArgs {
 
 #[derive(Debug, Args)]
 pub struct HubShowArgs {
-    #[command(flatten)]
+    /// From [`HubArgs::vault`].
+    #[arg(skip)]
     pub vault: VaultOpt,
     /// Print the hub and its settings as one JSON object on stdout
     #[arg(long)]
@@ -105,7 +127,8 @@ their files are freed by the hub's gc. The policy is stored in the hub folder's 
 so every device of the vault shares it. For a server hub, the server's operator sets it with
 `vault-server retention`.")]
 pub struct HubRetentionArgs {
-    #[command(flatten)]
+    /// From [`HubArgs::vault`].
+    #[arg(skip)]
     pub vault: VaultOpt,
     /// Keep every snapshot's files (the default)
     #[arg(long, conflicts_with = "thin")]

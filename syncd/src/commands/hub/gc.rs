@@ -27,11 +27,22 @@ pub(super) fn run(args: HubGcArgs) -> Result<u8> {
     bar.finish();
     let report = report?;
     if args.json {
-        output::json(&report)?;
+        output::json(&Named {
+            hub,
+            report: &report,
+        })?;
     } else {
         output::emit(&hub_gc::summary(&root.display().to_string(), &report))?;
     }
     Ok(crate::exit::OK)
+}
+
+/// The `--json` answer: which hub (as the vault's config names it), then the counts.
+#[derive(serde::Serialize)]
+struct Named<'a> {
+    hub: &'a str,
+    #[serde(flatten)]
+    report: &'a hub_gc::Report,
 }
 
 /// A bar of the bytes copied into the new pack, on a terminal only (and never with --json,

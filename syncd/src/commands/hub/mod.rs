@@ -32,7 +32,7 @@ use report::summary;
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 pub fn run(args: HubArgs) -> Result<u8> {
-    match args.command {
+    match args.into_command() {
         HubCommand::Set(args) => set(args),
         HubCommand::Show(args) => report::show(args),
         HubCommand::Gc(args) => gc::run(args),

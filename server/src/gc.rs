@@ -33,7 +33,7 @@ pub struct GcArgs {
     dry_run: bool,
     /// Leave alone packs and temp files younger than this, and keep retired packs this long
     /// (90s, 30m, 1h, 2d)
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = hub_gc::parse_grace)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = vault::duration::parse)]
     grace: Duration,
     /// Print the counts as one JSON object on stdout
     #[arg(long)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use vault::folder_hub::{FolderHub, MARKER_FILE};
-use vault::retention::{self, Policy, Preview, Thinning};
+use vault::retention::{self, Policy, Preview};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -95,31 +95,28 @@ fn vault_folder(data: &Path, user: &str, vault: &str) -> Result<PathBuf> {
     Ok(folder)
 }
 
+impl RetentionArgs {
+    /// The flags, for [`retention::Request::policy`].
+    pub fn request(&self) -> retention::Request {
+        retention::Request {
+            keep_all: self.keep_all,
+            thin: self.thin,
+            recent_days: self.recent_days,
+            daily_days: self.daily_days,
+            monthly_months: self.monthly_months,
+            monthly_forever: self.monthly_forever,
+            dry_run: self.dry_run,
+        }
+    }
+}
+
 pub fn run(args: RetentionArgs) -> Result<()> {
     let folder = vault_folder(&args.data, &args.user, &args.vault)?;
     let current = retention::load(&folder)?;
-    let asked = if args.keep_all {
-        Some(Policy::All)
-    } else if args.thin {
-        let from = match &current {
-            Policy::Thin(t) => Some(*t),
-            Policy::All => None,
-        };
-        let t = Thinning::with_flags(
-            from,
-            args.recent_days,
-            args.daily_days,
-            args.monthly_months,
-            args.monthly_forever,
-        )
+    let asked = args
+        .request()
+        .policy(&current)
         .map_err(anyhow::Error::msg)?;
-        Some(Policy::Thin(t))
-    } else {
-        if args.dry_run {
-            bail!("--dry-run previews a policy: give --keep-all or --thin with it");
-        }
-        None
-    };
     let policy = asked.clone().unwrap_or(current.clone());
     let changed = !args.dry_run && asked.as_ref().is_some_and(|p| *p != current);
     if changed {

@@ -395,7 +395,7 @@ pub enum RevisionsAction {
 #[command(group(ArgGroup::new("policy").required(true).args(["older_than", "keep"])))]
 pub struct PruneArgs {
     /// Remove revisions older than this: a number and a unit, s, m, h, d or w (30d, 12h, 2w)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = vault::duration::parse)]
     pub older_than: Option<Duration>,
     /// Keep the N newest revisions of each file, remove the rest
     #[arg(long, value_name = "N")]
@@ -526,46 +526,9 @@ pub fn parse_priority(text: &str) -> Result<vault::markdown::Priority, String> {
     }
 }
 
-/// `30d`, `12h`, `2w`, `90m`, `45s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration; write a number and a unit: 30d, 12h, 2w");
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(bad)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
-        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3600)));
-        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
-        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        for bad in [
-            "",
-            "d",
-            "30",
-            "30x",
-            "-3d",
-            "3.5d",
-            "1dd",
-            "99999999999999999999w",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} parsed");
-        }
-    }
 
     #[test]
     fn days_and_priorities_parse() {

@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 use crate::id::ObjectId;
 
 pub(crate) use history::missing;
-pub use history::{Preview, preview, snapshot_infos};
+pub use history::{Preview, Request, preview, snapshot_infos};
 pub use store::{RetentionError, load, save};
 
 /// Nanoseconds in a day.

@@ -65,7 +65,7 @@ pub struct HubGcArgs {
     /// Leave alone packs and temp files younger than this, and keep retired packs this long
     /// (90s, 30m, 1h, 2d): longer than any upload, or any delay of a service that syncs the
     /// hub folder
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = vault::hub_gc::parse_grace)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = vault::duration::parse)]
     pub grace: std::time::Duration,
     /// Print the counts as one JSON object on stdout
     #[arg(long)]
@@ -160,4 +160,19 @@ pub struct HubRetentionArgs {
     /// Print the policy and its counts as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+impl HubRetentionArgs {
+    /// The flags, for [`vault::retention::Request::policy`].
+    pub fn request(&self) -> vault::retention::Request {
+        vault::retention::Request {
+            keep_all: self.keep_all,
+            thin: self.thin,
+            recent_days: self.recent_days,
+            daily_days: self.daily_days,
+            monthly_months: self.monthly_months,
+            monthly_forever: self.monthly_forever,
+            dry_run: self.dry_run,
+        }
+    }
 }

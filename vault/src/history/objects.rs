@@ -74,47 +74,7 @@ impl<'a> Objects<'a> {
     /// most [`BATCH`], each checked against its id. The kind the hub reports is not trusted:
     /// a note may hold exactly the bytes of a tree (same id).
     pub fn bytes(&mut self, ids: &[ObjectId]) -> Result<Vec<Vec<u8>>, HistoryError> {
-        let mut out: Vec<Vec<u8>> = Vec::with_capacity(ids.len());
-        let mut need: Vec<usize> = Vec::new();
-        match &self.store {
-            Some(store) => {
-                let mut reader = store.reader();
-                for (i, id) in ids.iter().enumerate() {
-                    match reader.read(*id) {
-                        Ok(o) => out.push(o.bytes),
-                        Err(StoreError::NotFound { .. } | StoreError::PackGone { .. }) => {
-                            need.push(i);
-                            out.push(Vec::new());
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
-            None => {
-                need.extend(0..ids.len());
-                out.resize(ids.len(), Vec::new());
-            }
-        }
-        let hub = self.hub.describe();
-        for chunk in need.chunks(BATCH) {
-            let want: Vec<ObjectId> = chunk.iter().map(|&i| ids[i]).collect();
-            let got = self.hub.get(&want)?;
-            if got.len() != want.len() {
-                return Err(HistoryError::Miscount {
-                    hub,
-                    asked: want.len(),
-                    got: got.len(),
-                });
-            }
-            for (&i, object) in chunk.iter().zip(got) {
-                let (id, actual) = (ids[i], ObjectId::of(&object.bytes));
-                if actual != id {
-                    return Err(HistoryError::Damaged { hub, id, actual });
-                }
-                out[i] = object.bytes;
-            }
-        }
-        Ok(out)
+        Ok(self.objects(ids)?.into_iter().map(|o| o.bytes).collect())
     }
 
     /// The objects `ids` (in order) with the kind they were stored as: from the local store

@@ -174,23 +174,6 @@ pub trait GcProgress {
     fn copying(&self, _done: u64, _total: u64) {}
 }
 
-/// A grace period as the commands take it: `90s`, `30m`, `1h`, `2d`, `1w` (`0s`: none).
-pub fn parse_grace(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration; write a number and a unit: 90s, 30m, 1h, 2d");
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(bad)
-}
-
 /// Reports nothing.
 pub struct Quiet;
 impl GcProgress for Quiet {}

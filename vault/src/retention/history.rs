@@ -114,6 +114,48 @@ impl Preview {
     }
 }
 
+/// What `syncd hub retention` and `vault-server retention` were asked, flag for flag.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request {
+    pub keep_all: bool,
+    pub thin: bool,
+    pub recent_days: Option<u32>,
+    pub daily_days: Option<u32>,
+    pub monthly_months: Option<u32>,
+    pub monthly_forever: bool,
+    pub dry_run: bool,
+}
+
+impl Request {
+    /// The policy asked for, given the hub's `current` one: `None` when the command only
+    /// shows the policy. Checked; a dry run without a policy to preview is refused.
+    pub fn policy(&self, current: &Policy) -> Result<Option<Policy>, String> {
+        if self.keep_all {
+            return Ok(Some(Policy::All));
+        }
+        if !self.thin {
+            if self.dry_run {
+                return Err(
+                    "--dry-run previews a policy: give --keep-all or --thin with it".into(),
+                );
+            }
+            return Ok(None);
+        }
+        let from = match current {
+            Policy::Thin(t) => Some(*t),
+            Policy::All => None,
+        };
+        Thinning::with_flags(
+            from,
+            self.recent_days,
+            self.daily_days,
+            self.monthly_months,
+            self.monthly_forever,
+        )
+        .map(|t| Some(Policy::Thin(t)))
+    }
+}
+
 impl Thinning {
     /// The thinning a command line asks for: each number given replaces the one of `from`
     /// (the hub's current thinning, so `--thin --recent-days 7` changes only that), the

@@ -3,7 +3,7 @@
 //! operator's (`vault-server retention`), and syncd cannot read it.
 
 use anyhow::{Context, Result, bail};
-use vault::retention::{self, Policy, Preview, Thinning};
+use vault::retention::{self, Policy, Preview};
 
 use crate::cli::HubRetentionArgs;
 use crate::commands::{is_url, open_folder_hub, open_vault};
@@ -35,28 +35,10 @@ pub(super) fn run(args: HubRetentionArgs) -> Result<u8> {
     let root = hub.path().to_path_buf();
     let current = retention::load(&root)
         .with_context(|| format!("reading the retention policy of the hub `{hub_text}`"))?;
-    let asked = if args.keep_all {
-        Some(Policy::All)
-    } else if args.thin {
-        let from = match &current {
-            Policy::Thin(t) => Some(*t),
-            Policy::All => None,
-        };
-        let t = Thinning::with_flags(
-            from,
-            args.recent_days,
-            args.daily_days,
-            args.monthly_months,
-            args.monthly_forever,
-        )
+    let asked = args
+        .request()
+        .policy(&current)
         .map_err(anyhow::Error::msg)?;
-        Some(Policy::Thin(t))
-    } else {
-        if args.dry_run {
-            bail!("--dry-run previews a policy: give --keep-all or --thin with it");
-        }
-        None
-    };
     let policy = asked.clone().unwrap_or(current.clone());
     let changed = !args.dry_run && asked.as_ref().is_some_and(|p| *p != current);
     if changed {

@@ -595,8 +595,9 @@ impl Hub for FolderHub {
         self.refresh(&mut store)?;
         let mut damaged = HashSet::new();
         let mut reader = store.reader();
-        for o in objects {
-            let id = o.id();
+        // Hashed once: the same ids name the objects in the pack.
+        let ids: Vec<ObjectId> = objects.iter().map(Object::id).collect();
+        for &id in &ids {
             if store.contains(id)
                 && !damaged.contains(&id)
                 && matches!(reader.check(id), Err(StoreError::Corrupt { .. }))
@@ -613,7 +614,7 @@ impl Hub for FolderHub {
             );
         }
         store
-            .write_pack_over(objects, &damaged)
+            .write_pack_over(objects, &ids, &damaged)
             .map_err(|e| self.store_err(e))?;
         Ok(())
     }

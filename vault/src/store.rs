@@ -34,7 +34,7 @@ use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::{PathIoError, TEMP_PREFIX, TempFile, io_at};
+use crate::fsutil::{PathIoError, TEMP_PREFIX, TempFile, WriteBehind, io_at};
 use crate::id::ObjectId;
 use crate::object::{Kind, Object};
 
@@ -330,15 +330,19 @@ impl PackStore {
 
     /// [`PackStore::write_pack`], but the ids in `replace` are written even though the store
     /// holds them (its copies are damaged), and the index then points at the new copies.
+    /// `ids` are the objects' ids, in order (the caller computed them already).
     pub fn write_pack_over(
         &mut self,
         objects: &[Object],
+        ids: &[ObjectId],
         replace: &HashSet<ObjectId>,
     ) -> Result<Option<ObjectId>, StoreError> {
+        debug_assert_eq!(objects.len(), ids.len());
         let mut seen = HashSet::new();
-        let fresh: Vec<(ObjectId, &Object)> = objects
+        let fresh: Vec<(ObjectId, &Object)> = ids
             .iter()
-            .map(|o| (o.id(), o))
+            .copied()
+            .zip(objects)
             .filter(|(id, _)| (replace.contains(id) || !self.contains(*id)) && seen.insert(*id))
             .collect();
         if fresh.is_empty() {
@@ -387,7 +391,7 @@ impl PackStore {
         let mut entries = Vec::with_capacity(fresh.len());
         {
             let mut out = HashingWriter {
-                inner: BufWriter::with_capacity(1 << 20, tmp.file()),
+                inner: BufWriter::with_capacity(1 << 20, WriteBehind::new(tmp.file())),
                 hasher: &mut hasher,
             };
             let w = |r: io::Result<()>| r.map_err(io_at("writing pack", &tmp_path));

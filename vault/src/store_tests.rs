@@ -419,7 +419,7 @@ fn a_good_copy_written_over_a_damaged_one_is_read_and_checked_from_any_store() {
     assert_eq!(store.write_pack(std::slice::from_ref(&good)).unwrap(), None);
     let replace = HashSet::from([id]);
     store
-        .write_pack_over(std::slice::from_ref(&good), &replace)
+        .write_pack_over(std::slice::from_ref(&good), &[id], &replace)
         .unwrap()
         .expect("a new pack");
     assert_eq!(store.read(id).unwrap().bytes, good.bytes);

@@ -11,6 +11,7 @@ use super::Blobs;
 use crate::apply::FetchError;
 use crate::content::chunker::Layout;
 use crate::content::{CHUNKED_FROM, ReadError, content_id, plan_reader, write_content};
+use crate::fsutil::WriteBehind;
 use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
 use crate::object::{Kind, Object};
@@ -184,8 +185,16 @@ impl Blobs<'_> {
             .older
             .get(&id)
             .and_then(|p| Older::open(&p.to_fs_path(self.root)));
-        download(self.hub, id, older.as_ref(), out, self.stats, self.progress)
-            .map_err(fetch_error)?;
+        let mut out = WriteBehind::new(out);
+        download(
+            self.hub,
+            id,
+            older.as_ref(),
+            &mut out,
+            self.stats,
+            self.progress,
+        )
+        .map_err(fetch_error)?;
         Ok(())
     }
 }

@@ -36,6 +36,7 @@ pub mod exit {
 
 /// Run `syncd` with the process's arguments.
 pub fn main() -> ExitCode {
+    tune_malloc();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -87,5 +88,19 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
         exit::DIFFERS
     } else {
         exit::ERROR
+    }
+}
+
+/// Keep the chunks of large files (64 KiB - 1 MiB, a batch of them at a time) on the heap:
+/// by default glibc maps each allocation above 128 KiB on its own and unmaps it when freed, so
+/// every chunk of a download paid fresh page faults (a 1 GiB download spent 40% of its time
+/// faulting pages in: 3.2 s, 2.0 s with these). Freed memory returns to the system once 16 MiB
+/// of it sit at the heap's top, so an idle agent keeps little.
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called first, before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
     }
 }

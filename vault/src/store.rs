@@ -458,7 +458,24 @@ fn encode_header(entries: &[Entry]) -> Vec<u8> {
 
 /// File names in `dir` that are packs: `<hex>.pack`, skipping crash-left temp files and
 /// anything else (editors' or file managers' droppings).
+/// The pack names in `dir`, from two listings in a row that agree. One `readdir` is not a
+/// snapshot: while a compaction in another process renames its new pack in and the packs it
+/// replaced out, a single listing can pass the new name's place before it appears and the old
+/// name's place after it left, and so see neither copy of some objects. Listing until two
+/// passes agree (a few at most: a compaction renames a handful of files) closes that window.
 fn list_packs(dir: &Path) -> Result<HashSet<String>, StoreError> {
+    let mut names = list_packs_once(dir)?;
+    for _ in 0..8 {
+        let again = list_packs_once(dir)?;
+        if again == names {
+            break;
+        }
+        names = again;
+    }
+    Ok(names)
+}
+
+fn list_packs_once(dir: &Path) -> Result<HashSet<String>, StoreError> {
     let mut out = HashSet::new();
     for entry in fs::read_dir(dir).map_err(io_at("listing pack folder", dir))? {
         let entry = entry.map_err(io_at("listing pack folder", dir))?;

@@ -70,19 +70,25 @@ pub struct Edit {
     pub content: Option<Vec<u8>>,
 }
 
+/// `hub.get(ids)`, refused unless every id came back.
+fn get_every(hub: &dyn Hub, ids: &[ObjectId]) -> Result<Vec<Object>, WriteError> {
+    let objects = hub.get(ids)?;
+    if objects.len() != ids.len() {
+        return Err(HubError::Missing {
+            ids: ids.to_vec(),
+            hub: hub.describe(),
+        }
+        .into());
+    }
+    Ok(objects)
+}
+
 /// Fetch `ids` from the hub, each checked against its id and `kind`, in requests of at most
 /// [`IDS_PER_GET`].
 pub fn fetch(hub: &dyn Hub, ids: &[ObjectId], kind: Kind) -> Result<Vec<Vec<u8>>, WriteError> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IDS_PER_GET) {
-        let objects = hub.get(chunk)?;
-        if objects.len() != chunk.len() {
-            return Err(HubError::Missing {
-                ids: chunk.to_vec(),
-                hub: hub.describe(),
-            }
-            .into());
-        }
+        let objects = get_every(hub, chunk)?;
         for (id, o) in chunk.iter().zip(objects) {
             crate::object::verify(*id, o.kind, kind, &o.bytes).map_err(|source| {
                 WriteError::Malformed {
@@ -105,14 +111,7 @@ pub fn fetch(hub: &dyn Hub, ids: &[ObjectId], kind: Kind) -> Result<Vec<Vec<u8>>
 pub fn fetch_files(hub: &dyn Hub, ids: &[ObjectId], max: u64) -> Result<Vec<Vec<u8>>, WriteError> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IDS_PER_GET) {
-        let objects = hub.get(chunk)?;
-        if objects.len() != chunk.len() {
-            return Err(HubError::Missing {
-                ids: chunk.to_vec(),
-                hub: hub.describe(),
-            }
-            .into());
-        }
+        let objects = get_every(hub, chunk)?;
         for (id, o) in chunk.iter().zip(objects) {
             if o.kind == Kind::Chunks {
                 out.push(read_file(hub, *id, max)?);

@@ -284,15 +284,7 @@ pub fn verify(args: VerifyArgs) -> Result<u8> {
             )
         };
         for d in &report.hub_damaged {
-            let what = match d.paths.first() {
-                Some(_) => d
-                    .paths
-                    .iter()
-                    .map(|p| format!("`{p}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                None => format!("object {}", d.id.short()),
-            };
+            let what = damaged_what(&d.paths, d.id);
             if d.here {
                 line!(
                     out,
@@ -306,15 +298,7 @@ pub fn verify(args: VerifyArgs) -> Result<u8> {
             }
         }
         for d in &report.hub_missing {
-            let what = match d.paths.first() {
-                Some(_) => d
-                    .paths
-                    .iter()
-                    .map(|p| format!("`{p}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                None => format!("object {}", d.id.short()),
-            };
+            let what = damaged_what(&d.paths, d.id);
             let piece = if d.paths.is_empty() {
                 String::new()
             } else {
@@ -368,4 +352,16 @@ pub fn verify(args: VerifyArgs) -> Result<u8> {
     } else {
         exit::DIFFERS
     })
+}
+
+/// How a report names a hub object: the files it belongs to, else its short id.
+fn damaged_what(paths: &[impl std::fmt::Display], id: vault::ObjectId) -> String {
+    if paths.is_empty() {
+        return format!("object {}", id.short());
+    }
+    paths
+        .iter()
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

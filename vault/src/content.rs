@@ -19,11 +19,13 @@
 pub mod chunker;
 pub mod list;
 pub mod owners;
+pub mod parallel;
 pub mod read;
 pub mod whole;
 
 pub use chunker::{Chunk, ChunkRef, Chunker, ContentPlan, content_id, plan_reader};
 pub use list::{ChunkList, Level, ListError, Piece};
+pub use parallel::plan_file;
 pub use read::{Fetch, ReadError, content_ids, write_content};
 pub use whole::objects_of;
 

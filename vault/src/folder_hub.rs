@@ -24,7 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rayon::prelude::*;
 
 use crate::fsutil::{PathIoError, TEMP_PREFIX, io_at, write_atomic};
-use crate::hub::{CasOutcome, Hub, HubError};
+use crate::hub::{CasOutcome, Hub, HubError, PutStream};
 use crate::id::ObjectId;
 use crate::object::{EntryKind, Kind, MAX_TREE_DEPTH, Object, ObjectError, Snapshot, Tree};
 use crate::paths::STATE_DIR;
@@ -32,6 +32,9 @@ use crate::refs::{RefError, RefFile};
 use crate::store::{PackStore, StoreError};
 
 mod lists;
+mod stream;
+
+pub use stream::STREAM_PACK_BYTES;
 
 /// Shared test suite for every [`Hub`] implementation.
 #[cfg(any(test, feature = "test-support"))]
@@ -68,6 +71,8 @@ pub struct FolderHub {
     complete: Mutex<Option<(ObjectId, u64)>>,
     /// Whether `vault-hub.json` already says [`HUB_FORMAT`] (chunk lists may be stored).
     chunked: std::sync::atomic::AtomicBool,
+    /// When an upload stream commits its pack ([`STREAM_PACK_BYTES`]; tests make it small).
+    stream_pack_bytes: u64,
 }
 
 /// The `format` of the marker at `path`, if it can be read.
@@ -151,7 +156,16 @@ impl FolderHub {
             head: RefFile::new(refs.join("head")),
             complete: Mutex::new(None),
             chunked: std::sync::atomic::AtomicBool::new(chunked),
+            stream_pack_bytes: STREAM_PACK_BYTES,
         })
+    }
+
+    /// This handle's upload streams commit a pack every `bytes` instead of
+    /// [`STREAM_PACK_BYTES`] (for tests of cut-off uploads with small files).
+    #[doc(hidden)]
+    pub fn with_stream_pack_bytes(mut self, bytes: u64) -> FolderHub {
+        self.stream_pack_bytes = bytes;
+        self
     }
 
     /// Before the first [`Kind::Chunks`] object is stored: raise `vault-hub.json`'s format to
@@ -508,6 +522,18 @@ impl Checked {
     }
 }
 
+/// Trees, snapshots and chunk lists are decoded before they are stored, so garbage is refused
+/// at once rather than when a head points at it.
+fn check_decodes(o: &Object) -> Result<(), HubError> {
+    match o.kind {
+        Kind::Tree => drop(Tree::decode(&o.bytes)?),
+        Kind::Snapshot => drop(Snapshot::decode(&o.bytes)?),
+        Kind::Chunks => drop(crate::content::ChunkList::decode(&o.bytes)?),
+        Kind::Blob => {}
+    }
+    Ok(())
+}
+
 fn corrupt(hub: String, detail: String) -> HubError {
     HubError::Corrupt { hub, detail }
 }
@@ -579,12 +605,7 @@ impl Hub for FolderHub {
     /// rather than when a head points at it.
     fn put(&self, objects: &[Object]) -> Result<(), HubError> {
         for o in objects {
-            match o.kind {
-                Kind::Tree => drop(Tree::decode(&o.bytes)?),
-                Kind::Snapshot => drop(Snapshot::decode(&o.bytes)?),
-                Kind::Chunks => drop(crate::content::ChunkList::decode(&o.bytes)?),
-                Kind::Blob => {}
-            }
+            check_decodes(o)?;
         }
         if objects.iter().any(|o| o.kind == Kind::Chunks) {
             self.mark_chunked()?;
@@ -721,6 +742,10 @@ impl Hub for FolderHub {
 
     fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
         self.head_tree(true)
+    }
+
+    fn put_stream(&self) -> Box<dyn PutStream + '_> {
+        Box::new(stream::FolderPutStream::new(self))
     }
 
     /// The time the hub folder's filesystem stamps on a file created there now: the file

@@ -401,3 +401,91 @@ fn the_first_chunk_list_raises_the_format_keeping_other_fields() {
         Kind::Chunks
     );
 }
+
+fn chunk(n: u8, len: usize) -> (ObjectId, Object) {
+    let object = Object {
+        kind: Kind::Blob,
+        bytes: vec![n; len],
+    };
+    (object.id(), object)
+}
+
+fn packs_in(hub: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(hub.join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pack"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// An upload stream writes its batches into one pack, committed every so many bytes: what is
+/// committed is visible to another handle at once, and a stream dropped before `finish` (a
+/// cut-off upload) keeps the committed packs and leaves no temp file.
+#[test]
+fn an_upload_stream_commits_large_packs_and_a_cut_off_one_keeps_what_it_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("hub");
+    let hub = FolderHub::open(&root)
+        .unwrap()
+        .with_stream_pack_bytes(3 << 10);
+    let other = FolderHub::open(&root).unwrap();
+    let batches: Vec<Vec<(ObjectId, Object)>> = (0..5u8)
+        .map(|b| (0..2).map(|i| chunk(b * 2 + i, 1000)).collect())
+        .collect();
+    let ids = |range: std::ops::Range<usize>| -> Vec<ObjectId> {
+        batches[range].iter().flatten().map(|(id, _)| *id).collect()
+    };
+
+    let mut stream = hub.put_stream();
+    stream.put(batches[0].clone()).unwrap();
+    assert_eq!(
+        other.missing(&ids(0..1)).unwrap().len(),
+        2,
+        "not yet durable"
+    );
+    stream.put(batches[1].clone()).unwrap();
+    // 4,000 bytes >= 3 KiB: the first pack is in place, with both batches.
+    assert!(other.missing(&ids(0..2)).unwrap().is_empty());
+    assert_eq!(packs_in(&root).len(), 1);
+    stream.put(batches[2].clone()).unwrap();
+    stream.finish().unwrap();
+    assert!(other.missing(&ids(0..3)).unwrap().is_empty());
+    assert_eq!(packs_in(&root).len(), 2);
+    let got = other.get(&ids(0..3)).unwrap();
+    let want: Vec<Object> = batches[..3]
+        .iter()
+        .flatten()
+        .map(|(_, o)| o.clone())
+        .collect();
+    assert_eq!(got, want);
+
+    // Cut off: one batch written, never finished.
+    let mut stream = hub.put_stream();
+    stream.put(batches[3].clone()).unwrap();
+    drop(stream);
+    assert_eq!(other.missing(&ids(3..4)).unwrap().len(), 2);
+    let temps: Vec<_> = fs::read_dir(root.join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(TEMP_PREFIX))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+    assert_eq!(packs_in(&root).len(), 2);
+}
+
+/// A stream refuses what a put refuses, before writing anything.
+#[test]
+fn an_upload_stream_refuses_malformed_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(&dir.path().join("hub")).unwrap();
+    let bad = Object {
+        kind: Kind::Chunks,
+        bytes: b"not a list".to_vec(),
+    };
+    let mut stream = hub.put_stream();
+    assert!(stream.put(vec![(bad.id(), bad)]).is_err());
+    stream.finish().unwrap();
+    assert!(packs_in(&dir.path().join("hub")).is_empty());
+}

@@ -59,8 +59,8 @@ const WRITE_BEHIND: u64 = 8 << 20;
 /// it the disk works while the caller fetches and checks the next piece, the fsync finds
 /// little left, and dirty memory stays at two pieces. Only a hint: errors are ignored (the
 /// fsync that follows reports real ones), and elsewhere than Linux it only counts.
-pub struct WriteBehind<'a> {
-    file: &'a File,
+pub struct WriteBehind<F: std::borrow::Borrow<File>> {
+    file: F,
     /// Where the first byte written through this writer landed.
     base: u64,
     written: u64,
@@ -69,11 +69,11 @@ pub struct WriteBehind<'a> {
     waited: u64,
 }
 
-impl<'a> WriteBehind<'a> {
-    /// Writes continue from `file`'s current position.
-    pub fn new(file: &'a File) -> WriteBehind<'a> {
+impl<F: std::borrow::Borrow<File>> WriteBehind<F> {
+    /// Writes continue from `file`'s current position (`file`: a `File` or a reference).
+    pub fn new(file: F) -> WriteBehind<F> {
         use std::io::Seek;
-        let mut handle = file;
+        let mut handle: &File = file.borrow();
         let base = handle.stream_position().unwrap_or(0);
         WriteBehind {
             file,
@@ -87,7 +87,7 @@ impl<'a> WriteBehind<'a> {
     fn hand_over(&mut self) {
         #[cfg(target_os = "linux")]
         {
-            let fd = self.file.as_raw_fd();
+            let fd = self.file.borrow().as_raw_fd();
             let off = |n: u64| (self.base + n) as libc::off64_t;
             // SAFETY: plain syscalls on a file descriptor `self.file` keeps open; no memory
             // is passed.
@@ -115,9 +115,9 @@ impl<'a> WriteBehind<'a> {
     }
 }
 
-impl Write for WriteBehind<'_> {
+impl<F: std::borrow::Borrow<File>> Write for WriteBehind<F> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = (&*self.file).write(buf)?;
+        let n = self.file.borrow().write(buf)?;
         self.written += n as u64;
         if self.written - self.started >= WRITE_BEHIND {
             self.hand_over();

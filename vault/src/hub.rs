@@ -121,4 +121,37 @@ pub trait Hub {
     /// Housekeeping after a round moved head: a folder hub merges its packs when it has many
     /// (`crate::hub_gc`); a server does that by itself. Never fails the round.
     fn after_publish(&self) {}
+    /// Start storing one upload's objects batch after batch (a large file's chunks): the hub
+    /// may gather them into fewer, larger writes than one [`Hub::put`] each. By default every
+    /// batch is one `put`.
+    fn put_stream(&self) -> Box<dyn PutStream + '_> {
+        Box::new(PutEach(self))
+    }
+}
+
+/// The objects of one upload, stored batch after batch ([`Hub::put_stream`]). Each object
+/// comes with the id its writer computed from these very bytes (a hub that trusts its writer,
+/// a folder on this machine, need not hash them again; every read re-hashes anyway).
+///
+/// What was put is durable once [`PutStream::finish`] returns; some of it may be earlier, so
+/// an upload cut off midway keeps part of what it sent. Objects become visible to
+/// [`Hub::missing`] and [`Hub::get`] only once durable: put what refers to them (lists,
+/// trees, snapshots) after `finish`.
+pub trait PutStream {
+    fn put(&mut self, objects: Vec<(ObjectId, Object)>) -> Result<(), HubError>;
+    fn finish(self: Box<Self>) -> Result<(), HubError>;
+}
+
+/// The default [`PutStream`]: one [`Hub::put`] per batch.
+pub(crate) struct PutEach<'a, H: ?Sized>(pub(crate) &'a H);
+
+impl<H: Hub + ?Sized> PutStream for PutEach<'_, H> {
+    fn put(&mut self, objects: Vec<(ObjectId, Object)>) -> Result<(), HubError> {
+        let objects: Vec<Object> = objects.into_iter().map(|(_, o)| o).collect();
+        self.0.put(&objects)
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), HubError> {
+        Ok(())
+    }
 }

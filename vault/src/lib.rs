@@ -34,6 +34,8 @@ pub mod store;
 pub mod sync;
 pub mod tasks;
 #[cfg(test)]
+mod test_bytes;
+#[cfg(test)]
 mod test_hub;
 pub mod wire;
 

@@ -20,14 +20,16 @@
 //! editors rewriting attachments under it.
 
 use crate::statcache::PathMap;
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
+use crate::content::chunker::{ChunkRef, ContentPlan, Layout};
 use crate::filestat::FileStat;
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreRules;
@@ -98,7 +100,15 @@ pub struct Scan {
     pub mounts: Vec<VaultPath>,
     /// The generation of the stat cache whose entries gave the cache hits, if any.
     pub cache_generation: Option<u64>,
+    /// Where the chunks of each large file hashed by this scan lie, by the file's id: an
+    /// upload reads those pieces as they are (checking each against its id) instead of
+    /// cutting the file again. At most [`MAX_PLANNED_CHUNKS`] chunks in all.
+    pub chunk_plans: HashMap<ObjectId, Arc<[ChunkRef]>>,
 }
+
+/// The most chunk positions a scan keeps (48 bytes each: 12 MiB, the chunks of about 64 GiB of
+/// large files); files beyond it are cut again when uploaded.
+pub const MAX_PLANNED_CHUNKS: usize = 256 << 10;
 
 impl Scan {
     /// Every file that syncs, with its blob id.
@@ -349,11 +359,18 @@ fn finish<'c>(
             outcome
         })
         .collect();
+    let mut planned = 0;
     for (outcome, c) in results.into_iter().zip(rest) {
         out.counters.files_hashed += outcome.reads;
         out.counters.bytes_hashed += outcome.bytes;
         match outcome.result {
-            Found::File(stat, id) => {
+            Found::File(stat, id, chunks) => {
+                if let Some(chunks) = chunks
+                    && planned + chunks.len() <= MAX_PLANNED_CHUNKS
+                {
+                    planned += chunks.len();
+                    out.chunk_plans.insert(id, chunks.into());
+                }
                 out.entries.push(ScanEntry {
                     path: c.path,
                     stat,
@@ -374,7 +391,8 @@ fn finish<'c>(
 
 /// What examining one file found.
 enum Found {
-    File(FileStat, ObjectId),
+    /// Its stat, id and, for a large file, where its chunks lie.
+    File(FileStat, ObjectId, Option<Vec<ChunkRef>>),
     /// Removed, or no longer a regular file, since the walk listed it.
     Gone,
     /// Exists but could not be read consistently; the warning says why.
@@ -412,9 +430,15 @@ fn examine(c: &walk::Candidate<'_>, root: &Path) -> Outcome {
     let abs = path.to_fs_path(root);
     let abs = abs.as_path();
     for _ in 0..MAX_HASH_TRIES {
-        let hashed = open_regular(abs).and_then(|(file, _)| hash_reader(file));
-        let (id, bytes) = match hashed {
-            Ok(v) => v,
+        let hashed = open_regular(abs).and_then(|(file, _)| plan_file(file));
+        let (id, bytes, chunks) = match hashed {
+            Ok(plan) => {
+                let chunks = match plan.layout {
+                    Layout::Chunked { chunks, .. } => Some(chunks),
+                    Layout::Blob => None,
+                };
+                (plan.id, plan.size, chunks)
+            }
             Err(e) if is_gone(&e) => return out,
             Err(e) => {
                 out.result = unreadable(&e);
@@ -432,7 +456,7 @@ fn examine(c: &walk::Candidate<'_>, root: &Path) -> Outcome {
             }
         };
         if after == before && bytes == after.size {
-            out.result = Found::File(after, id);
+            out.result = Found::File(after, id, chunks);
             return out;
         }
         before = after;
@@ -482,8 +506,13 @@ fn open_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
 /// The file's content id (`crate::content`: blake3 of a small file, of its chunk list for a
 /// large one), read once in bounded memory.
 fn hash_reader(file: File) -> io::Result<(ObjectId, u64)> {
+    plan_file(file).map(|plan| (plan.id, plan.size))
+}
+
+/// [`hash_reader`], keeping where a large file's chunks lie.
+fn plan_file(file: File) -> io::Result<ContentPlan> {
     let size_hint = file.metadata().map(|m| m.len()).unwrap_or(0);
-    crate::content::content_id(file, size_hint)
+    crate::content::plan_file(&file, size_hint)
 }
 
 /// The blob id of the bytes of the open regular file `file` (read from where its offset is)

@@ -1,7 +1,8 @@
 //! An on-disk object store made of pack files, as git and restic store objects.
 //!
-//! A pack is written once and never changed; it is named by the blake3 hash of its whole
-//! content: `<dir>/<64 hex digits>.pack`. One upload is one pack, so storing 20,000 objects
+//! A pack is written once and never changed; it is named by the blake3 hash of its header
+//! (which lists every object's id, offset and length, so one name means one content):
+//! `<dir>/<64 hex digits>.pack`. One upload is one pack, so storing 20,000 objects
 //! costs a few fsyncs, not 20,000. Layout of a pack (all integers little-endian):
 //!
 //! ```text
@@ -30,13 +31,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::{PathIoError, TEMP_PREFIX, TempFile, WriteBehind, io_at};
+use crate::fsutil::{PathIoError, TEMP_PREFIX, io_at};
 use crate::id::ObjectId;
 use crate::object::{Kind, Object};
+use pack_io::{PackWriter, ReadyPack};
 
 /// First 8 bytes of every pack.
 pub const PACK_MAGIC: &[u8; 8] = b"VPACK001";
@@ -375,72 +377,21 @@ impl PackStore {
     /// Write `objects` (distinct ids) as one pack, whatever the store holds already, and add
     /// it to the index; returns the pack's id.
     fn write_new_pack(&mut self, fresh: &[(ObjectId, &Object)]) -> Result<ObjectId, StoreError> {
-        if u32::try_from(fresh.len()).is_err() {
-            return Err(StoreError::TooManyObjects {
-                dir: self.dir.clone(),
-                count: fresh.len(),
-                max: u32::MAX,
-            });
+        let mut writer = PackWriter::new(&self.dir)?;
+        for (id, obj) in fresh {
+            writer.append(obj.kind, *id, &obj.bytes)?;
         }
-        // The final name is known only at the end; the temp file lives beside it.
-        let placeholder = self.dir.join("pending.pack");
-        let mut tmp =
-            TempFile::beside(&placeholder).map_err(io_at("creating pack in", &self.dir))?;
-        let tmp_path = tmp.path().to_path_buf();
-        let mut hasher = blake3::Hasher::new();
-        let mut entries = Vec::with_capacity(fresh.len());
-        {
-            let mut out = HashingWriter {
-                inner: BufWriter::with_capacity(1 << 20, WriteBehind::new(tmp.file())),
-                hasher: &mut hasher,
-            };
-            let w = |r: io::Result<()>| r.map_err(io_at("writing pack", &tmp_path));
-            w(out.write_all(PACK_MAGIC))?;
-            let mut offset = PACK_MAGIC.len() as u64;
-            for (id, obj) in fresh {
-                w(out.write_all(&obj.bytes))?;
-                let len = obj.bytes.len() as u64;
-                entries.push(Entry {
-                    kind: obj.kind,
-                    id: *id,
-                    offset,
-                    len,
-                });
-                offset += len;
-            }
-            let header = encode_header(&entries);
-            w(out.write_all(&header))?;
-            w(out.write_all(&(entries.len() as u32).to_le_bytes()))?;
-            w(out.write_all(blake3::hash(&header).as_bytes()))?;
-            w(out.write_all(PACK_END_MAGIC))?;
-            w(out.inner.flush())?;
-        }
-        let pack_id = ObjectId(*hasher.finalize().as_bytes());
-        let name = format!("{}.{PACK_EXTENSION}", pack_id.to_hex());
-        let path = self.dir.join(&name);
-        tmp.commit(&path).map_err(io_at("saving pack", &path))?;
+        Ok(self.adopt(writer.finish()?)?.0)
+    }
+
+    /// Put a finished pack in place and add it to the index; returns its id and path.
+    pub fn adopt(&mut self, pack: ReadyPack) -> Result<(ObjectId, PathBuf), StoreError> {
+        let (id, path, entries) = pack.commit_with_entries()?;
+        let name = format!("{}.{PACK_EXTENSION}", id.to_hex());
         if !self.by_name.contains_key(&name) {
-            self.add_pack(path, name, entries);
+            self.add_pack(path.clone(), name, entries);
         }
-        Ok(pack_id)
-    }
-}
-
-/// A writer that hashes everything written through it (the pack's name is its hash).
-struct HashingWriter<'h, W: Write> {
-    inner: W,
-    hasher: &'h mut blake3::Hasher,
-}
-
-impl<W: Write> Write for HashingWriter<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        Ok((id, path))
     }
 }
 

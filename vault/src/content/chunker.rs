@@ -201,26 +201,33 @@ pub fn plan_reader(mut source: impl Read, size_hint: u64) -> io::Result<ContentP
         });
     }
     let mut chunker = Chunker::with_prefix(head, source);
-    let mut builder = ListBuilder::default();
     let mut chunks = Vec::new();
     while let Some(chunk) = chunker.next_chunk()? {
-        let id = ObjectId::of(chunk.bytes);
-        builder.push(id, chunk.bytes.len() as u64);
         chunks.push(ChunkRef {
-            id,
+            id: ObjectId::of(chunk.bytes),
             offset: chunk.offset,
             len: chunk.bytes.len() as u32,
         });
     }
-    let size = chunker.bytes_read();
-    let lists = builder
-        .finish()
-        .expect("at least CHUNKED_FROM bytes make at least one chunk");
-    Ok(ContentPlan {
-        id: lists[0].id(),
-        size,
-        layout: Layout::Chunked { lists, chunks },
-    })
+    Ok(ContentPlan::chunked(chunks, chunker.bytes_read()))
+}
+
+impl ContentPlan {
+    /// The plan of a file of `size` bytes (at least [`CHUNKED_FROM`]) cut into `chunks`.
+    pub fn chunked(chunks: Vec<ChunkRef>, size: u64) -> ContentPlan {
+        let mut builder = ListBuilder::default();
+        for c in &chunks {
+            builder.push(c.id, u64::from(c.len));
+        }
+        let lists = builder
+            .finish()
+            .expect("at least CHUNKED_FROM bytes make at least one chunk");
+        ContentPlan {
+            id: lists[0].id(),
+            size,
+            layout: Layout::Chunked { lists, chunks },
+        }
+    }
 }
 
 /// The id of the bytes of `source` and how many were read (what `scan` records for a file).

@@ -125,17 +125,7 @@ mod tests {
     use crate::content::objects_of;
     use crate::object::Kind;
 
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::test_bytes::noise;
 
     #[test]
     fn chunks_are_placed_in_the_files_that_hold_them() {

@@ -40,6 +40,7 @@ pub mod plan;
 pub mod summary;
 mod sweep;
 
+pub use plan::LARGE_PACK_BYTES;
 pub use summary::summary;
 pub use sweep::run;
 
@@ -178,8 +179,9 @@ pub trait GcProgress {
 pub struct Quiet;
 impl GcProgress for Quiet {}
 
-/// Whether a folder hub's `packs/` holds more than [`AUTO_ABOVE`] packs: one listing, the
-/// check a round makes after it publishes.
+/// Whether a folder hub's `packs/` holds more than [`AUTO_ABOVE`] packs smaller than
+/// [`LARGE_PACK_BYTES`] (those are never merged): one listing and a stat per pack, the check
+/// a round makes after it publishes.
 pub fn worth_compacting(hub_root: &Path) -> bool {
     let Ok(entries) = fs::read_dir(hub_root.join("packs")) else {
         return false;
@@ -187,6 +189,7 @@ pub fn worth_compacting(hub_root: &Path) -> bool {
     entries
         .flatten()
         .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".pack")))
+        .filter(|e| e.metadata().is_ok_and(|m| m.len() < LARGE_PACK_BYTES))
         .nth(AUTO_ABOVE)
         .is_some()
 }

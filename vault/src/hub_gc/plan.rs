@@ -8,6 +8,9 @@
 //! - an older pack keeps what the mark found live; one holding anything else is rewritten;
 //! - small packs are merged by the geometric rule ([`packs_to_merge`]), young ones too: merging
 //!   only moves objects, and the new pack is young again, so nothing loses its grace;
+//! - a pack keeping [`LARGE_PACK_BYTES`] or more (a large file's upload) is never merged, only
+//!   rewritten when it holds something to drop: copying it would cost as much as the upload,
+//!   and its few objects are read only for that file;
 //! - retired packs and `.vault-tmp-*` files are deleted once older than the grace period.
 
 use std::collections::{HashMap, HashSet};
@@ -15,6 +18,10 @@ use std::path::PathBuf;
 
 use crate::id::ObjectId;
 use crate::store::packs_to_merge;
+
+/// Packs keeping at least this many bytes are left out of merging (see the module docs). Below
+/// the 256 MiB a folder hub's upload stream commits at, above what rounds of notes make.
+pub const LARGE_PACK_BYTES: u64 = 64 << 20;
 
 /// One pack in `packs/`, as the survey found it.
 #[derive(Debug, Clone)]
@@ -112,9 +119,10 @@ pub fn plan(
                 .sum();
             (kept, p.name.as_str(), i)
         })
+        .filter(|&(kept, _, _)| kept < LARGE_PACK_BYTES)
         .collect();
     by_size.sort_unstable();
-    let merge = if packs.len() > rules.merge_above {
+    let merge = if by_size.len() > rules.merge_above {
         let sizes: Vec<u64> = by_size.iter().map(|&(s, _, _)| s).collect();
         packs_to_merge(&sizes)
     } else {
@@ -213,6 +221,27 @@ mod tests {
         assert_eq!(p.rewrite, vec![0, 1]);
         assert_eq!(p.copy.len(), 2);
         assert_eq!(p.dropped, 0);
+    }
+
+    #[test]
+    fn large_packs_are_never_merged_only_rewritten_for_garbage() {
+        let big = LARGE_PACK_BYTES;
+        // Four packs of a large file's upload and 20 small ones: the small ones merge.
+        let mut packs: Vec<PackFacts> = (0..4)
+            .map(|n| pack(&format!("big{n}"), 0, &[(100 + n, big)]))
+            .collect();
+        packs.extend((0..20).map(|n| pack(&format!("p{n:02}"), 0, &[(n, 10)])));
+        let p = plan(&packs, &[], &[], &rules(None, 16));
+        assert_eq!(p.rewrite, (4..24).collect::<Vec<_>>());
+        assert_eq!(p.copy_bytes, 200);
+        // Only large packs (however many): nothing to merge, even on demand.
+        let p = plan(&packs[..4], &[], &[], &rules(None, 0));
+        assert!(p.is_empty(), "{p:?}");
+        // One whose object no snapshot reaches any more is rewritten (dropped whole).
+        let live: HashSet<ObjectId> = [id(100), id(101), id(102)].into();
+        let p = plan(&packs[..4], &[], &[], &rules(Some(&live), 0));
+        assert_eq!(p.rewrite, vec![3]);
+        assert_eq!((p.dropped, p.dropped_bytes), (1, big));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::folder_hub::MARKER_FILE;
 use crate::fsutil::{fsync_dir, io_at};
 use crate::id::ObjectId;
 use crate::refs::RefFile;
-use crate::store::pack_io::{self, PackCopier, RETIRED_DIR};
+use crate::store::pack_io::{self, PackWriter, RETIRED_DIR};
 use crate::store::{PackStore, StoreError};
 
 /// Compact or gc the hub folder at `root` (see [`Options`]); with `dry_run`, only say what
@@ -192,7 +192,7 @@ fn write_merged(
     plan: &Plan,
     progress: &dyn GcProgress,
 ) -> Result<(ObjectId, std::path::PathBuf), GcError> {
-    let mut copier = PackCopier::new(dir)?;
+    let mut copier = PackWriter::new(dir)?;
     let mut open: HashMap<usize, File> = HashMap::new();
     let mut done = 0u64;
     let half = plan.copy.len() / 2;

@@ -14,7 +14,7 @@ use super::{
     ENTRY_LEN, Entry, PACK_END_MAGIC, PACK_EXTENSION, PACK_MAGIC, StoreError, encode_header,
     list_packs, read_header,
 };
-use crate::fsutil::{TempFile, io_at};
+use crate::fsutil::{TempFile, WriteBehind, io_at};
 use crate::id::ObjectId;
 use crate::object::Kind;
 
@@ -79,12 +79,14 @@ pub fn retired_hashes(dir: &Path) -> HashSet<String> {
         .collect()
 }
 
-/// A new pack being written from objects copied out of other packs.
-pub struct PackCopier {
+/// A new pack being written a piece at a time: objects appended with the ids their writer
+/// computed ([`PackWriter::append`]), or copied out of other packs and re-hashed on the way
+/// ([`PackWriter::copy`]). Memory stays at one buffer whatever the pack's size; the disk is
+/// handed the bytes as they come ([`WriteBehind`]), so the final fsync finds little left.
+pub struct PackWriter {
     dir: PathBuf,
     tmp: TempFile,
-    out: BufWriter<File>,
-    hasher: blake3::Hasher,
+    out: BufWriter<WriteBehind<File>>,
     entries: Vec<Entry>,
     offset: u64,
     buf: Vec<u8>,
@@ -93,26 +95,25 @@ pub struct PackCopier {
 /// Objects are copied in slices of this many bytes.
 const SLICE: u64 = 1 << 20;
 
-impl PackCopier {
+impl PackWriter {
     /// Start a pack in `dir` (a temp file `.vault-tmp-*` beside the packs).
-    pub fn new(dir: &Path) -> Result<PackCopier, StoreError> {
+    pub fn new(dir: &Path) -> Result<PackWriter, StoreError> {
         let placeholder = dir.join("pending.pack");
         let mut tmp = TempFile::beside(&placeholder).map_err(io_at("creating pack in", dir))?;
         let file = tmp
             .file()
             .try_clone()
             .map_err(io_at("creating pack in", dir))?;
-        let mut copier = PackCopier {
+        let mut writer = PackWriter {
             dir: dir.to_path_buf(),
             tmp,
-            out: BufWriter::with_capacity(1 << 20, file),
-            hasher: blake3::Hasher::new(),
+            out: BufWriter::with_capacity(1 << 20, WriteBehind::new(file)),
             entries: Vec::new(),
             offset: 0,
-            buf: vec![0u8; SLICE as usize],
+            buf: Vec::new(),
         };
-        copier.write(PACK_MAGIC)?;
-        Ok(copier)
+        writer.write(PACK_MAGIC)?;
+        Ok(writer)
     }
 
     /// The temp file being written.
@@ -120,7 +121,7 @@ impl PackCopier {
         self.tmp.path()
     }
 
-    /// How many objects were copied so far.
+    /// How many objects were written so far.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -129,18 +130,37 @@ impl PackCopier {
         self.entries.is_empty()
     }
 
+    /// Bytes of objects written so far.
+    pub fn object_bytes(&self) -> u64 {
+        self.offset.saturating_sub(PACK_MAGIC.len() as u64)
+    }
+
     fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
         self.out
             .write_all(bytes)
             .map_err(io_at("writing pack", self.tmp.path()))?;
-        self.hasher.update(bytes);
         self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Append one object whose id the caller computed from these very bytes (a pack names
+    /// what it holds by those ids, and every read re-hashes, so a wrong id is found, never
+    /// served).
+    pub fn append(&mut self, kind: Kind, id: ObjectId, bytes: &[u8]) -> Result<(), StoreError> {
+        let start = self.offset;
+        self.write(bytes)?;
+        self.entries.push(Entry {
+            kind,
+            id,
+            offset: start,
+            len: bytes.len() as u64,
+        });
         Ok(())
     }
 
     /// Copy `entry` out of `src` (the open pack at `src_path`), re-hashing its bytes: a copy
     /// that does not hash to its id is [`StoreError::Corrupt`], and the new pack must then be
-    /// abandoned (dropping the copier removes its temp file).
+    /// abandoned (dropping the writer removes its temp file).
     pub fn copy(
         &mut self,
         src: &File,
@@ -151,6 +171,7 @@ impl PackCopier {
         let mut check = blake3::Hasher::new();
         let mut done = 0u64;
         let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(SLICE as usize, 0);
         while done < entry.len {
             let n = (entry.len - done).min(SLICE) as usize;
             if let Err(e) = src.read_exact_at(&mut buf[..n], entry.offset + done) {
@@ -191,7 +212,8 @@ impl PackCopier {
     }
 
     /// Write the header and trailer and fsync the temp file; the pack is complete but not
-    /// yet in place (see [`ReadyPack::commit`]).
+    /// yet in place (see [`ReadyPack::commit`]). Its name is the hash of its header, which
+    /// lists every object's id, offset and length, so one name still means one content.
     pub fn finish(mut self) -> Result<ReadyPack, StoreError> {
         if u32::try_from(self.entries.len()).is_err() {
             return Err(StoreError::TooManyObjects {
@@ -200,26 +222,23 @@ impl PackCopier {
                 max: u32::MAX,
             });
         }
-        debug_assert_eq!(
-            encode_header(&self.entries).len(),
-            self.entries.len() * ENTRY_LEN
-        );
         let header = encode_header(&self.entries);
+        debug_assert_eq!(header.len(), self.entries.len() * ENTRY_LEN);
+        let id = ObjectId(*blake3::hash(&header).as_bytes());
         self.write(&header)?;
         self.write(&(self.entries.len() as u32).to_le_bytes())?;
-        self.write(blake3::hash(&header).as_bytes())?;
+        self.write(id.as_bytes())?;
         self.write(PACK_END_MAGIC)?;
         let path = self.tmp.path().to_path_buf();
         self.out.flush().map_err(io_at("writing pack", &path))?;
         drop(self.out);
         self.tmp.sync().map_err(io_at("writing pack", &path))?;
-        let id = ObjectId(*self.hasher.finalize().as_bytes());
         let target = self.dir.join(format!("{}.{PACK_EXTENSION}", id.to_hex()));
         Ok(ReadyPack {
             tmp: self.tmp,
             id,
             target,
-            objects: self.entries.len(),
+            entries: self.entries,
         })
     }
 }
@@ -229,7 +248,7 @@ pub struct ReadyPack {
     tmp: TempFile,
     pub id: ObjectId,
     pub target: PathBuf,
-    pub objects: usize,
+    entries: Vec<Entry>,
 }
 
 impl ReadyPack {
@@ -238,13 +257,23 @@ impl ReadyPack {
         self.tmp.path()
     }
 
+    /// How many objects it holds.
+    pub fn objects(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Rename it to `<hash>.pack` and fsync the folder. The same name may exist already (a
     /// concurrent compaction of the same packs wrote the very same bytes): harmless.
     pub fn commit(self) -> Result<(ObjectId, PathBuf), StoreError> {
-        let target = self.target.clone();
+        self.commit_with_entries().map(|(id, path, _)| (id, path))
+    }
+
+    /// [`ReadyPack::commit`], also handing back the header (for a store's index).
+    pub(super) fn commit_with_entries(self) -> Result<(ObjectId, PathBuf, Vec<Entry>), StoreError> {
+        let target = self.target;
         self.tmp
             .commit(&target)
             .map_err(io_at("saving pack", &target))?;
-        Ok((self.id, target))
+        Ok((self.id, target, self.entries))
     }
 }

@@ -13,19 +13,7 @@ use crate::hub::{CasOutcome, Hub, HubError};
 use crate::id::ObjectId;
 use crate::object::{Kind, Object};
 
-/// Deterministic pseudo-random bytes (xorshift), so chunks differ and nothing compresses.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+use crate::test_bytes::noise;
 
 type BeforePut = Box<dyn FnMut(usize) -> Result<(), HubError> + Send>;
 
@@ -36,6 +24,12 @@ struct Watched {
     bytes_put: AtomicU64,
     /// Called with the number of the put (from 1); an error fails that put.
     before_put: Mutex<BeforePut>,
+    /// Upload streams are the folder hub's own (one pack per so many bytes) instead of one
+    /// watched put per batch.
+    folder_streams: bool,
+    missing_calls: AtomicUsize,
+    /// The `missing` call (from 1) that fails as a dropped connection would (0: none).
+    cut_missing_at: usize,
 }
 
 impl Watched {
@@ -45,6 +39,9 @@ impl Watched {
             puts: AtomicUsize::new(0),
             bytes_put: AtomicU64::new(0),
             before_put: Mutex::new(Box::new(|_| Ok(()))),
+            folder_streams: false,
+            missing_calls: AtomicUsize::new(0),
+            cut_missing_at: 0,
         }
     }
 }
@@ -57,7 +54,21 @@ impl Hub for Watched {
         self.inner.head()
     }
     fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, HubError> {
+        let n = self.missing_calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.cut_missing_at {
+            return Err(HubError::Unreachable {
+                hub: "test".into(),
+                detail: "cut off".into(),
+            });
+        }
         self.inner.missing(ids)
+    }
+    fn put_stream(&self) -> Box<dyn crate::hub::PutStream + '_> {
+        if self.folder_streams {
+            self.inner.put_stream()
+        } else {
+            Box::new(crate::hub::PutEach(self))
+        }
     }
     fn put(&self, objects: &[Object]) -> Result<(), HubError> {
         let n = self.puts.fetch_add(1, Ordering::SeqCst) + 1;
@@ -136,7 +147,7 @@ fn a_large_file_travels_as_chunks_and_an_edit_sends_only_what_changed() {
         "no chunk list yet: older syncd still read this hub"
     );
 
-    let mut big = noise(1, 6 << 20);
+    let mut big = noise(6 << 20, 1);
     w.write(0, "media/big.bin", &big);
     let up = w.sync(0);
     assert!(up.stats.bytes_sent >= big.len() as u64, "{:?}", up.stats);
@@ -153,7 +164,7 @@ fn a_large_file_travels_as_chunks_and_an_edit_sends_only_what_changed() {
     let edits: [Edit; 3] = [
         &|b| b[3 << 20] ^= 0xff,
         &|b| b.splice(0..0, *b"new start").for_each(drop),
-        &|b| b.extend_from_slice(&noise(2, 100_000)),
+        &|b| b.extend_from_slice(&noise(100_000, 2)),
     ];
     for edit in edits {
         edit(&mut big);
@@ -175,7 +186,7 @@ fn a_large_file_travels_as_chunks_and_an_edit_sends_only_what_changed() {
     w.sync(0);
     w.sync(1);
     assert_eq!(w.read(1, "media/big.bin"), big);
-    big.extend_from_slice(&noise(3, 3 << 20));
+    big.extend_from_slice(&noise(3 << 20, 3));
     w.write(1, "media/big.bin", &big);
     w.sync(1);
     w.sync(0);
@@ -187,7 +198,7 @@ fn a_large_file_travels_as_chunks_and_an_edit_sends_only_what_changed() {
 #[test]
 fn an_upload_cut_off_midway_resumes_without_sending_again_what_arrived() {
     let w = world(2);
-    let big = noise(4, 30 << 20);
+    let big = noise(30 << 20, 4);
     w.write(0, "big.bin", &big);
     let hub = Watched::new(FolderHub::open(&w.dir.path().join("hub")).unwrap());
     // The connection drops at the third pack: two batches of chunks arrived.
@@ -215,11 +226,48 @@ fn an_upload_cut_off_midway_resumes_without_sending_again_what_arrived() {
     assert_eq!(w.read(1, "big.bin"), big);
 }
 
+/// Through a folder hub's own upload stream (a pack committed every 8 MiB here, every 256 MiB
+/// for real): a cut-off upload keeps the packs it committed, and the next round sends only
+/// the rest.
+#[test]
+fn a_cut_off_upload_stream_resumes_from_its_last_committed_pack() {
+    let w = world(2);
+    let big = noise(30 << 20, 9);
+    w.write(0, "big.bin", &big);
+    let folder = FolderHub::open(&w.dir.path().join("hub"))
+        .unwrap()
+        .with_stream_pack_bytes(8 << 20);
+    let mut hub = Watched::new(folder);
+    hub.folder_streams = true;
+    // Missing is asked once for the snapshot's files, then once per batch of 6-7 MiB: the
+    // fourth call fails, after two batches (one committed pack) and before the third's put.
+    hub.cut_missing_at = 4;
+    let cut = sync(&w.devices[0], &hub, &SyncOptions::default());
+    assert!(cut.is_err(), "{cut:?}");
+    let packs: Vec<u64> = fs::read_dir(w.dir.path().join("hub/packs"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".pack"))
+        .map(|e| e.metadata().unwrap().len())
+        .collect();
+    assert_eq!(packs.len(), 1, "{packs:?}");
+    assert!(packs[0] >= 12 << 20, "two batches in one pack: {packs:?}");
+
+    let again = w.sync(0);
+    assert!(
+        again.stats.bytes_sent <= big.len() as u64 - (12 << 20) + (64 << 10),
+        "resent what had arrived: {:?}",
+        again.stats
+    );
+    w.sync(1);
+    assert_eq!(w.read(1, "big.bin"), big);
+}
+
 #[test]
 fn a_large_file_changed_during_its_upload_publishes_only_whole_versions() {
     let w = world(2);
-    let first = noise(5, 20 << 20);
-    let second = noise(6, 20 << 20);
+    let first = noise(20 << 20, 5);
+    let second = noise(20 << 20, 6);
     w.write(0, "big.bin", &first);
     let path = w.devices[0].root().join("big.bin");
     let hub = Watched::new(FolderHub::open(&w.dir.path().join("hub")).unwrap());
@@ -249,7 +297,7 @@ fn a_large_file_changed_during_its_upload_publishes_only_whole_versions() {
 #[test]
 fn a_large_file_held_locally_is_copied_and_a_plan_that_deletes_stages_large_files() {
     let w = world(2);
-    let big = noise(7, 5 << 20);
+    let big = noise(5 << 20, 7);
     w.write(0, "a/big.bin", &big);
     w.write(0, "old.md", b"to be deleted");
     w.sync(0);
@@ -259,7 +307,7 @@ fn a_large_file_held_locally_is_copied_and_a_plan_that_deletes_stages_large_file
     // copy comes from dev1's own file, not the hub.
     w.write(0, "b/copy.bin", &big);
     fs::remove_file(w.devices[0].root().join("old.md")).unwrap();
-    let other = noise(8, 3 << 20);
+    let other = noise(3 << 20, 8);
     w.write(0, "c/other.bin", &other);
     w.sync(0);
     let down = w.sync(1);

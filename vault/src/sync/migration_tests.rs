@@ -14,17 +14,7 @@ use crate::local::LocalVault;
 use crate::object::{FileMeta, FlatTree, Kind, Object, Snapshot, build_trees};
 use crate::paths::VaultPath;
 
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use crate::test_bytes::noise;
 
 #[test]
 #[ignore = "needs the round to upload chunked files (branch i18-chunksync); run after merging"]

@@ -5,8 +5,10 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::apply::{ApplyReport, BATCH_BYTES, Scanned, apply_actions_reporting};
+use crate::content::chunker::ChunkRef;
 use crate::hub::{CasOutcome, Hub, HubError};
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreRules;
@@ -83,6 +85,9 @@ pub(super) struct Round<'a> {
     /// `.vault/graft`: a history (`syncd hub set` brought to a hub with its own) that the
     /// next published snapshot joins to the hub's, as its second parent.
     graft: Option<ObjectId>,
+    /// Where the chunks of the large files this round's scans hashed lie ([`Scan::chunk_plans`]):
+    /// their upload reads those pieces instead of cutting the files again.
+    chunk_plans: HashMap<ObjectId, Arc<[ChunkRef]>>,
 }
 
 /// The local side for reconcile: the scanned files, plus, for paths the scan could not read,
@@ -149,6 +154,7 @@ impl<'a> Round<'a> {
             held: Vec::new(),
             skipped: Vec::new(),
             graft,
+            chunk_plans: HashMap::new(),
         })
     }
 

@@ -6,18 +6,7 @@ use crate::content::read::{content_ids, write_content};
 use crate::content::{ChunkList, MAX_CHUNK, MIN_CHUNK};
 use crate::object::Kind;
 
-/// Deterministic pseudo-random bytes (xorshift), so chunk boundaries are content-defined.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use crate::test_bytes::noise;
 
 fn store_of(plan: &ContentPlan, bytes: &[u8]) -> HashMap<ObjectId, Object> {
     let mut store = HashMap::new();

@@ -11,18 +11,7 @@ use crate::object::{FileMeta, FlatTree, Kind, Object, Snapshot, build_trees};
 use crate::paths::VaultPath;
 use crate::store::PackStore;
 
-/// Deterministic pseudo-random bytes (xorshift): content-defined cuts fall in varied places.
-pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use crate::test_bytes::noise;
 
 /// A snapshot of `files` given as (path, file id, size, the file's objects).
 struct Built {

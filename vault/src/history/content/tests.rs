@@ -12,17 +12,7 @@ use crate::test_hub::{Damage, FaultyHub};
 
 const S: i64 = 1_000_000_000;
 
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use crate::test_bytes::noise;
 
 /// Publish `files` (any sizes) as the new head at `time_s`.
 fn publish(hub: &FolderHub, files: &[(&str, &[u8])], time_s: i64) -> ObjectId {

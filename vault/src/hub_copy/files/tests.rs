@@ -11,17 +11,7 @@ use crate::object::{FileMeta, FlatTree, Kind, Object, Snapshot, build_trees};
 use crate::paths::VaultPath;
 use crate::progress::NoProgress;
 
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use crate::test_bytes::noise;
 
 /// Publish `files` on `hub` as a device would (objects, then the head); returns the snapshot.
 fn publish(hub: &FolderHub, files: &[(&str, &[u8])], parent: Option<ObjectId>) -> ObjectId {

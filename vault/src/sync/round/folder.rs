@@ -75,6 +75,9 @@ impl Round<'_> {
         for w in &found.warnings {
             self.warn(w);
         }
+        for (id, chunks) in &found.chunk_plans {
+            self.chunk_plans.insert(*id, Arc::clone(chunks));
+        }
     }
 
     /// Replace the cache's entries with `scan`'s and write it; `root` (when known) is the root

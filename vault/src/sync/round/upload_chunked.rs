@@ -1,11 +1,14 @@
 //! Uploading a large file as content-defined chunks (`vault::content`), in bounded memory.
 //!
-//! The file is read once more through the chunker (on a thread of its own, so reading and
-//! hashing overlap the hub's writes): chunks are gathered into batches of 6-7 MiB
-//! ([`PUT_BYTES`]), the hub is asked which of each batch it lacks (`missing`), and only those
-//! are put, each batch as its own durable pack. So an upload cut off midway resumes next round
-//! without sending again what the hub got, and an edit inside a large file sends only the
-//! chunks that changed. The lists (groups, then the top list, the file's id) are put last,
+//! The file is read once more on a thread of its own (so reading and hashing overlap the hub's
+//! writes): at the chunk positions the scan found ([`crate::scan::Scan::chunk_plans`]), each
+//! piece hashed and checked against the id the scan gave it, or, without those positions (a
+//! file the stat cache vouched for), through the chunker again. Chunks are gathered into
+//! batches of 6-7 MiB ([`PUT_BYTES`]), the hub is asked which of each batch it lacks
+//! (`missing`), and only those are put, through one [`crate::hub::PutStream`] per file (a
+//! folder hub writes them into one pack per 256 MiB; a server takes each batch as a request).
+//! So an upload cut off midway resumes next round without sending again what the hub got,
+//! and an edit inside a large file sends only the chunks that changed. The lists (groups, then the top list, the file's id) are put last,
 //! and only when the bytes read still make the id the scan gave the file: a file changed
 //! meanwhile publishes nothing that names it (its chunks already sent are harmless: nothing
 //! reaches them, and gc removes them). Children before parents: a hub holding a file's top list
@@ -13,11 +16,13 @@
 
 use std::collections::HashSet;
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::*;
 use crate::content::chunker::ListBuilder;
 use crate::content::{CHUNKED_FROM, Chunker};
+use crate::hub::PutStream;
 
 /// How many bytes of chunks one put carries at most (before its last chunk): with that chunk
 /// and the stream's headers a put stays under 8 MiB, so a server whose body limit was lowered
@@ -41,6 +46,63 @@ enum Piece {
     End(Option<Vec<Object>>, u64),
     /// Reading failed (the file is being replaced, or gone).
     Failed(std::io::Error),
+    /// A piece read at the scan's position no longer has the scan's id: the file changed.
+    Changed,
+}
+
+/// Gathers new chunks into batches of about [`PUT_BYTES`] and hands each to the uploading
+/// side, with the bytes it covers counting repeats. `false` once the receiver is gone.
+struct Batcher {
+    out: SyncSender<Piece>,
+    seen: HashSet<ObjectId>,
+    batch: Vec<(ObjectId, Object)>,
+    batch_bytes: u64,
+    covered: u64,
+}
+
+impl Batcher {
+    fn new(out: SyncSender<Piece>) -> Batcher {
+        Batcher {
+            out,
+            seen: HashSet::new(),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            covered: 0,
+        }
+    }
+
+    /// Add one chunk; its bytes are taken only if this file did not have it yet.
+    fn add(&mut self, id: ObjectId, len: u64, bytes: impl FnOnce() -> Vec<u8>) -> bool {
+        self.covered += len;
+        if self.seen.insert(id) {
+            let object = Object {
+                kind: Kind::Blob,
+                bytes: bytes(),
+            };
+            self.batch.push((id, object));
+            self.batch_bytes += len;
+        }
+        if self.batch_bytes < PUT_BYTES {
+            return true;
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> bool {
+        if self.batch.is_empty() && self.covered == 0 {
+            return true;
+        }
+        let full = Piece::Batch(std::mem::take(&mut self.batch), self.covered);
+        (self.batch_bytes, self.covered) = (0, 0);
+        self.out.send(full).is_ok()
+    }
+
+    /// The last batch, then the end.
+    fn end(mut self, lists: Option<Vec<Object>>, size: u64) {
+        if self.flush() {
+            let _ = self.out.send(Piece::End(lists, size));
+        }
+    }
 }
 
 /// The reading side: cut `file` into chunks, hash them, and send batches of about
@@ -48,41 +110,62 @@ enum Piece {
 fn read_chunks(file: File, out: SyncSender<Piece>) {
     let mut chunker = Chunker::new(file);
     let mut builder = ListBuilder::default();
-    let mut seen = HashSet::new();
-    let (mut batch, mut batch_bytes, mut covered) = (Vec::new(), 0u64, 0u64);
+    let mut batcher = Batcher::new(out);
     loop {
         let chunk = match chunker.next_chunk() {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
             Err(e) => {
-                let _ = out.send(Piece::Failed(e));
+                let _ = batcher.out.send(Piece::Failed(e));
                 return;
             }
         };
         let len = chunk.bytes.len() as u64;
         let chunk_id = ObjectId::of(chunk.bytes);
         builder.push(chunk_id, len);
-        covered += len;
-        if seen.insert(chunk_id) {
-            let object = Object {
-                kind: Kind::Blob,
-                bytes: chunk.bytes.to_vec(),
-            };
-            batch.push((chunk_id, object));
-            batch_bytes += len;
-        }
-        if batch_bytes >= PUT_BYTES {
-            let full = Piece::Batch(std::mem::take(&mut batch), covered);
-            if out.send(full).is_err() {
-                return;
-            }
-            (batch_bytes, covered) = (0, 0);
+        if !batcher.add(chunk_id, len, || chunk.bytes.to_vec()) {
+            return;
         }
     }
-    if (!batch.is_empty() || covered > 0) && out.send(Piece::Batch(batch, covered)).is_err() {
-        return;
+    batcher.end(builder.finish(), chunker.bytes_read());
+}
+
+/// The reading side with the scan's chunk positions: each piece read where the scan found it
+/// and hashed; one that no longer hashes to the scan's id, or a file that is no longer as long
+/// as the pieces, means the file changed.
+fn read_planned(file: File, chunks: &[ChunkRef], out: SyncSender<Piece>) {
+    let mut builder = ListBuilder::default();
+    let mut batcher = Batcher::new(out);
+    let mut size = 0u64;
+    let mut bytes = Vec::new();
+    for chunk in chunks {
+        let len = u64::from(chunk.len);
+        builder.push(chunk.id, len);
+        size += len;
+        // Every piece is read and checked, repeats too: the file must still be what the scan
+        // hashed, all of it.
+        bytes.resize(chunk.len as usize, 0);
+        if let Err(e) = file.read_exact_at(&mut bytes, chunk.offset) {
+            let _ = batcher.out.send(Piece::Failed(e));
+            return;
+        }
+        if ObjectId::of(&bytes) != chunk.id {
+            let _ = batcher.out.send(Piece::Changed);
+            return;
+        }
+        if !batcher.add(chunk.id, len, || std::mem::take(&mut bytes)) {
+            return;
+        }
     }
-    let _ = out.send(Piece::End(builder.finish(), chunker.bytes_read()));
+    match file.metadata() {
+        Ok(meta) if meta.len() == size => batcher.end(builder.finish(), size),
+        Ok(_) => {
+            let _ = batcher.out.send(Piece::Changed);
+        }
+        Err(e) => {
+            let _ = batcher.out.send(Piece::Failed(e));
+        }
+    }
 }
 
 impl Round<'_> {
@@ -90,9 +173,10 @@ impl Round<'_> {
     /// the file's bytes count as [`Phase::Uploading`] progress as they are read (chunks the
     /// hub holds already count as done), and the file as one item once its lists are sent.
     ///
-    /// A second thread reads, cuts and hashes the file while this one asks the hub and puts
-    /// (each batch a durable pack): the disk or the network works while the next batch is
-    /// prepared. At most two batches wait between them, so memory stays bounded.
+    /// A second thread reads and hashes the file (cutting it too, without the scan's chunk
+    /// positions) while this one asks the hub and puts: the disk or the network works while
+    /// the next batch is prepared. At most two batches wait between them, so memory stays
+    /// bounded.
     pub(super) fn upload_chunked(
         &mut self,
         path: &VaultPath,
@@ -105,10 +189,14 @@ impl Round<'_> {
             return Ok(ChunkedUpload::Changed);
         };
         let (tx, rx) = sync_channel(1);
+        let plan = self.chunk_plans.get(&id).cloned();
         std::thread::scope(|scope| {
             std::thread::Builder::new()
                 .name("vault-chunker".into())
-                .spawn_scoped(scope, move || read_chunks(file, tx))
+                .spawn_scoped(scope, move || match plan {
+                    Some(chunks) => read_planned(file, &chunks, tx),
+                    None => read_chunks(file, tx),
+                })
                 .map_err(|e| {
                     SyncError::Local(crate::local::LocalError::Io(crate::fsutil::PathIoError {
                         action: "starting a thread to read",
@@ -129,12 +217,13 @@ impl Round<'_> {
         pieces: Receiver<Piece>,
     ) -> Result<ChunkedUpload, SyncError> {
         let mut ids = Vec::new();
+        let mut stream = self.hub.put_stream();
         let (lists, size) = loop {
             match pieces.recv() {
                 Ok(Piece::Batch(batch, covered)) => {
                     ids.extend(batch.iter().map(|(id, _)| *id));
                     self.stats.bytes_hashed += covered;
-                    self.put_missing(batch)?;
+                    self.stream_missing(&mut *stream, batch)?;
                     if report {
                         self.progress()
                             .advance(Phase::Uploading, Amount::new(0, covered));
@@ -146,9 +235,13 @@ impl Round<'_> {
                     tracing::info!(path = %path, error = %e, "upload: reading a large file failed");
                     return Ok(ChunkedUpload::Changed);
                 }
-                Err(_) => return Ok(ChunkedUpload::Changed),
+                Ok(Piece::Changed) | Err(_) => return Ok(ChunkedUpload::Changed),
             }
         };
+        // The chunks are durable (and visible) before any list that names them is put. A
+        // file that changed meanwhile leaves them stored too: resent nothing next time if
+        // they are still its chunks, removed by gc if not.
+        stream.finish()?;
         self.stats.files_read += 1;
         let lists = match lists {
             Some(lists) if size >= CHUNKED_FROM && lists[0].id() == id => lists,
@@ -164,6 +257,34 @@ impl Round<'_> {
         }
         all.extend(ids);
         Ok(ChunkedUpload::Sent(all))
+    }
+
+    /// Put into `stream` what the hub lacks of `objects` (with their ids, computed as they
+    /// were read).
+    fn stream_missing(
+        &mut self,
+        stream: &mut dyn PutStream,
+        objects: Vec<(ObjectId, Object)>,
+    ) -> Result<(), SyncError> {
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<ObjectId> = objects.iter().map(|(id, _)| *id).collect();
+        let missing: HashSet<ObjectId> = self.hub.missing(&ids)?.into_iter().collect();
+        let objects: Vec<(ObjectId, Object)> = objects
+            .into_iter()
+            .filter(|(id, _)| missing.contains(id))
+            .collect();
+        if objects.is_empty() {
+            return Ok(());
+        }
+        self.stats.objects_sent += objects.len() as u64;
+        self.stats.bytes_sent += objects
+            .iter()
+            .map(|(_, o)| o.bytes.len() as u64)
+            .sum::<u64>();
+        stream.put(objects)?;
+        Ok(())
     }
 
     /// `objects` come with their ids (computed as they were read).

@@ -594,6 +594,9 @@ fn sync_all_parallel(
     })
 }
 
+mod background;
+pub use background::write_in_background;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 
+use rayon::prelude::*;
+
 use super::list::{ChunkList, Level, Piece};
 use crate::id::ObjectId;
 use crate::object::{Kind, Object, ObjectError, verify};
@@ -40,20 +42,32 @@ pub enum ReadError<E> {
     Write(#[source] io::Error),
 }
 
-/// Ask `fetch` for `ids` and return the objects in the same order, each checked against its id.
+/// Ask `fetch` for `ids` and return the objects in the same order, each checked against its id
+/// (hashed once here: what comes back is known by its hash, so callers need not hash again).
 fn fetch_checked<E>(
     fetch: &mut Fetch<'_, E>,
     ids: &[ObjectId],
 ) -> Result<Vec<Object>, ReadError<E>> {
-    let mut unique: Vec<ObjectId> = ids.to_vec();
-    unique.sort_unstable();
-    unique.dedup();
-    let mut got: HashMap<ObjectId, Object> = HashMap::with_capacity(unique.len());
-    for object in fetch(&unique).map_err(ReadError::Source)? {
-        got.insert(object.id(), object);
+    // Where each id is last wanted: its object moves there, earlier repeats get copies.
+    let mut last: HashMap<ObjectId, usize> = HashMap::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        last.insert(*id, i);
     }
+    let mut unique: Vec<ObjectId> = last.keys().copied().collect();
+    unique.sort_unstable();
+    let objects = fetch(&unique).map_err(ReadError::Source)?;
+    // A batch of chunks is megabytes: hashed on every core.
+    let mut got: HashMap<ObjectId, Object> = objects.into_par_iter().map(|o| (o.id(), o)).collect();
     ids.iter()
-        .map(|id| got.get(id).cloned().ok_or(ReadError::NotSent(*id)))
+        .enumerate()
+        .map(|(i, id)| {
+            let object = if last[id] == i {
+                got.remove(id)
+            } else {
+                got.get(id).cloned()
+            };
+            object.ok_or(ReadError::NotSent(*id))
+        })
         .collect()
 }
 
@@ -172,7 +186,15 @@ fn write_chunks<E>(
         let ids: Vec<ObjectId> = batch.iter().map(|p| p.id).collect();
         let objects = fetch_checked(fetch, &ids)?;
         for (piece, object) in batch.iter().zip(&objects) {
-            verify(piece.id, object.kind, Kind::Blob, &object.bytes)?;
+            // Its hash was checked as it arrived.
+            if object.kind != Kind::Blob {
+                return Err(ObjectError::WrongKind {
+                    id: piece.id,
+                    expected: Kind::Blob,
+                    actual: object.kind,
+                }
+                .into());
+            }
             if object.bytes.len() as u64 != piece.len {
                 return Err(ReadError::Length {
                     id: piece.id,

@@ -11,7 +11,7 @@ use super::Blobs;
 use crate::apply::FetchError;
 use crate::content::chunker::Layout;
 use crate::content::{CHUNKED_FROM, ReadError, content_id, plan_reader, write_content};
-use crate::fsutil::WriteBehind;
+use crate::fsutil::{WriteBehind, write_in_background};
 use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
 use crate::object::{Kind, Object};
@@ -185,15 +185,10 @@ impl Blobs<'_> {
             .older
             .get(&id)
             .and_then(|p| Older::open(&p.to_fs_path(self.root)));
-        let mut out = WriteBehind::new(out);
-        download(
-            self.hub,
-            id,
-            older.as_ref(),
-            &mut out,
-            self.stats,
-            self.progress,
-        )
+        let (hub, stats, progress) = (self.hub, &mut *self.stats, self.progress);
+        write_in_background(WriteBehind::new(out), |out| {
+            download(hub, id, older.as_ref(), out, stats, progress)
+        })?
         .map_err(fetch_error)?;
         Ok(())
     }
@@ -216,8 +211,11 @@ pub(super) fn stage_one(
         }))
     };
     let file = File::create(path).map_err(io)?;
-    let mut out = io::BufWriter::with_capacity(1 << 20, file);
-    match download(hub, id, older, &mut out, stats, progress) {
+    let downloaded = write_in_background(WriteBehind::new(file), |out| {
+        download(hub, id, older, out, stats, progress)
+    })
+    .map_err(io)?;
+    match downloaded {
         Ok(_) => {}
         Err(ReadError::Source(e)) => return Err(e.into()),
         Err(ReadError::Write(e)) => return Err(io(e)),
@@ -228,6 +226,5 @@ pub(super) fn stage_one(
             });
         }
     }
-    out.flush().map_err(io)?;
     Ok(())
 }

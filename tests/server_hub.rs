@@ -338,3 +338,89 @@ fn a_waiting_device_learns_of_a_new_head_at_once_and_hub_folders_are_served_as_t
         (200, json!({"head": second.id().to_hex()}))
     );
 }
+
+/// A large file's upload (`x-vault-upload`): its batches are stored only when committed, a bad
+/// upload name is refused with nothing stored, and committing an upload the server does not
+/// know (it restarted) says so instead of pretending.
+#[test]
+fn an_upload_in_parts_is_stored_at_its_commit_and_bad_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_user(&data, "alice");
+    let server = Server::start(&data, &[]);
+    let alice = Device::login(&server, "alice");
+    assert_eq!(alice.json("PUT", "/vaults/big", None).0, 201);
+    let chunk = |n: u8| Object {
+        kind: Kind::Blob,
+        bytes: vec![n; 100_000],
+    };
+    let (a, b) = (chunk(1), chunk(2));
+    let part = |name: &str, o: &Object| {
+        let (status, bytes) = alice.send(
+            client()
+                .post(format!("{}/vaults/big/objects", alice.base))
+                .header("content-type", vault::wire::CONTENT_TYPE)
+                .header("x-vault-upload", name)
+                .body(vault::wire::encode(std::slice::from_ref(o))),
+        );
+        (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+    };
+    let missing = |objects: &[&Object]| {
+        let (status, body) = alice.json(
+            "POST",
+            "/vaults/big/missing",
+            Some(json!({"ids": ids(objects)})),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["missing"].as_array().unwrap().len()
+    };
+
+    let name = "0123456789abcdef0123456789abcdef";
+    let (status, body) = part(name, &a);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["upload"], true);
+    let (status, _) = part(name, &b);
+    assert_eq!(status, 200);
+    assert_eq!(missing(&[&a, &b]), 2, "not stored before the commit");
+    let commit = |name: &str| {
+        alice.json(
+            "POST",
+            "/vaults/big/objects/commit",
+            Some(json!({"upload": name})),
+        )
+    };
+    let (status, body) = commit(name);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(missing(&[&a, &b]), 0);
+
+    // A name that could be a path, or is not one at all: refused, nothing kept.
+    let c = chunk(3);
+    for bad in ["../../packs/x", "short", "UPPER-CASE-NAME"] {
+        let (status, body) = part(bad, &c);
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    assert_eq!(missing(&[&c]), 1);
+
+    // The server restarts between a part and the commit: the commit is refused with what
+    // to do, and the part was not stored.
+    assert_eq!(part("fedcba9876543210fedcba9876543210", &c).0, 200);
+    server.stop();
+    let server = Server::start(&data, &[]);
+    let alice = Device::login(&server, "alice");
+    let (status, body) = alice.json(
+        "POST",
+        "/vaults/big/objects/commit",
+        Some(json!({"upload": "fedcba9876543210fedcba9876543210"})),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("sync again"),
+        "{body}"
+    );
+    let (_, body) = alice.json(
+        "POST",
+        "/vaults/big/missing",
+        Some(json!({"ids": ids(&[&c])})),
+    );
+    assert_eq!(body["missing"].as_array().unwrap().len(), 1);
+}

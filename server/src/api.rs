@@ -359,6 +359,12 @@ pub const ROUTES: &[Route] = &[
         true,
         Takes::Json,
     ),
+    route(
+        "POST",
+        "/api/v1/vaults/{vault}/objects/commit",
+        true,
+        Takes::Json,
+    ),
     Route {
         query: &["full"],
         ..route("GET", "/api/v1/vaults/{vault}/tree", true, Takes::Nothing)

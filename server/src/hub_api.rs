@@ -41,6 +41,8 @@ pub struct OpenVault {
     changed: watch::Sender<Option<ObjectId>>,
     /// A background compaction of this vault is running (at most one at a time).
     compacting: std::sync::atomic::AtomicBool,
+    /// Large files being uploaded, request after request (`crate::uploads`).
+    uploads: crate::uploads::Uploads,
 }
 
 impl OpenVault {
@@ -124,12 +126,15 @@ impl Vaults {
                 "you have no vault `{vault}` on this server; upload the vault this device has to it, creating it, with `syncd hub set URL --vault-name {vault}`"
             )));
         }
-        let hub = FolderHub::open(&folder).map_err(hub_error)?;
+        let hub = FolderHub::open(&folder)
+            .map_err(hub_error)?
+            .with_stream_pack_bytes(crate::uploads::COMMIT_BYTES);
         let head = hub.head().map_err(hub_error)?;
         let opened = Arc::new(OpenVault {
             hub,
             changed: watch::Sender::new(head),
             compacting: Default::default(),
+            uploads: Default::default(),
         });
         Ok((
             lock(&self.open).entry(key).or_insert(opened).clone(),
@@ -288,6 +293,7 @@ pub(crate) fn endpoint(method: &str, path: &str) -> Option<MethodRouter<Arc<AppS
         ("POST", "/api/v1/vaults/{vault}/missing") => post(missing),
         ("POST", "/api/v1/vaults/{vault}/objects") => post(upload),
         ("POST", "/api/v1/vaults/{vault}/objects/fetch") => post(download),
+        ("POST", "/api/v1/vaults/{vault}/objects/commit") => post(commit_upload),
         ("GET", "/api/v1/vaults/{vault}/tree") => get(tree),
         ("GET", "/api/v1/vaults/{vault}/changes") => get(changes),
         _ => return None,
@@ -345,15 +351,66 @@ async fn upload(
     State(state): State<Arc<AppState>>,
     Auth(me): Auth,
     ApiPath(vault): ApiPath<String>,
+    headers: axum::http::HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let upload = match headers.get(crate::uploads::UPLOAD_HEADER) {
+        None => None,
+        Some(value) => match value.to_str() {
+            Ok(name) if crate::uploads::valid_name(name) => Some(name.to_string()),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "header {}: an upload's name is 8 to 64 of 0-9, a-z and -",
+                    crate::uploads::UPLOAD_HEADER
+                )));
+            }
+        },
+    };
     let objects = vault::wire::decode(&body).map_err(ApiError::bad_request)?;
     let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let count = objects.len();
-    // Stored as one pack, made durable before the answer: an upload cut off by a crash or a
-    // shutdown leaves no part of itself.
-    on_vault(v, move |v| v.hub.put(&objects)).await?;
-    Ok(Json(serde_json::json!({ "stored": count })))
+    match upload {
+        // Part of a large file's upload: durable at its commit (or every 256 MiB).
+        Some(name) => {
+            let held = on_vault(v, move |v| v.uploads.append(&v.hub, &name, objects)).await?;
+            Ok(Json(
+                serde_json::json!({ "stored": count, "upload": true, "upload_bytes": held }),
+            ))
+        }
+        // Stored as one pack, made durable before the answer: an upload cut off by a crash or
+        // a shutdown leaves no part of itself.
+        None => {
+            on_vault(v, move |v| v.hub.put(&objects)).await?;
+            Ok(Json(serde_json::json!({ "stored": count })))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CommitBody {
+    upload: String,
+}
+
+async fn commit_upload(
+    State(state): State<Arc<AppState>>,
+    Auth(me): Auth,
+    ApiPath(vault): ApiPath<String>,
+    ApiJson(body): ApiJson<CommitBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let v = state.vaults().get(state.data(), &me.user, &vault)?;
+    let name = body.upload;
+    let done = tokio::task::spawn_blocking(move || v.uploads.commit(&v.hub, &name))
+        .await
+        .map_err(ApiError::internal)?;
+    match done {
+        Ok(()) => Ok(Json(serde_json::json!({ "committed": true }))),
+        Err(crate::uploads::CommitError::Unknown) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "upload lost",
+            "this upload is not open on the server any more (it restarted, or waited over an hour); sync again to send what it lacks",
+        )),
+        Err(crate::uploads::CommitError::Hub(e)) => Err(hub_error(e)),
+    }
 }
 
 async fn download(

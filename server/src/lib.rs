@@ -17,6 +17,7 @@ mod objects_body;
 mod retention;
 pub mod serve;
 mod tls_check;
+pub mod uploads;
 mod web_backend;
 
 use std::process::ExitCode;

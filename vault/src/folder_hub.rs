@@ -34,7 +34,7 @@ use crate::store::{PackStore, StoreError};
 mod lists;
 mod stream;
 
-pub use stream::STREAM_PACK_BYTES;
+pub use stream::{STREAM_PACK_BYTES, UploadPack};
 
 /// Shared test suite for every [`Hub`] implementation.
 #[cfg(any(test, feature = "test-support"))]
@@ -160,9 +160,9 @@ impl FolderHub {
         })
     }
 
-    /// This handle's upload streams commit a pack every `bytes` instead of
-    /// [`STREAM_PACK_BYTES`] (for tests of cut-off uploads with small files).
-    #[doc(hidden)]
+    /// This handle's uploads commit a pack every `bytes` instead of [`STREAM_PACK_BYTES`]:
+    /// `vault-server` commits more often, as a connection cut off midway is common there and
+    /// what was committed is not sent again.
     pub fn with_stream_pack_bytes(mut self, bytes: u64) -> FolderHub {
         self.stream_pack_bytes = bytes;
         self
@@ -745,7 +745,10 @@ impl Hub for FolderHub {
     }
 
     fn put_stream(&self) -> Box<dyn PutStream + '_> {
-        Box::new(stream::FolderPutStream::new(self))
+        Box::new(stream::FolderPutStream {
+            hub: self,
+            upload: UploadPack::default(),
+        })
     }
 
     /// The time the hub folder's filesystem stamps on a file created there now: the file

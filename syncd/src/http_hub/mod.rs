@@ -16,13 +16,21 @@ use reqwest::StatusCode;
 use reqwest::blocking::{RequestBuilder, Response};
 use serde::Deserialize;
 use serde_json::json;
-use vault::hub::{CasOutcome, Hub, HubError};
+use vault::hub::{CasOutcome, Hub, HubError, PutStream};
 use vault::id::ObjectId;
 use vault::object::Object;
 
 mod server;
+mod upload;
+
+/// The request header naming the upload a batch belongs to (`vault-server`'s `uploads`).
+const UPLOAD_HEADER: &str = "x-vault-upload";
 
 pub use server::{Credentials, Failure, Server, WhoAmI};
+
+/// Upload bodies up to this size are encoded into one buffer; larger ones (a whole blob an
+/// older version stored) are streamed through a pipe, so memory never holds them twice.
+const COPIED_BODY_BYTES: u64 = 16 << 20;
 
 /// Ids per `missing` request: bodies stay far below any server's limit.
 const IDS_PER_REQUEST: usize = 20_000;
@@ -41,6 +49,14 @@ struct MissingBody {
 struct CasAnswer {
     updated: bool,
     head: Option<String>,
+}
+
+/// The answer to an upload request: `upload` is true when the objects went to an upload that
+/// needs its commit (servers from before uploads do not say it, and store every batch).
+#[derive(Deserialize, Default)]
+struct StoredAnswer {
+    #[serde(default)]
+    upload: bool,
 }
 
 #[derive(Deserialize)]
@@ -119,6 +135,51 @@ impl HttpHub {
         self.server.parse(res).map_err(relogin_hint)
     }
 
+    /// Upload `objects` in one request (to the upload `upload`, if named); the server's answer.
+    fn send_objects(
+        &self,
+        objects: &[Object],
+        upload: Option<&str>,
+    ) -> Result<StoredAnswer, HubError> {
+        if objects.is_empty() {
+            return Ok(StoredAnswer::default());
+        }
+        let len = vault::wire::encoded_len(objects);
+        let post = |body: reqwest::blocking::Body| {
+            let req = self
+                .server
+                .client
+                .post(format!("{}/objects", self.base))
+                .header(reqwest::header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)
+                .body(body);
+            match upload {
+                Some(name) => req.header(UPLOAD_HEADER, name),
+                None => req,
+            }
+        };
+        if len <= COPIED_BODY_BYTES {
+            // One buffer handed over whole: far fewer wake-ups than a pipe read in small
+            // pieces (the batches of a large file's chunks are all this small).
+            let req = post(vault::wire::encode(objects).into());
+            let res = self.send(req).map_err(|e| too_large_hint(e, len))?;
+            return self.parse(res);
+        }
+        // The body is written into a pipe by a thread that borrows the objects, so the
+        // upload never holds a second copy of them (a 50 MiB attachment stays 50 MiB).
+        let (reader, writer) = std::io::pipe().map_err(|e| HubError::Unreachable {
+            hub: self.server.url.clone(),
+            detail: format!("cannot make a pipe for the upload: {e}"),
+        })?;
+        let req = post(reqwest::blocking::Body::sized(reader, len));
+        std::thread::scope(|scope| {
+            // A failed write means the request ended early (refused, cut off): its own error
+            // says why, so the writer's is not needed.
+            scope.spawn(move || vault::wire::encode_to(writer, objects));
+            let res = self.send(req).map_err(|e| too_large_hint(e, len))?;
+            self.parse(res)
+        })
+    }
+
     fn id_of(&self, text: Option<String>) -> Result<Option<ObjectId>, HubError> {
         text.map(|t| parse_id(&self.server.url, &t)).transpose()
     }
@@ -178,31 +239,15 @@ impl Hub for HttpHub {
     }
 
     fn put(&self, objects: &[Object]) -> Result<(), HubError> {
-        if objects.is_empty() {
-            return Ok(());
-        }
-        // The body is written into a pipe by a thread that borrows the objects, so the
-        // upload never holds a second copy of them (a 50 MiB attachment stays 50 MiB).
-        let (reader, writer) = std::io::pipe().map_err(|e| HubError::Unreachable {
-            hub: self.server.url.clone(),
-            detail: format!("cannot make a pipe for the upload: {e}"),
-        })?;
-        let len = vault::wire::encoded_len(objects);
-        let body = reqwest::blocking::Body::sized(reader, len);
-        let req = self
-            .server
-            .client
-            .post(format!("{}/objects", self.base))
-            .header(reqwest::header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)
-            .body(body);
-        std::thread::scope(|scope| {
-            // A failed write means the request ended early (refused, cut off): its own error
-            // says why, so the writer's is not needed.
-            scope.spawn(move || vault::wire::encode_to(writer, objects));
-            let res = self.send(req).map_err(|e| too_large_hint(e, len))?;
-            self.ok(res)?;
-            Ok(())
-        })
+        self.send_objects(objects, None).map(drop)
+    }
+
+    /// A large file's chunks go to one upload on the server (`x-vault-upload`), stored in
+    /// large packs and made durable by the commit at the end (or every 256 MiB), instead of
+    /// one pack and one fsync per request. A server from before uploads stores each batch
+    /// durably as it comes, and its answer says so: then there is nothing to commit.
+    fn put_stream(&self) -> Box<dyn PutStream + '_> {
+        Box::new(upload::HttpUpload::new(self))
     }
 
     fn get(&self, ids: &[ObjectId]) -> Result<Vec<Object>, HubError> {

@@ -19,9 +19,11 @@ use std::path::PathBuf;
 use crate::id::ObjectId;
 use crate::store::packs_to_merge;
 
-/// Packs keeping at least this many bytes are left out of merging (see the module docs). Below
-/// the 256 MiB a folder hub's upload stream commits at, above what rounds of notes make.
-pub const LARGE_PACK_BYTES: u64 = 64 << 20;
+/// Packs keeping at least this many bytes are left out of merging (see the module docs): what
+/// a large file's upload commits at (16 MiB through a server, 256 MiB to a folder hub), above
+/// a round's packs of notes (at most 8 MiB each). Merged packs of notes that reach it stay as
+/// they are too, so their number grows with the vault's bytes (one per 16 MiB), not its age.
+pub const LARGE_PACK_BYTES: u64 = 16 << 20;
 
 /// One pack in `packs/`, as the survey found it.
 #[derive(Debug, Clone)]

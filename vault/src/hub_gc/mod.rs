@@ -180,18 +180,39 @@ pub struct Quiet;
 impl GcProgress for Quiet {}
 
 /// Whether a folder hub's `packs/` holds more than [`AUTO_ABOVE`] packs smaller than
-/// [`LARGE_PACK_BYTES`] (those are never merged): one listing and a stat per pack, the check
-/// a round makes after it publishes.
+/// [`LARGE_PACK_BYTES`] (those are never merged), or `packs/retired/` a pack retired longer
+/// than [`DEFAULT_GRACE`] ago (else a hub that stopped growing would keep its last
+/// compaction's retired packs until it grew again): a listing of each and a stat per pack,
+/// the check a round makes after it publishes.
 pub fn worth_compacting(hub_root: &Path) -> bool {
-    let Ok(entries) = fs::read_dir(hub_root.join("packs")) else {
+    let packs = hub_root.join("packs");
+    let Ok(entries) = fs::read_dir(&packs) else {
         return false;
     };
-    entries
+    let many = entries
         .flatten()
         .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".pack")))
         .filter(|e| e.metadata().is_ok_and(|m| m.len() < LARGE_PACK_BYTES))
         .nth(AUTO_ABOVE)
-        .is_some()
+        .is_some();
+    many || retired_expired(
+        &packs,
+        unix_secs(SystemTime::now()),
+        DEFAULT_GRACE.as_secs(),
+    )
+}
+
+/// Whether `packs/retired/` holds a pack retired at least `grace_secs` before `now_secs`.
+fn retired_expired(packs: &Path, now_secs: u64, grace_secs: u64) -> bool {
+    let Ok(entries) = fs::read_dir(packs.join(RETIRED_DIR)) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        e.file_name()
+            .to_str()
+            .and_then(pack_io::parse_retired)
+            .is_some_and(|(_, secs)| secs.saturating_add(grace_secs) <= now_secs)
+    })
 }
 
 /// Compact `hub_root` if [`worth_compacting`]; `None` when it was not. For the rounds and

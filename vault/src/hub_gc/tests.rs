@@ -275,6 +275,34 @@ fn retired_packs_are_deleted_once_past_the_grace() {
     assert_eq!(fs::read_dir(&retired).unwrap().count(), 1);
 }
 
+/// A hub that stopped growing still loses its retired packs once they are past the grace:
+/// the check after a publish finds them, without waiting for 16 new packs.
+#[test]
+fn the_check_after_a_publish_finds_expired_retired_packs_on_a_quiet_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("hub");
+    FolderHub::open(&root).unwrap();
+    let retired = root.join("packs").join(RETIRED_DIR);
+    fs::create_dir_all(&retired).unwrap();
+    let hash = ObjectId::of(b"p").to_hex();
+    let now = unix_secs(SystemTime::now());
+    let young = retired.join(pack_io::retired_name(&hash, now - 60));
+    fs::write(&young, b"young").unwrap();
+    assert!(!worth_compacting(&root), "within the grace: nothing to do");
+    fs::write(
+        retired.join(pack_io::retired_name(&hash, now - 7200)),
+        b"old",
+    )
+    .unwrap();
+    assert!(worth_compacting(&root));
+    let r = compact_if_worthwhile(&root)
+        .unwrap()
+        .expect("it was worth it");
+    assert_eq!(r.retired_deleted, 1);
+    assert!(young.exists());
+    assert!(!worth_compacting(&root));
+}
+
 #[test]
 fn not_a_hub_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -182,7 +182,8 @@ fn with_valid_body(req: RequestBuilder, route: &Route) -> RequestBuilder {
         Takes::Nothing => req,
         Takes::Json => json_body(
             req,
-            &json!({"ids": [], "old": null, "new": "0".repeat(64)}).to_string(),
+            &json!({"ids": [], "old": null, "new": "0".repeat(64), "upload": "0123456789abcdef"})
+                .to_string(),
         ),
         Takes::Objects => req
             .header(CONTENT_TYPE, vault::wire::CONTENT_TYPE)

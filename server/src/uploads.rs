@@ -17,8 +17,12 @@ use vault::hub::HubError;
 use vault::id::ObjectId;
 use vault::object::Object;
 
-/// The request header naming the upload a batch of objects belongs to.
-pub const UPLOAD_HEADER: &str = "x-vault-upload";
+pub use vault::wire::UPLOAD_HEADER;
+
+/// At most this many uploads are open per vault: one more closes the one idle longest (its
+/// device's commit is then refused, and its next round sends what is missing), so no account
+/// can pile up temp files and buffers on the server.
+pub const MAX_OPEN: usize = 8;
 
 /// An upload's pack is made durable every this many bytes: a device whose connection drops
 /// midway sends again at most this much (a folder hub, where that is rare, commits every
@@ -69,6 +73,16 @@ impl Uploads {
         };
         let mut map = self.open.lock().unwrap_or_else(|p| p.into_inner());
         map.insert(name.to_string(), open);
+        while map.len() > MAX_OPEN {
+            let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, o)| o.touched)
+                .map(|(name, _)| name.clone())
+            else {
+                break;
+            };
+            map.remove(&oldest);
+        }
     }
 
     /// Add `objects` (hashed here: a device is not trusted with ids) to upload `name`, opening
@@ -138,5 +152,40 @@ mod tests {
             uploads.commit(&hub, "upload-one"),
             Err(CommitError::Unknown)
         ));
+    }
+
+    /// One upload more than [`MAX_OPEN`] closes the one idle longest; the others stay.
+    #[test]
+    fn too_many_open_uploads_close_the_oldest() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = FolderHub::open(&dir.path().join("v")).unwrap();
+        let uploads = Uploads::default();
+        let names: Vec<String> = (0..=MAX_OPEN).map(|n| format!("upload-{n:04}")).collect();
+        for (n, name) in names.iter().enumerate() {
+            let object = Object {
+                kind: vault::object::Kind::Blob,
+                bytes: vec![n as u8; 100],
+            };
+            uploads.append(&hub, name, vec![object]).unwrap();
+        }
+        assert_eq!(uploads.open_count(), MAX_OPEN);
+        assert!(matches!(
+            uploads.commit(&hub, &names[0]),
+            Err(CommitError::Unknown)
+        ));
+        for name in &names[1..] {
+            assert!(uploads.commit(&hub, name).is_ok());
+        }
+        let temps = std::fs::read_dir(dir.path().join("v/packs"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".vault-tmp")
+            })
+            .count();
+        assert_eq!(temps, 0, "the closed upload's temp file went with it");
     }
 }

@@ -25,6 +25,9 @@ pub const HEADER_LEN: usize = 1 + 1 + 8;
 pub const ENCODING_RAW: u8 = 0;
 /// MIME type of an object stream.
 pub const CONTENT_TYPE: &str = "application/vnd.vault-sync.objects";
+/// The request header naming the upload an object stream belongs to (a large file's chunks,
+/// stored at the upload's commit; docs/protocol.md).
+pub const UPLOAD_HEADER: &str = "x-vault-upload";
 
 /// Why an object stream was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

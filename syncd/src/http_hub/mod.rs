@@ -23,9 +23,6 @@ use vault::object::Object;
 mod server;
 mod upload;
 
-/// The request header naming the upload a batch belongs to (`vault-server`'s `uploads`).
-const UPLOAD_HEADER: &str = "x-vault-upload";
-
 pub use server::{Credentials, Failure, Server, WhoAmI};
 
 /// Upload bodies up to this size are encoded into one buffer; larger ones (a whole blob an
@@ -153,7 +150,7 @@ impl HttpHub {
                 .header(reqwest::header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)
                 .body(body);
             match upload {
-                Some(name) => req.header(UPLOAD_HEADER, name),
+                Some(name) => req.header(vault::wire::UPLOAD_HEADER, name),
                 None => req,
             }
         };

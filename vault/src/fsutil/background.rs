@@ -123,11 +123,9 @@ mod tests {
         }
         let err = write_in_background(Full, |w| {
             for _ in 0..10 {
-                if let Err(e) = w.write_all(&vec![7u8; 3 << 20]) {
-                    return Err(e);
-                }
+                w.write_all(&vec![7u8; 3 << 20])?;
             }
-            Ok(())
+            Ok::<(), io::Error>(())
         })
         .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::StorageFull);

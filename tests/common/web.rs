@@ -351,9 +351,23 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no element `{css}` at {}: {e}", self.url()))
     }
 
+    /// The text of the element `css` selects. The page's script may replace that element
+    /// between finding and reading it (search results re-rendered as they arrive): a stale
+    /// element is found again, a few times at most.
     pub fn text(&self, css: &str) -> String {
-        let el = self.find(css);
-        self.rt.block_on(el.text()).unwrap()
+        let mut tries = 0;
+        loop {
+            let el = self.find(css);
+            match self.rt.block_on(el.text()) {
+                Ok(text) => return text,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("reading `{css}` again: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("cannot read `{css}` at {}: {e}", self.url()),
+            }
+        }
     }
 
     pub fn click(&self, css: &str) {

@@ -255,15 +255,20 @@ fn a_reader_that_listed_the_packs_before_a_compaction_reads_on() {
     assert_eq!(reader.cas_head(head, id).unwrap(), CasOutcome::Updated);
 }
 
+/// A new hub at `root` with an empty `packs/retired/`, which it returns.
+fn hub_with_retired_dir(root: &Path) -> std::path::PathBuf {
+    FolderHub::open(root).unwrap();
+    let retired = root.join("packs").join(RETIRED_DIR);
+    fs::create_dir_all(&retired).unwrap();
+    retired
+}
+
 #[test]
 fn retired_packs_are_deleted_once_past_the_grace() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("hub");
-    FolderHub::open(&root).unwrap();
-    let retired = root.join("packs").join(RETIRED_DIR);
-    fs::create_dir_all(&retired).unwrap();
-    let hash = ObjectId::of(b"p").to_hex();
-    let now = unix_secs(SystemTime::now());
+    let retired = hub_with_retired_dir(&root);
+    let (hash, now) = (ObjectId::of(b"p").to_hex(), unix_secs(SystemTime::now()));
     fs::write(
         retired.join(pack_io::retired_name(&hash, now - 7200)),
         b"old",
@@ -281,11 +286,8 @@ fn retired_packs_are_deleted_once_past_the_grace() {
 fn the_check_after_a_publish_finds_expired_retired_packs_on_a_quiet_hub() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("hub");
-    FolderHub::open(&root).unwrap();
-    let retired = root.join("packs").join(RETIRED_DIR);
-    fs::create_dir_all(&retired).unwrap();
-    let hash = ObjectId::of(b"p").to_hex();
-    let now = unix_secs(SystemTime::now());
+    let retired = hub_with_retired_dir(&root);
+    let (hash, now) = (ObjectId::of(b"p").to_hex(), unix_secs(SystemTime::now()));
     let young = retired.join(pack_io::retired_name(&hash, now - 60));
     fs::write(&young, b"young").unwrap();
     assert!(!worth_compacting(&root), "within the grace: nothing to do");

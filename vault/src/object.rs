@@ -364,43 +364,58 @@ pub fn flatten_noting<E>(
 where
     E: From<ObjectError>,
 {
-    let mut out = FlatTree::new();
-    let mut stack: Vec<(Option<VaultPath>, ObjectId, usize)> = vec![(None, root, 0)];
-    while let Some((prefix, id, depth)) = stack.pop() {
-        if depth > MAX_TREE_DEPTH {
-            return Err(ObjectError::TooDeep(MAX_TREE_DEPTH).into());
+    // Gathered in a vector in path order (nearly: `a/b` sorts after `a.md`) and then built
+    // into the map at once, which packs its nodes full: inserted one by one, out of order, a
+    // 100,000-file tree took 13 MiB instead of 7.
+    let mut out = Vec::new();
+    flatten_into(None, root, 0, load, skipped, &mut out)?;
+    Ok(out.into_iter().collect())
+}
+
+/// The files under the tree `id` (at `prefix`, `depth` below the root), in name order, each
+/// folder's files where its name puts them.
+fn flatten_into<E>(
+    prefix: Option<&VaultPath>,
+    id: ObjectId,
+    depth: usize,
+    load: &mut dyn FnMut(ObjectId) -> Result<Tree, E>,
+    skipped: &mut Vec<VaultPath>,
+    out: &mut Vec<(VaultPath, FileMeta)>,
+) -> Result<(), E>
+where
+    E: From<ObjectError>,
+{
+    if depth > MAX_TREE_DEPTH {
+        return Err(ObjectError::TooDeep(MAX_TREE_DEPTH).into());
+    }
+    let tree = load(id)?;
+    for (name, entry) in tree.entries {
+        if let Some(folder) = prefix
+            && crate::paths::is_state_dir(&name)
+        {
+            if !skipped.contains(folder) {
+                skipped.push(folder.clone());
+            }
+            continue;
         }
-        let tree = load(id)?;
-        for (name, entry) in tree.entries {
-            if let Some(folder) = &prefix
-                && crate::paths::is_state_dir(&name)
-            {
-                if !skipped.contains(folder) {
-                    skipped.push(folder.clone());
-                }
-                continue;
-            }
-            let path = match &prefix {
-                None => VaultPath::new(&name),
-                Some(p) => p.join(&name),
-            }
-            .map_err(ObjectError::from)?;
-            if prefix.is_none() && name.eq_ignore_ascii_case(STATE_DIR) {
-                return Err(ObjectError::BadName(PathError::StateDir(name)).into());
-            }
-            match entry {
-                EntryKind::File(meta) => {
-                    out.insert(path, meta);
-                }
-                EntryKind::Dir(sub) => stack.push((Some(path), sub, depth + 1)),
-            }
+        let path = match prefix {
+            None => VaultPath::new(&name),
+            Some(p) => p.join(&name),
+        }
+        .map_err(ObjectError::from)?;
+        if prefix.is_none() && name.eq_ignore_ascii_case(STATE_DIR) {
+            return Err(ObjectError::BadName(PathError::StateDir(name)).into());
+        }
+        match entry {
+            EntryKind::File(meta) => out.push((path, meta)),
+            EntryKind::Dir(sub) => flatten_into(Some(&path), sub, depth + 1, load, skipped, out)?,
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 mod build;
-pub use build::build_trees;
+pub use build::{build_trees, root_tree};
 
 #[cfg(test)]
 mod tests {

@@ -121,6 +121,12 @@ impl Scan {
         })
     }
 
+    /// Drop [`Scan::files`] if it was built (it is built again if asked for): a caller done
+    /// with it frees its memory while keeping the scan.
+    pub fn forget_files(&mut self) {
+        self.files.take();
+    }
+
     /// [`Scan::files`] if something asked for it already (then it is cheaper to compare with
     /// than the entries, which may first need sorting).
     pub fn files_if_built(&self) -> Option<&FlatTree> {

@@ -82,7 +82,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::filestat::FileStat;
-use crate::fsutil::write_replace;
+use crate::fsutil::TempFile;
 use crate::id::ObjectId;
 use crate::object::{FileMeta, FlatTree};
 use crate::paths::VaultPath;
@@ -278,7 +278,12 @@ impl StatCache {
     /// was true when taken and a file changed since has another stat. An fsync of a 2 MiB file
     /// on every round would cost more than the rest of an edit's round.
     pub fn save(&self, path: &Path) -> Result<(), StatCacheError> {
-        write_replace(path, &self.encode()).map_err(|source| StatCacheError {
+        let write = || {
+            let mut tmp = TempFile::beside(path)?;
+            self.encode_to(tmp.file())?;
+            tmp.rename_unsynced(path)
+        };
+        write().map_err(|source| StatCacheError {
             path: path.to_path_buf(),
             source,
         })
@@ -375,6 +380,12 @@ impl StatCache {
         self.entries.insert(path.as_str(), entry);
     }
 
+    /// Make room for `entries` more entries whose paths take `bytes` bytes (see
+    /// [`table::Table::reserve`]).
+    pub fn reserve(&mut self, entries: usize, bytes: usize) {
+        self.entries.reserve(entries, bytes);
+    }
+
     pub fn remove(&mut self, path: &VaultPath) -> Option<(FileStat, ObjectId)> {
         self.changed();
         self.entries.remove(path.as_str()).map(|e| (e.stat, e.id))
@@ -434,6 +445,12 @@ impl StatCache {
 
     fn update_in_place(&mut self, scan: &Scan) {
         let mut present = scan.hits();
+        // At least this many paths are new (all of them, for a first scan).
+        let new = scan.len().saturating_sub(self.entries.len());
+        if new > 0 {
+            let bytes: usize = scan.examined().map(|(p, _, _)| p.as_str().len()).sum();
+            self.entries.reserve(new, bytes);
+        }
         for (path, stat, id) in scan.examined() {
             let old = self.entries.get(path.as_str());
             if old.is_some() {
@@ -506,37 +523,49 @@ impl StatCache {
         self.horizon_ns
     }
 
+    #[cfg(test)]
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            HEADER_LEN + CHECKSUM_LEN + self.entries.len() * (ENTRY_FIXED_LEN + 40),
-        );
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&self.horizon_ns.to_le_bytes());
-        out.extend_from_slice(self.tree.as_ref().map_or(&[0u8; 32], |t| t.as_bytes()));
-        out.extend_from_slice(self.rules.as_ref().map_or(&[0u8; 32], |t| t.as_bytes()));
-        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
-        for (path, entry) in self.entries.sorted() {
-            let (stat, id) = (&entry.stat, &entry.id);
+        let mut out = Vec::new();
+        self.encode_to(&mut out).expect("writing to memory");
+        out
+    }
+
+    /// Write the encoded cache to `w` as it is encoded, without holding the whole encoding
+    /// (13 MiB at 100,000 files) in memory.
+    fn encode_to(&self, w: &mut impl io::Write) -> io::Result<()> {
+        let mut out = Summed {
+            inner: w,
+            buf: Vec::with_capacity(SUMMED_BUF),
+            sum: blake3::Hasher::new(),
+        };
+        out.put(MAGIC)?;
+        out.put(&VERSION.to_le_bytes())?;
+        out.put(&self.horizon_ns.to_le_bytes())?;
+        out.put(self.tree.as_ref().map_or(&[0u8; 32], |t| t.as_bytes()))?;
+        out.put(self.rules.as_ref().map_or(&[0u8; 32], |t| t.as_bytes()))?;
+        out.put(&(self.entries.len() as u64).to_le_bytes())?;
+        let mut entry = Vec::with_capacity(2 + u16::MAX as usize + ENTRY_FIXED_LEN);
+        for (path, e) in self.entries.sorted() {
+            let (stat, id) = (&e.stat, &e.id);
             let p = path.as_bytes();
             // VaultPath caps paths at 4096 bytes, so the length always fits in a u16.
             let len = u16::try_from(p.len()).unwrap_or(u16::MAX);
-            out.extend_from_slice(&len.to_le_bytes());
-            out.extend_from_slice(&p[..usize::from(len)]);
-            out.extend_from_slice(&stat.size.to_le_bytes());
-            out.extend_from_slice(&stat.mtime_ns.to_le_bytes());
-            out.extend_from_slice(&stat.ctime_ns.to_le_bytes());
-            out.extend_from_slice(&stat.ino.to_le_bytes());
+            entry.clear();
+            entry.extend_from_slice(&len.to_le_bytes());
+            entry.extend_from_slice(&p[..usize::from(len)]);
+            entry.extend_from_slice(&stat.size.to_le_bytes());
+            entry.extend_from_slice(&stat.mtime_ns.to_le_bytes());
+            entry.extend_from_slice(&stat.ctime_ns.to_le_bytes());
+            entry.extend_from_slice(&stat.ino.to_le_bytes());
             let mut flags = if stat.executable { FLAG_EXECUTABLE } else { 0 };
-            if entry.written {
+            if e.written {
                 flags |= FLAG_WRITTEN;
             }
-            out.push(flags);
-            out.extend_from_slice(id.as_bytes());
+            entry.push(flags);
+            entry.extend_from_slice(id.as_bytes());
+            out.put(&entry)?;
         }
-        let sum = blake3::hash(&out);
-        out.extend_from_slice(sum.as_bytes());
-        out
+        out.finish()
     }
 
     /// Decode a cache file; the error says what is wrong, for the warning.
@@ -656,6 +685,41 @@ impl StatCache {
         cache.tree = tree.filter(|_| !dropped);
         cache.rules = rules;
         Ok(cache)
+    }
+}
+
+/// How much [`Summed`] gathers before it hashes and writes: enough for blake3 to hash many
+/// chunks at once, as it does with a whole buffer.
+const SUMMED_BUF: usize = 256 * 1024;
+
+/// A buffered writer that hashes what it writes, for the checksum at the end of the file.
+struct Summed<'w, W: io::Write> {
+    inner: &'w mut W,
+    buf: Vec<u8>,
+    sum: blake3::Hasher,
+}
+
+impl<W: io::Write> Summed<'_, W> {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.buf.len() + bytes.len() > SUMMED_BUF {
+            self.flush_buf()?;
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn flush_buf(&mut self) -> io::Result<()> {
+        self.sum.update(&self.buf);
+        self.inner.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Write what is left and the checksum of everything.
+    fn finish(mut self) -> io::Result<()> {
+        self.flush_buf()?;
+        self.inner.write_all(self.sum.finalize().as_bytes())?;
+        self.inner.flush()
     }
 }
 

@@ -81,7 +81,10 @@ fn take<'a>(cursor: &mut Cursor<'a>, path: &VaultPath) -> Option<&'a FileMeta> {
 /// no comparisons) and patching it costs one copy plus the changes.
 pub(super) fn assemble(local: &FlatTree, changed: &[Changed<'_>], decided: FlatTree) -> FlatTree {
     if local.is_empty() {
-        return decided;
+        // `decided` grew one insert at a time, in path order, which leaves a B-tree's nodes
+        // half full: built again from its sorted entries it takes half the memory (7 instead
+        // of 13 MiB for a first download of 100,000 files).
+        return decided.into_iter().collect();
     }
     let mut merged = local.clone();
     for c in changed {

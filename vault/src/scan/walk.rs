@@ -246,7 +246,9 @@ fn walk_listed<'c>(
     scope: Option<&ScanScope>,
 ) -> Walked<'c> {
     let mut out = Walked::default();
-    let mut files = Vec::new();
+    // Sized once: grown by doubling, the vectors of a 100,000-file vault's folders held up to
+    // twice the room their candidates need until the scan was done with them.
+    let mut files = Vec::with_capacity(listing.entries.len());
     let mut dirs = Vec::new();
     let mut hint = usize::MAX;
     for i in 0..listing.entries.len() {

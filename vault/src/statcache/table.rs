@@ -14,7 +14,8 @@ use super::Entry;
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     start: usize,
-    len: usize,
+    /// A vault path is at most 4096 bytes (`VaultPath`): a `u32` keeps a slot at 96 bytes.
+    len: u32,
     entry: Entry,
     /// False once removed (the path's bytes stay in the buffer until the table is rebuilt).
     live: bool,
@@ -31,7 +32,7 @@ pub(super) struct Table {
 }
 
 fn name_of<'a>(names: &'a str, slot: &Slot) -> &'a str {
-    &names[slot.start..slot.start + slot.len]
+    &names[slot.start..slot.start + slot.len as usize]
 }
 
 impl Table {
@@ -44,6 +45,23 @@ impl Table {
             live: 0,
             hasher: foldhash::fast::RandomState::default(),
         }
+    }
+
+    /// Make room for `entries` more entries whose paths take `bytes` more bytes, so a table
+    /// filled one entry at a time (a first scan, a download's written files) grows once
+    /// instead of doubling: a doubling holds the old and the new vector at once, and leaves
+    /// up to half of the new one unused.
+    pub fn reserve(&mut self, entries: usize, bytes: usize) {
+        self.names.reserve(bytes);
+        self.slots.reserve(entries);
+        let Table {
+            names,
+            slots,
+            index,
+            hasher,
+            ..
+        } = self;
+        index.reserve(entries, |&i| hasher.hash_one(name_of(names, &slots[i])));
     }
 
     fn find(&self, path: &str) -> Option<usize> {
@@ -104,7 +122,7 @@ impl Table {
         names.push_str(path);
         slots.push(Slot {
             start,
-            len: path.len(),
+            len: u32::try_from(path.len()).expect("a vault path is at most 4096 bytes"),
             entry,
             live: true,
         });

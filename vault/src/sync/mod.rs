@@ -276,15 +276,31 @@ pub fn sync(
     let started = std::time::Instant::now();
     let _lock = vault.lock(opts.lock_wait)?;
     let result = check_clock(hub).and_then(|()| round::Round::new(vault, hub, opts)?.run());
+    if result.as_ref().is_ok_and(|r| r.snapshot_created) {
+        // Housekeeping after a publish (a folder hub merging its packs), once the round and
+        // everything it held (the scan, the trees, the stat cache: tens of MiB at 100,000
+        // files) is gone, so the two never add up.
+        hub.after_publish();
+    }
     let result = result.map(|mut report| {
         report.stats.duration_ms = started.elapsed().as_millis() as u64;
         report
     });
+    let mut result = result;
+    // The record never holds the paths the round touched (not serialised, and 10 MiB after a
+    // first download of 100,000 files): set aside while the report is copied.
+    let touched = result
+        .as_mut()
+        .map(|r| std::mem::take(&mut r.touched))
+        .unwrap_or_default();
     let record = LastSync {
         time_ns: crate::statcache::now_ns(),
         report: result.as_ref().ok().cloned(),
         error: result.as_ref().err().map(|e| e.to_string()),
     };
+    if let Ok(report) = result.as_mut() {
+        report.touched = touched;
+    }
     let path = vault.last_sync_path();
     let written = serde_json::to_vec_pretty(&record)
         .map_err(std::io::Error::other)

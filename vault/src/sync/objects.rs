@@ -30,9 +30,12 @@ const TREE_BATCH: usize = 1024;
 pub(super) struct History<'a> {
     pub store: PackStore,
     pub hub: &'a dyn Hub,
-    /// Fetched from the hub and not yet written to the local store.
+    /// Fetched from the hub (or made by this round) and not yet written to the local store.
     fresh: Vec<Object>,
-    fresh_ids: HashSet<ObjectId>,
+    /// Where each of `fresh` is in it.
+    fresh_ids: HashMap<ObjectId, usize>,
+    /// Trees [`History::flat`] loaded for its walk, and hands out (each one only once: a
+    /// 100,000-file vault's trees decoded take 16 MiB).
     cache: HashMap<ObjectId, Tree>,
     /// Folders whose `.vault/` a tree held (another vault's state, synced by an older
     /// version) and `flatten` left out, for the round to warn about.
@@ -64,7 +67,7 @@ impl<'a> History<'a> {
             store,
             hub,
             fresh: Vec::new(),
-            fresh_ids: HashSet::new(),
+            fresh_ids: HashMap::new(),
             cache: HashMap::new(),
             skipped_state: Vec::new(),
         }
@@ -72,23 +75,31 @@ impl<'a> History<'a> {
 
     /// Whether the local store (or this round's fetches) hold `id`.
     pub fn knows(&self, id: ObjectId) -> bool {
-        self.store.contains(id) || self.fresh_ids.contains(&id)
+        self.store.contains(id) || self.fresh_ids.contains_key(&id)
     }
 
     /// Raw bytes of a tree or snapshot this device knows.
     pub fn local_bytes(&self, id: ObjectId) -> Option<Vec<u8>> {
-        if let Some(o) = self.fresh.iter().find(|o| o.id() == id) {
-            return Some(o.bytes.clone());
-        }
-        self.store.read(id).ok().map(|o| o.bytes)
+        local_bytes(&self.store, &self.fresh, &self.fresh_ids, id)
     }
 
     /// A tree or snapshot this device knows, as an object to upload again.
     pub fn local_object(&self, id: ObjectId) -> Option<Object> {
-        if let Some(o) = self.fresh.iter().find(|o| o.id() == id) {
-            return Some(o.clone());
+        if let Some(&i) = self.fresh_ids.get(&id) {
+            return Some(self.fresh[i].clone());
         }
         self.store.read(id).ok()
+    }
+
+    /// Keep `object` (id `id`) for the local store, unless known already.
+    fn keep(&mut self, id: ObjectId, object: Object) {
+        if self.store.contains(id) {
+            return;
+        }
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.fresh_ids.entry(id) {
+            slot.insert(self.fresh.len());
+            self.fresh.push(object);
+        }
     }
 
     /// Fetch `ids` from the hub, check each, and remember them for the local store.
@@ -110,11 +121,12 @@ impl<'a> History<'a> {
             check_bytes(self.hub, *id, &object.bytes)?;
             stats.objects_received += 1;
             stats.bytes_received += object.bytes.len() as u64;
-            if self.fresh_ids.insert(*id) {
-                self.fresh.push(Object {
+            if !self.fresh_ids.contains_key(id) {
+                let copy = Object {
                     kind,
                     bytes: object.bytes.clone(),
-                });
+                };
+                self.keep(*id, copy);
             }
             out.push(object.bytes);
         }
@@ -194,18 +206,32 @@ impl<'a> History<'a> {
     /// Every file under the tree `root`, each path validated (`flatten`).
     pub fn flat(&mut self, root: ObjectId, stats: &mut SyncStats) -> Result<FlatTree, SyncError> {
         self.load_trees(root, stats)?;
-        let cache = &self.cache;
-        let hub = self.hub;
+        let History {
+            store,
+            hub,
+            fresh,
+            fresh_ids,
+            cache,
+            skipped_state,
+        } = self;
+        let hub = *hub;
+        // Each tree is taken out of the cache as the walk reaches it, so the trees held shrink
+        // as the flat tree grows; a tree that is also elsewhere (two folders alike) is decoded
+        // again from its bytes.
         let load = &mut |id| {
-            cache
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| bad_remote(hub, format!("tree {id} is missing")))
+            if let Some(tree) = cache.remove(&id) {
+                return Ok(tree);
+            }
+            let bytes = local_bytes(store, fresh, fresh_ids, id)
+                .ok_or_else(|| bad_remote(hub, format!("tree {id} is missing")))?;
+            Tree::decode(&bytes).map_err(|e| bad_remote(hub, format!("tree {id}: {e}")))
         };
-        flatten_noting::<SyncError>(root, load, &mut self.skipped_state).map_err(|e| match e {
+        let flat = flatten_noting::<SyncError>(root, load, skipped_state).map_err(|e| match e {
             SyncError::Hub(HubError::Object(o)) => bad_remote(hub, o),
             other => other,
-        })
+        });
+        self.cache.clear();
+        flat
     }
 
     /// The files of snapshot `id` (empty for `None`), and the snapshot itself.
@@ -225,9 +251,17 @@ impl<'a> History<'a> {
     pub fn remember(&mut self, objects: &[Object]) {
         for o in objects {
             let id = o.id();
-            if !self.knows(id) && self.fresh_ids.insert(id) {
-                self.fresh.push(o.clone());
+            if !self.knows(id) {
+                self.keep(id, o.clone());
             }
+        }
+    }
+
+    /// [`History::remember`] for objects the caller is done with (`ids`: theirs), moved
+    /// instead of copied.
+    pub fn remember_owned(&mut self, objects: Vec<Object>, ids: &[ObjectId]) {
+        for (o, id) in objects.into_iter().zip(ids) {
+            self.keep(*id, o);
         }
     }
 
@@ -245,6 +279,20 @@ impl<'a> History<'a> {
         self.store.write_pack(&objects)?;
         Ok(())
     }
+}
+
+/// Raw bytes of a tree or snapshot: kept this round (`fresh`, where `fresh_ids` says), else in
+/// the local store.
+fn local_bytes(
+    store: &PackStore,
+    fresh: &[Object],
+    fresh_ids: &HashMap<ObjectId, usize>,
+    id: ObjectId,
+) -> Option<Vec<u8>> {
+    if let Some(&i) = fresh_ids.get(&id) {
+        return Some(fresh[i].bytes.clone());
+    }
+    store.read(id).ok().map(|o| o.bytes)
 }
 
 /// Read the file at `path` and return its bytes if they still hash to `id`.

@@ -16,16 +16,22 @@ impl Round<'_> {
         trees: Vec<Object>,
         head: Option<ObjectId>,
     ) -> Result<Result<ObjectId, String>, SyncError> {
-        let on_hub: HashSet<ObjectId> = remote.values().map(|m| m.id).collect();
-        let mut ask: Vec<ObjectId> = Vec::new();
-        let mut seen = HashSet::new();
-        for meta in merged.values() {
-            if !on_hub.contains(&meta.id) && seen.insert(meta.id) {
-                ask.push(meta.id);
-            }
-        }
-        ask.extend(trees.iter().map(Object::id));
+        // Each tree hashed once; a first upload of 100,000 notes has 12 MiB of them.
+        let tree_ids: Vec<ObjectId> = trees.iter().map(Object::id).collect();
+        let mut ask: Vec<ObjectId> = {
+            let on_hub: HashSet<ObjectId> = remote.values().map(|m| m.id).collect();
+            let mut ask: Vec<ObjectId> = merged
+                .values()
+                .map(|m| m.id)
+                .filter(|id| !on_hub.contains(id))
+                .collect();
+            ask.sort_unstable();
+            ask.dedup();
+            ask
+        };
+        ask.extend_from_slice(&tree_ids);
         let missing: HashSet<ObjectId> = self.hub.missing(&ask)?.into_iter().collect();
+        drop(ask);
         let vault = self.vault;
         // A graft (`.vault/graft`) joins another history: the second parent.
         let parents: Vec<ObjectId> = head.into_iter().chain(self.graft).collect();
@@ -43,15 +49,19 @@ impl Round<'_> {
         if let Some(progress) = self.opts.progress.as_deref() {
             // The snapshot is made after the blobs are read; one made now has its size.
             let snapshot = snapshot_of(now_ns()).bytes.len() as u64;
-            let total = upload_total(merged, &trees, &missing, snapshot);
+            let total = upload_total(merged, &trees, &tree_ids, &missing, snapshot);
             progress.begin(Phase::Uploading, Some(total));
         }
 
         let mut batch = Vec::new();
         let mut batch_bytes = 0u64;
-        let mut sent = HashSet::new();
+        // Which trees to send, decided before the blobs are: `sent` takes the blobs' ids out
+        // of `missing` as they go (one set of ids, not two), and a tree could have a note's
+        // bytes.
+        let trees_missing: Vec<bool> = tree_ids.iter().map(|id| missing.contains(id)).collect();
+        let mut unsent = missing;
         for (path, meta) in merged {
-            if !missing.contains(&meta.id) || !sent.insert(meta.id) {
+            if !unsent.remove(&meta.id) {
                 continue;
             }
             if meta.size >= CHUNKED_FROM {
@@ -85,20 +95,32 @@ impl Round<'_> {
                 batch_bytes = 0;
             }
         }
+        drop(unsent);
+        // The trees the hub lacks go in packs of BATCH_BYTES like the blobs (copies of a
+        // batch at a time, not of every tree), then the snapshot, last.
+        for (tree, _) in trees.iter().zip(&trees_missing).filter(|(_, m)| **m) {
+            let len = tree.bytes.len() as u64;
+            if batch_bytes + len > BATCH_BYTES && !batch.is_empty() {
+                self.put(&std::mem::take(&mut batch))?;
+                batch_bytes = 0;
+            }
+            batch_bytes += len;
+            batch.push(tree.clone());
+        }
         let snapshot = snapshot_of(now_ns());
         let snap_id = snapshot.id();
-        batch.extend(trees.iter().filter(|t| missing.contains(&t.id())).cloned());
         batch.push(snapshot.clone());
         self.put(&batch)?;
+        drop(batch);
         self.progress().end(Phase::Uploading);
-        self.history.remember(&trees);
+        self.history.remember_owned(trees, &tree_ids);
         self.history.remember(std::slice::from_ref(&snapshot));
         let outcome = match self.hub.cas_head(head, snap_id) {
             Err(HubError::Refused { .. }) => {
                 // The hub lacks objects it was assumed to have (a lost pack): send what it
                 // misses of this snapshot, then try once more.
                 let mut all: Vec<ObjectId> = merged.values().map(|m| m.id).collect();
-                all.extend(trees.iter().map(Object::id));
+                all.extend_from_slice(&tree_ids);
                 let missing = self.hub.missing(&all)?;
                 let sent = self.reupload(&missing, merged)?;
                 self.repairs.push(format!(
@@ -110,8 +132,9 @@ impl Round<'_> {
         };
         match outcome {
             CasOutcome::Updated => {
+                // The hub's housekeeping (`Hub::after_publish`) waits for the end of the round
+                // (`sync`), when the round's memory is free again.
                 self.snapshot_created = true;
-                self.hub.after_publish();
                 if self.graft.take().is_some() {
                     self.vault.clear_graft()?;
                 }
@@ -158,6 +181,7 @@ impl Round<'_> {
     ) -> Result<Step, SyncError> {
         // `expected` is the root tree of `merged`, so comparing the flat trees is the same test
         // as comparing roots, without rebuilding and hashing every tree.
+        self.cache();
         let mut vscan = match scanned {
             Some(s) => s,
             None => self.scan(true)?,
@@ -377,6 +401,7 @@ impl Round<'_> {
 pub(super) fn upload_total(
     merged: &FlatTree,
     trees: &[Object],
+    tree_ids: &[ObjectId],
     missing: &HashSet<ObjectId>,
     snapshot: u64,
 ) -> Amount {
@@ -387,7 +412,11 @@ pub(super) fn upload_total(
             total = Amount::new(total.items + 1, total.bytes + meta.size);
         }
     }
-    for tree in trees.iter().filter(|t| missing.contains(&t.id())) {
+    for (tree, _) in trees
+        .iter()
+        .zip(tree_ids)
+        .filter(|(_, id)| missing.contains(id))
+    {
         total = Amount::new(total.items + 1, total.bytes + tree.bytes.len() as u64);
     }
     total

@@ -93,6 +93,15 @@ pub enum StoreError {
     },
 }
 
+/// Where the index finds an object: its pack's slot and its entry in that pack's header, which
+/// holds the rest. Eight bytes beside each id instead of a copy of the entry: a hub of 100,000
+/// objects indexes in 5 MiB instead of 8.5.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    pack: u32,
+    entry: u32,
+}
+
 /// Where one object lives.
 #[derive(Debug, Clone, Copy)]
 struct Location {
@@ -132,7 +141,7 @@ pub struct PackStore {
     packs: Vec<Option<Pack>>,
     /// File name -> slot in `packs`.
     by_name: HashMap<String, usize>,
-    index: HashMap<ObjectId, Location>,
+    index: HashMap<ObjectId, Slot>,
     /// How many packs [`PackStore::refresh`] found gone since open (they never come back under
     /// the same name with other content, so callers can tell whether what they checked before
     /// may have lost objects since).
@@ -218,36 +227,36 @@ impl PackStore {
 
     fn add_pack(&mut self, path: PathBuf, name: String, entries: Vec<Entry>) {
         let slot = self.packs.len();
-        for e in &entries {
-            self.index.entry(e.id).or_insert(Location {
-                pack: slot,
-                kind: e.kind,
-                offset: e.offset,
-                len: e.len,
-            });
-        }
+        index_entries(&mut self.index, slot, &entries);
         self.packs.push(Some(Pack { path, entries }));
         self.by_name.insert(name, slot);
     }
 
     fn rebuild_index(&mut self) {
-        self.index.clear();
+        let mut index = std::mem::take(&mut self.index);
+        index.clear();
         for (slot, pack) in self.packs.iter().enumerate() {
             let Some(pack) = pack else { continue };
-            for e in &pack.entries {
-                self.index.entry(e.id).or_insert(Location {
-                    pack: slot,
-                    kind: e.kind,
-                    offset: e.offset,
-                    len: e.len,
-                });
-            }
+            index_entries(&mut index, slot, &pack.entries);
         }
+        self.index = index;
     }
 
     /// The pack folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where `id` lives, if the store has it.
+    fn locate(&self, id: ObjectId) -> Option<Location> {
+        let slot = self.index.get(&id)?;
+        let e = self.packs.get(slot.pack as usize)?.as_ref()?.entries[slot.entry as usize];
+        Some(Location {
+            pack: slot.pack as usize,
+            kind: e.kind,
+            offset: e.offset,
+            len: e.len,
+        })
     }
 
     pub fn contains(&self, id: ObjectId) -> bool {
@@ -256,13 +265,16 @@ impl PackStore {
 
     /// The kind an object was stored with, if present.
     pub fn kind_of(&self, id: ObjectId) -> Option<Kind> {
-        self.index.get(&id).map(|l| l.kind)
+        self.locate(id).map(|l| l.kind)
     }
 
     /// The pack file holding `id` (for diagnostics and repair tools).
     pub fn pack_of(&self, id: ObjectId) -> Option<&Path> {
-        let loc = self.index.get(&id)?;
-        self.packs.get(loc.pack)?.as_ref().map(|p| p.path.as_path())
+        let slot = self.index.get(&id)?;
+        self.packs
+            .get(slot.pack as usize)?
+            .as_ref()
+            .map(|p| p.path.as_path())
     }
 
     /// Number of distinct objects.
@@ -356,14 +368,10 @@ impl PackStore {
         if let Some(slot) = slot
             && let Some(p) = &self.packs[slot]
         {
-            for e in p.entries.iter().filter(|e| replace.contains(&e.id)) {
-                let loc = Location {
-                    pack: slot,
-                    kind: e.kind,
-                    offset: e.offset,
-                    len: e.len,
-                };
-                self.index.insert(e.id, loc);
+            for (i, e) in p.entries.iter().enumerate() {
+                if replace.contains(&e.id) {
+                    self.index.insert(e.id, slot_of(slot, i));
+                }
             }
         }
         Ok(Some(pack))
@@ -497,6 +505,24 @@ fn read_header(path: &Path) -> Result<Vec<Entry>, StoreError> {
         return Err(bad("header checksum does not match".into()));
     }
     parse_header(&header, header_start).map_err(bad)
+}
+
+/// Index `entries`, the header of the pack in `slot`; an object already indexed keeps its
+/// place (the first pack listing it).
+fn index_entries(index: &mut HashMap<ObjectId, Slot>, slot: usize, entries: &[Entry]) {
+    index.reserve(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        index.entry(e.id).or_insert(slot_of(slot, i));
+    }
+}
+
+/// A header entry's place in the index. Slots are far fewer than 2^32 and a pack holds at
+/// most `u32::MAX` entries (its count is a u32), so both fit.
+fn slot_of(pack: usize, entry: usize) -> Slot {
+    Slot {
+        pack: pack as u32,
+        entry: entry as u32,
+    }
 }
 
 /// Parse header entries; every object must lie between the magic and the header.

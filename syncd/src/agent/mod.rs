@@ -502,6 +502,8 @@ impl Agent<'_> {
             .collect();
         let opts = SyncOptions {
             scope: self.take_scope(),
+            // Its watcher's echo of this round is told from the user's edits by these.
+            report_touched: true,
             ..self.opts.sync.clone()
         };
         let result = sync::sync(self.vault, self.hub, &opts);

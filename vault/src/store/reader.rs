@@ -51,14 +51,10 @@ impl PackReader<'_> {
     }
 
     fn locate(&self, id: ObjectId) -> Result<Location, StoreError> {
-        self.store
-            .index
-            .get(&id)
-            .copied()
-            .ok_or_else(|| StoreError::NotFound {
-                dir: self.store.dir.clone(),
-                id,
-            })
+        self.store.locate(id).ok_or_else(|| StoreError::NotFound {
+            dir: self.store.dir.clone(),
+            id,
+        })
     }
 
     /// Where else `id` is stored: packs other than `slot` that list it (only looked for

@@ -59,6 +59,10 @@ pub struct SyncOptions {
     /// scan then looks only there (and trusts the stat cache for the rest), provided the cache
     /// described the whole folder at base; otherwise, or with `full_verify`, it scans all.
     pub scope: Option<ScanScope>,
+    /// Fill [`SyncReport::touched`]: an agent needs it to tell the watcher's echo of the
+    /// round's own writes from the user's edits; a one-off round has no use for it, and it
+    /// costs 10 MiB after a first download of 100,000 files.
+    pub report_touched: bool,
 }
 
 impl Default for SyncOptions {
@@ -70,6 +74,7 @@ impl Default for SyncOptions {
             max_attempts: 8,
             progress: None,
             scope: None,
+            report_touched: false,
         }
     }
 }
@@ -148,7 +153,8 @@ pub struct SyncReport {
     pub stats: SyncStats,
     /// The paths this round wrote, moved or deleted in the folder, with the stat each was left
     /// with: a file watcher sees these as changes, and the agent tells them from the user's
-    /// own by that stat. Not part of the JSON report.
+    /// own by that stat. Empty unless [`SyncOptions::report_touched`]. Not part of the JSON
+    /// report.
     #[serde(skip)]
     pub touched: Vec<crate::apply::Done>,
 }

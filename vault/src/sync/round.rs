@@ -447,6 +447,8 @@ impl<'a> Round<'a> {
         // The hub's files, when they are the merged tree, need not be held twice through the
         // verification (7 MiB at 100,000 files).
         let remote_flat = if same_as_remote {
+            // Dropped now: a shadowed binding would otherwise live to the end of the attempt.
+            drop(remote_flat);
             Cow::Borrowed(&plan.merged)
         } else {
             remote_flat

@@ -29,8 +29,15 @@ pub(super) struct Finished<'a> {
 
 /// Record, flush and rename the prepared batches in order, until the channel closes or a step
 /// fails. Batches that are ready together share one flush of the filesystem.
-pub(super) fn finish_all<'a>(ctx: Ctx<'_>, rx: Receiver<Prepared<'a>>) -> Finished<'a> {
+/// `writes`: how many writes the run has, each recorded once (reserved up front: grown by
+/// doubling, a first download's list would take a third more than it needs).
+pub(super) fn finish_all<'a>(
+    ctx: Ctx<'_>,
+    rx: Receiver<Prepared<'a>>,
+    writes: usize,
+) -> Finished<'a> {
     let mut fin = Finished::default();
+    fin.report.done.reserve_exact(writes);
     while let Ok(first) = rx.recv() {
         let mut batches = vec![first];
         while batches.last().is_some_and(|b| b.error.is_none())

@@ -327,8 +327,11 @@ impl Round<'_> {
                 }
             }
         }
-        // What was done is reported by the round (`SyncReport::touched`), not by this report.
-        if self.touched.is_empty() {
+        // What was done is reported by the round (`SyncReport::touched`), not by this report,
+        // and only to a caller that asked.
+        if !self.opts.report_touched {
+            report.done = Vec::new();
+        } else if self.touched.is_empty() {
             self.touched = std::mem::take(&mut report.done);
         } else {
             self.touched.append(&mut report.done);

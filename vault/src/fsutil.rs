@@ -595,7 +595,9 @@ fn sync_all_parallel(
 }
 
 mod background;
+mod replace;
 pub use background::write_in_background;
+pub use replace::Replaced;
 
 #[cfg(test)]
 mod tests {

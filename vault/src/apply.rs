@@ -10,7 +10,12 @@
 //!   `syncfs` for a batch, an fsync each for a handful of files), the target is re-checked just
 //!   before the rename, and the folder is fsynced after it (once per run of writes, after its
 //!   last rename). A crash leaves the old or the new file, never a mix. New files are put in
-//!   place with `link(2)`, which fails instead of replacing a file that appeared meanwhile.
+//!   place with `link(2)`, which fails instead of replacing a file that appeared meanwhile. An
+//!   overwrite never renames over the file it checked: [`crate::fsutil::Dir::replace_if`]
+//!   takes the old file out of the way first (an exchange with the new one on Linux, a rename
+//!   aside elsewhere) and checks it again there, where no save can reach it; a save that landed
+//!   in between is put back (a plain check-then-rename lost such a save, seen by the
+//!   multi-device property test under load).
 //! - Moves never replace: `link(from, to)` then unlink `from`.
 //! - Deletes move the file aside first and only unlink it if the moved file is still the one
 //!   scanned; otherwise it is put back.
@@ -28,8 +33,12 @@
 //!   again and must still hash to the id the plan expects ([`Scanned::still_holds`]); every
 //!   other file costs one `stat`, as before.
 //!
-//! What remains: between the last re-check and the `rename` of an overwrite (microseconds) an
-//! edit can still be replaced; POSIX has no compare-and-rename.
+//! - A touch re-reads the file after setting its times before its stat may go into the stat
+//!   cache: a same-size save in place just before would otherwise carry the old time and pass
+//!   for the touched file for good.
+//!
+//! What remains: a writer that opened a file before apply took it out of the way and writes
+//! through that descriptor after the check (microseconds); no name protects an open file.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -479,6 +488,7 @@ fn apply_inner(
     let mut ap = applier::Applier {
         root,
         scanned,
+        hook,
         report: ApplyReport::default(),
     };
     let mut i = 0;

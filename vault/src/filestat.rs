@@ -44,6 +44,16 @@ impl FileStat {
 }
 
 impl FileStat {
+    /// Whether `self` and `other` describe the same, unmodified file: the same inode, size,
+    /// modification time and exec bit. Leaves out the ctime, which a rename or link of the
+    /// file changes on most filesystems (so a file moved aside can still be recognised).
+    pub fn same_file(&self, other: &FileStat) -> bool {
+        self.ino == other.ino
+            && self.size == other.size
+            && self.mtime_ns == other.mtime_ns
+            && self.executable == other.executable
+    }
+
     /// From a raw `stat` (the scan's `fstatat`). The field types differ between
     /// architectures, hence the casts.
     #[allow(clippy::unnecessary_cast)]

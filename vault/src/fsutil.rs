@@ -202,6 +202,37 @@ impl TempFile {
         }
     }
 
+    /// fsync, then put the file at `target` in place of the file there only if `expected`
+    /// accepts that file once it is out of the way ([`Dir::replace_if`]: no save that lands on
+    /// `target` meanwhile is overwritten), then fsync the folder. Unless [`Replaced::Done`],
+    /// the temp file is still removed on drop.
+    pub fn replace_if(
+        &mut self,
+        target: &Path,
+        expected: &dyn Fn(&Dir, &CStr) -> io::Result<bool>,
+    ) -> io::Result<Replaced> {
+        self.sync()?;
+        let folder = target.parent().unwrap_or(Path::new("."));
+        let dir = Dir::open(folder)?;
+        let c_name = |p: &Path| {
+            p.file_name()
+                .and_then(|n| CString::new(n.as_bytes()).ok())
+                .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))
+        };
+        if self.path.parent() != Some(folder) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a temp file replaces a file in its own folder only",
+            ));
+        }
+        let replaced = dir.replace_if(&c_name(&self.path)?, &c_name(target)?, expected)?;
+        if replaced == Replaced::Done {
+            self.path = PathBuf::new();
+            fsync_dir(folder)?;
+        }
+        Ok(replaced)
+    }
+
     /// fsync, rename over `target`, fsync the folder.
     pub fn commit(mut self, target: &Path) -> io::Result<()> {
         self.sync()?;
@@ -595,7 +626,9 @@ fn sync_all_parallel(
 }
 
 mod background;
+mod replace;
 pub use background::write_in_background;
+pub use replace::Replaced;
 
 #[cfg(test)]
 mod tests {
@@ -623,6 +656,36 @@ mod tests {
         };
         assert!(!tmp_path.exists());
         assert!(!p.exists());
+    }
+
+    #[test]
+    fn a_temp_file_replaces_only_the_expected_file_and_is_removed_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("note.md");
+        fs::write(&p, b"read by the task edit").unwrap();
+        let holds = |want: &'static [u8]| {
+            move |d: &Dir, at: &CStr| -> io::Result<bool> {
+                let mut got = Vec::new();
+                io::Read::read_to_end(&mut d.open_read(at)?, &mut got)?;
+                Ok(got == want)
+            }
+        };
+        // The note changed after it was read: refused, nothing left behind.
+        let mut t = TempFile::beside(&p).unwrap();
+        t.file().write_all(b"task done").unwrap();
+        let r = t.replace_if(&p, &holds(b"read earlier")).unwrap();
+        assert_eq!(r, Replaced::Changed { kept: None });
+        drop(t);
+        assert_eq!(fs::read(&p).unwrap(), b"read by the task edit");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // Unchanged: replaced.
+        let mut t = TempFile::beside(&p).unwrap();
+        t.file().write_all(b"task done").unwrap();
+        let r = t.replace_if(&p, &holds(b"read by the task edit")).unwrap();
+        assert_eq!(r, Replaced::Done);
+        drop(t);
+        assert_eq!(fs::read(&p).unwrap(), b"task done");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use super::writes::{Hook, Point};
 use super::{
     ApplyError, ApplyReport, CHANGED, Done, Scanned, SkipKind, Skipped, filetime_of, io_err,
     with_exec,
@@ -20,13 +21,9 @@ use crate::paths::VaultPath;
 pub(super) struct Applier<'a> {
     pub(super) root: &'a Path,
     pub(super) scanned: Scanned<'a>,
+    /// Where a test steps in ([`Point`]); nothing otherwise.
+    pub(super) hook: Hook<'a>,
     pub(super) report: ApplyReport,
-}
-
-/// Whether two stats describe the same, unmodified file. Leaves out ctime, which a rename or
-/// link changes on most filesystems.
-fn same_file(a: &FileStat, b: &FileStat) -> bool {
-    a.ino == b.ino && a.size == b.size && a.mtime_ns == b.mtime_ns && a.executable == b.executable
 }
 
 impl Applier<'_> {
@@ -195,7 +192,7 @@ impl Applier<'_> {
         }
         let dir = full.parent().unwrap_or(self.root);
         match filestat::probe(&aside).map_err(io_err("checking", &aside))? {
-            Found::File(st) if same_file(&st, want) && self.holds(path, want, expect, &aside) => {
+            Found::File(st) if st.same_file(want) && self.holds(path, want, expect, &aside) => {
                 fs::remove_file(&aside).map_err(io_err("removing", &aside))?;
                 fsutil::fsync_dir(dir).map_err(io_err("syncing folder", dir))?;
                 Ok(None)
@@ -250,7 +247,7 @@ impl Applier<'_> {
             Ok(()) => {
                 // The link took whatever was at `from` at that instant; if that is not the
                 // scanned file, undo (the file is still at `from`, nothing is lost).
-                if !matches!(filestat::probe(&full_to), Ok(Found::File(st)) if same_file(&st, &want))
+                if !matches!(filestat::probe(&full_to), Ok(Found::File(st)) if st.same_file(&want))
                     || !self.holds(from, &want, expect, &full_to)
                 {
                     fs::remove_file(&full_to).map_err(io_err("undoing the link", &full_to))?;
@@ -317,6 +314,7 @@ impl Applier<'_> {
         if !m.is_file() || self.scanned.stat(path) != Some(&FileStat::from_metadata(&m)) {
             return self.skip(path, CHANGED.to_string());
         }
+        (self.hook)(Point::Touching, path).map_err(io_err("touching", &full))?;
         let mode = with_exec(m.mode() & 0o777, meta.executable);
         if mode != m.mode() & 0o777 {
             file.set_permissions(Permissions::from_mode(mode))
@@ -325,9 +323,31 @@ impl Applier<'_> {
         filetime::set_file_handle_times(&file, None, Some(filetime_of(meta.mtime_ns)))
             .map_err(io_err("setting the modification time of", &full))?;
         file.sync_all().map_err(io_err("syncing", &full))?;
-        let stat = self.confirm(&full, meta, m.ino())?;
+        // A save in place between the check above and the new times would now carry the old
+        // modification time, and its stat would pass for the touched file's: recorded as
+        // holding `meta.id`, the stat cache would hide that save from every later scan (and a
+        // later download would replace it). So the bytes are read again through the handle,
+        // between two stats that must agree, before the stat may go into the cache.
+        let stat = match self.confirm(&full, meta, m.ino())? {
+            Some(st) if self.still_touched(&file, &st, meta) => Some(st),
+            _ => None,
+        };
         self.done(path, stat, Some(meta.id));
         Ok(())
+    }
+
+    /// Whether the touched file open as `file`, with the stat `st` apply took by its path,
+    /// still holds `meta.id`: its bytes hash to it, with the handle's stat equal to `st` before
+    /// and after the read (so no save came in between).
+    fn still_touched(&self, file: &File, st: &FileStat, meta: &FileMeta) -> bool {
+        let stat_now = || file.metadata().ok().map(|m| FileStat::from_metadata(&m));
+        if stat_now().as_ref() != Some(st) {
+            return false;
+        }
+        let held = file
+            .try_clone()
+            .and_then(|f| crate::scan::hash_open_file(f).map(|(id, _)| id));
+        matches!(held, Ok(id) if id == meta.id) && stat_now().as_ref() == Some(st)
     }
 
     /// Whether the file at `at` (moved or linked from `path`, with the stat `want` the scan

@@ -631,6 +631,7 @@ fn a_file_replaced_in_the_last_instant_is_put_back_not_deleted() {
     let ap = applier::Applier {
         root,
         scanned: Scanned::new(&scanned, now_ns()),
+        hook: &|_, _| Ok(()),
         report: ApplyReport::default(),
     };
     let reason = ap
@@ -765,4 +766,43 @@ fn a_stat_past_its_tick_is_trusted_without_reading_the_file() {
     .unwrap();
     assert_eq!(report.files_written, 1);
     assert_eq!(read(root, "a.md"), b"new");
+}
+
+/// A touch (same bytes on both sides, only the time or mode adopted) checks the open file,
+/// then sets its times. A same-size save in place in between got the old modification time
+/// stamped over it, and its stat was confirmed as the touched file's: the stat cache then
+/// trusted it as holding the old bytes, no later scan looked at it again, and the next
+/// download of that note replaced the save unseen. The stat must not be vouched for.
+#[test]
+fn a_same_size_save_while_a_touch_sets_the_times_is_never_vouched_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let m = put(root, "a.md", b"alpha 1");
+    let scanned = scan(root, &["a.md"]);
+    let actions = [Action::Touch {
+        path: vp("a.md"),
+        meta: meta(b"alpha 1", MTIME, false),
+        expect: m,
+    }];
+    let hook = |point: writes::Point, path: &VaultPath| {
+        if point == writes::Point::Touching {
+            fs::write(path.to_fs_path(root), b"beta 2e")?;
+        }
+        Ok(())
+    };
+    let report = apply_with(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut MapSource::default(),
+        FETCH_BYTES,
+        &hook,
+    )
+    .unwrap();
+    assert_eq!(read(root, "a.md"), b"beta 2e");
+    assert_eq!(report.done.len(), 1, "{report:?}");
+    assert_eq!(
+        report.done[0].stat, None,
+        "the save's stat was recorded as the touched file's"
+    );
 }

@@ -47,12 +47,16 @@ use crate::reconcile::Action;
 /// Batches of at most this many writes fsync each file; larger ones flush the filesystem once.
 const FSYNC_EACH_MAX: usize = 8;
 
-/// Where a test may step in: just before a file's temp file is created, and just before its
-/// last re-check and rename. An error returned there is the error of that step.
+/// Where a test may step in: just before a file's temp file is created, just before its last
+/// re-check, and (for an overwrite) between that re-check and the replace, where a user's save
+/// races the round; for a touch, between its check of the open file and the change of its
+/// times. An error returned there is the error of that step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Point {
     BeforeTemp,
     BeforePlace,
+    Replacing,
+    Touching,
 }
 
 /// Called at each [`Point`] for each file; [`super::apply_actions`] passes one that does nothing.
@@ -499,18 +503,16 @@ fn prepare<'a>(ctx: Ctx<'_>, top: &Arc<Dir>, run: &'a [Action], f: &Fetched) -> 
 }
 
 /// `None` if the name holds what the plan expects: nothing (`expect` is `None`), or the very
-/// file the scan saw (its stat, and the size the plan knows); else what is in the way. With
-/// `read` (the last check before an overwrite), a stat that could hide a same-tick change is
-/// not trusted: the file is read through it and must hash to the expected id (see
-/// [`Scanned::still_holds`]).
+/// file the scan saw (its stat, and the size the plan knows); else what is in the way. By stat
+/// only: an overwrite checks the file again, its bytes too when its stat could hide a same-tick
+/// change, once [`fsutil::Dir::replace_if`] has taken it out of the way.
 fn in_the_way(
     ctx: Ctx<'_>,
     path: &VaultPath,
     expect: Option<&FileMeta>,
     found: Found,
-    read: Option<&dyn Fn() -> std::io::Result<std::fs::File>>,
 ) -> Option<Skipped> {
-    SkipKind::of(path, expect, found, ctx.scanned, read).map(|kind| Skipped::because(path, kind))
+    SkipKind::of(path, expect, found, ctx.scanned, None).map(|kind| Skipped::because(path, kind))
 }
 
 /// What a temp file is made of: bytes at hand, or a large file's spool file.
@@ -536,7 +538,7 @@ fn write_temp<'a>(
     let (found, current_mode) = dir
         .stat(&name)
         .map_err(|e| io_err("checking", &full())(e))?;
-    if let Some(skipped) = in_the_way(ctx, path, expect, found, None) {
+    if let Some(skipped) = in_the_way(ctx, path, expect, found) {
         return Ok(Outcome::Skipped(skipped));
     }
     (ctx.hook)(Point::BeforeTemp, path)

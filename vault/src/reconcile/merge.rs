@@ -115,6 +115,10 @@ impl<'a> Merge<'a> {
                         continue;
                     };
                     let new = changed[j].path;
+                    if new.is_revision() {
+                        // A kept version, never a note's new name (reference.rs `renamed_to`).
+                        continue;
+                    }
                     self.decided.insert(new.clone(), *r);
                     self.writes.push(Action::Write {
                         path: new.clone(),
@@ -131,6 +135,9 @@ impl<'a> Merge<'a> {
                         continue;
                     };
                     let new = changed[j].path;
+                    if new.is_revision() {
+                        continue;
+                    }
                     if !l.same_content(b) {
                         // Edited here: keep the edit, at the new name.
                         self.decided.insert(new.clone(), *l);

@@ -494,7 +494,10 @@ fn content_differs(a: Option<&FileMeta>, b: Option<&FileMeta>) -> bool {
 
 /// Where base's entry `b` of a path `side` deleted went, if it was renamed: the one path `side`
 /// added with those bytes and mode (absent from base; from the other side too), with the same
-/// time, when no other path of `side` left with those bytes and they are not empty.
+/// time, when no other path of `side` left with those bytes and they are not empty. Never a
+/// path under `.revisions/`: a version appearing there is a kept copy (a conflict's loser, or
+/// one a round that lost its CAS race wrote before retrying), not a note's new name, and an
+/// edit from the other side carried to it would overwrite the version it keeps.
 fn renamed_to(
     base: &FlatTree,
     side: &FlatTree,
@@ -510,7 +513,11 @@ fn renamed_to(
         .filter(|(p, m)| m.same_content(b) && !base.contains_key(*p))
         .collect();
     match added.as_slice() {
-        [(new, n)] if gone == 1 && !other.contains_key(*new) && moved(b, n) => Some((*new).clone()),
+        [(new, n)]
+            if gone == 1 && !other.contains_key(*new) && moved(b, n) && !new.is_revision() =>
+        {
+            Some((*new).clone())
+        }
         _ => None,
     }
 }

@@ -667,3 +667,52 @@ fn an_old_copy_of_a_note_deleted_since_stays_aside() {
     let plan = run(&e, &back, &e);
     assert_eq!(plan.merged, back);
 }
+
+/// Found by `devices_converge_with_case_clashing_names_on_one_device` (two devices syncing at
+/// once): a round's first attempt deleted `x.md` (the hub had renamed it to `y.md`) and, its
+/// own new `y.md` winning, kept the hub's `y.md` (the bytes and time of `x.md`) under
+/// `.revisions/`. Its CAS lost to a device that put `x.md` back with new bytes. The retry saw a
+/// local "rename" `x.md` -> the revision and an edit of `x.md` there, and carried the edit to
+/// the revision: the only copy of "beta 2" was overwritten (while the plan's tree still
+/// claimed it), and the other device's `x.md` was dropped. A revision is never a rename's
+/// new name: both paths follow the per-path rules.
+#[test]
+fn an_edit_never_follows_a_rename_into_revisions() {
+    let beta = v("beta 2", 2);
+    let rev = ".revisions/y.2023-11-14T22-13-20.000Z.phone.md";
+    let base = tree(&[("x.md", beta)]);
+    let local = tree(&[("y.md", v("alpha 8", 8)), (rev, beta)]);
+    let remote = tree(&[("x.md", v("alpha", 11)), ("y.md", beta)]);
+    let plan = run(&base, &local, &remote);
+    assert_eq!(
+        plan.merged,
+        tree(&[
+            ("x.md", v("alpha", 11)),
+            ("y.md", v("alpha 8", 8)),
+            (rev, beta)
+        ])
+    );
+    assert_eq!(
+        plan.actions,
+        vec![Action::Write {
+            path: p("x.md"),
+            meta: v("alpha", 11),
+            expect: None,
+        }]
+    );
+
+    // The other way round: the hub's side moved a note into `.revisions/` and this side
+    // edited it. The edit stays at the note, the hub's revision is downloaded beside it.
+    let base = tree(&[("x.md", beta)]);
+    let local = tree(&[("x.md", v("edited", 9))]);
+    let remote = tree(&[(rev, beta)]);
+    let plan = run(&base, &local, &remote);
+    assert_eq!(plan.merged, tree(&[("x.md", v("edited", 9)), (rev, beta)]));
+    assert!(
+        plan.actions
+            .iter()
+            .all(|a| !matches!(a, Action::Move { .. })),
+        "{:?}",
+        plan.actions
+    );
+}

@@ -3,14 +3,16 @@
 //! Each change holds the vault lock (so no sync round applies a remote version of the note
 //! half-way through it), reads the note and checks it did not change while it was read, makes
 //! the new text with [`crate::markdown::edit`] (which refuses a task whose line changed), writes
-//! it to a temp file beside the note (fsynced, the note's permissions kept) and renames it over
-//! the note only if the note's stat is still the one read, then fsyncs the folder. A new note
+//! it to a temp file beside the note (fsynced, the note's permissions kept) and puts it in place
+//! of the note only if the note is still the one read, also in the instant of the replace
+//! ([`crate::fsutil::Dir::replace_if`]), then fsyncs the folder. A new note
 //! (the inbox that does not exist yet) is put in place with a no-replace link, so a note created
 //! meanwhile is never overwritten. The rest is the sync's business: the change is an ordinary
 //! edit of the folder.
 
+use std::ffi::CStr;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -20,7 +22,7 @@ use super::TaskError;
 use super::list::{ListedTask, list};
 use crate::filestat::{self, FileStat, Found};
 use crate::folders::{self, FolderError};
-use crate::fsutil::{self, TempFile, io_at};
+use crate::fsutil::{self, Replaced, TempFile, io_at};
 use crate::local::LocalVault;
 use crate::markdown::{
     EditError, Task, append_task, is_task_source, mark_done, mark_undone, parse_note,
@@ -77,7 +79,7 @@ pub fn add(vault: &LocalVault, note: &VaultPath, line: &str) -> Result<TaskChang
     };
     let created = current.is_none();
     match current {
-        Some((_, stat)) => replace(root, note, stat, &new_text)?,
+        Some((ref text, stat)) => replace(root, note, stat, text, &new_text)?,
         None => create(root, note, &new_text)?,
     }
     Ok(TaskChange {
@@ -114,7 +116,7 @@ fn change_listed(
         path: path.clone(),
         source,
     })?;
-    replace(root, &path, stat, &new_text)?;
+    replace(root, &path, stat, &text, &new_text)?;
 
     // A recurring task's next occurrence is one more task, right above it.
     let new = parse_note(&path, &new_text);
@@ -176,9 +178,16 @@ fn temp_with(full: &Path, text: &str) -> Result<TempFile, TaskError> {
     Ok(tmp)
 }
 
-/// Put `text` at `path` in place of the note last seen with `stat`, keeping its permissions;
-/// refused (nothing written) if the note changed since.
-fn replace(root: &Path, path: &VaultPath, stat: FileStat, text: &str) -> Result<(), TaskError> {
+/// Put `text` at `path` in place of the note last seen with `stat` holding `before`, keeping
+/// its permissions; refused (nothing written) if the note changed since, even in the instant
+/// of the replace ([`TempFile::replace_if`]).
+fn replace(
+    root: &Path,
+    path: &VaultPath,
+    stat: FileStat,
+    before: &str,
+    text: &str,
+) -> Result<(), TaskError> {
     let full = path.to_fs_path(root);
     let mode = fs::symlink_metadata(&full)
         .map_err(io_at("checking", &full))?
@@ -188,13 +197,29 @@ fn replace(root: &Path, path: &VaultPath, stat: FileStat, text: &str) -> Result<
     let tmp_path = tmp.path().to_path_buf();
     fs::set_permissions(&tmp_path, fs::Permissions::from_mode(mode & 0o7777))
         .map_err(io_at("setting the mode of", &tmp_path))?;
-    tmp.sync().map_err(io_at("syncing", &tmp_path))?;
-    // The last look before the rename: an editor's save since the read wins, untouched.
+    // The last look before the replace: an editor's save since the read wins, untouched.
     if filestat::probe(&full).map_err(io_at("checking", &full))? != Found::File(stat) {
         return Err(TaskError::Changed(path.clone()));
     }
-    tmp.commit(&full).map_err(io_at("replacing", &full))?;
-    Ok(())
+    // And a save in the instant after that look: the note is checked again (its bytes too)
+    // once it is out of the way.
+    let expected = |dir: &fsutil::Dir, at: &CStr| -> std::io::Result<bool> {
+        Ok(match dir.stat(at)?.0 {
+            Found::File(st) if st.same_file(&stat) => {
+                let mut bytes = Vec::with_capacity(before.len());
+                dir.open_read(at)?.read_to_end(&mut bytes)?;
+                bytes == before.as_bytes()
+            }
+            _ => false,
+        })
+    };
+    match tmp
+        .replace_if(&full, &expected)
+        .map_err(io_at("replacing", &full))?
+    {
+        Replaced::Done => Ok(()),
+        Replaced::Gone | Replaced::Changed { .. } => Err(TaskError::Changed(path.clone())),
+    }
 }
 
 /// Put `text` at `path`, where there was no file; refused if one appeared meanwhile.

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use super::{Ctx, Folder, Outcome, Point, Prepared, Ready, in_the_way};
+use super::{Ctx, Folder, Outcome, Point, Prepared, Ready, in_the_way, temp_path};
 use crate::apply::{
     ApplyError, ApplyReport, CHANGED, Done, SkipKind, Skipped, folder_of, io_err, is_denied,
 };
 use crate::filestat::Found;
-use crate::fsutil;
+use crate::fsutil::{self, Replaced};
 use crate::paths::VaultPath;
 use crate::progress::{Amount, Phase};
 
@@ -144,9 +144,10 @@ fn fsync_ready(ctx: Ctx<'_>, outcomes: &[Outcome<'_>]) -> Result<(), (usize, App
     })
 }
 
-/// The re-check that matters (as late as possible) and the rename: over the scanned file for
-/// an overwrite, with `link(2)` for a new file, which fails instead of replacing a file that
-/// appeared meanwhile.
+/// The re-check that matters (as late as possible) and the rename: in place of the scanned
+/// file for an overwrite, only if the file taken out of the way is still that file
+/// ([`fsutil::Dir::replace_if`]), with `link(2)` for a new file, which fails instead of
+/// replacing a file that appeared meanwhile.
 fn place<'a>(ctx: Ctx<'_>, mut r: Ready<'a>, fin: &mut Finished<'a>) -> Result<(), ApplyError> {
     drop(r.file.take());
     let full = || r.path.to_fs_path(ctx.root);
@@ -164,19 +165,51 @@ fn place<'a>(ctx: Ctx<'_>, mut r: Ready<'a>, fin: &mut Finished<'a>) -> Result<(
         let (found, _) = dir
             .stat(&r.name)
             .map_err(|e| io_err("checking", &full())(e))?;
-        if let Some(skipped) = in_the_way(
-            ctx,
-            r.path,
-            r.expect,
-            found,
-            Some(&|| dir.open_read(&r.name)),
-        ) {
+        // By stat: the replace below checks the file again, its bytes too when its stat could
+        // hide a change, once it is out of the way.
+        if let Some(skipped) = in_the_way(ctx, r.path, r.expect, found) {
             drop(r.tmp);
             skip_for(fin, skipped);
             return Ok(());
         }
-        match dir.rename(&r.tmp.name, &r.name) {
-            Ok(()) => {}
+        (ctx.hook)(Point::Replacing, r.path).map_err(|e| io_err(action, &full())(e))?;
+        // A save can still land between that check and the replace: the replace takes the old
+        // file out of the way first and checks it again where no save reaches it.
+        let (Some(want), Some(expect)) = (ctx.scanned.stat(r.path), r.expect) else {
+            drop(r.tmp);
+            skip(fin, r.path, CHANGED.to_string());
+            return Ok(());
+        };
+        let expected = |dir: &fsutil::Dir, at: &std::ffi::CStr| -> std::io::Result<bool> {
+            Ok(match dir.stat(at)?.0 {
+                Found::File(st) => {
+                    st.same_file(want)
+                        && ctx
+                            .scanned
+                            .still_holds(r.path, want, expect, || dir.open_read(at))
+                }
+                _ => false,
+            })
+        };
+        match dir.replace_if(&r.tmp.name, &r.name, &expected) {
+            Ok(Replaced::Done) => {}
+            Ok(Replaced::Gone) => {
+                drop(r.tmp);
+                skip(fin, r.path, CHANGED.to_string());
+                return Ok(());
+            }
+            Ok(Replaced::Changed { kept }) => {
+                drop(r.tmp);
+                let reason = match kept {
+                    None => CHANGED.to_string(),
+                    Some(kept) => format!(
+                        "{CHANGED}; another version saved meanwhile was kept as `{}`",
+                        temp_path(ctx.root, r.path, &kept).display()
+                    ),
+                };
+                skip(fin, r.path, reason);
+                return Ok(());
+            }
             // An immutable file, a folder this user may not change: left for the user.
             Err(e) if is_denied(&e) => {
                 drop(r.tmp);
@@ -199,7 +232,7 @@ fn place<'a>(ctx: Ctx<'_>, mut r: Ready<'a>, fin: &mut Finished<'a>) -> Result<(
                 let (found, _) = dir
                     .stat(&r.name)
                     .map_err(|e| io_err("checking", &full())(e))?;
-                let skipped = in_the_way(ctx, r.path, None, found, None)
+                let skipped = in_the_way(ctx, r.path, None, found)
                     .unwrap_or_else(|| Skipped::changed(r.path, CHANGED.to_string()));
                 skip_for(fin, skipped);
                 return Ok(());

@@ -10,7 +10,7 @@ use crate::apply::tests::{
     MTIME, MapSource, assert_no_temp_files, files_under, meta, put, read, scan, vp,
 };
 use crate::apply::{
-    ApplyError, ApplyReport, CHANGED, Scanned, apply_batched, apply_with, filetime_of,
+    ApplyError, ApplyReport, CHANGED, Scanned, SkipKind, apply_batched, apply_with, filetime_of,
 };
 use crate::filestat::FileStat;
 use crate::object::FileMeta;
@@ -411,5 +411,75 @@ fn a_refused_folder_deep_in_a_path_is_named_and_the_other_folders_are_made() {
         report.skipped[0].reason
     );
     assert_eq!(read(root, "x/y"), b"a file named like a folder");
+    assert_no_temp_files(root);
+}
+
+/// The window the multi-device property test once fell into under load: a user saves a note
+/// after the round's last re-check of it and before the downloaded version is renamed over it
+/// (`Point::Replacing`). A rename there replaced the save unseen ("beta 2e" ended up in no
+/// file). Saved in place (the same file written again) or by an editor's atomic save (a new
+/// file renamed over the note), the save must stay at its name and the download wait for the
+/// next round.
+#[test]
+fn a_save_between_the_last_recheck_and_the_replace_is_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let files = ten_byte_files(12);
+    let olds: Vec<FileMeta> = files
+        .iter()
+        .map(|(p, _)| put(root, p, format!("old {p}").as_bytes()))
+        .collect();
+    let names: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    let scanned = scan(root, &names);
+    let actions: Vec<Action> = files
+        .iter()
+        .zip(&olds)
+        .map(|((p, c), old)| Action::Write {
+            path: vp(p),
+            meta: meta(c, MTIME, false),
+            expect: Some(*old),
+        })
+        .collect();
+    let (in_place, atomic) = (files[4].0.clone(), files[7].0.clone());
+    let hook = |point: Point, path: &crate::paths::VaultPath| {
+        if point != Point::Replacing {
+            return Ok(());
+        }
+        let full = path.to_fs_path(root);
+        if path.as_str() == in_place {
+            // As the property test's editor saves: write, then set an old modification time.
+            fs::write(&full, b"beta 2e")?;
+            filetime::set_file_mtime(&full, filetime_of(MTIME - 7_000_000_000))?;
+        } else if path.as_str() == atomic {
+            let tmp = full.with_file_name(".note.md.swp");
+            fs::write(&tmp, b"saved by an editor")?;
+            fs::rename(&tmp, &full)?;
+        }
+        Ok(())
+    };
+    let mut src = source_of(&files);
+    let report = apply_with(
+        root,
+        &actions,
+        Scanned::new(&scanned, now_ns()),
+        &mut src,
+        100,
+        &hook,
+    )
+    .unwrap();
+
+    assert_eq!(read(root, &in_place), b"beta 2e");
+    assert_eq!(read(root, &atomic), b"saved by an editor");
+    let skipped: Vec<String> = report.skipped.iter().map(|s| s.path.to_string()).collect();
+    assert_eq!(skipped, vec![in_place.clone(), atomic.clone()]);
+    assert!(
+        report.skipped.iter().all(|s| s.kind == SkipKind::Changed),
+        "{:?}",
+        report.skipped
+    );
+    for (p, c) in files.iter().filter(|(p, _)| *p != in_place && *p != atomic) {
+        assert_eq!(read(root, p), *c, "{p}");
+    }
+    assert_eq!(report.files_written, files.len() - 2);
     assert_no_temp_files(root);
 }

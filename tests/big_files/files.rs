@@ -185,3 +185,33 @@ pub fn run_measured(mut cmd: Command) -> Measured {
         peak_mib: usage.ru_maxrss as f64 / 1024.0,
     }
 }
+
+/// A large file's upload and download each peaked under `mib` of resident memory (printed
+/// beside the file's size, for the log).
+pub fn assert_peaks_under(up: &Measured, down: &Measured, mib: f64, file_mib: u64) {
+    eprintln!(
+        "peak memory: syncd upload {:.1} MiB, download {:.1} MiB (file {file_mib} MiB)",
+        up.peak_mib, down.peak_mib
+    );
+    assert!(up.peak_mib < mib, "upload peaked at {:.1} MiB", up.peak_mib);
+    assert!(
+        down.peak_mib < mib,
+        "download peaked at {:.1} MiB",
+        down.peak_mib
+    );
+}
+
+/// `a` uploads the large file at `rel`, then `b` downloads it, each `syncd sync` measured; the
+/// two copies must then be the same.
+pub fn sync_measured(
+    a: &crate::common::Device,
+    b: &crate::common::Device,
+    rel: &str,
+) -> (Measured, Measured) {
+    let up = run_measured(a.command("sync", &["--json"]));
+    assert_eq!(up.code, Some(0), "{}\n{}", up.stdout, up.stderr);
+    let down = run_measured(b.command("sync", &["--json"]));
+    assert_eq!(down.code, Some(0), "{}\n{}", down.stdout, down.stderr);
+    assert_same(&a.path(rel), &b.path(rel));
+    (up, down)
+}

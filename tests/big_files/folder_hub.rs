@@ -77,23 +77,6 @@ fn syncd_peak_memory_stays_far_below_the_size_of_the_file_it_syncs() {
     let rel = "big/disk.img";
     write_sparse(&a.path(rel), 192 * MIB, 8 * MIB, 4);
 
-    let up = run_measured(a.command("sync", &["--json"]));
-    assert_eq!(up.code, Some(0), "{}\n{}", up.stdout, up.stderr);
-    let down = run_measured(b.command("sync", &["--json"]));
-    assert_eq!(down.code, Some(0), "{}\n{}", down.stdout, down.stderr);
-    assert_same(&a.path(rel), &b.path(rel));
-    eprintln!(
-        "peak memory: upload {:.1} MiB, download {:.1} MiB (file 192 MiB)",
-        up.peak_mib, down.peak_mib
-    );
-    assert!(
-        up.peak_mib < 80.0,
-        "upload peaked at {:.1} MiB",
-        up.peak_mib
-    );
-    assert!(
-        down.peak_mib < 80.0,
-        "download peaked at {:.1} MiB",
-        down.peak_mib
-    );
+    let (up, down) = sync_measured(&a, &b, rel);
+    assert_peaks_under(&up, &down, 80.0, 192);
 }

@@ -1,5 +1,6 @@
 //! Large files through a real `vault-server`: requests carry chunks, so a file far larger than
-//! the server's body limit syncs; an upload cut off midway resumes.
+//! the server's body limit syncs, edits anywhere in it travel as a few chunks, neither side
+//! holds it whole, and an upload cut off midway resumes.
 
 use std::time::Duration;
 
@@ -52,6 +53,44 @@ fn a_file_five_times_the_body_limit_syncs_through_the_server() {
     );
     assert_same(&a.path(rel), &b.path(rel));
     b.assert_verified();
+}
+
+#[test]
+fn a_large_file_edited_at_the_start_appended_and_truncated_syncs_through_the_server_in_bounded_memory()
+ {
+    let w = World::new();
+    let data = w.path().join("server-data");
+    add_user(&data, "alice", PASSWORD);
+    let server = Server::start(&data, &[]);
+    let a = join(&w, &server.url, "laptop");
+    let b = join(&w, &server.url, "desktop");
+    // 192 MiB, mostly a hole: 1 MiB of noise every 8 MiB (24 MiB of distinct data).
+    let rel = "big/disk.img";
+    write_sparse(&a.path(rel), 192 * MIB, 8 * MIB, 7);
+    let (up, down) = sync_measured(&a, &b, rel);
+
+    // Each edit travels one way and comes back the other, a few chunks each time.
+    prepend(&b.path(rel), b"a new first line\n");
+    let (sent, received) = (b.sync().stats.bytes_sent, a.sync().stats.bytes_received);
+    assert_same(&a.path(rel), &b.path(rel));
+    assert!(sent < 2 * MIB && received < 2 * MIB, "{sent} / {received}");
+    append_noise(&a.path(rel), 3 * MIB, 8);
+    let (sent, received) = (a.sync().stats.bytes_sent, b.sync().stats.bytes_received);
+    assert_same(&a.path(rel), &b.path(rel));
+    assert!(sent < 5 * MIB && received < 5 * MIB, "{sent} / {received}");
+    truncate(&b.path(rel), 100 * MIB + 12_345);
+    let (sent, received) = (b.sync().stats.bytes_sent, a.sync().stats.bytes_received);
+    assert_same(&a.path(rel), &b.path(rel));
+    assert!(sent < 2 * MIB && received < 2 * MIB, "{sent} / {received}");
+    b.assert_verified();
+
+    assert_peaks_under(&up, &down, 80.0, 192);
+    let server_peak = server.peak_rss_mib();
+    eprintln!("peak memory: vault-server {server_peak:.1} MiB");
+    assert!(
+        server_peak < 100.0,
+        "vault-server peaked at {server_peak:.1} MiB"
+    );
 }
 
 #[test]

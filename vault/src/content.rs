@@ -21,12 +21,14 @@ pub mod list;
 pub mod owners;
 pub mod parallel;
 pub mod read;
+pub mod sink;
 pub mod whole;
 
 pub use chunker::{Chunk, ChunkRef, Chunker, ContentPlan, content_id, plan_reader};
 pub use list::{ChunkList, Level, ListError, Piece};
-pub use parallel::plan_file;
+pub use parallel::{plan_file, plan_file_handing_on};
 pub use read::{Fetch, ReadError, content_ids, write_content};
+pub use sink::{ChunkSink, NoSink};
 pub use whole::objects_of;
 
 use crate::object::Kind;

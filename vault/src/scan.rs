@@ -30,6 +30,7 @@ use std::sync::{Arc, OnceLock};
 use rayon::prelude::*;
 
 use crate::content::chunker::{ChunkRef, ContentPlan, Layout};
+use crate::content::{ChunkSink, NoSink};
 use crate::filestat::FileStat;
 use crate::id::ObjectId;
 use crate::ignore_rules::IgnoreRules;
@@ -225,18 +226,22 @@ pub fn scan(
     cache: &StatCache,
     opts: ScanOptions,
 ) -> Result<Scan, ScanError> {
-    scan_reporting(root, rules, cache, opts, &NoProgress)
+    scan_reporting(root, rules, cache, opts, &NoProgress, &NoSink)
 }
 
 /// [`scan`], telling `progress` what it hashes: once the walk has found the files the stat
 /// cache cannot vouch for, [`Phase::Scanning`] begins with their count and bytes, and each
 /// file hashed advances it (from the hashing threads). The caller ends the phase.
+///
+/// The chunks of large files the stat cache has never seen (new paths) are handed to `sink`
+/// as they are cut ([`crate::content::sink`]), so a round can upload them during the scan.
 pub fn scan_reporting(
     root: &Path,
     rules: &IgnoreRules,
     cache: &StatCache,
     opts: ScanOptions,
     progress: &dyn Progress,
+    sink: &dyn ChunkSink,
 ) -> Result<Scan, ScanError> {
     let started_at_ns = now_ns();
     let root_meta = std::fs::metadata(root).map_err(|source| ScanError::Root {
@@ -258,7 +263,8 @@ pub fn scan_reporting(
         path: root.to_path_buf(),
         source,
     })?;
-    Ok(finish(out, walked, Vec::new(), root, cache, opts, progress))
+    let hooks = Hooks { progress, sink };
+    Ok(finish(out, walked, Vec::new(), root, cache, opts, hooks))
 }
 
 /// [`scan`] limited to what `scope` says changed since the stat cache last described the
@@ -272,6 +278,7 @@ pub fn scan_scoped(
     cache: &StatCache,
     scope: &ScanScope,
     progress: &dyn Progress,
+    sink: &dyn ChunkSink,
 ) -> Result<Scan, ScanError> {
     let started_at_ns = now_ns();
     let out = Scan {
@@ -308,8 +315,15 @@ pub fn scan_scoped(
         root,
         cache,
         ScanOptions::default(),
-        progress,
+        Hooks { progress, sink },
     ))
+}
+
+/// Who hears of a scan's work as it goes: its progress, and the chunks of new large files.
+#[derive(Clone, Copy)]
+struct Hooks<'a> {
+    progress: &'a dyn Progress,
+    sink: &'a dyn ChunkSink,
 }
 
 /// The part of a scan after the walk: cache hits are done, the other candidates are examined
@@ -321,7 +335,7 @@ fn finish<'c>(
     root: &Path,
     cache: &'c StatCache,
     opts: ScanOptions,
-    progress: &dyn Progress,
+    Hooks { progress, sink }: Hooks<'_>,
 ) -> Scan {
     out.warnings = walked.warnings;
     out.unreadable = walked.unreadable;
@@ -360,7 +374,7 @@ fn finish<'c>(
     let results: Vec<Outcome> = rest
         .par_iter()
         .map(|c| {
-            let outcome = examine(c, root);
+            let outcome = examine(c, root, sink);
             progress.advance(Phase::Scanning, Amount::new(1, outcome.bytes));
             outcome
         })
@@ -412,8 +426,11 @@ struct Outcome {
 }
 
 /// Hash one file that was not a cache hit (with the stat the walk took) until stat and content
-/// agree.
-fn examine(c: &walk::Candidate<'_>, root: &Path) -> Outcome {
+/// agree. A large file at a path the cache has never seen is handed to `sink` as it is cut (a
+/// changed one is not: most of its chunks are on the hub already, and its upload sends only
+/// the others).
+fn examine(c: &walk::Candidate<'_>, root: &Path, sink: &dyn ChunkSink) -> Outcome {
+    let sink = if c.cached.is_none() { sink } else { &NoSink };
     let path = &c.path;
     let mut out = Outcome {
         result: Found::Gone,
@@ -436,7 +453,7 @@ fn examine(c: &walk::Candidate<'_>, root: &Path) -> Outcome {
     let abs = path.to_fs_path(root);
     let abs = abs.as_path();
     for _ in 0..MAX_HASH_TRIES {
-        let hashed = open_regular(abs).and_then(|(file, _)| plan_file(file));
+        let hashed = open_regular(abs).and_then(|(file, _)| plan_file(file, sink));
         let (id, bytes, chunks) = match hashed {
             Ok(plan) => {
                 let chunks = match plan.layout {
@@ -512,13 +529,13 @@ fn open_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
 /// The file's content id (`crate::content`: blake3 of a small file, of its chunk list for a
 /// large one), read once in bounded memory.
 fn hash_reader(file: File) -> io::Result<(ObjectId, u64)> {
-    plan_file(file).map(|plan| (plan.id, plan.size))
+    plan_file(file, &NoSink).map(|plan| (plan.id, plan.size))
 }
 
-/// [`hash_reader`], keeping where a large file's chunks lie.
-fn plan_file(file: File) -> io::Result<ContentPlan> {
+/// [`hash_reader`], keeping where a large file's chunks lie, and handing them to `sink`.
+fn plan_file(file: File, sink: &dyn ChunkSink) -> io::Result<ContentPlan> {
     let size_hint = file.metadata().map(|m| m.len()).unwrap_or(0);
-    crate::content::plan_file(&file, size_hint)
+    crate::content::plan_file_handing_on(&file, size_hint, sink)
 }
 
 /// The blob id of the bytes of the open regular file `file` (read from where its offset is)

@@ -190,7 +190,17 @@ impl ListBuilder {
 
 /// Read `source` once and say what its bytes are as objects. `size_hint` (the file's size from
 /// its stat) only sizes the first buffer; the bytes read decide.
-pub fn plan_reader(mut source: impl Read, size_hint: u64) -> io::Result<ContentPlan> {
+pub fn plan_reader(source: impl Read, size_hint: u64) -> io::Result<ContentPlan> {
+    plan_reader_with(source, size_hint, |_, _| {})
+}
+
+/// [`plan_reader`], calling `on_chunk` with each chunk of a large file (its id and bytes) as it
+/// is cut.
+pub fn plan_reader_with(
+    mut source: impl Read,
+    size_hint: u64,
+    mut on_chunk: impl FnMut(ObjectId, &[u8]),
+) -> io::Result<ContentPlan> {
     let mut head = Vec::with_capacity(size_hint.min(CHUNKED_FROM) as usize + 1);
     (&mut source).take(CHUNKED_FROM).read_to_end(&mut head)?;
     if (head.len() as u64) < CHUNKED_FROM {
@@ -203,8 +213,10 @@ pub fn plan_reader(mut source: impl Read, size_hint: u64) -> io::Result<ContentP
     let mut chunker = Chunker::with_prefix(head, source);
     let mut chunks = Vec::new();
     while let Some(chunk) = chunker.next_chunk()? {
+        let id = ObjectId::of(chunk.bytes);
+        on_chunk(id, chunk.bytes);
         chunks.push(ChunkRef {
-            id: ObjectId::of(chunk.bytes),
+            id,
             offset: chunk.offset,
             len: chunk.bytes.len() as u32,
         });

@@ -21,7 +21,8 @@ use std::os::unix::fs::FileExt;
 use rayon::prelude::*;
 
 use super::MAX_CHUNK;
-use super::chunker::{ChunkRef, Chunker, ContentPlan, plan_reader};
+use super::chunker::{ChunkRef, Chunker, ContentPlan, plan_reader, plan_reader_with};
+use super::sink::{ChunkSink, NoSink};
 use crate::id::ObjectId;
 
 /// Files from this size on are cut on several cores (smaller ones gain too little for the
@@ -48,15 +49,26 @@ impl Read for ReadAt<'_> {
 }
 
 /// The chunks of `file` from `start` on, as if a chunk began there, until one ends at or after
-/// `end` (or the file ends).
-fn cut_segment(file: &File, start: u64, end: u64) -> io::Result<Vec<ChunkRef>> {
+/// `end` (or the file ends). They are handed to `sink` (while it is open), except the first of
+/// a segment that does not start the file: that one is seldom a chunk of the one-pass plan
+/// (stitching replaces it), and the plan's chunks a sink misses are sent by the upload.
+fn cut_segment(
+    file: &File,
+    start: u64,
+    end: u64,
+    sink: &dyn ChunkSink,
+) -> io::Result<Vec<ChunkRef>> {
     let mut chunker = Chunker::new(ReadAt { file, pos: start });
     let mut chunks = Vec::new();
     while let Some(chunk) = chunker.next_chunk()? {
         let offset = start + chunk.offset;
         let len = chunk.bytes.len() as u64;
+        let id = ObjectId::of(chunk.bytes);
+        if (start == 0 || !chunks.is_empty()) && sink.open() {
+            sink.take(id, chunk.bytes);
+        }
         chunks.push(ChunkRef {
-            id: ObjectId::of(chunk.bytes),
+            id,
             offset,
             len: len as u32,
         });
@@ -130,24 +142,45 @@ fn stitch(file: &File, segments: Vec<Vec<ChunkRef>>) -> io::Result<Vec<ChunkRef>
 /// [`plan_reader`] of `file` (read from its start, by positioned reads), on several cores when
 /// it has at least [`PARALLEL_FROM`] bytes; the same plan either way.
 pub fn plan_file(file: &File, size_hint: u64) -> io::Result<ContentPlan> {
+    plan_file_handing_on(file, size_hint, &NoSink)
+}
+
+/// [`plan_file`], handing the chunks it cuts to `sink` (while the sink is open): in one pass,
+/// all of them; cut on several cores, all but the first of each segment after the first,
+/// which stitching seldom keeps (so what a sink takes is the plan's chunks, and rarely one
+/// more: an unreachable chunk on the hub, until gc).
+pub fn plan_file_handing_on(
+    file: &File,
+    size_hint: u64,
+    sink: &dyn ChunkSink,
+) -> io::Result<ContentPlan> {
     let threads = rayon::current_num_threads() as u64;
     if size_hint < PARALLEL_FROM || threads < 2 {
-        return plan_reader(ReadAt { file, pos: 0 }, size_hint);
+        return plan_reader_with(ReadAt { file, pos: 0 }, size_hint, |id, bytes| {
+            if sink.open() {
+                sink.take(id, bytes);
+            }
+        });
     }
     // Four segments a thread, so a thread busy with other files delays little of this one.
     let segment = size_hint
         .div_ceil(threads * 4)
         .max(MIN_SEGMENT)
         .next_multiple_of(MAX_CHUNK as u64);
-    plan_segmented(file, size_hint, segment)
+    plan_segmented(file, size_hint, segment, sink)
 }
 
 /// [`plan_file`] with segments of `segment` bytes (a multiple of [`MAX_CHUNK`]).
-fn plan_segmented(file: &File, size_hint: u64, segment: u64) -> io::Result<ContentPlan> {
+fn plan_segmented(
+    file: &File,
+    size_hint: u64,
+    segment: u64,
+    sink: &dyn ChunkSink,
+) -> io::Result<ContentPlan> {
     let starts = segment_starts(size_hint, segment);
     let segments = starts
         .par_iter()
-        .map(|&start| cut_segment(file, start, start + segment))
+        .map(|&start| cut_segment(file, start, start + segment, sink))
         .collect::<io::Result<Vec<_>>>()?;
     let chunks = stitch(file, segments)?;
     let size = chunks.last().map_or(0, |c| c.offset + u64::from(c.len));
@@ -191,7 +224,8 @@ mod tests {
             let file = file_of(bytes);
             let want = plan_reader(&bytes[..], bytes.len() as u64).unwrap();
             for segment in [1, 2, 3] {
-                let got = plan_segmented(&file, bytes.len() as u64, segment * mib as u64).unwrap();
+                let got = plan_segmented(&file, bytes.len() as u64, segment * mib as u64, &NoSink)
+                    .unwrap();
                 assert_eq!(
                     got,
                     want,
@@ -212,12 +246,15 @@ mod tests {
         let file = file_of(&bytes);
         let want = plan_reader(&bytes[..], 0).unwrap();
         for hint in [4 * mib as u64, 9 * mib as u64] {
-            assert_eq!(plan_segmented(&file, hint, mib as u64).unwrap(), want);
+            assert_eq!(
+                plan_segmented(&file, hint, mib as u64, &NoSink).unwrap(),
+                want
+            );
         }
         let small = noise(300_000, 8);
         let file = file_of(&small);
         assert_eq!(
-            plan_segmented(&file, 5 * mib as u64, mib as u64).unwrap(),
+            plan_segmented(&file, 5 * mib as u64, mib as u64, &NoSink).unwrap(),
             plan_reader(&small[..], 0).unwrap()
         );
     }

@@ -26,6 +26,11 @@ fn run(root: &Path, rules: &IgnoreRules, cache: &StatCache, use_cache: bool) -> 
     scan(root, rules, cache, ScanOptions { use_cache }).expect("scan succeeds")
 }
 
+/// [`scan_scoped`] reporting to no one.
+fn run_scoped(root: &Path, rules: &IgnoreRules, cache: &StatCache, scope: &ScanScope) -> Scan {
+    scan_scoped(root, rules, cache, scope, &NoProgress, &NoSink).expect("scan succeeds")
+}
+
 /// Make every file's last change older than the racy margin of a scan that starts now.
 fn let_files_settle() {
     std::thread::sleep(Duration::from_millis(150));
@@ -279,7 +284,7 @@ fn vanished_file_is_simply_absent() {
         stat: Ok(Some(stat)),
         cached: None,
     };
-    let out = examine(&c, dir.path());
+    let out = examine(&c, dir.path(), &NoSink);
     assert!(matches!(out.result, Found::Gone));
     assert_eq!((out.reads, out.bytes), (0, 0));
 }
@@ -292,7 +297,7 @@ fn stat_error_is_a_warning_not_a_failure() {
         stat: Err(io::Error::from_raw_os_error(libc::EIO)),
         cached: None,
     };
-    let out = examine(&c, dir.path());
+    let out = examine(&c, dir.path(), &NoSink);
     match out.result {
         Found::Unreadable(w) => assert!(w.contains("`a.md`"), "{w}"),
         _ => panic!("expected a warning"),
@@ -474,7 +479,7 @@ mod scoped {
                 "build/out.md",
             ],
         );
-        let scoped = scan_scoped(root, &rules, &cache, &scope, &NoProgress).unwrap();
+        let scoped = run_scoped(root, &rules, &cache, &scope);
         let full = run(root, &rules, &cache, true);
         assert_eq!(scoped.files(), full.files());
         assert!(scoped.files().contains_key(&vp("projects/current/plan.md")));
@@ -496,7 +501,7 @@ mod scoped {
             "notes/deep/c.md",
             b"changed behind the watcher's back",
         );
-        let scoped = scan_scoped(root, &rules, &cache, &ScanScope::new(), &NoProgress).unwrap();
+        let scoped = run_scoped(root, &rules, &cache, &ScanScope::new());
         assert_eq!(scoped.files(), &cache.flat());
         assert_eq!(scoped.counters.files_hashed, 0);
         let full = run(root, &rules, &cache, true);
@@ -513,7 +518,7 @@ mod scoped {
         write(root, "a.md", b"alpha, just now");
         cache.update_from_scan(&run(root, &rules, &cache, true));
         write(root, "a.md", b"alpha, again");
-        let scoped = scan_scoped(root, &rules, &cache, &ScanScope::new(), &NoProgress).unwrap();
+        let scoped = run_scoped(root, &rules, &cache, &ScanScope::new());
         let full = run(root, &rules, &StatCache::new(), false);
         assert_eq!(scoped.files(), full.files());
     }
@@ -528,7 +533,7 @@ mod scoped {
         fs::rename(root.join("notes/deep"), root.join("moved-away")).unwrap();
         std::os::unix::fs::symlink(outside.path(), root.join("notes/deep")).unwrap();
         let scope = scope_of(root, &["notes/deep", "moved-away", "notes/deep/c.md"]);
-        let scoped = scan_scoped(root, &rules, &cache, &scope, &NoProgress).unwrap();
+        let scoped = run_scoped(root, &rules, &cache, &scope);
         let full = run(root, &rules, &cache, true);
         assert_eq!(scoped.files(), full.files());
         assert!(
@@ -625,7 +630,7 @@ mod scoped {
                 changed.extend(apply(root, o));
             }
             let scope = scope_of(root, &changed.iter().map(String::as_str).collect::<Vec<_>>());
-            let scoped = scan_scoped(root, &rules, &cache, &scope, &NoProgress).unwrap();
+            let scoped = run_scoped(root, &rules, &cache, &scope);
             let full = run(root, &rules, &StatCache::new(), false);
             proptest::prop_assert_eq!(scoped.files(), full.files());
         }

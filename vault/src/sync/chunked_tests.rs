@@ -3,8 +3,8 @@
 //! and staged downloads.
 
 use std::fs;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::content::CHUNKED_FROM;
@@ -28,7 +28,8 @@ struct Watched {
     /// watched put per batch.
     folder_streams: bool,
     missing_calls: AtomicUsize,
-    /// The `missing` call (from 1) that fails as a dropped connection would (0: none).
+    /// The `missing` call (from 1) from which every call fails, as after a dropped connection
+    /// (0: none).
     cut_missing_at: usize,
 }
 
@@ -55,7 +56,7 @@ impl Hub for Watched {
     }
     fn missing(&self, ids: &[ObjectId]) -> Result<Vec<ObjectId>, HubError> {
         let n = self.missing_calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if n == self.cut_missing_at {
+        if self.cut_missing_at > 0 && n >= self.cut_missing_at {
             return Err(HubError::Unreachable {
                 hub: "test".into(),
                 detail: "cut off".into(),
@@ -201,9 +202,10 @@ fn an_upload_cut_off_midway_resumes_without_sending_again_what_arrived() {
     let big = noise(30 << 20, 4);
     w.write(0, "big.bin", &big);
     let hub = Watched::new(FolderHub::open(&w.dir.path().join("hub")).unwrap());
-    // The connection drops at the third pack: two batches of chunks arrived.
+    // The connection drops at the third put (while the scan hands the chunks on) and stays
+    // down: two batches of chunks arrived.
     *hub.before_put.lock().unwrap() = Box::new(|n| {
-        if n == 3 {
+        if n >= 3 {
             return Err(HubError::Unreachable {
                 hub: "test".into(),
                 detail: "cut off".into(),
@@ -239,8 +241,9 @@ fn a_cut_off_upload_stream_resumes_from_its_last_committed_pack() {
         .with_stream_pack_bytes(8 << 20);
     let mut hub = Watched::new(folder);
     hub.folder_streams = true;
-    // Missing is asked once for the snapshot's files, then once per batch of 6-7 MiB: the
-    // fourth call fails, after two batches (one committed pack) and before the third's put.
+    // Missing is asked once per batch of 6-7 MiB as the scan hands the chunks on: the fourth
+    // call fails (and every one after it), after two batches (one committed pack) and the
+    // third's put into a pack that is never committed.
     hub.cut_missing_at = 4;
     let cut = sync(&w.devices[0], &hub, &SyncOptions::default());
     assert!(cut.is_err(), "{cut:?}");
@@ -263,15 +266,22 @@ fn a_cut_off_upload_stream_resumes_from_its_last_committed_pack() {
     assert_eq!(w.read(1, "big.bin"), big);
 }
 
+/// A large file rewritten while its upload reads it (the scan had hashed another version):
+/// the round starts again and publishes the version the folder holds, never a mix.
 #[test]
 fn a_large_file_changed_during_its_upload_publishes_only_whole_versions() {
     let w = world(2);
     let first = noise(20 << 20, 5);
     let second = noise(20 << 20, 6);
+    let third = noise(20 << 20, 10);
     w.write(0, "big.bin", &first);
+    w.sync(0);
+    // Known to the stat cache now: its next version is cut by the scan alone, and read
+    // again by the upload.
+    w.write(0, "big.bin", &second);
     let path = w.devices[0].root().join("big.bin");
     let hub = Watched::new(FolderHub::open(&w.dir.path().join("hub")).unwrap());
-    let replacement = second.clone();
+    let replacement = third.clone();
     // Before the first batch of chunks is put (a third of the file read), the file is
     // rewritten in place (same size).
     *hub.before_put.lock().unwrap() = Box::new(move |n| {
@@ -285,13 +295,95 @@ fn a_large_file_changed_during_its_upload_publishes_only_whole_versions() {
     w.sync(1);
     assert_eq!(
         w.read(1, "big.bin"),
-        second,
+        third,
         "the version the folder holds now"
     );
     assert!(
-        w.hub.get(&[content_of(&first)]).is_err(),
+        w.hub.get(&[content_of(&second)]).is_err(),
         "no list names the mix"
     );
+}
+
+/// A new large file rewritten while the scan cuts it and hands its chunks to the hub: the
+/// scan reads it again, and only the version the folder holds is published.
+#[test]
+fn a_new_large_file_changed_while_its_chunks_are_handed_on_publishes_only_whole_versions() {
+    let w = world(2);
+    let first = noise(20 << 20, 5);
+    let second = noise(20 << 20, 6);
+    w.write(0, "big.bin", &first);
+    let path = w.devices[0].root().join("big.bin");
+    let hub = Watched::new(FolderHub::open(&w.dir.path().join("hub")).unwrap());
+    let replacement = second.clone();
+    // The first put happens while the scan is still cutting the file.
+    *hub.before_put.lock().unwrap() = Box::new(move |n| {
+        if n == 1 {
+            fs::write(&path, &replacement).unwrap();
+        }
+        Ok(())
+    });
+    let report = sync(&w.devices[0], &hub, &SyncOptions::default()).unwrap();
+    assert_eq!(report.outcome, Outcome::Pushed, "{report:?}");
+    w.sync(1);
+    assert_eq!(w.read(1, "big.bin"), second);
+    assert!(
+        w.hub.get(&[content_of(&first)]).is_err(),
+        "no list names the first version or a mix"
+    );
+}
+
+/// Knows whether the round's scan is over.
+#[derive(Debug, Default)]
+struct ScanOver(std::sync::atomic::AtomicBool);
+
+impl crate::progress::Progress for ScanOver {
+    fn begin(&self, _: crate::progress::Phase, _: Option<crate::progress::Amount>) {}
+    fn advance(&self, _: crate::progress::Phase, _: crate::progress::Amount) {}
+    fn end(&self, phase: crate::progress::Phase) {
+        if phase == crate::progress::Phase::Scanning {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The chunks of a new large file go to the hub while the scan cuts it (the file is read
+/// once): the round's upload then sends none of them again, and a second device gets the file.
+#[test]
+fn a_new_large_file_is_uploaded_in_the_same_read_as_its_scan() {
+    let w = world(2);
+    let big = noise(24 << 20, 11);
+    w.write(0, "media/big.bin", &big);
+    let hub = Watched::new(FolderHub::open(&w.dir.path().join("hub")).unwrap());
+    let scan_over = Arc::new(ScanOver::default());
+    let during_scan = Arc::new(AtomicU64::new(0));
+    let (over, during) = (Arc::clone(&scan_over), Arc::clone(&during_scan));
+    *hub.before_put.lock().unwrap() = Box::new(move |_| {
+        if !over.0.load(Ordering::SeqCst) {
+            during.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    });
+    let opts = SyncOptions {
+        progress: Some(scan_over),
+        ..SyncOptions::default()
+    };
+    let report = sync(&w.devices[0], &hub, &opts).unwrap();
+    assert_eq!(report.outcome, Outcome::Pushed);
+    let during = during_scan.load(Ordering::SeqCst);
+    assert!(
+        during >= 3,
+        "24 MiB of chunks are 3-4 puts, all while the scan cut the file: {during}"
+    );
+    let put = hub.bytes_put.load(Ordering::SeqCst);
+    assert!(put >= big.len() as u64, "{put}");
+    assert!(
+        put < big.len() as u64 + (64 << 10),
+        "chunks sent twice: {put} bytes put for a file of {}",
+        big.len()
+    );
+    assert_eq!(report.stats.bytes_sent, put, "{:?}", report.stats);
+    w.sync(1);
+    assert_eq!(w.read(1, "media/big.bin"), big);
 }
 
 #[test]

@@ -30,6 +30,7 @@ mod authors;
 mod damaged;
 mod deleted;
 mod folder;
+mod handed_on;
 mod hub_side;
 mod stuck;
 mod upload_chunked;
@@ -92,6 +93,12 @@ pub(super) struct Round<'a> {
     /// Where the chunks of the large files this round's scans hashed lie ([`Scan::chunk_plans`]):
     /// their upload reads those pieces instead of cutting the files again.
     chunk_plans: HashMap<ObjectId, Arc<[ChunkRef]>>,
+    /// Chunks known to be on the hub, durable, since the scan handed them on this round
+    /// ([`handed_on`]): a large file's upload checks them against the file but sends them no more.
+    on_hub: HashSet<ObjectId>,
+    /// When this round's first scan began: a large file unchanged since (by its stat, as the
+    /// stat cache judges) still holds the bytes every scan of the round read.
+    first_scan_ns: Option<i64>,
 }
 
 /// The local side for reconcile: the scanned files, plus, for paths the scan could not read,
@@ -160,6 +167,8 @@ impl<'a> Round<'a> {
             skipped: Vec::new(),
             graft,
             chunk_plans: HashMap::new(),
+            on_hub: HashSet::new(),
+            first_scan_ns: None,
         })
     }
 

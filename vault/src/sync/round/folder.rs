@@ -1,6 +1,7 @@
 //! The folder's side of a round: scanning (whole, or only what the watcher saw), the stat
 //! cache, the mass-delete guard and applying a plan to the folder.
 
+use super::handed_on::scan_handing_on;
 use super::*;
 use crate::sync::GuardedFolder;
 use crate::sync::guard::{guarded_folders, is_under, local_deletions};
@@ -21,33 +22,36 @@ impl Round<'_> {
 
     /// An attempt's first scan: only what the watcher saw change, when that is sound (the
     /// first attempt, the stat cache holding exactly base's files under today's ignore
-    /// rules), else everything.
+    /// rules), else everything. The chunks of new large files go to the hub as the scan cuts
+    /// them ([`super::handed_on`]).
     pub(super) fn first_scan(&mut self) -> Result<Scan, SyncError> {
-        if let Some(scope) = self.opts.scope.as_ref()
+        let scoped = self.opts.scope.is_some()
             && self.stats.attempts == 1
             && !self.opts.full_verify
-            && self.cache_is_base()?
-        {
-            let found = scan_scoped(
-                self.vault.root(),
-                &self.rules,
-                &self.cache,
-                scope,
-                self.progress(),
-            )?;
-            self.stats.scan_scoped = true;
-            self.account(&found);
-            return Ok(found);
+            && self.cache_is_base()?;
+        let (root, rules, cache, progress) =
+            (self.vault.root(), &self.rules, &self.cache, self.progress());
+        let use_cache = !self.opts.full_verify;
+        let scope = self.opts.scope.as_ref().filter(|_| scoped);
+        let (found, handed_on) = scan_handing_on(self.hub, |sink| match scope {
+            Some(scope) => scan_scoped(root, rules, cache, scope, progress, sink),
+            None => scan_reporting(
+                root,
+                rules,
+                cache,
+                ScanOptions { use_cache },
+                progress,
+                sink,
+            ),
+        });
+        self.stats.objects_sent += handed_on.objects_sent;
+        self.stats.bytes_sent += handed_on.bytes_sent;
+        self.on_hub.extend(handed_on.on_hub);
+        if let Some(e) = handed_on.failed {
+            tracing::info!(error = %e, "the hub took no chunks during the scan; they go with the upload");
         }
-        let found = scan_reporting(
-            self.vault.root(),
-            &self.rules,
-            &self.cache,
-            ScanOptions {
-                use_cache: !self.opts.full_verify,
-            },
-            self.progress(),
-        )?;
+        let found = found?;
+        self.stats.scan_scoped |= scope.is_some();
         self.account(&found);
         Ok(found)
     }
@@ -75,6 +79,7 @@ impl Round<'_> {
         for w in &found.warnings {
             self.warn(w);
         }
+        self.first_scan_ns.get_or_insert(found.started_at_ns);
         for (id, chunks) in &found.chunk_plans {
             self.chunk_plans.insert(*id, Arc::clone(chunks));
         }

@@ -27,7 +27,7 @@ use crate::hub::PutStream;
 /// How many bytes of chunks one put carries at most (before its last chunk): with that chunk
 /// and the stream's headers a put stays under 8 MiB, so a server whose body limit was lowered
 /// to 8 MiB (`--max-body-mib 8`) still takes it.
-const PUT_BYTES: u64 = BATCH_BYTES - 2 * crate::content::MAX_CHUNK as u64;
+pub(super) const PUT_BYTES: u64 = BATCH_BYTES - 2 * crate::content::MAX_CHUNK as u64;
 
 /// What uploading one large file found.
 pub(super) enum ChunkedUpload {
@@ -88,6 +88,17 @@ impl Batcher {
         self.flush()
     }
 
+    /// A chunk the hub holds already (handed on during the scan): it counts as covered,
+    /// nothing is sent. The progress hears of such chunks every [`PUT_BYTES`] too.
+    fn add_on_hub(&mut self, id: ObjectId, len: u64) -> bool {
+        self.covered += len;
+        self.seen.insert(id);
+        if self.covered < PUT_BYTES {
+            return true;
+        }
+        self.flush()
+    }
+
     fn flush(&mut self) -> bool {
         if self.batch.is_empty() && self.covered == 0 {
             return true;
@@ -132,8 +143,14 @@ fn read_chunks(file: File, out: SyncSender<Piece>) {
 
 /// The reading side with the scan's chunk positions: each piece read where the scan found it
 /// and hashed; one that no longer hashes to the scan's id, or a file that is no longer as long
-/// as the pieces, means the file changed.
-fn read_planned(file: File, chunks: &[ChunkRef], out: SyncSender<Piece>) {
+/// as the pieces, means the file changed. Pieces in `on_hub` (the hub holds them, and the
+/// file is known to hold the bytes the scan hashed) are neither read nor sent.
+fn read_planned(
+    file: File,
+    chunks: &[ChunkRef],
+    on_hub: &HashSet<ObjectId>,
+    out: SyncSender<Piece>,
+) {
     let mut builder = ListBuilder::default();
     let mut batcher = Batcher::new(out);
     let mut size = 0u64;
@@ -142,8 +159,14 @@ fn read_planned(file: File, chunks: &[ChunkRef], out: SyncSender<Piece>) {
         let len = u64::from(chunk.len);
         builder.push(chunk.id, len);
         size += len;
-        // Every piece is read and checked, repeats too: the file must still be what the scan
-        // hashed, all of it.
+        if on_hub.contains(&chunk.id) {
+            if !batcher.add_on_hub(chunk.id, len) {
+                return;
+            }
+            continue;
+        }
+        // Every other piece is read and checked, repeats too: the file must still be what
+        // the scan hashed.
         bytes.resize(chunk.len as usize, 0);
         if let Err(e) = file.read_exact_at(&mut bytes, chunk.offset) {
             let _ = batcher.out.send(Piece::Failed(e));
@@ -191,11 +214,16 @@ impl Round<'_> {
         };
         let (tx, rx) = sync_channel(0);
         let plan = self.chunk_plans.get(&id).cloned();
+        let on_hub = match &plan {
+            Some(chunks) if self.unchanged_since_scan(&file) => self.chunks_on_hub(chunks)?,
+            _ => HashSet::new(),
+        };
+        let lent = &on_hub;
         std::thread::scope(|scope| {
             std::thread::Builder::new()
                 .name("vault-chunker".into())
                 .spawn_scoped(scope, move || match plan {
-                    Some(chunks) => read_planned(file, &chunks, tx),
+                    Some(chunks) => read_planned(file, &chunks, lent, tx),
                     None => read_chunks(file, tx),
                 })
                 .map_err(|e| {
@@ -207,6 +235,37 @@ impl Round<'_> {
                 })?;
             self.send_chunks(path, id, report, rx)
         })
+    }
+
+    /// Whether the open `file` holds the bytes this round's scans read: its last change (by
+    /// its stat) lies before the first scan began, as the stat cache would judge it. Then
+    /// no write came between a scan's read and now, or its stat would say so.
+    fn unchanged_since_scan(&self, file: &File) -> bool {
+        let (Some(since), Ok(meta)) = (self.first_scan_ns, file.metadata()) else {
+            return false;
+        };
+        !crate::statcache::is_racy(&crate::filestat::FileStat::from_metadata(&meta), since)
+    }
+
+    /// Which of `chunks` the hub holds: those handed on during the scan, and those the hub
+    /// says it has (asked in batches, so a file of any size costs few requests).
+    fn chunks_on_hub(&self, chunks: &[ChunkRef]) -> Result<HashSet<ObjectId>, SyncError> {
+        const ASK: usize = 8192;
+        let mut present = HashSet::new();
+        let mut asked = HashSet::new();
+        let mut ask = Vec::new();
+        for chunk in chunks {
+            if self.on_hub.contains(&chunk.id) {
+                present.insert(chunk.id);
+            } else if asked.insert(chunk.id) {
+                ask.push(chunk.id);
+            }
+        }
+        for batch in ask.chunks(ASK) {
+            let missing: HashSet<ObjectId> = self.hub.missing(batch)?.into_iter().collect();
+            present.extend(batch.iter().filter(|id| !missing.contains(id)));
+        }
+        Ok(present)
     }
 
     /// The uploading side of [`Round::upload_chunked`].

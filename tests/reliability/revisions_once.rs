@@ -27,11 +27,14 @@ fn revisions_once_conflict_retried_writes_one_revision() {
     c.join_server(&server.url, "alice", PASSWORD, &["--vault-name", "notes"])
         .ok();
     a.write("note.md", "the first version", 1);
+    fs::write(a.path("big.bin"), noise(1024 * 1024, 6)).unwrap();
     a.sync();
     c.sync();
 
     // Both edit the note; the laptop's edit is newer, so the desktop's version loses and the
-    // laptop keeps it as a revision. The laptop also has a large new attachment to upload.
+    // laptop keeps it as a revision. The laptop also has a large attachment to upload again
+    // (changed, not new: a new one's chunks would go while the scan cuts it, before the
+    // conflict is resolved; a changed one's go after apply).
     c.write("note.md", "the desktop's version", 10);
     c.sync();
     a.write("note.md", "the laptop's version", 20);

@@ -142,24 +142,10 @@ impl HttpHub {
             return Ok(StoredAnswer::default());
         }
         let len = vault::wire::encoded_len(objects);
-        let post = |body: reqwest::blocking::Body| {
-            let req = self
-                .server
-                .client
-                .post(format!("{}/objects", self.base))
-                .header(reqwest::header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)
-                .body(body);
-            match upload {
-                Some(name) => req.header(vault::wire::UPLOAD_HEADER, name),
-                None => req,
-            }
-        };
         if len <= COPIED_BODY_BYTES {
             // One buffer handed over whole: far fewer wake-ups than a pipe read in small
             // pieces (the batches of a large file's chunks are all this small).
-            let req = post(vault::wire::encode(objects).into());
-            let res = self.send(req).map_err(|e| too_large_hint(e, len))?;
-            return self.parse(res);
+            return self.send_body(vault::wire::encode(objects), upload);
         }
         // The body is written into a pipe by a thread that borrows the objects, so the
         // upload never holds a second copy of them (a 50 MiB attachment stays 50 MiB).
@@ -167,7 +153,7 @@ impl HttpHub {
             hub: self.server.url.clone(),
             detail: format!("cannot make a pipe for the upload: {e}"),
         })?;
-        let req = post(reqwest::blocking::Body::sized(reader, len));
+        let req = self.objects_request(reqwest::blocking::Body::sized(reader, len), upload);
         std::thread::scope(|scope| {
             // A failed write means the request ended early (refused, cut off): its own error
             // says why, so the writer's is not needed.
@@ -175,6 +161,32 @@ impl HttpHub {
             let res = self.send(req).map_err(|e| too_large_hint(e, len))?;
             self.parse(res)
         })
+    }
+
+    /// Upload an encoded batch of objects (`vault::wire::encode`) in one request.
+    fn send_body(&self, body: Vec<u8>, upload: Option<&str>) -> Result<StoredAnswer, HubError> {
+        let len = body.len() as u64;
+        let req = self.objects_request(body.into(), upload);
+        let res = self.send(req).map_err(|e| too_large_hint(e, len))?;
+        self.parse(res)
+    }
+
+    /// The request that uploads `body` (to the upload `upload`, if named).
+    fn objects_request(
+        &self,
+        body: reqwest::blocking::Body,
+        upload: Option<&str>,
+    ) -> RequestBuilder {
+        let req = self
+            .server
+            .client
+            .post(format!("{}/objects", self.base))
+            .header(reqwest::header::CONTENT_TYPE, vault::wire::CONTENT_TYPE)
+            .body(body);
+        match upload {
+            Some(name) => req.header(vault::wire::UPLOAD_HEADER, name),
+            None => req,
+        }
     }
 
     fn id_of(&self, text: Option<String>) -> Result<Option<ObjectId>, HubError> {

@@ -332,6 +332,52 @@ fn a_new_large_file_changed_while_its_chunks_are_handed_on_publishes_only_whole_
     );
 }
 
+/// Rewrites a file (in place, same size) the first time a scan ends.
+#[derive(Debug)]
+struct RewriteAfterScan {
+    path: std::path::PathBuf,
+    bytes: Vec<u8>,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl crate::progress::Progress for RewriteAfterScan {
+    fn begin(&self, _: crate::progress::Phase, _: Option<crate::progress::Amount>) {}
+    fn advance(&self, _: crate::progress::Phase, _: crate::progress::Amount) {}
+    fn end(&self, phase: crate::progress::Phase) {
+        if phase == crate::progress::Phase::Scanning && !self.done.swap(true, Ordering::SeqCst) {
+            fs::write(&self.path, &self.bytes).unwrap();
+        }
+    }
+}
+
+/// A new large file whose chunks went to the hub during the scan, rewritten right after it
+/// (too recently for its stat to vouch for it): the upload reads the pieces the hub holds
+/// again, finds them changed, and the round publishes the version the folder holds.
+#[test]
+fn a_new_large_file_rewritten_after_its_scan_is_checked_before_its_lists_go() {
+    let w = world(2);
+    let first = noise(20 << 20, 12);
+    let second = noise(20 << 20, 13);
+    w.write(0, "big.bin", &first);
+    let rewrite = Arc::new(RewriteAfterScan {
+        path: w.devices[0].root().join("big.bin"),
+        bytes: second.clone(),
+        done: std::sync::atomic::AtomicBool::new(false),
+    });
+    let opts = SyncOptions {
+        progress: Some(rewrite),
+        ..SyncOptions::default()
+    };
+    let report = sync(&w.devices[0], &w.hub, &opts).unwrap();
+    assert!(report.stats.attempts >= 2, "{:?}", report.stats);
+    w.sync(1);
+    assert_eq!(w.read(1, "big.bin"), second);
+    assert!(
+        w.hub.get(&[content_of(&first)]).is_err(),
+        "no list names the version the folder no longer holds"
+    );
+}
+
 /// Knows whether the round's scan is over.
 #[derive(Debug, Default)]
 struct ScanOver(std::sync::atomic::AtomicBool);

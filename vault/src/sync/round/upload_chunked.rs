@@ -143,8 +143,9 @@ fn read_chunks(file: File, out: SyncSender<Piece>) {
 
 /// The reading side with the scan's chunk positions: each piece read where the scan found it
 /// and hashed; one that no longer hashes to the scan's id, or a file that is no longer as long
-/// as the pieces, means the file changed. Pieces in `on_hub` (the hub holds them, and the
-/// file is known to hold the bytes the scan hashed) are neither read nor sent.
+/// as the pieces, means the file changed. Pieces in `on_hub` (the hub holds them, and they
+/// are known to be the file's: by its stat, or checked by [`verify_pieces`]) are neither read
+/// nor sent.
 fn read_planned(
     file: File,
     chunks: &[ChunkRef],
@@ -191,6 +192,25 @@ fn read_planned(
     }
 }
 
+/// Whether every piece of `file` in `pieces` (by id) still hashes to its id, read where the
+/// scan found it, on every core.
+fn verify_pieces(
+    file: &File,
+    chunks: &[ChunkRef],
+    pieces: &HashSet<ObjectId>,
+) -> std::io::Result<bool> {
+    use rayon::prelude::*;
+    chunks
+        .par_iter()
+        .filter(|c| pieces.contains(&c.id))
+        .map(|c| {
+            let mut bytes = vec![0; c.len as usize];
+            file.read_exact_at(&mut bytes, c.offset)?;
+            Ok(ObjectId::of(&bytes) == c.id)
+        })
+        .try_reduce(|| true, |a, b| Ok(a && b))
+}
+
 impl Round<'_> {
     /// Upload what the hub lacks of the large file at `path`, scanned as `id`. With `report`,
     /// the file's bytes count as [`Phase::Uploading`] progress as they are read (chunks the
@@ -215,8 +235,23 @@ impl Round<'_> {
         let (tx, rx) = sync_channel(0);
         let plan = self.chunk_plans.get(&id).cloned();
         let on_hub = match &plan {
-            Some(chunks) if self.unchanged_since_scan(&file) => self.chunks_on_hub(chunks)?,
-            _ => HashSet::new(),
+            Some(chunks) => {
+                let on_hub = self.chunks_on_hub(chunks)?;
+                // A file changed too recently for its stat to vouch for it: the pieces the
+                // hub holds are read and checked too, on every core, before the others go.
+                if !on_hub.is_empty() && !self.unchanged_since_scan(&file) {
+                    match verify_pieces(&file, chunks, &on_hub) {
+                        Ok(true) => {}
+                        Ok(false) => return Ok(ChunkedUpload::Changed),
+                        Err(e) => {
+                            tracing::info!(path = %path, error = %e, "upload: reading a large file failed");
+                            return Ok(ChunkedUpload::Changed);
+                        }
+                    }
+                }
+                on_hub
+            }
+            None => HashSet::new(),
         };
         let lent = &on_hub;
         std::thread::scope(|scope| {

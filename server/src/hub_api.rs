@@ -367,6 +367,9 @@ async fn upload(
         },
     };
     let objects = vault::wire::decode(&body).map_err(ApiError::bad_request)?;
+    // The objects are copies: the body goes now, not after they are stored (two uploads at
+    // once held four batches instead of two).
+    drop(body);
     let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let count = objects.len();
     match upload {

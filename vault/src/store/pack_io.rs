@@ -95,6 +95,9 @@ pub struct PackWriter {
 /// Objects are copied in slices of this many bytes.
 const SLICE: u64 = 1 << 20;
 
+/// Writes of at least this many bytes bypass the pack's buffer ([`PackWriter`]).
+const DIRECT_FROM: usize = 64 << 10;
+
 impl PackWriter {
     /// Start a pack in `dir` (a temp file `.vault-tmp-*` beside the packs).
     pub fn new(dir: &Path) -> Result<PackWriter, StoreError> {
@@ -136,9 +139,17 @@ impl PackWriter {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.out
-            .write_all(bytes)
-            .map_err(io_at("writing pack", self.tmp.path()))?;
+        // A chunk of a large file (64 KiB and more) goes to the file as it is, after what
+        // the buffer holds: copied into the buffer first, a 1 GiB upload made one more pass
+        // over its bytes. Small objects (notes) still go out a buffer at a time.
+        let written = if bytes.len() >= DIRECT_FROM {
+            self.out
+                .flush()
+                .and_then(|()| self.out.get_mut().write_all(bytes))
+        } else {
+            self.out.write_all(bytes)
+        };
+        written.map_err(io_at("writing pack", self.tmp.path()))?;
         self.offset += bytes.len() as u64;
         Ok(())
     }

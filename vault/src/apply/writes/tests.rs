@@ -58,6 +58,63 @@ fn paths(files: &[(String, Vec<u8>)]) -> Vec<String> {
     files.iter().map(|(p, _)| p.clone()).collect()
 }
 
+/// Apply `actions` to a folder nothing was scanned in, in batches of `batch` bytes.
+fn run_fresh(
+    root: &std::path::Path,
+    actions: &[Action],
+    src: &mut MapSource,
+    batch: u64,
+) -> Result<ApplyReport, ApplyError> {
+    apply_batched(
+        root,
+        actions,
+        Scanned::new(&PathMap::default(), now_ns()),
+        src,
+        batch,
+    )
+}
+
+/// Apply `actions` with batches of 100 bytes, `hook` called at each point.
+fn run_hooked(
+    root: &std::path::Path,
+    actions: &[Action],
+    scanned: &PathMap<FileStat>,
+    src: &mut MapSource,
+    hook: Hook<'_>,
+) -> Result<ApplyReport, ApplyError> {
+    apply_with(
+        root,
+        actions,
+        Scanned::new(scanned, now_ns()),
+        src,
+        100,
+        hook,
+    )
+}
+
+/// Each of `files` put at its path with other bytes ("old PATH") and scanned; the actions that
+/// overwrite each with its own bytes, expecting the old file.
+fn overwrites(
+    root: &std::path::Path,
+    files: &[(String, Vec<u8>)],
+) -> (PathMap<FileStat>, Vec<Action>) {
+    let olds: Vec<FileMeta> = files
+        .iter()
+        .map(|(p, _)| put(root, p, format!("old {p}").as_bytes()))
+        .collect();
+    let names: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    let actions = files
+        .iter()
+        .zip(&olds)
+        .map(|((p, c), old)| Action::Write {
+            path: vp(p),
+            meta: meta(c, MTIME, false),
+            expect: Some(*old),
+        })
+        .collect();
+    (scan(root, &names), actions)
+}
+
 #[test]
 fn a_run_of_many_batches_writes_every_file_and_reports_in_action_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -76,14 +133,7 @@ fn a_run_of_many_batches_writes_every_file_and_reports_in_action_order() {
         }
     }
     let mut src = source_of(&files);
-    let report = apply_batched(
-        root,
-        &actions,
-        Scanned::new(&PathMap::default(), now_ns()),
-        &mut src,
-        100,
-    )
-    .unwrap();
+    let report = run_fresh(root, &actions, &mut src, 100).unwrap();
 
     assert_eq!(done_paths(&report), paths(&files), "action order");
     assert_eq!(report.files_written, files.len());
@@ -123,21 +173,7 @@ fn a_file_edited_just_before_its_rename_is_skipped_while_the_rest_of_the_batch_i
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let files = ten_byte_files(30);
-    let olds: Vec<FileMeta> = files
-        .iter()
-        .map(|(p, _)| put(root, p, format!("old {p}").as_bytes()))
-        .collect();
-    let names: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
-    let scanned = scan(root, &names);
-    let mut actions: Vec<Action> = files
-        .iter()
-        .zip(&olds)
-        .map(|((p, c), old)| Action::Write {
-            path: vp(p),
-            meta: meta(c, MTIME, false),
-            expect: Some(*old),
-        })
-        .collect();
+    let (scanned, mut actions) = overwrites(root, &files);
     // And a new file whose name a user takes at the last instant.
     let mut all = files.clone();
     all.push(("d/zz new.md".into(), b"from the hub".to_vec()));
@@ -160,15 +196,7 @@ fn a_file_edited_just_before_its_rename_is_skipped_while_the_rest_of_the_batch_i
         Ok(())
     };
     let mut src = source_of(&all);
-    let report = apply_with(
-        root,
-        &actions,
-        Scanned::new(&scanned, now_ns()),
-        &mut src,
-        100,
-        &hook,
-    )
-    .unwrap();
+    let report = run_hooked(root, &actions, &scanned, &mut src, &hook).unwrap();
 
     assert_eq!(
         read(root, &edited),
@@ -206,37 +234,31 @@ fn fail_at<'a>(
     }
 }
 
-#[test]
-fn a_rename_failing_in_the_middle_of_a_batch_leaves_the_files_before_it_done_and_reported() {
+/// 30 new files written in batches of 10 (bytes), the 15th failing at `point`: the folder,
+/// the files, and the error, which names the 15th and says what failed (`action`).
+fn failing_at_the_15th(
+    point: Point,
+    action: &str,
+) -> (tempfile::TempDir, Vec<(String, Vec<u8>)>, ApplyError) {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
     let files = ten_byte_files(30);
     let actions = new_writes(&files);
     let at = files[14].0.clone();
-    let hook = fail_at(Point::BeforePlace, &at);
-    let hook: Hook<'_> = &hook;
+    let hook = fail_at(point, &at);
     let mut src = source_of(&files);
-    let err = apply_with(
-        root,
-        &actions,
-        Scanned::new(&PathMap::default(), now_ns()),
-        &mut src,
-        100,
-        hook,
-    )
-    .unwrap_err();
-
+    let err = run_hooked(dir.path(), &actions, &PathMap::default(), &mut src, &hook).unwrap_err();
     assert!(
-        matches!(
-            err,
-            ApplyError::Io {
-                action: "putting in place",
-                ..
-            }
-        ),
+        matches!(err, ApplyError::Io { action: a, .. } if a == action),
         "{err}"
     );
     assert!(err.to_string().contains(&*at), "{err}");
+    (dir, files, err)
+}
+
+#[test]
+fn a_rename_failing_in_the_middle_of_a_batch_leaves_the_files_before_it_done_and_reported() {
+    let (dir, files, err) = failing_at_the_15th(Point::BeforePlace, "putting in place");
+    let root = dir.path();
     let before = paths(&files[..14]);
     assert_eq!(
         done_paths(err.partial()),
@@ -256,34 +278,8 @@ fn a_rename_failing_in_the_middle_of_a_batch_leaves_the_files_before_it_done_and
 
 #[test]
 fn a_temp_file_failing_in_the_middle_of_a_batch_places_nothing_of_that_batch() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, files, err) = failing_at_the_15th(Point::BeforeTemp, "creating a temp file for");
     let root = dir.path();
-    let files = ten_byte_files(30);
-    let actions = new_writes(&files);
-    let at = files[14].0.clone();
-    let hook = fail_at(Point::BeforeTemp, &at);
-    let mut src = source_of(&files);
-    let err = apply_with(
-        root,
-        &actions,
-        Scanned::new(&PathMap::default(), now_ns()),
-        &mut src,
-        100,
-        &hook,
-    )
-    .unwrap_err();
-
-    assert!(
-        matches!(
-            err,
-            ApplyError::Io {
-                action: "creating a temp file for",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(err.to_string().contains(&*at), "{err}");
     let first_batch = paths(&files[..10]);
     assert_eq!(done_paths(err.partial()), first_batch);
     let mut on_disk = first_batch;
@@ -300,14 +296,7 @@ fn a_source_that_lies_in_a_later_batch_gets_nothing_of_that_batch_written() {
     let actions = new_writes(&files);
     let mut src = source_of(&files);
     src.lie_from = Some(1);
-    let err = apply_batched(
-        root,
-        &actions,
-        Scanned::new(&PathMap::default(), now_ns()),
-        &mut src,
-        100,
-    )
-    .unwrap_err();
+    let err = run_fresh(root, &actions, &mut src, 100).unwrap_err();
 
     assert!(matches!(err, ApplyError::WrongBytes { .. }), "{err}");
     let first_batch = paths(&files[..10]);
@@ -395,14 +384,7 @@ fn a_refused_folder_deep_in_a_path_is_named_and_the_other_folders_are_made() {
     ];
     let actions = new_writes(&files);
     let mut src = source_of(&files);
-    let report = apply_batched(
-        root,
-        &actions,
-        Scanned::new(&PathMap::default(), now_ns()),
-        &mut src,
-        100,
-    )
-    .unwrap();
+    let report = run_fresh(root, &actions, &mut src, 100).unwrap();
     assert_eq!(done_paths(&report), vec!["x/new/deep/a.md"]);
     assert_eq!(report.skipped.len(), 1);
     assert!(
@@ -425,21 +407,7 @@ fn a_save_between_the_last_recheck_and_the_replace_is_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let files = ten_byte_files(12);
-    let olds: Vec<FileMeta> = files
-        .iter()
-        .map(|(p, _)| put(root, p, format!("old {p}").as_bytes()))
-        .collect();
-    let names: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
-    let scanned = scan(root, &names);
-    let actions: Vec<Action> = files
-        .iter()
-        .zip(&olds)
-        .map(|((p, c), old)| Action::Write {
-            path: vp(p),
-            meta: meta(c, MTIME, false),
-            expect: Some(*old),
-        })
-        .collect();
+    let (scanned, actions) = overwrites(root, &files);
     let (in_place, atomic) = (files[4].0.clone(), files[7].0.clone());
     let hook = |point: Point, path: &crate::paths::VaultPath| {
         if point != Point::Replacing {
@@ -458,15 +426,7 @@ fn a_save_between_the_last_recheck_and_the_replace_is_never_overwritten() {
         Ok(())
     };
     let mut src = source_of(&files);
-    let report = apply_with(
-        root,
-        &actions,
-        Scanned::new(&scanned, now_ns()),
-        &mut src,
-        100,
-        &hook,
-    )
-    .unwrap();
+    let report = run_hooked(root, &actions, &scanned, &mut src, &hook).unwrap();
 
     assert_eq!(read(root, &in_place), b"beta 2e");
     assert_eq!(read(root, &atomic), b"saved by an editor");

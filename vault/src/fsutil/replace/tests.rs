@@ -137,24 +137,32 @@ fn a_save_on_the_new_file_while_it_was_in_place_is_kept_beside_the_other() {
     assert_eq!(listing(dir.path()), want);
 }
 
-#[test]
-fn moving_aside_keeps_a_file_saved_at_the_free_name_and_drops_the_expected_old_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let (d, tmp) = setup(dir.path(), Some(b"old"), b"new");
-    let note = dir.path().join("note.md");
+/// Replace `note.md` (holding `old`, where `old` was expected) by moving it aside, while the
+/// user saves a new file at the freed name; what `replace_by_moving_aside` said, and the
+/// temp file's name.
+fn save_at_the_free_name(dir: &Path, old: &[u8]) -> (Replaced, String) {
+    let (d, tmp) = setup(dir, Some(old), b"new");
+    let note = dir.join("note.md");
     let r = d
         .replace_by_moving_aside(&tmp, c"note.md", &|d, at| {
             fs::write(&note, b"saved while the name was free").unwrap();
             holds(d, at, b"old")
         })
         .unwrap();
+    (r, tmp.into_string().unwrap())
+}
+
+#[test]
+fn moving_aside_keeps_a_file_saved_at_the_free_name_and_drops_the_expected_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, tmp) = save_at_the_free_name(dir.path(), b"old");
     assert_eq!(r, Replaced::Changed { kept: None });
     let mut want = vec![
         (
             "note.md".to_string(),
             b"saved while the name was free".to_vec(),
         ),
-        (tmp.into_string().unwrap(), b"new".to_vec()),
+        (tmp, b"new".to_vec()),
     ];
     want.sort();
     assert_eq!(listing(dir.path()), want);
@@ -163,14 +171,7 @@ fn moving_aside_keeps_a_file_saved_at_the_free_name_and_drops_the_expected_old_o
 #[test]
 fn moving_aside_keeps_an_edited_old_file_beside_a_new_one_saved_at_the_free_name() {
     let dir = tempfile::tempdir().unwrap();
-    let (d, tmp) = setup(dir.path(), Some(b"edited"), b"new");
-    let note = dir.path().join("note.md");
-    let r = d
-        .replace_by_moving_aside(&tmp, c"note.md", &|d, at| {
-            fs::write(&note, b"saved while the name was free").unwrap();
-            holds(d, at, b"old")
-        })
-        .unwrap();
+    let (r, tmp) = save_at_the_free_name(dir.path(), b"edited");
     let Replaced::Changed { kept: Some(kept) } = r else {
         panic!("both kept: {r:?}");
     };
@@ -180,7 +181,7 @@ fn moving_aside_keeps_an_edited_old_file_beside_a_new_one_saved_at_the_free_name
             b"saved while the name was free".to_vec(),
         ),
         (kept.into_string().unwrap(), b"edited".to_vec()),
-        (tmp.into_string().unwrap(), b"new".to_vec()),
+        (tmp, b"new".to_vec()),
     ];
     want.sort();
     assert_eq!(listing(dir.path()), want);

@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{AccountError, AccountStore, Accounts, Login, Session};
-pub use crate::extract::{ApiBytes, ApiJson, ApiPath, ApiQuery};
+pub use crate::extract::{ApiJson, ApiObjects, ApiPath, ApiQuery};
 
 /// The API versions this server speaks (the path prefix `/api/v1/`).
 pub const API_VERSIONS: &[u32] = &[1];

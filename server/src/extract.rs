@@ -91,29 +91,42 @@ where
     }
 }
 
-/// A raw body (an object stream) whose rejections (too large: 413) are JSON errors too.
-pub struct ApiBytes(pub axum::body::Bytes);
+/// A body of objects (`vault::wire`), decoded from the pieces it arrived in: never gathered into
+/// one buffer first (which made one more pass over every byte of an upload, and held the
+/// batch twice). Over the body limit 413 (and a warning in the log: the device may not get to
+/// read the answer, so the operator must see it here), a malformed stream 400.
+pub struct ApiObjects(pub Vec<vault::object::Object>);
 
-impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+impl<S: Send + Sync> FromRequest<S> for ApiObjects {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        axum::body::Bytes::from_request(req, state)
-            .await
-            .map(ApiBytes)
-            .map_err(|rejection| {
-                let status = rejection.status();
-                let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    // The device may not get to read this answer (the upload is cut off),
-                    // so the operator must be able to see it here.
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        use axum::RequestExt;
+        use bytes::Buf;
+        use http_body_util::BodyExt;
+        let body = req.with_limited_body().into_body();
+        let collected = match body.collect().await {
+            Ok(collected) => collected,
+            Err(e) => {
+                let too_large = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                if too_large {
                     tracing::warn!(
                         "refused an upload larger than --max-body-mib; raise it if devices hold files that large"
                     );
-                    "too large"
-                } else {
-                    "bad request"
-                };
-                ApiError::new(status, error, rejection.body_text())
-            })
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too large",
+                        format!("the body is larger than this server takes ({e})"),
+                    ));
+                }
+                return Err(ApiError::bad_request(format!(
+                    "reading the body failed: {e}"
+                )));
+            }
+        };
+        vault::wire::decode_from(collected.aggregate().reader())
+            .map(ApiObjects)
+            .map_err(ApiError::bad_request)
     }
 }

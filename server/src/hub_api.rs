@@ -24,7 +24,7 @@ use vault::hub::{CasOutcome, Hub, HubError};
 use vault::id::ObjectId;
 
 use crate::accounts::check_name;
-use crate::api::{ApiBytes, ApiError, ApiJson, ApiPath, ApiQuery, AppState, Auth};
+use crate::api::{ApiError, ApiJson, ApiObjects, ApiPath, ApiQuery, AppState, Auth};
 
 /// Longest wait of a change request.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -352,7 +352,7 @@ async fn upload(
     Auth(me): Auth,
     ApiPath(vault): ApiPath<String>,
     headers: axum::http::HeaderMap,
-    ApiBytes(body): ApiBytes,
+    ApiObjects(objects): ApiObjects,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let upload = match headers.get(crate::uploads::UPLOAD_HEADER) {
         None => None,
@@ -366,10 +366,6 @@ async fn upload(
             }
         },
     };
-    let objects = vault::wire::decode(&body).map_err(ApiError::bad_request)?;
-    // The objects are copies: the body goes now, not after they are stored (two uploads at
-    // once held four batches instead of two).
-    drop(body);
     let v = state.vaults().get(state.data(), &me.user, &vault)?;
     let count = objects.len();
     match upload {

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use super::upload_chunked::PUT_BYTES;
+use super::upload_chunked::{PUT_BYTES, stream_missing};
 use crate::content::ChunkSink;
 use crate::hub::{Hub, HubError};
 use crate::id::ObjectId;
@@ -93,18 +93,10 @@ fn upload(hub: &dyn Hub, received: Receiver<(ObjectId, Vec<u8>)>) -> HandedOn {
     let mut batch_bytes = 0u64;
     let mut batched = Vec::new();
     let mut put_batch = |batch: Vec<(ObjectId, Object)>, out: &mut HandedOn| {
-        let ids: Vec<ObjectId> = batch.iter().map(|(id, _)| *id).collect();
-        let missing: HashSet<ObjectId> = hub.missing(&ids)?.into_iter().collect();
-        let batch: Vec<(ObjectId, Object)> = batch
-            .into_iter()
-            .filter(|(id, _)| missing.contains(id))
-            .collect();
-        out.objects_sent += batch.len() as u64;
-        out.bytes_sent += batch.iter().map(|(_, o)| o.bytes.len() as u64).sum::<u64>();
-        batched.extend(ids);
-        if !batch.is_empty() {
-            stream.put(batch)?;
-        }
+        batched.extend(batch.iter().map(|(id, _)| *id));
+        let (sent, bytes) = stream_missing(hub, &mut *stream, batch)?;
+        out.objects_sent += sent;
+        out.bytes_sent += bytes;
         Ok::<(), HubError>(())
     };
     for (id, bytes) in received.iter() {

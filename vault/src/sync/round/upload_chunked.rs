@@ -361,24 +361,9 @@ impl Round<'_> {
         stream: &mut dyn PutStream,
         objects: Vec<(ObjectId, Object)>,
     ) -> Result<(), SyncError> {
-        if objects.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<ObjectId> = objects.iter().map(|(id, _)| *id).collect();
-        let missing: HashSet<ObjectId> = self.hub.missing(&ids)?.into_iter().collect();
-        let objects: Vec<(ObjectId, Object)> = objects
-            .into_iter()
-            .filter(|(id, _)| missing.contains(id))
-            .collect();
-        if objects.is_empty() {
-            return Ok(());
-        }
-        self.stats.objects_sent += objects.len() as u64;
-        self.stats.bytes_sent += objects
-            .iter()
-            .map(|(_, o)| o.bytes.len() as u64)
-            .sum::<u64>();
-        stream.put(objects)?;
+        let (sent, bytes) = stream_missing(self.hub, stream, objects)?;
+        self.stats.objects_sent += sent;
+        self.stats.bytes_sent += bytes;
         Ok(())
     }
 
@@ -396,4 +381,32 @@ impl Round<'_> {
             .collect();
         self.put_counted(&objects)
     }
+}
+
+/// Put those of `objects` the hub lacks into `stream`: one `missing` question, one batch.
+/// Returns how many objects, and bytes, went.
+pub(super) fn stream_missing(
+    hub: &dyn Hub,
+    stream: &mut dyn PutStream,
+    objects: Vec<(ObjectId, Object)>,
+) -> Result<(u64, u64), HubError> {
+    if objects.is_empty() {
+        return Ok((0, 0));
+    }
+    let ids: Vec<ObjectId> = objects.iter().map(|(id, _)| *id).collect();
+    let missing: HashSet<ObjectId> = hub.missing(&ids)?.into_iter().collect();
+    let objects: Vec<(ObjectId, Object)> = objects
+        .into_iter()
+        .filter(|(id, _)| missing.contains(id))
+        .collect();
+    if objects.is_empty() {
+        return Ok((0, 0));
+    }
+    let bytes = objects
+        .iter()
+        .map(|(_, o)| o.bytes.len() as u64)
+        .sum::<u64>();
+    let sent = objects.len() as u64;
+    stream.put(objects)?;
+    Ok((sent, bytes))
 }

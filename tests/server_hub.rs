@@ -211,6 +211,49 @@ fn a_device_uploads_moves_the_head_and_another_account_sees_nothing() {
         alice.json("GET", "/vaults/notes/tree?full=true", None).1,
         json!({"tree": tree})
     );
+    // The tree of a given snapshot, still after the head moved past it (a round checks the
+    // snapshot it settled on); anything else asked for is the client's mistake.
+    let (blob2, trees2, snap2) = history("# A, edited\n", vec![snap.id()]);
+    let newer: Vec<Object> = [blob2]
+        .into_iter()
+        .chain(trees2)
+        .chain([snap2.clone()])
+        .collect();
+    assert_eq!(alice.upload("notes", vault::wire::encode(&newer)).0, 200);
+    let (status, body) = alice.json(
+        "POST",
+        "/vaults/notes/head",
+        Some(json!({"old": snap.id().to_hex(), "new": snap2.id().to_hex()})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let tree_of = |id: &str, full: bool| {
+        let query = format!("/vaults/notes/tree?snapshot={id}&full={full}");
+        alice.json("GET", &query, None)
+    };
+    for full in [false, true] {
+        assert_eq!(
+            tree_of(&snap.id().to_hex(), full),
+            (200, json!({"tree": tree}))
+        );
+        let tree2 = Snapshot::decode(&snap2.bytes).unwrap().tree.to_hex();
+        assert_eq!(
+            tree_of(&snap2.id().to_hex(), full),
+            (200, json!({"tree": tree2}))
+        );
+    }
+    let (status, body) = tree_of(&blob.id().to_hex(), false);
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("Snapshot"),
+        "{body}"
+    );
+    let (status, body) = tree_of(&ObjectId::of(b"nobody has this").to_hex(), false);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("missing")),
+        "{body}"
+    );
+    assert_eq!(tree_of("not-an-id", false).0, 400);
 
     let (status, bytes) = alice.send(
         client()
@@ -246,7 +289,7 @@ fn a_device_uploads_moves_the_head_and_another_account_sees_nothing() {
     );
     assert_eq!(
         alice.json("GET", "/vaults/notes/head", None).1,
-        json!({"head": snap.id().to_hex()})
+        json!({"head": snap2.id().to_hex()})
     );
     drop(server);
 }

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use vault::folder_hub::FolderHub;
 use vault::hub::{CasOutcome, Hub, HubError};
 use vault::id::ObjectId;
+use vault::object::{Kind, ObjectError};
 
 use crate::accounts::check_name;
 use crate::api::{ApiError, ApiJson, ApiObjects, ApiPath, ApiQuery, AppState, Auth};
@@ -270,6 +271,8 @@ struct CasAnswer {
 struct TreeQuery {
     #[serde(default)]
     full: bool,
+    /// The snapshot whose tree is asked for; the head's when absent.
+    snapshot: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -467,13 +470,25 @@ async fn tree(
     ApiPath(vault): ApiPath<String>,
     ApiQuery(q): ApiQuery<TreeQuery>,
 ) -> Result<Json<TreeBody>, ApiError> {
+    let snapshot = parse_optional_id(q.snapshot.as_deref())?;
     let v = state.vaults().get(state.data(), &me.user, &vault)?;
-    let tree = on_vault(v, move |v| {
-        if q.full {
-            v.hub.verify_tree()
-        } else {
-            v.hub.tree_hash()
+    let tree = on_vault(v, move |v| match snapshot {
+        Some(id) => {
+            // Anything but a snapshot is the client's mistake, not damage in the hub.
+            let kind = v.hub.get(&[id])?.pop().map(|o| o.kind);
+            if let Some(actual) = kind.filter(|k| *k != Kind::Snapshot) {
+                let expected = Kind::Snapshot;
+                return Err(ObjectError::WrongKind {
+                    id,
+                    expected,
+                    actual,
+                }
+                .into());
+            }
+            v.hub.tree_of(id, q.full).map(Some)
         }
+        None if q.full => v.hub.verify_tree(),
+        None => v.hub.tree_hash(),
     })
     .await?;
     Ok(Json(TreeBody { tree: hex(tree) }))

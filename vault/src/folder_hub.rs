@@ -204,22 +204,19 @@ impl FolderHub {
         *self.complete.lock().unwrap_or_else(|p| p.into_inner()) = Some((snapshot, vanished));
     }
 
-    /// The tree of `head` after checking that the hub holds all of it: walked unless this
+    /// The tree of `snapshot` after checking that the hub holds all of it: walked unless this
     /// handle checked that very snapshot already (and no pack vanished since), or walked
     /// always when `full`.
-    fn head_tree(&self, full: bool) -> Result<Option<ObjectId>, HubError> {
-        let Some(head) = self.head()? else {
-            return Ok(None);
-        };
+    fn snapshot_tree(&self, snapshot: ObjectId, full: bool) -> Result<ObjectId, HubError> {
         let mut store = self.lock_store();
         self.refresh(&mut store)?;
         let known = *self.complete.lock().unwrap_or_else(|p| p.into_inner());
-        if full || known != Some((head, store.vanished_packs())) {
+        if full || known != Some((snapshot, store.vanished_packs())) {
             let checked = self.settled(&mut store, |store| {
                 if full {
-                    self.walk_hashing(store, head)
+                    self.walk_hashing(store, snapshot)
                 } else {
-                    self.walk(store, head, None).map(Checked::missing)
+                    self.walk(store, snapshot, None).map(Checked::missing)
                 }
             });
             let Checked { missing, damaged } = checked.map_err(|e| self.walk_err(e, corrupt))?;
@@ -235,11 +232,11 @@ impl FolderHub {
                     ids: damaged,
                 });
             }
-            self.remember_complete(head, store.vanished_packs());
+            self.remember_complete(snapshot, store.vanished_packs());
         }
         // The walk decoded it already; decoding again is cheap and keeps `walk` simple.
-        let snap = store.read(head).map_err(|e| self.store_err(e))?;
-        Ok(Some(Snapshot::decode(&snap.bytes)?.tree))
+        let snap = store.read(snapshot).map_err(|e| self.store_err(e))?;
+        Ok(Snapshot::decode(&snap.bytes)?.tree)
     }
 
     /// The hub folder.
@@ -719,8 +716,8 @@ impl Hub for FolderHub {
         held.compare_and_swap(old, new).map_err(|e| self.ref_err(e))
     }
 
-    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
-        self.head_tree(false)
+    fn tree_of(&self, snapshot: ObjectId, full: bool) -> Result<ObjectId, HubError> {
+        self.snapshot_tree(snapshot, full)
     }
 
     /// Compacts the hub when `packs/` holds more than [`crate::hub_gc::AUTO_ABOVE`] packs.
@@ -738,10 +735,6 @@ impl Hub for FolderHub {
             Ok(None) => {}
             Err(e) => tracing::warn!(hub = %self.describe(), "could not compact the hub: {e}"),
         }
-    }
-
-    fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
-        self.head_tree(true)
     }
 
     fn put_stream(&self) -> Box<dyn PutStream + '_> {

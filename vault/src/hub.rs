@@ -109,12 +109,20 @@ pub trait Hub {
     fn get(&self, ids: &[ObjectId]) -> Result<Vec<Object>, HubError>;
     /// Move head from `old` to `new` if it is still `old`.
     fn cas_head(&self, old: Option<ObjectId>, new: ObjectId) -> Result<CasOutcome, HubError>;
-    /// The root tree id of `head`, verified from the hub's own data; `None` for an empty hub.
-    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError>;
-    /// [`Hub::tree_hash`] computed from scratch, trusting nothing the hub remembers, every
-    /// object's bytes re-hashed, blobs included (for `syncd verify` and `--full-verify`).
+    /// The root tree id of `snapshot`, verified from the hub's own data: every object under
+    /// it is there ([`HubError::Missing`] names those that are not). With `full`, computed
+    /// from scratch, trusting nothing the hub remembers, every object's bytes re-hashed, blobs
+    /// included (for `syncd verify` and `--full-verify`). A round verifies the snapshot it
+    /// settled on, not whatever head another device has published since: a device following a
+    /// busy hub would otherwise never finish a round.
+    fn tree_of(&self, snapshot: ObjectId, full: bool) -> Result<ObjectId, HubError>;
+    /// [`Hub::tree_of`] the head; `None` for an empty hub.
+    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
+        self.head()?.map(|h| self.tree_of(h, false)).transpose()
+    }
+    /// [`Hub::tree_hash`] computed from scratch (see `full` in [`Hub::tree_of`]).
     fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
-        self.tree_hash()
+        self.head()?.map(|h| self.tree_of(h, true)).transpose()
     }
     /// The hub's clock, in nanoseconds since the Unix epoch (for the clock-skew check).
     fn time_ns(&self) -> Result<i64, HubError>;

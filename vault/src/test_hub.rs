@@ -1,6 +1,6 @@
 //! A folder hub with faults to order, for tests of code that talks to a hub: a skewed clock,
-//! another device publishing just before the first compare-and-swap, damaged bytes, and a
-//! count of the objects handed out.
+//! another device publishing just before the first compare-and-swap or the first tree check,
+//! damaged bytes, and a count of the objects handed out.
 
 use std::cell::{Cell, RefCell};
 
@@ -21,6 +21,7 @@ pub(crate) struct FaultyHub<'a> {
     pub inner: &'a FolderHub,
     pub skew_ns: i64,
     pub before_cas: RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+    pub before_tree: RefCell<Option<Box<dyn FnOnce() + 'a>>>,
     pub damage: Damage,
     /// Objects handed out by `get` so far.
     pub fetched: Cell<usize>,
@@ -33,6 +34,7 @@ impl<'a> FaultyHub<'a> {
             inner,
             skew_ns: 0,
             before_cas: RefCell::new(None),
+            before_tree: RefCell::new(None),
             damage: Damage::Nothing,
             fetched: Cell::new(0),
         }
@@ -73,11 +75,11 @@ impl Hub for FaultyHub<'_> {
         }
         self.inner.cas_head(old, new)
     }
-    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
-        self.inner.tree_hash()
-    }
-    fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
-        self.inner.verify_tree()
+    fn tree_of(&self, snapshot: ObjectId, full: bool) -> Result<ObjectId, HubError> {
+        if let Some(f) = self.before_tree.borrow_mut().take() {
+            f();
+        }
+        self.inner.tree_of(snapshot, full)
     }
     fn time_ns(&self) -> Result<i64, HubError> {
         Ok(self.inner.time_ns()? + self.skew_ns)

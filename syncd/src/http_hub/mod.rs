@@ -193,8 +193,14 @@ impl HttpHub {
         text.map(|t| parse_id(&self.server.url, &t)).transpose()
     }
 
-    fn tree(&self, full: bool) -> Result<Option<ObjectId>, HubError> {
-        let url = format!("{}/tree{}", self.base, if full { "?full=true" } else { "" });
+    /// The server's tree of `snapshot` (of its head when `None`). A server from before
+    /// `snapshot` was asked about answers with its head's tree, which a round's check treats
+    /// as "another device published" when the head moved.
+    fn tree(&self, snapshot: Option<ObjectId>, full: bool) -> Result<Option<ObjectId>, HubError> {
+        let mut url = format!("{}/tree?full={full}", self.base);
+        if let Some(s) = snapshot {
+            url.push_str(&format!("&snapshot={}", s.to_hex()));
+        }
         let body: TreeBody = self.parse(self.send(self.server.client.get(url))?)?;
         self.id_of(body.tree)
     }
@@ -304,12 +310,20 @@ impl Hub for HttpHub {
         })
     }
 
+    fn tree_of(&self, snapshot: ObjectId, full: bool) -> Result<ObjectId, HubError> {
+        self.tree(Some(snapshot), full)?
+            .ok_or_else(|| HubError::Protocol {
+                hub: self.describe(),
+                detail: format!("no tree for snapshot {}", snapshot.short()),
+            })
+    }
+
     fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
-        self.tree(false)
+        self.tree(None, false)
     }
 
     fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
-        self.tree(true)
+        self.tree(None, true)
     }
 
     fn time_ns(&self) -> Result<i64, HubError> {

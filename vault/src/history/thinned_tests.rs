@@ -47,11 +47,8 @@ impl Hub for Thinned<'_> {
     fn cas_head(&self, old: Option<ObjectId>, new: ObjectId) -> Result<CasOutcome, HubError> {
         self.inner.cas_head(old, new)
     }
-    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
-        self.inner.tree_hash()
-    }
-    fn verify_tree(&self) -> Result<Option<ObjectId>, HubError> {
-        self.inner.verify_tree()
+    fn tree_of(&self, snapshot: ObjectId, full: bool) -> Result<ObjectId, HubError> {
+        self.inner.tree_of(snapshot, full)
     }
     fn time_ns(&self) -> Result<i64, HubError> {
         self.inner.time_ns()

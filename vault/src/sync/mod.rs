@@ -129,7 +129,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SyncReport {
     pub outcome: Outcome,
-    /// The hub's head after the round (equal to this device's base).
+    /// The snapshot this device is at after the round (its base): the hub's head then, or
+    /// an ancestor of it when another device published while the round checked the hub.
     pub head: Option<ObjectId>,
     /// The root tree both sides agree on.
     pub tree: Option<ObjectId>,

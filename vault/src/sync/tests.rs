@@ -348,6 +348,48 @@ fn a_cache_entry_with_a_wrong_id_is_caught_and_rehashed() {
     assert!(verify(&w.devices[0], &w.hub, true).unwrap().equal);
 }
 
+/// A device following a busy hub: another device publishes while this round checks the hub's
+/// tree. The round settled on a snapshot the hub holds, so it is done in one attempt (it used
+/// to retry until the hub was quiet, and gave up after 8 attempts behind a steady writer).
+#[test]
+fn a_round_overtaken_while_it_checks_the_hub_is_done_with_the_snapshot_it_settled_on() {
+    let w = world(2);
+    write(&w.devices[0], "a.md", "alpha", 1);
+    sync_ok(&w, 0);
+    sync_ok(&w, 1);
+    write(&w.devices[1], "b.md", "from b", 2);
+    for (n, publishes) in [(1, true), (2, false)] {
+        if !publishes {
+            // Something to download, so that the round checks the hub's tree at all.
+            write(&w.devices[0], "c.md", "for b to fetch", 5);
+            sync_ok(&w, 0);
+        }
+        let racing = FaultyHub::new(&w.hub);
+        *racing.before_tree.borrow_mut() = Some(Box::new(|| {
+            write(&w.devices[0], "a.md", &format!("alpha {n}"), 2 + n);
+            sync(&w.devices[0], &w.hub, &SyncOptions::default()).unwrap();
+        }));
+        let before = w.hub.head().unwrap();
+        let r = sync(&w.devices[1], &racing, &SyncOptions::default()).unwrap();
+        assert_eq!(r.stats.attempts, 1, "{r:?}");
+        assert!(r.head.is_some() && r.head != w.hub.head().unwrap(), "{r:?}");
+        if publishes {
+            assert_ne!(r.head, before, "b.md was published: {r:?}");
+        } else {
+            assert_eq!(r.head, before, "nothing to publish: {r:?}");
+            assert_eq!(
+                read(&w.devices[1], "c.md").as_deref(),
+                Some("for b to fetch")
+            );
+        }
+        // The folder is the snapshot the round reported, and the next round catches up.
+        assert!(read(&w.devices[1], "a.md").unwrap() != format!("alpha {n}"));
+        sync_ok(&w, 1);
+        assert_eq!(read(&w.devices[1], "a.md"), Some(format!("alpha {n}")));
+    }
+    assert!(verify(&w.devices[1], &w.hub, true).unwrap().equal);
+}
+
 #[test]
 fn losing_the_head_race_reconciles_and_retries_without_losing_either_update() {
     let w = world(2);

@@ -237,8 +237,11 @@ impl Round<'_> {
         vscan: &Scan,
         cache_saved: bool,
     ) -> Result<Step, SyncError> {
-        let hub_tree = self.hub_tree(vscan, merged)?;
+        let hub_tree = self.hub_tree(head, vscan, merged)?;
         if tree_or_empty(hub_tree) != expected {
+            // A hub that answers with its head's tree whatever it is asked (a server from
+            // before `Hub::tree_of` took a snapshot) makes a round that another device
+            // overtook try again.
             if self.hub.head()? != head {
                 self.save_cache(vscan, None)?;
                 return Ok(Step::Retry(
@@ -265,26 +268,26 @@ impl Round<'_> {
         })
     }
 
-    /// The hub's tree hash for its head, re-uploading objects it reports missing (a lost or
+    /// The hub's tree hash for `head` (the snapshot the round settled on, whatever head the
+    /// hub has moved to since), re-uploading objects it reports missing (a lost or
     /// deleted pack) or damaged (bytes changed on its disk; only a full verification re-hashes
     /// them) from this device's store and files. `merged` (the tree the round agreed on) names
     /// the paths of damaged objects in what the round reports.
     pub(super) fn hub_tree(
         &mut self,
+        head: Option<ObjectId>,
         scan: &Scan,
         merged: &FlatTree,
     ) -> Result<Option<ObjectId>, SyncError> {
+        let Some(head) = head else {
+            return Ok(None);
+        };
         // A missing tree hides the objects under it, so this may take one pass per level.
         let mut sent = 0;
         let mut passes = 0;
         let result = loop {
             passes += 1;
-            let answer = if self.opts.full_verify {
-                self.hub.verify_tree()
-            } else {
-                self.hub.tree_hash()
-            };
-            match answer {
+            match self.hub.tree_of(head, self.opts.full_verify) {
                 Ok(tree) => break Ok(tree),
                 // One pass per tree level at most; a hub that keeps asking is broken.
                 Err(HubError::Missing { ids, hub }) if passes <= MAX_TREE_DEPTH + 2 => {
@@ -317,7 +320,7 @@ impl Round<'_> {
                 "the hub had lost {sent} object(s); they were uploaded again"
             ));
         }
-        result
+        result.map(Some)
     }
 
     /// Upload those of `ids` this device has; returns how many.

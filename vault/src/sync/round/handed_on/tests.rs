@@ -78,7 +78,7 @@ impl Hub for Down {
     fn cas_head(&self, _: Option<ObjectId>, _: ObjectId) -> Result<CasOutcome, HubError> {
         Err(down())
     }
-    fn tree_hash(&self) -> Result<Option<ObjectId>, HubError> {
+    fn tree_of(&self, _: ObjectId, _: bool) -> Result<ObjectId, HubError> {
         Err(down())
     }
     fn time_ns(&self) -> Result<i64, HubError> {

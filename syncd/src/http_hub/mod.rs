@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::blocking::{RequestBuilder, Response};
 use serde::Deserialize;
@@ -145,7 +146,7 @@ impl HttpHub {
         if len <= COPIED_BODY_BYTES {
             // One buffer handed over whole: far fewer wake-ups than a pipe read in small
             // pieces (the batches of a large file's chunks are all this small).
-            return self.send_body(vault::wire::encode(objects), upload);
+            return self.send_body(vault::wire::encode(objects).into(), upload);
         }
         // The body is written into a pipe by a thread that borrows the objects, so the
         // upload never holds a second copy of them (a 50 MiB attachment stays 50 MiB).
@@ -164,7 +165,7 @@ impl HttpHub {
     }
 
     /// Upload an encoded batch of objects (`vault::wire::encode`) in one request.
-    fn send_body(&self, body: Vec<u8>, upload: Option<&str>) -> Result<StoredAnswer, HubError> {
+    fn send_body(&self, body: Bytes, upload: Option<&str>) -> Result<StoredAnswer, HubError> {
         let len = body.len() as u64;
         let req = self.objects_request(body.into(), upload);
         let res = self.send(req).map_err(|e| too_large_hint(e, len))?;

@@ -125,7 +125,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiObjects {
                 )));
             }
         };
-        vault::wire::decode_from(collected.aggregate().reader())
+        vault::wire::decode_buffered(collected.aggregate().reader())
             .map(ApiObjects)
             .map_err(ApiError::bad_request)
     }

@@ -15,21 +15,46 @@ pub(crate) use line;
 
 /// Write `text` to stdout. A closed pipe (`syncd log | head`) is not an error.
 pub fn emit(text: &str) -> anyhow::Result<()> {
-    let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    stream(|out| out.write_all(text.as_bytes()))
+}
+
+/// Write to stdout through a buffer as `write` goes, so a long listing is never held whole. A
+/// closed pipe (`syncd tasks | head`) is not an error.
+pub fn stream(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
 }
 
-/// `value` as pretty JSON on stdout.
+/// `value` as pretty JSON on stdout, written as it is serialized.
 pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut text = serde_json::to_string_pretty(value)?;
-    text.push('\n');
-    emit(&text)
+    stream(|out| {
+        serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+        out.write_all(b"\n")
+    })
+}
+
+/// A JSON array serialized from an iterator as it goes (once: a second serialization is an
+/// empty array), so its items are made one at a time rather than collected first.
+pub struct JsonSeq<I>(std::cell::RefCell<Option<I>>);
+
+impl<I> JsonSeq<I> {
+    pub fn new(items: I) -> JsonSeq<I> {
+        JsonSeq(std::cell::RefCell::new(Some(items)))
+    }
+}
+
+impl<I> serde::Serialize for JsonSeq<I>
+where
+    I: Iterator,
+    I::Item: serde::Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let items = self.0.borrow_mut().take();
+        serializer.collect_seq(items.into_iter().flatten())
+    }
 }
 
 /// An error and its causes on stderr. A cause already quoted in the message before it (many

@@ -69,9 +69,19 @@ struct NoteWarningJson<'a> {
     message: &'a str,
 }
 
+/// A listed task as `--json` shows it, owning what it shows (listings are streamed).
+struct ListedJson(ListedTask);
+
+impl serde::Serialize for ListedJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        TaskJson::new(&self.0.path, &self.0.task).serialize(serializer)
+    }
+}
+
 #[derive(serde::Serialize)]
-struct ListingJson<'a> {
-    tasks: Vec<TaskJson<'a>>,
+#[serde(bound(serialize = "I: Iterator<Item = ListedJson>"))]
+struct ListingJson<'a, I: Iterator<Item = ListedJson>> {
+    tasks: output::JsonSeq<I>,
     /// What notes hold that was not understood.
     note_warnings: Vec<NoteWarningJson<'a>>,
     /// Problems of the listing itself (unreadable files, a rebuilt index).
@@ -109,10 +119,7 @@ pub fn list(args: TasksArgs) -> Result<u8> {
     let note_warnings = listing.note_warnings();
     if args.json {
         output::json(&ListingJson {
-            tasks: selected
-                .iter()
-                .map(|t| TaskJson::new(&t.path, &t.task))
-                .collect(),
+            tasks: output::JsonSeq::new(selected.iter().map(ListedJson)),
             note_warnings: note_warnings
                 .iter()
                 .map(|(path, w)| NoteWarningJson {
@@ -138,22 +145,23 @@ pub fn list(args: TasksArgs) -> Result<u8> {
             note_warnings.len() - WARNINGS_SHOWN
         );
     }
-    let mut out = String::new();
-    if selected.is_empty() {
-        line!(
-            out,
-            "no {} match",
-            match query.state {
-                StateFilter::Open => "open tasks",
-                StateFilter::Done => "done tasks",
-                StateFilter::All => "tasks",
-            }
-        );
-    }
-    for t in &selected {
-        line!(out, "{}", task_line(t));
-    }
-    output::emit(&out)?;
+    output::stream(|out| {
+        if selected.is_empty() {
+            writeln!(
+                out,
+                "no {} match",
+                match query.state {
+                    StateFilter::Open => "open tasks",
+                    StateFilter::Done => "done tasks",
+                    StateFilter::All => "tasks",
+                }
+            )?;
+        }
+        for t in selected.iter() {
+            writeln!(out, "{}", task_line(&t))?;
+        }
+        Ok(())
+    })?;
     Ok(exit::OK)
 }
 

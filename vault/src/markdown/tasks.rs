@@ -44,16 +44,26 @@ pub struct Task {
 impl Task {
     /// To do or in progress (` `, `/`), as the Tasks plugin counts "not done".
     pub fn is_open(&self) -> bool {
-        matches!(self.status, ' ' | '/')
+        is_open_status(self.status)
     }
 
     pub fn is_done(&self) -> bool {
-        matches!(self.status, 'x' | 'X')
+        is_done_status(self.status)
     }
 
     pub fn is_cancelled(&self) -> bool {
         self.status == '-'
     }
+}
+
+/// A task with this status is to do or in progress (` `, `/`).
+pub fn is_open_status(status: char) -> bool {
+    matches!(status, ' ' | '/')
+}
+
+/// A task with this status is done (`x`, `X`).
+pub fn is_done_status(status: char) -> bool {
+    matches!(status, 'x' | 'X')
 }
 
 /// Something in a note that was not understood; the rest of the note still is.
@@ -186,7 +196,18 @@ fn checkbox_at(text: &str) -> Option<(usize, char)> {
 
 /// Every task of a note, its front matter tags, and what could not be read.
 pub fn parse_note(path: &VaultPath, text: &str) -> ParsedNote {
+    parse_note_with_spans(path, text).0
+}
+
+/// [`parse_note`], and per task the code spans of the text after its checkbox (relative to
+/// that text): with the task's line they are all [`parse_fields`] needs to read the task again,
+/// so the task index can keep the line instead of everything read from it.
+pub(crate) fn parse_note_with_spans(
+    path: &VaultPath,
+    text: &str,
+) -> (ParsedNote, Vec<Vec<Range<usize>>>) {
     let mut note = ParsedNote::default();
+    let mut task_spans = Vec::new();
     let body_start = match front_matter::locate(text) {
         Some(fm) => {
             match front_matter::tags(&text[fm.yaml.clone()]) {
@@ -215,6 +236,7 @@ pub fn parse_note(path: &VaultPath, text: &str) -> ParsedNote {
             .map(|s| s.start.max(after.start) - after.start..s.end.min(after.end) - after.start)
             .collect();
         let fields = parse_fields(&text[after.clone()], &spans);
+        task_spans.push(spans);
         let occurrence = seen.entry(line_text).or_insert(0);
         let id = TaskId::new(path.as_str(), line_text, *occurrence);
         *occurrence += 1;
@@ -244,7 +266,7 @@ pub fn parse_note(path: &VaultPath, text: &str) -> ParsedNote {
             tags,
         });
     }
-    note
+    (note, task_spans)
 }
 
 /// Byte ranges of every code span in the note's body (for editors of a task line, so they read

@@ -17,6 +17,7 @@
 pub mod index;
 pub mod list;
 pub mod query;
+mod stored;
 pub mod write;
 
 use crate::fsutil::PathIoError;
@@ -26,8 +27,8 @@ use crate::markdown::EditError;
 use crate::paths::VaultPath;
 use crate::scan::ScanError;
 
-pub use list::{ListStats, ListedTask, VaultTasks, list};
-pub use query::{PathFilter, StateFilter, TaskQuery, sort_tasks, task_order};
+pub use list::{ListStats, ListedTask, Selection, VaultTasks, list};
+pub use query::{PathFilter, StateFilter, TaskQuery, sort_tasks, task_order, urgency_key};
 pub use write::{TaskChange, add, complete, reopen};
 
 /// Why a task command did nothing. Nothing in the vault was changed in any case.

@@ -4,6 +4,7 @@ use jiff::civil::Date;
 
 use super::index::NoteFlags;
 use super::list::ListedTask;
+use crate::markdown::tasks::{is_done_status, is_open_status};
 use crate::markdown::{Priority, Task};
 use crate::paths::VaultPath;
 
@@ -78,19 +79,31 @@ impl TaskQuery {
 
     /// Whether the query wants `task` (of a note [`TaskQuery::wants_note`] took).
     pub fn wants(&self, task: &Task) -> bool {
-        let state = match self.state {
-            StateFilter::Open => task.is_open(),
-            StateFilter::Done => task.is_done(),
+        self.wants_status(task.status)
+            && self.wants_due(task.planning.due)
+            && self.wants_tags(&task.tags)
+    }
+
+    /// The part of [`TaskQuery::wants`] about the status.
+    pub fn wants_status(&self, status: char) -> bool {
+        match self.state {
+            StateFilter::Open => is_open_status(status),
+            StateFilter::Done => is_done_status(status),
             StateFilter::All => true,
-        };
-        state
-            && self
-                .due_before
-                .is_none_or(|day| task.planning.due.is_some_and(|due| due < day))
-            && self
-                .tag
-                .as_deref()
-                .is_none_or(|want| task.tags.iter().any(|t| tag_matches(want, t)))
+        }
+    }
+
+    /// The part of [`TaskQuery::wants`] about the due date.
+    pub fn wants_due(&self, due: Option<Date>) -> bool {
+        self.due_before
+            .is_none_or(|day| due.is_some_and(|due| due < day))
+    }
+
+    /// The part of [`TaskQuery::wants`] about tags (the task's own and its note's).
+    pub fn wants_tags(&self, tags: &[String]) -> bool {
+        self.tag
+            .as_deref()
+            .is_none_or(|want| tags.iter().any(|t| tag_matches(want, t)))
     }
 }
 
@@ -121,21 +134,25 @@ fn urgency(p: Option<Priority>) -> u8 {
     }
 }
 
-/// The order of a listing (what needs doing first comes first): by due date (undated last),
-/// then priority, then where the task is (path, line), so equal tasks keep their order in the
-/// notes. A total order on tasks alone, independent of any query: a listing sorted once can be
-/// filtered many times and stays sorted (the server's web view does so per head snapshot).
+/// How soon a task needs doing, as the first part of [`task_order`]: by due date (undated
+/// last), then priority. Small and `Copy`, so a listing can sort a vault's tasks by it without
+/// holding the tasks.
+pub fn urgency_key(due: Option<Date>, priority: Option<Priority>) -> (i32, u8) {
+    let day = due.map_or(i32::MAX, |d| {
+        i32::from(d.year()) * 512 + i32::from(d.month()) * 32 + i32::from(d.day())
+    });
+    (day, urgency(priority))
+}
+
+/// The order of a listing (what needs doing first comes first): by [`urgency_key`], then where
+/// the task is (path, line), so equal tasks keep their order in the notes. A total order on
+/// tasks alone, independent of any query: a listing sorted once can be filtered many times and
+/// stays sorted (the server's web view does so per head snapshot).
 pub fn task_order(
     (a_path, a): (&VaultPath, &Task),
     (b_path, b): (&VaultPath, &Task),
 ) -> std::cmp::Ordering {
-    let key = |t: &Task| {
-        (
-            t.planning.due.is_none(),
-            t.planning.due,
-            urgency(t.planning.priority),
-        )
-    };
+    let key = |t: &Task| urgency_key(t.planning.due, t.planning.priority);
     key(a)
         .cmp(&key(b))
         .then_with(|| a_path.cmp(b_path))

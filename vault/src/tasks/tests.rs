@@ -21,7 +21,7 @@ fn vault_with(files: &[(&str, &str)]) -> (tempfile::TempDir, LocalVault) {
     (dir, vault)
 }
 
-fn descriptions(tasks: &[ListedTask]) -> Vec<String> {
+fn descriptions(tasks: &Selection<'_>) -> Vec<String> {
     tasks
         .iter()
         .map(|t| format!("{}:{} {}", t.path, t.task.line, t.task.description))

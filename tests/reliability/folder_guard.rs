@@ -260,7 +260,13 @@ fn folder_guard_agent_reports_held_back_without_spinning() {
     })
     .expect("the edit never reached the desktop");
     assert_eq!(files_under(&b, "projects").len(), 12);
-    // Not retried on its own: no new round in a second without a change, and said once.
+    // Not retried on its own: no new round in a second without a change, and said once. The
+    // round that published the edit may still be finishing (the desktop can see the edit
+    // before that round ends): counted from when it is over.
+    eventually(Duration::from_secs(30), || {
+        a.status()["agent"]["state"] != "syncing"
+    })
+    .expect("the agent never finished its round");
     let rounds = a.status()["agent"]["rounds"].as_u64();
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(a.status()["agent"]["rounds"].as_u64(), rounds);

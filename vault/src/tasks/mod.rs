@@ -28,7 +28,7 @@ use crate::paths::VaultPath;
 use crate::scan::ScanError;
 
 pub use list::{ListStats, ListedTask, Selection, VaultTasks, list};
-pub use query::{PathFilter, StateFilter, TaskQuery, sort_tasks, task_order, urgency_key};
+pub use query::{PathFilter, StateFilter, TaskQuery, task_order, urgency_key};
 pub use write::{TaskChange, add, complete, reopen};
 
 /// Why a task command did nothing. Nothing in the vault was changed in any case.

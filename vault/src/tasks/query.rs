@@ -3,7 +3,6 @@
 use jiff::civil::Date;
 
 use super::index::NoteFlags;
-use super::list::ListedTask;
 use crate::markdown::tasks::{is_done_status, is_open_status};
 use crate::markdown::{Priority, Task};
 use crate::paths::VaultPath;
@@ -159,23 +158,11 @@ pub fn task_order(
         .then(a.line.cmp(&b.line))
 }
 
-/// Sorts a listing by [`task_order`].
-pub fn sort_tasks(tasks: &mut Vec<ListedTask>) {
-    // Sort positions, then move each task once: a task is a few hundred bytes, and a sort
-    // moving them around costs more than comparing them (tens of thousands of open tasks).
-    let mut order: Vec<usize> = (0..tasks.len()).collect();
-    order.sort_unstable_by(|&a, &b| {
-        let (a, b) = (&tasks[a], &tasks[b]);
-        task_order((&a.path, &a.task), (&b.path, &b.task))
-    });
-    let mut slots: Vec<Option<ListedTask>> = tasks.drain(..).map(Some).collect();
-    tasks.extend(order.into_iter().filter_map(|i| slots[i].take()));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::markdown::parse_note;
+    use crate::tasks::ListedTask;
 
     fn tasks(text: &str) -> Vec<ListedTask> {
         let path = VaultPath::new("n.md").unwrap();
@@ -314,7 +301,7 @@ mod tests {
 - [ ] undated highest 🔺
 ",
         );
-        sort_tasks(&mut list);
+        list.sort_by(|a, b| task_order((&a.path, &a.task), (&b.path, &b.task)));
         let order: Vec<_> = list.iter().map(|t| t.task.description.as_str()).collect();
         assert_eq!(
             order,

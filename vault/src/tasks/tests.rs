@@ -298,3 +298,64 @@ fn writes_never_follow_links_out_of_the_vault() {
     // Links are not listed either (the scan skips them).
     assert!(list(&vault).unwrap().all().is_empty());
 }
+
+#[test]
+fn a_listing_is_in_task_order_and_filters_as_the_query_says() {
+    // More tasks than one window of reading back, spread over notes, dates and priorities,
+    // with ties that only the path and line break.
+    let mut files = Vec::new();
+    for n in 0..120 {
+        let mut text = String::from("---\ntags: [area/x]\n---\n");
+        for t in 0..40 {
+            let due = match (n + t) % 4 {
+                0 => String::new(),
+                k => format!(" 📅 2026-12-0{k}"),
+            };
+            let priority = ["", " ⏫", " 🔽", " 🔺"][(n * 7 + t) % 4];
+            let status = if (n + t) % 3 == 0 { "x" } else { " " };
+            let tag = if t % 5 == 0 { " #work" } else { "" };
+            text.push_str(&format!("- [{status}] task {n}.{t}{tag}{priority}{due}\n"));
+        }
+        files.push((format!("n{:03}/note.md", n % 7 * 100 + n), text));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let (_dir, vault) = vault_with(&refs);
+    let listing = list(&vault).unwrap();
+    let all = listing.all();
+    assert_eq!(all.len(), 120 * 40);
+    for query in [
+        TaskQuery::default(),
+        TaskQuery {
+            state: StateFilter::All,
+            ..TaskQuery::default()
+        },
+        TaskQuery {
+            state: StateFilter::Done,
+            due_before: Some(date(2026, 12, 3)),
+            ..TaskQuery::default()
+        },
+        TaskQuery {
+            tag: Some("work".into()),
+            ..TaskQuery::default()
+        },
+        TaskQuery {
+            tag: Some("#Area".into()),
+            path: Some(PathFilter::new("n1*").unwrap()),
+            ..TaskQuery::default()
+        },
+    ] {
+        let mut expected: Vec<ListedTask> = all
+            .iter()
+            .filter(|t| query.wants_note(&t.path) && query.wants(&t.task))
+            .cloned()
+            .collect();
+        expected.sort_by(|a, b| task_order((&a.path, &a.task), (&b.path, &b.task)));
+        let selected = listing.select(&query);
+        assert_eq!(selected.len(), expected.len(), "{query:?}");
+        assert!(!expected.is_empty(), "{query:?}");
+        assert_eq!(selected.to_vec(), expected, "{query:?}");
+    }
+}

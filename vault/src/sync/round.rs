@@ -33,6 +33,7 @@ mod folder;
 mod handed_on;
 mod hub_side;
 mod stuck;
+mod trees;
 mod upload_chunked;
 
 use stuck::{STUCK_FILE, StuckRecord};
@@ -294,7 +295,7 @@ impl<'a> Round<'a> {
         let merge_base = self.merge_base(base_id, head)?;
         tick("ancestry");
         // Base's files and the scan's are two maps of every path: built side by side.
-        let (base_flat, base_snap) = std::thread::scope(|s| {
+        let (base_flat, base_snap, base_built) = std::thread::scope(|s| {
             if scan.unreadable.is_empty() {
                 s.spawn(|| scan.files().len());
             }
@@ -446,12 +447,17 @@ impl<'a> Round<'a> {
         // files). A graft publishes even then, with its trees.
         let remote_root = tree_or_empty(remote_snap.as_ref().map(|s| s.tree));
         let same_as_remote = plan.merged == *remote_flat;
+        let basis = base_built.map(|root| (root, &base_flat));
         let built = match self.graft {
-            None if same_as_remote => match root_tree(&plan.merged) {
+            None if same_as_remote && basis.is_none() => match root_tree(&plan.merged) {
                 root if root == remote_root => (root, Vec::new()),
                 _ => build_trees(&plan.merged),
             },
-            _ => build_trees(&plan.merged),
+            None if same_as_remote => match self.build_trees(&plan.merged, basis) {
+                (root, _) if root == remote_root => (root, Vec::new()),
+                built => built,
+            },
+            _ => self.build_trees(&plan.merged, basis),
         };
         // The hub's files, when they are the merged tree, need not be held twice through the
         // verification (7 MiB at 100,000 files).
@@ -634,21 +640,6 @@ impl<'a> Round<'a> {
             }
         }
         &mut self.cache
-    }
-
-    /// The files and snapshot of `base`. When the stat cache holds exactly base's tree (as it
-    /// does after every verified round), its entries are base's files: no tree is read.
-    fn flat_of_base(
-        &mut self,
-        base: Option<ObjectId>,
-    ) -> Result<(FlatTree, Option<Snapshot>), SyncError> {
-        if let Some(id) = base {
-            let snap = self.history.snapshot(id, &mut self.stats)?;
-            if self.cache.tree() == Some(snap.tree) {
-                return Ok((self.cache.flat(), Some(snap)));
-            }
-        }
-        self.history.flat_of_snapshot(base, &mut self.stats)
     }
 }
 

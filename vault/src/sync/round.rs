@@ -321,7 +321,8 @@ impl<'a> Round<'a> {
         let (remote_flat, remote_snap) = if head == merge_base {
             (Cow::Borrowed(&base_flat), base_snap.clone())
         } else {
-            let (flat, snap) = self.history.flat_of_snapshot(head, &mut self.stats)?;
+            let basis = base_built.map(|root| (root, &base_flat));
+            let (flat, snap) = self.flat_of_head(head, basis)?;
             // The trees just fetched go to the local store now rather than at the end of the
             // round, so their bytes are not held through apply (12 MiB for a first download
             // of 100,000 files).

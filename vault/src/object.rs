@@ -415,7 +415,9 @@ where
 }
 
 mod build;
+mod patch;
 pub use build::{build_trees, root_tree};
+pub use patch::{Change, PatchError, changes, patch_trees};
 
 #[cfg(test)]
 mod tests {

@@ -293,6 +293,14 @@ fn looks_like_drive(text: &str) -> bool {
     b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
 }
 
+/// Its text: a map keyed by paths can be searched by text (a range of `folder/...`); equal
+/// paths have equal text, in the same order.
+impl std::borrow::Borrow<str> for VaultPath {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for VaultPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -145,6 +145,34 @@ impl Scan {
         })
     }
 
+    /// [`Scan::stats`] of `paths` only (those the scan found): what apply checks its actions
+    /// against, without a map of every file (7.5 MiB at 100,000 files) for the few paths a
+    /// round changes.
+    pub fn stats_of<'p>(
+        &self,
+        paths: impl IntoIterator<Item = &'p VaultPath>,
+    ) -> PathMap<FileStat> {
+        let mut wanted: PathMap<Option<FileStat>> = PathMap::default();
+        for path in paths {
+            wanted.insert(path.clone(), None);
+        }
+        if let Some(all) = self.stats.get() {
+            return wanted
+                .into_keys()
+                .filter_map(|p| all.get(&p).map(|st| (p, *st)))
+                .collect();
+        }
+        for e in &self.entries {
+            if let Some(slot) = wanted.get_mut(&e.path) {
+                *slot = Some(e.stat);
+            }
+        }
+        wanted
+            .into_iter()
+            .filter_map(|(p, st)| st.map(|st| (p, st)))
+            .collect()
+    }
+
     /// How many files were cache hits: exactly the stat the stat cache holds, so the cached
     /// id.
     pub fn hits(&self) -> usize {

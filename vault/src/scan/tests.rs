@@ -666,3 +666,23 @@ fn a_written_file_examined_only_because_it_is_racy_stays_written() {
     assert_eq!(entry.stat(), &stat);
     assert!(!entry.written(), "changed bytes kept the written flag");
 }
+
+#[test]
+fn stats_of_gives_the_scanned_stats_of_those_paths_only() {
+    let dir = tempfile::tempdir().unwrap();
+    small_vault(dir.path());
+    let s = run(dir.path(), &defaults(), &StatCache::new(), true);
+    let wanted = [vp("notes/b.md"), vp("a.md"), vp("not/there.md")];
+    let check = |got: PathMap<FileStat>| {
+        assert_eq!(got.len(), 2, "the path the scan did not find has no stat");
+        for p in &wanted[..2] {
+            assert_eq!(got.get(p), s.stats().get(p));
+        }
+    };
+    // Before the whole map is built, and from it once it is.
+    let before = s.stats_of(&wanted);
+    assert!(s.stats.get().is_none(), "no map of every file was built");
+    check(before);
+    assert_eq!(s.stats().len(), 4);
+    check(s.stats_of(&wanted));
+}

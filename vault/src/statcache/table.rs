@@ -50,10 +50,13 @@ impl Table {
     /// Make room for `entries` more entries whose paths take `bytes` more bytes, so a table
     /// filled one entry at a time (a first scan, a download's written files) grows once
     /// instead of doubling: a doubling holds the old and the new vector at once, and leaves
-    /// up to half of the new one unused.
+    /// up to half of the new one unused. Exactly that much room: a table loaded from its file
+    /// is full, and the 200 files a round writes took its slots (96 bytes each) from 9.6 to
+    /// 19.2 MB at 100,000 files when a plain `reserve` doubled them (a large block grows in
+    /// place, `mremap`, without a second copy).
     pub fn reserve(&mut self, entries: usize, bytes: usize) {
-        self.names.reserve(bytes);
-        self.slots.reserve(entries);
+        self.names.reserve_exact(bytes);
+        self.slots.reserve_exact(entries);
         let Table {
             names,
             slots,
@@ -225,6 +228,22 @@ mod tests {
         let sorted = t.sorted();
         assert!(sorted.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(t.get("dir/1000.md"), None);
+    }
+
+    #[test]
+    fn a_full_table_grows_by_what_is_reserved_not_by_doubling() {
+        let mut t = Table::with_capacity(1000, 12 * 1000);
+        for n in 0..1000u64 {
+            t.insert(&format!("dir/{n:04}.md"), entry(n));
+        }
+        t.reserve(3, 3 * 12);
+        assert_eq!(t.slots.capacity(), 1003);
+        assert!(t.names.capacity() < 13 * 1000, "{}", t.names.capacity());
+        for n in 0..3u64 {
+            t.insert(&format!("new/{n:04}.md"), entry(n));
+        }
+        assert_eq!(t.len(), 1003);
+        assert_eq!(t.get("new/0002.md"), Some(&entry(2)));
     }
 
     #[test]

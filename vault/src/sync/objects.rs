@@ -21,6 +21,7 @@ use crate::store::PackStore;
 
 use super::{SyncError, SyncStats};
 
+mod changed;
 mod large;
 
 /// How many trees one `get` asks the hub for.

@@ -33,6 +33,7 @@ mod folder;
 mod handed_on;
 mod hub_side;
 mod stuck;
+mod trees;
 mod upload_chunked;
 
 use stuck::{STUCK_FILE, StuckRecord};
@@ -294,7 +295,7 @@ impl<'a> Round<'a> {
         let merge_base = self.merge_base(base_id, head)?;
         tick("ancestry");
         // Base's files and the scan's are two maps of every path: built side by side.
-        let (base_flat, base_snap) = std::thread::scope(|s| {
+        let (base_flat, base_snap, base_built) = std::thread::scope(|s| {
             if scan.unreadable.is_empty() {
                 s.spawn(|| scan.files().len());
             }
@@ -320,7 +321,8 @@ impl<'a> Round<'a> {
         let (remote_flat, remote_snap) = if head == merge_base {
             (Cow::Borrowed(&base_flat), base_snap.clone())
         } else {
-            let (flat, snap) = self.history.flat_of_snapshot(head, &mut self.stats)?;
+            let basis = base_built.map(|root| (root, &base_flat));
+            let (flat, snap) = self.flat_of_head(head, basis)?;
             // The trees just fetched go to the local store now rather than at the end of the
             // round, so their bytes are not held through apply (12 MiB for a first download
             // of 100,000 files).
@@ -446,12 +448,17 @@ impl<'a> Round<'a> {
         // files). A graft publishes even then, with its trees.
         let remote_root = tree_or_empty(remote_snap.as_ref().map(|s| s.tree));
         let same_as_remote = plan.merged == *remote_flat;
+        let basis = base_built.map(|root| (root, &base_flat));
         let built = match self.graft {
-            None if same_as_remote => match root_tree(&plan.merged) {
+            None if same_as_remote && basis.is_none() => match root_tree(&plan.merged) {
                 root if root == remote_root => (root, Vec::new()),
                 _ => build_trees(&plan.merged),
             },
-            _ => build_trees(&plan.merged),
+            None if same_as_remote => match self.build_trees(&plan.merged, basis) {
+                (root, _) if root == remote_root => (root, Vec::new()),
+                built => built,
+            },
+            _ => self.build_trees(&plan.merged, basis),
         };
         // The hub's files, when they are the merged tree, need not be held twice through the
         // verification (7 MiB at 100,000 files).
@@ -513,12 +520,15 @@ impl<'a> Round<'a> {
             self.cache = cache;
             cache_saved = saved?;
             self.cache_on_disk = cache_saved;
-            (published, None, scan)
+            (published, None, Some(scan))
         } else {
             // Verification scans the folder again; it only has to start after apply, so it
             // runs while the snapshot is built and published, which mostly waits for the disk
             // (or the network), against the cache as apply left it (lent to that thread:
             // publishing does not use it, and a copy costs 16 MiB at 100,000 files).
+            // The first scan is done with: the verification scan replaces it (its entries and
+            // flat tree are 17 MiB at 100,000 files, held twice otherwise).
+            drop(scan);
             let verify_cache = std::mem::take(&mut self.cache);
             let rules = self.rules.clone();
             let root = self.vault.root().to_path_buf();
@@ -540,7 +550,7 @@ impl<'a> Round<'a> {
                 (published, Some(vscan), cache)
             });
             self.cache = cache;
-            (published, vscan, scan)
+            (published, vscan, None)
         };
         for path in std::mem::take(&mut self.stale) {
             self.cache().remove(&path);
@@ -556,10 +566,14 @@ impl<'a> Round<'a> {
                 self.account(&vscan);
                 self.verify(new_head, merged_root, &plan.merged, Some(vscan))
             }
-            None if cache_saved => {
-                self.verify_hub(new_head, merged_root, &plan.merged, &scan, true)
+            None => {
+                let scan = scan.expect("kept when no verification scan was made");
+                if cache_saved {
+                    self.verify_hub(new_head, merged_root, &plan.merged, &scan, true)
+                } else {
+                    self.verify(new_head, merged_root, &plan.merged, Some(scan))
+                }
             }
-            None => self.verify(new_head, merged_root, &plan.merged, Some(scan)),
         };
         tick("verify");
         r
@@ -634,21 +648,6 @@ impl<'a> Round<'a> {
             }
         }
         &mut self.cache
-    }
-
-    /// The files and snapshot of `base`. When the stat cache holds exactly base's tree (as it
-    /// does after every verified round), its entries are base's files: no tree is read.
-    fn flat_of_base(
-        &mut self,
-        base: Option<ObjectId>,
-    ) -> Result<(FlatTree, Option<Snapshot>), SyncError> {
-        if let Some(id) = base {
-            let snap = self.history.snapshot(id, &mut self.stats)?;
-            if self.cache.tree() == Some(snap.tree) {
-                return Ok((self.cache.flat(), Some(snap)));
-            }
-        }
-        self.history.flat_of_snapshot(base, &mut self.stats)
     }
 }
 

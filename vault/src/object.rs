@@ -415,7 +415,9 @@ where
 }
 
 mod build;
+mod since;
 pub use build::{build_trees, root_tree};
+pub use since::{FlatChanges, flatten_since};
 
 #[cfg(test)]
 mod tests {

@@ -144,3 +144,33 @@ fn a_written_version_is_never_dated_before_the_one_it_replaces() {
     // Saved by a device whose clock ran ahead of the server's.
     assert_eq!(write_time(100, Some(&meta(500))), 501);
 }
+
+#[test]
+fn files_since_a_head_equal_a_full_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, first) = hub_with_notes(dir.path());
+    let root1 = snapshot(&hub, first).unwrap().tree;
+    let before = files(&hub, root1).unwrap();
+    let second = publish(
+        &hub,
+        Some(first),
+        &before,
+        &[
+            write("a/b.md", "changed\n"),
+            write("new/deep/c.md", "c\n"),
+            Edit {
+                path: path("notes.md"),
+                content: None,
+            },
+        ],
+        &web(),
+        2_000,
+    )
+    .unwrap();
+    let root2 = snapshot(&hub, second).unwrap().tree;
+    let (after, changes) = files_since(&hub, root1, &before, root2).unwrap();
+    assert_eq!(after, files(&hub, root2).unwrap());
+    let changed: Vec<&str> = changes.changed.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(changed, ["a/b.md", "new/deep/c.md"]);
+    assert_eq!(changes.removed, [path("notes.md")]);
+}

@@ -416,8 +416,10 @@ where
 
 mod build;
 mod patch;
+mod since;
 pub use build::{build_trees, root_tree};
 pub use patch::{Change, PatchError, changes, patch_trees};
+pub use since::{FlatChanges, flatten_since};
 
 #[cfg(test)]
 mod tests {

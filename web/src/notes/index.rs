@@ -1,10 +1,11 @@
 //! Per vault, per head: the [`PathIndex`] links resolve against (kept while the paths stay
 //! the same) and the backlinks ("linked from") of every note, kept up to date incrementally:
-//! the links a note makes are kept per blob id (a blob's contents never change), so a new
-//! head reads and parses only the notes that changed, and the [`LinkGraph`] resolves again
-//! only the notes a change touches.
+//! the [`LinkGraph`] says which notes a new head touches (changed versions, links to a name
+//! that appeared or went), and only those are read and parsed again. The links as written are
+//! not kept: a million of them were the largest part of an idle server's memory at 100,000
+//! notes, and a note whose links must be resolved again is read back from the hub instead.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
@@ -13,7 +14,7 @@ use vault::id::ObjectId;
 use vault::paths::VaultPath;
 
 use crate::WebError;
-use crate::render::graph::{LinkGraph, NoteAt, changed_names};
+use crate::render::graph::{LinkGraph, changed_names};
 use crate::render::links::{self, Outgoing};
 use crate::render::resolve::{PathIndex, is_note};
 use crate::vaults::{HeadView, OpenedVault};
@@ -41,8 +42,6 @@ struct VaultNotes {
     graph_head: Option<Option<ObjectId>>,
     graph_paths: Vec<VaultPath>,
     graph: LinkGraph,
-    /// The links of each note version, by blob id (only those of the graph's head are kept).
-    outgoing: HashMap<ObjectId, Arc<Vec<Outgoing>>>,
 }
 
 impl NotesState {
@@ -111,48 +110,23 @@ impl VaultNotes {
             .clone()
     }
 
-    /// Bring the link graph to `view`'s head: parse the note versions not seen before (one
-    /// batch read), resolve what the change touched.
+    /// Bring the link graph to `view`'s head: read and parse the notes it must resolve again
+    /// (in batches, each parsed on every core), resolve them.
     fn update_graph(
         &mut self,
         vault: &OpenedVault,
         view: &HeadView,
         index: &PathIndex,
     ) -> Result<(), WebError> {
-        let sources: Vec<(&VaultPath, ObjectId)> = view
+        let sources: Vec<(&str, ObjectId)> = view
             .files
             .iter()
             // A note too large to read in a page has no links here (bounded memory).
             .filter(|(p, meta)| {
                 is_note(p.as_str()) && !p.is_revision() && meta.size <= crate::content::MAX_IN_PAGE
             })
-            .map(|(p, meta)| (p, meta.id))
+            .map(|(p, meta)| (p.as_str(), meta.id))
             .collect();
-        let mut wanted: Vec<ObjectId> = sources
-            .iter()
-            .map(|(_, id)| *id)
-            .filter(|id| !self.outgoing.contains_key(id))
-            .collect();
-        wanted.sort();
-        wanted.dedup();
-        // In batches, so the first build after a start never holds every note's text at
-        // once; each batch parsed on every core.
-        for batch in wanted.chunks(FETCH_BATCH) {
-            let blobs =
-                hub_write::fetch_files(vault.access.hub(), batch, crate::content::MAX_IN_PAGE)?;
-            let parsed: Vec<Vec<Outgoing>> = blobs
-                .par_iter()
-                .map(|bytes| links::outgoing(&String::from_utf8_lossy(bytes)))
-                .collect();
-            for (id, links) in batch.iter().zip(parsed) {
-                self.outgoing.insert(*id, Arc::new(links));
-            }
-        }
-        let live: HashSet<ObjectId> = sources.iter().map(|(_, id)| *id).collect();
-        self.outgoing.retain(|id, _| live.contains(id));
-        if wanted.len() > 256 {
-            crate::give_back_memory();
-        }
         let changed = match self.graph_head {
             None => None,
             Some(_) => Some(changed_names(
@@ -160,20 +134,34 @@ impl VaultNotes {
                 view.files.keys().map(|p| p.as_str()),
             )),
         };
-        let none = Vec::new();
-        let at: Vec<NoteAt> = sources
-            .iter()
-            .map(|(path, id)| NoteAt {
-                path: path.as_str(),
-                version: *id,
-                links: self.outgoing.get(id).map_or(&none[..], |l| &l[..]),
-            })
-            .collect();
-        let resolved = self.graph.update(index, &at, changed.as_ref());
+        let stale = self.graph.stale(&sources, changed.as_ref());
+        // In batches, so the first build after a start never holds every note's text at
+        // once; each blob read once per batch even when several paths hold it.
+        for batch in stale.chunks(FETCH_BATCH) {
+            let mut ids: Vec<ObjectId> = batch.iter().map(|&i| sources[i].1).collect();
+            ids.sort();
+            ids.dedup();
+            let blobs =
+                hub_write::fetch_files(vault.access.hub(), &ids, crate::content::MAX_IN_PAGE)?;
+            let parsed: Vec<Vec<Outgoing>> = blobs
+                .par_iter()
+                .map(|bytes| links::outgoing(&String::from_utf8_lossy(bytes)))
+                .collect();
+            for &i in batch {
+                let (path, id) = sources[i];
+                let at = ids.binary_search(&id).expect("fetched above");
+                self.graph.resolve(index, path, id, &parsed[at]);
+            }
+        }
+        self.graph.forget_unused_paths();
+        if stale.len() > 256 {
+            crate::give_back_memory();
+        }
         tracing::debug!(
-            "web view: link graph of {} at a new head: {resolved} of {} notes resolved",
+            "web view: link graph of {} at a new head: {} of {} notes resolved",
             vault.name,
-            at.len()
+            stale.len(),
+            sources.len()
         );
         self.graph_head = Some(view.head);
         self.graph_paths = view.files.keys().cloned().collect();

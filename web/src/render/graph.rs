@@ -89,7 +89,27 @@ impl LinkGraph {
         notes: &[NoteAt],
         changed: Option<&HashSet<String>>,
     ) -> usize {
-        let present: HashSet<&str> = notes.iter().map(|n| n.path).collect();
+        let heads: Vec<(&str, ObjectId)> = notes.iter().map(|n| (n.path, n.version)).collect();
+        let stale = self.stale(&heads, changed);
+        for &i in &stale {
+            let note = &notes[i];
+            self.resolve(index, note.path, note.version, note.links);
+        }
+        self.forget_unused_paths();
+        stale.len()
+    }
+
+    /// Drop the notes a head no longer holds (`notes`: its notes and their versions) and say
+    /// which of `notes` must be resolved again (positions): new ones, changed versions, and
+    /// those with a link whose name key is in `changed` (the name keys of files added or
+    /// removed; `None`: all). Only those need their text, so the caller reads only them and
+    /// [`LinkGraph::resolve`]s each; nothing else keeps a note's links as written.
+    pub fn stale(
+        &mut self,
+        notes: &[(&str, ObjectId)],
+        changed: Option<&HashSet<String>>,
+    ) -> Vec<usize> {
+        let present: HashSet<&str> = notes.iter().map(|n| n.0).collect();
         let changed: Option<HashSet<u64>> =
             changed.map(|c| c.iter().map(|k| name_hash(k)).collect());
         let gone: Vec<Arc<str>> = self
@@ -103,51 +123,62 @@ impl LinkGraph {
                 self.unlink(&path, &old.targets);
             }
         }
-        let mut resolved = 0;
-        for note in notes {
-            let stale = match (self.notes.get(note.path), &changed) {
-                (None, _) | (_, None) => true,
-                (Some(had), Some(changed)) => {
-                    had.version != note.version || had.names.iter().any(|n| changed.contains(n))
-                }
-            };
-            if !stale {
-                continue;
-            }
-            resolved += 1;
-            let names = note
-                .links
-                .iter()
-                .map(|l| match l {
-                    Outgoing::Wiki(s) | Outgoing::Path(s) => name_hash(&name_key(s)),
-                })
-                .collect();
-            let from = self.intern(note.path);
-            if let Some(old) = self.notes.remove(note.path) {
-                self.unlink(&from, &old.targets);
-            }
-            let targets: Box<[Arc<str>]> = links::targets(index, note.path, note.links)
-                .iter()
-                .map(|t| self.intern(t))
-                .collect();
-            for t in targets.iter() {
-                self.reverse
-                    .entry(t.clone())
-                    .or_default()
-                    .insert(from.clone());
-            }
-            self.notes.insert(
-                from,
-                NoteLinks {
-                    version: note.version,
-                    names,
-                    targets,
+        notes
+            .iter()
+            .enumerate()
+            .filter(
+                |(_, (path, version))| match (self.notes.get(*path), &changed) {
+                    (None, _) | (_, None) => true,
+                    (Some(had), Some(changed)) => {
+                        had.version != *version || had.names.iter().any(|n| changed.contains(n))
+                    }
                 },
-            );
+            )
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Resolve the note at `path` (its version and links as written) against `index`.
+    pub fn resolve(
+        &mut self,
+        index: &PathIndex,
+        path: &str,
+        version: ObjectId,
+        links: &[Outgoing],
+    ) {
+        let names = links
+            .iter()
+            .map(|l| match l {
+                Outgoing::Wiki(s) | Outgoing::Path(s) => name_hash(&name_key(s)),
+            })
+            .collect();
+        let from = self.intern(path);
+        if let Some(old) = self.notes.remove(path) {
+            self.unlink(&from, &old.targets);
         }
-        // Paths nothing refers to any more.
+        let targets: Box<[Arc<str>]> = links::targets(index, path, links)
+            .iter()
+            .map(|t| self.intern(t))
+            .collect();
+        for t in targets.iter() {
+            self.reverse
+                .entry(t.clone())
+                .or_default()
+                .insert(from.clone());
+        }
+        self.notes.insert(
+            from,
+            NoteLinks {
+                version,
+                names,
+                targets,
+            },
+        );
+    }
+
+    /// Forget the paths nothing refers to any more (after the notes of a head are resolved).
+    pub fn forget_unused_paths(&mut self) {
         self.paths.retain(|p| Arc::strong_count(p) > 1);
-        resolved
     }
 
     /// The one shared copy of `path`.

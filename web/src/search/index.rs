@@ -18,7 +18,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use vault::hub::Hub;
 use vault::hub_write;
 use vault::id::ObjectId;
-use vault::object::FlatTree;
+use vault::object::{FlatChanges, FlatTree};
 use vault::paths::VaultPath;
 
 use super::query::{self, Part};
@@ -90,6 +90,7 @@ pub fn notes_of(files: &FlatTree) -> Notes {
 }
 
 /// What changed between the indexed notes and a head's: paths to (re)index, paths to delete.
+/// Reads every note of both: for an index that is not at the head the view was made from.
 pub fn diff(indexed: &Notes, head: &Notes) -> (Vec<VaultPath>, Vec<VaultPath>) {
     let changed = head
         .iter()
@@ -206,10 +207,41 @@ impl Open {
         self.dir.join("meta.json").exists()
     }
 
-    /// How many notes must be read to bring the index to `files`.
-    pub fn pending(&self, files: &FlatTree) -> usize {
-        let (changed, removed) = diff(&self.notes, &notes_of(files));
+    /// How many notes must be read to bring the index to `files` (`since`: how `files`
+    /// differ from an earlier head's, see [`crate::HeadView::since`]).
+    pub fn pending(&self, files: &FlatTree, since: Option<&(ObjectId, FlatChanges)>) -> usize {
+        let (changed, removed) = self.plan(files, since);
         changed.len() + removed.len()
+    }
+
+    /// The notes to (re)index and to delete to bring the index to `files`: from `since` alone
+    /// when the index is at the head it starts from (a few paths, whatever the vault's size),
+    /// else by comparing every note.
+    fn plan(
+        &self,
+        files: &FlatTree,
+        since: Option<&(ObjectId, FlatChanges)>,
+    ) -> (Vec<VaultPath>, Vec<VaultPath>) {
+        match since {
+            Some((from, changes)) if self.head == Some(*from) => {
+                let changed = changes
+                    .changed
+                    .iter()
+                    .filter(|(p, m)| {
+                        text::is_note(p) && self.notes.get(p).is_none_or(|(id, _)| *id != m.id)
+                    })
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                let removed = changes
+                    .removed
+                    .iter()
+                    .filter(|p| self.notes.contains_key(*p) && !files.contains_key(*p))
+                    .cloned()
+                    .collect();
+                (changed, removed)
+            }
+            _ => diff(&self.notes, &notes_of(files)),
+        }
     }
 
     /// Bring the index to snapshot `head` with `files`: read and index the changed notes,
@@ -219,10 +251,16 @@ impl Open {
         hub: &dyn Hub,
         head: Option<ObjectId>,
         files: &FlatTree,
+        since: Option<&(ObjectId, FlatChanges)>,
         progress: &dyn Fn(usize, usize),
     ) -> Result<(), IndexError> {
-        let target = notes_of(files);
-        let (changed, removed) = diff(&self.notes, &target);
+        let (changed, removed) = self.plan(files, since);
+        // Every changed path is one of `files` (the plan takes them from there).
+        let meta = |p: &VaultPath| {
+            files
+                .get(p)
+                .map_or((ObjectId::of(b""), 0), |m| (m.id, m.size))
+        };
         if self.writer.is_none() {
             self.writer = Some(self.index.writer_with_num_threads(1, WRITER_BYTES)?);
         }
@@ -239,9 +277,9 @@ impl Open {
         for chunk in changed.chunks(FETCH_CHUNK) {
             let readable: Vec<&VaultPath> = chunk
                 .iter()
-                .filter(|p| target[*p].1 <= text::MAX_NOTE_BYTES)
+                .filter(|p| meta(p).1 <= text::MAX_NOTE_BYTES)
                 .collect();
-            let ids: Vec<ObjectId> = readable.iter().map(|p| target[*p].0).collect();
+            let ids: Vec<ObjectId> = readable.iter().map(|p| meta(p).0).collect();
             let blobs = hub_write::fetch_files(hub, &ids, text::MAX_NOTE_BYTES)?;
             let mut bodies: BTreeMap<&VaultPath, String> = readable
                 .into_iter()
@@ -270,7 +308,12 @@ impl Open {
         commit(writer, head)?;
         self.searchable.reader.reload()?;
         self.head = head;
-        self.notes = target;
+        for path in &removed {
+            self.notes.remove(path);
+        }
+        for path in &changed {
+            self.notes.insert(path.clone(), meta(path));
+        }
         // After a large build the writer's memory (its arena, grown to the budget) is given
         // back; a writer for small updates stays small and saves its start-up on each one.
         if total > 256 {

@@ -101,7 +101,8 @@ impl Fixture {
 
     fn update(&self, open: &mut Open) {
         let (head, files) = self.files();
-        open.update(&self.hub, head, &files, &|_, _| {}).unwrap();
+        open.update(&self.hub, head, &files, None, &|_, _| {})
+            .unwrap();
     }
 
     fn built(&self) -> Open {
@@ -225,7 +226,7 @@ fn updates_read_only_changed_notes_and_forget_removed_ones() {
     drop(open);
     let again = Open::existing(&f.index_dir, &f.hub).unwrap();
     assert_eq!(again.head, head);
-    assert_eq!(again.pending(&files), 0);
+    assert_eq!(again.pending(&files, None), 0);
     assert_eq!(paths(&again, "rewritten"), ["n3.md"]);
 }
 
@@ -255,4 +256,71 @@ fn only_notes_are_indexed() {
         (".revisions/a 2026-01-01.md", "alpha"),
     ]);
     assert_eq!(paths(&f.built(), "alpha"), ["a.md"]);
+}
+
+/// Every note's hits for each word of `words`, sorted by path.
+fn answers(open: &Open, words: &[&str]) -> Vec<Vec<String>> {
+    words
+        .iter()
+        .map(|w| {
+            let mut p = paths(open, w);
+            p.sort();
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn an_update_from_the_heads_changes_equals_a_full_rebuild() {
+    let notes: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("d{}/n{i}.md", i % 4), format!("common number{i}")))
+        .collect();
+    let borrowed: Vec<(&str, &str)> = notes.iter().map(|(p, t)| (&**p, &**t)).collect();
+    let f = Fixture::new(&borrowed);
+    let mut open = f.built();
+    let (old_head, old_files) = f.files();
+    let old_root = hub_write::snapshot(&f.hub, old_head.unwrap()).unwrap().tree;
+    f.change(
+        &[
+            ("d1/n1.md", "rewritten"),
+            ("d9/new.md", "fresh common"),
+            ("d2/n2.png", "not a note"),
+        ],
+        &["d3/n3.md", "d0/n4.md"],
+    );
+    let (head, files) = f.files();
+    let root = hub_write::snapshot(&f.hub, head.unwrap()).unwrap().tree;
+    let (same, changes) = hub_write::files_since(&f.hub, old_root, &old_files, root).unwrap();
+    assert_eq!(same, files);
+    let since = (old_head.unwrap(), changes);
+    assert_eq!(open.pending(&files, Some(&since)), 4);
+    f.hub.blobs.set(0);
+    open.update(&f.hub, head, &files, Some(&since), &|_, _| {})
+        .unwrap();
+    assert_eq!(f.hub.blobs.get(), 2, "only the two written notes are read");
+    let rebuilt = Open::fresh(&f._dir.path().join("rebuilt")).unwrap();
+    let mut rebuilt = rebuilt;
+    rebuilt
+        .update(&f.hub, head, &files, None, &|_, _| {})
+        .unwrap();
+    let words = [
+        "common",
+        "rewritten",
+        "fresh",
+        "number1",
+        "number3",
+        "number4",
+        "number5",
+    ];
+    assert_eq!(answers(&open, &words), answers(&rebuilt, &words));
+    assert_eq!(
+        open.pending(&files, None),
+        0,
+        "the notes it holds are the head's"
+    );
+    // Changes from a head the index is not at are not taken: every note is compared.
+    let stale = (ObjectId::of(b"elsewhere"), FlatChanges::default());
+    f.change(&[("d1/n5.md", "again")], &[]);
+    let (_, files) = f.files();
+    assert_eq!(open.pending(&files, Some(&stale)), 1);
 }

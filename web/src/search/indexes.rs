@@ -235,13 +235,13 @@ impl VaultIndex {
         if o.head == view.head {
             return Ok(Some(o.searchable.clone()));
         }
-        let pending = o.pending(&view.files);
+        let pending = o.pending(&view.files, view.since.as_ref());
         if pending > INLINE_LIMIT {
             self.build_in_background(vault, view.clone(), pending);
             return Ok(Some(o.searchable.clone()));
         }
         let started = std::time::Instant::now();
-        let updated = o.update(hub, view.head, &view.files, &|_, _| {});
+        let updated = o.update(hub, view.head, &view.files, view.since.as_ref(), &|_, _| {});
         if updated.is_ok() {
             tracing::info!(vault = %vault.name, notes = pending, "search index of vault updated in {:?}", started.elapsed());
         }
@@ -252,14 +252,14 @@ impl VaultIndex {
             tracing::warn!(vault = %vault.name, "updating the search index failed, rebuilding it: {e}");
             let mut fresh = Open::fresh(&self.dir).map_err(WebError::internal)?;
             *lock(&self.current) = Some(fresh.searchable.clone());
-            let all = fresh.pending(&view.files);
+            let all = fresh.pending(&view.files, None);
             if all > INLINE_LIMIT {
                 *open = Some(fresh);
                 self.build_in_background(vault, view.clone(), all);
                 return Ok(lock(&self.current).clone());
             }
             fresh
-                .update(hub, view.head, &view.files, &|_, _| {})
+                .update(hub, view.head, &view.files, None, &|_, _| {})
                 .map_err(WebError::internal)?;
             *open = Some(fresh);
         }
@@ -303,7 +303,13 @@ impl VaultIndex {
             };
             let started = std::time::Instant::now();
             let result = match open.as_mut() {
-                Some(o) => o.update(access.hub(), view.head, &view.files, &progress),
+                Some(o) => o.update(
+                    access.hub(),
+                    view.head,
+                    &view.files,
+                    view.since.as_ref(),
+                    &progress,
+                ),
                 None => Ok(()),
             };
             if result.is_ok() {

@@ -1,11 +1,16 @@
 //! Every task of a vault's head snapshot, kept warm.
 //!
-//! A note's tasks are parsed once per content: [`IndexedNote`] (the same parse `syncd tasks`
-//! stores in its task index) is cached by blob id, which names its content forever, so a new
-//! head parses only the notes it changed. Per head, every task is sorted once in the order of
+//! A note's tasks are parsed once per path and content: [`IndexedNote`] (the same parse
+//! `syncd tasks` stores in its task index) is cached by path and blob id, so a new head parses
+//! only the notes it changed (or moved). Per head, every task is sorted once in the order of
 //! `syncd tasks` ([`task_order`], which does not depend on the filters); a page then walks that
 //! order and keeps the tasks its [`TaskQuery`] wants, so the first 500 need no sort at all.
-//! Task ids depend on the note's path, so they are made for the path a content is at.
+//!
+//! Task ids depend on the note's path; a parse made at the path a page shows already holds
+//! them, so what the index keeps to make ids for other paths (each task's whole line), each
+//! task's raw text and the parse's warnings are dropped ([`slim`]): at 100,000 notes and
+//! 290,000 tasks they were a fifth of an idle server's memory. Ticking a task reads and parses
+//! its note again, so nothing here is needed to write one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -135,8 +140,8 @@ impl HeadTasks {
 
     fn row(&self, n: usize, t: usize) -> Row {
         let note = &self.notes[n];
-        let mut task = note.note.parsed.tasks[t].clone();
-        task.id = note.note.task_id(t, &note.path);
+        // Parsed at this path: the id is this path's.
+        let task = note.note.parsed.tasks[t].clone();
         Row {
             path: note.path.clone(),
             blob: note.blob,
@@ -177,7 +182,7 @@ impl HeadTasks {
             .ok()?;
         let note = &self.notes[n];
         (0..note.note.parsed.tasks.len())
-            .find(|&t| note.note.task_id(t, &note.path).as_str() == id)
+            .find(|&t| note.note.parsed.tasks[t].id.as_str() == id)
             .map(|t| self.row(n, t))
     }
 
@@ -187,10 +192,13 @@ impl HeadTasks {
     }
 }
 
-/// One vault's parsed notes by blob id, and its last head's tasks.
+/// A note's parse, by the path and content it was parsed at.
+type Parsed = HashMap<(VaultPath, ObjectId), Arc<IndexedNote>>;
+
+/// One vault's parsed notes by path and blob id, and its last head's tasks.
 #[derive(Default)]
 struct VaultTasks {
-    parsed: HashMap<ObjectId, Arc<IndexedNote>>,
+    parsed: Parsed,
     current: Option<Arc<HeadTasks>>,
 }
 
@@ -236,13 +244,26 @@ impl Web {
     }
 }
 
+/// `note` without what the web view never reads: the lines kept to make task ids for another
+/// path (it is only used at the path it was parsed at), each task's raw text (ticking parses
+/// the note again) and the warnings.
+fn slim(mut note: IndexedNote) -> IndexedNote {
+    note.id_parts = Vec::new();
+    note.parsed.warnings = Vec::new();
+    for task in &mut note.parsed.tasks {
+        task.raw = String::new();
+    }
+    note.parsed.tasks.shrink_to_fit();
+    note
+}
+
 /// The tasks of `view`, parsing the notes `parsed` does not know (and reusing the order of
-/// `prev`, the vault's previous head); `parsed` keeps only the contents this head holds
+/// `prev`, the vault's previous head); `parsed` keeps only the notes this head holds
 /// afterwards.
 fn build(
     vault: &OpenedVault,
     view: &HeadView,
-    parsed: &mut HashMap<ObjectId, Arc<IndexedNote>>,
+    parsed: &mut Parsed,
     prev: Option<&HeadTasks>,
 ) -> Result<HeadTasks, WebError> {
     let sources: Vec<(&VaultPath, ObjectId)> = view
@@ -252,31 +273,37 @@ fn build(
         .filter(|(path, meta)| is_task_source(path) && meta.size <= crate::content::MAX_IN_PAGE)
         .map(|(path, meta)| (path, meta.id))
         .collect();
-    let mut wanted = HashSet::new();
     let missing: Vec<(&VaultPath, ObjectId)> = sources
         .iter()
-        .filter(|(_, id)| !parsed.contains_key(id) && wanted.insert(*id))
+        .filter(|(path, id)| !parsed.contains_key(&((*path).clone(), *id)))
         .copied()
         .collect();
     for chunk in missing.chunks(FETCH_CHUNK) {
-        let ids: Vec<ObjectId> = chunk.iter().map(|(_, id)| *id).collect();
+        let mut ids: Vec<ObjectId> = chunk.iter().map(|(_, id)| *id).collect();
+        ids.sort();
+        ids.dedup();
         let blobs = hub_write::fetch_files(vault.access.hub(), &ids, crate::content::MAX_IN_PAGE)?;
-        let notes: Vec<(ObjectId, Arc<IndexedNote>)> = chunk
+        let notes: Vec<((VaultPath, ObjectId), Arc<IndexedNote>)> = chunk
             .par_iter()
-            .zip(blobs.par_iter())
-            .map(|((path, id), bytes)| (*id, Arc::new(IndexedNote::parse(path, bytes))))
+            .map(|(path, id)| {
+                let bytes = &blobs[ids.binary_search(id).expect("fetched above")];
+                (
+                    ((*path).clone(), *id),
+                    Arc::new(slim(IndexedNote::parse(path, bytes))),
+                )
+            })
             .collect();
         parsed.extend(notes);
     }
-    let live: HashSet<ObjectId> = sources.iter().map(|(_, id)| *id).collect();
-    parsed.retain(|id, _| live.contains(id));
+    let live: HashSet<(&VaultPath, ObjectId)> = sources.iter().copied().collect();
+    parsed.retain(|(path, id), _| live.contains(&(path, *id)));
     if missing.len() > BIG_BUILD {
         crate::give_back_memory();
     }
     let notes = sources
         .into_iter()
         .filter_map(|(path, blob)| {
-            parsed.get(&blob).map(|note| NoteAt {
+            parsed.get(&(path.clone(), blob)).map(|note| NoteAt {
                 path: path.clone(),
                 blob,
                 note: note.clone(),
@@ -395,6 +422,45 @@ mod tests {
                 "a.md:a2"
             ]
         );
+    }
+
+    #[test]
+    fn a_slim_parse_lists_and_finds_the_same_tasks() {
+        let text =
+            "- [ ] one 📅 2026-12-01 #x\n- [ ] one 📅 2026-12-01 #x\n- [x] two ✅ 2026-01-01\n";
+        let path = VaultPath::new("a/b.md").unwrap();
+        let full = IndexedNote::parse(&path, text.as_bytes());
+        let at = |note: IndexedNote| NoteAt {
+            path: path.clone(),
+            blob: ObjectId::of(text.as_bytes()),
+            note: Arc::new(note),
+        };
+        let slim_tasks = HeadTasks::new(None, vec![at(slim(full.clone()))]);
+        let full_tasks = HeadTasks::new(None, vec![at(full.clone())]);
+        let all = TaskQuery {
+            state: StateFilter::All,
+            ..TaskQuery::default()
+        };
+        let rows = |h: &HeadTasks| -> Vec<(String, String, usize)> {
+            h.select(&all, 10)
+                .rows
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.task.id.as_str().to_string(),
+                        r.task.description,
+                        r.task.line,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(rows(&slim_tasks), rows(&full_tasks));
+        for (t, task) in full.parsed.tasks.iter().enumerate() {
+            // The ids a slim parse holds are the ones the full index makes for its path.
+            assert_eq!(full.task_id(t, &path), task.id);
+            let found = slim_tasks.find("a/b.md", task.id.as_str()).unwrap();
+            assert_eq!(found.task.line, task.line);
+        }
     }
 
     #[test]

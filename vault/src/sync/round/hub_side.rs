@@ -118,9 +118,14 @@ impl Round<'_> {
         let outcome = match self.hub.cas_head(head, snap_id) {
             Err(HubError::Refused { .. }) => {
                 // The hub lacks objects it was assumed to have (a lost pack): send what it
-                // misses of this snapshot, then try once more.
+                // misses of this snapshot, then try once more. Every tree of the merged tree
+                // is asked about, not only those built anew: a build patched from base's
+                // trees reuses trees the hub may have lost too.
                 let mut all: Vec<ObjectId> = merged.values().map(|m| m.id).collect();
-                all.extend_from_slice(&tree_ids);
+                let (_, every_tree) = crate::object::build_trees(merged);
+                let every_id: Vec<ObjectId> = every_tree.iter().map(Object::id).collect();
+                all.extend_from_slice(&every_id);
+                self.history.remember_owned(every_tree, &every_id);
                 let missing = self.hub.missing(&all)?;
                 let sent = self.reupload(&missing, merged)?;
                 self.repairs.push(format!(

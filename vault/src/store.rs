@@ -38,6 +38,7 @@ use std::path::{Path, PathBuf};
 use crate::fsutil::{PathIoError, TEMP_PREFIX, io_at};
 use crate::id::ObjectId;
 use crate::object::{Kind, Object};
+use index::{Index, entry_at};
 use pack_io::{PackWriter, ReadyPack};
 
 /// First 8 bytes of every pack.
@@ -94,8 +95,9 @@ pub enum StoreError {
 }
 
 /// Where the index finds an object: its pack's slot and its entry in that pack's header, which
-/// holds the rest. Eight bytes beside each id instead of a copy of the entry: a hub of 100,000
-/// objects indexes in 5 MiB instead of 8.5.
+/// holds the rest, the id included. The index holds only these eight bytes per object, not the
+/// id again beside them (40 bytes a bucket): a hub of 130,000 objects indexed in 10.7 MB of
+/// buckets, now in 2.4.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     pack: u32,
@@ -141,7 +143,7 @@ pub struct PackStore {
     packs: Vec<Option<Pack>>,
     /// File name -> slot in `packs`.
     by_name: HashMap<String, usize>,
-    index: HashMap<ObjectId, Slot>,
+    index: Index,
     /// How many packs [`PackStore::refresh`] found gone since open (they never come back under
     /// the same name with other content, so callers can tell whether what they checked before
     /// may have lost objects since).
@@ -166,7 +168,7 @@ impl PackStore {
             dir: dir.to_path_buf(),
             packs: Vec::new(),
             by_name: HashMap::new(),
-            index: HashMap::new(),
+            index: Index::default(),
             vanished: 0,
         })
     }
@@ -227,17 +229,16 @@ impl PackStore {
 
     fn add_pack(&mut self, path: PathBuf, name: String, entries: Vec<Entry>) {
         let slot = self.packs.len();
-        index_entries(&mut self.index, slot, &entries);
         self.packs.push(Some(Pack { path, entries }));
+        self.index.add_pack(&self.packs, slot);
         self.by_name.insert(name, slot);
     }
 
     fn rebuild_index(&mut self) {
         let mut index = std::mem::take(&mut self.index);
         index.clear();
-        for (slot, pack) in self.packs.iter().enumerate() {
-            let Some(pack) = pack else { continue };
-            index_entries(&mut index, slot, &pack.entries);
+        for slot in 0..self.packs.len() {
+            index.add_pack(&self.packs, slot);
         }
         self.index = index;
     }
@@ -249,8 +250,8 @@ impl PackStore {
 
     /// Where `id` lives, if the store has it.
     fn locate(&self, id: ObjectId) -> Option<Location> {
-        let slot = self.index.get(&id)?;
-        let e = self.packs.get(slot.pack as usize)?.as_ref()?.entries[slot.entry as usize];
+        let slot = self.index.get(&self.packs, id)?;
+        let e = entry_at(&self.packs, slot);
         Some(Location {
             pack: slot.pack as usize,
             kind: e.kind,
@@ -260,7 +261,7 @@ impl PackStore {
     }
 
     pub fn contains(&self, id: ObjectId) -> bool {
-        self.index.contains_key(&id)
+        self.index.get(&self.packs, id).is_some()
     }
 
     /// The kind an object was stored with, if present.
@@ -270,7 +271,7 @@ impl PackStore {
 
     /// The pack file holding `id` (for diagnostics and repair tools).
     pub fn pack_of(&self, id: ObjectId) -> Option<&Path> {
-        let slot = self.index.get(&id)?;
+        let slot = self.index.get(&self.packs, id)?;
         self.packs
             .get(slot.pack as usize)?
             .as_ref()
@@ -288,7 +289,9 @@ impl PackStore {
 
     /// Every object id, in no particular order.
     pub fn ids(&self) -> impl Iterator<Item = ObjectId> + '_ {
-        self.index.keys().copied()
+        self.index
+            .slots()
+            .map(|slot| entry_at(&self.packs, slot).id)
     }
 
     /// Number of pack files loaded.
@@ -368,10 +371,12 @@ impl PackStore {
         if let Some(slot) = slot
             && let Some(p) = &self.packs[slot]
         {
-            for (i, e) in p.entries.iter().enumerate() {
-                if replace.contains(&e.id) {
-                    self.index.insert(e.id, slot_of(slot, i));
-                }
+            let replaced: Vec<usize> = (p.entries.iter().enumerate())
+                .filter(|(_, e)| replace.contains(&e.id))
+                .map(|(i, _)| i)
+                .collect();
+            for i in replaced {
+                self.index.point_at(&self.packs, slot_of(slot, i));
             }
         }
         Ok(Some(pack))
@@ -507,15 +512,6 @@ fn read_header(path: &Path) -> Result<Vec<Entry>, StoreError> {
     parse_header(&header, header_start).map_err(bad)
 }
 
-/// Index `entries`, the header of the pack in `slot`; an object already indexed keeps its
-/// place (the first pack listing it).
-fn index_entries(index: &mut HashMap<ObjectId, Slot>, slot: usize, entries: &[Entry]) {
-    index.reserve(entries.len());
-    for (i, e) in entries.iter().enumerate() {
-        index.entry(e.id).or_insert(slot_of(slot, i));
-    }
-}
-
 /// A header entry's place in the index. Slots are far fewer than 2^32 and a pack holds at
 /// most `u32::MAX` entries (its count is a u32), so both fit.
 fn slot_of(pack: usize, entry: usize) -> Slot {
@@ -564,6 +560,7 @@ fn parse_header(header: &[u8], header_start: u64) -> Result<Vec<Entry>, String> 
     Ok(entries)
 }
 
+mod index;
 pub mod pack_io;
 mod reader;
 mod repack;

@@ -15,20 +15,20 @@
 //! packs). A reader that listed a deleted pack gets [`StoreError::PackGone`] and refreshes.
 
 use std::collections::HashSet;
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 
+use super::pack_io::{PackEntry, PackWriter};
 use super::{PackStore, StoreError};
 use crate::fsutil::fsync_dir;
 use crate::id::ObjectId;
-use crate::object::Object;
 
 /// A store with at most this many packs is left as it is: merging costs a pack write, and a
 /// few packs cost nothing to open.
 pub const REPACK_ABOVE: usize = 16;
 
-/// Packs whose objects add up to more than this are never merged (they are read into memory
-/// to be rewritten; a device's own store holds trees and snapshots, far below it).
+/// Packs whose objects add up to more than this are never merged: the merge rewrites them,
+/// within a sync round (a device's own store holds trees and snapshots, far below it).
 const MAX_MERGE_BYTES: u64 = 256 << 20;
 
 /// How many of the smallest packs (`sizes` in increasing order) to merge into one, by git's
@@ -74,23 +74,35 @@ impl PackStore {
         }
         let slots: Vec<usize> = packs[..merge].iter().map(|&(_, slot)| slot).collect();
 
-        // Every object of those packs, read (and so checked against its id) before anything
-        // is written: a damaged pack stops the merge and is reported, and nothing is deleted.
-        let mut ids: Vec<ObjectId> = Vec::new();
+        // Every object of those packs, copied a slice at a time (a 128 MB merge held every
+        // object in memory at once) and checked against its id on the way: a damaged pack
+        // stops the merge and is reported, and nothing is deleted.
+        let mut writer = PackWriter::new(&self.dir)?;
         let mut seen = HashSet::new();
         for &slot in &slots {
-            if let Some(pack) = &self.packs[slot] {
-                ids.extend(
-                    pack.entries
-                        .iter()
-                        .map(|e| e.id)
-                        .filter(|id| seen.insert(*id)),
-                );
+            let Some(pack) = &self.packs[slot] else {
+                continue;
+            };
+            let file = File::open(&pack.path).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => StoreError::PackGone {
+                    pack: pack.path.clone(),
+                    id: pack.entries.first().map_or(ObjectId([0; 32]), |e| e.id),
+                },
+                _ => crate::fsutil::io_at("opening pack", &pack.path)(e).into(),
+            })?;
+            for e in &pack.entries {
+                if seen.insert(e.id) {
+                    let entry = PackEntry {
+                        kind: e.kind,
+                        id: e.id,
+                        offset: e.offset,
+                        len: e.len,
+                    };
+                    writer.copy(&file, &pack.path, &entry)?;
+                }
             }
         }
-        let objects: Vec<Object> = self.read_many(&ids)?;
-        let fresh: Vec<(ObjectId, &Object)> = ids.iter().copied().zip(&objects).collect();
-        let merged = self.write_new_pack(&fresh)?;
+        let (merged, _) = self.adopt(writer.finish()?)?;
         let merged_name = format!("{}.{}", merged.to_hex(), super::PACK_EXTENSION);
 
         for &slot in &slots {

@@ -196,9 +196,12 @@ impl Scan {
     /// Put the entries in path order, once: a round that compares the scan with a flat tree
     /// and saves it as the stat cache (which is kept sorted) needs them sorted, and the walk's
     /// order is nearly so already, which makes the sort cheap. A quiet round never pays it.
+    ///
+    /// A full scan's walk is in path order, but the files it had to examine come after the
+    /// cache hits: two sorted runs, which a stable sort merges in one pass.
     pub fn sort_by_path(&mut self) {
         if !self.sorted {
-            self.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+            self.entries.sort_by(|a, b| a.path.cmp(&b.path));
             self.sorted = true;
         }
     }
@@ -292,7 +295,13 @@ pub fn scan_reporting(
         source,
     })?;
     let hooks = Hooks { progress, sink };
-    Ok(finish(out, walked, Vec::new(), root, cache, opts, hooks))
+    let mut out = finish(out, walked, Vec::new(), root, cache, opts, hooks);
+    // The walk gives the files in path order, and `finish` keeps the cache hits and the
+    // files it examined in that order, one run after the other: with only one run the
+    // entries are sorted already.
+    out.sorted =
+        out.counters.cache_hits == 0 || out.counters.cache_hits == out.counters.files_scanned;
+    Ok(out)
 }
 
 /// [`scan`] limited to what `scope` says changed since the stat cache last described the

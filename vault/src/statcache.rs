@@ -329,10 +329,25 @@ impl StatCache {
     /// The entries as a flat tree (path -> id, size, modification time, mode): when the cache
     /// knows its tree is base's, this is base's flat tree, without reading a single tree.
     pub fn flat(&self) -> FlatTree {
+        self.flat_sharing(std::iter::empty())
+    }
+
+    /// [`StatCache::flat`], taking each path that `known` (in path order) also holds from
+    /// there, a shared copy, instead of a new string: a round's scan found nearly every path
+    /// the cache holds, and making them again cost 7 MiB at 100,000 files.
+    pub fn flat_sharing<'p>(&self, known: impl Iterator<Item = &'p VaultPath>) -> FlatTree {
+        let mut known = known.peekable();
         self.entries
             .sorted()
             .into_iter()
-            .map(|(path, e)| (VaultPath::from_checked(path), e.meta()))
+            .map(|(path, e)| {
+                while known.next_if(|k| k.as_str() < path).is_some() {}
+                let path = match known.peek() {
+                    Some(k) if k.as_str() == path => VaultPath::clone(k),
+                    _ => VaultPath::from_checked(path),
+                };
+                (path, e.meta())
+            })
             .collect()
     }
 

@@ -686,3 +686,46 @@ fn stats_of_gives_the_scanned_stats_of_those_paths_only() {
     assert_eq!(s.stats().len(), 4);
     check(s.stats_of(&wanted));
 }
+
+#[test]
+fn a_full_scan_lists_files_in_path_order() {
+    // Names that sort differently alone and as folders: `a-b.md` < `a/` < `a0.md`, and the
+    // folder `b` (`b/`) after the folder `b-c` (`b-c/`), though `b` < `b-c`.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for rel in [
+        "a-b.md", "a/x.md", "a/y/z.md", "a0.md", "b/q.md", "b-c/p.md", "b.md", "c", "a/y.md",
+        "a/y-1.md", "A.md",
+    ] {
+        write(root, rel, rel.as_bytes());
+    }
+    let rules = defaults();
+    let check = |scan: &mut Scan| {
+        let walked: Vec<String> = scan.entries().map(|(p, _, _)| p.to_string()).collect();
+        let mut sorted = walked.clone();
+        sorted.sort();
+        if scan.is_sorted() {
+            assert_eq!(walked, sorted, "a scan that says it is sorted is");
+        }
+        scan.sort_by_path();
+        let now: Vec<String> = scan.entries().map(|(p, _, _)| p.to_string()).collect();
+        assert_eq!(now, sorted);
+    };
+    // Every file hashed: one run, in walk order, sorted.
+    let mut first = run(root, &rules, &StatCache::new(), true);
+    assert!(first.is_sorted());
+    check(&mut first);
+    // Every file a cache hit: sorted too.
+    let mut cache = StatCache::new();
+    let_files_settle();
+    cache.update_from_scan(&run(root, &rules, &cache, true));
+    let mut hits = run(root, &rules, &cache, true);
+    assert_eq!(hits.hits(), hits.len());
+    assert!(hits.is_sorted());
+    check(&mut hits);
+    // One file changed: hits and examined files are two runs, merged by sort_by_path.
+    write(root, "a/y-1.md", b"changed, and longer");
+    let mut mixed = run(root, &rules, &cache, true);
+    assert!(mixed.hits() < mixed.len());
+    check(&mut mixed);
+}

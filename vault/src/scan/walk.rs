@@ -259,15 +259,40 @@ fn walk_listed<'c>(
             None => {}
         }
     }
-    out.files.push(files);
+    // Path order: a sub-folder's files sort where its name followed by `/` sorts among the
+    // folder's names (`a-b.md` < `a/x.md` < `a0.md`).
+    dirs.sort_by(|(a, _), (b, _)| {
+        let (a, b) = (a.file_name().as_bytes(), b.file_name().as_bytes());
+        a.iter().chain(b"/").cmp(b.iter().chain(b"/"))
+    });
     let below: Vec<Walked<'c>> = dirs
         .par_iter()
         .map(|(p, i)| walk_child(fd, dev, &listing, *i, p, ctx))
         .collect();
-    for w in below {
+    // The files after each sub-folder, split off from the last sub-folder back, so each file
+    // moves once.
+    let mut after = Vec::with_capacity(dirs.len());
+    for (dir, _) in dirs.iter().rev() {
+        let dir = dir.file_name().as_bytes();
+        let at = files.partition_point(|c: &Candidate<'_>| {
+            name_before_folder(c.path.file_name().as_bytes(), dir)
+        });
+        after.push(files.split_off(at));
+    }
+    out.files.push(files);
+    for (w, files) in below.into_iter().zip(after.into_iter().rev()) {
         out.append(w);
+        if !files.is_empty() {
+            out.files.push(files);
+        }
     }
     out
+}
+
+/// Whether the file name `name` sorts before every path in the sub-folder `dir` of the same
+/// folder, that is before `dir/`.
+fn name_before_folder(name: &[u8], dir: &[u8]) -> bool {
+    name.iter().lt(dir.iter().chain(b"/"))
 }
 
 /// Open and walk the sub-folder `path` (entry `i` of the listing of `parent`, which is on the

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::apply::{ApplyReport, BATCH_BYTES, Scanned, apply_actions_reporting};
@@ -294,13 +295,18 @@ impl<'a> Round<'a> {
         // Base counts only if the hub's history still contains it (`round/ancestry.rs`).
         let merge_base = self.merge_base(base_id, head)?;
         tick("ancestry");
-        // Base's files and the scan's are two maps of every path: built side by side.
+        // Base's files and the scan's are two maps of every path: built side by side, base's
+        // sharing the scan's paths (which takes the scan in path order: at most two sorted
+        // runs to merge). Base's are shared (`Rc`) with the hub's when those are the same, so
+        // that otherwise they can go once the merged trees are built (below).
+        scan.sort_by_path();
         let (base_flat, base_snap, base_built) = std::thread::scope(|s| {
             if scan.unreadable.is_empty() {
                 s.spawn(|| scan.files().len());
             }
-            self.flat_of_base(merge_base)
+            self.flat_of_base(merge_base, &scan)
         })?;
+        let base_flat = Rc::new(base_flat);
         tick("base_flat");
         // Where this device could not take the hub's version, its side of the merge is what
         // it last had there, not the base it published (`round/stuck.rs`).
@@ -319,16 +325,17 @@ impl<'a> Round<'a> {
         };
         // Only local changes (the usual case): the hub's tree is base's, already loaded.
         let (remote_flat, remote_snap) = if head == merge_base {
-            (Cow::Borrowed(&base_flat), base_snap.clone())
+            (Rc::clone(&base_flat), base_snap.clone())
         } else {
-            let basis = base_built.map(|root| (root, &base_flat));
+            let basis = base_built.map(|root| (root, &*base_flat));
             let (flat, snap) = self.flat_of_head(head, basis)?;
             // The trees just fetched go to the local store now rather than at the end of the
             // round, so their bytes are not held through apply (12 MiB for a first download
             // of 100,000 files).
             self.history.persist()?;
-            (Cow::Owned(flat), snap)
+            (Rc::new(flat), snap)
         };
+        tick("remote_flat");
         for folder in std::mem::take(&mut self.history.skipped_state) {
             self.warn(&format!(
                 "the hub holds `{folder}/.vault/`, another vault's private state that an older version synced: skipped, never written here; the next snapshot leaves it out"
@@ -448,7 +455,7 @@ impl<'a> Round<'a> {
         // files). A graft publishes even then, with its trees.
         let remote_root = tree_or_empty(remote_snap.as_ref().map(|s| s.tree));
         let same_as_remote = plan.merged == *remote_flat;
-        let basis = base_built.map(|root| (root, &base_flat));
+        let basis = base_built.map(|root| (root, &*base_flat));
         let built = match self.graft {
             None if same_as_remote && basis.is_none() => match root_tree(&plan.merged) {
                 root if root == remote_root => (root, Vec::new()),
@@ -460,20 +467,21 @@ impl<'a> Round<'a> {
             },
             _ => self.build_trees(&plan.merged, basis),
         };
+        // What reconcile and the trees needed of base and of the folder is done with: base's
+        // files go now (unless they are the hub's), before the verification scan makes its own
+        // (7 MiB at 100,000 files; a shadowed binding would live to the end of the attempt).
+        drop((mine, evidence));
+        drop(base_flat);
         // The hub's files, when they are the merged tree, need not be held twice through the
         // verification (7 MiB at 100,000 files).
-        let remote_flat = if same_as_remote {
-            // Dropped now: a shadowed binding would otherwise live to the end of the attempt.
-            drop(remote_flat);
-            Cow::Borrowed(&plan.merged)
-        } else {
-            remote_flat
-        };
+        let remote_kept = (!same_as_remote).then_some(remote_flat);
+        let remote_flat: &FlatTree = remote_kept.as_deref().unwrap_or(&plan.merged);
         let merged_root = built.0;
+        tick("built");
         let publish = |this: &mut Self| {
             this.publish_and_record(
                 &plan.merged,
-                &remote_flat,
+                remote_flat,
                 &remote_snap,
                 head,
                 base_id,

@@ -9,15 +9,25 @@ impl Round<'_> {
     /// [`build_trees`] gives for those files (the cache records only a root built from its
     /// entries, [`StatCache::set_tree`]), so base's trees can be changed instead of built
     /// again ([`Round::build_trees`]).
+    ///
+    /// The paths `scan` found too are shared with it rather than made again (7 MiB at
+    /// 100,000 files).
     pub(super) fn flat_of_base(
         &mut self,
         base: Option<ObjectId>,
+        scan: &Scan,
     ) -> Result<(FlatTree, Option<Snapshot>, Option<ObjectId>), SyncError> {
         if let Some(id) = base {
             let snap = self.history.snapshot(id, &mut self.stats)?;
             if self.cache.tree() == Some(snap.tree) {
                 let root = snap.tree;
-                return Ok((self.cache.flat(), Some(snap), Some(root)));
+                let flat = if scan.is_sorted() {
+                    self.cache
+                        .flat_sharing(scan.entries().map(|(path, _, _)| path))
+                } else {
+                    self.cache.flat()
+                };
+                return Ok((flat, Some(snap), Some(root)));
             }
         }
         let (flat, snap) = self.history.flat_of_snapshot(base, &mut self.stats)?;

@@ -16,6 +16,7 @@
 
 pub mod index;
 pub mod list;
+mod packed;
 pub mod query;
 mod stored;
 pub mod write;
@@ -28,6 +29,7 @@ use crate::paths::VaultPath;
 use crate::scan::ScanError;
 
 pub use list::{ListStats, ListedTask, Selection, VaultTasks, list};
+pub use packed::PackedTasks;
 pub use query::{PathFilter, StateFilter, TaskQuery, task_order, urgency_key};
 pub use write::{TaskChange, add, complete, reopen};
 

@@ -153,12 +153,28 @@ impl<'a> StoredNote<'a> {
 /// Parse the note content `bytes` found at `path` into what the index stores: its flags and
 /// its encoded entry.
 pub(crate) fn parse_entry(path: &VaultPath, bytes: &[u8]) -> (NoteFlags, Vec<u8>) {
+    let (_, flags, body) = entry(path, bytes, true);
+    (flags, body)
+}
+
+/// The note content `bytes` at `path` encoded as the index stores it, without the parse's
+/// warnings unless `warnings`, and the parse it was made from.
+pub(crate) fn pack(path: &VaultPath, bytes: &[u8], warnings: bool) -> (ParsedNote, Vec<u8>) {
+    let (parsed, _, body) = entry(path, bytes, warnings);
+    (parsed, body)
+}
+
+fn entry(path: &VaultPath, bytes: &[u8], warnings: bool) -> (ParsedNote, NoteFlags, Vec<u8>) {
     let Ok(text) = std::str::from_utf8(bytes) else {
         let note = StoredNote {
             not_text: true,
             ..StoredNote::default()
         };
-        return (NoteFlags::of_stored(&note), encode(&note));
+        return (
+            ParsedNote::default(),
+            NoteFlags::of_stored(&note),
+            encode(&note),
+        );
     };
     let (parsed, spans) = parse_note_with_spans(path, text);
     let mut seen: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
@@ -196,10 +212,15 @@ pub(crate) fn parse_entry(path: &VaultPath, bytes: &[u8]) -> (NoteFlags, Vec<u8>
     let note = StoredNote {
         not_text: false,
         tags: parsed.tags.iter().map(String::as_str).collect(),
-        warnings: parsed.warnings.clone(),
+        warnings: if warnings {
+            parsed.warnings.clone()
+        } else {
+            Vec::new()
+        },
         tasks: tasks.iter().map(Vec::as_slice).collect(),
     };
-    (NoteFlags::of_stored(&note), encode(&note))
+    let (flags, body) = (NoteFlags::of_stored(&note), encode(&note));
+    (parsed, flags, body)
 }
 
 fn encode(value: &impl Serialize) -> Vec<u8> {

@@ -153,7 +153,7 @@ impl VaultNotes {
                 self.graph.resolve(index, path, id, &parsed[at]);
             }
         }
-        self.graph.forget_unused_paths();
+        self.graph.finish();
         if stale.len() > 256 {
             crate::give_back_memory();
         }

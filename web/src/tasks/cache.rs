@@ -1,16 +1,13 @@
 //! Every task of a vault's head snapshot, kept warm.
 //!
-//! A note's tasks are parsed once per path and content: [`IndexedNote`] (the same parse
-//! `syncd tasks` stores in its task index) is cached by path and blob id, so a new head parses
-//! only the notes it changed (or moved). Per head, every task is sorted once in the order of
-//! `syncd tasks` ([`task_order`], which does not depend on the filters); a page then walks that
-//! order and keeps the tasks its [`TaskQuery`] wants, so the first 500 need no sort at all.
-//!
-//! Task ids depend on the note's path; a parse made at the path a page shows already holds
-//! them, so what the index keeps to make ids for other paths (each task's whole line), each
-//! task's raw text and the parse's warnings are dropped ([`slim`]): at 100,000 notes and
-//! 290,000 tasks they were a fifth of an idle server's memory. Ticking a task reads and parses
-//! its note again, so nothing here is needed to write one.
+//! A note's tasks are parsed once per content: a [`CompactNote`] (fixed keys to filter and
+//! sort by, the lines packed as `syncd tasks` stores them in its task index) is cached by blob
+//! id, so a new head parses only the notes it changed. Per head, every task is sorted once in
+//! the order of `syncd tasks` ([`vault::tasks::task_order`], which does not depend on the
+//! filters); a page then walks that order, keeps the tasks its [`TaskQuery`] wants by their
+//! keys alone, and reads back whole only the rows it shows, so the first 500 need no sort and
+//! no parse. Ticking a task reads and parses its note again, so nothing here is needed to
+//! write one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -20,9 +17,9 @@ use vault::hub_write;
 use vault::id::ObjectId;
 use vault::markdown::{Task, is_task_source};
 use vault::paths::VaultPath;
-use vault::tasks::index::IndexedNote;
-use vault::tasks::{TaskQuery, task_order};
+use vault::tasks::TaskQuery;
 
+use super::compact::{CompactNote, LooseNote, TagNames};
 use crate::vaults::{HeadView, OpenedVault};
 use crate::{Web, WebError};
 
@@ -32,12 +29,12 @@ const FETCH_CHUNK: usize = 512;
 /// More notes read than this: the heap is trimmed afterwards.
 const BIG_BUILD: usize = 256;
 
-/// One note of the head and its parse.
+/// One note of the head that holds tasks.
 #[derive(Debug)]
 pub struct NoteAt {
     pub path: VaultPath,
     pub blob: ObjectId,
-    pub note: Arc<IndexedNote>,
+    pub note: Arc<CompactNote>,
 }
 
 /// A task as a page shows it: its id made for the note's path.
@@ -59,35 +56,54 @@ pub struct Selection {
 #[derive(Debug, Default)]
 pub struct HeadTasks {
     pub head: Option<ObjectId>,
-    /// In path order.
+    /// The notes with tasks, in path order.
     notes: Vec<NoteAt>,
     /// (note, task) positions in `syncd tasks`'s order.
     order: Vec<(u32, u32)>,
+    /// The names of the tags the notes' tasks hold by number.
+    tags: TagNames,
+}
+
+/// `syncd tasks`'s order ([`vault::tasks::task_order`]) on the keys of `notes`' tasks: by
+/// urgency, then path, then line.
+fn order_in(notes: &[NoteAt], a: (u32, u32), b: (u32, u32)) -> std::cmp::Ordering {
+    let (na, nb) = (&notes[a.0 as usize], &notes[b.0 as usize]);
+    let (ka, kb) = (na.note.key(a.1 as usize), nb.note.key(b.1 as usize));
+    ka.urgency()
+        .cmp(&kb.urgency())
+        .then_with(|| na.path.cmp(&nb.path))
+        .then(ka.line.cmp(&kb.line))
+}
+
+fn positions(notes: &[NoteAt], n: usize) -> impl Iterator<Item = (u32, u32)> + '_ {
+    (0..notes[n].note.len()).map(move |t| (n as u32, t as u32))
 }
 
 impl HeadTasks {
-    /// The tasks of `notes` (in path order), sorted.
-    pub fn new(head: Option<ObjectId>, notes: Vec<NoteAt>) -> HeadTasks {
-        let mut order: Vec<(u32, u32)> = notes
-            .iter()
-            .enumerate()
-            .flat_map(|(n, note)| {
-                (0..note.note.parsed.tasks.len()).map(move |t| (n as u32, t as u32))
-            })
+    /// The tasks of `notes` (in path order), sorted; `tags` names their tags' numbers.
+    pub fn new(head: Option<ObjectId>, notes: Vec<NoteAt>, tags: TagNames) -> HeadTasks {
+        let mut order: Vec<(u32, u32)> = (0..notes.len())
+            .flat_map(|n| positions(&notes, n))
             .collect();
-        let at = |&(n, t): &(u32, u32)| {
-            let note = &notes[n as usize];
-            (&note.path, &note.note.parsed.tasks[t as usize])
-        };
-        order.par_sort_unstable_by(|a, b| task_order(at(a), at(b)));
-        HeadTasks { head, notes, order }
+        order.par_sort_unstable_by(|&a, &b| order_in(&notes, a, b));
+        HeadTasks {
+            head,
+            notes,
+            order,
+            tags,
+        }
     }
 
     /// The tasks of `notes` (in path order) when `prev` holds those of an earlier head: the
     /// notes both hold unchanged keep their place in `prev`'s order, and only the tasks of new
     /// or changed notes are sorted and merged in, so a head that changed a few notes costs a
     /// walk over the order, not a sort of every task.
-    pub fn update(prev: &HeadTasks, head: Option<ObjectId>, notes: Vec<NoteAt>) -> HeadTasks {
+    pub fn update(
+        prev: &HeadTasks,
+        head: Option<ObjectId>,
+        notes: Vec<NoteAt>,
+        tags: TagNames,
+    ) -> HeadTasks {
         const GONE: u32 = u32::MAX;
         let mut remap = vec![GONE; prev.notes.len()];
         let mut fresh = vec![true; notes.len()];
@@ -106,15 +122,11 @@ impl HeadTasks {
                 }
             }
         }
-        let at = |&(n, t): &(u32, u32)| {
-            let note = &notes[n as usize];
-            (&note.path, &note.note.parsed.tasks[t as usize])
-        };
         let mut added: Vec<(u32, u32)> = (0..notes.len())
             .filter(|&n| fresh[n])
-            .flat_map(|n| (0..notes[n].note.parsed.tasks.len()).map(move |t| (n as u32, t as u32)))
+            .flat_map(|n| positions(&notes, n))
             .collect();
-        added.sort_unstable_by(|a, b| task_order(at(a), at(b)));
+        added.sort_unstable_by(|&a, &b| order_in(&notes, a, b));
         let mut kept = prev.order.iter().filter_map(|&(n, t)| {
             let m = remap[n as usize];
             (m != GONE).then_some((m, t))
@@ -124,8 +136,8 @@ impl HeadTasks {
         let mut next_kept = kept.next();
         while let Some(k) = next_kept {
             match added.peek() {
-                Some(a) if task_order(at(a), at(&k)).is_lt() => {
-                    order.push(*a);
+                Some(&a) if order_in(&notes, a, k).is_lt() => {
+                    order.push(a);
                     added.next();
                 }
                 _ => {
@@ -135,18 +147,22 @@ impl HeadTasks {
             }
         }
         order.extend(added);
-        HeadTasks { head, notes, order }
+        HeadTasks {
+            head,
+            notes,
+            order,
+            tags,
+        }
     }
 
-    fn row(&self, n: usize, t: usize) -> Row {
+    /// Task `t` of note `n` read back whole, its id made for the note's path.
+    fn row(&self, n: usize, t: usize) -> Option<Row> {
         let note = &self.notes[n];
-        // Parsed at this path: the id is this path's.
-        let task = note.note.parsed.tasks[t].clone();
-        Row {
+        Some(Row {
             path: note.path.clone(),
             blob: note.blob,
-            task,
-        }
+            task: note.note.task(t, &note.path)?,
+        })
     }
 
     /// The first `limit` tasks `query` wants, most urgent first, and how many more it wants.
@@ -157,16 +173,21 @@ impl HeadTasks {
                 .map(|n| query.wants_note(&n.path))
                 .collect()
         });
+        let tags = self.tags.wanted(query);
         let mut out = Selection::default();
         for &(n, t) in &self.order {
             let (n, t) = (n as usize, t as usize);
             if notes_wanted.as_ref().is_some_and(|w| !w[n])
-                || !query.wants(&self.notes[n].note.parsed.tasks[t])
+                || !self.notes[n].note.wants(t, query, tags.as_deref())
             {
                 continue;
             }
             if out.rows.len() < limit {
-                out.rows.push(self.row(n, t));
+                // A packed note always reads back (it was written just above); were it not
+                // to, the row would be missing rather than the page failing.
+                if let Some(row) = self.row(n, t) {
+                    out.rows.push(row);
+                }
             } else {
                 out.more += 1;
             }
@@ -181,9 +202,8 @@ impl HeadTasks {
             .binary_search_by(|note| note.path.as_str().cmp(path))
             .ok()?;
         let note = &self.notes[n];
-        (0..note.note.parsed.tasks.len())
-            .find(|&t| note.note.parsed.tasks[t].id.as_str() == id)
-            .map(|t| self.row(n, t))
+        let t = note.note.position(&note.path, id)?;
+        self.row(n, t)
     }
 
     /// How many tasks the head holds (all statuses).
@@ -192,13 +212,14 @@ impl HeadTasks {
     }
 }
 
-/// A note's parse, by the path and content it was parsed at.
-type Parsed = HashMap<(VaultPath, ObjectId), Arc<IndexedNote>>;
+/// A note content's tasks, by its blob id (the same at any path).
+type Parsed = HashMap<ObjectId, Arc<CompactNote>>;
 
-/// One vault's parsed notes by path and blob id, and its last head's tasks.
+/// One vault's parsed notes by blob id, the names of their tags, and its last head's tasks.
 #[derive(Default)]
 struct VaultTasks {
     parsed: Parsed,
+    tags: TagNames,
     current: Option<Arc<HeadTasks>>,
 }
 
@@ -231,8 +252,7 @@ impl Web {
             return Ok(current.clone());
         }
         let started = std::time::Instant::now();
-        let prev = state.current.clone();
-        let tasks = Arc::new(build(vault, &view, &mut state.parsed, prev.as_deref())?);
+        let tasks = Arc::new(build(vault, &view, &mut state)?);
         tracing::debug!(
             vault = %vault.name,
             tasks = tasks.len(),
@@ -244,27 +264,12 @@ impl Web {
     }
 }
 
-/// `note` without what the web view never reads: the lines kept to make task ids for another
-/// path (it is only used at the path it was parsed at), each task's raw text (ticking parses
-/// the note again) and the warnings.
-fn slim(mut note: IndexedNote) -> IndexedNote {
-    note.id_parts = Vec::new();
-    note.parsed.warnings = Vec::new();
-    for task in &mut note.parsed.tasks {
-        task.raw = String::new();
-    }
-    note.parsed.tasks.shrink_to_fit();
-    note
-}
-
-/// The tasks of `view`, parsing the notes `parsed` does not know (and reusing the order of
-/// `prev`, the vault's previous head); `parsed` keeps only the notes this head holds
-/// afterwards.
+/// The tasks of `view`, parsing the note contents `state` does not know (and reusing the order
+/// of its previous head); `state` keeps only the contents this head holds afterwards.
 fn build(
     vault: &OpenedVault,
     view: &HeadView,
-    parsed: &mut Parsed,
-    prev: Option<&HeadTasks>,
+    state: &mut VaultTasks,
 ) -> Result<HeadTasks, WebError> {
     let sources: Vec<(&VaultPath, ObjectId)> = view
         .files
@@ -273,209 +278,51 @@ fn build(
         .filter(|(path, meta)| is_task_source(path) && meta.size <= crate::content::MAX_IN_PAGE)
         .map(|(path, meta)| (path, meta.id))
         .collect();
+    let mut asked = HashSet::new();
     let missing: Vec<(&VaultPath, ObjectId)> = sources
         .iter()
-        .filter(|(path, id)| !parsed.contains_key(&((*path).clone(), *id)))
+        .filter(|(_, id)| !state.parsed.contains_key(id) && asked.insert(*id))
         .copied()
         .collect();
     for chunk in missing.chunks(FETCH_CHUNK) {
         let mut ids: Vec<ObjectId> = chunk.iter().map(|(_, id)| *id).collect();
         ids.sort();
-        ids.dedup();
         let blobs = hub_write::fetch_files(vault.access.hub(), &ids, crate::content::MAX_IN_PAGE)?;
-        let notes: Vec<((VaultPath, ObjectId), Arc<IndexedNote>)> = chunk
+        let loose: Vec<(ObjectId, LooseNote)> = chunk
             .par_iter()
             .map(|(path, id)| {
                 let bytes = &blobs[ids.binary_search(id).expect("fetched above")];
-                (
-                    ((*path).clone(), *id),
-                    Arc::new(slim(IndexedNote::parse(path, bytes))),
-                )
+                (*id, LooseNote::parse(path, bytes))
             })
             .collect();
-        parsed.extend(notes);
+        for (id, note) in loose {
+            let note = note.number(&mut state.tags);
+            state.parsed.insert(id, Arc::new(note));
+        }
     }
-    let live: HashSet<(&VaultPath, ObjectId)> = sources.iter().copied().collect();
-    parsed.retain(|(path, id), _| live.contains(&(path, *id)));
+    let live: HashSet<ObjectId> = sources.iter().map(|(_, id)| *id).collect();
+    state.parsed.retain(|id, _| live.contains(id));
     if missing.len() > BIG_BUILD {
         crate::give_back_memory();
     }
     let notes = sources
         .into_iter()
         .filter_map(|(path, blob)| {
-            parsed.get(&(path.clone(), blob)).map(|note| NoteAt {
+            let note = state.parsed.get(&blob)?;
+            (note.len() > 0).then(|| NoteAt {
                 path: path.clone(),
                 blob,
                 note: note.clone(),
             })
         })
         .collect();
-    Ok(match prev {
-        Some(prev) => HeadTasks::update(prev, view.head, notes),
-        None => HeadTasks::new(view.head, notes),
+    let tags = state.tags.clone();
+    Ok(match state.current.as_deref() {
+        Some(prev) => HeadTasks::update(prev, view.head, notes, tags),
+        None => HeadTasks::new(view.head, notes, tags),
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use vault::tasks::StateFilter;
-
-    fn note(path: &str, text: &str) -> NoteAt {
-        let path = VaultPath::new(path).unwrap();
-        NoteAt {
-            note: Arc::new(IndexedNote::parse(&path, text.as_bytes())),
-            blob: ObjectId::of(text.as_bytes()),
-            path,
-        }
-    }
-
-    fn descriptions(s: &Selection) -> Vec<String> {
-        s.rows.iter().map(|r| r.task.description.clone()).collect()
-    }
-
-    #[test]
-    fn tasks_come_in_syncd_order_and_the_rest_is_counted() {
-        let tasks = HeadTasks::new(
-            None,
-            vec![
-                note("a.md", "- [ ] undated\n- [x] done 📅 2026-01-01\n"),
-                note(
-                    "b.md",
-                    "- [ ] late 📅 2026-12-09\n- [ ] early 📅 2026-12-01\n",
-                ),
-            ],
-        );
-        assert_eq!(tasks.len(), 4);
-        let open = tasks.select(&TaskQuery::default(), 10);
-        assert_eq!(descriptions(&open), ["early", "late", "undated"]);
-        assert_eq!(open.more, 0);
-        let first = tasks.select(&TaskQuery::default(), 1);
-        assert_eq!(descriptions(&first), ["early"]);
-        assert_eq!(first.more, 2);
-        let all = TaskQuery {
-            state: StateFilter::All,
-            ..TaskQuery::default()
-        };
-        assert_eq!(descriptions(&tasks.select(&all, 10))[0], "done");
-    }
-
-    #[test]
-    fn a_content_at_two_paths_has_each_paths_ids() {
-        let text = "- [ ] same\n";
-        let tasks = HeadTasks::new(None, vec![note("a.md", text), note("b/c.md", text)]);
-        let rows = tasks.select(&TaskQuery::default(), 10).rows;
-        assert_eq!(rows.len(), 2);
-        for row in &rows {
-            let expect = vault::markdown::parse_note(&row.path, text).tasks[0].id;
-            assert_eq!(row.task.id, expect);
-            let found = tasks.find(row.path.as_str(), row.task.id.as_str()).unwrap();
-            assert_eq!(found.task.line, 1);
-        }
-        assert_ne!(rows[0].task.id, rows[1].task.id);
-        assert!(tasks.find("a.md", rows[1].task.id.as_str()).is_none());
-        assert!(tasks.find("nope.md", rows[0].task.id.as_str()).is_none());
-    }
-
-    #[test]
-    fn an_update_orders_as_a_new_build_does() {
-        let before = vec![
-            note("a.md", "- [ ] a1 📅 2026-12-03\n- [ ] a2\n"),
-            note("b.md", "- [ ] b1 📅 2026-12-01\n- [x] b2 ✅ 2026-01-01\n"),
-            note("c.md", "- [ ] c1 🔺\n"),
-            note("d.md", "- [ ] d1 📅 2026-12-02\n"),
-        ];
-        let prev = HeadTasks::new(None, before);
-        let after = || {
-            vec![
-                note("a.md", "- [ ] a1 📅 2026-12-03\n- [ ] a2\n"),
-                note(
-                    "b.md",
-                    "- [x] b1 📅 2026-12-01 ✅ 2026-12-05\n- [ ] b3 📅 2026-12-02\n",
-                ),
-                note("bb.md", "- [ ] new 📅 2026-11-01\n"),
-                note("d.md", "- [ ] d1 📅 2026-12-02\n"),
-            ]
-        };
-        let updated = HeadTasks::update(&prev, None, after());
-        let rebuilt = HeadTasks::new(None, after());
-        let all = TaskQuery {
-            state: StateFilter::All,
-            ..TaskQuery::default()
-        };
-        let ids = |h: &HeadTasks| -> Vec<String> {
-            h.select(&all, 100)
-                .rows
-                .iter()
-                .map(|r| format!("{}:{}", r.path, r.task.description))
-                .collect()
-        };
-        assert_eq!(ids(&updated), ids(&rebuilt));
-        assert_eq!(
-            ids(&updated),
-            [
-                "bb.md:new",
-                "b.md:b1",
-                "b.md:b3",
-                "d.md:d1",
-                "a.md:a1",
-                "a.md:a2"
-            ]
-        );
-    }
-
-    #[test]
-    fn a_slim_parse_lists_and_finds_the_same_tasks() {
-        let text =
-            "- [ ] one 📅 2026-12-01 #x\n- [ ] one 📅 2026-12-01 #x\n- [x] two ✅ 2026-01-01\n";
-        let path = VaultPath::new("a/b.md").unwrap();
-        let full = IndexedNote::parse(&path, text.as_bytes());
-        let at = |note: IndexedNote| NoteAt {
-            path: path.clone(),
-            blob: ObjectId::of(text.as_bytes()),
-            note: Arc::new(note),
-        };
-        let slim_tasks = HeadTasks::new(None, vec![at(slim(full.clone()))]);
-        let full_tasks = HeadTasks::new(None, vec![at(full.clone())]);
-        let all = TaskQuery {
-            state: StateFilter::All,
-            ..TaskQuery::default()
-        };
-        let rows = |h: &HeadTasks| -> Vec<(String, String, usize)> {
-            h.select(&all, 10)
-                .rows
-                .into_iter()
-                .map(|r| {
-                    (
-                        r.task.id.as_str().to_string(),
-                        r.task.description,
-                        r.task.line,
-                    )
-                })
-                .collect()
-        };
-        assert_eq!(rows(&slim_tasks), rows(&full_tasks));
-        for (t, task) in full.parsed.tasks.iter().enumerate() {
-            // The ids a slim parse holds are the ones the full index makes for its path.
-            assert_eq!(full.task_id(t, &path), task.id);
-            let found = slim_tasks.find("a/b.md", task.id.as_str()).unwrap();
-            assert_eq!(found.task.line, task.line);
-        }
-    }
-
-    #[test]
-    fn the_path_filter_takes_folders() {
-        let tasks = HeadTasks::new(
-            None,
-            vec![
-                note("a.md", "- [ ] top\n"),
-                note("projects/p.md", "- [ ] deep\n"),
-            ],
-        );
-        let q = TaskQuery {
-            path: Some(vault::tasks::PathFilter::new("projects").unwrap()),
-            ..TaskQuery::default()
-        };
-        assert_eq!(descriptions(&tasks.select(&q, 10)), ["deep"]);
-    }
-}
+#[path = "cache_tests.rs"]
+mod tests;

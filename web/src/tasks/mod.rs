@@ -9,6 +9,7 @@
 //! says so and shows the current state.
 
 mod cache;
+mod compact;
 mod filter;
 mod page;
 mod toggle;

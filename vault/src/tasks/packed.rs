@@ -71,17 +71,7 @@ mod tests {
     use super::*;
     use crate::tasks::index::IndexedNote;
 
-    const NOTES: &[&str] = &[
-        "---\ntags: [home, work/x]\n---\n# Title\n- [ ] a 📅 2026-12-01 ⏫ #x\n  - [x] b ✅ 2026-11-02 #home\n",
-        "- [ ] same\n- [ ] other\n- [ ] same\n",
-        "- [/] in progress 🔼 [due:: 2027-01-02]\n- [-] cancelled ❌ 2026-01-01\n- [?] odd\n",
-        "- [ ] `📅 2026-12-01` in code, 📅 2026-12-03 outside\n",
-        "text\r\n\r\n* [ ] crlf 🔁 every week when done 📅 2026-12-01\r\n  1. [x] nested ordered\r\n",
-        "- [ ] 日本語のタスク #タグ ⏬\n- [ ] bad date 📅 2026-13-45\n",
-        "---\ntags: [: broken\n---\n- [ ] after broken front matter\n",
-        "no tasks at all\n",
-        "",
-    ];
+    use crate::tasks::stored::tests::NOTES;
 
     #[test]
     fn packed_tasks_read_back_what_the_parser_read_at_any_path() {

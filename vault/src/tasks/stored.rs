@@ -229,11 +229,12 @@ fn encode(value: &impl Serialize) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// Notes that exercise every part of a task line the index must give back exactly.
-    const NOTES: &[&str] = &[
+    /// Notes that exercise every part of a task line the index must give back exactly (the
+    /// packed form's tests use them too).
+    pub(crate) const NOTES: &[&str] = &[
         "---\ntags: [home, work/x]\n---\n# Title\n- [ ] a 📅 2026-12-01 ⏫ #x\n  - [x] b ✅ 2026-11-02 #home\n",
         "- [ ] same\n- [ ] other\n- [ ] same\n",
         "- [/] in progress 🔼 [due:: 2027-01-02]\n- [-] cancelled ❌ 2026-01-01\n- [?] odd\n",

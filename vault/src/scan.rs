@@ -339,7 +339,7 @@ pub fn scan_scoped(
                 None => lstat_file(&path.to_fs_path(root)),
             };
             outside.push(walk::Candidate {
-                path,
+                path: walk::CandidatePath::Own(path),
                 stat,
                 cached: Some(entry),
             });
@@ -393,7 +393,7 @@ fn finish<'c>(
         };
         match hit {
             Some((stat, id)) => out.entries.push(ScanEntry {
-                path: c.path,
+                path: c.path.into_path(),
                 stat,
                 id,
                 hit: true,
@@ -429,7 +429,7 @@ fn finish<'c>(
                     out.chunk_plans.insert(id, chunks.into());
                 }
                 out.entries.push(ScanEntry {
-                    path: c.path,
+                    path: c.path.into_path(),
                     stat,
                     id,
                     hit: false,
@@ -439,7 +439,7 @@ fn finish<'c>(
             Found::Gone => {}
             Found::Unreadable(warning) => {
                 out.warnings.push(warning);
-                out.unreadable.push(c.path);
+                out.unreadable.push(c.path.into_path());
             }
         }
     }
@@ -468,7 +468,7 @@ struct Outcome {
 /// the others).
 fn examine(c: &walk::Candidate<'_>, root: &Path, sink: &dyn ChunkSink) -> Outcome {
     let sink = if c.cached.is_none() { sink } else { &NoSink };
-    let path = &c.path;
+    let path = &c.path.to_path();
     let mut out = Outcome {
         result: Found::Gone,
         reads: 0,

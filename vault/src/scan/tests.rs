@@ -280,7 +280,7 @@ fn vanished_file_is_simply_absent() {
     // Listed (with its stat), then deleted before it could be hashed.
     fs::remove_file(&gone).unwrap();
     let c = walk::Candidate {
-        path: vp("gone.md"),
+        path: walk::CandidatePath::Own(vp("gone.md")),
         stat: Ok(Some(stat)),
         cached: None,
     };
@@ -293,7 +293,7 @@ fn vanished_file_is_simply_absent() {
 fn stat_error_is_a_warning_not_a_failure() {
     let dir = tempfile::tempdir().unwrap();
     let c = walk::Candidate {
-        path: vp("a.md"),
+        path: walk::CandidatePath::Own(vp("a.md")),
         stat: Err(io::Error::from_raw_os_error(libc::EIO)),
         cached: None,
     };

@@ -468,7 +468,7 @@ struct Outcome {
 /// the others).
 fn examine(c: &walk::Candidate<'_>, root: &Path, sink: &dyn ChunkSink) -> Outcome {
     let sink = if c.cached.is_none() { sink } else { &NoSink };
-    let path = &c.path.to_path();
+    let path = c.path.as_str();
     let mut out = Outcome {
         result: Found::Gone,
         reads: 0,
@@ -487,7 +487,7 @@ fn examine(c: &walk::Candidate<'_>, root: &Path, sink: &dyn ChunkSink) -> Outcom
             return out;
         }
     };
-    let abs = path.to_fs_path(root);
+    let abs = crate::paths::fs_path(root, path);
     let abs = abs.as_path();
     for _ in 0..MAX_HASH_TRIES {
         let hashed = open_regular(abs).and_then(|(file, _)| plan_file(file, sink));

@@ -60,14 +60,6 @@ impl CandidatePath<'_> {
         p.rsplit('/').next().unwrap_or(p)
     }
 
-    /// The path, shared (a cached path is made).
-    pub fn to_path(&self) -> VaultPath {
-        match self {
-            CandidatePath::Cached(p) => VaultPath::from_checked(p),
-            CandidatePath::Own(p) => p.clone(),
-        }
-    }
-
     pub fn into_path(self) -> VaultPath {
         match self {
             // Checked when the cache was loaded.

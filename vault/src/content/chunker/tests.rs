@@ -161,3 +161,52 @@ fn chunk_speed() {
         plan.id
     );
 }
+
+/// A reader that gives `good` bytes, then fails.
+struct FailingAfter<'a> {
+    good: &'a [u8],
+}
+
+impl Read for FailingAfter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.good.is_empty() {
+            return Err(io::Error::other("the disk went away"));
+        }
+        let n = buf.len().min(self.good.len());
+        buf[..n].copy_from_slice(&self.good[..n]);
+        self.good = &self.good[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn the_reused_note_buffer_never_leaks_one_file_into_the_next() {
+    // One thread, in turn: a note larger than the buffer kept, a tiny one, a large file (its
+    // first bytes leave with it), a failed read, an empty file, a small one.
+    let big_note = noise(300 << 10, 3);
+    let large = noise(CHUNKED_FROM as usize + 12_345, 4);
+    let small = b"- [ ] water the plants\n".to_vec();
+    let id_of = |bytes: &[u8]| plan_reader(bytes, bytes.len() as u64).unwrap();
+
+    let p = id_of(&big_note);
+    assert_eq!(
+        (p.id, p.size),
+        (ObjectId::of(&big_note), big_note.len() as u64)
+    );
+    let p = id_of(b"hi");
+    assert_eq!((p.id, p.size), (ObjectId::of(b"hi"), 2));
+    let p = id_of(&large);
+    assert!(matches!(p.layout, Layout::Chunked { .. }));
+    assert_eq!(p.size, large.len() as u64);
+    assert_eq!(
+        p.id,
+        plan_reader(&large[..], 0).unwrap().id,
+        "the size hint changes nothing"
+    );
+    let err = plan_reader(FailingAfter { good: &small }, 100).unwrap_err();
+    assert_eq!(err.to_string(), "the disk went away");
+    let p = id_of(b"");
+    assert_eq!((p.id, p.size), (ObjectId::of(b""), 0));
+    let p = id_of(&small);
+    assert_eq!((p.id, p.size), (ObjectId::of(&small), small.len() as u64));
+}

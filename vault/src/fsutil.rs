@@ -542,8 +542,17 @@ pub fn next_temp_name() -> CString {
         u64::from_le_bytes(b)
     });
     let n = base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed));
+    // One allocation of the exact size (the NUL included): downloads make these on every
+    // core, and each trip to the allocator may wait for the other threads.
+    let mut name = Vec::with_capacity(TEMP_PREFIX.len() + 16 + 1);
+    name.extend_from_slice(TEMP_PREFIX.as_bytes());
+    name.extend(
+        (0..16)
+            .rev()
+            .map(|i| b"0123456789abcdef"[(n >> (4 * i)) as usize & 0xf]),
+    );
     // Hex digits and the prefix hold no NUL.
-    CString::new(format!("{TEMP_PREFIX}{n:016x}")).unwrap_or_default()
+    CString::new(name).unwrap_or_default()
 }
 
 /// How many fsyncs [`fsync_dirs`] and [`fsync_files`] keep waiting at once.
@@ -696,6 +705,17 @@ mod tests {
         assert!(names.iter().all(|n| is_own_temp_name(n)), "{:?}", names[0]);
         let unique: std::collections::HashSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len());
+        // The prefix, then the counter as 16 hex digits (other tests count up meanwhile).
+        let counter = |n: &str| {
+            let hex = n.strip_prefix(TEMP_PREFIX).unwrap();
+            assert_eq!(hex.len(), 16, "{n}");
+            assert!(
+                hex.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
+            u64::from_str_radix(hex, 16).unwrap()
+        };
+        assert_ne!(counter(&names[1]), counter(&names[0]));
     }
 
     #[test]

@@ -33,10 +33,12 @@ mod deleted;
 mod folder;
 mod handed_on;
 mod hub_side;
+mod publishing;
 mod stuck;
 mod trees;
 mod upload_chunked;
 
+use publishing::{FolderSide, ToPublish};
 use stuck::{STUCK_FILE, StuckRecord};
 
 /// Where a plan that deletes downloads its blobs before touching the folder (in `.vault/`).
@@ -476,90 +478,17 @@ impl<'a> Round<'a> {
         // verification (7 MiB at 100,000 files).
         let remote_kept = (!same_as_remote).then_some(remote_flat);
         let remote_flat: &FlatTree = remote_kept.as_deref().unwrap_or(&plan.merged);
-        let merged_root = built.0;
         tick("built");
-        let publish = |this: &mut Self| {
-            this.publish_and_record(
-                &plan.merged,
-                remote_flat,
-                &remote_snap,
-                head,
-                base_id,
-                built,
-            )
+        let to_publish = ToPublish {
+            merged: &plan.merged,
+            remote: remote_flat,
+            remote_snap: &remote_snap,
+            head,
+            base_id,
+            built,
         };
-        let mut cache_saved = false;
-        let (published, vscan, scan) = if folder_untouched {
-            // The folder is as the scan found it, so the scan's files and the merged root go
-            // to the stat cache on a thread while the snapshot is published and made durable,
-            // which mostly waits for fsyncs.
-            let mut cache = std::mem::take(&mut self.cache);
-            let index = self.vault.index_path();
-            let merged = &plan.merged;
-            let (published, saving) = std::thread::scope(|s| {
-                let saving = s.spawn(move || {
-                    let matches = scan.files_if_built().is_some_and(|f| f == merged);
-                    if matches {
-                        // Compared: the merged tree says the same (7 MiB at 100,000 files,
-                        // not held through the upload).
-                        scan.forget_files();
-                    }
-                    cache.update_from_scan(&scan);
-                    let saved = if matches {
-                        cache.set_tree(merged_root);
-                        cache.save(&index).map(|()| true)
-                    } else {
-                        Ok(false)
-                    };
-                    // Saved, the cache is let go until something needs it again (rarely: a
-                    // retry, a repair), so its 16 MiB at 100,000 files are not held while
-                    // the upload goes on.
-                    if matches!(saved, Ok(true)) {
-                        cache = StatCache::new();
-                    }
-                    (cache, saved, scan)
-                });
-                (publish(self), saving.join())
-            });
-            let (cache, saved, scan) = match saving {
-                Ok(done) => done,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            self.cache = cache;
-            cache_saved = saved?;
-            self.cache_on_disk = cache_saved;
-            (published, None, Some(scan))
-        } else {
-            // Verification scans the folder again; it only has to start after apply, so it
-            // runs while the snapshot is built and published, which mostly waits for the disk
-            // (or the network), against the cache as apply left it (lent to that thread:
-            // publishing does not use it, and a copy costs 16 MiB at 100,000 files).
-            // The first scan is done with: the verification scan replaces it (its entries and
-            // flat tree are 17 MiB at 100,000 files, held twice otherwise).
-            drop(scan);
-            let verify_cache = std::mem::take(&mut self.cache);
-            let rules = self.rules.clone();
-            let root = self.vault.root().to_path_buf();
-            let (published, vscan, cache) = std::thread::scope(|s| {
-                let pending = s.spawn(move || {
-                    let vscan = crate::scan::scan(
-                        &root,
-                        &rules,
-                        &verify_cache,
-                        ScanOptions { use_cache: true },
-                    );
-                    (vscan, verify_cache)
-                });
-                let published = publish(self);
-                let (vscan, cache) = match pending.join() {
-                    Ok(done) => done,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                };
-                (published, Some(vscan), cache)
-            });
-            self.cache = cache;
-            (published, vscan, None)
-        };
+        let (published, folder_side) =
+            self.publish_beside_folder(to_publish, scan, folder_untouched)?;
         for path in std::mem::take(&mut self.stale) {
             self.cache().remove(&path);
         }
@@ -568,82 +497,22 @@ impl<'a> Round<'a> {
             Ok(done) => done,
             Err(why) => return Ok(Step::Retry(why)),
         };
-        let r = match vscan {
-            Some(vscan) => {
+        let r = match folder_side {
+            FolderSide::Rescanned(vscan) => {
                 let vscan = vscan?;
                 self.account(&vscan);
                 self.verify(new_head, merged_root, &plan.merged, Some(vscan))
             }
-            None => {
-                let scan = scan.expect("kept when no verification scan was made");
-                if cache_saved {
-                    self.verify_hub(new_head, merged_root, &plan.merged, &scan, true)
-                } else {
-                    self.verify(new_head, merged_root, &plan.merged, Some(scan))
-                }
+            FolderSide::Scanned {
+                scan,
+                cache_saved: true,
+            } => self.verify_hub(new_head, merged_root, &plan.merged, &scan, true),
+            FolderSide::Scanned { scan, .. } => {
+                self.verify(new_head, merged_root, &plan.merged, Some(scan))
             }
         };
         tick("verify");
         r
-    }
-
-    /// Publish the merged tree (`built`: its root and trees) unless the hub's head already has
-    /// it, then make the objects and the new base durable locally.
-    /// `Ok(Ok((head, root)))`: the hub's head afterwards and the merged root tree;
-    /// `Ok(Err(why))`: start over.
-    fn publish_and_record(
-        &mut self,
-        merged: &FlatTree,
-        remote: &FlatTree,
-        remote_snap: &Option<Snapshot>,
-        head: Option<ObjectId>,
-        base_id: Option<ObjectId>,
-        built: (ObjectId, Vec<Object>),
-    ) -> Result<Result<(Option<ObjectId>, ObjectId), String>, SyncError> {
-        let published = self.build_and_publish(merged, remote, remote_snap, head, built)?;
-        // With files left out for damage on the hub, the folder is not the merged tree yet:
-        // base stays, so the next round fetches them again rather than publish their absence.
-        if let Ok((Some(h), _)) = published
-            && Some(h) != base_id
-            && self.unavailable.is_empty()
-        {
-            self.history.persist()?;
-            self.vault.base_ref().write(h)?;
-        }
-        self.history.persist()?;
-        // Every publishing round adds a pack to `.vault/objects`; merged now and then, so
-        // that opening the store stays cheap. Only an optimisation: a failure is reported.
-        if let Err(e) = self.history.store.repack_geometric() {
-            self.warn(&format!(
-                "could not merge the packs of `.vault/objects`: {e}"
-            ));
-        }
-        Ok(published)
-    }
-
-    /// Unless the hub's head already has the merged tree (root and trees built), publish it.
-    /// `Ok(Ok((head, root)))`: the hub's head afterwards and the merged root tree;
-    /// `Ok(Err(why))`: start over.
-    fn build_and_publish(
-        &mut self,
-        merged: &FlatTree,
-        remote: &FlatTree,
-        remote_snap: &Option<Snapshot>,
-        head: Option<ObjectId>,
-        (merged_root, trees): (ObjectId, Vec<Object>),
-    ) -> Result<Result<(Option<ObjectId>, ObjectId), String>, SyncError> {
-        let remote_root = tree_or_empty(remote_snap.as_ref().map(|s| s.tree));
-        // A graft is published even when the trees agree: its snapshot joins the histories.
-        if merged_root == remote_root && self.graft.is_none() {
-            return Ok(Ok((head, merged_root)));
-        }
-        match self.publish(merged, remote, merged_root, trees, head)? {
-            Ok(id) => Ok(Ok((Some(id), merged_root))),
-            Err(why) => {
-                self.history.persist()?;
-                Ok(Err(why))
-            }
-        }
     }
 
     /// The stat cache, loaded again from `.vault/index` if it was let go after being saved.

@@ -546,11 +546,8 @@ pub fn next_temp_name() -> CString {
     // core, and each trip to the allocator may wait for the other threads.
     let mut name = Vec::with_capacity(TEMP_PREFIX.len() + 16 + 1);
     name.extend_from_slice(TEMP_PREFIX.as_bytes());
-    name.extend(
-        (0..16)
-            .rev()
-            .map(|i| b"0123456789abcdef"[(n >> (4 * i)) as usize & 0xf]),
-    );
+    // Writing into a Vec cannot fail, and the room is there.
+    let _ = write!(name, "{n:016x}");
     // Hex digits and the prefix hold no NUL.
     CString::new(name).unwrap_or_default()
 }

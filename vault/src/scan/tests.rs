@@ -729,3 +729,27 @@ fn a_full_scan_lists_files_in_path_order() {
     assert!(mixed.hits() < mixed.len());
     check(&mut mixed);
 }
+
+#[test]
+fn a_folder_too_large_for_the_kept_scratch_lists_whole_and_so_do_the_folders_after_it() {
+    // 6,000 names of 60 bytes: more than a thread keeps between folders, so its scratch is
+    // let go after this folder and made again for the next ones.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir(root.join("big")).unwrap();
+    let mut want: Vec<String> = (0..6000)
+        .map(|i| format!("big/{i:06}-{}.md", "n".repeat(50)))
+        .collect();
+    for rel in &want {
+        fs::write(root.join(rel), b"x").unwrap();
+    }
+    for rel in ["c/one.md", "c/two.md", "d.md"] {
+        write(root, rel, rel.as_bytes());
+        want.push(rel.to_string());
+    }
+    want.sort();
+    let mut scan = run(root, &defaults(), &StatCache::new(), true);
+    scan.sort_by_path();
+    let got: Vec<String> = scan.entries().map(|(p, _, _)| p.to_string()).collect();
+    assert_eq!(got, want);
+}

@@ -266,12 +266,24 @@ fn list(fd: &OwnedFd) -> io::Result<Listing> {
         listing
             .entries
             .sort_unstable_by(|a, b| names[a.0..a.0 + a.1].cmp(&names[b.0..b.0 + b.1]));
-        Ok(Listing {
+        let out = Listing {
             names: listing.names.clone(),
             entries: listing.entries.clone(),
-        })
+        };
+        // A huge folder's lists are not kept for the life of the thread (an agent's).
+        if listing.names.capacity() > KEPT_NAMES {
+            *listing = Listing {
+                names: Vec::new(),
+                entries: Vec::new(),
+            };
+        }
+        Ok(out)
     })
 }
+
+/// The most bytes of names [`list`] keeps in a thread's scratch for the next folder (a folder
+/// of about 4,000 files).
+const KEPT_NAMES: usize = 256 << 10;
 
 /// What [`list`] reuses on each thread.
 struct Scratch {

@@ -200,6 +200,16 @@ pub struct StatCache {
     tree: Option<ObjectId>,
     /// The fingerprint of the ignore rules that kept every path of `entries`, if known.
     rules: Option<ObjectId>,
+    /// The checksum of the file the cache was loaded from or saved to, while the entries
+    /// are unchanged since: such a cache can be let go and loaded again ([`StatCache::let_go`]).
+    file_sum: Option<[u8; 32]>,
+}
+
+/// What is left of a cache let go while a round does not need it ([`StatCache::let_go`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LetGo {
+    generation: u64,
+    file_sum: [u8; 32],
 }
 
 /// A hash map keyed by vault path, with a fast hasher (paths are not secret, and a vault
@@ -242,6 +252,7 @@ impl StatCache {
             horizon_ns,
             tree: None,
             rules: None,
+            file_sum: None,
         }
     }
 
@@ -249,8 +260,14 @@ impl StatCache {
     /// foreign file gives an empty cache and a warning to show the user. Never fails.
     pub fn load(path: &Path) -> (StatCache, Option<String>) {
         match map_or_read(path) {
-            Ok(bytes) => match StatCache::decode(&bytes) {
-                Ok(cache) => (cache, None),
+            Ok(bytes) => match StatCache::decode_releasing(&bytes, &|upto| bytes.release(upto)) {
+                Ok(cache) => (
+                    StatCache {
+                        file_sum: bytes.last_chunk::<CHECKSUM_LEN>().copied(),
+                        ..cache
+                    },
+                    None,
+                ),
                 Err(reason) => (
                     StatCache::new(),
                     Some(format!(
@@ -277,16 +294,43 @@ impl StatCache {
     /// refused by its checksum (a rehash), and the previous one is harmless, since every entry
     /// was true when taken and a file changed since has another stat. An fsync of a 2 MiB file
     /// on every round would cost more than the rest of an edit's round.
-    pub fn save(&self, path: &Path) -> Result<(), StatCacheError> {
+    pub fn save(&mut self, path: &Path) -> Result<(), StatCacheError> {
         let write = || {
             let mut tmp = TempFile::beside(path)?;
-            self.encode_to(tmp.file())?;
-            tmp.rename_unsynced(path)
+            let sum = self.encode_to(tmp.file())?;
+            tmp.rename_unsynced(path)?;
+            Ok(sum)
         };
-        write().map_err(|source| StatCacheError {
+        let sum = write().map_err(|source| StatCacheError {
             path: path.to_path_buf(),
             source,
-        })
+        })?;
+        self.file_sum = Some(sum);
+        Ok(())
+    }
+
+    /// Let the entries go (the cache is left empty), when the file it was last loaded from
+    /// or saved to holds exactly them: [`StatCache::load_again`] then gives them back, and a
+    /// scan made against them is still recognised as made against the cache loaded again.
+    /// `None`: the file is not this cache, which is kept as it is.
+    pub fn let_go(&mut self) -> Option<LetGo> {
+        let file_sum = self.file_sum?;
+        let let_go = LetGo {
+            generation: self.generation,
+            file_sum,
+        };
+        *self = StatCache::new();
+        Some(let_go)
+    }
+
+    /// Load the cache let go as `was` from `path`. When the file still holds what it held
+    /// then (its checksum says so), the cache is that cache, generation included.
+    pub fn load_again(path: &Path, was: LetGo) -> (StatCache, Option<String>) {
+        let (mut cache, warning) = StatCache::load(path);
+        if cache.file_sum == Some(was.file_sum) {
+            cache.generation = was.generation;
+        }
+        (cache, warning)
     }
 
     /// The blob id of `path` if `stat` is exactly the cached stat and the entry is not racy;
@@ -433,6 +477,7 @@ impl StatCache {
     /// The entries changed: the tree is no longer known, and scans made before are not of
     /// these entries.
     fn changed(&mut self) {
+        self.file_sum = None;
         self.tree = None;
         self.generation = next_generation();
     }
@@ -530,6 +575,9 @@ impl StatCache {
     /// Record that `tree` is the root tree of exactly the current entries. The caller must have
     /// built it from them (or from the scan they were updated from).
     pub fn set_tree(&mut self, tree: ObjectId) {
+        if self.tree != Some(tree) {
+            self.file_sum = None;
+        }
         self.tree = Some(tree);
     }
 
@@ -547,7 +595,8 @@ impl StatCache {
 
     /// Write the encoded cache to `w` as it is encoded, without holding the whole encoding
     /// (13 MiB at 100,000 files) in memory.
-    fn encode_to(&self, w: &mut impl io::Write) -> io::Result<()> {
+    /// Returns the checksum the encoding ends with.
+    fn encode_to(&self, w: &mut impl io::Write) -> io::Result<[u8; 32]> {
         let mut out = Summed {
             inner: w,
             buf: Vec::with_capacity(SUMMED_BUF),
@@ -584,7 +633,14 @@ impl StatCache {
     }
 
     /// Decode a cache file; the error says what is wrong, for the warning.
+    #[cfg(test)]
     fn decode(bytes: &[u8]) -> Result<StatCache, String> {
+        StatCache::decode_releasing(bytes, &|_| {})
+    }
+
+    /// [`StatCache::decode`], calling `release(n)` as it goes: the first `n` bytes will not
+    /// be read again (a mapped file's pages can go, see [`Bytes::release`]).
+    fn decode_releasing(bytes: &[u8], release: &dyn Fn(usize)) -> Result<StatCache, String> {
         if bytes.len() < 8 || &bytes[..8] != MAGIC {
             return Err("not a Vault Sync stat cache: wrong magic bytes".into());
         }
@@ -602,7 +658,12 @@ impl StatCache {
             ));
         }
         let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-        if blake3::hash(body).as_bytes() != sum {
+        let mut hasher = blake3::Hasher::new();
+        for (i, piece) in body.chunks(RELEASE_EVERY).enumerate() {
+            hasher.update(piece);
+            release((i + 1) * RELEASE_EVERY);
+        }
+        if hasher.finalize().as_bytes() != sum {
             return Err("checksum mismatch: the file is truncated or damaged".into());
         }
         let horizon_ns = i64::from_le_bytes(r.array()?);
@@ -626,7 +687,14 @@ impl StatCache {
             table::Table::with_capacity(room, bytes.len().saturating_sub(room * ENTRY_FIXED_LEN));
         let mut last: Option<&[u8]> = None;
         let mut dropped = false;
+        let mut next_release = RELEASE_EVERY;
         for i in 0..count {
+            if r.pos >= next_release {
+                // The previous path may lie before this point: read again, it comes back
+                // from the file.
+                release(r.pos);
+                next_release = r.pos + RELEASE_EVERY;
+            }
             let len = u16::from_le_bytes(r.array()?);
             let raw = r.take(usize::from(len))?;
             // Only what this path adds to the folders it shares with the previous (valid)
@@ -730,11 +798,13 @@ impl<W: io::Write> Summed<'_, W> {
         Ok(())
     }
 
-    /// Write what is left and the checksum of everything.
-    fn finish(mut self) -> io::Result<()> {
+    /// Write what is left and the checksum of everything, which it returns.
+    fn finish(mut self) -> io::Result<[u8; 32]> {
         self.flush_buf()?;
-        self.inner.write_all(self.sum.finalize().as_bytes())?;
-        self.inner.flush()
+        let sum = *self.sum.finalize().as_bytes();
+        self.inner.write_all(&sum)?;
+        self.inner.flush()?;
+        Ok(sum)
     }
 }
 
@@ -749,7 +819,7 @@ fn map_or_read(path: &Path) -> io::Result<Bytes> {
     // in place, so the mapped file keeps its bytes while mapped. Someone truncating it by
     // hand while a round reads it would crash that round (SIGBUS), as with git's index;
     // the cache is rebuilt by the next round, and no vault file is touched meanwhile.
-    match unsafe { memmap2::MmapOptions::new().populate().map(&file) } {
+    match unsafe { memmap2::MmapOptions::new().map(&file) } {
         Ok(map) => Ok(Bytes::Mapped(map)),
         Err(_) => std::fs::read(path).map(Bytes::Read),
     }
@@ -758,6 +828,28 @@ fn map_or_read(path: &Path) -> io::Result<Bytes> {
 enum Bytes {
     Mapped(memmap2::Mmap),
     Read(Vec<u8>),
+}
+
+/// How far decoding goes between two [`Bytes::release`] calls.
+const RELEASE_EVERY: usize = 1 << 20;
+
+impl Bytes {
+    /// Let the pages of the first `upto` bytes of a mapped file go: read once, they would
+    /// otherwise stay resident until the map is dropped, beside the table built from them
+    /// (11 MiB at 100,000 files). Read again, they come back from the file.
+    fn release(&self, upto: usize) {
+        if let Bytes::Mapped(map) = self {
+            let page = 4096;
+            let len = upto.min(map.len()) / page * page;
+            if len > 0 {
+                // SAFETY: the map is private and read-only, and the file is never changed
+                // in place (see `map_or_read`): pages dropped here read back the same bytes.
+                let _ = unsafe {
+                    map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, len)
+                };
+            }
+        }
+    }
 }
 
 impl std::ops::Deref for Bytes {
@@ -866,7 +958,7 @@ mod tests {
     fn round_trip_through_a_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("index");
-        let cache = sample();
+        let mut cache = sample();
         cache.save(&p).unwrap();
         let (back, warning) = StatCache::load(&p);
         assert_eq!(warning, None);
@@ -1212,5 +1304,91 @@ mod tests {
         fresh.mtime_ns = T0 - SECOND / 100;
         c.insert_written(path("w.md"), fresh, id);
         assert_eq!(c.lookup(&path("w.md"), &fresh), None);
+    }
+
+    #[test]
+    fn a_cache_let_go_comes_back_from_its_file_as_the_same_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        // Never saved: no file holds it, so it must be kept.
+        let mut cache = sample();
+        assert_eq!(cache.let_go(), None);
+        assert_eq!(cache, sample());
+        cache.save(&p).unwrap();
+        let kept = cache.clone();
+        let was = cache.let_go().unwrap();
+        assert!(cache.is_empty());
+        let (back, warning) = StatCache::load_again(&p, was);
+        assert_eq!(warning, None);
+        assert_eq!(back, kept);
+        assert_eq!(
+            back.generation(),
+            kept.generation(),
+            "a scan made against the cache let go counts as made against this one"
+        );
+        // Loaded plainly, and changed since: its file no longer holds it.
+        let (mut loaded, _) = StatCache::load(&p);
+        loaded.remove(&path("a.md"));
+        assert_eq!(loaded.let_go(), None);
+        let (mut loaded, _) = StatCache::load(&p);
+        loaded.set_tree(ObjectId::of(b"another tree"));
+        assert_eq!(loaded.let_go(), None);
+    }
+
+    #[test]
+    fn a_cache_whose_file_was_replaced_meanwhile_comes_back_as_the_file_says_and_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        let mut cache = sample();
+        cache.save(&p).unwrap();
+        let generation = cache.generation();
+        let was = cache.let_go().unwrap();
+        let mut other = sample();
+        other.remove(&path("a.md"));
+        other.save(&p).unwrap();
+        let (back, warning) = StatCache::load_again(&p, was);
+        assert_eq!(warning, None);
+        assert_eq!(back, other);
+        assert_ne!(
+            back.generation(),
+            generation,
+            "a scan made against the cache let go must not be taken as made against this one"
+        );
+    }
+
+    #[test]
+    fn a_large_cache_loads_whole_while_the_pages_read_are_let_go() {
+        let mut c = StatCache::with_horizon(T0);
+        for i in 0..30_000u64 {
+            let p = format!(
+                "folder {:02}/a note with a long name, number {i:06}.md",
+                i % 37
+            );
+            c.insert(
+                path(&p),
+                stat(i, T0 - SECOND),
+                ObjectId::of(&i.to_le_bytes()),
+            );
+        }
+        let bytes = c.encode();
+        assert!(bytes.len() > 3 * RELEASE_EVERY, "{} bytes", bytes.len());
+        let released = std::cell::RefCell::new(Vec::new());
+        let back =
+            StatCache::decode_releasing(&bytes, &|upto| released.borrow_mut().push(upto)).unwrap();
+        assert_eq!(back, c);
+        let released = released.into_inner();
+        assert!(
+            released.len() >= 2 * (bytes.len() / RELEASE_EVERY),
+            "{released:?}"
+        );
+        assert!(released.iter().all(|&n| n <= bytes.len() + RELEASE_EVERY));
+        // Through a mapped file, whose pages really go.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index");
+        c.save(&p).unwrap();
+        let (loaded, warning) = StatCache::load(&p);
+        assert_eq!(warning, None);
+        assert_eq!(loaded, c);
+        assert_eq!(loaded.len(), 30_000);
     }
 }

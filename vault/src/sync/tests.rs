@@ -322,6 +322,46 @@ fn a_pushed_edit_leaves_a_stat_cache_that_knows_the_new_tree() {
 }
 
 #[test]
+fn a_pulled_edit_reaches_the_stat_cache_let_go_during_the_round() {
+    let w = world(2);
+    write(&w.devices[0], "a.md", "alpha", 1);
+    write(&w.devices[0], "b/c.md", "gamma", 2);
+    sync_ok(&w, 0);
+    sync_ok(&w, 1);
+    // Past the racy margin, a quiet round leaves dev1's cache as its file holds it: the next
+    // round lets it go after its scan and loads it again for the verification.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    assert_eq!(sync_ok(&w, 1).outcome, Outcome::UpToDate);
+    write(&w.devices[0], "a.md", "alpha, edited", 3);
+    sync_ok(&w, 0);
+    let pulled = sync_ok(&w, 1);
+    assert_eq!(pulled.outcome, Outcome::Pulled);
+    assert_eq!(
+        read(&w.devices[1], "a.md").as_deref(),
+        Some("alpha, edited")
+    );
+    assert_eq!(
+        pulled.stats.files_read, 0,
+        "the verification trusts what apply wrote: {:?}",
+        pulled.stats
+    );
+    let (cache, warning) = crate::statcache::StatCache::load(&w.devices[1].index_path());
+    assert_eq!(warning, None);
+    let a = crate::paths::VaultPath::new("a.md").unwrap();
+    let entry = cache.entry(a.as_str()).expect("a.md in the cache");
+    assert!(entry.written(), "recorded as written by sync");
+    assert_eq!(
+        cache.get(&a).map(|(_, id)| id),
+        Some(ObjectId::of(b"alpha, edited"))
+    );
+    assert_eq!(cache.len(), 2);
+    assert_eq!(cache.tree(), w.hub.tree_hash().unwrap());
+    let quiet = sync_ok(&w, 1);
+    assert_eq!(quiet.outcome, Outcome::UpToDate);
+    assert_eq!(quiet.stats.files_read, 0, "{:?}", quiet.stats);
+}
+
+#[test]
 fn a_cache_entry_with_a_wrong_id_is_caught_and_rehashed() {
     let w = world(1);
     write(&w.devices[0], "a.md", "alpha", 1);

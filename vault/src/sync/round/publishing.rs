@@ -47,10 +47,16 @@ impl Round<'_> {
         let merged_root = p.built.0;
         if folder_untouched {
             let mut cache = std::mem::take(&mut self.cache);
+            // Loaded again (if it was let go) on the thread, while the upload goes on.
+            let let_go = self.cache_on_disk.take();
             let index = self.vault.index_path();
             let merged = p.merged;
             let (published, saving) = std::thread::scope(|s| {
                 let saving = s.spawn(move || {
+                    let mut warning = None;
+                    if let Some(was) = let_go {
+                        (cache, warning) = StatCache::load_again(&index, was);
+                    }
                     let matches = scan.files_if_built().is_some_and(|f| f == merged);
                     if matches {
                         // Compared: the merged tree says the same (7 MiB at 100,000 files,
@@ -67,20 +73,24 @@ impl Round<'_> {
                     // Saved, the cache is let go until something needs it again (rarely: a
                     // retry, a repair), so its 16 MiB at 100,000 files are not held while
                     // the upload goes on.
-                    if matches!(saved, Ok(true)) {
-                        cache = StatCache::new();
-                    }
-                    (cache, saved, scan)
+                    let let_go = match saved {
+                        Ok(true) => cache.let_go(),
+                        _ => None,
+                    };
+                    (cache, let_go, saved, scan, warning)
                 });
                 (self.publish_and_record(p), saving.join())
             });
-            let (cache, saved, scan) = match saving {
+            let (cache, let_go, saved, scan, warning) = match saving {
                 Ok(done) => done,
                 Err(panic) => std::panic::resume_unwind(panic),
             };
+            if let Some(w) = warning {
+                self.warn(&w);
+            }
             self.cache = cache;
+            self.cache_on_disk = let_go;
             let cache_saved = saved?;
-            self.cache_on_disk = cache_saved;
             Ok((published, FolderSide::Scanned { scan, cache_saved }))
         } else {
             // Verification scans the folder again; it only has to start after apply, so it
@@ -90,6 +100,7 @@ impl Round<'_> {
             // replaces it (its entries and flat tree are 17 MiB at 100,000 files, held twice
             // otherwise).
             drop(scan);
+            self.cache();
             let verify_cache = std::mem::take(&mut self.cache);
             let rules = self.rules.clone();
             let root = self.vault.root().to_path_buf();

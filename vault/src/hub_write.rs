@@ -231,21 +231,27 @@ pub fn files(hub: &dyn Hub, root: ObjectId) -> Result<FlatTree, WriteError> {
 }
 
 /// The files of the tree `new_root` from `old`, the files of the tree `old_root`, and what
-/// changed: only the subtrees whose id changed are fetched (see [`crate::object::flatten_since`]),
-/// so a snapshot that edits a few notes of a large vault costs a few tree reads.
+/// changed: only the subtrees whose id changed are fetched, a level of them per request (see
+/// [`crate::object::flatten_since`]), so a snapshot that edits a few notes of a large vault
+/// costs a few tree reads.
 pub fn files_since(
     hub: &dyn Hub,
     old_root: ObjectId,
     old: &FlatTree,
     new_root: ObjectId,
 ) -> Result<(FlatTree, crate::object::FlatChanges), WriteError> {
-    crate::object::flatten_since(old_root, old, new_root, &mut |id| {
-        let bytes = fetch(hub, &[id], Kind::Tree)?.remove(0);
-        Tree::decode(&bytes).map_err(|source| WriteError::Malformed {
-            what: "tree",
-            id,
-            source,
-        })
+    crate::object::flatten_since(old_root, old, new_root, &mut |ids| {
+        let fetched = fetch(hub, ids, Kind::Tree)?;
+        ids.iter()
+            .zip(fetched)
+            .map(|(&id, bytes)| {
+                Tree::decode(&bytes).map_err(|source| WriteError::Malformed {
+                    what: "tree",
+                    id,
+                    source,
+                })
+            })
+            .collect()
     })
 }
 

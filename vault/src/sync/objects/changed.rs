@@ -1,24 +1,30 @@
-//! The files of a tree read through what it changed since a tree whose files are known: only
-//! the folders whose trees differ are read.
+//! The files of a tree read through what it changed since a tree whose files are known
+//! ([`crate::object::flatten_since`]): only the folders whose trees differ are read, those
+//! this device lacks fetched from the hub a level at a time (one `get` per level and batch,
+//! as [`History::flat`] does).
 //!
 //! A round that takes the hub's changes held the hub's every tree decoded (16 MiB at 100,000
 //! files) and every path as a new string (7 MiB) to learn that a few folders changed; here the
-//! known files (base's, from the stat cache) are copied, their paths shared, and only the
-//! differing trees are read, a level at a time (one `get` per level and batch, as
-//! [`History::flat`] does).
+//! known files (base's, from the stat cache) are copied, their paths shared.
 
 use std::collections::{HashMap, HashSet};
-use std::ops::Bound;
 
 use super::{History, TREE_BATCH, bad_remote};
 use crate::id::ObjectId;
-use crate::object::{EntryKind, FileMeta, FlatTree, Kind, MAX_TREE_DEPTH, ObjectError, Tree};
-use crate::paths::{PathError, VaultPath, is_state_dir};
+use crate::object::{FlatTree, Kind, ObjectError, Tree, flatten_since};
 use crate::sync::{SyncError, SyncStats};
 
-/// One folder to compare: its path (`None`: the top), its tree now, and its tree in the known
-/// files (`None`: not there).
-type Pair = (Option<VaultPath>, ObjectId, Option<ObjectId>);
+/// Why a tree of the hub's could not be taken: not read, or not a valid tree there.
+enum Failed {
+    Read(SyncError),
+    Tree(ObjectError),
+}
+
+impl From<ObjectError> for Failed {
+    fn from(e: ObjectError) -> Failed {
+        Failed::Tree(e)
+    }
+}
 
 impl History<'_> {
     /// Every file under the tree `root`, as [`History::flat`] gives them, when the files
@@ -32,107 +38,33 @@ impl History<'_> {
         known: &FlatTree,
         stats: &mut SyncStats,
     ) -> Result<FlatTree, SyncError> {
-        let mut gone_files: Vec<VaultPath> = Vec::new();
-        let mut gone_folders: Vec<VaultPath> = Vec::new();
-        let mut added: Vec<(VaultPath, FileMeta)> = Vec::new();
-        let mut level: Vec<Pair> = vec![(None, root, Some(known_root))];
-        let mut depth = 0;
-        while !level.is_empty() {
-            if depth > MAX_TREE_DEPTH {
-                return Err(bad_remote(self.hub, ObjectError::TooDeep(MAX_TREE_DEPTH)));
-            }
-            level.retain(|(_, now, before)| Some(*now) != *before);
-            let fetched = self.fetch_unknown(&level, stats)?;
-            let mut next = Vec::new();
-            for (prefix, now, before) in level {
-                let now_tree = self.decoded(now, &fetched)?;
-                let before_tree = match before {
-                    Some(id) => self.decoded(id, &fetched)?,
-                    None => Tree::default(),
-                };
-                let names: std::collections::BTreeSet<&String> = now_tree
-                    .entries
-                    .keys()
-                    .chain(before_tree.entries.keys())
-                    .collect();
-                for name in names {
-                    let new = now_tree.entries.get(name);
-                    let old = before_tree.entries.get(name);
-                    if new == old {
-                        continue;
-                    }
-                    // Another vault's state below the top: left out, as `flatten` does (so
-                    // the known files hold nothing of it either).
-                    if let Some(folder) = &prefix
-                        && is_state_dir(name)
-                    {
-                        if new.is_some() && !self.skipped_state.contains(folder) {
-                            self.skipped_state.push(folder.clone());
-                        }
-                        continue;
-                    }
-                    if prefix.is_none() && new.is_some() && is_state_dir(name) {
-                        let bad = ObjectError::BadName(PathError::StateDir(name.clone()));
-                        return Err(bad_remote(self.hub, bad));
-                    }
-                    let path = match &prefix {
-                        None => VaultPath::new(name),
-                        Some(p) => p.join(name),
-                    }
-                    .map_err(|e| bad_remote(self.hub, ObjectError::from(e)))?;
-                    match (old, new) {
-                        (Some(EntryKind::File(_)), _) => gone_files.push(path.clone()),
-                        (Some(EntryKind::Dir(_)), Some(EntryKind::Dir(_))) => {}
-                        (Some(EntryKind::Dir(_)), _) => gone_folders.push(path.clone()),
-                        (None, _) => {}
-                    }
-                    match new {
-                        Some(EntryKind::File(meta)) => added.push((path, *meta)),
-                        Some(EntryKind::Dir(id)) => {
-                            let before = match old {
-                                Some(EntryKind::Dir(b)) => Some(*b),
-                                _ => None,
-                            };
-                            next.push((Some(path), *id, before));
-                        }
-                        None => {}
-                    }
-                }
-            }
-            level = next;
-            depth += 1;
-        }
-        let mut flat = known.clone();
-        for path in gone_files {
-            flat.remove(&path);
-        }
-        for folder in gone_folders {
-            // Everything under `folder/` lies together, from that text on.
-            let start = format!("{folder}/");
-            let below: Vec<VaultPath> = flat
-                .range::<str, _>((Bound::Included(start.as_str()), Bound::Unbounded))
-                .map(|(p, _)| p)
-                .take_while(|p| p.as_str().starts_with(&start))
-                .cloned()
-                .collect();
-            for path in below {
-                flat.remove(&path);
+        let since = flatten_since(known_root, known, root, &mut |ids| {
+            let fetched = self.fetch_unknown(ids, stats).map_err(Failed::Read)?;
+            ids.iter()
+                .map(|&id| self.decoded(id, &fetched).map_err(Failed::Read))
+                .collect()
+        });
+        let (flat, changes) = since.map_err(|e| match e {
+            Failed::Read(e) => e,
+            Failed::Tree(e) => bad_remote(self.hub, e),
+        })?;
+        for folder in changes.skipped_state {
+            if !self.skipped_state.contains(&folder) {
+                self.skipped_state.push(folder);
             }
         }
-        flat.extend(added);
         Ok(flat)
     }
 
-    /// The trees of `level` this device does not hold, fetched from the hub in batches.
+    /// The trees among `ids` this device does not hold, fetched from the hub in batches.
     fn fetch_unknown(
         &mut self,
-        level: &[Pair],
+        ids: &[ObjectId],
         stats: &mut SyncStats,
     ) -> Result<HashMap<ObjectId, Vec<u8>>, SyncError> {
-        let need: Vec<ObjectId> = level
+        let need: Vec<ObjectId> = ids
             .iter()
-            .flat_map(|(_, now, before)| [Some(*now), *before])
-            .flatten()
+            .copied()
             .filter(|id| !self.knows(*id))
             .collect::<HashSet<_>>()
             .into_iter()
@@ -167,7 +99,8 @@ mod tests {
     use super::*;
     use crate::folder_hub::FolderHub;
     use crate::hub::Hub;
-    use crate::object::{Object, build_trees};
+    use crate::object::{EntryKind, FileMeta, Object, build_trees};
+    use crate::paths::VaultPath;
     use crate::store::PackStore;
 
     fn meta(n: u64) -> FileMeta {

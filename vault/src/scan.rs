@@ -43,6 +43,9 @@ use crate::statcache::{StatCache, now_ns};
 /// next scan.
 pub const MAX_HASH_TRIES: usize = 4;
 
+/// Files to hash (how many, how many bytes) below which a scan reads them on its own thread.
+const HASHED_HERE_BELOW: (u64, u64) = (16, 4 << 20);
+
 /// How to scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScanOptions {
@@ -408,14 +411,18 @@ fn finish<'c>(
         Amount::new(t.items + 1, t.bytes + size.unwrap_or(0))
     });
     progress.begin(Phase::Scanning, Some(to_hash));
-    let results: Vec<Outcome> = rest
-        .par_iter()
-        .map(|c| {
-            let outcome = examine(c, root, sink);
-            progress.advance(Phase::Scanning, Amount::new(1, outcome.bytes));
-            outcome
-        })
-        .collect();
+    let examine_one = |c: &walk::Candidate<'_>| {
+        let outcome = examine(c, root, sink);
+        progress.advance(Phase::Scanning, Amount::new(1, outcome.bytes));
+        outcome
+    };
+    // A few small files (an edit or two) are read here: waking every core costs more.
+    let results: Vec<Outcome> =
+        if to_hash.items < HASHED_HERE_BELOW.0 && to_hash.bytes < HASHED_HERE_BELOW.1 {
+            rest.iter().map(examine_one).collect()
+        } else {
+            rest.par_iter().map(examine_one).collect()
+        };
     let mut planned = 0;
     for (outcome, c) in results.into_iter().zip(rest) {
         out.counters.files_hashed += outcome.reads;

@@ -753,3 +753,48 @@ fn a_folder_too_large_for_the_kept_scratch_lists_whole_and_so_do_the_folders_aft
     let got: Vec<String> = scan.entries().map(|(p, _, _)| p.to_string()).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_small_vault_walked_on_one_thread_is_found_as_on_all_cores() {
+    // 2,400 files: a cache of all of them walks the sub-folders on all cores, a cache of a few
+    // (a small vault, as far as it knows) on the calling thread; both find the same files.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for f in 0..40 {
+        for n in 0..60 {
+            write(
+                root,
+                &format!("f{f:02}/s{}/n{n:02}.md", n % 3),
+                format!("{f} {n}").as_bytes(),
+            );
+        }
+    }
+    let_files_settle();
+    let first = run(root, &defaults(), &StatCache::new(), true);
+    assert_eq!(first.len(), 2400);
+    let mut whole = StatCache::new();
+    whole.update_from_scan(&first);
+    let mut few = whole.clone();
+    let gone: Vec<VaultPath> = first
+        .entries()
+        .skip(100)
+        .map(|(p, _, _)| p.clone())
+        .collect();
+    for path in &gone {
+        few.remove(path);
+    }
+    assert_eq!(few.len(), 100);
+    let listed = |mut s: Scan| {
+        s.sort_by_path();
+        s.entries()
+            .map(|(p, st, id)| (p.to_string(), st.size, *id))
+            .collect::<Vec<_>>()
+    };
+    let parallel = run(root, &defaults(), &whole, true);
+    assert_eq!(parallel.hits(), 2400);
+    let serial = run(root, &defaults(), &few, true);
+    assert_eq!(serial.hits(), 100);
+    let want = listed(first);
+    assert_eq!(listed(parallel), want);
+    assert_eq!(listed(serial), want);
+}

@@ -118,6 +118,7 @@ pub(super) fn walk<'c>(
         rules,
         cache,
         names_trusted: cache.rules() == Some(rules.fingerprint()),
+        parallel: walks_in_parallel(cache),
     };
     let dev = device_of(&fd);
     Ok(walk_listed(&fd, dev, listing, None, &ctx, None))
@@ -142,6 +143,7 @@ pub(super) fn walk_scoped<'c>(
         rules,
         cache,
         names_trusted: cache.rules() == Some(rules.fingerprint()),
+        parallel: walks_in_parallel(cache),
     };
     let mut out = Walked::default();
     for folder in scope.folders_to_list() {
@@ -214,6 +216,19 @@ struct Context<'a, 'c> {
     /// The cache's paths were kept by these very rules, so a file found in the cache is not
     /// ignored and need not be matched again.
     names_trusted: bool,
+    /// Sub-folders are walked on all cores ([`walks_in_parallel`]).
+    parallel: bool,
+}
+
+/// From how many files (as the stat cache knows the vault) a walk lists sub-folders on all
+/// cores. Below, it stays on the calling thread: a small vault's idle round is a few
+/// milliseconds, of which starting and waking rayon's threads took as much as the walk.
+const PARALLEL_WALK_FROM: usize = 2_000;
+
+/// Whether a vault whose stat cache is `cache` is walked on all cores. An empty cache (a
+/// first scan, or one rebuilt) says nothing of the vault's size: that walk is parallel.
+fn walks_in_parallel(cache: &StatCache) -> bool {
+    cache.is_empty() || cache.len() >= PARALLEL_WALK_FROM
 }
 
 /// The entries of one folder: names back to back (each followed by its NUL, so it can be
@@ -329,10 +344,12 @@ fn walk_listed<'c>(
         let (a, b) = (a.file_name().as_bytes(), b.file_name().as_bytes());
         a.iter().chain(b"/").cmp(b.iter().chain(b"/"))
     });
-    let below: Vec<Walked<'c>> = dirs
-        .par_iter()
-        .map(|(p, i)| walk_child(fd, dev, &listing, *i, p, ctx))
-        .collect();
+    let child = |(p, i): &(VaultPath, usize)| walk_child(fd, dev, &listing, *i, p, ctx);
+    let below: Vec<Walked<'c>> = if ctx.parallel {
+        dirs.par_iter().map(child).collect()
+    } else {
+        dirs.iter().map(child).collect()
+    };
     // The files after each sub-folder, split off from the last sub-folder back, so each file
     // moves once.
     let mut after = Vec::with_capacity(dirs.len());

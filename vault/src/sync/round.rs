@@ -63,9 +63,6 @@ pub(super) struct Round<'a> {
     cache: StatCache,
     /// `cache` was let go while `.vault/index` holds it (see [`Round::cache`]).
     cache_on_disk: Option<LetGo>,
-    /// What apply wrote (the stat after the rename and the blob) or removed, for a cache
-    /// that was let go: [`Round::cache`] records it when it loads the cache again.
-    applied: Vec<(VaultPath, Option<(crate::filestat::FileStat, ObjectId)>)>,
     history: History<'a>,
     stats: SyncStats,
     warnings: Vec<String>,
@@ -157,7 +154,6 @@ impl<'a> Round<'a> {
             rules,
             cache,
             cache_on_disk: None,
-            applied: Vec::new(),
             history,
             stats: SyncStats::default(),
             warnings,
@@ -301,21 +297,18 @@ impl<'a> Round<'a> {
         // Base counts only if the hub's history still contains it (`round/ancestry.rs`).
         let merge_base = self.merge_base(base_id, head)?;
         tick("ancestry");
-        // Base's files and the scan's are two maps of every path, base's sharing the scan's
-        // paths (which takes the scan in path order: at most two sorted runs to merge). One
-        // after the other: each map is built from a list of every path and a sort's scratch
-        // as large (14 MiB at 100,000 files), not to be held twice at once. Base's are shared
-        // (`Rc`) with the hub's when those are the same, so that otherwise they can go once
-        // the merged trees are built (below).
+        // Base's files and the scan's are two maps of every path: built side by side, base's
+        // sharing the scan's paths (which takes the scan in path order: at most two sorted
+        // runs to merge). Base's are shared (`Rc`) with the hub's when those are the same, so
+        // that otherwise they can go once the merged trees are built (below).
         scan.sort_by_path();
-        if scan.unreadable.is_empty() {
-            scan.files();
-        }
-        let (base_flat, base_snap, base_built) = self.flat_of_base(merge_base, &scan)?;
+        let (base_flat, base_snap, base_built) = std::thread::scope(|s| {
+            if scan.unreadable.is_empty() {
+                s.spawn(|| scan.files().len());
+            }
+            self.flat_of_base(merge_base, &scan)
+        })?;
         let base_flat = Rc::new(base_flat);
-        // The scan and base's files are all the rest of the attempt needs of the stat cache
-        // until the verification (or a retry): it is loaded again then.
-        self.let_go_of_cache(&scan);
         tick("base_flat");
         // Where this device could not take the hub's version, its side of the merge is what
         // it last had there, not the base it published (`round/stuck.rs`).
@@ -522,41 +515,42 @@ impl<'a> Round<'a> {
         r
     }
 
-    /// Let the stat cache go (14 MiB at 100,000 files, held through reconcile and apply
-    /// otherwise) when `.vault/index` holds it exactly: [`Round::cache`] loads it again
-    /// when it is next needed. Not when `scan` examined many files: apply's record of them
-    /// needs the cache (without it, the verification would hash them again).
-    fn let_go_of_cache(&mut self, scan: &Scan) {
-        const EXAMINED_AT_MOST: usize = 256;
-        if self.cache_on_disk.is_some() || scan.len() - scan.hits() > EXAMINED_AT_MOST {
-            return;
-        }
-        self.cache_on_disk = self.cache.let_go();
-    }
-
     /// The stat cache, loaded again from `.vault/index` if it was let go after being saved.
     fn cache(&mut self) -> &mut StatCache {
-        if let Some(was) = self.cache_on_disk.take() {
-            let (cache, warning) = StatCache::load_again(&self.vault.index_path(), was);
-            self.cache = cache;
-            if let Some(w) = warning {
-                self.warn(&w);
-            }
-        }
-        if !self.applied.is_empty() {
-            let applied = std::mem::take(&mut self.applied);
-            let bytes = applied.iter().map(|(p, _)| p.as_str().len()).sum();
-            self.cache.reserve(applied.len(), bytes);
-            for (path, now) in applied {
-                match now {
-                    Some((stat, id)) => self.cache.insert_written(path, stat, id),
-                    None => {
-                        self.cache.remove(&path);
-                    }
-                }
-            }
+        let (cache, warning) = self.take_cache().settle();
+        self.cache = cache;
+        if let Some(w) = warning {
+            self.warn(&w);
         }
         &mut self.cache
+    }
+
+    /// The stat cache as it stands, to be made whole ([`CacheToSettle::settle`]) on
+    /// another thread.
+    fn take_cache(&mut self) -> CacheToSettle {
+        CacheToSettle {
+            cache: std::mem::take(&mut self.cache),
+            let_go: self.cache_on_disk.take(),
+            index: self.vault.index_path(),
+        }
+    }
+}
+
+/// The stat cache, perhaps let go after it was saved.
+struct CacheToSettle {
+    cache: StatCache,
+    let_go: Option<LetGo>,
+    index: std::path::PathBuf,
+}
+
+impl CacheToSettle {
+    /// The cache, loaded again if it was let go; and a warning, if loading it found the file
+    /// damaged.
+    fn settle(self) -> (StatCache, Option<String>) {
+        match self.let_go {
+            Some(was) => StatCache::load_again(&self.index, was),
+            None => (self.cache, None),
+        }
     }
 }
 

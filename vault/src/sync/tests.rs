@@ -322,14 +322,14 @@ fn a_pushed_edit_leaves_a_stat_cache_that_knows_the_new_tree() {
 }
 
 #[test]
-fn a_pulled_edit_reaches_the_stat_cache_let_go_during_the_round() {
+fn a_pulled_edit_is_recorded_as_written_and_not_read_again() {
     let w = world(2);
     write(&w.devices[0], "a.md", "alpha", 1);
     write(&w.devices[0], "b/c.md", "gamma", 2);
     sync_ok(&w, 0);
     sync_ok(&w, 1);
-    // Past the racy margin, a quiet round leaves dev1's cache as its file holds it: the next
-    // round lets it go after its scan and loads it again for the verification.
+    // Past the racy margin, a quiet round leaves dev1's cache as its file holds it (saved,
+    // let go, loaded again by the next round).
     std::thread::sleep(std::time::Duration::from_millis(150));
     assert_eq!(sync_ok(&w, 1).outcome, Outcome::UpToDate);
     write(&w.devices[0], "a.md", "alpha, edited", 3);

@@ -347,18 +347,17 @@ impl Round<'_> {
         self.stats.files_deleted += report.files_deleted as u64;
         self.stats.files_moved += report.files_moved as u64;
         self.changed_folder |= !report.done.is_empty();
-        // What apply did goes to the cache when it is next needed: at once if it is here; if
-        // it was let go, once it is loaded again for the verification, when the round's big
-        // maps are gone. The scan's few examined files are then left for that scan to read.
-        self.applied.extend(
-            report
-                .done
-                .iter()
-                .map(|d| (d.path.clone(), d.stat.zip(d.id))),
-        );
-        if self.cache_on_disk.is_none() {
-            self.cache.update_from_scan(scan);
-            self.cache();
+        self.cache().update_from_scan(scan);
+        let written = report.done.iter().filter(|d| d.stat.is_some());
+        let (count, bytes) = written.fold((0, 0), |(n, b), d| (n + 1, b + d.path.as_str().len()));
+        self.cache.reserve(count, bytes);
+        for done in &report.done {
+            match (done.stat, done.id) {
+                (Some(stat), Some(id)) => self.cache.insert_written(done.path.clone(), stat, id),
+                _ => {
+                    self.cache.remove(&done.path);
+                }
+            }
         }
         // What was done is reported by the round (`SyncReport::touched`), not by this report,
         // and only to a caller that asked.

@@ -4,7 +4,6 @@
 use crate::id::ObjectId;
 use crate::object::{FlatTree, Object, Snapshot};
 use crate::scan::{Scan, ScanError, ScanOptions};
-use crate::statcache::StatCache;
 
 use super::{Round, SyncError, tree_or_empty};
 
@@ -46,17 +45,13 @@ impl Round<'_> {
     ) -> Result<(Result<Published, SyncError>, FolderSide), SyncError> {
         let merged_root = p.built.0;
         if folder_untouched {
-            let mut cache = std::mem::take(&mut self.cache);
             // Loaded again (if it was let go) on the thread, while the upload goes on.
-            let let_go = self.cache_on_disk.take();
+            let to_settle = self.take_cache();
             let index = self.vault.index_path();
             let merged = p.merged;
             let (published, saving) = std::thread::scope(|s| {
                 let saving = s.spawn(move || {
-                    let mut warning = None;
-                    if let Some(was) = let_go {
-                        (cache, warning) = StatCache::load_again(&index, was);
-                    }
+                    let (mut cache, warning) = to_settle.settle();
                     let matches = scan.files_if_built().is_some_and(|f| f == merged);
                     if matches {
                         // Compared: the merged tree says the same (7 MiB at 100,000 files,
@@ -99,29 +94,33 @@ impl Round<'_> {
             // MiB at 100,000 files). The first scan is done with: the verification scan
             // replaces it (its entries and flat tree are 17 MiB at 100,000 files, held twice
             // otherwise).
+            // A cache let go is loaded again there too, with what apply did.
             drop(scan);
-            self.cache();
-            let verify_cache = std::mem::take(&mut self.cache);
+            let to_settle = self.take_cache();
             let rules = self.rules.clone();
             let root = self.vault.root().to_path_buf();
-            let (published, vscan, cache) = std::thread::scope(|s| {
+            let (published, vscan, cache, warning) = std::thread::scope(|s| {
                 let pending = s.spawn(move || {
+                    let (verify_cache, warning) = to_settle.settle();
                     let vscan = crate::scan::scan(
                         &root,
                         &rules,
                         &verify_cache,
                         ScanOptions { use_cache: true },
                     );
-                    (vscan, verify_cache)
+                    (vscan, verify_cache, warning)
                 });
                 let published = self.publish_and_record(p);
-                let (vscan, cache) = match pending.join() {
+                let (vscan, cache, warning) = match pending.join() {
                     Ok(done) => done,
                     Err(panic) => std::panic::resume_unwind(panic),
                 };
-                (published, vscan, cache)
+                (published, vscan, cache, warning)
             });
             self.cache = cache;
+            if let Some(w) = warning {
+                self.warn(&w);
+            }
             Ok((published, FolderSide::Rescanned(vscan)))
         }
     }

@@ -113,13 +113,7 @@ pub(super) fn walk<'c>(
         Mode::empty(),
     )?;
     let listing = list(&fd)?;
-    let ctx = Context {
-        root,
-        rules,
-        cache,
-        names_trusted: cache.rules() == Some(rules.fingerprint()),
-        parallel: walks_in_parallel(cache),
-    };
+    let ctx = Context::new(root, rules, cache);
     let dev = device_of(&fd);
     Ok(walk_listed(&fd, dev, listing, None, &ctx, None))
 }
@@ -138,13 +132,7 @@ pub(super) fn walk_scoped<'c>(
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let ctx = Context {
-        root,
-        rules,
-        cache,
-        names_trusted: cache.rules() == Some(rules.fingerprint()),
-        parallel: walks_in_parallel(cache),
-    };
+    let ctx = Context::new(root, rules, cache);
     let mut out = Walked::default();
     for folder in scope.folders_to_list() {
         let path = if folder.is_empty() {
@@ -218,6 +206,18 @@ struct Context<'a, 'c> {
     names_trusted: bool,
     /// Sub-folders are walked on all cores ([`walks_in_parallel`]).
     parallel: bool,
+}
+
+impl<'a, 'c> Context<'a, 'c> {
+    fn new(root: &'a Path, rules: &'a IgnoreRules, cache: &'c StatCache) -> Context<'a, 'c> {
+        Context {
+            root,
+            rules,
+            cache,
+            names_trusted: cache.rules() == Some(rules.fingerprint()),
+            parallel: walks_in_parallel(cache),
+        }
+    }
 }
 
 /// From how many files (as the stat cache knows the vault) a walk lists sub-folders on all

@@ -432,7 +432,7 @@ impl<'a> Round<'a> {
             }
             skipped = report.skipped;
         } else if !folder_untouched {
-            self.cache().update_from_scan(&scan);
+            self.cache.update_from_scan(&scan);
         }
         self.conflicts.extend(plan.conflicts.iter().cloned());
         let mut plan = match self.hold_back(&plan, &skipped, &mine, &remote_flat)? {
@@ -517,40 +517,14 @@ impl<'a> Round<'a> {
 
     /// The stat cache, loaded again from `.vault/index` if it was let go after being saved.
     fn cache(&mut self) -> &mut StatCache {
-        let (cache, warning) = self.take_cache().settle();
-        self.cache = cache;
-        if let Some(w) = warning {
-            self.warn(&w);
+        if let Some(was) = self.cache_on_disk.take() {
+            let (cache, warning) = StatCache::load_again(&self.vault.index_path(), was);
+            self.cache = cache;
+            if let Some(w) = warning {
+                self.warn(&w);
+            }
         }
         &mut self.cache
-    }
-
-    /// The stat cache as it stands, to be made whole ([`CacheToSettle::settle`]) on
-    /// another thread.
-    fn take_cache(&mut self) -> CacheToSettle {
-        CacheToSettle {
-            cache: std::mem::take(&mut self.cache),
-            let_go: self.cache_on_disk.take(),
-            index: self.vault.index_path(),
-        }
-    }
-}
-
-/// The stat cache, perhaps let go after it was saved.
-struct CacheToSettle {
-    cache: StatCache,
-    let_go: Option<LetGo>,
-    index: std::path::PathBuf,
-}
-
-impl CacheToSettle {
-    /// The cache, loaded again if it was let go; and a warning, if loading it found the file
-    /// damaged.
-    fn settle(self) -> (StatCache, Option<String>) {
-        match self.let_go {
-            Some(was) => StatCache::load_again(&self.index, was),
-            None => (self.cache, None),
-        }
     }
 }
 

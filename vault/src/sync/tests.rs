@@ -328,8 +328,7 @@ fn a_pulled_edit_is_recorded_as_written_and_not_read_again() {
     write(&w.devices[0], "b/c.md", "gamma", 2);
     sync_ok(&w, 0);
     sync_ok(&w, 1);
-    // Past the racy margin, a quiet round leaves dev1's cache as its file holds it (saved,
-    // let go, loaded again by the next round).
+    // Past the racy margin, so the pull's own round trusts every stat it records.
     std::thread::sleep(std::time::Duration::from_millis(150));
     assert_eq!(sync_ok(&w, 1).outcome, Outcome::UpToDate);
     write(&w.devices[0], "a.md", "alpha, edited", 3);

@@ -347,7 +347,7 @@ impl Round<'_> {
         self.stats.files_deleted += report.files_deleted as u64;
         self.stats.files_moved += report.files_moved as u64;
         self.changed_folder |= !report.done.is_empty();
-        self.cache().update_from_scan(scan);
+        self.cache.update_from_scan(scan);
         let written = report.done.iter().filter(|d| d.stat.is_some());
         let (count, bytes) = written.fold((0, 0), |(n, b), d| (n + 1, b + d.path.as_str().len()));
         self.cache.reserve(count, bytes);
@@ -369,8 +369,7 @@ impl Round<'_> {
             self.touched.append(&mut report.done);
         }
         if let Some(e) = failed {
-            let index = self.vault.index_path();
-            self.cache().save(&index)?;
+            self.cache.save(&self.vault.index_path())?;
             return Err(e.into());
         }
         Ok(report)

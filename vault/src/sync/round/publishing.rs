@@ -45,13 +45,11 @@ impl Round<'_> {
     ) -> Result<(Result<Published, SyncError>, FolderSide), SyncError> {
         let merged_root = p.built.0;
         if folder_untouched {
-            // Loaded again (if it was let go) on the thread, while the upload goes on.
-            let to_settle = self.take_cache();
+            let mut cache = std::mem::take(&mut self.cache);
             let index = self.vault.index_path();
             let merged = p.merged;
             let (published, saving) = std::thread::scope(|s| {
                 let saving = s.spawn(move || {
-                    let (mut cache, warning) = to_settle.settle();
                     let matches = scan.files_if_built().is_some_and(|f| f == merged);
                     if matches {
                         // Compared: the merged tree says the same (7 MiB at 100,000 files,
@@ -72,17 +70,14 @@ impl Round<'_> {
                         Ok(true) => cache.let_go(),
                         _ => None,
                     };
-                    (cache, let_go, saved, scan, warning)
+                    (cache, let_go, saved, scan)
                 });
                 (self.publish_and_record(p), saving.join())
             });
-            let (cache, let_go, saved, scan, warning) = match saving {
+            let (cache, let_go, saved, scan) = match saving {
                 Ok(done) => done,
                 Err(panic) => std::panic::resume_unwind(panic),
             };
-            if let Some(w) = warning {
-                self.warn(&w);
-            }
             self.cache = cache;
             self.cache_on_disk = let_go;
             let cache_saved = saved?;
@@ -94,33 +89,28 @@ impl Round<'_> {
             // MiB at 100,000 files). The first scan is done with: the verification scan
             // replaces it (its entries and flat tree are 17 MiB at 100,000 files, held twice
             // otherwise).
-            // A cache let go is loaded again there too, with what apply did.
             drop(scan);
-            let to_settle = self.take_cache();
+            let verify_cache = std::mem::take(&mut self.cache);
             let rules = self.rules.clone();
             let root = self.vault.root().to_path_buf();
-            let (published, vscan, cache, warning) = std::thread::scope(|s| {
+            let (published, vscan, cache) = std::thread::scope(|s| {
                 let pending = s.spawn(move || {
-                    let (verify_cache, warning) = to_settle.settle();
                     let vscan = crate::scan::scan(
                         &root,
                         &rules,
                         &verify_cache,
                         ScanOptions { use_cache: true },
                     );
-                    (vscan, verify_cache, warning)
+                    (vscan, verify_cache)
                 });
                 let published = self.publish_and_record(p);
-                let (vscan, cache, warning) = match pending.join() {
+                let (vscan, cache) = match pending.join() {
                     Ok(done) => done,
                     Err(panic) => std::panic::resume_unwind(panic),
                 };
-                (published, vscan, cache, warning)
+                (published, vscan, cache)
             });
             self.cache = cache;
-            if let Some(w) = warning {
-                self.warn(&w);
-            }
             Ok((published, FolderSide::Rescanned(vscan)))
         }
     }

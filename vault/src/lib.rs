@@ -37,6 +37,7 @@ pub mod tasks;
 mod test_bytes;
 #[cfg(test)]
 mod test_hub;
+pub mod vfs;
 pub mod wire;
 
 pub use hub::{CasOutcome, Hub, HubError};

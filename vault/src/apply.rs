@@ -40,12 +40,10 @@
 //! What remains: a writer that opened a file before apply took it out of the way and writes
 //! through that descriptor after the check (microseconds); no name protects an open file.
 
+use crate::vfs::File;
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-
-use filetime::FileTime;
 
 use crate::filestat::{FileStat, Found};
 use crate::hub::Hub;
@@ -662,14 +660,16 @@ fn with_exec(mode: u32, executable: bool) -> u32 {
     }
 }
 
-fn filetime_of(ns: i64) -> FileTime {
-    const NS: i64 = 1_000_000_000;
-    // rem_euclid is in 0..NS, so it fits in u32.
-    FileTime::from_unix_time(ns.div_euclid(NS), ns.rem_euclid(NS) as u32)
-}
-
 mod applier;
 mod writes;
 
 #[cfg(test)]
 mod tests;
+
+/// A time in nanoseconds as `filetime` takes it (tests set times with it).
+#[cfg(test)]
+fn filetime_of(ns: i64) -> filetime::FileTime {
+    const NS: i64 = 1_000_000_000;
+    // rem_euclid is in 0..NS, so it fits in u32.
+    filetime::FileTime::from_unix_time(ns.div_euclid(NS), ns.rem_euclid(NS) as u32)
+}

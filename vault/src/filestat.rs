@@ -1,9 +1,9 @@
 //! What a file looked like on disk, for change detection and "did it change under us?" checks.
 
-use std::fs::Metadata;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+use crate::vfs::{self, Kind, Metadata};
 
 /// The stat fields that change whenever a file's content may have changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -25,20 +25,37 @@ pub enum Found {
     Other,
 }
 
+/// What a [`FileStat`] can be read from: this crate's [`Metadata`], or the standard
+/// library's (tests compare the two).
+pub trait StatSource {
+    fn file_stat(&self) -> FileStat;
+}
+
+impl StatSource for Metadata {
+    fn file_stat(&self) -> FileStat {
+        Metadata::file_stat(self)
+    }
+}
+
+impl StatSource for std::fs::Metadata {
+    fn file_stat(&self) -> FileStat {
+        Metadata::from_std(self).file_stat()
+    }
+}
+
 impl FileStat {
-    pub fn from_metadata(m: &Metadata) -> FileStat {
-        FileStat {
-            size: m.size(),
-            mtime_ns: m
-                .mtime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(m.mtime_nsec()),
-            ctime_ns: m
-                .ctime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(m.ctime_nsec()),
-            ino: m.ino(),
-            executable: m.mode() & 0o111 != 0,
+    pub fn from_metadata(m: &impl StatSource) -> FileStat {
+        m.file_stat()
+    }
+}
+
+impl Found {
+    /// What `m` (an `lstat`) describes.
+    pub fn of(m: &Metadata) -> Found {
+        match m.kind {
+            Kind::File => Found::File(m.file_stat()),
+            Kind::Dir => Found::Dir,
+            Kind::Symlink | Kind::Other => Found::Other,
         }
     }
 }
@@ -74,10 +91,8 @@ impl FileStat {
 
 /// `lstat` a path: never follows a symlink, so a link cannot lead sync outside the vault.
 pub fn probe(path: &Path) -> io::Result<Found> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_file() => Ok(Found::File(FileStat::from_metadata(&m))),
-        Ok(m) if m.file_type().is_dir() => Ok(Found::Dir),
-        Ok(_) => Ok(Found::Other),
+    match vfs::symlink_metadata(path) {
+        Ok(m) => Ok(Found::of(&m)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Found::Absent),
         Err(e) => Err(e),
     }

@@ -14,12 +14,12 @@
 //! and `head` moves under a lock file. A handle refreshes its pack index whenever an answer
 //! depends on what others wrote (`missing`, `get` of an unknown id, `cas_head`, `tree_hash`).
 
+use crate::vfs as fs;
 use std::collections::HashSet;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use rayon::prelude::*;
 
@@ -133,7 +133,7 @@ impl FolderHub {
                 // then sees either an empty folder (and creates the same layout) or a hub.
                 let marker = Marker {
                     format: HUB_FORMAT_PLAIN,
-                    created_ns: now_ns(),
+                    created_ns: crate::vfs::now_ns_at(path),
                 };
                 let text = serde_json::to_vec(&marker).unwrap_or_default();
                 write_atomic(&marker_path, &text)
@@ -566,13 +566,6 @@ fn is_empty_dir(dir: &Path) -> Result<bool, PathIoError> {
         }
     }
     Ok(true)
-}
-
-fn now_ns() -> i64 {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 impl Hub for FolderHub {

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::conformance::{HubFactory, TestSnapshot};
 use super::*;
+use crate::statcache::now_ns;
 
 /// Hubs in temp folders that live as long as the test process (removed by the OS's tmp
 /// cleaning; each test uses fresh ones).

@@ -1,7 +1,7 @@
 //! The folders on the way to a file in the vault: they must be real folders, never symbolic
 //! links or files, so that nothing written by name inside the vault can land outside it.
 
-use std::fs;
+use crate::vfs as fs;
 use std::path::Path;
 
 use crate::filestat::{self, Found};

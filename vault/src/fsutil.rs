@@ -1,16 +1,17 @@
 //! Durable file writes: temp file in the same folder, fsync, rename, fsync the folder
 //! (as restic's local backend saves files), so a crash leaves either the old or the new file.
 
-use std::ffi::{CStr, CString};
-use std::fs::{self, File, OpenOptions};
+use std::ffi::{CStr, CString, OsStr};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crate::filestat::{FileStat, Found};
+use crate::vfs;
+use crate::vfs::{self as fs, File, FsDir, OpenHow, OpenOptions, RenameHow};
 
 /// Prefix and suffix of the temporary files this crate creates; scans ignore them.
 pub const TEMP_PREFIX: &str = ".vault-tmp-";
@@ -43,10 +44,7 @@ pub fn temp_path_for(target: &Path) -> PathBuf {
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     // Opening a folder read-only and calling fsync is the POSIX way; filesystems that do not
     // support it answer EINVAL, and there is nothing better to do there.
-    match File::open(dir)?.sync_all() {
-        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
-        other => other,
-    }
+    vfs::sync_dir(dir)
 }
 
 /// How many written bytes [`WriteBehind`] lets pile up before it hands them to the disk.
@@ -86,8 +84,8 @@ impl<F: std::borrow::Borrow<File>> WriteBehind<F> {
 
     fn hand_over(&mut self) {
         #[cfg(target_os = "linux")]
-        {
-            let fd = self.file.borrow().as_raw_fd();
+        if let Some(os) = self.file.borrow().os() {
+            let fd = os.as_raw_fd();
             let off = |n: u64| (self.base + n) as libc::off64_t;
             // SAFETY: plain syscalls on a file descriptor `self.file` keeps open; no memory
             // is passed.
@@ -145,7 +143,6 @@ impl TempFile {
     /// [`TempFile::beside`] with permission bits (before the umask): a secret is created
     /// owner-only rather than narrowed after it was readable.
     pub fn beside_with_mode(target: &Path, mode: u32) -> io::Result<TempFile> {
-        use std::os::unix::fs::OpenOptionsExt;
         let path = temp_path_for(target);
         let file = OpenOptions::new()
             .write(true)
@@ -340,23 +337,7 @@ pub fn rename_no_replace_unsynced(from: &Path, to: &Path) -> io::Result<bool> {
 /// Linux (one call instead of one fsync per file: a download of 20,000 notes would otherwise
 /// wait for 20,000 flushes), `sync(2)` elsewhere.
 pub fn sync_filesystem(path: &Path) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let dir = File::open(path)?;
-        // SAFETY: `dir` is an open file descriptor for the duration of the call.
-        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = path;
-        // SAFETY: sync(2) takes no arguments and cannot fail.
-        unsafe { libc::sync() };
-        Ok(())
-    }
+    vfs::sync_fs(path)
 }
 
 /// Whether a `link(2)` error means the filesystem has no hard links (rather than a real failure).
@@ -378,54 +359,89 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// A name as the simulated machines take it.
+fn os_name(name: &CStr) -> &OsStr {
+    OsStr::from_bytes(name.to_bytes())
+}
+
 /// A folder held open, to act on the names inside it with the `*at` calls. Nothing is looked up
 /// from the vault root again for each file, and no name is ever followed if it is a symlink:
 /// a folder swapped for a link after it was opened cannot lead a write outside the vault.
-#[derive(Debug)]
-pub struct Dir {
-    fd: OwnedFd,
+pub struct Dir(DirInner);
+
+enum DirInner {
+    Os(OwnedFd),
+    /// A folder on a simulated machine ([`crate::vfs`]).
+    Sim(Arc<dyn FsDir>),
+}
+
+impl std::fmt::Debug for Dir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            DirInner::Os(fd) => f.debug_tuple("Dir").field(fd).finish(),
+            DirInner::Sim(_) => f.write_str("Dir(simulated)"),
+        }
+    }
 }
 
 impl Dir {
     /// Open the folder at `path`, following symlinks (the vault root may be one: the user
     /// chose it).
     pub fn open(path: &Path) -> io::Result<Dir> {
+        if let Some((fs, rel)) = vfs::machine_for(path) {
+            return Ok(Dir(DirInner::Sim(fs.open_dir(&rel)?)));
+        }
         let c = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: `c` is a NUL-terminated string that outlives the call.
         let fd = cvt(unsafe { libc::open(c.as_ptr(), DIR_FLAGS) })?;
         // SAFETY: `fd` was just opened and is owned by nobody else.
-        Ok(Dir {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        Ok(Dir(DirInner::Os(unsafe { OwnedFd::from_raw_fd(fd) })))
     }
 
     /// Open the folder `name` inside this one. A symlink fails (`ENOTDIR` on Linux, `ELOOP`
     /// elsewhere), so does anything else that is not a folder (`ENOTDIR`), a missing name with
     /// `NotFound`.
     pub fn open_child(&self, name: &CStr) -> io::Result<Dir> {
+        let fd = match &self.0 {
+            DirInner::Os(fd) => fd.as_raw_fd(),
+            DirInner::Sim(d) => return Ok(Dir(DirInner::Sim(d.open_dir(os_name(name), false)?))),
+        };
         let flags = DIR_FLAGS | libc::O_NOFOLLOW | libc::O_NONBLOCK;
         // SAFETY: valid fd and NUL-terminated name for the duration of the call.
-        let fd = cvt(unsafe { libc::openat(self.fd.as_raw_fd(), name.as_ptr(), flags) })?;
+        let fd = cvt(unsafe { libc::openat(fd, name.as_ptr(), flags) })?;
         // SAFETY: `fd` was just opened and is owned by nobody else.
-        Ok(Dir {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        Ok(Dir(DirInner::Os(unsafe { OwnedFd::from_raw_fd(fd) })))
     }
 
     /// Create the folder `name` here (mode 0777 before the umask, as `fs::create_dir`).
     pub fn create_dir(&self, name: &CStr) -> io::Result<()> {
-        // SAFETY: valid fd and NUL-terminated name for the duration of the call.
-        cvt(unsafe { libc::mkdirat(self.fd.as_raw_fd(), name.as_ptr(), 0o777) }).map(drop)
+        match &self.0 {
+            // SAFETY: valid fd and NUL-terminated name for the duration of the call.
+            DirInner::Os(fd) => {
+                cvt(unsafe { libc::mkdirat(fd.as_raw_fd(), name.as_ptr(), 0o777) }).map(drop)
+            }
+            DirInner::Sim(d) => d.create_dir(os_name(name), 0o777),
+        }
     }
 
     /// What is at `name` (never following a symlink) and its permission bits.
     pub fn stat(&self, name: &CStr) -> io::Result<(Found, u32)> {
+        let fd = match &self.0 {
+            DirInner::Os(fd) => fd.as_raw_fd(),
+            DirInner::Sim(d) => {
+                return match d.stat(os_name(name), false) {
+                    Ok(m) => Ok((Found::of(&m), m.mode)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((Found::Absent, 0)),
+                    Err(e) => Err(e),
+                };
+            }
+        };
         let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
         // SAFETY: valid fd, NUL-terminated name and a buffer of the right type.
         let r = unsafe {
             libc::fstatat(
-                self.fd.as_raw_fd(),
+                fd,
                 name.as_ptr(),
                 st.as_mut_ptr(),
                 libc::AT_SYMLINK_NOFOLLOW,
@@ -450,11 +466,22 @@ impl Dir {
     /// Open `name` here for reading, never through a symlink (`ELOOP`), never waiting on a
     /// pipe (`O_NONBLOCK`).
     pub fn open_read(&self, name: &CStr) -> io::Result<File> {
+        let fd = match &self.0 {
+            DirInner::Os(fd) => fd.as_raw_fd(),
+            DirInner::Sim(d) => {
+                let how = OpenHow {
+                    read: true,
+                    no_follow: true,
+                    ..OpenHow::default()
+                };
+                return Ok(File::simulated(d.open(os_name(name), &how)?, false));
+            }
+        };
         let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
         // SAFETY: valid fd and NUL-terminated name for the duration of the call.
-        let fd = cvt(unsafe { libc::openat(self.fd.as_raw_fd(), name.as_ptr(), flags) })?;
+        let fd = cvt(unsafe { libc::openat(fd, name.as_ptr(), flags) })?;
         // SAFETY: `fd` was just opened and is owned by nobody else.
-        Ok(unsafe { File::from_raw_fd(fd) })
+        Ok(File::from(unsafe { std::fs::File::from_raw_fd(fd) }))
     }
 
     /// Create a new temp file here (see [`is_own_temp_name`]), mode 0666 before the umask.
@@ -464,18 +491,27 @@ impl Dir {
         let mut tries = 0;
         loop {
             let name = next_temp_name();
-            // SAFETY: valid fd and NUL-terminated name for the duration of the call.
-            let r = unsafe {
-                libc::openat(
-                    self.fd.as_raw_fd(),
-                    name.as_ptr(),
-                    flags,
-                    0o666 as libc::c_uint,
-                )
-            };
-            match cvt(r) {
+            let made = match &self.0 {
+                // SAFETY: valid fd and NUL-terminated name for the duration of the call.
+                DirInner::Os(fd) => cvt(unsafe {
+                    libc::openat(fd.as_raw_fd(), name.as_ptr(), flags, 0o666 as libc::c_uint)
+                })
                 // SAFETY: `fd` was just opened and is owned by nobody else.
-                Ok(fd) => return Ok((name, unsafe { File::from_raw_fd(fd) })),
+                .map(|fd| File::from(unsafe { std::fs::File::from_raw_fd(fd) })),
+                DirInner::Sim(d) => {
+                    let how = OpenHow {
+                        write: true,
+                        create_new: true,
+                        no_follow: true,
+                        mode: 0o666,
+                        ..OpenHow::default()
+                    };
+                    d.open(os_name(&name), &how)
+                        .map(|f| File::simulated(f, false))
+                }
+            };
+            match made {
+                Ok(file) => return Ok((name, file)),
                 // A leftover of an interrupted run, or another process's: take the next name.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 16 => tries += 1,
                 Err(e) => return Err(e),
@@ -486,30 +522,64 @@ impl Dir {
     /// `link(2)` `from` to `to`, both in this folder: fails with `AlreadyExists` instead of
     /// replacing anything at `to`.
     pub fn link(&self, from: &CStr, to: &CStr) -> io::Result<()> {
-        let fd = self.fd.as_raw_fd();
-        // SAFETY: valid fd and NUL-terminated names for the duration of the call.
-        cvt(unsafe { libc::linkat(fd, from.as_ptr(), fd, to.as_ptr(), 0) }).map(drop)
+        self.link_into(from, self, to)
     }
 
     /// `link(2)` `from` in this folder to `to` in folder `into`: fails with `AlreadyExists`
     /// instead of replacing anything, with `EXDEV` across filesystems.
     pub fn link_into(&self, from: &CStr, into: &Dir, to: &CStr) -> io::Result<()> {
-        let (a, b) = (self.fd.as_raw_fd(), into.fd.as_raw_fd());
-        // SAFETY: valid fds and NUL-terminated names for the duration of the call.
-        cvt(unsafe { libc::linkat(a, from.as_ptr(), b, to.as_ptr(), 0) }).map(drop)
+        match (&self.0, &into.0) {
+            (DirInner::Os(a), DirInner::Os(b)) => {
+                let (a, b) = (a.as_raw_fd(), b.as_raw_fd());
+                // SAFETY: valid fds and NUL-terminated names for the duration of the call.
+                cvt(unsafe { libc::linkat(a, from.as_ptr(), b, to.as_ptr(), 0) }).map(drop)
+            }
+            (DirInner::Sim(a), DirInner::Sim(b)) => a.link(os_name(from), b.as_ref(), os_name(to)),
+            _ => Err(io::Error::from_raw_os_error(libc::EXDEV)),
+        }
     }
 
     /// `rename(2)` `from` over `to`, both in this folder.
     pub fn rename(&self, from: &CStr, to: &CStr) -> io::Result<()> {
-        let fd = self.fd.as_raw_fd();
-        // SAFETY: valid fd and NUL-terminated names for the duration of the call.
-        cvt(unsafe { libc::renameat(fd, from.as_ptr(), fd, to.as_ptr()) }).map(drop)
+        match &self.0 {
+            DirInner::Os(fd) => {
+                let fd = fd.as_raw_fd();
+                // SAFETY: valid fd and NUL-terminated names for the duration of the call.
+                cvt(unsafe { libc::renameat(fd, from.as_ptr(), fd, to.as_ptr()) }).map(drop)
+            }
+            DirInner::Sim(d) => {
+                d.rename(os_name(from), d.as_ref(), os_name(to), RenameHow::Replace)
+            }
+        }
     }
 
     /// Remove the file (not folder) `name`.
     pub fn remove_file(&self, name: &CStr) -> io::Result<()> {
-        // SAFETY: valid fd and NUL-terminated name for the duration of the call.
-        cvt(unsafe { libc::unlinkat(self.fd.as_raw_fd(), name.as_ptr(), 0) }).map(drop)
+        match &self.0 {
+            // SAFETY: valid fd and NUL-terminated name for the duration of the call.
+            DirInner::Os(fd) => {
+                cvt(unsafe { libc::unlinkat(fd.as_raw_fd(), name.as_ptr(), 0) }).map(drop)
+            }
+            DirInner::Sim(d) => d.remove_file(os_name(name)),
+        }
+    }
+
+    /// The folder's own descriptor, `None` on a simulated machine.
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        match &self.0 {
+            DirInner::Os(fd) => Some(fd.as_raw_fd()),
+            DirInner::Sim(_) => None,
+        }
+    }
+
+    /// Swap the names `a` and `b` on a simulated machine; `None` on the operating system.
+    fn exchange_simulated(&self, a: &CStr, b: &CStr) -> Option<io::Result<()>> {
+        match &self.0 {
+            DirInner::Os(_) => None,
+            DirInner::Sim(d) => {
+                Some(d.rename(os_name(a), d.as_ref(), os_name(b), RenameHow::Exchange))
+            }
+        }
     }
 }
 
@@ -564,6 +634,13 @@ const DIR_SYNC_CHUNK: usize = 256;
 /// 400 folders), but waits that overlap share the device's flushes: about 50 ms for all 400.
 /// On failure, the first failing folder in `dirs` order and its error.
 pub fn fsync_dirs(dirs: &[PathBuf]) -> Result<(), (usize, io::Error)> {
+    if dirs.first().is_some_and(|d| vfs::is_simulated(d)) {
+        // A simulated machine does one thing at a time.
+        for (i, dir) in dirs.iter().enumerate() {
+            fsync_dir(dir).map_err(|e| (i, e))?;
+        }
+        return Ok(());
+    }
     for (n, chunk) in dirs.chunks(DIR_SYNC_CHUNK).enumerate() {
         let base = n * DIR_SYNC_CHUNK;
         // Opened here, so the helper threads allocate nothing: with a per-thread allocator,
@@ -595,6 +672,13 @@ fn sync_all_parallel(
     files: &[&File],
     sync: impl Fn(&File) -> io::Result<()> + Sync,
 ) -> Result<(), (usize, io::Error)> {
+    if files.len() <= 1 || files.iter().any(|f| f.os().is_none()) {
+        // One file, or a simulated machine, which does one thing at a time.
+        for (i, f) in files.iter().enumerate() {
+            sync(f).map_err(|e| (i, e))?;
+        }
+        return Ok(());
+    }
     if files.len() <= 1 {
         return match files.first() {
             Some(f) => sync(f).map_err(|e| (0, e)),

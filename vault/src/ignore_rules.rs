@@ -149,7 +149,7 @@ impl IgnoreRules {
     /// Rules for the vault at `vault_root`: defaults plus `<root>/.syncignore` if it exists.
     pub fn load(vault_root: &Path) -> Result<IgnoreRules, IgnoreError> {
         let path = vault_root.join(SYNCIGNORE_FILE);
-        let text = match std::fs::read(&path) {
+        let text = match crate::vfs::read(&path) {
             Ok(bytes) => Some(
                 String::from_utf8(bytes)
                     .map_err(|_| IgnoreError::NotUtf8 { path: path.clone() })?,

@@ -18,9 +18,8 @@
 //! Everything here can be lost without losing a note: a device without `.vault/` rejoins as a
 //! new device, and every difference then becomes a conflict with a revision, never an overwrite.
 
-use std::fs::{self, File, OpenOptions};
+use crate::vfs::{self as fs, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -237,11 +236,9 @@ impl LocalVault {
         server: Option<(ServerConfig, &str)>,
     ) -> Result<LocalVault, LocalError> {
         fs::create_dir_all(root).map_err(io_at("creating vault folder", root))?;
-        let root = root
-            .canonicalize()
-            .map_err(io_at("resolving vault folder", root))?;
+        let root = fs::canonicalize(root).map_err(io_at("resolving vault folder", root))?;
         let state = root.join(STATE_DIR);
-        if state.join(CONFIG_FILE).exists() {
+        if fs::exists(state.join(CONFIG_FILE)) {
             return Err(LocalError::AlreadyAVault(root));
         }
         let found = evidence_in(&root)?;
@@ -272,12 +269,10 @@ impl LocalVault {
 
     /// Open the vault whose root is `root` (which must hold `.vault/config.toml`).
     pub fn open(root: &Path) -> Result<LocalVault, LocalError> {
-        if !root.is_dir() {
+        if !fs::is_dir(root) {
             return Err(LocalError::NoFolder(root.to_path_buf()));
         }
-        let root = root
-            .canonicalize()
-            .map_err(io_at("resolving vault folder", root))?;
+        let root = fs::canonicalize(root).map_err(io_at("resolving vault folder", root))?;
         let path = root.join(STATE_DIR).join(CONFIG_FILE);
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
@@ -310,9 +305,7 @@ impl LocalVault {
     /// folder with `.vault/config.toml`, as git finds `.git`, or with a `.vault/` that lost
     /// its config but still holds state ([`LocalVault::open`] then says it is damaged).
     pub fn discover(start: &Path) -> Result<PathBuf, LocalError> {
-        let start = start
-            .canonicalize()
-            .map_err(io_at("resolving folder", start))?;
+        let start = fs::canonicalize(start).map_err(io_at("resolving folder", start))?;
         start
             .ancestors()
             .find(|dir| is_vault_root(dir))
@@ -461,11 +454,11 @@ impl LocalVault {
         loop {
             match file.try_lock() {
                 Ok(()) => break,
-                Err(fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
+                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(200));
                 }
-                Err(fs::TryLockError::WouldBlock) => {
+                Err(std::fs::TryLockError::WouldBlock) => {
                     let holder = fs::read_to_string(&path)
                         .ok()
                         .map(|t| t.trim().to_string())
@@ -474,7 +467,7 @@ impl LocalVault {
                         .unwrap_or_default();
                     return Err(LocalError::Busy { path, holder });
                 }
-                Err(fs::TryLockError::Error(e)) => {
+                Err(std::fs::TryLockError::Error(e)) => {
                     return Err(io_at("locking", &path)(e).into());
                 }
             }
@@ -546,7 +539,6 @@ mod tests {
 
     #[test]
     fn server_settings_and_token_round_trip_with_a_private_token_file() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let server = ServerConfig {
             user: "alice".into(),

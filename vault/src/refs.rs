@@ -10,10 +10,10 @@
 //! a process on this machine that no longer exists (a killed `syncd`: the next round should
 //! not wait a minute for it).
 
-use std::fs::{self, OpenOptions};
+use crate::vfs::{self as fs, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::fsutil::{PathIoError, io_at, random_hex, write_atomic};
 use crate::hub::CasOutcome;
@@ -304,7 +304,7 @@ fn holder_is_gone(text: &str) -> bool {
 /// Why a lock may be broken, judged from its file: its age, or its holder being gone.
 fn staleness(lock: &Path) -> Option<String> {
     let modified = fs::metadata(lock).ok()?.modified().ok()?;
-    let age = SystemTime::now()
+    let age = crate::vfs::now_at(lock)
         .duration_since(modified)
         .unwrap_or_default();
     if age > STALE_LOCK_AGE {

@@ -10,8 +10,7 @@
 //! revision itself stays where it is. Every folder on the way is checked to be a real folder,
 //! never a symlink, so nothing outside the vault is touched.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use crate::vfs as fs;
 use std::path::Path;
 use std::time::Duration;
 
@@ -26,7 +25,7 @@ use crate::local::{LocalError, LocalVault};
 use crate::paths::VaultPath;
 use crate::revisions::{self, PrunePolicy, RevisionInfo};
 use crate::scan::{Scan, ScanError, ScanOptions, scan};
-use crate::statcache::{StatCache, now_ns};
+use crate::statcache::StatCache;
 
 /// How long restore and prune wait for a sync round that holds the vault lock.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -344,7 +343,7 @@ pub fn prune(
     let _lock = vault.lock(LOCK_WAIT)?;
     let found = scan_folder(vault)?;
     let revs = revisions::list_revisions(found.files(), of);
-    let chosen = revisions::select_prunable(&revs, policy, now_ns());
+    let chosen = revisions::select_prunable(&revs, policy, crate::vfs::now_ns_at(vault.root()));
     if dry_run {
         return Ok(chosen);
     }

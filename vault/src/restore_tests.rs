@@ -5,6 +5,7 @@ use std::os::unix::fs::symlink;
 use filetime::FileTime;
 
 use super::*;
+use crate::statcache::now_ns;
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 

@@ -20,10 +20,9 @@
 //! editors rewriting attachments under it.
 
 use crate::statcache::PathMap;
+use crate::vfs::{File, OpenOptions};
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -37,7 +36,7 @@ use crate::ignore_rules::IgnoreRules;
 use crate::object::{FileMeta, FlatTree};
 use crate::paths::VaultPath;
 use crate::progress::{Amount, NoProgress, Phase, Progress};
-use crate::statcache::{StatCache, now_ns};
+use crate::statcache::StatCache;
 
 /// How often a file that keeps changing while it is hashed is tried before it is left for the
 /// next scan.
@@ -277,8 +276,8 @@ pub fn scan_reporting(
     progress: &dyn Progress,
     sink: &dyn ChunkSink,
 ) -> Result<Scan, ScanError> {
-    let started_at_ns = now_ns();
-    let root_meta = std::fs::metadata(root).map_err(|source| ScanError::Root {
+    let started_at_ns = crate::vfs::now_ns_at(root);
+    let root_meta = crate::vfs::metadata(root).map_err(|source| ScanError::Root {
         path: root.to_path_buf(),
         source,
     })?;
@@ -320,7 +319,7 @@ pub fn scan_scoped(
     progress: &dyn Progress,
     sink: &dyn ChunkSink,
 ) -> Result<Scan, ScanError> {
-    let started_at_ns = now_ns();
+    let started_at_ns = crate::vfs::now_ns_at(root);
     let out = Scan {
         started_at_ns,
         rules: Some(rules.fingerprint()),
@@ -537,7 +536,7 @@ fn examine(c: &walk::Candidate<'_>, root: &Path, sink: &dyn ChunkSink) -> Outcom
 
 /// The stat of a regular file, `None` if the path is gone or is no longer a regular file.
 fn lstat_file(abs: &Path) -> io::Result<Option<FileStat>> {
-    match std::fs::symlink_metadata(abs) {
+    match crate::vfs::symlink_metadata(abs) {
         Ok(m) if m.file_type().is_file() => Ok(Some(FileStat::from_metadata(&m))),
         Ok(_) => Ok(None),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -555,7 +554,7 @@ fn is_gone(e: &io::Error) -> bool {
 /// Open `path` for reading only if it is a regular file: a symlink is refused (`O_NOFOLLOW`,
 /// so a link swapped in after the walk cannot lead outside the vault) and a pipe or device is
 /// neither waited on (`O_NONBLOCK`) nor read.
-fn open_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
+fn open_regular(path: &Path) -> io::Result<(File, crate::vfs::Metadata)> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)

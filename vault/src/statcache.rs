@@ -240,7 +240,9 @@ impl Default for StatCache {
 }
 
 impl StatCache {
-    /// An empty cache. Its horizon is now, so stats inserted from here on may be trusted.
+    /// An empty cache. Its horizon is now (by this machine's clock: a cache of a simulated
+    /// machine's folder comes from [`StatCache::load`]), so stats inserted from here on may be
+    /// trusted.
     pub fn new() -> StatCache {
         StatCache::with_horizon(now_ns())
     }
@@ -269,7 +271,7 @@ impl StatCache {
                     None,
                 ),
                 Err(reason) => (
-                    StatCache::new(),
+                    StatCache::with_horizon(crate::vfs::now_ns_at(path)),
                     Some(format!(
                         "stat cache `{}` is unusable ({reason}); every file will be hashed once \
                          to rebuild it",
@@ -277,9 +279,11 @@ impl StatCache {
                     )),
                 ),
             },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (StatCache::new(), None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                (StatCache::with_horizon(crate::vfs::now_ns_at(path)), None)
+            }
             Err(e) => (
-                StatCache::new(),
+                StatCache::with_horizon(crate::vfs::now_ns_at(path)),
                 Some(format!(
                     "cannot read stat cache `{}` ({e}); every file will be hashed; check the \
                      file's permissions",
@@ -811,17 +815,20 @@ impl<W: io::Write> Summed<'_, W> {
 /// The bytes of the file at `path`: mapped (a 20,000-file cache is 2.3 MiB, and copying it into
 /// fresh memory cost a millisecond of page faults on every round), or read where that fails.
 fn map_or_read(path: &Path) -> io::Result<Bytes> {
-    let file = std::fs::File::open(path)?;
-    if file.metadata()?.len() == 0 {
+    let file = crate::vfs::File::open(path)?;
+    if file.metadata()?.is_empty() {
         return Ok(Bytes::Read(Vec::new()));
     }
     // SAFETY: the cache is only ever replaced by renaming a new file over it, never changed
     // in place, so the mapped file keeps its bytes while mapped. Someone truncating it by
     // hand while a round reads it would crash that round (SIGBUS), as with git's index;
     // the cache is rebuilt by the next round, and no vault file is touched meanwhile.
-    match unsafe { memmap2::MmapOptions::new().map(&file) } {
+    let Some(os) = file.os() else {
+        return crate::vfs::read(path).map(Bytes::Read);
+    };
+    match unsafe { memmap2::MmapOptions::new().map(os) } {
         Ok(map) => Ok(Bytes::Mapped(map)),
-        Err(_) => std::fs::read(path).map(Bytes::Read),
+        Err(_) => crate::vfs::read(path).map(Bytes::Read),
     }
 }
 

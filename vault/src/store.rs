@@ -29,10 +29,9 @@
 //! so a crash leaves either no pack or a complete one; leftover temp files (names starting with
 //! [`TEMP_PREFIX`]) are ignored. The full description is in `docs/format.md`, section "Packs".
 
+use crate::vfs::{self as fs, File};
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::fsutil::{PathIoError, TEMP_PREFIX, io_at};

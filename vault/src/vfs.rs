@@ -70,9 +70,28 @@ impl Metadata {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// The modification time as a [`SystemTime`].
-    pub fn modified(&self) -> SystemTime {
-        from_ns(self.mtime_ns)
+    /// As `std::fs::Metadata::file_type`.
+    pub fn file_type(&self) -> FileType {
+        FileType(self.kind)
+    }
+    /// As `std::fs::Metadata::permissions`.
+    pub fn permissions(&self) -> Permissions {
+        Permissions(self.mode)
+    }
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+    pub fn dev(&self) -> u64 {
+        self.dev
+    }
+    /// The permission bits (only: no file type bits).
+    pub fn mode(&self) -> u32 {
+        self.mode
+    }
+    /// The modification time as a [`SystemTime`] (never an error: every filesystem here has
+    /// one; a `Result` as in `std::fs::Metadata::modified`).
+    pub fn modified(&self) -> io::Result<SystemTime> {
+        Ok(from_ns(self.mtime_ns))
     }
     /// The fields change detection compares.
     pub fn file_stat(&self) -> FileStat {
@@ -86,7 +105,7 @@ impl Metadata {
     }
 
     #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
-    pub(crate) fn from_std(m: &std::fs::Metadata) -> Metadata {
+    pub fn from_std(m: &std::fs::Metadata) -> Metadata {
         use std::os::unix::fs::MetadataExt;
         let ft = m.file_type();
         Metadata {
@@ -112,6 +131,26 @@ impl Metadata {
             dev: m.dev(),
             mode: m.mode() & 0o7777,
         }
+    }
+}
+
+/// [`Metadata::permissions`]: the permission bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permissions(u32);
+
+impl Permissions {
+    pub fn from_mode(mode: u32) -> Permissions {
+        Permissions(mode & 0o7777)
+    }
+    pub fn mode(&self) -> u32 {
+        self.0
+    }
+    pub fn set_mode(&mut self, mode: u32) {
+        self.0 = mode & 0o7777;
+    }
+    /// No write bit at all.
+    pub fn readonly(&self) -> bool {
+        self.0 & 0o222 == 0
     }
 }
 
@@ -221,6 +260,8 @@ pub trait FsFile: Send + Sync {
     /// An exclusive advisory lock (`flock(LOCK_EX | LOCK_NB)`): `Ok(false)` if another open
     /// file description holds one. Released when the file is closed.
     fn try_lock(&self) -> io::Result<bool>;
+    /// Another handle on the same open file (as `dup`); the lock, if any, stays with this one.
+    fn try_clone(&self) -> io::Result<Box<dyn FsFile>>;
 }
 
 /// The machines attached, with the root each serves. Few (one per simulated device and hub),

@@ -70,9 +70,7 @@ impl Sessions {
             let bytes = serde_json::to_vec(all).map_err(std::io::Error::other)?;
             let mut tmp = vault::fsutil::TempFile::beside(&self.file)?;
             use std::io::Write;
-            use std::os::unix::fs::PermissionsExt;
-            tmp.file()
-                .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            tmp.file().set_mode(0o600)?;
             tmp.file().write_all(&bytes)?;
             tmp.commit(&self.file)
         })();

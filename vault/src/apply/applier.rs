@@ -2,15 +2,13 @@
 //! in `writes.rs`): each re-checks its path against the scan and either acts or records why it
 //! did not.
 
-use std::fs::{self, File, Permissions};
+use crate::vfs::{self as fs, File};
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::writes::{Hook, Point};
 use super::{
-    ApplyError, ApplyReport, CHANGED, Done, Scanned, SkipKind, Skipped, filetime_of, io_err,
-    with_exec,
+    ApplyError, ApplyReport, CHANGED, Done, Scanned, SkipKind, Skipped, io_err, with_exec,
 };
 use crate::filestat::{self, FileStat, Found};
 use crate::fsutil;
@@ -317,10 +315,10 @@ impl Applier<'_> {
         (self.hook)(Point::Touching, path).map_err(io_err("touching", &full))?;
         let mode = with_exec(m.mode() & 0o777, meta.executable);
         if mode != m.mode() & 0o777 {
-            file.set_permissions(Permissions::from_mode(mode))
+            file.set_permissions(crate::vfs::Permissions::from_mode(mode))
                 .map_err(io_err("setting the mode of", &full))?;
         }
-        filetime::set_file_handle_times(&file, None, Some(filetime_of(meta.mtime_ns)))
+        file.set_modified_ns(meta.mtime_ns)
             .map_err(io_err("setting the modification time of", &full))?;
         file.sync_all().map_err(io_err("syncing", &full))?;
         // A save in place between the check above and the new times would now carry the old
@@ -379,7 +377,6 @@ fn sync_parent(full: &Path, root: &Path) -> Result<(), ApplyError> {
 /// Open the file at `full` for reading, never through a symlink at its last component (the
 /// folders on the way were checked by the caller).
 fn open_no_follow(full: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)

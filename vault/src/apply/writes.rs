@@ -24,7 +24,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::ffi::CString;
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{channel, sync_channel};
@@ -34,7 +33,7 @@ use rayon::prelude::*;
 
 use super::{
     ApplyError, ApplyReport, BlobSource, CHANGED, Scanned, SkipKind, Skipped, fetch_batch,
-    filetime_of, folder_of, io_err, is_denied, is_empty_blob, plan_batch, with_exec,
+    folder_of, io_err, is_denied, is_empty_blob, plan_batch, with_exec,
 };
 use crate::filestat::Found;
 use crate::fsutil::{self, Dir};
@@ -117,7 +116,7 @@ struct Ready<'a> {
     name: CString,
     tmp: DirTemp,
     /// Still open when the batch fsyncs each file.
-    file: Option<std::fs::File>,
+    file: Option<crate::vfs::File>,
     ino: u64,
     len: u64,
 }
@@ -176,6 +175,13 @@ pub(super) fn write_run(
         progress,
     };
     let top = Arc::new(Dir::open(root).map_err(io_err("opening the vault folder", root))?);
+    // A simulated machine does one thing at a time, so that a run replays exactly: one batch,
+    // whose stages then follow each other.
+    let batch_bytes = if crate::vfs::is_simulated(root) {
+        u64::MAX / 4
+    } else {
+        batch_bytes
+    };
     // No more than two ordinary batches of blobs (or one file larger than that) are held at
     // once, so peak memory stays that of the largest file, as when one batch was written at a
     // time. The preparer hands each batch's blobs back, so they are freed on the thread that
@@ -580,10 +586,10 @@ fn write_temp<'a>(
     };
     let mode = with_exec(base & 0o777, meta.executable);
     if mode != md.mode() & 0o777 {
-        file.set_permissions(std::fs::Permissions::from_mode(mode))
+        file.set_permissions(crate::vfs::Permissions::from_mode(mode))
             .map_err(|e| io_err("setting the mode of", &tmp_path())(e))?;
     }
-    filetime::set_file_handle_times(&file, None, Some(filetime_of(meta.mtime_ns)))
+    file.set_modified_ns(meta.mtime_ns)
         .map_err(|e| io_err("setting the modification time of", &tmp_path())(e))?;
     Ok(Outcome::Ready(Ready {
         path,

@@ -7,8 +7,8 @@
 //! whole file in memory: this device's copy of the file ([`pieces_on_disk`], read once in
 //! slices) or a hub whose index tells lists from blobs (`FolderHub::files_holding`).
 
+use crate::vfs::File;
 use std::collections::{BTreeMap, HashSet};
-use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 

@@ -14,9 +14,8 @@
 //! segment's chunk starts (for noise, within a chunk or two; at worst, through the segment,
 //! which is what one pass costs). The result is the one-pass result, whatever the data.
 
-use std::fs::File;
+use crate::vfs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
 
 use rayon::prelude::*;
 
@@ -201,7 +200,7 @@ mod tests {
     fn file_of(bytes: &[u8]) -> File {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(bytes).unwrap();
-        f
+        File::from(f)
     }
 
     /// Segments of 1, 2 and 3 MiB over files of many shapes give exactly the one-pass plan.

@@ -202,8 +202,10 @@ impl Dir {
     /// Swap the names `a` and `b` in this folder in one step (`renameat2(RENAME_EXCHANGE)`).
     #[cfg(target_os = "linux")]
     fn exchange(&self, a: &CStr, b: &CStr) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let fd = libc::c_long::from(self.fd.as_raw_fd());
+        let fd = match self.raw_fd() {
+            Some(fd) => libc::c_long::from(fd),
+            None => return self.exchange_simulated(a, b).unwrap_or(Ok(())),
+        };
         // SAFETY: a valid folder descriptor and NUL-terminated names that outlive the call; the
         // raw syscall, since not every C library wraps renameat2.
         let r = unsafe {
@@ -224,8 +226,9 @@ impl Dir {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn exchange(&self, _a: &CStr, _b: &CStr) -> io::Result<()> {
-        Err(io::Error::from(io::ErrorKind::Unsupported))
+    fn exchange(&self, a: &CStr, b: &CStr) -> io::Result<()> {
+        self.exchange_simulated(a, b)
+            .unwrap_or_else(|| Err(io::Error::from(io::ErrorKind::Unsupported)))
     }
 }
 

@@ -1,10 +1,9 @@
 //! This device's copies of objects, for those the old hub cannot give (`syncd hub set`).
 
+use crate::vfs::File;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::BufReader;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::content::CHUNKED_FROM;
@@ -92,7 +91,7 @@ impl LocalCopies {
     /// one of its lists or chunks (a large one).
     fn object_in_file(&self, path: &VaultPath, id: ObjectId) -> Option<Object> {
         let full = path.to_fs_path(&self.root);
-        let size = std::fs::symlink_metadata(&full).ok()?.len();
+        let size = crate::vfs::symlink_metadata(&full).ok()?.len();
         if size < CHUNKED_FROM {
             let bytes = read_if(&self.root, path, id)?;
             return Some(Object {

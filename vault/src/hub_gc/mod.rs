@@ -24,8 +24,8 @@
 //! pack and its head move, and a sync service's usual delay, while the space of killed
 //! uploads and replaced packs comes back the same day.
 
+use crate::vfs as fs;
 use std::collections::HashSet;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -197,7 +197,7 @@ pub fn worth_compacting(hub_root: &Path) -> bool {
         .is_some();
     many || retired_expired(
         &packs,
-        unix_secs(SystemTime::now()),
+        unix_secs(crate::vfs::now_at(hub_root)),
         DEFAULT_GRACE.as_secs(),
     )
 }

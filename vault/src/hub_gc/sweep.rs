@@ -1,11 +1,10 @@
 //! A run: survey, mark (gc), plan, then the steps in their safe order (see the module docs of
 //! [`super`]).
 
+use crate::vfs::{self as fs, File};
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File};
 use std::io;
 use std::path::Path;
-use std::time::SystemTime;
 
 use super::mark::Mark;
 use super::plan::{self, Plan, Rules};
@@ -22,11 +21,11 @@ use crate::store::{PackStore, StoreError};
 /// Compact or gc the hub folder at `root` (see [`Options`]); with `dry_run`, only say what
 /// would be done.
 pub fn run(root: &Path, opts: &Options, progress: &dyn GcProgress) -> Result<Report, GcError> {
-    if !root.join(MARKER_FILE).is_file() {
+    if !fs::metadata(root.join(MARKER_FILE)).is_ok_and(|m| m.is_file()) {
         return Err(GcError::NotAHub(root.to_path_buf()));
     }
     let packs_dir = root.join("packs");
-    let now = SystemTime::now();
+    let now = crate::vfs::now_at(root);
     let now_secs = unix_secs(now);
     let grace_secs = opts.grace.as_secs();
     let s = survey(root)?;

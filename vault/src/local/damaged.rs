@@ -3,7 +3,7 @@
 //! would make a new vault on a new hub, quietly leaving the real one), and repaired by writing
 //! the config again.
 
-use std::fs;
+use crate::vfs as fs;
 use std::io;
 use std::path::Path;
 
@@ -74,8 +74,8 @@ pub(super) fn evidence_in(root: &Path) -> Result<Vec<String>, LocalError> {
 /// there rather than going on to a folder above, or making a new one).
 pub(super) fn is_vault_root(dir: &Path) -> bool {
     let state = dir.join(STATE_DIR);
-    state.join(CONFIG_FILE).is_file()
-        || (state.is_dir() && evidence_in(dir).map_or(true, |found| !found.is_empty()))
+    fs::is_file(state.join(CONFIG_FILE))
+        || (fs::is_dir(&state) && evidence_in(dir).map_or(true, |found| !found.is_empty()))
 }
 
 impl LocalVault {
@@ -98,8 +98,7 @@ impl LocalVault {
             Err(LocalError::BadConfig { path, .. }) => {
                 let aside = path.with_extension("toml.damaged");
                 fs::rename(&path, &aside).map_err(io_at("moving aside", &path))?;
-                root.canonicalize()
-                    .map_err(io_at("resolving vault folder", root))?
+                fs::canonicalize(root).map_err(io_at("resolving vault folder", root))?
             }
             Err(e) => return Err(e),
         };

@@ -1,8 +1,8 @@
 //! Finding a vault inside a folder about to become one: a vault around another would sync the
 //! inner vault's notes twice and, before `.vault/` was skipped at every depth, its state.
 
+use crate::vfs as fs;
 use std::collections::VecDeque;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 

@@ -140,7 +140,7 @@ pub fn restore_at(
         let ids: Vec<ObjectId> = batch.iter().map(|(_, m)| m.id).collect();
         let blobs = objects.bytes(&ids).map_err(|e| stopped(&report, e))?;
         for ((p, meta), bytes) in batch.iter().zip(blobs) {
-            let mut write = |out: &mut std::fs::File| {
+            let mut write = |out: &mut crate::vfs::File| {
                 out.write_all(&bytes)
                     .map_err(|e| RestoreError::from(HistoryError::Write(e)))
             };
@@ -161,7 +161,7 @@ pub fn restore_at(
         // A failure to read the history stops the restore (as a failed batch fetch does);
         // one to write this file fails only this file.
         let mut fetch_failed = None;
-        let mut write = |out: &mut std::fs::File| {
+        let mut write = |out: &mut crate::vfs::File| {
             match objects.write_file(meta.id, out) {
                 Ok(_) => Ok(()),
                 Err(e @ HistoryError::Write(_)) => Err(RestoreError::from(e)),

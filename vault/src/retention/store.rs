@@ -10,7 +10,7 @@
 //! (the hub's format raised by a round writing its first chunked file), the change is taken
 //! and the write redone, so the window for losing a concurrent change is the rename only.
 
-use std::fs;
+use crate::vfs as fs;
 use std::io;
 use std::path::{Path, PathBuf};
 

@@ -4,10 +4,9 @@
 //! (so a large chunk or an old whole-file blob is never held in memory, and a damaged copy is
 //! never carried into the new pack).
 
+use crate::vfs::{self as fs, File};
 use std::collections::HashSet;
-use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::{

@@ -2,10 +2,9 @@
 //! replaced by any other copy of the same id that verifies (how a repaired hub serves the
 //! good copy whichever pack a reader's index chose).
 
+use crate::vfs::File;
 use std::collections::HashMap;
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::{Location, MAX_OPEN_PACKS, PackStore, StoreError};

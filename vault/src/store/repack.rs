@@ -14,8 +14,8 @@
 //! moment; a crash in between leaves both, which is harmless (an object may live in several
 //! packs). A reader that listed a deleted pack gets [`StoreError::PackGone`] and refreshes.
 
+use crate::vfs::{self as fs, File};
 use std::collections::HashSet;
-use std::fs::{self, File};
 use std::io;
 
 use super::pack_io::{PackEntry, PackWriter};

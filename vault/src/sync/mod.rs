@@ -185,7 +185,7 @@ pub struct LastSync {
 impl LastSync {
     /// Read the record; `None` if there is none or it is unreadable (it is only informative).
     pub fn load(vault: &LocalVault) -> Option<LastSync> {
-        let bytes = std::fs::read(vault.last_sync_path()).ok()?;
+        let bytes = crate::vfs::read(vault.last_sync_path()).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 }
@@ -282,7 +282,8 @@ pub fn sync(
 ) -> Result<SyncReport, SyncError> {
     let started = std::time::Instant::now();
     let _lock = vault.lock(opts.lock_wait)?;
-    let result = check_clock(hub).and_then(|()| round::Round::new(vault, hub, opts)?.run());
+    let result =
+        check_clock(vault.root(), hub).and_then(|()| round::Round::new(vault, hub, opts)?.run());
     if result.as_ref().is_ok_and(|r| r.snapshot_created) {
         // Housekeeping after a publish (a folder hub merging its packs), once the round and
         // everything it held (the scan, the trees, the stat cache: tens of MiB at 100,000
@@ -301,7 +302,7 @@ pub fn sync(
         .map(|r| std::mem::take(&mut r.touched))
         .unwrap_or_default();
     let record = LastSync {
-        time_ns: crate::statcache::now_ns(),
+        time_ns: crate::vfs::now_ns_at(vault.root()),
         report: result.as_ref().ok().cloned(),
         error: result.as_ref().err().map(|e| e.to_string()),
     };
@@ -333,8 +334,8 @@ impl SyncError {
 }
 
 /// Refuse when the hub's clock and ours differ by more than [`MAX_CLOCK_SKEW`].
-pub fn check_clock(hub: &dyn Hub) -> Result<(), SyncError> {
-    compare_clocks(&hub.describe(), crate::statcache::now_ns(), hub.time_ns()?)
+pub fn check_clock(root: &std::path::Path, hub: &dyn Hub) -> Result<(), SyncError> {
+    compare_clocks(&hub.describe(), crate::vfs::now_ns_at(root), hub.time_ns()?)
 }
 
 /// `3 h 20 min`, `7 min 5 s`: a skew as a person reads it.

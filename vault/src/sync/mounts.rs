@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::paths::VaultPath;
@@ -17,7 +16,7 @@ pub const MOUNTS_FILE: &str = "mounts";
 
 /// The remembered mount points, in path order.
 pub fn load(path: &Path) -> BTreeSet<VaultPath> {
-    std::fs::read_to_string(path)
+    crate::vfs::read_to_string(path)
         .map(|text| {
             text.lines()
                 .filter_map(|l| VaultPath::new(l).ok())
@@ -44,7 +43,10 @@ pub fn is_mounted(root: &Path, folder: &VaultPath) -> bool {
         Some(p) => p.to_fs_path(root),
         None => root.to_path_buf(),
     };
-    match (std::fs::symlink_metadata(&here), std::fs::metadata(&parent)) {
+    match (
+        crate::vfs::symlink_metadata(&here),
+        crate::vfs::metadata(&parent),
+    ) {
         (Ok(h), Ok(p)) => h.is_dir() && h.dev() != p.dev(),
         _ => false,
     }

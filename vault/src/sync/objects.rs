@@ -298,7 +298,7 @@ fn local_bytes(
 
 /// Read the file at `path` and return its bytes if they still hash to `id`.
 pub(crate) fn read_if(root: &Path, path: &VaultPath, id: ObjectId) -> Option<Vec<u8>> {
-    let bytes = std::fs::read(path.to_fs_path(root)).ok()?;
+    let bytes = crate::vfs::read(path.to_fs_path(root)).ok()?;
     (ObjectId::of(&bytes) == id).then_some(bytes)
 }
 
@@ -323,8 +323,8 @@ pub(super) fn stage(
             }))
         }
     };
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let _ = crate::vfs::remove_dir_all(dir);
+    crate::vfs::create_dir_all(dir).map_err(io("creating", dir))?;
     let mut out = HashMap::new();
     // Large files stream into their staged file; the rest come in batches.
     type Sized = Vec<(ObjectId, u64)>;
@@ -358,7 +358,7 @@ pub(super) fn stage(
             stats.objects_received += 1;
             stats.bytes_received += object.bytes.len() as u64;
             let path = dir.join(id.to_hex());
-            std::fs::write(&path, &object.bytes).map_err(io("writing", &path))?;
+            crate::vfs::write(&path, &object.bytes).map_err(io("writing", &path))?;
             out.insert(*id, path);
             let got = Amount::new(1, object.bytes.len() as u64);
             progress.advance(Phase::Downloading, got);
@@ -390,7 +390,7 @@ impl BlobSource for Blobs<'_> {
         &mut self,
         id: ObjectId,
         size: u64,
-        out: &mut std::fs::File,
+        out: &mut crate::vfs::File,
     ) -> Result<(), FetchError> {
         self.stream_to(id, size, out)
     }
@@ -407,7 +407,7 @@ impl BlobSource for Blobs<'_> {
                     out[i] = Some(bytes);
                 }
                 // Checked when staged, and again by apply_actions before it is written.
-                None => match self.staged.get(id).and_then(|p| std::fs::read(p).ok()) {
+                None => match self.staged.get(id).and_then(|p| crate::vfs::read(p).ok()) {
                     Some(bytes) => out[i] = Some(bytes),
                     None => need.push(i),
                 },

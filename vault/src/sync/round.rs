@@ -21,7 +21,7 @@ use crate::paths::VaultPath;
 use crate::progress::{Amount, NoProgress, Phase, Progress};
 use crate::reconcile::{Action, Conflict, Devices, Plan, reconcile_with};
 use crate::scan::{Scan, ScanOptions, scan, scan_reporting, scan_scoped};
-use crate::statcache::{LetGo, StatCache, now_ns};
+use crate::statcache::{LetGo, StatCache};
 
 use super::objects::{Blobs, History, read_if, stage};
 use super::{Outcome, SkippedPath, SyncError, SyncOptions, SyncReport, SyncStats};

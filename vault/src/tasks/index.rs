@@ -16,7 +16,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -191,7 +190,7 @@ impl TaskIndex {
     /// another version gives an empty index and the reason (the caller may log it: the only
     /// cost is parsing every note once).
     pub fn load(path: &Path) -> (TaskIndex, Option<String>) {
-        match std::fs::read(path) {
+        match crate::vfs::read(path) {
             Ok(bytes) => match TaskIndex::decode(bytes) {
                 Ok(index) => (index, None),
                 Err(reason) => (

@@ -103,7 +103,7 @@ pub fn list(vault: &LocalVault) -> Result<VaultTasks, TaskError> {
             .map(|&i| {
                 let (path, _) = &notes[i];
                 let full = path.to_fs_path(root);
-                let read = std::fs::read(&full)
+                let read = crate::vfs::read(&full)
                     .map(|bytes| (ObjectId::of(&bytes), parse_entry(path, &bytes)))
                     .map_err(|e| format!("cannot read `{}` ({e}); its tasks are not listed", path));
                 (i, read)

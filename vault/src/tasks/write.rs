@@ -10,10 +10,9 @@
 //! meanwhile is never overwritten. The rest is the sync's business: the change is an ordinary
 //! edit of the folder.
 
+use crate::vfs as fs;
 use std::ffi::CStr;
-use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use jiff::civil::Date;
@@ -195,7 +194,7 @@ fn replace(
         .mode();
     let mut tmp = temp_with(&full, text)?;
     let tmp_path = tmp.path().to_path_buf();
-    fs::set_permissions(&tmp_path, fs::Permissions::from_mode(mode & 0o7777))
+    fs::set_permissions(&tmp_path, crate::vfs::Permissions::from_mode(mode & 0o7777))
         .map_err(io_at("setting the mode of", &tmp_path))?;
     // The last look before the replace: an editor's save since the read wins, untouched.
     if filestat::probe(&full).map_err(io_at("checking", &full))? != Found::File(stat) {

@@ -120,16 +120,47 @@ impl File {
         }
     }
 
+    /// An exclusive advisory lock without waiting, as `std::fs::File::try_lock`.
+    pub fn try_lock(&self) -> Result<(), std::fs::TryLockError> {
+        match &self.0 {
+            Inner::Os(file) => file.try_lock(),
+            Inner::Sim { file, .. } => match file.try_lock() {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(std::fs::TryLockError::WouldBlock),
+                Err(e) => Err(std::fs::TryLockError::Error(e)),
+            },
+        }
+    }
+
     /// An exclusive advisory lock without waiting: `Ok(false)` if another holder has one.
     pub fn try_lock_exclusive(&self) -> io::Result<bool> {
-        match &self.0 {
-            Inner::Os(file) => match file.try_lock() {
-                Ok(()) => Ok(true),
-                Err(std::fs::TryLockError::WouldBlock) => Ok(false),
-                Err(std::fs::TryLockError::Error(e)) => Err(e),
-            },
-            Inner::Sim { file, .. } => file.try_lock(),
+        match self.try_lock() {
+            Ok(()) => Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
+    }
+
+    /// Another handle on the same open file, at the same position.
+    pub fn try_clone(&self) -> io::Result<File> {
+        match &self.0 {
+            Inner::Os(file) => file.try_clone().map(File::from),
+            Inner::Sim { file, pos, append } => Ok(File(Inner::Sim {
+                file: file.try_clone()?,
+                pos: AtomicU64::new(pos.load(Ordering::Relaxed)),
+                append: *append,
+            })),
+        }
+    }
+
+    /// `fchmod`, as `std::fs::File::set_permissions`.
+    pub fn set_permissions(&self, perm: super::Permissions) -> io::Result<()> {
+        self.set_mode(perm.mode())
+    }
+
+    /// `futimens` of the modification time, as `std::fs::File::set_modified`.
+    pub fn set_modified(&self, time: std::time::SystemTime) -> io::Result<()> {
+        self.set_modified_ns(super::to_ns(time))
     }
 
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -276,6 +307,8 @@ impl Seek for File {
 pub struct OpenOptions {
     how: OpenHow,
     non_block: bool,
+    /// Other `open(2)` flags, for the operating system only.
+    flags: i32,
 }
 
 impl Default for OpenOptions {
@@ -292,6 +325,7 @@ impl OpenOptions {
                 ..OpenHow::default()
             },
             non_block: false,
+            flags: 0,
         }
     }
     pub fn read(&mut self, on: bool) -> &mut Self {
@@ -334,6 +368,16 @@ impl OpenOptions {
         self
     }
 
+    /// As `std::os::unix::fs::OpenOptionsExt::custom_flags`: `O_NOFOLLOW` and `O_NONBLOCK`
+    /// mean what [`OpenOptions::no_follow`] and [`OpenOptions::non_block`] do; other flags only
+    /// reach the operating system.
+    pub fn custom_flags(&mut self, flags: i32) -> &mut Self {
+        self.how.no_follow = flags & libc::O_NOFOLLOW != 0;
+        self.non_block = flags & libc::O_NONBLOCK != 0;
+        self.flags = flags & !(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        self
+    }
+
     pub fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
         let path = path.as_ref();
         if let Some((fs, rel)) = machine_for(path) {
@@ -344,7 +388,7 @@ impl OpenOptions {
             ));
         }
         use std::os::unix::fs::OpenOptionsExt;
-        let mut flags = libc::O_CLOEXEC;
+        let mut flags = libc::O_CLOEXEC | self.flags;
         if self.how.no_follow {
             flags |= libc::O_NOFOLLOW;
         }

@@ -238,6 +238,11 @@ pub fn set_mode(path: impl AsRef<Path>, mode: u32) -> io::Result<()> {
     )
 }
 
+/// `chmod`, as `std::fs::set_permissions`.
+pub fn set_permissions(path: impl AsRef<Path>, perm: super::Permissions) -> io::Result<()> {
+    set_mode(path, perm.mode())
+}
+
 /// The modification time of `path` (following a symlink), in nanoseconds since the Unix epoch.
 pub fn set_modified_ns(path: impl AsRef<Path>, mtime_ns: i64) -> io::Result<()> {
     let path = path.as_ref();
@@ -283,7 +288,7 @@ impl DirEntry {
 
 /// [`DirEntry::file_type`], as `std::fs::FileType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileType(Kind);
+pub struct FileType(pub(crate) Kind);
 
 impl FileType {
     pub fn is_file(&self) -> bool {
@@ -385,6 +390,31 @@ pub fn sync_fs(path: impl AsRef<Path>) -> io::Result<()> {
         unsafe { libc::sync() };
         Ok(())
     }
+}
+
+/// The absolute form of `path` with symlinks resolved, as `std::fs::canonicalize`. A simulated
+/// machine's paths are taken as they are written (its roots hold no links), once `path` is
+/// found there.
+pub fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
+    let path = path.as_ref();
+    if machine_for(path).is_none() {
+        return std::fs::canonicalize(path);
+    }
+    metadata(path)?;
+    Ok(path
+        .components()
+        .filter(|c| *c != Component::CurDir)
+        .collect())
+}
+
+/// Whether `path` is a folder (following symlinks), as `Path::is_dir`.
+pub fn is_dir(path: impl AsRef<Path>) -> bool {
+    metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// Whether `path` is a file (following symlinks), as `Path::is_file`.
+pub fn is_file(path: impl AsRef<Path>) -> bool {
+    metadata(path).is_ok_and(|m| m.is_file())
 }
 
 /// Whether `path` lies on a simulated machine (hints such as `fadvise` are skipped there).

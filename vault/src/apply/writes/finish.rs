@@ -125,7 +125,7 @@ fn finish_batches<'a>(
 /// fsync the open temp files of a small batch, all at once. On failure, the index of the first
 /// failing file's outcome and the error.
 fn fsync_ready(ctx: Ctx<'_>, outcomes: &[Outcome<'_>]) -> Result<(), (usize, ApplyError)> {
-    let files: Vec<(usize, &std::fs::File)> = outcomes
+    let files: Vec<(usize, &crate::vfs::File)> = outcomes
         .iter()
         .enumerate()
         .filter_map(|(i, o)| match o {
@@ -133,7 +133,7 @@ fn fsync_ready(ctx: Ctx<'_>, outcomes: &[Outcome<'_>]) -> Result<(), (usize, App
             Outcome::Skipped(..) => None,
         })
         .collect();
-    let handles: Vec<&std::fs::File> = files.iter().map(|(_, f)| *f).collect();
+    let handles: Vec<&crate::vfs::File> = files.iter().map(|(_, f)| *f).collect();
     fsutil::fsync_files(&handles).map_err(|(n, e)| {
         let at = files[n].0;
         let path = match &outcomes[at] {

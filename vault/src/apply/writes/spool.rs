@@ -4,9 +4,9 @@
 //! So no large file is ever held in memory, and its bytes are written once (a copy only when
 //! the target folder is on another filesystem, a mount point inside the vault).
 
+use crate::vfs::File;
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;

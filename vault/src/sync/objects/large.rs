@@ -1,10 +1,9 @@
 //! Large files for apply and staging: their content streamed to a file a batch of chunks at a
 //! time ([`crate::content::write_content`]), never held whole.
 
+use crate::vfs::File;
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::Blobs;

@@ -127,7 +127,7 @@ impl Round<'_> {
         let removed = scan
             .temp_files
             .iter()
-            .filter(|t| std::fs::remove_file(t).is_ok())
+            .filter(|t| crate::vfs::remove_file(t).is_ok())
             .count();
         if removed > 0 {
             self.repairs.push(format!(
@@ -331,7 +331,7 @@ impl Round<'_> {
         if download.items > 0 && !deletes {
             progress.end(Phase::Downloading);
         }
-        let _ = std::fs::remove_dir_all(&staging);
+        let _ = crate::vfs::remove_dir_all(&staging);
         // The report is moved, not copied: at 100,000 downloaded files its list of what was
         // done is about 10 MiB.
         let (mut report, failed) = match result {

@@ -48,7 +48,9 @@ impl Round<'_> {
         };
         if let Some(progress) = self.opts.progress.as_deref() {
             // The snapshot is made after the blobs are read; one made now has its size.
-            let snapshot = snapshot_of(now_ns()).bytes.len() as u64;
+            let snapshot = snapshot_of(crate::vfs::now_ns_at(self.vault.root()))
+                .bytes
+                .len() as u64;
             let total = upload_total(merged, &trees, &tree_ids, &missing, snapshot);
             progress.begin(Phase::Uploading, Some(total));
         }
@@ -107,7 +109,7 @@ impl Round<'_> {
             batch_bytes += len;
             batch.push(tree.clone());
         }
-        let snapshot = snapshot_of(now_ns());
+        let snapshot = snapshot_of(crate::vfs::now_ns_at(self.vault.root()));
         let snap_id = snapshot.id();
         batch.push(snapshot.clone());
         self.put(&batch)?;

@@ -44,36 +44,45 @@ impl Round<'_> {
         folder_untouched: bool,
     ) -> Result<(Result<Published, SyncError>, FolderSide), SyncError> {
         let merged_root = p.built.0;
+        // A simulated machine does one thing at a time, so that a run replays exactly: the
+        // two sides run one after the other there.
+        let one_at_a_time = crate::vfs::is_simulated(self.vault.root());
         if folder_untouched {
             let mut cache = std::mem::take(&mut self.cache);
             let index = self.vault.index_path();
             let merged = p.merged;
-            let (published, saving) = std::thread::scope(|s| {
-                let saving = s.spawn(move || {
-                    let matches = scan.files_if_built().is_some_and(|f| f == merged);
-                    if matches {
-                        // Compared: the merged tree says the same (7 MiB at 100,000 files,
-                        // not held through the upload).
-                        scan.forget_files();
-                    }
-                    cache.update_from_scan(&scan);
-                    let saved = if matches {
-                        cache.set_tree(merged_root);
-                        cache.save(&index).map(|()| true)
-                    } else {
-                        Ok(false)
-                    };
-                    // Saved, the cache is let go until something needs it again (rarely: a
-                    // retry, a repair), so its 16 MiB at 100,000 files are not held while
-                    // the upload goes on.
-                    let let_go = match saved {
-                        Ok(true) => cache.let_go(),
-                        _ => None,
-                    };
-                    (cache, let_go, saved, scan)
-                });
-                (self.publish_and_record(p), saving.join())
-            });
+            let save = move || {
+                let matches = scan.files_if_built().is_some_and(|f| f == merged);
+                if matches {
+                    // Compared: the merged tree says the same (7 MiB at 100,000 files,
+                    // not held through the upload).
+                    scan.forget_files();
+                }
+                cache.update_from_scan(&scan);
+                let saved = if matches {
+                    cache.set_tree(merged_root);
+                    cache.save(&index).map(|()| true)
+                } else {
+                    Ok(false)
+                };
+                // Saved, the cache is let go until something needs it again (rarely: a
+                // retry, a repair), so its 16 MiB at 100,000 files are not held while
+                // the upload goes on.
+                let let_go = match saved {
+                    Ok(true) => cache.let_go(),
+                    _ => None,
+                };
+                (cache, let_go, saved, scan)
+            };
+            let (published, saving) = if one_at_a_time {
+                let saving = save();
+                (self.publish_and_record(p), Ok(saving))
+            } else {
+                std::thread::scope(|s| {
+                    let saving = s.spawn(save);
+                    (self.publish_and_record(p), saving.join())
+                })
+            };
             let (cache, let_go, saved, scan) = match saving {
                 Ok(done) => done,
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -93,23 +102,30 @@ impl Round<'_> {
             let verify_cache = std::mem::take(&mut self.cache);
             let rules = self.rules.clone();
             let root = self.vault.root().to_path_buf();
-            let (published, vscan, cache) = std::thread::scope(|s| {
-                let pending = s.spawn(move || {
-                    let vscan = crate::scan::scan(
-                        &root,
-                        &rules,
-                        &verify_cache,
-                        ScanOptions { use_cache: true },
-                    );
-                    (vscan, verify_cache)
-                });
+            let rescan = move || {
+                let vscan = crate::scan::scan(
+                    &root,
+                    &rules,
+                    &verify_cache,
+                    ScanOptions { use_cache: true },
+                );
+                (vscan, verify_cache)
+            };
+            let (published, vscan, cache) = if one_at_a_time {
                 let published = self.publish_and_record(p);
-                let (vscan, cache) = match pending.join() {
-                    Ok(done) => done,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                };
+                let (vscan, cache) = rescan();
                 (published, vscan, cache)
-            });
+            } else {
+                std::thread::scope(|s| {
+                    let pending = s.spawn(rescan);
+                    let published = self.publish_and_record(p);
+                    let (vscan, cache) = match pending.join() {
+                        Ok(done) => done,
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    };
+                    (published, vscan, cache)
+                })
+            };
             self.cache = cache;
             Ok((published, FolderSide::Rescanned(vscan)))
         }

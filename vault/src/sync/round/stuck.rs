@@ -63,7 +63,7 @@ pub(crate) fn overlay(tree: &FlatTree, regions: &[VaultPath], from: &FlatTree) -
 
 impl StuckRecord {
     pub fn load(path: &Path) -> Result<StuckRecord, String> {
-        match std::fs::read(path) {
+        match crate::vfs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| format!("`{}` is damaged ({e}); ignored", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StuckRecord::default()),
@@ -75,7 +75,7 @@ impl StuckRecord {
     /// would take this device's folder or link for a deletion of the hub's version.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         if self.regions.is_empty() {
-            return match std::fs::remove_file(path) {
+            return match crate::vfs::remove_file(path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             };

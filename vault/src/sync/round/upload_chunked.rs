@@ -14,9 +14,8 @@
 //! reaches them, and gc removes them). Children before parents: a hub holding a file's top list
 //! holds everything under it, so `missing(top)` answering "present" means the file is there.
 
+use crate::vfs::File;
 use std::collections::HashSet;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::*;

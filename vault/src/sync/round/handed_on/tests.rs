@@ -1,4 +1,4 @@
-use std::fs::File;
+use crate::vfs::File;
 use std::io::Write;
 
 use super::*;
@@ -11,7 +11,7 @@ use crate::test_bytes::noise;
 fn file_of(bytes: &[u8]) -> File {
     let mut f = tempfile::tempfile().unwrap();
     f.write_all(bytes).unwrap();
-    f
+    File::from(f)
 }
 
 fn chunk_ids(plan: &crate::content::ContentPlan) -> HashSet<ObjectId> {

@@ -624,6 +624,10 @@ impl FsFile for SimFile {
         set_attr(&mut m, self.ino, None, mtime, now)
     }
 
+    fn try_clone(&self) -> io::Result<Box<dyn FsFile>> {
+        Ok(Box::new(self.duplicate()?))
+    }
+
     fn try_lock(&self) -> io::Result<bool> {
         let mut m = self.call()?;
         let handle = self.handle;
@@ -634,6 +638,20 @@ impl FsFile for SimFile {
                 Ok(true)
             }
         }
+    }
+}
+
+impl SimFile {
+    fn duplicate(&self) -> io::Result<SimFile> {
+        let mut m = self.call()?;
+        Ok(SimFile {
+            fs: Arc::clone(&self.fs),
+            ino: self.ino,
+            life: self.life,
+            handle: m.new_handle(),
+            read: self.read,
+            write: self.write,
+        })
     }
 }
 

@@ -256,7 +256,8 @@ pub enum SyncError {
         hub: String,
         head: ObjectId,
         base: ObjectId,
-        common: Option<ObjectId>,
+        /// Boxed: the error stays small enough to pass around by value.
+        common: Option<Box<ObjectId>>,
         behind: bool,
     },
     #[error(
@@ -289,7 +290,7 @@ fn went_back_message(
     hub: &str,
     head: &ObjectId,
     base: &ObjectId,
-    common: &Option<ObjectId>,
+    common: &Option<Box<ObjectId>>,
     behind: bool,
 ) -> String {
     let (head, base) = (head.short(), base.short());

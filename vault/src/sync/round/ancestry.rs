@@ -93,7 +93,7 @@ impl Round<'_> {
                 head: h,
                 base,
                 common: match relation {
-                    Relation::Diverged { common } => Some(common),
+                    Relation::Diverged { common } => Some(Box::new(common)),
                     _ => None,
                 },
                 behind: relation == Relation::Behind,

@@ -276,6 +276,12 @@ pub struct SyncArgs {
     /// the hub lost or holds damaged copies of
     #[arg(long)]
     pub full_verify: bool,
+    /// Publish this device's copy again onto a hub that went back in time (restored from a
+    /// backup: its head is older than this device's last sync) or holds a history without
+    /// this device's last sync; without it such a round stops and changes nothing. Nothing is
+    /// deleted that the hub's history does not keep
+    #[arg(long)]
+    pub republish: bool,
     /// How long to wait for another syncd that is working on this vault
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub lock_wait: u64,

@@ -22,6 +22,7 @@ pub fn run(args: SyncArgs) -> Result<u8> {
     let opts = SyncOptions {
         allow_mass_delete: args.allow_mass_delete,
         full_verify: args.full_verify,
+        republish: args.republish,
         lock_wait: Duration::from_secs(args.lock_wait),
         progress: Some(display.observer()),
         ..SyncOptions::default()

@@ -63,6 +63,10 @@ pub struct SyncOptions {
     /// round's own writes from the user's edits; a one-off round has no use for it, and it
     /// costs 10 MiB after a first download of 100,000 files.
     pub report_touched: bool,
+    /// Publish this device's copy onto a hub whose head went back (an ancestor of base: a hub
+    /// restored from a backup) or sideways (a history without base), instead of refusing with
+    /// [`SyncError::HubWentBack`] (`round/ancestry.rs`, docs/sync.md "A hub that went back").
+    pub republish: bool,
 }
 
 impl Default for SyncOptions {
@@ -75,6 +79,7 @@ impl Default for SyncOptions {
             progress: None,
             scope: None,
             report_touched: false,
+            republish: false,
         }
     }
 }
@@ -242,6 +247,19 @@ pub enum SyncError {
         /// The damaged files by path (objects no file holds by their short id).
         paths: Vec<String>,
     },
+    /// The hub's head is not base and does not descend from it: the hub went back in time
+    /// (`behind`: its head is an ancestor of base), went back and was written to since
+    /// (`common`: the newest snapshot both histories hold), or holds another history. Taken
+    /// at its word, it would make the notes synced since look deleted; nothing was changed.
+    #[error("{}", went_back_message(.hub, .head, .base, .common, *.behind))]
+    HubWentBack {
+        hub: String,
+        head: ObjectId,
+        base: ObjectId,
+        /// Boxed: the error stays small enough to pass around by value.
+        common: Option<Box<ObjectId>>,
+        behind: bool,
+    },
     #[error(
         "the vault kept changing while syncing ({attempts} attempts); the last reason: {reason}. Nothing was lost; run `syncd sync` again when edits settle"
     )]
@@ -264,6 +282,33 @@ pub enum SyncError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The message of [`SyncError::HubWentBack`]: what happened, in the user's terms, and the way
+/// forward.
+fn went_back_message(
+    hub: &str,
+    head: &ObjectId,
+    base: &ObjectId,
+    common: &Option<Box<ObjectId>>,
+    behind: bool,
+) -> String {
+    let (head, base) = (head.short(), base.short());
+    let unchanged = "Nothing was changed in the vault folder or on the hub";
+    if behind {
+        format!(
+            "the hub `{hub}` went back in time: its head ({head}) is older than the snapshot this device last synced ({base}). {unchanged}. If the hub was restored from a backup, run `syncd sync --republish` to put this device's copy back on it; if a proxy or cache between this device and the hub answers old data, fix that instead"
+        )
+    } else if let Some(common) = common {
+        format!(
+            "the hub `{hub}` no longer holds the snapshot this device last synced ({base}): its head ({head}) continues from an older one ({}) along another line, as after a restore from a backup that other devices have synced with since. {unchanged}. Run `syncd sync --republish` to merge this device's copy into it without deleting anything (differences are kept as conflicts under `.revisions/`)",
+            common.short()
+        )
+    } else {
+        format!(
+            "the hub `{hub}` holds another history: its head ({head}) shares nothing with the snapshot this device last synced ({base}), so it may be another vault's hub. {unchanged}. Check the hub (`syncd hub show`); to join this vault to that history on purpose, run `syncd sync --republish` (nothing is deleted; differences are kept as conflicts under `.revisions/`)"
+        )
+    }
 }
 
 impl From<ObjectError> for SyncError {

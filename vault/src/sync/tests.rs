@@ -472,25 +472,40 @@ fn an_emptied_hub_gets_the_vault_again_and_deletes_nothing_here() {
 }
 
 #[test]
-fn a_hub_rolled_back_to_an_old_snapshot_deletes_nothing_newer() {
+fn a_hub_rolled_back_to_an_old_snapshot_is_refused_until_republished() {
     let w = world(2);
     write(&w.devices[0], "old.md", "old", 1);
     sync_ok(&w, 0);
     let old_head = w.hub.head().unwrap().unwrap();
     write(&w.devices[0], "new.md", "new", 2);
     sync_ok(&w, 0);
+    sync_ok(&w, 1);
+    let synced = w.hub.head().unwrap().unwrap();
     // The hub is restored from a backup taken before new.md was published.
     crate::refs::RefFile::new(w.hub_path.join("refs/head"))
         .write(old_head)
         .unwrap();
-    let r = sync_ok(&w, 0);
+    let before = files(w.devices[0].root());
+    let err = sync(&w.devices[0], &w.hub, &SyncOptions::default()).unwrap_err();
     assert!(
-        r.warnings
-            .iter()
-            .any(|w| w.contains("replaced or restored")),
-        "{r:?}"
+        matches!(err, SyncError::HubWentBack { behind: true, .. }),
+        "{err}"
     );
+    assert!(err.to_string().contains("--republish"), "{err}");
+    assert_eq!(files(w.devices[0].root()), before);
+    assert_eq!(w.devices[0].base().unwrap(), Some(synced));
+    assert_eq!(w.hub.head().unwrap(), Some(old_head));
+    // The way forward: this device's copy published on the old head, base's snapshot (still
+    // on this hub) joined as a second parent.
+    let republish = SyncOptions {
+        republish: true,
+        ..SyncOptions::default()
+    };
+    let r = sync(&w.devices[0], &w.hub, &republish).unwrap();
+    assert!(r.snapshot_created, "{r:?}");
     assert_eq!(read(&w.devices[0], "new.md").as_deref(), Some("new"));
+    // The other device, which synced the lost snapshot too, finds its base in the history
+    // again and syncs as usual.
     sync_ok(&w, 1);
     assert_eq!(read(&w.devices[1], "new.md").as_deref(), Some("new"));
     assert_eq!(files(w.devices[0].root()), files(w.devices[1].root()));

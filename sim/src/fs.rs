@@ -92,6 +92,9 @@ pub(crate) struct Machine {
     life: u64,
     /// Calls left before the armed crash.
     crash_in: Option<u64>,
+    /// The armed crash stops the disk, not the code: calls fail with `EIO` from then on (a
+    /// hub's disk, seen by a device over the network).
+    quiet: bool,
     dead: bool,
     calls: u64,
     /// Files that another program appends to each time they are read: how many more times.
@@ -118,6 +121,7 @@ impl SimFs {
                 skew_ns,
                 life: 0,
                 crash_in: None,
+                quiet: false,
                 dead: false,
                 calls: 0,
                 growing: BTreeMap::new(),
@@ -138,7 +142,17 @@ impl SimFs {
 
     /// Die at the `calls`-th filesystem call from now (0: the next one).
     pub fn crash_after(&self, calls: u64) {
-        self.0.lock().crash_in = Some(calls);
+        let mut m = self.0.lock();
+        m.crash_in = Some(calls);
+        m.quiet = false;
+    }
+
+    /// The disk stops at the `calls`-th call from now: that call and every later one fail
+    /// with `EIO` until [`SimFs::restart`] (the code using it goes on, seeing errors).
+    pub fn fail_after(&self, calls: u64) {
+        let mut m = self.0.lock();
+        m.crash_in = Some(calls);
+        m.quiet = true;
     }
 
     /// Disarm a crash that has not happened.
@@ -313,6 +327,9 @@ impl Shared {
             Some(0) => {
                 m.dead = true;
                 m.crash_in = None;
+                if m.quiet {
+                    return Err(err(libc::EIO));
+                }
                 drop(m);
                 std::panic::panic_any(Crashed);
             }
@@ -492,6 +509,12 @@ impl Fs for SimFs {
         let life = m.life();
         drop(m);
         Ok(Arc::new(SimDir::new(Arc::clone(&self.0), ino, life)))
+    }
+
+    fn sleep(&self, d: std::time::Duration) {
+        self.0
+            .clock
+            .advance(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
     }
 
     fn sync_fs(&self, _path: &Path) -> io::Result<()> {

@@ -5,3 +5,7 @@
 //! which each simulated machine is attached ([`fs::SimFs`]).
 
 pub mod fs;
+pub mod check;
+pub mod ops;
+pub mod run;
+pub mod world;

@@ -19,7 +19,7 @@ pub const TEMP_PREFIX: &str = ".vault-tmp-";
 /// A random lowercase-hex token, for temp names and device ids.
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    vfs::fill_random(&mut buf);
     hex::encode(buf)
 }
 
@@ -611,7 +611,14 @@ pub fn next_temp_name() -> CString {
         getrandom::fill(&mut b).expect("the operating system's random source failed");
         u64::from_le_bytes(b)
     });
-    let n = base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed));
+    let n = if vfs::random_is_simulated() {
+        // A simulation's names come from its seed, so a run replays exactly.
+        let mut b = [0u8; 8];
+        vfs::fill_random(&mut b);
+        u64::from_le_bytes(b)
+    } else {
+        base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
+    };
     // One allocation of the exact size (the NUL included): downloads make these on every
     // core, and each trip to the allocator may wait for the other threads.
     let mut name = Vec::with_capacity(TEMP_PREFIX.len() + 16 + 1);

@@ -13,7 +13,7 @@
 use crate::vfs::{self as fs, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::fsutil::{PathIoError, io_at, random_hex, write_atomic};
 use crate::hub::CasOutcome;
@@ -134,7 +134,8 @@ impl RefFile {
             fs::create_dir_all(dir).map_err(io_at("creating folder of ref", dir))?;
         }
         let token = random_hex(16);
-        let start = Instant::now();
+        // By the clock of the machine holding the ref: a simulated one waits in its own time.
+        let start = crate::vfs::Stopwatch::at(&lock_path);
         let mut pause = Duration::from_millis(1);
         loop {
             match OpenOptions::new()
@@ -176,7 +177,7 @@ impl RefFile {
             }
             // Jitter so writers that collided do not collide again in lockstep.
             let jitter = Duration::from_micros(u64::from(random_byte()) * 4);
-            std::thread::sleep(pause + jitter);
+            start.sleep(pause + jitter);
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
@@ -262,7 +263,7 @@ fn describe_holder(lock: &Path) -> String {
 fn random_byte() -> u8 {
     let mut b = [0u8; 1];
     // Jitter only: a failing random source just means no jitter.
-    let _ = getrandom::fill(&mut b);
+    crate::vfs::fill_random(&mut b);
     b[0]
 }
 

@@ -205,6 +205,8 @@ pub trait Fs: Send + Sync {
     /// Open the folder at `path` (relative to the machine's root; empty for the root),
     /// following symlinks on the way, as `open(path, O_DIRECTORY)`.
     fn open_dir(&self, path: &Path) -> io::Result<Arc<dyn FsDir>>;
+    /// Wait `d` on this machine: a simulation lets its time pass instead.
+    fn sleep(&self, d: Duration);
     /// `syncfs(2)`: everything written so far on the filesystem holding `path` is durable.
     fn sync_fs(&self, path: &Path) -> io::Result<()>;
 }
@@ -324,12 +326,79 @@ pub fn now_at(path: &Path) -> SystemTime {
     }
 }
 
+/// Time spent waiting for something on the machine holding a path: the operating system's
+/// monotonic clock and sleep, or a simulated machine's time, which a wait lets pass.
+pub struct Stopwatch {
+    at: PathBuf,
+    started: std::time::Instant,
+    started_ns: i64,
+}
+
+impl Stopwatch {
+    pub fn at(path: &Path) -> Stopwatch {
+        Stopwatch {
+            at: path.to_path_buf(),
+            started: std::time::Instant::now(),
+            started_ns: now_ns_at(path),
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        match machine_for(&self.at) {
+            Some((fs, _)) => {
+                Duration::from_nanos(fs.now_ns().saturating_sub(self.started_ns).max(0) as u64)
+            }
+            None => self.started.elapsed(),
+        }
+    }
+
+    pub fn sleep(&self, d: Duration) {
+        match machine_for(&self.at) {
+            Some((fs, _)) => fs.sleep(d),
+            None => std::thread::sleep(d),
+        }
+    }
+}
+
 /// [`now_at`] in nanoseconds since the Unix epoch.
 pub fn now_ns_at(path: &Path) -> i64 {
     match machine_for(path) {
         Some((fs, _)) => fs.now_ns(),
         None => to_ns(SystemTime::now()),
     }
+}
+
+/// A deterministic source of random bytes, installed by a simulation so that a run replays
+/// exactly (temp names, device ids, lock tokens); `None`: the operating system's.
+type RandomSource = Box<dyn FnMut(&mut [u8]) + Send>;
+static RANDOM: std::sync::Mutex<Option<RandomSource>> = std::sync::Mutex::new(None);
+/// Whether [`RANDOM`] holds a source: the operating system's path costs this one load.
+static RANDOM_SET: AtomicBool = AtomicBool::new(false);
+
+/// Fill `buf` with random bytes: the operating system's, or the source a simulation installed
+/// with [`set_random_source`].
+pub fn fill_random(buf: &mut [u8]) {
+    if RANDOM_SET.load(Ordering::Acquire) {
+        let mut source = RANDOM.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(fill) = source.as_mut() {
+            fill(buf);
+            return;
+        }
+    }
+    getrandom::fill(buf).expect("the operating system's random source failed");
+}
+
+/// Replace the random source of this process (a simulation's seeded one), or restore the
+/// operating system's with `None`.
+pub fn set_random_source(source: Option<RandomSource>) {
+    let mut slot = RANDOM.lock().unwrap_or_else(|e| e.into_inner());
+    RANDOM_SET.store(source.is_some(), Ordering::Release);
+    *slot = source;
+}
+
+/// Whether a simulation's random source is installed.
+pub(crate) fn random_is_simulated() -> bool {
+    RANDOM_SET.load(Ordering::Acquire)
 }
 
 #[cfg(test)]

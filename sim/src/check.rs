@@ -1,0 +1,287 @@
+//! The invariants of `design.md`, checked on the simulated world.
+//!
+//! - No loss: every version a round ever put on the hub is still a file on some device
+//!   (`.revisions/` included) or readable from the hub's history (`syncd show`/`restore --at`);
+//!   every version a device held when a round began is, after the round (finished, failed or
+//!   crashed), still such a file or in the hub's history.
+//! - Safety on disk: no vault file holds anything but a version some user wrote (no torn
+//!   write, no mix), after any crash.
+//! - History: every head the hub ever had is still in its history.
+//! - Convergence: once faults are healed and every device has synced in turn, all folders
+//!   and the hub's head hold the same files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use vault::folder_hub::FolderHub;
+use vault::hub::Hub;
+use vault::hub_write;
+use vault::id::ObjectId;
+use vault::ignore_rules::IgnoreRules;
+use vault::paths::VaultPath;
+
+use crate::world::World;
+
+/// What a sim's invariant check found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Which invariant, for telling two failures apart while shrinking.
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.detail)
+    }
+}
+
+/// The suffix another program appends to a file read while it grows.
+const GROWN: &[u8] = b"\nmore typed while it was read";
+
+/// What the checker remembers across steps.
+#[derive(Default)]
+pub struct Knowledge {
+    /// Every version ever in a hub head, with a path it had there.
+    pub synced: BTreeMap<Vec<u8>, String>,
+    /// Every head the hub ever had.
+    pub heads: BTreeSet<ObjectId>,
+}
+
+fn short(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let s: String = s.chars().take(40).collect();
+    format!("{s:?}")
+}
+
+/// Whether `content` is something a user wrote (or it grown by another program).
+fn is_known(world: &World, content: &[u8]) -> bool {
+    let mut c = content;
+    loop {
+        if world.written.contains(c) {
+            return true;
+        }
+        match c.strip_suffix(GROWN) {
+            Some(rest) => c = rest,
+            None => return false,
+        }
+    }
+}
+
+/// Whether a vault file at `path` is one sync leaves to itself (its own temp files).
+fn is_sync_temp(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(vault::fsutil::is_own_temp_name)
+}
+
+/// Every device's files, by content.
+fn contents_on_devices(world: &World) -> BTreeSet<Vec<u8>> {
+    (0..world.devices.len())
+        .flat_map(|d| world.files(d).into_values())
+        .collect()
+}
+
+/// The hub's head and every version in the history reachable from it, read through the
+/// hub as a device would (every object hash-checked).
+pub fn hub_history(world: &World) -> Result<(Option<ObjectId>, BTreeSet<Vec<u8>>, BTreeSet<ObjectId>), String> {
+    let hub = FolderHub::open(&world.hub_dir).map_err(|e| e.to_string())?;
+    let head = hub.head().map_err(|e| e.to_string())?;
+    let mut versions = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<ObjectId> = head.into_iter().collect();
+    let mut blobs_seen = BTreeSet::new();
+    while let Some(id) = todo.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let snap = hub_write::snapshot(&hub, id).map_err(|e| format!("snapshot {}: {e}", id.short()))?;
+        todo.extend(snap.parents.iter().copied());
+        let files = hub_write::files(&hub, snap.tree).map_err(|e| format!("tree of {}: {e}", id.short()))?;
+        for (_, meta) in files.iter() {
+            if blobs_seen.insert(meta.id) {
+                let bytes = hub_write::read_file(&hub, meta.id, u64::MAX)
+                    .map_err(|e| format!("version {} in snapshot {}: {e}", meta.id.short(), id.short()))?;
+                versions.insert(bytes);
+            }
+        }
+    }
+    Ok((head, versions, seen))
+}
+
+/// Record the hub's head after a round that finished: its versions count as synced.
+pub fn record_head(world: &World, known: &mut Knowledge) -> Result<(), Violation> {
+    let hub = FolderHub::open(&world.hub_dir).map_err(|e| Violation {
+        kind: "hub unreadable",
+        detail: e.to_string(),
+    })?;
+    let Some(head) = hub.head().map_err(|e| Violation {
+        kind: "hub unreadable",
+        detail: e.to_string(),
+    })?
+    else {
+        return Ok(());
+    };
+    known.heads.insert(head);
+    let snap = hub_write::snapshot(&hub, head).map_err(|e| Violation {
+        kind: "history lost",
+        detail: format!("the head {}: {e}", head.short()),
+    })?;
+    let files = hub_write::files(&hub, snap.tree).map_err(|e| Violation {
+        kind: "history lost",
+        detail: format!("the head's tree: {e}"),
+    })?;
+    for (path, meta) in files.iter() {
+        let bytes = hub_write::read_file(&hub, meta.id, u64::MAX).map_err(|e| Violation {
+            kind: "history lost",
+            detail: format!("`{path}` in the head: {e}"),
+        })?;
+        known.synced.entry(bytes).or_insert_with(|| path.to_string());
+    }
+    Ok(())
+}
+
+/// No vault file on any device holds a version no user wrote.
+pub fn no_torn_files(world: &World) -> Result<(), Violation> {
+    for (d, dev) in world.devices.iter().enumerate() {
+        for (path, content) in world.files(d) {
+            if is_sync_temp(&path) || is_known(world, &content) {
+                continue;
+            }
+            return Err(Violation {
+                kind: "torn file",
+                detail: format!("{}: `{}` holds {}, which no one wrote", dev.name, path.display(), short(&content)),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every version in `held` (a device's files before a round) and every version ever synced
+/// is still a file somewhere or in the hub's history.
+pub fn nothing_lost(
+    world: &World,
+    known: &Knowledge,
+    held: &BTreeMap<PathBuf, Vec<u8>>,
+    who: &str,
+) -> Result<(), Violation> {
+    let on_devices = contents_on_devices(world);
+    let (_, history, snapshots) = hub_history(world).map_err(|e| Violation {
+        kind: "history lost",
+        detail: e,
+    })?;
+    for head in &known.heads {
+        if !snapshots.contains(head) {
+            return Err(Violation {
+                kind: "history lost",
+                detail: format!("the hub's head {} is no longer in its history", head.short()),
+            });
+        }
+    }
+    for (content, path) in &known.synced {
+        if !on_devices.contains(content) && !history.contains(content) {
+            return Err(Violation {
+                kind: "synced version lost",
+                detail: format!("{} (once at `{path}`) is on no device and not in the hub's history", short(content)),
+            });
+        }
+    }
+    // A version another program appended to while the round read it was replaced by that
+    // program (the user's doing), not by sync: its grown successor stands for it.
+    let grew = |c: &Vec<u8>| {
+        on_devices.iter().chain(history.iter()).any(|e| {
+            let mut e = e.as_slice();
+            while let Some(rest) = e.strip_suffix(GROWN) {
+                if rest == c.as_slice() {
+                    return true;
+                }
+                e = rest;
+            }
+            false
+        })
+    };
+    for (path, content) in held {
+        if is_sync_temp(path) || !is_known(world, content) {
+            continue;
+        }
+        if !on_devices.contains(content) && !history.contains(content) && !grew(content) {
+            return Err(Violation {
+                kind: "local version lost",
+                detail: format!(
+                    "{who} held {} at `{}` before the round; it is on no device and not in the hub's history",
+                    short(content),
+                    path.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The files that sync carries: not ignored, not sync's own temp files.
+fn synced_view(files: BTreeMap<PathBuf, Vec<u8>>, rules: &IgnoreRules) -> BTreeMap<PathBuf, Vec<u8>> {
+    files
+        .into_iter()
+        .filter(|(p, _)| {
+            let Some(text) = p.to_str() else { return false };
+            match VaultPath::new(text) {
+                Ok(vp) => !rules.is_ignored(&vp, false) && !is_sync_temp(p),
+                Err(_) => false,
+            }
+        })
+        .collect()
+}
+
+/// All devices hold the same files as the hub's head.
+pub fn converged(world: &World) -> Result<(), Violation> {
+    let rules = IgnoreRules::new(None).map_err(|e| Violation {
+        kind: "setup",
+        detail: e.to_string(),
+    })?;
+    let hub = FolderHub::open(&world.hub_dir).map_err(|e| Violation {
+        kind: "hub unreadable",
+        detail: e.to_string(),
+    })?;
+    let mut on_hub = BTreeMap::new();
+    if let Some(head) = hub.head().map_err(|e| Violation {
+        kind: "hub unreadable",
+        detail: e.to_string(),
+    })? {
+        let snap = hub_write::snapshot(&hub, head).map_err(|e| Violation {
+            kind: "history lost",
+            detail: e.to_string(),
+        })?;
+        for (path, meta) in hub_write::files(&hub, snap.tree)
+            .map_err(|e| Violation {
+                kind: "history lost",
+                detail: e.to_string(),
+            })?
+            .iter()
+        {
+            let bytes = hub_write::read_file(&hub, meta.id, u64::MAX).map_err(|e| Violation {
+                kind: "history lost",
+                detail: e.to_string(),
+            })?;
+            on_hub.insert(PathBuf::from(path.as_str()), bytes);
+        }
+    }
+    for (d, dev) in world.devices.iter().enumerate() {
+        let files = synced_view(world.files(d), &rules);
+        if files != on_hub {
+            let differ: Vec<String> = files
+                .keys()
+                .chain(on_hub.keys())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .filter(|p| files.get(*p) != on_hub.get(*p))
+                .take(5)
+                .map(|p| format!("`{}`: device {} hub {}", p.display(), files.get(p).map_or("-".into(), |c| short(c)), on_hub.get(p).map_or("-".into(), |c| short(c))))
+                .collect();
+            return Err(Violation {
+                kind: "not converged",
+                detail: format!("{} differs from the hub: {}", dev.name, differ.join("; ")),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! `vault-sim`: run seeded simulations of Vault Sync devices and a hub (docs/reliability.md,
+//! "Simulation"). A soak runs seeds for `--seconds`; `--seed` replays one run exactly and
+//! shrinks a failure to its shortest steps.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+use vault_sim::ops::generate;
+use vault_sim::run::{Report, run, shrink};
+
+#[derive(Parser)]
+#[command(
+    name = "vault-sim",
+    about = "Deterministic simulation of Vault Sync: devices and a hub on simulated disks and clocks, with crashes and faults, checked against the invariants of no loss, safety on disk and convergence"
+)]
+struct Args {
+    /// Run seeds one after another for this long (a soak), then print the table.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Replay this one seed (and shrink it if it fails) instead of a soak.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The first seed of a soak.
+    #[arg(long, default_value_t = 1)]
+    first_seed: u64,
+    /// Steps per run.
+    #[arg(long, default_value_t = 60)]
+    steps: usize,
+    /// Print each step of a replayed run.
+    #[arg(long)]
+    verbose: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(seed) = args.seed {
+        return replay(seed, args.steps, args.verbose);
+    }
+    soak(&args)
+}
+
+fn replay(seed: u64, steps: usize, verbose: bool) -> ExitCode {
+    let (setup, steps) = generate(seed, steps);
+    if verbose {
+        println!("setup: {setup:?}");
+        for (i, s) in steps.iter().enumerate() {
+            println!("{i:4} {s:?}");
+        }
+    }
+    let report = run(seed, &setup, &steps);
+    print_counts(1, &report, Duration::ZERO);
+    match &report.failure {
+        None => {
+            println!("seed {seed}: every invariant held");
+            ExitCode::SUCCESS
+        }
+        Some(f) => {
+            println!("seed {seed} fails after step {}: {}", f.at, f.violation);
+            let shortest = shrink(seed, &setup, &steps, f);
+            println!("shortest failing steps ({}):", shortest.len());
+            for s in &shortest {
+                println!("  {s:?}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn soak(args: &Args) -> ExitCode {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let mut total = Report::default();
+    let mut runs = 0u64;
+    let mut failures = Vec::new();
+    let mut seed = args.first_seed;
+    while Instant::now() < deadline {
+        let (setup, steps) = generate(seed, args.steps);
+        let report = run(seed, &setup, &steps);
+        runs += 1;
+        add(&mut total, &report);
+        if let Some(f) = report.failure {
+            failures.push((seed, f));
+        }
+        let secs = started.elapsed().as_secs_f64();
+        eprint!(
+            "\r{runs} runs, {} rounds ({:.0}/s), {} crashes, {} failing seeds   ",
+            total.counts.rounds,
+            total.counts.rounds as f64 / secs.max(1e-9),
+            total.counts.device_crashes + total.counts.hub_crashes,
+            failures.len()
+        );
+        let _ = std::io::stderr().flush();
+        seed += 1;
+    }
+    eprintln!();
+    print_counts(runs, &total, started.elapsed());
+    for (seed, f) in &failures {
+        println!(
+            "FAILED seed {seed} after step {}: {}\n  replay: cargo run --release -p vault-sim -- --seed {seed} --steps {}",
+            f.at, f.violation, args.steps
+        );
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn add(total: &mut Report, r: &Report) {
+    let (t, c) = (&mut total.counts, &r.counts);
+    t.rounds += c.rounds;
+    t.rounds_ok += c.rounds_ok;
+    t.device_crashes += c.device_crashes;
+    t.hub_crashes += c.hub_crashes;
+    t.faults += c.faults;
+    t.user_steps += c.user_steps;
+    total.calls += r.calls;
+}
+
+fn print_counts(runs: u64, r: &Report, took: Duration) {
+    let c = &r.counts;
+    let secs = took.as_secs_f64();
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!("| runs (seeds) | {runs} |");
+    println!("| sync rounds | {} ({} finished) |", c.rounds, c.rounds_ok);
+    println!("| user edits, moves, deletes, restores | {} |", c.user_steps);
+    println!("| device crashes | {} |", c.device_crashes);
+    println!("| hub disk crashes | {} |", c.hub_crashes);
+    println!("| faults (unmounts, unreadable files, growing files) | {} |", c.faults);
+    println!("| filesystem calls | {} |", r.calls);
+    if secs > 0.0 {
+        println!("| wall time | {secs:.1} s |");
+        println!("| rounds per second | {:.0} |", c.rounds as f64 / secs);
+    }
+}

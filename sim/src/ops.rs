@@ -1,0 +1,224 @@
+//! What happens in a simulated run: the steps, each fully written out (paths, bytes, crash
+//! points), so that a run is its list of steps and a shorter list (shrinking) still means
+//! something. A step whose file is gone by then does nothing.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// How an editor saves a file: each leaves other traces on disk for a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Save {
+    /// Truncate and write in place (nano, many small tools).
+    InPlace,
+    /// Write a temp file, fsync, rename over (vim, most editors).
+    Atomic,
+    /// JetBrains' safe write: `name___jb_tmp___` written, the old file renamed to
+    /// `name___jb_old___`, the new one renamed in, the old one removed.
+    JetBrains,
+    /// GIO (GNOME): `.goutputstream-XXXXXX` written, renamed over.
+    Gio,
+}
+
+/// One step of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A user saves `text` at `path` on device `dev`.
+    Write {
+        dev: usize,
+        path: String,
+        text: String,
+        save: Save,
+    },
+    Delete {
+        dev: usize,
+        path: String,
+    },
+    /// `mv` of a file or a folder.
+    Rename {
+        dev: usize,
+        from: String,
+        to: String,
+    },
+    /// A copy kept aside (a backup tool), with the file's time.
+    Backup {
+        dev: usize,
+        path: String,
+        slot: usize,
+    },
+    /// A backup put back with its old time (`cp -p`), at its own path.
+    Restore {
+        dev: usize,
+        slot: usize,
+    },
+    /// A tool sets the file's modification time back (`touch -d`).
+    TouchBack {
+        dev: usize,
+        path: String,
+        secs: i64,
+    },
+    /// The file can no longer be read (`chmod 000`), or can again.
+    Lock {
+        dev: usize,
+        path: String,
+        locked: bool,
+    },
+    /// Another program appends to the file while the next round reads it.
+    Grow {
+        dev: usize,
+        path: String,
+    },
+    /// The drive mounted at `media/` goes away, or comes back.
+    Mount {
+        dev: usize,
+        mounted: bool,
+    },
+    /// A sync round of device `dev`. `crash`: the device dies at that call of its own
+    /// filesystem, keeping that many of its changes not yet durable (a fraction in 1/256);
+    /// `hub_crash`: the hub's disk dies at that call (the round sees I/O errors).
+    Sync {
+        dev: usize,
+        crash: Option<(u64, u8)>,
+        hub_crash: Option<(u64, u8)>,
+    },
+    /// Time passes.
+    Wait {
+        secs: i64,
+    },
+}
+
+/// The shape of a run: how many devices, on which filesystems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setup {
+    pub devices: Vec<DeviceSetup>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceSetup {
+    pub granularity_ns: i64,
+    pub case_insensitive: bool,
+    /// How far its clock is from the hub's (within the 5-minute tolerance).
+    pub skew_ns: i64,
+    /// A drive mounted at `media/`.
+    pub has_mount: bool,
+}
+
+const FOLDERS: &[&str] = &["", "a/", "a/b/", "Notes/", "media/"];
+const NAMES: &[&str] = &["x.md", "y.md", "Note.md", "note.md", "tasks.md", "empty.md", "pic.png"];
+/// Notes made from one template: identical bytes at several paths.
+const TEMPLATES: &[&str] = &["# Daily\n\n- [ ] \n", "", "---\ntags: [x]\n---\n"];
+const WORDS: &[&str] = &[
+    "alpha", "beta", "gamma", "delta", "note", "task", "done", "- [ ]", "- [x]", "\n", "#tag",
+];
+
+fn pick<'a>(rng: &mut ChaCha8Rng, from: &[&'a str]) -> &'a str {
+    from[rng.random_range(0..from.len())]
+}
+
+fn path(rng: &mut ChaCha8Rng) -> String {
+    format!("{}{}", pick(rng, FOLDERS), pick(rng, NAMES))
+}
+
+/// The setup and steps of the run of `seed`.
+pub fn generate(seed: u64, steps: usize) -> (Setup, Vec<Step>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = rng.random_range(2..=3);
+    let second = 1_000_000_000;
+    let devices = (0..n)
+        .map(|_| DeviceSetup {
+            granularity_ns: [1, second, 2 * second][rng.random_range(0..3)],
+            case_insensitive: rng.random_bool(0.3),
+            skew_ns: rng.random_range(-240..=240) * second,
+            has_mount: rng.random_bool(0.3),
+        })
+        .collect();
+    let mut out = Vec::with_capacity(steps);
+    let mut text_no = 0u64;
+    for _ in 0..steps {
+        let dev = rng.random_range(0..n);
+        let roll = rng.random_range(0..100);
+        let step = match roll {
+            0..=29 => {
+                text_no += 1;
+                let text = if rng.random_bool(0.2) {
+                    pick(&mut rng, TEMPLATES).to_string()
+                } else {
+                    let words: Vec<&str> = (0..rng.random_range(1..6))
+                        .map(|_| pick(&mut rng, WORDS))
+                        .collect();
+                    format!("{} {text_no}\n", words.join(" "))
+                };
+                let save = [Save::InPlace, Save::Atomic, Save::JetBrains, Save::Gio]
+                    [rng.random_range(0..4)];
+                Step::Write {
+                    dev,
+                    path: path(&mut rng),
+                    text,
+                    save,
+                }
+            }
+            30..=35 => Step::Delete {
+                dev,
+                path: path(&mut rng),
+            },
+            36..=41 => {
+                let folder = rng.random_bool(0.3);
+                if folder {
+                    let from = pick(&mut rng, FOLDERS).trim_end_matches('/').to_string();
+                    let to = pick(&mut rng, FOLDERS).trim_end_matches('/').to_string();
+                    Step::Rename { dev, from, to }
+                } else {
+                    Step::Rename {
+                        dev,
+                        from: path(&mut rng),
+                        to: path(&mut rng),
+                    }
+                }
+            }
+            42..=44 => Step::Backup {
+                dev,
+                path: path(&mut rng),
+                slot: rng.random_range(0..4),
+            },
+            45..=46 => Step::Restore {
+                dev,
+                slot: rng.random_range(0..4),
+            },
+            47..=48 => Step::TouchBack {
+                dev,
+                path: path(&mut rng),
+                secs: rng.random_range(1..100_000),
+            },
+            49 => Step::Lock {
+                dev,
+                path: path(&mut rng),
+                locked: rng.random_bool(0.5),
+            },
+            50 => Step::Grow {
+                dev,
+                path: path(&mut rng),
+            },
+            51 => Step::Mount {
+                dev,
+                mounted: rng.random_bool(0.5),
+            },
+            52..=89 => {
+                let crash = rng
+                    .random_bool(0.15)
+                    .then(|| (rng.random_range(0..400), rng.random()));
+                let hub_crash = rng
+                    .random_bool(0.08)
+                    .then(|| (rng.random_range(0..200), rng.random()));
+                Step::Sync {
+                    dev,
+                    crash,
+                    hub_crash,
+                }
+            }
+            _ => Step::Wait {
+                secs: rng.random_range(0..90),
+            },
+        };
+        out.push(step);
+    }
+    (Setup { devices }, out)
+}

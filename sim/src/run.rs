@@ -1,0 +1,177 @@
+//! A run: the steps of a seed on a fresh world, the invariants checked after every step,
+//! convergence at the end; and shrinking a failing run to a shortest list of steps that still
+//! fails the same way.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::check::{self, Knowledge, Violation};
+use crate::ops::{Setup, Step};
+use crate::world::{Counts, RoundOutcome, World};
+
+/// A failing run: which step, what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The step after which an invariant failed (`steps.len()`: at the end).
+    pub at: usize,
+    pub violation: Violation,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub counts: Counts,
+    pub failure: Option<Failure>,
+    /// Filesystem calls made by every machine (a run's fingerprint: the same each replay).
+    pub calls: u64,
+}
+
+/// One world at a time per process: the random source and the thread pool are the process's.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// How long the world waits before each settling pass: more than a stale lock's age.
+const SETTLE_WAIT_NS: i64 = (vault::refs::STALE_LOCK_AGE.as_secs() as i64 + 30) * 1_000_000_000;
+
+/// How many rounds each device runs at the end to converge.
+const SETTLE_ROUNDS: usize = 3;
+
+/// Run `steps` on a fresh world of `setup`, the seeded random source installed.
+pub fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Report {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    prepare_process();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f11e);
+    vault::vfs::set_random_source(Some(Box::new(move |buf| rng.fill_bytes(buf))));
+    let report = run_world(setup, steps);
+    vault::vfs::set_random_source(None);
+    report
+}
+
+/// Once per process: rayon on one thread (a simulated round does one thing at a time), and a
+/// panic hook that keeps a simulated crash quiet.
+fn prepare_process() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(1).build_global();
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<crate::fs::Crashed>().is_none() {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fn run_world(setup: &Setup, steps: &[Step]) -> Report {
+    let mut world = World::new(setup);
+    let mut known = Knowledge::default();
+    let fail = |world: &World, at: usize, violation: Violation| Report {
+        counts: world.counts,
+        failure: Some(Failure { at, violation }),
+        calls: calls(world),
+    };
+    for (at, step) in steps.iter().enumerate() {
+        let held = match step {
+            Step::Sync { dev, .. } => Some(world.files(*dev)),
+            _ => None,
+        };
+        let outcome = world.step(step);
+        if let Some(o) = &outcome
+            && std::env::var_os("VAULT_SIM_TRACE").is_some()
+        {
+            eprintln!("{at:4} {step:?} -> {o:?}");
+        }
+        if let Err(v) = check_after(&world, &mut known, outcome.as_ref(), held.as_ref(), step) {
+            return fail(&world, at, v);
+        }
+    }
+    // Quiescence: faults healed, every device syncs in turn until all agree.
+    world.heal();
+    for _ in 0..SETTLE_ROUNDS {
+        // Long enough for a lock left by a crashed round to count as stale (as devices
+        // retrying in the background would wait).
+        world.clock.advance(SETTLE_WAIT_NS);
+        for dev in 0..world.devices.len() {
+            let held = world.files(dev);
+            let outcome = world.sync(dev, None, None);
+            if std::env::var_os("VAULT_SIM_TRACE").is_some() {
+                eprintln!("settle dev{dev} -> {outcome:?}");
+            }
+            let step = Step::Sync {
+                dev,
+                crash: None,
+                hub_crash: None,
+            };
+            if let Err(v) = check_after(&world, &mut known, Some(&outcome), Some(&held), &step) {
+                return fail(&world, steps.len(), v);
+            }
+        }
+    }
+    if let Err(v) = check::converged(&world) {
+        return fail(&world, steps.len(), v);
+    }
+    Report {
+        counts: world.counts,
+        failure: None,
+        calls: calls(&world),
+    }
+}
+
+fn calls(world: &World) -> u64 {
+    world.hub.fs.calls() + world.devices.iter().map(|d| d.machine.fs.calls()).sum::<u64>()
+}
+
+fn check_after(
+    world: &World,
+    known: &mut Knowledge,
+    outcome: Option<&RoundOutcome>,
+    held: Option<&BTreeMap<std::path::PathBuf, Vec<u8>>>,
+    step: &Step,
+) -> Result<(), Violation> {
+    check::no_torn_files(world)?;
+    if let Some(outcome) = outcome {
+        if *outcome == RoundOutcome::Synced {
+            check::record_head(world, known)?;
+        }
+        let who = match step {
+            Step::Sync { dev, .. } => world.devices[*dev].name.clone(),
+            _ => String::new(),
+        };
+        check::nothing_lost(world, known, held.unwrap_or(&BTreeMap::new()), &who)?;
+    }
+    Ok(())
+}
+
+/// The shortest list of steps found that still fails as `failure` did (the same invariant),
+/// by removing runs of steps, then single steps, while the failure stays.
+pub fn shrink(seed: u64, setup: &Setup, steps: &[Step], failure: &Failure) -> Vec<Step> {
+    let kind = failure.violation.kind;
+    let fails = |candidate: &[Step]| {
+        run(seed, setup, candidate)
+            .failure
+            .is_some_and(|f| f.violation.kind == kind)
+    };
+    let mut current: Vec<Step> = steps[..(failure.at + 1).min(steps.len())].to_vec();
+    let mut chunk = current.len().div_ceil(2).max(1);
+    loop {
+        let mut removed_any = false;
+        let mut start = 0;
+        while start < current.len() {
+            let end = (start + chunk).min(current.len());
+            let mut candidate = current[..start].to_vec();
+            candidate.extend_from_slice(&current[end..]);
+            if !candidate.is_empty() && fails(&candidate) {
+                current = candidate;
+                removed_any = true;
+            } else {
+                start = end;
+            }
+        }
+        if chunk == 1 && !removed_any {
+            return current;
+        }
+        chunk = (chunk / 2).max(1);
+    }
+}

@@ -1,0 +1,400 @@
+//! The simulated world: a hub machine with a folder hub on its disk, devices each with a vault
+//! on its own disk, one clock. Steps ([`crate::ops::Step`]) act on it: users edit files as
+//! real editors and tools do, devices run the unmodified sync round.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use vault::folder_hub::FolderHub;
+use vault::local::LocalVault;
+use vault::sync::{SyncOptions, sync};
+use vault::vfs::{self, Attached};
+
+use crate::fs::{Crashed, FsConfig, Names, SimFs, WorldClock};
+use crate::ops::{Save, Setup, Step};
+
+const SECOND: i64 = 1_000_000_000;
+
+/// One simulated machine, attached under its own root.
+pub struct Machine {
+    pub fs: SimFs,
+    _attached: Attached,
+    pub root: PathBuf,
+}
+
+impl Machine {
+    fn new(root: PathBuf, config: FsConfig, clock: &Arc<WorldClock>, skew_ns: i64) -> Machine {
+        let fs = SimFs::new(config, Arc::clone(clock), skew_ns);
+        let attached = vfs::attach(root.clone(), Arc::new(fs.clone()));
+        Machine {
+            fs,
+            _attached: attached,
+            root,
+        }
+    }
+}
+
+pub struct Device {
+    pub machine: Machine,
+    /// The vault folder.
+    pub vault: PathBuf,
+    pub name: String,
+    pub has_mount: bool,
+    pub mounted: bool,
+}
+
+/// What happened in a round, for the run's figures.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub rounds: u64,
+    pub rounds_ok: u64,
+    pub device_crashes: u64,
+    pub hub_crashes: u64,
+    pub faults: u64,
+    pub user_steps: u64,
+}
+
+/// What a sync step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoundOutcome {
+    Synced,
+    Failed(String),
+    Crashed,
+}
+
+pub struct World {
+    pub clock: Arc<WorldClock>,
+    pub hub: Machine,
+    pub hub_dir: PathBuf,
+    pub devices: Vec<Device>,
+    /// Backups kept by the user: (device, slot) -> (path, bytes, mtime).
+    backups: BTreeMap<(usize, usize), (String, Vec<u8>, i64)>,
+    pub counts: Counts,
+    /// Every content a user ever wrote (and the empty file): no vault file may hold anything
+    /// else, or it is a torn write.
+    pub written: BTreeSet<Vec<u8>>,
+}
+
+/// Where this process's worlds live: each run a root of its own.
+fn fresh_root() -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    PathBuf::from(format!(
+        "/vault-sim/{}/{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => Ok(v),
+        Err(payload) if payload.downcast_ref::<Crashed>().is_some() => Err(()),
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+impl World {
+    pub fn new(setup: &Setup) -> World {
+        let root = fresh_root();
+        let clock = WorldClock::new(1_767_225_600 * SECOND);
+        let hub = Machine::new(root.join("hub"), FsConfig::default(), &clock, 0);
+        let hub_dir = hub.root.join("hub");
+        let devices = setup
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let config = FsConfig {
+                    granularity_ns: d.granularity_ns,
+                    names: if d.case_insensitive {
+                        Names::CaseInsensitive
+                    } else {
+                        Names::Exact
+                    },
+                    capacity: u64::MAX,
+                };
+                let machine = Machine::new(root.join(format!("dev{i}")), config, &clock, d.skew_ns);
+                let vault = machine.root.join("vault");
+                vfs::create_dir_all(vault.join("media")).expect("a fresh simulated disk");
+                if d.has_mount {
+                    machine
+                        .fs
+                        .mount(Path::new("vault/media"))
+                        .expect("a fresh simulated disk");
+                }
+                machine.fs.restart(usize::MAX);
+                LocalVault::init(&vault, &hub_dir.to_string_lossy(), &format!("dev{i}"))
+                    .expect("a vault on a fresh simulated disk");
+                machine.fs.restart(usize::MAX);
+                Device {
+                    machine,
+                    vault,
+                    name: format!("dev{i}"),
+                    has_mount: d.has_mount,
+                    mounted: d.has_mount,
+                }
+            })
+            .collect();
+        let mut written = BTreeSet::new();
+        written.insert(Vec::new());
+        World {
+            clock,
+            hub,
+            hub_dir,
+            devices,
+            backups: BTreeMap::new(),
+            counts: Counts::default(),
+            written,
+        }
+    }
+
+    fn full(&self, dev: usize, path: &str) -> PathBuf {
+        self.devices[dev].vault.join(path)
+    }
+
+    /// Run one step. User steps that find nothing to act on do nothing.
+    pub fn step(&mut self, step: &Step) -> Option<RoundOutcome> {
+        self.clock.advance(SECOND);
+        match step {
+            Step::Sync {
+                dev,
+                crash,
+                hub_crash,
+            } => return Some(self.sync(*dev, *crash, *hub_crash)),
+            Step::Wait { secs } => self.clock.advance(secs * SECOND),
+            Step::Mount { dev, mounted } => {
+                let d = &mut self.devices[*dev];
+                if d.has_mount && d.mounted != *mounted {
+                    let at = Path::new("vault/media");
+                    let _ = if *mounted {
+                        d.machine.fs.remount(at)
+                    } else {
+                        d.machine.fs.unmount(at)
+                    };
+                    d.mounted = *mounted;
+                    self.counts.faults += 1;
+                }
+            }
+            user => {
+                self.counts.user_steps += 1;
+                self.user(user);
+            }
+        }
+        None
+    }
+
+    /// A user's step: the files change as the tools named change them, and are on the disk
+    /// (a user's save is the editor's to make durable; what sync does after is under test).
+    fn user(&mut self, step: &Step) {
+        match step {
+            Step::Write {
+                dev,
+                path,
+                text,
+                save,
+            } => {
+                let full = self.full(*dev, path);
+                if let Some(parent) = full.parent()
+                    && vfs::create_dir_all(parent).is_err()
+                {
+                    return;
+                }
+                self.written.insert(text.as_bytes().to_vec());
+                let _ = save_as(&full, text.as_bytes(), *save);
+            }
+            Step::Delete { dev, path } => {
+                let full = self.full(*dev, path);
+                let _ = vfs::remove_file(&full);
+            }
+            Step::Rename { dev, from, to } => {
+                let (from, to) = (self.full(*dev, from), self.full(*dev, to));
+                if from == to || to.starts_with(&from) {
+                    return;
+                }
+                if let Some(parent) = to.parent() {
+                    let _ = vfs::create_dir_all(parent);
+                }
+                // `mv` refuses to replace a folder and asks before replacing a file: the user
+                // said no.
+                if vfs::symlink_metadata(&to).is_err() {
+                    let _ = vfs::rename(&from, &to);
+                }
+            }
+            Step::Backup { dev, path, slot } => {
+                let full = self.full(*dev, path);
+                if let (Ok(bytes), Ok(meta)) = (vfs::read(&full), vfs::metadata(&full)) {
+                    self.backups
+                        .insert((*dev, *slot), (path.clone(), bytes, meta.mtime_ns));
+                }
+            }
+            Step::Restore { dev, slot } => {
+                if let Some((path, bytes, mtime)) = self.backups.get(&(*dev, *slot)).cloned() {
+                    let full = self.full(*dev, &path);
+                    if let Some(parent) = full.parent() {
+                        let _ = vfs::create_dir_all(parent);
+                    }
+                    if save_as(&full, &bytes, Save::InPlace).is_ok() {
+                        let _ = vfs::set_modified_ns(&full, mtime);
+                    }
+                }
+            }
+            Step::TouchBack { dev, path, secs } => {
+                let full = self.full(*dev, path);
+                if let Ok(m) = vfs::metadata(&full) {
+                    let _ = vfs::set_modified_ns(&full, m.mtime_ns - secs * SECOND);
+                }
+            }
+            Step::Lock { dev, path, locked } => {
+                let full = self.full(*dev, path);
+                if vfs::metadata(&full).is_ok_and(|m| m.is_file()) {
+                    let _ = vfs::set_mode(&full, if *locked { 0o000 } else { 0o644 });
+                    self.counts.faults += 1;
+                }
+            }
+            Step::Grow { dev, path } => {
+                let rel = Path::new("vault").join(path);
+                if self.devices[*dev]
+                    .machine
+                    .fs
+                    .grow_when_read(&rel, 1)
+                    .is_ok()
+                {
+                    self.counts.faults += 1;
+                    self.written
+                        .insert(b"\nmore typed while it was read".to_vec());
+                }
+            }
+            Step::Sync { .. } | Step::Wait { .. } | Step::Mount { .. } => {}
+        }
+    }
+
+    /// A sync round of device `dev`, with the crashes the step arms.
+    pub fn sync(
+        &mut self,
+        dev: usize,
+        crash: Option<(u64, u8)>,
+        hub_crash: Option<(u64, u8)>,
+    ) -> RoundOutcome {
+        self.counts.rounds += 1;
+        let d = &self.devices[dev];
+        if let Some((at, _)) = crash {
+            d.machine.fs.crash_after(at);
+        }
+        if let Some((at, _)) = hub_crash {
+            self.hub.fs.fail_after(at);
+        }
+        let (vault_dir, hub_dir) = (d.vault.clone(), self.hub_dir.clone());
+        let ran = quietly(|| {
+            let vault = LocalVault::open(&vault_dir).map_err(|e| e.to_string())?;
+            let hub = FolderHub::open(&hub_dir).map_err(|e| e.to_string())?;
+            let opts = SyncOptions {
+                lock_wait: std::time::Duration::ZERO,
+                ..SyncOptions::default()
+            };
+            sync(&vault, &hub, &opts).map_err(|e| e.to_string())
+        });
+        let d = &self.devices[dev];
+        d.machine.fs.disarm();
+        let outcome = match ran {
+            Ok(Ok(_report)) => {
+                self.counts.rounds_ok += 1;
+                RoundOutcome::Synced
+            }
+            Ok(Err(e)) => RoundOutcome::Failed(e),
+            Err(()) => {
+                self.counts.device_crashes += 1;
+                let pending = d.machine.fs.pending();
+                let keep = crash.map_or(0, |(_, f)| pending * usize::from(f) / 256);
+                d.machine.fs.restart(keep);
+                RoundOutcome::Crashed
+            }
+        };
+        if self.hub.fs.is_dead() {
+            self.counts.hub_crashes += 1;
+            let pending = self.hub.fs.pending();
+            let keep = hub_crash.map_or(0, |(_, f)| pending * usize::from(f) / 256);
+            self.hub.fs.restart(keep);
+        }
+        self.hub.fs.disarm();
+        outcome
+    }
+
+    /// Put every fault right: drives back, files readable again.
+    pub fn heal(&mut self) {
+        for d in &mut self.devices {
+            if d.has_mount && !d.mounted {
+                let _ = d.machine.fs.remount(Path::new("vault/media"));
+                d.mounted = true;
+            }
+            let files = d.machine.fs.files_under(Path::new("vault")).unwrap_or_default();
+            for path in files.keys() {
+                let full = d.vault.join(path);
+                if vfs::metadata(&full).is_ok_and(|m| m.mode & 0o400 == 0) {
+                    let _ = vfs::set_mode(&full, 0o644);
+                }
+            }
+        }
+    }
+
+    /// The files of device `dev`'s vault (not `.vault/`), as its disk holds them now.
+    pub fn files(&self, dev: usize) -> BTreeMap<PathBuf, Vec<u8>> {
+        let d = &self.devices[dev];
+        d.machine
+            .fs
+            .files_under(Path::new("vault"))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(p, _)| !p.starts_with(".vault"))
+            .collect()
+    }
+}
+
+/// Save `bytes` at `full` the way `save` does, durably (the editor fsyncs).
+fn save_as(full: &Path, bytes: &[u8], save: Save) -> std::io::Result<()> {
+    let dir = full.parent().unwrap_or(Path::new("/"));
+    let name = full
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let write_new = |at: &Path| -> std::io::Result<()> {
+        let mut f = vfs::File::create(at)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    match save {
+        Save::InPlace => {
+            let mut f = vfs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(full)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        Save::Atomic => {
+            let tmp = dir.join(format!(".{name}.swp"));
+            write_new(&tmp)?;
+            vfs::rename(&tmp, full)?;
+        }
+        Save::JetBrains => {
+            let tmp = dir.join(format!("{name}___jb_tmp___"));
+            let old = dir.join(format!("{name}___jb_old___"));
+            write_new(&tmp)?;
+            let had_old = vfs::rename(full, &old).is_ok();
+            vfs::rename(&tmp, full)?;
+            if had_old {
+                vfs::remove_file(&old)?;
+            }
+        }
+        Save::Gio => {
+            let tmp = dir.join(".goutputstream-SIM001");
+            write_new(&tmp)?;
+            vfs::rename(&tmp, full)?;
+        }
+    }
+    vfs::sync_dir(dir)
+}

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod filestat;
 pub mod folder_hub;
 pub mod folders;
+pub mod fsck;
 pub mod fsutil;
 pub mod history;
 pub mod hub;

@@ -260,6 +260,28 @@ fn old_temps(dir: &Path, opts: &Options) -> Vec<PathBuf> {
     out
 }
 
+/// Own temp files directly in `dir` past the grace that nothing else removes (a server's data
+/// folder: `accounts.json` and the web view's sessions are written through temp files): each a
+/// [`Severity::Leftover`], removed with `opts.repair`.
+pub fn leftover_temps(dir: &Path, opts: &Options, report: &mut Report) {
+    for temp in old_temps(dir, opts) {
+        if opts.repair && remove(&temp) {
+            report.repaired.push(temp);
+            continue;
+        }
+        report.push(Problem::new(
+            Severity::Leftover,
+            Kind::TempFile,
+            &temp,
+            format!(
+                "`{}` was left by an interrupted write and nothing else removes it",
+                temp.display()
+            ),
+            "`fsck --repair` removes it (a copy being written, never the file itself)",
+        ));
+    }
+}
+
 /// Lock files (`*.lock`) directly in `dir` that are stale by the rule writers break them by
 /// ([`crate::refs::staleness`]), and the asides (`*.lock.stale-<hex>`) a writer killed while
 /// breaking one left, past the grace.
@@ -324,3 +346,35 @@ fn remove(path: &Path) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// The human lines of a report: one per problem (the worst first), then what was checked and
+/// the verdict.
+pub fn summary(report: &Report) -> String {
+    let mut problems: Vec<&Problem> = report.problems.iter().collect();
+    problems.sort_by_key(|p| std::cmp::Reverse(p.severity));
+    let mut out = String::new();
+    for p in &problems {
+        out.push_str(&p.line());
+        out.push('\n');
+    }
+    for path in &report.repaired {
+        out.push_str(&format!("repaired: removed `{}`\n", path.display()));
+    }
+    let failing = problems.iter().filter(|p| p.severity.fails()).count();
+    let checked = format!(
+        "{} pack(s), {} object(s), {} snapshot(s) ({} with their files kept)",
+        report.packs, report.objects, report.snapshots, report.snapshots_kept
+    );
+    if failing == 0 {
+        out.push_str(&format!(
+            "clean: `{}` ({checked} checked)\n",
+            report.target.display()
+        ));
+    } else {
+        out.push_str(&format!(
+            "{failing} problem(s) in `{}` ({checked} checked)\n",
+            report.target.display()
+        ));
+    }
+    out
+}

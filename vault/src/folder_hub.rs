@@ -715,6 +715,7 @@ impl Hub for FolderHub {
             });
         }
         drop(store);
+        crate::crash_hook::point("head-moving");
         held.compare_and_swap(old, new).map_err(|e| self.ref_err(e))
     }
 

@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod content;
+pub mod crash_hook;
 pub mod duration;
 pub mod filestat;
 pub mod folder_hub;

@@ -25,9 +25,10 @@ fn folder_hub_uploads_downloads_and_applies_killed_at_random_points() {
             );
         }
         let written = a.files();
-        let delay = rng.delay(500);
+        let delay = rng.delay(250);
         let (finished, _) = kill_after(a.command("sync", &[]).spawn().unwrap(), delay);
         let when = format!("upload of round {round} killed after {delay:?} (finished: {finished})");
+        eprintln!("{when}");
         assert_eq!(
             a.files(),
             written,
@@ -40,11 +41,12 @@ fn folder_hub_uploads_downloads_and_applies_killed_at_random_points() {
         let old = b.files();
         let new = a.files();
         for attempt in 0..2 {
-            let delay = rng.delay(600);
+            let delay = rng.delay(250);
             let (finished, _) = kill_after(b.command("sync", &[]).spawn().unwrap(), delay);
             let when = format!(
                 "download {attempt} of round {round} killed after {delay:?} (finished: {finished})"
             );
+            eprintln!("{when}");
             assert_old_or_new(&b.files(), &old, &new, &when);
             assert_fsck_clean(&b, &when);
         }

@@ -39,7 +39,7 @@ fn server_uploads_and_downloads_killed_at_random_points() {
         a.write("log.md", &format!("round {round}\n"), 100 + round as i64);
         let written = a.files();
         let child = a.command("sync", &[]).spawn().unwrap();
-        let delay = rng.delay(700);
+        let delay = rng.delay(400);
         // Even rounds kill the server, odd ones the uploading syncd.
         let when = if round % 2 == 0 {
             std::thread::sleep(delay);
@@ -53,6 +53,7 @@ fn server_uploads_and_downloads_killed_at_random_points() {
                 "syncd killed {delay:?} into the upload of round {round} (finished: {finished})"
             )
         };
+        eprintln!("{when}");
         assert_eq!(a.files(), written, "{when}: the laptop's files changed");
         assert_server_fsck_clean(&data, &when);
         assert_fsck_clean(&a, &when);
@@ -60,10 +61,11 @@ fn server_uploads_and_downloads_killed_at_random_points() {
 
         let old = b.files();
         let new = a.files();
-        let delay = rng.delay(700);
+        let delay = rng.delay(200);
         let (finished, _) = kill_after(b.command("sync", &[]).spawn().unwrap(), delay);
         let when =
             format!("download of round {round} killed after {delay:?} (finished: {finished})");
+        eprintln!("{when}");
         assert_old_or_new(&b.files(), &old, &new, &when);
         assert_fsck_clean(&b, &when);
         assert_server_fsck_clean(&data, &when);

@@ -49,7 +49,7 @@ impl Rng {
         Rng(seed ^ salt)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -59,7 +59,7 @@ impl Rng {
 
     /// A delay in `0..max_ms` milliseconds.
     pub fn delay(&mut self, max_ms: u64) -> Duration {
-        Duration::from_millis(self.next() % max_ms.max(1))
+        Duration::from_millis(self.next_u64() % max_ms.max(1))
     }
 }
 

@@ -14,6 +14,7 @@
 mod common;
 
 mod folder;
+mod fsck_cli;
 mod hooks;
 mod server;
 

@@ -46,6 +46,11 @@ pub fn check(
         target: vault.root().to_path_buf(),
         ..Report::default()
     };
+    // The refs before the packs: a round stores its objects before it moves base.
+    let refs: Vec<(&str, Result<Option<ObjectId>, RefError>)> = [BASE_FILE, GRAFT_FILE]
+        .into_iter()
+        .map(|file| (file, RefFile::new(state.join(file)).read()))
+        .collect();
     let mut store = PackStore::open_unloaded(&state.join(OBJECTS_DIR))?;
     let skipped = match store.refresh_skipping_damaged() {
         Ok(s) => s,
@@ -86,18 +91,12 @@ pub fn check(
         );
     }
 
-    for (file, fix) in [
-        (
-            BASE_FILE,
-            "delete it: the next `syncd sync` merges this folder with the hub as a new device would (every difference kept, the other version as a revision); nothing is lost",
-        ),
-        (
-            GRAFT_FILE,
-            "delete it: the next `syncd sync` publishes without joining the old hub's history, which stays on the old hub",
-        ),
-    ] {
+    for ((file, read), fix) in refs.into_iter().zip([
+        "delete it: the next `syncd sync` merges this folder with the hub as a new device would (every difference kept, the other version as a revision); nothing is lost",
+        "delete it: the next `syncd sync` publishes without joining the old hub's history, which stays on the old hub",
+    ]) {
         let path = state.join(file);
-        match RefFile::new(&path).read() {
+        match read {
             Ok(None) => {}
             Ok(Some(id)) => {
                 if let Some(problem) = snapshot_held(&store, hub, &path, id, fix) {

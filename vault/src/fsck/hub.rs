@@ -44,6 +44,27 @@ pub fn check(
         leftovers(root, opts, &mut report);
         return Ok(report);
     }
+    // Head before the packs: every object it names was stored before it moved, so the
+    // packs listed after it hold them (a push meanwhile adds packs, never needs them here).
+    let head = match RefFile::new(root.join("refs").join("head")).read() {
+        Ok(h) => h,
+        Err(RefError::Garbage { path, found }) => {
+            report.push(Problem::new(
+                Severity::Damage,
+                Kind::BadRef,
+                &path,
+                format!("`{}` holds no object id (found {found:?})", path.display()),
+                "restore it from a backup; or, if there is none, delete it and run `syncd sync` on the device with the newest files: its snapshot becomes the head",
+            ));
+            None
+        }
+        Err(e) => {
+            return Err(FsckError::Hub(crate::hub::HubError::Corrupt {
+                hub: root.display().to_string(),
+                detail: e.to_string(),
+            }));
+        }
+    };
     let hub = FolderHub::open(root)?;
     let mut store = PackStore::open_unloaded(&root.join("packs"))?;
     let skipped = match store.refresh_skipping_damaged() {
@@ -66,27 +87,8 @@ pub fn check(
     report.objects = store.len();
     let damaged = rehash_all(&store, progress)?;
 
-    let head = match RefFile::new(root.join("refs").join("head")).read() {
-        Ok(h) => h,
-        Err(RefError::Garbage { path, found }) => {
-            report.push(Problem::new(
-                Severity::Damage,
-                Kind::BadRef,
-                &path,
-                format!("`{}` holds no object id (found {found:?})", path.display()),
-                "restore it from a backup; or, if there is none, delete it and run `syncd sync` on the device with the newest files: its snapshot becomes the head",
-            ));
-            None
-        }
-        Err(e) => {
-            return Err(FsckError::Hub(crate::hub::HubError::Corrupt {
-                hub: root.display().to_string(),
-                detail: e.to_string(),
-            }));
-        }
-    };
     if let Some(head) = head {
-        let infos = history(&store, root, head, &damaged, &mut report);
+        let infos = history(&mut store, root, head, &damaged, &mut report);
         report.snapshots = infos.len();
         let policy = match retention::load(root) {
             Ok(p) => p,
@@ -209,7 +211,7 @@ pub(super) fn rehash_all(
 /// Every snapshot reachable from `head` through parents, as retention needs them; a head or
 /// parent no pack holds, or one that is damaged or not a snapshot, is reported.
 fn history(
-    store: &PackStore,
+    store: &mut PackStore,
     root: &Path,
     head: ObjectId,
     damaged: &HashSet<ObjectId>,
@@ -224,7 +226,18 @@ fn history(
         if !seen.insert(id) {
             continue;
         }
-        let bytes = match store.read(id) {
+        let mut read = store.read(id);
+        for _ in 0..4 {
+            // A pack retired by a compaction meanwhile: its objects are in the one replacing it.
+            if !matches!(read, Err(StoreError::PackGone { .. })) {
+                break;
+            }
+            if store.refresh_skipping_damaged().is_err() {
+                break;
+            }
+            read = store.read(id);
+        }
+        let bytes = match read {
             Ok(o) => o.bytes,
             Err(StoreError::NotFound { .. } | StoreError::PackGone { .. }) => {
                 report.push(match child {

@@ -361,10 +361,13 @@ pub fn summary(report: &Report) -> String {
         out.push_str(&format!("repaired: removed `{}`\n", path.display()));
     }
     let failing = problems.iter().filter(|p| p.severity.fails()).count();
-    let checked = format!(
-        "{} pack(s), {} object(s), {} snapshot(s) ({} with their files kept)",
-        report.packs, report.objects, report.snapshots, report.snapshots_kept
-    );
+    let mut checked = format!("{} pack(s), {} object(s)", report.packs, report.objects);
+    if report.snapshots > 0 {
+        checked.push_str(&format!(
+            ", {} snapshot(s) ({} with their files kept)",
+            report.snapshots, report.snapshots_kept
+        ));
+    }
     if failing == 0 {
         out.push_str(&format!(
             "clean: `{}` ({checked} checked)\n",

@@ -8,7 +8,7 @@
 //! whose header is damaged hides only its own objects, and it never fails on damage: every
 //! missing or damaged id is collected with the newest snapshot that needs it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::{FolderHub, GONE_RETRIES, WalkError};
 use crate::hub::HubError;
@@ -44,7 +44,7 @@ impl FolderHub {
         walked: &mut dyn FnMut(usize),
     ) -> Result<KeptWalk, HubError> {
         let mut out = KeptWalk::default();
-        let mut missing_seen: HashMap<ObjectId, ()> = HashMap::new();
+        let mut missing_seen: HashSet<ObjectId> = HashSet::new();
         let mut damaged_seen: HashSet<ObjectId> = HashSet::new();
         let mut blobs_seen: HashSet<ObjectId> = HashSet::new();
         let mut baseline: Option<ObjectId> = None;
@@ -80,7 +80,7 @@ impl FolderHub {
             };
             let walked_whole = out.invalid.last().is_none_or(|(s, _)| *s != snapshot);
             for id in missing {
-                if missing_seen.insert(id, ()).is_none() {
+                if missing_seen.insert(id) {
                     out.missing.push((id, snapshot));
                 }
             }

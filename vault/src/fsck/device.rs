@@ -183,18 +183,15 @@ fn snapshot_held(
     } else {
         fix.to_string()
     };
-    Some(
-        Problem {
-            severity: Severity::Warning,
-            kind: Kind::UnknownBase,
-            path: path.to_path_buf(),
-            id: Some(id),
-            files: Vec::new(),
-            what,
-            fix,
-        }
-        .with_id(id),
-    )
+    Some(Problem {
+        severity: Severity::Warning,
+        kind: Kind::UnknownBase,
+        path: path.to_path_buf(),
+        id: Some(id),
+        files: Vec::new(),
+        what,
+        fix,
+    })
 }
 
 /// The snapshot `id` and the trees under it that `store` lacks (what it holds is read and

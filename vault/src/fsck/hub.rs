@@ -88,7 +88,7 @@ pub fn check(
     let damaged = rehash_all(&store, progress)?;
 
     if let Some(head) = head {
-        let infos = history(&mut store, root, head, &damaged, &mut report);
+        let infos = history(&mut store, root, head, &mut report);
         report.snapshots = infos.len();
         let policy = match retention::load(root) {
             Ok(p) => p,
@@ -214,7 +214,6 @@ fn history(
     store: &mut PackStore,
     root: &Path,
     head: ObjectId,
-    damaged: &HashSet<ObjectId>,
     report: &mut Report,
 ) -> Vec<SnapshotInfo> {
     let head_path = root.join("refs").join("head");
@@ -294,7 +293,6 @@ fn history(
                 continue;
             }
         };
-        debug_assert!(!damaged.contains(&id));
         match Snapshot::decode(&bytes) {
             Ok(snap) => {
                 for p in &snap.parents {

@@ -121,6 +121,7 @@ fn every_command_has_help_and_bad_arguments_are_usage_errors() {
         &["log"],
         &["show"],
         &["verify"],
+        &["fsck"],
         &["revisions"],
         &["revisions", "prune"],
         &["restore"],
@@ -144,7 +145,7 @@ fn every_command_has_help_and_bad_arguments_are_usage_errors() {
     env.fails(".", &["revisions", "prune"], 64); // --keep or --older-than is required
     env.fails(".", &["revisions", "prune", "--older-than", "3 days"], 64);
 
-    for args in [["--help"], ["--version"]] {
+    for args in [&["--help"][..], &["--version"], &["fsck", "--help"]] {
         let out = Command::new(SERVER).args(args).output().unwrap();
         assert!(out.status.success(), "vault-server {args:?}");
     }

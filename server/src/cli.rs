@@ -26,6 +26,7 @@ struct Cli {
 const EXIT_CODES: &str = "Exit codes:
   0   success
   1   error: the message says what happened and what to do
+  2   fsck found problems (each listed with what to do)
   64  usage error: unknown command or bad arguments";
 
 #[derive(Debug, Subcommand)]
@@ -42,6 +43,9 @@ enum Command {
     Cert(crate::cert::CertArgs),
     /// Compact the vaults' packs and remove what no kept snapshot reaches (safe while serving)
     Gc(crate::gc::GcArgs),
+    /// Check the vaults for missing or damaged data and leftovers of crashes (read-only unless
+    /// --repair; safe while serving; exit 2 when problems were found)
+    Fsck(crate::fsck::FsckArgs),
     /// Show or choose how much history a vault keeps: everything (the default), or old
     /// snapshots thinned out (their files freed by gc; the snapshots stay in the history)
     Retention(crate::retention::RetentionArgs),
@@ -146,6 +150,12 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    if let Command::Fsck(args) = cli.command {
+        return crate::fsck::run(args).unwrap_or_else(|e| {
+            eprintln!("vault-server: {e:#}");
+            ExitCode::FAILURE
+        });
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -210,6 +220,7 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Cert(args) => crate::cert::run(args)?,
         Command::Gc(args) => crate::gc::run(args)?,
+        Command::Fsck(_) => unreachable!("fsck is run by main for its exit code"),
         Command::Retention(args) => crate::retention::run(args)?,
         Command::User(UserCommand::Add { name, data, .. }) => {
             let password = read_password()?;

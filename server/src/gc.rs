@@ -50,7 +50,23 @@ struct VaultReport {
 
 /// The (user, vault, folder) of every vault the arguments select.
 fn vaults(args: &GcArgs) -> Result<Vec<(String, String, PathBuf)>> {
-    let root = args.data.join("vaults");
+    select_vaults(
+        &args.data,
+        args.user.as_deref(),
+        args.vault.as_deref(),
+        "gc",
+    )
+}
+
+/// The (user, vault, folder) of every vault of `data` (or of `user`, or that one `vault`):
+/// `command` names the vault-server command in the message for a vault that is not there.
+pub(crate) fn select_vaults(
+    data: &Path,
+    user: Option<&str>,
+    vault: Option<&str>,
+    command: &str,
+) -> Result<Vec<(String, String, PathBuf)>> {
+    let root = data.join("vaults");
     let names = |dir: &Path| -> Result<Vec<String>> {
         let mut out: Vec<String> = std::fs::read_dir(dir)
             .with_context(|| format!("listing `{}`", dir.display()))?
@@ -60,10 +76,10 @@ fn vaults(args: &GcArgs) -> Result<Vec<(String, String, PathBuf)>> {
         out.sort();
         Ok(out)
     };
-    let users = match &args.user {
+    let users = match user {
         Some(u) => {
             check_name("user", u)?;
-            vec![u.clone()]
+            vec![u.to_string()]
         }
         None if root.is_dir() => names(&root)?,
         None => Vec::new(),
@@ -74,22 +90,22 @@ fn vaults(args: &GcArgs) -> Result<Vec<(String, String, PathBuf)>> {
             continue;
         }
         let dir = root.join(&user);
-        let list = match &args.vault {
+        let list = match vault {
             Some(v) => {
                 check_name("vault", v)?;
-                vec![v.clone()]
+                vec![v.to_string()]
             }
             None if dir.is_dir() => names(&dir)?,
             None => Vec::new(),
         };
-        for vault in list {
-            let folder = dir.join(&vault);
+        for name in list {
+            let folder = dir.join(&name);
             if folder.join(vault::folder_hub::MARKER_FILE).is_file() {
-                out.push((user.clone(), vault, folder));
-            } else if args.vault.is_some() {
+                out.push((user.clone(), name, folder));
+            } else if vault.is_some() {
                 bail!(
-                    "user `{user}` has no vault `{vault}` in `{}`; `vault-server gc --data DIR --user {user}` cleans all of theirs",
-                    args.data.display()
+                    "user `{user}` has no vault `{name}` in `{}`; `vault-server {command} --data DIR --user {user}` takes all of theirs",
+                    data.display()
                 );
             }
         }

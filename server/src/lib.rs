@@ -11,6 +11,7 @@ pub mod api;
 mod cert;
 mod cli;
 mod extract;
+mod fsck;
 mod gc;
 pub mod hub_api;
 mod objects_body;

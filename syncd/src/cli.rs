@@ -59,6 +59,9 @@ pub enum Command {
     Show(ShowArgs),
     /// Check that the vault folder and the hub hold the same tree
     Verify(VerifyArgs),
+    /// Check this device's `.vault/` (and with --hub its hub) for missing or damaged data and
+    /// for leftovers of crashes; read-only unless --repair
+    Fsck(FsckArgs),
     /// List the versions kept in `.revisions/`, newest first (or prune them)
     Revisions(RevisionsArgs),
     /// Put a version from `.revisions/`, or any file or folder as it was at a snapshot or time
@@ -371,6 +374,45 @@ pub struct VerifyArgs {
     /// re-hashes every object of its head; damaged ones are listed with what to run)
     #[arg(long)]
     pub full: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Checks, on this device: every pack of .vault/objects (header and every object re-hashed), that
+.vault/base and .vault/graft name snapshots this device (or, with --hub, its hub) holds, that
+the stat cache and task index can be read (a damaged one is only a cache: a warning, rebuilt
+by the next sync), temp files left by interrupted writes (in the vault: removed by the next
+sync; in .vault/: by --repair), .vault/staging, stale locks. With --hub, on a hub folder:
+every pack and object, the head and its history, every object each snapshot kept by the
+retention policy reaches; on a server: the server re-hashes everything its head reaches.
+Temp files younger than --grace are work in progress and not reported, so fsck is safe while
+a sync or the agent runs.
+
+Each problem is one line: what, where, and what to do.
+
+Exit codes:
+  0   clean (warnings and what the software cleans by itself may be listed)
+  1   the check could not run: the message says why
+  2   problems found: data missing or damaged, or leftovers nothing else removes
+  64  usage error: unknown command or bad arguments")]
+pub struct FsckArgs {
+    #[command(flatten)]
+    pub vault: VaultOpt,
+    /// Also check the vault's hub: a hub folder read directly, a server by its own full check
+    /// of the head
+    #[arg(long)]
+    pub hub: bool,
+    /// Print the reports as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Remove what is safe to remove: the project's own temp files older than --grace, and
+    /// locks whose process is gone (never a note, never an object)
+    #[arg(long)]
+    pub repair: bool,
+    /// Temp files and downloads younger than this are work in progress: not reported, never
+    /// removed (90s, 30m, 1h, 2d)
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = vault::duration::parse)]
+    pub grace: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,16 @@ impl Server {
 
     /// [`Server::start`] on a given address (to restart a server where devices expect it).
     pub fn start_at(data: &Path, listen: &str, extra: &[&str]) -> Server {
+        Server::start_with_env(data, listen, extra, &[])
+    }
+
+    /// [`Server::start_at`] with extra environment variables (a test hook).
+    pub fn start_with_env(
+        data: &Path,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(SERVER)
             .args([
                 "serve",
@@ -53,6 +63,7 @@ impl Server {
                 listen,
             ])
             .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -517,7 +517,11 @@ fn apply_inner(
             }
             Action::Move { from, to, expect } => {
                 i += 1;
-                ap.rename(from, to, expect)
+                let r = ap.rename(from, to, expect);
+                if r.is_ok() && to.as_str().starts_with(".revisions/") {
+                    crate::crash_hook::point("revision-kept");
+                }
+                r
             }
             Action::Touch { path, meta, expect } => {
                 i += 1;

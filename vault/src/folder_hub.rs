@@ -31,9 +31,11 @@ use crate::paths::STATE_DIR;
 use crate::refs::{RefError, RefFile};
 use crate::store::{PackStore, StoreError};
 
+mod check;
 mod lists;
 mod stream;
 
+pub use check::KeptWalk;
 pub use stream::{STREAM_PACK_BYTES, UploadPack};
 
 /// Shared test suite for every [`Hub`] implementation.
@@ -706,6 +708,7 @@ impl Hub for FolderHub {
             });
         }
         drop(store);
+        crate::crash_hook::point("head-moving");
         held.compare_and_swap(old, new).map_err(|e| self.ref_err(e))
     }
 

@@ -6,10 +6,12 @@
 
 pub mod apply;
 pub mod content;
+pub mod crash_hook;
 pub mod duration;
 pub mod filestat;
 pub mod folder_hub;
 pub mod folders;
+pub mod fsck;
 pub mod fsutil;
 pub mod history;
 pub mod hub;

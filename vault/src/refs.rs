@@ -303,7 +303,7 @@ fn holder_is_gone(text: &str) -> bool {
 }
 
 /// Why a lock may be broken, judged from its file: its age, or its holder being gone.
-fn staleness(lock: &Path) -> Option<String> {
+pub fn staleness(lock: &Path) -> Option<String> {
     let modified = fs::metadata(lock).ok()?.modified().ok()?;
     let age = crate::vfs::now_at(lock)
         .duration_since(modified)
@@ -321,7 +321,7 @@ fn staleness(lock: &Path) -> Option<String> {
 /// token, still stale): if two writers raced to break the same stale lock and one of them took
 /// a fresh lock in between, the fresh lock is put back (by hard link, which fails if a new
 /// lock exists).
-fn break_if_stale(lock: &Path) -> Result<bool, RefError> {
+pub fn break_if_stale(lock: &Path) -> Result<bool, RefError> {
     if staleness(lock).is_none() {
         return Ok(false);
     }

@@ -181,6 +181,22 @@ impl PackStore {
     /// Pick up packs written (or removed) by other processes since open or the last refresh.
     /// Costs one folder listing plus the headers of new packs.
     pub fn refresh(&mut self) -> Result<(), StoreError> {
+        self.refresh_with(None)
+    }
+
+    /// [`PackStore::refresh`], except that a pack whose header cannot be read is left out of
+    /// the index and returned instead of failing the whole refresh: `fsck` reports every
+    /// damaged pack and still checks the objects of the others.
+    pub fn refresh_skipping_damaged(&mut self) -> Result<Vec<StoreError>, StoreError> {
+        let mut skipped = Vec::new();
+        self.refresh_with(Some(&mut skipped))?;
+        Ok(skipped)
+    }
+
+    fn refresh_with(
+        &mut self,
+        mut skipped: Option<&mut Vec<StoreError>>,
+    ) -> Result<(), StoreError> {
         let names = list_packs(&self.dir)?;
         let gone: Vec<String> = self
             .by_name
@@ -219,6 +235,12 @@ impl PackStore {
                 Ok(e) => e,
                 // Removed between listing and reading (by gc, or a repair): not an error.
                 Err(StoreError::Io(e)) if e.source.kind() == io::ErrorKind::NotFound => continue,
+                Err(e @ StoreError::BadPack { .. }) if skipped.is_some() => {
+                    if let Some(s) = skipped.as_deref_mut() {
+                        s.push(e);
+                    }
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             self.add_pack(path, name.clone(), entries);

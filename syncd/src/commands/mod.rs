@@ -3,6 +3,7 @@
 
 mod at;
 mod doctor;
+mod fsck;
 mod history;
 mod hub;
 mod init;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Sync(args) => sync::run(args),
         Command::Status(args) => sync::status(args),
         Command::Verify(args) => sync::verify(args),
+        Command::Fsck(args) => fsck::run(args),
         Command::Log(args) => history::run(args),
         Command::Show(args) => history::show(args),
         Command::Revisions(args) => revisions::run(args),

@@ -52,8 +52,9 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 pub const AUTO_ABOVE: usize = crate::store::REPACK_ABOVE;
 
 /// Test hook: when this environment variable names a step of a run ([`CRASH_STEPS`]), the
-/// process aborts right there, as a `kill -9` would stop it (the crash tests use it).
-pub const CRASH_ENV: &str = "VAULT_SYNC_TEST_CRASH_AT";
+/// process aborts right there, as a `kill -9` would stop it (the crash tests use it; see
+/// [`crate::crash_hook`]).
+pub const CRASH_ENV: &str = crate::crash_hook::ENV;
 
 /// The steps [`CRASH_ENV`] can name, in the order a run reaches them.
 pub const CRASH_STEPS: &[&str] = &[
@@ -66,10 +67,7 @@ pub const CRASH_STEPS: &[&str] = &[
 ];
 
 pub(crate) fn crash_point(step: &str) {
-    if std::env::var_os(CRASH_ENV).is_some_and(|v| v == step) {
-        eprintln!("{CRASH_ENV}={step}: aborting here");
-        std::process::abort();
-    }
+    crate::crash_hook::point(step);
 }
 
 /// Compaction only, or a full gc.

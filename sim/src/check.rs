@@ -82,9 +82,12 @@ fn contents_on_devices(world: &World) -> BTreeSet<Vec<u8>> {
         .collect()
 }
 
-/// The hub's head and every version in the history reachable from it, read through the
-/// hub as a device would (every object hash-checked).
-pub fn hub_history(world: &World) -> Result<(Option<ObjectId>, BTreeSet<Vec<u8>>, BTreeSet<ObjectId>), String> {
+/// The hub's head, every version in the history reachable from it, and the snapshots of
+/// that history.
+pub type History = (Option<ObjectId>, BTreeSet<Vec<u8>>, BTreeSet<ObjectId>);
+
+/// The hub's [`History`], read through the hub as a device would (every object hash-checked).
+pub fn hub_history(world: &World) -> Result<History, String> {
     let hub = FolderHub::open(&world.hub_dir).map_err(|e| e.to_string())?;
     let head = hub.head().map_err(|e| e.to_string())?;
     let mut versions = BTreeSet::new();
@@ -95,13 +98,20 @@ pub fn hub_history(world: &World) -> Result<(Option<ObjectId>, BTreeSet<Vec<u8>>
         if !seen.insert(id) {
             continue;
         }
-        let snap = hub_write::snapshot(&hub, id).map_err(|e| format!("snapshot {}: {e}", id.short()))?;
+        let snap =
+            hub_write::snapshot(&hub, id).map_err(|e| format!("snapshot {}: {e}", id.short()))?;
         todo.extend(snap.parents.iter().copied());
-        let files = hub_write::files(&hub, snap.tree).map_err(|e| format!("tree of {}: {e}", id.short()))?;
+        let files = hub_write::files(&hub, snap.tree)
+            .map_err(|e| format!("tree of {}: {e}", id.short()))?;
         for (_, meta) in files.iter() {
             if blobs_seen.insert(meta.id) {
-                let bytes = hub_write::read_file(&hub, meta.id, u64::MAX)
-                    .map_err(|e| format!("version {} in snapshot {}: {e}", meta.id.short(), id.short()))?;
+                let bytes = hub_write::read_file(&hub, meta.id, u64::MAX).map_err(|e| {
+                    format!(
+                        "version {} in snapshot {}: {e}",
+                        meta.id.short(),
+                        id.short()
+                    )
+                })?;
                 versions.insert(bytes);
             }
         }
@@ -136,7 +146,10 @@ pub fn record_head(world: &World, known: &mut Knowledge) -> Result<(), Violation
             kind: "history lost",
             detail: format!("`{path}` in the head: {e}"),
         })?;
-        known.synced.entry(bytes).or_insert_with(|| path.to_string());
+        known
+            .synced
+            .entry(bytes)
+            .or_insert_with(|| path.to_string());
     }
     Ok(())
 }
@@ -150,7 +163,12 @@ pub fn no_torn_files(world: &World) -> Result<(), Violation> {
             }
             return Err(Violation {
                 kind: "torn file",
-                detail: format!("{}: `{}` holds {}, which no one wrote", dev.name, path.display(), short(&content)),
+                detail: format!(
+                    "{}: `{}` holds {}, which no one wrote",
+                    dev.name,
+                    path.display(),
+                    short(&content)
+                ),
             });
         }
     }
@@ -174,7 +192,10 @@ pub fn nothing_lost(
         if !snapshots.contains(head) {
             return Err(Violation {
                 kind: "history lost",
-                detail: format!("the hub's head {} is no longer in its history", head.short()),
+                detail: format!(
+                    "the hub's head {} is no longer in its history",
+                    head.short()
+                ),
             });
         }
     }
@@ -182,7 +203,10 @@ pub fn nothing_lost(
         if !on_devices.contains(content) && !history.contains(content) {
             return Err(Violation {
                 kind: "synced version lost",
-                detail: format!("{} (once at `{path}`) is on no device and not in the hub's history", short(content)),
+                detail: format!(
+                    "{} (once at `{path}`) is on no device and not in the hub's history",
+                    short(content)
+                ),
             });
         }
     }
@@ -218,8 +242,41 @@ pub fn nothing_lost(
     Ok(())
 }
 
+/// After a device crashed in a round: every vault file holds what the device held before the
+/// round (at that path or another) or a version from the hub's history, never anything else
+/// (an empty or half-written file) — design.md's "safety on disk".
+pub fn whole_after_crash(
+    world: &World,
+    dev: usize,
+    held: &BTreeMap<PathBuf, Vec<u8>>,
+) -> Result<(), Violation> {
+    let (_, history, _) = hub_history(world).map_err(|e| Violation {
+        kind: "history lost",
+        detail: e,
+    })?;
+    let before: BTreeSet<&Vec<u8>> = held.values().collect();
+    for (path, content) in world.files(dev) {
+        if is_sync_temp(&path) || before.contains(&content) || history.contains(&content) {
+            continue;
+        }
+        return Err(Violation {
+            kind: "torn file after a crash",
+            detail: format!(
+                "{} crashed in a round; `{}` now holds {}, neither what it held before nor a version from the hub",
+                world.devices[dev].name,
+                path.display(),
+                short(&content)
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The files that sync carries: not ignored, not sync's own temp files.
-fn synced_view(files: BTreeMap<PathBuf, Vec<u8>>, rules: &IgnoreRules) -> BTreeMap<PathBuf, Vec<u8>> {
+fn synced_view(
+    files: BTreeMap<PathBuf, Vec<u8>>,
+    rules: &IgnoreRules,
+) -> BTreeMap<PathBuf, Vec<u8>> {
     files
         .into_iter()
         .filter(|(p, _)| {
@@ -275,7 +332,14 @@ pub fn converged(world: &World) -> Result<(), Violation> {
                 .into_iter()
                 .filter(|p| files.get(*p) != on_hub.get(*p))
                 .take(5)
-                .map(|p| format!("`{}`: device {} hub {}", p.display(), files.get(p).map_or("-".into(), |c| short(c)), on_hub.get(p).map_or("-".into(), |c| short(c))))
+                .map(|p| {
+                    format!(
+                        "`{}`: device {} hub {}",
+                        p.display(),
+                        files.get(p).map_or("-".into(), |c| short(c)),
+                        on_hub.get(p).map_or("-".into(), |c| short(c))
+                    )
+                })
                 .collect();
             return Err(Violation {
                 kind: "not converged",

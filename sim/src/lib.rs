@@ -4,8 +4,8 @@
 //! The sync code runs unmodified: every file it touches is reached through `vault::vfs`, under
 //! which each simulated machine is attached ([`fs::SimFs`]).
 
-pub mod fs;
 pub mod check;
+pub mod fs;
 pub mod ops;
 pub mod run;
 pub mod world;

@@ -76,6 +76,7 @@ fn soak(args: &Args) -> ExitCode {
     let mut runs = 0u64;
     let mut failures = Vec::new();
     let mut seed = args.first_seed;
+    let mut last_line = Instant::now();
     while Instant::now() < deadline {
         let (setup, steps) = generate(seed, args.steps);
         let report = run(seed, &setup, &steps);
@@ -85,6 +86,11 @@ fn soak(args: &Args) -> ExitCode {
             failures.push((seed, f));
         }
         let secs = started.elapsed().as_secs_f64();
+        if last_line.elapsed() < Duration::from_millis(500) {
+            seed += 1;
+            continue;
+        }
+        last_line = Instant::now();
         eprint!(
             "\r{runs} runs, {} rounds ({:.0}/s), {} crashes, {} failing seeds   ",
             total.counts.rounds,
@@ -128,10 +134,16 @@ fn print_counts(runs: u64, r: &Report, took: Duration) {
     println!("|---|---|");
     println!("| runs (seeds) | {runs} |");
     println!("| sync rounds | {} ({} finished) |", c.rounds, c.rounds_ok);
-    println!("| user edits, moves, deletes, restores | {} |", c.user_steps);
+    println!(
+        "| user edits, moves, deletes, restores | {} |",
+        c.user_steps
+    );
     println!("| device crashes | {} |", c.device_crashes);
     println!("| hub disk crashes | {} |", c.hub_crashes);
-    println!("| faults (unmounts, unreadable files, growing files) | {} |", c.faults);
+    println!(
+        "| faults (unmounts, unreadable files, growing files) | {} |",
+        c.faults
+    );
     println!("| filesystem calls | {} |", r.calls);
     if secs > 0.0 {
         println!("| wall time | {secs:.1} s |");

@@ -103,7 +103,9 @@ pub struct DeviceSetup {
 }
 
 const FOLDERS: &[&str] = &["", "a/", "a/b/", "Notes/", "media/"];
-const NAMES: &[&str] = &["x.md", "y.md", "Note.md", "note.md", "tasks.md", "empty.md", "pic.png"];
+const NAMES: &[&str] = &[
+    "x.md", "y.md", "Note.md", "note.md", "tasks.md", "empty.md", "pic.png",
+];
 /// Notes made from one template: identical bytes at several paths.
 const TEMPLATES: &[&str] = &["# Daily\n\n- [ ] \n", "", "---\ntags: [x]\n---\n"];
 const WORDS: &[&str] = &[

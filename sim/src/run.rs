@@ -54,10 +54,16 @@ pub fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Report {
 fn prepare_process() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(1).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build_global();
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if info.payload().downcast_ref::<crate::fs::Crashed>().is_none() {
+            if info
+                .payload()
+                .downcast_ref::<crate::fs::Crashed>()
+                .is_none()
+            {
                 previous(info);
             }
         }));
@@ -120,7 +126,12 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
 }
 
 fn calls(world: &World) -> u64 {
-    world.hub.fs.calls() + world.devices.iter().map(|d| d.machine.fs.calls()).sum::<u64>()
+    world.hub.fs.calls()
+        + world
+            .devices
+            .iter()
+            .map(|d| d.machine.fs.calls())
+            .sum::<u64>()
 }
 
 fn check_after(
@@ -139,7 +150,12 @@ fn check_after(
             Step::Sync { dev, .. } => world.devices[*dev].name.clone(),
             _ => String::new(),
         };
-        check::nothing_lost(world, known, held.unwrap_or(&BTreeMap::new()), &who)?;
+        let none = BTreeMap::new();
+        let held = held.unwrap_or(&none);
+        check::nothing_lost(world, known, held, &who)?;
+        if let (RoundOutcome::Crashed, Step::Sync { dev, .. }) = (outcome, step) {
+            check::whole_after_crash(world, *dev, held)?;
+        }
     }
     Ok(())
 }

@@ -74,8 +74,8 @@ pub struct World {
     /// Backups kept by the user: (device, slot) -> (path, bytes, mtime).
     backups: BTreeMap<(usize, usize), (String, Vec<u8>, i64)>,
     pub counts: Counts,
-    /// Every content a user ever wrote (and the empty file): no vault file may hold anything
-    /// else, or it is a torn write.
+    /// Every content a user ever wrote: no vault file may hold anything else, or it is a torn
+    /// write (an empty file included, unless some user saved one).
     pub written: BTreeSet<Vec<u8>>,
 }
 
@@ -139,8 +139,6 @@ impl World {
                 }
             })
             .collect();
-        let mut written = BTreeSet::new();
-        written.insert(Vec::new());
         World {
             clock,
             hub,
@@ -148,7 +146,7 @@ impl World {
             devices,
             backups: BTreeMap::new(),
             counts: Counts::default(),
-            written,
+            written: BTreeSet::new(),
         }
     }
 
@@ -208,7 +206,9 @@ impl World {
             }
             Step::Delete { dev, path } => {
                 let full = self.full(*dev, path);
-                let _ = vfs::remove_file(&full);
+                if vfs::remove_file(&full).is_ok() {
+                    durable_dir(&full);
+                }
             }
             Step::Rename { dev, from, to } => {
                 let (from, to) = (self.full(*dev, from), self.full(*dev, to));
@@ -220,8 +220,9 @@ impl World {
                 }
                 // `mv` refuses to replace a folder and asks before replacing a file: the user
                 // said no.
-                if vfs::symlink_metadata(&to).is_err() {
-                    let _ = vfs::rename(&from, &to);
+                if vfs::symlink_metadata(&to).is_err() && vfs::rename(&from, &to).is_ok() {
+                    durable_dir(&from);
+                    durable_dir(&to);
                 }
             }
             Step::Backup { dev, path, slot } => {
@@ -237,15 +238,21 @@ impl World {
                     if let Some(parent) = full.parent() {
                         let _ = vfs::create_dir_all(parent);
                     }
-                    if save_as(&full, &bytes, Save::InPlace).is_ok() {
-                        let _ = vfs::set_modified_ns(&full, mtime);
+                    if save_as(&full, &bytes, Save::InPlace).is_ok()
+                        && vfs::set_modified_ns(&full, mtime).is_ok()
+                        && let Ok(f) = vfs::File::open(&full)
+                    {
+                        let _ = f.sync_all();
                     }
                 }
             }
             Step::TouchBack { dev, path, secs } => {
                 let full = self.full(*dev, path);
-                if let Ok(m) = vfs::metadata(&full) {
-                    let _ = vfs::set_modified_ns(&full, m.mtime_ns - secs * SECOND);
+                if let Ok(m) = vfs::metadata(&full)
+                    && vfs::set_modified_ns(&full, m.mtime_ns - secs * SECOND).is_ok()
+                    && let Ok(f) = vfs::File::open(&full)
+                {
+                    let _ = f.sync_all();
                 }
             }
             Step::Lock { dev, path, locked } => {
@@ -308,7 +315,10 @@ impl World {
             Err(()) => {
                 self.counts.device_crashes += 1;
                 let pending = d.machine.fs.pending();
-                let keep = crash.map_or(0, |(_, f)| pending * usize::from(f) / 256);
+                // Half the crashes lose everything not yet durable; the others keep a prefix.
+                let keep = crash.map_or(0, |(_, f)| {
+                    pending * usize::from(f.saturating_sub(128)) / 128
+                });
                 d.machine.fs.restart(keep);
                 RoundOutcome::Crashed
             }
@@ -330,7 +340,11 @@ impl World {
                 let _ = d.machine.fs.remount(Path::new("vault/media"));
                 d.mounted = true;
             }
-            let files = d.machine.fs.files_under(Path::new("vault")).unwrap_or_default();
+            let files = d
+                .machine
+                .fs
+                .files_under(Path::new("vault"))
+                .unwrap_or_default();
             for path in files.keys() {
                 let full = d.vault.join(path);
                 if vfs::metadata(&full).is_ok_and(|m| m.mode & 0o400 == 0) {
@@ -350,6 +364,15 @@ impl World {
             .into_iter()
             .filter(|(p, _)| !p.starts_with(".vault"))
             .collect()
+    }
+}
+
+/// What a careful tool does after removing or moving a name: the folder's entries durable, so
+/// a crash of the device later does not undo the user's own change (which sync is not
+/// answerable for).
+fn durable_dir(full: &Path) {
+    if let Some(dir) = full.parent() {
+        let _ = vfs::sync_dir(dir);
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 
 use super::*;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 fn id(n: &str) -> ObjectId {
     ObjectId::of(n.as_bytes())

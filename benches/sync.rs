@@ -22,6 +22,8 @@ mod options;
 mod report;
 #[path = "sync/scenarios.rs"]
 mod scenarios;
+#[path = "sync/sim.rs"]
+mod sim;
 #[path = "sync/tasks.rs"]
 mod tasks;
 #[path = "sync/web.rs"]
@@ -155,8 +157,32 @@ fn run(opts: &Options) -> Result<()> {
         String::new()
     };
 
+    let sim_text = if opts.wants_sim() {
+        eprintln!("simulation soak:");
+        let measured = sim::measure(std::time::Duration::from_secs(if opts.quick { 2 } else { 20 }));
+        if opts.json {
+            println!(
+                "{{\"scenario\":\"sim\",\"runs\":{},\"rounds\":{},\"crashes\":{},\"rounds_per_second\":{:.1},\"failing_seeds\":{}}}",
+                measured.runs,
+                measured.rounds,
+                measured.crashes,
+                measured.rounds_per_second(),
+                measured.failing_seeds.len()
+            );
+        }
+        if !measured.failing_seeds.is_empty() {
+            warnings.push(format!(
+                "the simulation found failing seeds {:?}: an invariant broke (docs/reliability.md \"Simulation\")",
+                measured.failing_seeds
+            ));
+        }
+        sim::text(&measured)
+    } else {
+        String::new()
+    };
+
     say(&format!(
-        "\n{}{agent_text}{tasks_text}{web_text}{large_text}{history_text}\nTargets: nothing changed ≤ 1.0× git status with 0 files read and 0 bytes hashed; \
+        "\n{}{agent_text}{tasks_text}{web_text}{large_text}{history_text}{sim_text}\nTargets: nothing changed ≤ 1.0× git status with 0 files read and 0 bytes hashed; \
          one note edited ≤ 1.0× git add -A && git commit; initial upload and download ≤ 1.5× \
          rsync -a; syncd's peak RSS < {} MiB for 20,000 notes; agent: median propagation < 1 s, \
          idle CPU about 0, RSS < 60 MiB; tasks: a warm listing parses 0 notes and hashes 0 files, \

@@ -27,7 +27,8 @@ Options:
                  --large-mib size through a folder hub and a vault-server: upload,
                  download, one byte changed, peak memory, against rsync -a), history
                  (--rounds one-edit rounds through one folder hub: round times, packs and
-                 hub size before and after)
+                 hub size before and after), sim (the simulation's soak throughput:
+                 seeded runs for 20 s, --quick 2 s, in simulated rounds per second)
   --large-mib L  sizes of the large files in MiB, comma-separated (default 1024,4096;
                  --quick: 48)
   --rounds N     one-edit rounds of the long history (default 5000; --quick: 100)
@@ -54,6 +55,8 @@ pub struct Options {
     pub large: bool,
     /// `--only history` was given.
     pub history: bool,
+    /// `--only sim` was given.
+    pub sim: bool,
     pub large_mib: Vec<u64>,
     pub rounds: usize,
 }
@@ -71,6 +74,12 @@ impl Options {
             && !self.web
             && !self.large
             && !self.history
+            && !self.sim
+    }
+
+    /// Whether the simulation's soak throughput (benches/sync/sim.rs) is measured.
+    pub fn wants_sim(&self) -> bool {
+        self.everything() || self.sim
     }
 
     /// Whether the large files' figures (benches/sync/large.rs) are measured.
@@ -115,6 +124,7 @@ impl Options {
         let mut web = false;
         let mut large = false;
         let mut history = false;
+        let mut sim = false;
         let mut large_mib = None;
         let mut rounds = None;
         let mut args = args.into_iter();
@@ -154,10 +164,11 @@ impl Options {
                             None if slug.trim() == "web" => web = true,
                             None if slug.trim() == "large" => large = true,
                             None if slug.trim() == "history" => history = true,
+                            None if slug.trim() == "sim" => sim = true,
                             Some(s) if !only.contains(&s) => only.push(s),
                             Some(_) => {}
                             None => bail!(
-                                "unknown scenario {slug:?}; the scenarios are: {}, agent, tasks, web, large, history",
+                                "unknown scenario {slug:?}; the scenarios are: {}, agent, tasks, web, large, history, sim",
                                 Scenario::ALL.map(Scenario::slug).join(", ")
                             ),
                         }
@@ -179,6 +190,7 @@ impl Options {
             web,
             large,
             history,
+            sim,
             large_mib: large_mib.unwrap_or_else(|| if quick { vec![48] } else { vec![1024, 4096] }),
             rounds: rounds.unwrap_or(if quick { 100 } else { 5000 }),
         }))

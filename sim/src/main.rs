@@ -125,6 +125,10 @@ fn add(total: &mut Report, r: &Report) {
     t.faults += c.faults;
     t.user_steps += c.user_steps;
     total.calls += r.calls;
+    total.device_seconds += r.device_seconds;
+    if total.failure.is_none() {
+        total.failure.clone_from(&r.failure);
+    }
 }
 
 fn print_counts(runs: u64, r: &Report, took: Duration) {
@@ -133,6 +137,10 @@ fn print_counts(runs: u64, r: &Report, took: Duration) {
     println!("| figure | value |");
     println!("|---|---|");
     println!("| runs (seeds) | {runs} |");
+    println!(
+        "| simulated device-hours | {:.1} |",
+        r.device_seconds as f64 / 3600.0
+    );
     println!("| sync rounds | {} ({} finished) |", c.rounds, c.rounds_ok);
     println!(
         "| user edits, moves, deletes, restores | {} |",
@@ -145,6 +153,10 @@ fn print_counts(runs: u64, r: &Report, took: Duration) {
         c.faults
     );
     println!("| filesystem calls | {} |", r.calls);
+    println!(
+        "| invariants broken (versions lost, torn files, no convergence) | {} |",
+        if r.failure.is_some() { "yes: see below" } else { "0" }
+    );
     if secs > 0.0 {
         println!("| wall time | {secs:.1} s |");
         println!("| rounds per second | {:.0} |", c.rounds as f64 / secs);

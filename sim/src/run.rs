@@ -27,6 +27,8 @@ pub struct Report {
     pub failure: Option<Failure>,
     /// Filesystem calls made by every machine (a run's fingerprint: the same each replay).
     pub calls: u64,
+    /// Simulated time the devices lived through, summed over devices, in seconds.
+    pub device_seconds: u64,
 }
 
 /// One world at a time per process: the random source and the thread pool are the process's.
@@ -77,6 +79,7 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
         counts: world.counts,
         failure: Some(Failure { at, violation }),
         calls: calls(world),
+        device_seconds: device_seconds(world),
     };
     for (at, step) in steps.iter().enumerate() {
         let held = match step {
@@ -122,7 +125,13 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
         counts: world.counts,
         failure: None,
         calls: calls(&world),
+        device_seconds: device_seconds(&world),
     }
+}
+
+fn device_seconds(world: &World) -> u64 {
+    let lived = (world.clock.now_ns() - world.started_ns).max(0) as u64 / 1_000_000_000;
+    lived * world.devices.len() as u64
 }
 
 fn calls(world: &World) -> u64 {

@@ -68,6 +68,8 @@ pub enum RoundOutcome {
 
 pub struct World {
     pub clock: Arc<WorldClock>,
+    /// When the world began, by its clock.
+    pub started_ns: i64,
     pub hub: Machine,
     pub hub_dir: PathBuf,
     pub devices: Vec<Device>,
@@ -140,6 +142,7 @@ impl World {
             })
             .collect();
         World {
+            started_ns: clock.now_ns(),
             clock,
             hub,
             hub_dir,

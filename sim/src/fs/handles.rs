@@ -561,6 +561,8 @@ impl FsFile for SimFile {
             }
             let len = m.metadata(self.ino)?.len;
             self.put(&mut m, len, b"\nmore typed while it was read")?;
+            // That program saved its text (a crash later is not sync's to answer for).
+            m.disk_mut().sync_file(self.ino);
         }
         Ok(n)
     }

@@ -192,7 +192,9 @@ impl Tree {
         }
         let mut tree = Tree::default();
         let mut last: Option<&str> = None;
-        for (i, line) in body.lines().enumerate() {
+        // Lines end at `\n` only: `str::lines` also takes `\r\n`, which gave one tree two
+        // encodings (and two ids); a `\r` now stays in the name, which refuses it.
+        for (i, line) in body.split_terminator('\n').enumerate() {
             let n = i + 2;
             let mut f = line.splitn(6, ' ');
             let (Some(kind), Some(id), Some(size), Some(mtime), Some(mode), Some(name)) =
@@ -432,6 +434,23 @@ mod tests {
             mtime_ns,
             executable: false,
         }
+    }
+
+    /// Found by fuzzing (fixtures/fuzz/object/): a tree whose lines ended in `\r\n` decoded to
+    /// the same tree as its canonical form, so one tree had two encodings and two ids.
+    #[test]
+    fn tree_with_crlf_line_endings_is_refused() {
+        let mut tree = Tree::default();
+        tree.entries
+            .insert("a.md".into(), EntryKind::File(meta(b"a", 5)));
+        tree.entries
+            .insert("b".into(), EntryKind::Dir(ObjectId::of(b"b")));
+        let canonical = String::from_utf8(tree.encode()).unwrap();
+        assert_eq!(Tree::decode(canonical.as_bytes()).unwrap(), tree);
+        let crlf = canonical.replace('\n', "\r\n").replacen("\r\n", "\n", 1);
+        assert!(Tree::decode(crlf.as_bytes()).is_err());
+        let last_crlf = format!("{}\r\n", canonical.trim_end_matches('\n'));
+        assert!(Tree::decode(last_crlf.as_bytes()).is_err());
     }
 
     proptest::proptest! {

@@ -97,7 +97,8 @@ impl ChunkList {
         let mut level = None;
         let mut pieces = Vec::new();
         let mut total: u64 = 0;
-        for (i, line) in body.lines().enumerate() {
+        // Lines end at `\n` only (`str::lines` also took `\r\n`: two encodings of one list).
+        for (i, line) in body.split_terminator('\n').enumerate() {
             let n = i + 2;
             if pieces.len() == MAX_LIST_ENTRIES {
                 return Err(bad(n, "too many entries"));
@@ -146,6 +147,21 @@ mod tests {
             id: ObjectId::of(&[n]),
             len,
         }
+    }
+
+    /// Found by fuzzing (fixtures/fuzz/object/): `\r\n` line endings decoded to the same list
+    /// as `\n`, so one list had two encodings and two ids.
+    #[test]
+    fn chunk_list_with_crlf_line_endings_is_refused() {
+        let list = ChunkList {
+            level: Level::Chunks,
+            pieces: vec![piece(1, 65536), piece(2, 7)],
+        };
+        let text = String::from_utf8(list.encode()).unwrap();
+        let crlf = format!("{}\r\n", text.trim_end_matches('\n'));
+        assert!(ChunkList::decode(crlf.as_bytes()).is_err());
+        let header_lf = text.replace('\n', "\r\n").replacen("\r\n", "\n", 1);
+        assert!(ChunkList::decode(header_lf.as_bytes()).is_err());
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub(crate) struct TaskHead {
 }
 
 /// One task: its head, and the line it is read again from.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StoredTask<'a> {
     pub head: TaskHead,
     /// Byte offset of the line in the note.
@@ -74,8 +74,19 @@ impl TaskHead {
 }
 
 impl<'a> StoredTask<'a> {
+    /// `None` also when its offsets do not fit its line (a checkbox past the line's end or
+    /// inside a character, a code span ending before it starts): reading the task would
+    /// slice the line there. The index's checksum makes that a bug or a forged file, not
+    /// damage, and a task that cannot be read is left out rather than taking `syncd tasks`
+    /// down with it.
     pub fn decode(task: &'a [u8]) -> Option<StoredTask<'a>> {
-        postcard::from_bytes(task).ok()
+        let stored: StoredTask = postcard::from_bytes(task).ok()?;
+        let (start, end) = (stored.checkbox.0 as usize, stored.checkbox.1 as usize);
+        let fits = start <= end
+            && stored.text.is_char_boundary(start)
+            && stored.text.is_char_boundary(end)
+            && (stored.code_spans.iter()).all(|&(a, b)| a <= b);
+        fits.then_some(stored)
     }
 
     /// The task's id when its note is at `path`.
@@ -270,6 +281,52 @@ pub(crate) mod tests {
                     assert_eq!(stored.task(i).unwrap().id(&path), e.id);
                 }
             }
+        }
+    }
+
+    /// Found by fuzzing (fixtures/fuzz/task_index/): an entry whose checkbox lay past its line
+    /// (or a code span ended before it started) passed decoding and panicked when the task
+    /// was read.
+    #[test]
+    fn task_index_entry_with_offsets_outside_its_line_is_refused() {
+        let path = VaultPath::new("a.md").unwrap();
+        let good = StoredTask {
+            head: TaskHead {
+                line: 1,
+                status: ' ',
+                due: None,
+                priority: None,
+            },
+            line_start: 0,
+            checkbox: (2, 5),
+            depth: 0,
+            occurrence: 0,
+            code_spans: vec![(1, 3)],
+            text: "- [ ] é `x`",
+        };
+        let encoded = |t: &StoredTask| postcard::to_allocvec(t).unwrap();
+        let bytes = encoded(&good);
+        let task = StoredTask::decode(&bytes).unwrap();
+        assert_eq!(task.task(&path, &[]).raw, "é `x`");
+        for bad in [
+            StoredTask {
+                checkbox: (2, 40),
+                ..good.clone()
+            },
+            StoredTask {
+                checkbox: (5, 2),
+                ..good.clone()
+            },
+            StoredTask {
+                checkbox: (2, 7),
+                ..good.clone()
+            },
+            StoredTask {
+                code_spans: vec![(3, 1)],
+                ..good.clone()
+            },
+        ] {
+            assert!(StoredTask::decode(&encoded(&bad)).is_none(), "{bad:?}");
         }
     }
 

@@ -159,7 +159,11 @@ fn run(opts: &Options) -> Result<()> {
 
     let sim_text = if opts.wants_sim() {
         eprintln!("simulation soak:");
-        let measured = sim::measure(std::time::Duration::from_secs(if opts.quick { 2 } else { 20 }));
+        let measured = sim::measure(std::time::Duration::from_secs(if opts.quick {
+            2
+        } else {
+            20
+        }));
         if opts.json {
             println!(
                 "{{\"scenario\":\"sim\",\"runs\":{},\"rounds\":{},\"crashes\":{},\"rounds_per_second\":{:.1},\"failing_seeds\":{}}}",

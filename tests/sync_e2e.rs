@@ -577,11 +577,12 @@ fn kill_rounds(d: &Device, mut before: impl FnMut(usize), mut check: impl FnMut(
         rounds = round + 1;
     }
     before(rounds);
-    let status = d.command("sync", &[]).status().unwrap();
+    let out = d.command("sync", &[]).output().unwrap();
     assert!(
-        status.success(),
-        "{}: the round after the killed ones failed",
-        d.name
+        out.status.success(),
+        "{}: the round after the killed ones failed: {}",
+        d.name,
+        String::from_utf8_lossy(&out.stderr)
     );
     check(u64::MAX);
 }

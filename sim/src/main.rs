@@ -155,7 +155,11 @@ fn print_counts(runs: u64, r: &Report, took: Duration) {
     println!("| filesystem calls | {} |", r.calls);
     println!(
         "| invariants broken (versions lost, torn files, no convergence) | {} |",
-        if r.failure.is_some() { "yes: see below" } else { "0" }
+        if r.failure.is_some() {
+            "yes: see below"
+        } else {
+            "0"
+        }
     );
     if secs > 0.0 {
         println!("| wall time | {secs:.1} s |");

@@ -222,11 +222,16 @@ pub fn files(hub: &dyn Hub, root: ObjectId) -> Result<FlatTree, WriteError> {
         }
         level = next;
     }
+    // A tree is read once however many folders hold it (two folders alike are one object),
+    // so the walk takes a copy each time it reaches one.
     crate::object::flatten(root, &mut |id| {
-        trees.remove(&id).ok_or(WriteError::Hub(HubError::Missing {
-            ids: vec![id],
-            hub: hub.describe(),
-        }))
+        trees
+            .get(&id)
+            .cloned()
+            .ok_or(WriteError::Hub(HubError::Missing {
+                ids: vec![id],
+                hub: hub.describe(),
+            }))
     })
 }
 

@@ -174,3 +174,26 @@ fn files_since_a_head_equal_a_full_read() {
     assert_eq!(changed, ["a/b.md", "new/deep/c.md"]);
     assert_eq!(changes.removed, [path("notes.md")]);
 }
+
+/// Found by the simulation (docs/reliability.md "Simulation"): two folders holding the same
+/// notes with the same times are one tree object, which the listing took only once, so the
+/// second folder's read failed as "hub lacks 1 object" (the web view of such a vault, `cp -a`
+/// of a folder, could not load).
+#[test]
+fn two_folders_alike_are_both_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(&dir.path().join("hub")).unwrap();
+    let head = publish(
+        &hub,
+        None,
+        &FlatTree::new(),
+        &[write("x/n.md", "same\n"), write("y/n.md", "same\n")],
+        &web(),
+        1_000,
+    )
+    .unwrap();
+    let tree = snapshot(&hub, head).unwrap().tree;
+    let listed = files(&hub, tree).unwrap();
+    let paths: Vec<&str> = listed.keys().map(|p| p.as_str()).collect();
+    assert_eq!(paths, ["x/n.md", "y/n.md"]);
+}

@@ -78,6 +78,22 @@ impl SimDir {
         }
     }
 
+    /// Remove the entry `name` here (the caller checked what it is).
+    fn unlink(&self, m: &mut Machine, name: &OsStr) -> io::Result<()> {
+        self.writable(m)?;
+        let now = self.now(m);
+        let effects = vec![
+            Effect::Entry {
+                dir: self.ino,
+                key: m.names().key(name),
+                entry: None,
+            },
+            self.touched(m, self.ino, now)?,
+        ];
+        m.disk_mut().record(effects, vec![], vec![self.ino]);
+        Ok(())
+    }
+
     /// Create `name` here as `inode` (the caller checked it is free).
     fn create(&self, m: &mut Machine, name: &OsStr, inode: Inode) -> io::Result<Ino> {
         self.writable(m)?;
@@ -250,18 +266,7 @@ impl FsDir for SimDir {
         if m.inode(ino)?.mounted.is_some() {
             return Err(err(libc::EBUSY));
         }
-        self.writable(&m)?;
-        let now = self.now(&m);
-        let effects = vec![
-            Effect::Entry {
-                dir: self.ino,
-                key: m.names().key(name),
-                entry: None,
-            },
-            self.touched(&m, self.ino, now)?,
-        ];
-        m.disk_mut().record(effects, vec![], vec![self.ino]);
-        Ok(())
+        self.unlink(&mut m, name)
     }
 
     fn remove_file(&self, name: &OsStr) -> io::Result<()> {
@@ -270,18 +275,7 @@ impl FsDir for SimDir {
         if matches!(m.inode(ino)?.node, Node::Dir(_)) {
             return Err(err(libc::EISDIR));
         }
-        self.writable(&m)?;
-        let now = self.now(&m);
-        let effects = vec![
-            Effect::Entry {
-                dir: self.ino,
-                key: m.names().key(name),
-                entry: None,
-            },
-            self.touched(&m, self.ino, now)?,
-        ];
-        m.disk_mut().record(effects, vec![], vec![self.ino]);
-        Ok(())
+        self.unlink(&mut m, name)
     }
 
     fn rename(&self, from: &OsStr, into: &dyn FsDir, to: &OsStr, how: RenameHow) -> io::Result<()> {

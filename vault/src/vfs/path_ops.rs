@@ -40,22 +40,16 @@ fn at<T>(
 
 /// `stat`, following symlinks.
 pub fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let path = path.as_ref();
-    if let Some((fs, rel)) = machine_for(path)
-        && rel.as_os_str().is_empty()
-    {
-        return fs.open_dir(&rel)?.metadata();
-    }
-    at(
-        path,
-        |dir, name| dir.stat(name, true),
-        || std::fs::metadata(path).map(|m| Metadata::from_std(&m)),
-    )
+    stat(path.as_ref(), true)
 }
 
 /// `lstat`: a symlink is described, not followed.
 pub fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let path = path.as_ref();
+    stat(path.as_ref(), false)
+}
+
+/// [`metadata`] (`follow`) or [`symlink_metadata`]; a simulated machine's root is its own folder.
+fn stat(path: &Path, follow: bool) -> io::Result<Metadata> {
     if let Some((fs, rel)) = machine_for(path)
         && rel.as_os_str().is_empty()
     {
@@ -63,8 +57,15 @@ pub fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
     }
     at(
         path,
-        |dir, name| dir.stat(name, false),
-        || std::fs::symlink_metadata(path).map(|m| Metadata::from_std(&m)),
+        |dir, name| dir.stat(name, follow),
+        || {
+            let m = if follow {
+                std::fs::metadata(path)
+            } else {
+                std::fs::symlink_metadata(path)
+            };
+            m.map(|m| Metadata::from_std(&m))
+        },
     )
 }
 

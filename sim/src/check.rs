@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use unicode_normalization::UnicodeNormalization;
 
 use vault::folder_hub::FolderHub;
 use vault::hub::Hub;
@@ -335,7 +336,22 @@ pub fn converged(world: &World) -> Result<(), Violation> {
         }
     }
     for (d, dev) in world.devices.iter().enumerate() {
-        let files = synced_view(world.files(d), &rules);
+        // Where a filesystem takes two spellings of a name (Unicode normalisation) for one
+        // file, the device may hold the hub's note under the other spelling: the same note.
+        let spelling = |files: BTreeMap<PathBuf, Vec<u8>>| -> BTreeMap<PathBuf, Vec<u8>> {
+            if dev.machine.fs.config().names == crate::fs::Names::Exact {
+                return files;
+            }
+            files
+                .into_iter()
+                .map(|(p, bytes)| {
+                    let nfc: String = p.to_string_lossy().nfc().collect();
+                    (PathBuf::from(nfc), bytes)
+                })
+                .collect()
+        };
+        let files = spelling(synced_view(world.files(d), &rules));
+        let on_hub = spelling(on_hub.clone());
         if files != on_hub {
             let differ: Vec<String> = files
                 .keys()

@@ -106,6 +106,8 @@ pub(crate) struct Machine {
     /// Mounts that were taken away, by mount point, to be put back.
     unmounted: BTreeMap<Ino, Ino>,
     names: Names,
+    /// Bytes of file data the disk holds at most (starts as the config's; a user frees space).
+    capacity: u64,
 }
 
 fn err(code: i32) -> io::Error {
@@ -130,6 +132,7 @@ impl SimFs {
                 next_dev: 2,
                 unmounted: BTreeMap::new(),
                 names: config.names,
+                capacity: config.capacity,
             }),
             clock,
             config,
@@ -198,6 +201,11 @@ impl SimFs {
         let ino = m.resolve(path, true)?;
         m.growing.insert(ino, times);
         Ok(())
+    }
+
+    /// Let the disk hold `bytes` of file data (the user freed space, or a fuller disk).
+    pub fn set_capacity(&self, bytes: u64) {
+        self.0.lock().capacity = bytes;
     }
 
     /// Mount a new, empty filesystem on the folder at `path` (a drive plugged in).

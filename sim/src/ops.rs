@@ -80,6 +80,18 @@ pub enum Step {
         crash: Option<(u64, u8)>,
         hub_crash: Option<(u64, u8)>,
     },
+    /// A symbolic link made at `path`, pointing at `target` (sync never follows or syncs it).
+    Symlink {
+        dev: usize,
+        path: String,
+        target: String,
+    },
+    /// The file at `path` replaced by a folder of the same name holding one note.
+    FileToFolder {
+        dev: usize,
+        path: String,
+        text: String,
+    },
     /// Time passes.
     Wait {
         secs: i64,
@@ -95,7 +107,9 @@ pub struct Setup {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceSetup {
     pub granularity_ns: i64,
-    pub case_insensitive: bool,
+    pub names: crate::fs::Names,
+    /// Bytes of file data the disk holds (a small disk fills up).
+    pub capacity: u64,
     /// How far its clock is from the hub's (within the 5-minute tolerance).
     pub skew_ns: i64,
     /// A drive mounted at `media/`.
@@ -104,7 +118,16 @@ pub struct DeviceSetup {
 
 const FOLDERS: &[&str] = &["", "a/", "a/b/", "Notes/", "media/"];
 const NAMES: &[&str] = &[
-    "x.md", "y.md", "Note.md", "note.md", "tasks.md", "empty.md", "pic.png",
+    "x.md",
+    "y.md",
+    "Note.md",
+    "note.md",
+    "tasks.md",
+    "empty.md",
+    "pic.png",
+    // The same name written both ways: NFC (Linux, Windows) and NFD (what HFS+ stores).
+    "caf\u{e9}.md",
+    "cafe\u{301}.md",
 ];
 /// Notes made from one template: identical bytes at several paths.
 const TEMPLATES: &[&str] = &["# Daily\n\n- [ ] \n", "", "---\ntags: [x]\n---\n"];
@@ -128,7 +151,17 @@ pub fn generate(seed: u64, steps: usize) -> (Setup, Vec<Step>) {
     let devices = (0..n)
         .map(|_| DeviceSetup {
             granularity_ns: [1, second, 2 * second][rng.random_range(0..3)],
-            case_insensitive: rng.random_bool(0.3),
+            names: [
+                crate::fs::Names::Exact,
+                crate::fs::Names::Exact,
+                crate::fs::Names::CaseInsensitive,
+                crate::fs::Names::Normalising,
+            ][rng.random_range(0..4)],
+            capacity: if rng.random_bool(0.1) {
+                rng.random_range(2_000..20_000)
+            } else {
+                u64::MAX
+            },
             skew_ns: rng.random_range(-240..=240) * second,
             has_mount: rng.random_bool(0.3),
         })
@@ -203,7 +236,20 @@ pub fn generate(seed: u64, steps: usize) -> (Setup, Vec<Step>) {
                 dev,
                 mounted: rng.random_bool(0.5),
             },
-            52..=89 => {
+            52 => Step::Symlink {
+                dev,
+                path: path(&mut rng),
+                target: pick(&mut rng, &["x.md", "../x.md", "/etc/passwd", "a"]).to_string(),
+            },
+            53 => {
+                text_no += 1;
+                Step::FileToFolder {
+                    dev,
+                    path: path(&mut rng),
+                    text: format!("inside {text_no}\n"),
+                }
+            }
+            54..=89 => {
                 let crash = rng
                     .random_bool(0.15)
                     .then(|| (rng.random_range(0..400), rng.random()));

@@ -38,7 +38,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const SETTLE_WAIT_NS: i64 = (vault::refs::STALE_LOCK_AGE.as_secs() as i64 + 30) * 1_000_000_000;
 
 /// How many rounds each device runs at the end to converge.
-const SETTLE_ROUNDS: usize = 3;
+pub const SETTLE_ROUNDS: usize = 4;
 
 /// Run `steps` on a fresh world of `setup`, the seeded random source installed.
 pub fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Report {
@@ -108,6 +108,8 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
             if std::env::var_os("VAULT_SIM_TRACE").is_some() {
                 eprintln!("settle dev{dev} -> {outcome:?}");
             }
+            // The user reads what the round could not do and puts it right.
+            world.resolve_skipped(dev);
             let step = Step::Sync {
                 dev,
                 crash: None,

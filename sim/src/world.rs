@@ -14,7 +14,7 @@ use vault::local::LocalVault;
 use vault::sync::{SyncOptions, sync};
 use vault::vfs::{self, Attached};
 
-use crate::fs::{Crashed, FsConfig, Names, SimFs, WorldClock};
+use crate::fs::{Crashed, FsConfig, SimFs, WorldClock};
 use crate::ops::{Save, Setup, Step};
 
 const SECOND: i64 = 1_000_000_000;
@@ -79,6 +79,9 @@ pub struct World {
     /// Every content a user ever wrote: no vault file may hold anything else, or it is a torn
     /// write (an empty file included, unless some user saved one).
     pub written: BTreeSet<Vec<u8>>,
+    /// The paths the last finished round could not bring to the hub's version, each waiting
+    /// for its user (a link or a folder in the way).
+    pub last_skipped: Vec<vault::sync::SkippedPath>,
 }
 
 /// Where this process's worlds live: each run a root of its own.
@@ -112,12 +115,8 @@ impl World {
             .map(|(i, d)| {
                 let config = FsConfig {
                     granularity_ns: d.granularity_ns,
-                    names: if d.case_insensitive {
-                        Names::CaseInsensitive
-                    } else {
-                        Names::Exact
-                    },
-                    capacity: u64::MAX,
+                    names: d.names,
+                    capacity: d.capacity,
                 };
                 let machine = Machine::new(root.join(format!("dev{i}")), config, &clock, d.skew_ns);
                 let vault = machine.root.join("vault");
@@ -150,6 +149,7 @@ impl World {
             backups: BTreeMap::new(),
             counts: Counts::default(),
             written: BTreeSet::new(),
+            last_skipped: Vec::new(),
         }
     }
 
@@ -205,7 +205,11 @@ impl World {
                     return;
                 }
                 self.written.insert(text.as_bytes().to_vec());
-                let _ = save_as(&full, text.as_bytes(), *save);
+                if save_as(&full, text.as_bytes(), *save).is_err() && *save == Save::InPlace {
+                    // A save in place that fails (a full disk) leaves the file truncated:
+                    // the editor's doing, not sync's.
+                    self.written.insert(Vec::new());
+                }
             }
             Step::Delete { dev, path } => {
                 let full = self.full(*dev, path);
@@ -278,6 +282,26 @@ impl World {
                         .insert(b"\nmore typed while it was read".to_vec());
                 }
             }
+            Step::Symlink { dev, path, target } => {
+                let full = self.full(*dev, path);
+                if let Some(parent) = full.parent()
+                    && vfs::create_dir_all(parent).is_ok()
+                    && vfs::symlink(target, &full).is_ok()
+                {
+                    durable_dir(&full);
+                }
+            }
+            Step::FileToFolder { dev, path, text } => {
+                let full = self.full(*dev, path);
+                if vfs::symlink_metadata(&full).is_ok_and(|m| m.is_file())
+                    && vfs::remove_file(&full).is_ok()
+                    && vfs::create_dir(&full).is_ok()
+                {
+                    durable_dir(&full);
+                    self.written.insert(text.as_bytes().to_vec());
+                    let _ = save_as(&full.join("inside.md"), text.as_bytes(), Save::Atomic);
+                }
+            }
             Step::Sync { .. } | Step::Wait { .. } | Step::Mount { .. } => {}
         }
     }
@@ -310,8 +334,17 @@ impl World {
         let d = &self.devices[dev];
         d.machine.fs.disarm();
         let outcome = match ran {
-            Ok(Ok(_report)) => {
+            Ok(Ok(report)) => {
+                if std::env::var_os("VAULT_SIM_TRACE").is_some() {
+                    for s in &report.skipped {
+                        eprintln!("     skipped {s:?}");
+                    }
+                    for w in &report.warnings {
+                        eprintln!("     warning {w}");
+                    }
+                }
                 self.counts.rounds_ok += 1;
+                self.last_skipped = report.skipped;
                 RoundOutcome::Synced
             }
             Ok(Err(e)) => RoundOutcome::Failed(e),
@@ -339,6 +372,7 @@ impl World {
     /// Put every fault right: drives back, files readable again.
     pub fn heal(&mut self) {
         for d in &mut self.devices {
+            d.machine.fs.set_capacity(u64::MAX);
             if d.has_mount && !d.mounted {
                 let _ = d.machine.fs.remount(Path::new("vault/media"));
                 d.mounted = true;
@@ -355,6 +389,46 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Do what the last round's messages ask of device `dev`'s user: a link in the way is
+    /// removed, a file or a folder in the way is renamed aside (its notes then sync under the
+    /// new name). Says whether anything was done.
+    pub fn resolve_skipped(&mut self, dev: usize) -> bool {
+        let mut acted = false;
+        for skipped in std::mem::take(&mut self.last_skipped) {
+            let path = self.full(dev, skipped.path.as_str());
+            let rel = path.strip_prefix(&self.devices[dev].vault).unwrap_or(&path);
+            let mut at = self.devices[dev].vault.clone();
+            for part in rel.components() {
+                at.push(part);
+                let Ok(meta) = vfs::symlink_metadata(&at) else {
+                    break;
+                };
+                let in_the_way = if at == path {
+                    match skipped.reason {
+                        vault::apply::SkipKind::FolderInTheWay => meta.is_dir(),
+                        vault::apply::SkipKind::FileInTheWay => meta.is_file(),
+                        _ => false,
+                    }
+                } else {
+                    !meta.is_dir()
+                };
+                if meta.is_symlink() {
+                    acted |= vfs::remove_file(&at).is_ok();
+                    durable_dir(&at);
+                    break;
+                }
+                if in_the_way {
+                    let mut aside = at.clone().into_os_string();
+                    aside.push("-aside");
+                    acted |= vfs::rename(&at, &aside).is_ok();
+                    durable_dir(&at);
+                    break;
+                }
+            }
+        }
+        acted
     }
 
     /// The files of device `dev`'s vault (not `.vault/`), as its disk holds them now.
@@ -386,10 +460,16 @@ fn save_as(full: &Path, bytes: &[u8], save: Save) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // An editor whose save fails (a full disk) removes its temp file and says so.
     let write_new = |at: &Path| -> std::io::Result<()> {
-        let mut f = vfs::File::create(at)?;
-        f.write_all(bytes)?;
-        f.sync_all()
+        let written = vfs::File::create(at).and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        });
+        if written.is_err() {
+            let _ = vfs::remove_file(at);
+        }
+        written
     };
     match save {
         Save::InPlace => {
@@ -398,8 +478,11 @@ fn save_as(full: &Path, bytes: &[u8], save: Save) -> std::io::Result<()> {
                 .create(true)
                 .truncate(true)
                 .open(full)?;
-            f.write_all(bytes)?;
+            let written = f.write_all(bytes);
+            // Even a failed save is on the disk as it was left (the world keeps users' steps
+            // durable; sync answers for what it does after).
             f.sync_all()?;
+            written?;
         }
         Save::Atomic => {
             let tmp = dir.join(format!(".{name}.swp"));

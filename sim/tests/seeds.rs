@@ -80,8 +80,9 @@ fn a_concurrent_edit_on_two_devices_keeps_both_versions() {
     ];
     let report = run(1, &two_devices(), &steps);
     assert_eq!(report.failure, None);
-    // Four rounds, then three settling passes of both devices, all finished.
-    assert_eq!(report.counts.rounds_ok, 4 + 3 * 2);
+    // Four rounds, then the settling passes of both devices, all finished.
+    let settling = vault_sim::run::SETTLE_ROUNDS as u64 * 2;
+    assert_eq!(report.counts.rounds_ok, 4 + settling);
 }
 
 #[test]

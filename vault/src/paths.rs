@@ -7,6 +7,7 @@
 //! their exact bytes (as git does); [`VaultPath::fold_key`] gives the case- and
 //! normalisation-insensitive key used to spot names that would collide on macOS or Windows.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -295,6 +296,32 @@ impl VaultPath {
     }
 }
 
+/// Pairs `(found, known)` of paths that are one path written in two Unicode normalisation
+/// forms (`café` composed and decomposed): `found` among paths a scan found that the vault
+/// does not know, `known` among the vault's paths the scan did not find. A filesystem that
+/// normalises names (HFS+ stores every name decomposed) lists a note under another spelling
+/// than the one sync wrote; pairing them keeps that from looking like a rename. Each known
+/// path pairs at most once; only non-ASCII paths can pair (ASCII is its own normal form).
+pub fn respellings<'a>(
+    found: impl IntoIterator<Item = &'a VaultPath>,
+    known: impl IntoIterator<Item = &'a VaultPath>,
+) -> Vec<(VaultPath, VaultPath)> {
+    let nfc = |p: &VaultPath| p.as_str().nfc().collect::<String>();
+    let mut known: HashMap<String, &VaultPath> = known
+        .into_iter()
+        .filter(|p| !p.as_str().is_ascii())
+        .map(|p| (nfc(p), p))
+        .collect();
+    found
+        .into_iter()
+        .filter(|p| !p.as_str().is_ascii())
+        .filter_map(|p| {
+            let k = known.remove(&nfc(p))?;
+            (k != p).then(|| (p.clone(), k.clone()))
+        })
+        .collect()
+}
+
 fn looks_like_drive(text: &str) -> bool {
     let b = text.as_bytes();
     b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
@@ -561,5 +588,21 @@ mod tests {
             VaultPath::from_relative(p),
             Err(PathError::NotUtf8(_))
         ));
+    }
+
+    #[test]
+    fn a_name_spelled_in_another_normal_form_pairs_with_the_known_one() {
+        let p = |s: &str| VaultPath::new(s).unwrap();
+        let (nfc, nfd) = (p("a/caf\u{e9}.md"), p("a/cafe\u{301}.md"));
+        let other = p("a/Caf\u{e9}.md");
+        assert_eq!(
+            respellings([&nfd, &p("x.md")], [&nfc, &other]),
+            vec![(nfd.clone(), nfc.clone())]
+        );
+        // Case is a real difference; the same spelling is no respelling.
+        assert!(respellings([&other], [&nfc]).is_empty());
+        assert!(respellings([&nfc], [&nfc]).is_empty());
+        // One known path takes one found path.
+        assert_eq!(respellings([&nfd, &nfc], [&nfc]).len(), 1);
     }
 }

@@ -208,6 +208,34 @@ impl Scan {
         }
     }
 
+    /// Record each file found at the first path of a pair of `renames` under the second (the
+    /// spelling the vault knows a name by, where the filesystem lists another:
+    /// [`crate::paths::respellings`]), when a lookup of that spelling finds the very file on
+    /// disk (the filesystem takes both for one name; where it does not, the two are distinct
+    /// files and stay so). Says how many were respelled.
+    pub fn respell(&mut self, root: &Path, renames: &[(VaultPath, VaultPath)]) -> usize {
+        let mut done = 0;
+        for (found, known) in renames {
+            let Some(entry) = self.entries.iter_mut().find(|e| e.path == *found) else {
+                continue;
+            };
+            let same = matches!(
+                crate::filestat::probe(&known.to_fs_path(root)),
+                Ok(crate::filestat::Found::File(st)) if st.ino == entry.stat.ino
+            );
+            if same {
+                entry.path = known.clone();
+                done += 1;
+            }
+        }
+        if done > 0 {
+            self.files.take();
+            self.stats.take();
+            self.sorted = false;
+        }
+        done
+    }
+
     /// Whether [`Scan::entries`] come in path order.
     pub fn is_sorted(&self) -> bool {
         self.sorted

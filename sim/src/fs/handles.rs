@@ -506,7 +506,7 @@ impl SimFile {
             _ => return Err(err(libc::EISDIR)),
         };
         let grows = (offset + bytes.len() as u64).saturating_sub(len);
-        if m.used().saturating_add(grows) > self.fs.config.capacity {
+        if m.used().saturating_add(grows) > m.capacity {
             return Err(err(libc::ENOSPC));
         }
         let now = self.now(m);

@@ -231,6 +231,12 @@ impl Applier<'_> {
         if let Err(skipped) = self.parents(to, true)? {
             return self.skip_for(skipped);
         }
+        if from.fold_key() == to.fold_key()
+            && let Some(want) = self.scanned.stat(from).copied()
+            && matches!(filestat::probe(&full_to), Ok(Found::File(st)) if st.same_file(&want))
+        {
+            return self.respell(from, to, &want, expect);
+        }
         if let Some(mut skipped) = self.changed(to, &full_to, None)? {
             skipped.reason = format!(
                 "{} (`{to}` exists; it is never replaced by a move)",
@@ -286,6 +292,36 @@ impl Applier<'_> {
             Err(e) => return Err(io_err("linking", &full_to)(e)),
         }
         self.remove_empty_parents(from);
+        let stat = self.confirm(&full_to, expect, want.ino)?;
+        self.done(from, None, None);
+        self.done(to, stat, Some(expect.id));
+        self.report.files_moved += 1;
+        Ok(())
+    }
+
+    /// A move between two spellings of one name that this filesystem takes for the same file
+    /// (case, or Unicode normalisation, on macOS and Windows): no link can be made, and none
+    /// is needed, since nothing else can be at `to`; rename(2) gives the file the new spelling
+    /// (a normalising filesystem keeps its own, which the next scan knows as `to`).
+    fn respell(
+        &mut self,
+        from: &VaultPath,
+        to: &VaultPath,
+        want: &FileStat,
+        expect: &FileMeta,
+    ) -> Result<(), ApplyError> {
+        let (full_from, full_to) = (from.to_fs_path(self.root), to.to_fs_path(self.root));
+        if !self.holds(from, want, expect, &full_from) {
+            return self.skip(from, CHANGED.to_string());
+        }
+        match fs::rename(&full_from, &full_to) {
+            Ok(()) => {}
+            Err(e) if super::is_denied(&e) => {
+                return self.skip_for(Skipped::because(from, SkipKind::PermissionDenied));
+            }
+            Err(e) => return Err(io_err("renaming", &full_from)(e)),
+        }
+        sync_parent(&full_to, self.root)?;
         let stat = self.confirm(&full_to, expect, want.ino)?;
         self.done(from, None, None);
         self.done(to, stat, Some(expect.id));

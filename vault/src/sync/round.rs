@@ -308,6 +308,18 @@ impl<'a> Round<'a> {
             }
             self.flat_of_base(merge_base, &scan)
         })?;
+        // A note the filesystem lists under another spelling than base's (a stat cache lost
+        // or older than base) keeps base's.
+        let root = self.vault.root();
+        if folder::respell_as_known(
+            root,
+            &mut scan,
+            |p| base_flat.contains_key(p),
+            base_flat.keys(),
+        ) > 0
+        {
+            scan.sort_by_path();
+        }
         let base_flat = Rc::new(base_flat);
         tick("base_flat");
         // Where this device could not take the hub's version, its side of the merge is what

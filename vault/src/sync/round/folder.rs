@@ -8,16 +8,79 @@ use crate::sync::guard::{guarded_folders, is_under, local_deletions};
 use crate::sync::mounts;
 use std::collections::BTreeSet;
 
+/// Record under the vault's own spelling the notes a normalising filesystem lists under
+/// another ([`Scan::respell`]): `knows` says whether the vault knows a path, `known` lists the
+/// paths it knows. Costs nothing unless the scan found a non-ASCII path the vault does not know.
+pub(super) fn respell_as_known<'k>(
+    root: &std::path::Path,
+    scan: &mut Scan,
+    knows: impl Fn(&VaultPath) -> bool,
+    known: impl Iterator<Item = &'k VaultPath>,
+) -> usize {
+    let unknown: Vec<VaultPath> = scan
+        .entries()
+        .map(|(p, _, _)| p)
+        .filter(|p| !p.as_str().is_ascii() && !knows(p))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        return 0;
+    }
+    let scanned: std::collections::HashSet<&str> = scan
+        .entries()
+        .map(|(p, _, _)| p.as_str())
+        .filter(|p| !p.is_ascii())
+        .collect();
+    let missing: Vec<&VaultPath> = known
+        .filter(|p| !p.as_str().is_ascii() && !scanned.contains(p.as_str()))
+        .collect();
+    let pairs = crate::paths::respellings(&unknown, missing);
+    scan.respell(root, &pairs)
+}
+
 impl Round<'_> {
     pub(super) fn scan(&mut self, use_cache: bool) -> Result<Scan, SyncError> {
-        let found = scan(
+        let mut found = scan(
             self.vault.root(),
             &self.rules,
             &self.cache,
             ScanOptions { use_cache },
         )?;
+        self.respell_as_cached(&mut found);
         self.account(&found);
         Ok(found)
+    }
+
+    /// [`respell_as_known`] with the paths of `merged`: what apply just wrote, in the
+    /// spelling the hub has.
+    pub(super) fn respell_as_merged(&self, found: &mut Scan, merged: &FlatTree) {
+        if respell_as_known(
+            self.vault.root(),
+            found,
+            |p| merged.contains_key(p),
+            merged.keys(),
+        ) > 0
+        {
+            found.sort_by_path();
+        }
+    }
+
+    /// [`respell_as_known`] with the stat cache's paths: after a finished round, the spellings
+    /// this device wrote and published.
+    fn respell_as_cached(&self, found: &mut Scan) {
+        let cached: Vec<VaultPath> = self
+            .cache
+            .entries()
+            .filter(|(p, _)| !p.is_ascii())
+            .map(|(p, _)| VaultPath::from_checked(p))
+            .collect();
+        let cache = &self.cache;
+        respell_as_known(
+            self.vault.root(),
+            found,
+            |p| cache.entry(p.as_str()).is_some(),
+            cached.iter(),
+        );
     }
 
     /// An attempt's first scan: only what the watcher saw change, when that is sound (the
@@ -50,7 +113,8 @@ impl Round<'_> {
         if let Some(e) = handed_on.failed {
             tracing::info!(error = %e, "the hub took no chunks during the scan; they go with the upload");
         }
-        let found = found?;
+        let mut found = found?;
+        self.respell_as_cached(&mut found);
         self.stats.scan_scoped |= scope.is_some();
         self.account(&found);
         Ok(found)

@@ -193,6 +193,7 @@ impl Round<'_> {
             Some(s) => s,
             None => self.scan(true)?,
         };
+        self.respell_as_merged(&mut vscan, merged);
         self.hold(&mut vscan);
         if !scan_equals(&mut vscan, merged) && self.folder_side(&vscan, merged) != *merged {
             let local = self.folder_side(&vscan, merged);
@@ -207,6 +208,7 @@ impl Round<'_> {
                 self.cache.remove(p);
             }
             vscan = self.scan(true)?;
+            self.respell_as_merged(&mut vscan, merged);
             self.hold(&mut vscan);
             let local = self.folder_side(&vscan, merged);
             if local != *merged {

@@ -1,0 +1,110 @@
+//! Regression tests for what the simulation found on filesystems that take two spellings of a
+//! name for one file (macOS's HFS+ and APFS, Windows): each runs real rounds on simulated disks.
+
+use std::path::Path;
+
+use vault_sim::fs::Names;
+use vault_sim::ops::{Save, Setup, Step, generate};
+use vault_sim::world::{RoundOutcome, World};
+
+const NFC: &str = "caf\u{e9}.md";
+const NFD: &str = "cafe\u{301}.md";
+
+fn devices(names: [Names; 2]) -> Setup {
+    let (mut setup, _) = generate(1, 0);
+    setup.devices.truncate(2);
+    for (d, names) in setup.devices.iter_mut().zip(names) {
+        d.names = names;
+        d.capacity = u64::MAX;
+        d.has_mount = false;
+    }
+    setup
+}
+
+fn write(dev: usize, path: &str, text: &str) -> Step {
+    Step::Write {
+        dev,
+        path: path.into(),
+        text: text.into(),
+        save: Save::Atomic,
+    }
+}
+
+fn sync(dev: usize) -> Step {
+    Step::Sync {
+        dev,
+        crash: None,
+        hub_crash: None,
+    }
+}
+
+/// Run `steps`; every round must finish.
+fn play(setup: &Setup, steps: &[Step]) -> World {
+    let mut world = World::new(setup);
+    for (i, step) in steps.iter().enumerate() {
+        if let Some(outcome) = world.step(step) {
+            assert_eq!(outcome, RoundOutcome::Synced, "step {i}: {step:?}");
+        }
+    }
+    world
+}
+
+/// HFS+ stores `café.md` decomposed whatever it was created as: the device that downloaded
+/// it must not take the name it lists for a rename and publish it (every other device's note
+/// would be renamed), nor fail its rounds over it.
+#[test]
+fn a_note_on_a_normalising_disk_keeps_the_hubs_spelling() {
+    let setup = devices([Names::Exact, Names::Normalising]);
+    let steps = [
+        write(0, NFC, "one\n"),
+        sync(0),
+        sync(1),
+        sync(1),
+        write(1, NFC, "two\n"),
+        sync(1),
+        sync(0),
+    ];
+    let world = play(&setup, &steps);
+    let on_linux = world.files(0);
+    assert_eq!(
+        on_linux.get(Path::new(NFC)).map(Vec::as_slice),
+        Some(&b"two\n"[..]),
+        "{on_linux:?}"
+    );
+    assert!(!on_linux.contains_key(Path::new(NFD)), "{on_linux:?}");
+    assert_eq!(
+        world.files(1).get(Path::new(NFD)).map(Vec::as_slice),
+        Some(&b"two\n"[..])
+    );
+}
+
+/// A rename between two spellings of one name (Unicode normalisation, or case only) made on
+/// Linux reaches a Mac: there the two are one file, so no link can be made; the rename must
+/// still apply, and the round finish (it failed every time, "the vault kept changing").
+#[test]
+fn a_rename_between_spellings_of_one_name_applies_where_they_are_one_file() {
+    for (from, to) in [(NFD, NFC), ("Note.md", "note.md")] {
+        let setup = devices([Names::Exact, Names::CaseInsensitive]);
+        let steps = [
+            write(0, from, "words\n"),
+            sync(0),
+            sync(1),
+            Step::Rename {
+                dev: 0,
+                from: from.into(),
+                to: to.into(),
+            },
+            sync(0),
+            sync(1),
+            sync(1),
+        ];
+        let world = play(&setup, &steps);
+        let on_mac = world.files(1);
+        assert_eq!(
+            on_mac.get(Path::new(to)).map(Vec::as_slice),
+            Some(&b"words\n"[..]),
+            "{from} -> {to}: {on_mac:?}"
+        );
+        assert!(!on_mac.contains_key(Path::new(from)), "{on_mac:?}");
+    }
+}

@@ -44,6 +44,10 @@ const SETTLE_ROUNDS: usize = 3;
 pub fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Report {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     prepare_process();
+    if setup.hub == crate::ops::HubKind::Server {
+        // Before the seeded random source goes in: it installs a fixed one of its own.
+        crate::server_hub::prepare();
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f11e);
     vault::vfs::set_random_source(Some(Box::new(move |buf| rng.fill_bytes(buf))));
     let report = run_world(setup, steps);
@@ -104,7 +108,7 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
         world.clock.advance(SETTLE_WAIT_NS);
         for dev in 0..world.devices.len() {
             let held = world.files(dev);
-            let outcome = world.sync(dev, None, None);
+            let outcome = world.sync(dev);
             if std::env::var_os("VAULT_SIM_TRACE").is_some() {
                 eprintln!("settle dev{dev} -> {outcome:?}");
             }
@@ -112,6 +116,8 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
                 dev,
                 crash: None,
                 hub_crash: None,
+                net: None,
+                compact_at: None,
             };
             if let Err(v) = check_after(&world, &mut known, Some(&outcome), Some(&held), &step) {
                 return fail(&world, steps.len(), v);

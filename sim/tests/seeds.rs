@@ -1,7 +1,7 @@
 //! The simulation as part of the test suite: a bounded number of seeds must keep every
 //! invariant, a run must replay exactly, and scenarios written out by hand hold too.
 
-use vault_sim::ops::{Save, Setup, Step, generate};
+use vault_sim::ops::{HubKind, Save, Setup, Step, generate};
 use vault_sim::run::run;
 
 /// How many seeds the suite runs (a soak runs as many as its time allows: `vault-sim
@@ -47,6 +47,7 @@ fn a_seed_replays_exactly() {
 fn two_devices() -> Setup {
     let (mut setup, _) = generate(1, 0);
     setup.devices.truncate(2);
+    setup.hub = HubKind::Folder;
     setup
 }
 
@@ -64,6 +65,8 @@ fn sync(dev: usize) -> Step {
         dev,
         crash: None,
         hub_crash: None,
+        net: None,
+        compact_at: None,
     }
 }
 
@@ -98,6 +101,8 @@ fn crashes_at_every_call_of_a_download_leave_whole_files() {
                 dev: 1,
                 crash: Some((at, 0)),
                 hub_crash: None,
+                net: None,
+                compact_at: None,
             },
         ];
         let report = run(at, &two_devices(), &steps);

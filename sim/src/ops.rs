@@ -76,15 +76,15 @@ pub enum Step {
     /// filesystem, keeping that many of its changes not yet durable (a fraction in 1/256);
     /// `hub_crash`: the hub's disk dies at that call (the round sees I/O errors; with a
     /// server hub, the server restarts with the machine). With a server hub only: `net`, the
-    /// network fails the round's request number `n` so; `compact_at`, the server compacts the
-    /// vault's packs (if worthwhile) just before the round's request number `n`, as its
-    /// background compaction after a push could.
+    /// network fails the round's request number `n` so; `compact_at`, the server's packs are
+    /// compacted just before the round's request number `n` (as the server's background
+    /// compaction after a push, or an operator's `vault-server gc` while it serves, could).
     Sync {
         dev: usize,
         crash: Option<(u64, u8)>,
         hub_crash: Option<(u64, u8)>,
         net: Option<(u64, NetFault)>,
-        compact_at: Option<u64>,
+        compact_at: Option<(u64, Housekeeping)>,
     },
     /// The hub's server process restarts (its open vaults and uploads are dropped; its data
     /// folder stays as it is on disk). Nothing with a folder hub.
@@ -108,6 +108,18 @@ pub enum NetFault {
     Delayed { steps: u8 },
     /// The network is cut from this request to the end of the round.
     Partition,
+}
+
+/// Who compacts the server's vault in the middle of a round (server hub only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Housekeeping {
+    /// The server's own compaction after a push (`vault::hub_gc::compact_if_worthwhile`):
+    /// merges packs once there are more than 16.
+    Auto,
+    /// The operator's `vault-server gc --grace 90s` (safe while the server runs, its help
+    /// says): merges every small pack, drops objects no snapshot reaches from packs older than
+    /// the grace period, deletes packs retired longer ago.
+    Gc,
 }
 
 /// Which hub the devices meet at.
@@ -262,7 +274,14 @@ pub fn generate(seed: u64, steps: usize) -> (Setup, Vec<Step>) {
                     };
                     (rng.random_range(0..16), kind)
                 });
-                let compact_at = (server && rng.random_bool(0.3)).then(|| rng.random_range(0..16));
+                let compact_at = (server && rng.random_bool(0.3)).then(|| {
+                    let who = if rng.random_bool(0.3) {
+                        Housekeeping::Gc
+                    } else {
+                        Housekeeping::Auto
+                    };
+                    (rng.random_range(0..16), who)
+                });
                 Step::Sync {
                     dev,
                     crash,

@@ -42,17 +42,19 @@ const SETTLE_ROUNDS: usize = 3;
 
 /// Run `steps` on a fresh world of `setup`, the seeded random source installed.
 pub fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Report {
+    exclusive(seed, || run_world(setup, steps))
+}
+
+/// Run `f` (which makes and drives worlds) as [`run`] runs a world: alone in the process, the
+/// random source seeded from `seed`; for tests that look inside a world between steps.
+pub fn exclusive<T>(seed: u64, f: impl FnOnce() -> T) -> T {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     prepare_process();
-    if setup.hub == crate::ops::HubKind::Server {
-        // Before the seeded random source goes in: it installs a fixed one of its own.
-        crate::server_hub::prepare();
-    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f11e);
     vault::vfs::set_random_source(Some(Box::new(move |buf| rng.fill_bytes(buf))));
-    let report = run_world(setup, steps);
+    let out = f();
     vault::vfs::set_random_source(None);
-    report
+    out
 }
 
 /// Once per process: rayon on one thread (a simulated round does one thing at a time), and a
@@ -60,6 +62,8 @@ pub fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Report {
 fn prepare_process() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // Before any seeded random source goes in: it installs a fixed one of its own.
+        crate::server_hub::prepare();
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build_global();

@@ -15,7 +15,7 @@ use vault::hub::{CasOutcome, Hub, HubError};
 use vault::id::ObjectId;
 use vault::object::Object;
 
-use crate::ops::NetFault;
+use crate::ops::{Housekeeping, NetFault};
 use crate::server_hub::{Answer, Call, SimServer, VAULT};
 
 /// The server as devices name it.
@@ -60,7 +60,7 @@ pub struct ServerHub<'a> {
     /// The request (by number in this round) the network fails, and how.
     net: Option<(u64, NetFault)>,
     /// The request before which the server compacts the vault.
-    compact_at: Option<u64>,
+    compact_at: Option<(u64, Housekeeping)>,
     sent: AtomicU64,
     struck: AtomicBool,
     compacted: AtomicBool,
@@ -145,7 +145,7 @@ impl<'a> ServerHub<'a> {
         server: &'a SimServer,
         dev: usize,
         net: Option<(u64, NetFault)>,
-        compact_at: Option<u64>,
+        compact_at: Option<(u64, Housekeeping)>,
     ) -> ServerHub<'a> {
         ServerHub {
             server,
@@ -172,7 +172,10 @@ impl<'a> ServerHub<'a> {
     /// fails it.
     fn exchange(&self, call: Call) -> Result<Answer, HubError> {
         let n = self.sent.fetch_add(1, Ordering::Relaxed);
-        if self.compact_at == Some(n) && self.server.compact() {
+        if let Some((at, who)) = self.compact_at
+            && at == n
+            && self.server.compact(who)
+        {
             self.compacted.store(true, Ordering::Relaxed);
         }
         if let Some((at, fault)) = self.net {

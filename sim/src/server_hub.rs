@@ -20,7 +20,10 @@ use axum::http::{Method, Request, StatusCode, header};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tower::ServiceExt;
+use vault::hub_gc::{Options, Quiet};
 use vault::vfs;
+
+use crate::ops::Housekeeping;
 use vault_server::accounts::{AccountStore, Accounts};
 use vault_server::api::{AppState, Limits, TIME_HEADER, router};
 
@@ -31,6 +34,8 @@ pub const VAULT: &str = "notes";
 const PASSWORD: &str = "a simulated password";
 /// Devices a run may have (tokens made once per process).
 const MAX_DEVICES: usize = 4;
+/// The grace period of the operator's `vault-server gc` runs (its shortest documented one).
+const OPERATOR_GRACE: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// One request as it travels: what the network may hold back and deliver later.
 #[derive(Debug, Clone)]
@@ -238,14 +243,23 @@ impl SimServer {
         }
     }
 
-    /// What the server's background compaction does after a push, now: compact the vault's
-    /// packs if worthwhile (`vault::hub_gc::compact_if_worthwhile`, the very call). Whether it
-    /// compacted; a failure (the hub's disk dying) changes nothing, as on the server.
-    pub fn compact(&self) -> bool {
-        matches!(
-            vault::hub_gc::compact_if_worthwhile(&SimServer::vault_dir(&self.data)),
-            Ok(Some(_))
-        )
+    /// Compact the vault now, as `who` does: the server's background compaction after a push
+    /// (`vault::hub_gc::compact_if_worthwhile`, the very call) or `vault-server gc --grace
+    /// 90s` (`vault::hub_gc::run` with the options that command builds). Whether it rewrote
+    /// anything; a failure (the hub's disk dying) changes nothing, as on the server.
+    pub fn compact(&self, who: Housekeeping) -> bool {
+        let vault = SimServer::vault_dir(&self.data);
+        match who {
+            Housekeeping::Auto => {
+                matches!(vault::hub_gc::compact_if_worthwhile(&vault), Ok(Some(_)))
+            }
+            Housekeeping::Gc => {
+                let options = Options::gc(OPERATOR_GRACE, false);
+                vault::hub_gc::run(&vault, &options, &Quiet).is_ok_and(|r| {
+                    r.packs_retired > 0 || r.objects_dropped > 0 || r.packs_after != r.packs_before
+                })
+            }
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use vault::sync::{SyncOptions, sync};
 use vault::vfs::{self, Attached};
 
 use crate::fs::{Crashed, FsConfig, Names, SimFs, WorldClock};
-use crate::ops::{HubKind, NetFault, Save, Setup, Step};
+use crate::ops::{Housekeeping, HubKind, NetFault, Save, Setup, Step};
 use crate::server_client::ServerHub;
 use crate::server_hub::SimServer;
 
@@ -73,7 +73,7 @@ pub struct Faults {
     pub crash: Option<(u64, u8)>,
     pub hub_crash: Option<(u64, u8)>,
     pub net: Option<(u64, NetFault)>,
-    pub compact_at: Option<u64>,
+    pub compact_at: Option<(u64, Housekeeping)>,
 }
 
 /// What a sync step did.

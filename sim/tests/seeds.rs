@@ -114,3 +114,20 @@ fn crashes_at_every_call_of_a_download_leave_whole_files() {
         "the crash points fell inside the round {crashed} times"
     );
 }
+
+#[test]
+fn server_hub_seeds_pass_and_replay_exactly() {
+    let mut server_seeds = 0;
+    for seed in 1..=12 {
+        let (setup, steps) = generate(seed, STEPS);
+        if setup.hub != HubKind::Server {
+            continue;
+        }
+        server_seeds += 1;
+        let (a, b) = (run(seed, &setup, &steps), run(seed, &setup, &steps));
+        assert_eq!(a.failure, None, "seed {seed}");
+        assert_eq!(a.calls, b.calls, "seed {seed}: the same filesystem calls");
+        assert_eq!(a.counts, b.counts, "seed {seed}");
+    }
+    assert!(server_seeds >= 3, "{server_seeds} server seeds in 12");
+}

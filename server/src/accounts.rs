@@ -11,9 +11,11 @@
 //! `vault-server user` / `device` commands: every change takes an exclusive `flock` on
 //! `accounts.lock`, reads the file, changes it and replaces it atomically (temp file, fsync,
 //! rename), so a revocation made while the server runs is seen by its next request.
+//!
+//! Files are reached through `vault::vfs` (the operating system's, or a simulated machine's
+//! in `vault-sim`), as the hub folders next to them are.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::{Deserialize, Serialize};
 use vault::fsutil::{PathIoError, io_at, random_hex, write_atomic};
+use vault::vfs::{self, OpenOptions};
 
 const ACCOUNTS_FILE: &str = "accounts.json";
 const LOCK_FILE: &str = "accounts.lock";
@@ -156,7 +159,8 @@ fn check_password(password: &str) -> Result<(), AccountError> {
 
 fn hash_password(password: &str) -> Result<String, AccountError> {
     let mut random = [0u8; 16];
-    getrandom::fill(&mut random).expect("the operating system's random source failed");
+    // The operating system's random source (a simulation's seeded one in vault-sim).
+    vfs::fill_random(&mut random);
     let salt =
         SaltString::encode_b64(&random).map_err(|e| AccountError::BadPassword(e.to_string()))?;
     Argon2::default()
@@ -313,7 +317,7 @@ pub struct AccountStore {
 impl AccountStore {
     /// The store of the data folder `data` (created if missing).
     pub fn open(data: &Path) -> Result<AccountStore, AccountError> {
-        std::fs::create_dir_all(data).map_err(io_at("creating data folder", data))?;
+        vfs::create_dir_all(data).map_err(io_at("creating data folder", data))?;
         Ok(AccountStore {
             path: data.join(ACCOUNTS_FILE),
             lock_path: data.join(LOCK_FILE),
@@ -326,7 +330,7 @@ impl AccountStore {
 
     /// The accounts as they are on disk now (none if the file does not exist yet).
     pub fn read(&self) -> Result<Accounts, AccountError> {
-        let bytes = match std::fs::read(&self.path) {
+        let bytes = match vfs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Accounts::default()),
             Err(e) => return Err(io_at("reading", &self.path)(e).into()),
@@ -361,7 +365,7 @@ impl AccountStore {
             .write(true)
             .open(&self.lock_path)
             .map_err(io_at("opening", &self.lock_path))?;
-        File::lock(&lock).map_err(io_at("locking", &self.lock_path))?;
+        lock.lock().map_err(io_at("locking", &self.lock_path))?;
         let mut accounts = self.read()?;
         let out = change(&mut accounts)?;
         let mut text = serde_json::to_vec_pretty(&accounts).map_err(|e| AccountError::Corrupt {

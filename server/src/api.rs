@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,18 +32,24 @@ const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 pub struct Limits {
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Compact a vault's packs on a background thread after a push moved its head (see
+    /// `hub_api::OpenVault::compact_in_background`). Always on in a real server; the
+    /// simulation (`vault-sim`) turns it off and runs the same compaction at points its seed
+    /// chooses, since a thread racing the requests would make a run unrepeatable.
+    pub background_compaction: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 64 << 20,
+            background_compaction: true,
         }
     }
 }
 
-/// A file's identity and version: inode, size, modification time (s, ns).
-type FileKey = (u64, u64, i64, i64);
+/// A file's identity and version: inode, size, modification time (ns).
+type FileKey = (u64, u64, i64);
 
 /// What every request can reach.
 pub struct AppState {
@@ -102,15 +107,20 @@ impl AppState {
         &self.vaults
     }
 
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     pub fn setup_token(&self) -> Option<String> {
         lock(&self.setup).clone()
     }
 
     /// The accounts as they are on disk now.
     pub(crate) fn accounts(&self) -> Result<Arc<Accounts>, ApiError> {
-        let key = match std::fs::metadata(self.accounts.path()) {
-            Ok(m) => (m.ino(), m.size(), m.mtime(), m.mtime_nsec()),
-            Err(_) => (0, 0, 0, 0),
+        // Through `vault::vfs`: the data folder may be a simulated machine's (vault-sim).
+        let key = match vault::vfs::metadata(self.accounts.path()) {
+            Ok(m) => (m.ino(), m.len(), m.mtime_ns),
+            Err(_) => (0, 0, 0),
         };
         let mut cached = lock(&self.cached);
         if let Some((k, a)) = cached.as_ref()
@@ -411,18 +421,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(middleware::from_fn(server_time))
+        .layer(middleware::from_fn_with_state(state.clone(), server_time))
         .with_state(state)
 }
 
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
+/// The clock of the machine holding the data folder, in nanoseconds since the Unix epoch:
+/// the system's, or a simulated machine's (`vault::vfs::now_ns_at`).
+fn now_ns(state: &AppState) -> i64 {
+    vault::vfs::now_ns_at(state.data())
 }
 
 /// Put the server's clock on every response.
-async fn server_time(req: Request, next: Next) -> Response {
+async fn server_time(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
-    if let Ok(v) = HeaderValue::from_str(&now_ms().to_string()) {
+    let ms = now_ns(&state).div_euclid(1_000_000);
+    if let Ok(v) = HeaderValue::from_str(&ms.to_string()) {
         res.headers_mut().insert(TIME_HEADER, v);
     }
     res
@@ -509,7 +522,7 @@ async fn login(
     let st = state.clone();
     let user = req.user.clone();
     let result = blocking(move || {
-        let now = jiff::Timestamp::now().as_nanosecond() as i64;
+        let now = now_ns(&st);
         Ok(st
             .accounts
             .modify(|a| a.login(&req.user, &req.password, &req.device_name, now))?)
@@ -559,7 +572,7 @@ async fn setup(
     let st = state.clone();
     let user = req.user.clone();
     let login = blocking(move || {
-        let now = jiff::Timestamp::now().as_nanosecond() as i64;
+        let now = now_ns(&st);
         Ok(st.accounts.modify(|a| {
             if !a.is_empty() {
                 return Err(AccountError::UserExists(

@@ -215,6 +215,7 @@ fn run(command: Command) -> Result<()> {
                 insecure_http: args.insecure_http,
                 limits: crate::api::Limits {
                     max_body_bytes: args.max_body_mib.saturating_mul(1 << 20),
+                    ..crate::api::Limits::default()
                 },
             })?;
         }

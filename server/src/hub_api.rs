@@ -121,7 +121,7 @@ impl Vaults {
             return Ok((v.clone(), false));
         }
         let folder = Vaults::folder(data, user, vault);
-        let exists = folder.join(vault::folder_hub::MARKER_FILE).exists();
+        let exists = vault::vfs::exists(folder.join(vault::folder_hub::MARKER_FILE));
         if !create && !exists {
             return Err(ApiError::not_found(format!(
                 "you have no vault `{vault}` on this server; upload the vault this device has to it, creating it, with `syncd hub set URL --vault-name {vault}`"
@@ -144,11 +144,11 @@ impl Vaults {
     }
 
     pub(crate) fn list(&self, data: &std::path::Path, user: &str) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(data.join("vaults").join(user))
+        let mut names: Vec<String> = vault::vfs::read_dir(data.join("vaults").join(user))
             .into_iter()
             .flatten()
             .filter_map(Result::ok)
-            .filter(|e| e.path().join(vault::folder_hub::MARKER_FILE).exists())
+            .filter(|e| vault::vfs::exists(e.path().join(vault::folder_hub::MARKER_FILE)))
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| check_name("vault", n).is_ok())
             .collect();
@@ -458,7 +458,7 @@ async fn cas(
         })
     })
     .await?;
-    if answer.updated {
+    if answer.updated && state.limits().background_compaction {
         pushed.compact_in_background();
     }
     Ok(Json(answer))

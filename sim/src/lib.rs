@@ -8,4 +8,6 @@ pub mod check;
 pub mod fs;
 pub mod ops;
 pub mod run;
+pub mod server_client;
+pub mod server_hub;
 pub mod world;

@@ -124,6 +124,9 @@ fn add(total: &mut Report, r: &Report) {
     t.hub_crashes += c.hub_crashes;
     t.faults += c.faults;
     t.user_steps += c.user_steps;
+    t.net_faults += c.net_faults;
+    t.server_restarts += c.server_restarts;
+    t.compactions += c.compactions;
     total.calls += r.calls;
     total.device_seconds += r.device_seconds;
     if total.failure.is_none() {
@@ -151,6 +154,15 @@ fn print_counts(runs: u64, r: &Report, took: Duration) {
     println!(
         "| faults (unmounts, unreadable files, growing files) | {} |",
         c.faults
+    );
+    println!(
+        "| network faults (requests lost, answers lost, requests delayed, partitions) | {} |",
+        c.net_faults
+    );
+    println!("| server restarts | {} |", c.server_restarts);
+    println!(
+        "| server compactions between two requests of a round | {} |",
+        c.compactions
     );
     println!("| filesystem calls | {} |", r.calls);
     println!(

@@ -74,11 +74,17 @@ pub enum Step {
     },
     /// A sync round of device `dev`. `crash`: the device dies at that call of its own
     /// filesystem, keeping that many of its changes not yet durable (a fraction in 1/256);
-    /// `hub_crash`: the hub's disk dies at that call (the round sees I/O errors).
+    /// `hub_crash`: the hub's disk dies at that call (the round sees I/O errors; with a
+    /// server hub, the server restarts with the machine). With a server hub only: `net`, the
+    /// network fails the round's request number `n` so; `compact_at`, the server's packs are
+    /// compacted just before the round's request number `n` (as the server's background
+    /// compaction after a push, or an operator's `vault-server gc` while it serves, could).
     Sync {
         dev: usize,
         crash: Option<(u64, u8)>,
         hub_crash: Option<(u64, u8)>,
+        net: Option<(u64, NetFault)>,
+        compact_at: Option<(u64, Housekeeping)>,
     },
     /// A symbolic link made at `path`, pointing at `target` (sync never follows or syncs it).
     Symlink {
@@ -92,16 +98,57 @@ pub enum Step {
         path: String,
         text: String,
     },
+    /// The hub's server process restarts (its open vaults and uploads are dropped; its data
+    /// folder stays as it is on disk). Nothing with a folder hub.
+    RestartServer,
     /// Time passes.
     Wait {
         secs: i64,
     },
 }
 
-/// The shape of a run: how many devices, on which filesystems.
+/// How a request between a device and the server goes wrong (server hub only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetFault {
+    /// The request never reaches the server; the device sees the hub unreachable.
+    Lost,
+    /// The server carries the request out; its answer never reaches the device, which sees
+    /// the hub unreachable (a push it believes failed may have landed).
+    AnswerLost,
+    /// The request is held in the network: the device gives up on it at once (unreachable),
+    /// and the server receives it `steps` steps later, after other rounds, as a late duplicate.
+    Delayed { steps: u8 },
+    /// The network is cut from this request to the end of the round.
+    Partition,
+}
+
+/// Who compacts the server's vault in the middle of a round (server hub only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Housekeeping {
+    /// The server's own compaction after a push (`vault::hub_gc::compact_if_worthwhile`):
+    /// merges packs once there are more than 16.
+    Auto,
+    /// The operator's `vault-server gc --grace 90s` (safe while the server runs, its help
+    /// says): merges every small pack, drops objects no snapshot reaches from packs older than
+    /// the grace period, deletes packs retired longer ago.
+    Gc,
+}
+
+/// Which hub the devices meet at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HubKind {
+    /// A folder hub on the hub machine's disk, opened by each device's round.
+    Folder,
+    /// `vault-server`'s handlers over a data folder on the hub machine's disk, reached through
+    /// its HTTP router in-process (`crate::server_hub`).
+    Server,
+}
+
+/// The shape of a run: how many devices, on which filesystems, which hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setup {
     pub devices: Vec<DeviceSetup>,
+    pub hub: HubKind,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +213,12 @@ pub fn generate(seed: u64, steps: usize) -> (Setup, Vec<Step>) {
             has_mount: rng.random_bool(0.3),
         })
         .collect();
+    let hub = if rng.random_bool(0.5) {
+        HubKind::Server
+    } else {
+        HubKind::Folder
+    };
+    let server = hub == HubKind::Server;
     let mut out = Vec::with_capacity(steps);
     let mut text_no = 0u64;
     for _ in 0..steps {
@@ -256,17 +309,39 @@ pub fn generate(seed: u64, steps: usize) -> (Setup, Vec<Step>) {
                 let hub_crash = rng
                     .random_bool(0.08)
                     .then(|| (rng.random_range(0..200), rng.random()));
+                let net = (server && rng.random_bool(0.12)).then(|| {
+                    let kind = match rng.random_range(0..4) {
+                        0 => NetFault::Lost,
+                        1 => NetFault::AnswerLost,
+                        2 => NetFault::Delayed {
+                            steps: rng.random_range(1..=6),
+                        },
+                        _ => NetFault::Partition,
+                    };
+                    (rng.random_range(0..16), kind)
+                });
+                let compact_at = (server && rng.random_bool(0.3)).then(|| {
+                    let who = if rng.random_bool(0.3) {
+                        Housekeeping::Gc
+                    } else {
+                        Housekeeping::Auto
+                    };
+                    (rng.random_range(0..16), who)
+                });
                 Step::Sync {
                     dev,
                     crash,
                     hub_crash,
+                    net,
+                    compact_at,
                 }
             }
+            90..=91 if server => Step::RestartServer,
             _ => Step::Wait {
                 secs: rng.random_range(0..90),
             },
         };
         out.push(step);
     }
-    (Setup { devices }, out)
+    (Setup { devices, hub }, out)
 }

@@ -42,13 +42,19 @@ pub const SETTLE_ROUNDS: usize = 4;
 
 /// Run `steps` on a fresh world of `setup`, the seeded random source installed.
 pub fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Report {
+    exclusive(seed, || run_world(setup, steps))
+}
+
+/// Run `f` (which makes and drives worlds) as [`run`] runs a world: alone in the process, the
+/// random source seeded from `seed`; for tests that look inside a world between steps.
+pub fn exclusive<T>(seed: u64, f: impl FnOnce() -> T) -> T {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     prepare_process();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f11e);
     vault::vfs::set_random_source(Some(Box::new(move |buf| rng.fill_bytes(buf))));
-    let report = run_world(setup, steps);
+    let out = f();
     vault::vfs::set_random_source(None);
-    report
+    out
 }
 
 /// Once per process: rayon on one thread (a simulated round does one thing at a time), and a
@@ -56,6 +62,8 @@ pub fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Report {
 fn prepare_process() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // Before any seeded random source goes in: it installs a fixed one of its own.
+        crate::server_hub::prepare();
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build_global();
@@ -104,7 +112,7 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
         world.clock.advance(SETTLE_WAIT_NS);
         for dev in 0..world.devices.len() {
             let held = world.files(dev);
-            let outcome = world.sync(dev, None, None);
+            let outcome = world.sync(dev);
             if std::env::var_os("VAULT_SIM_TRACE").is_some() {
                 eprintln!("settle dev{dev} -> {outcome:?}");
             }
@@ -114,6 +122,8 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
                 dev,
                 crash: None,
                 hub_crash: None,
+                net: None,
+                compact_at: None,
             };
             if let Err(v) = check_after(&world, &mut known, Some(&outcome), Some(&held), &step) {
                 return fail(&world, steps.len(), v);

@@ -1,6 +1,7 @@
-//! The simulated world: a hub machine with a folder hub on its disk, devices each with a vault
-//! on its own disk, one clock. Steps ([`crate::ops::Step`]) act on it: users edit files as
-//! real editors and tools do, devices run the unmodified sync round.
+//! The simulated world: a hub machine with a folder hub on its disk (or `vault-server` over a
+//! data folder there, [`crate::server_hub`]), devices each with a vault on its own disk, one
+//! clock. Steps ([`crate::ops::Step`]) act on it: users edit files as real editors and tools
+//! do, devices run the unmodified sync round.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -15,7 +16,9 @@ use vault::sync::{SyncOptions, sync};
 use vault::vfs::{self, Attached};
 
 use crate::fs::{Crashed, FsConfig, SimFs, WorldClock};
-use crate::ops::{Save, Setup, Step};
+use crate::ops::{Housekeeping, HubKind, NetFault, Save, Setup, Step};
+use crate::server_client::ServerHub;
+use crate::server_hub::SimServer;
 
 const SECOND: i64 = 1_000_000_000;
 
@@ -56,6 +59,21 @@ pub struct Counts {
     pub hub_crashes: u64,
     pub faults: u64,
     pub user_steps: u64,
+    /// Requests between a device and the server lost, cut off or delayed (rounds struck).
+    pub net_faults: u64,
+    /// Server processes restarted (with the hub's crashes, and on their own).
+    pub server_restarts: u64,
+    /// Compactions of the server's vault between two requests of a round.
+    pub compactions: u64,
+}
+
+/// The faults a sync round runs into (see [`Step::Sync`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Faults {
+    pub crash: Option<(u64, u8)>,
+    pub hub_crash: Option<(u64, u8)>,
+    pub net: Option<(u64, NetFault)>,
+    pub compact_at: Option<(u64, Housekeeping)>,
 }
 
 /// What a sync step did.
@@ -71,7 +89,10 @@ pub struct World {
     /// When the world began, by its clock.
     pub started_ns: i64,
     pub hub: Machine,
+    /// The hub folder: the folder hub, or the server's folder of the devices' vault.
     pub hub_dir: PathBuf,
+    /// The server, when the devices meet at one.
+    pub server: Option<SimServer>,
     pub devices: Vec<Device>,
     /// Backups kept by the user: (device, slot) -> (path, bytes, mtime).
     backups: BTreeMap<(usize, usize), (String, Vec<u8>, i64)>,
@@ -107,7 +128,16 @@ impl World {
         let root = fresh_root();
         let clock = WorldClock::new(1_767_225_600 * SECOND);
         let hub = Machine::new(root.join("hub"), FsConfig::default(), &clock, 0);
-        let hub_dir = hub.root.join("hub");
+        let (hub_dir, server) = match setup.hub {
+            HubKind::Folder => (hub.root.join("hub"), None),
+            HubKind::Server => {
+                let data = hub.root.join("data");
+                let server = SimServer::start(data.clone(), setup.devices.len());
+                // The operator's setup is on the disk before anything happens.
+                hub.fs.restart(usize::MAX);
+                (SimServer::vault_dir(&data), Some(server))
+            }
+        };
         let devices = setup
             .devices
             .iter()
@@ -145,6 +175,7 @@ impl World {
             clock,
             hub,
             hub_dir,
+            server,
             devices,
             backups: BTreeMap::new(),
             counts: Counts::default(),
@@ -160,12 +191,32 @@ impl World {
     /// Run one step. User steps that find nothing to act on do nothing.
     pub fn step(&mut self, step: &Step) -> Option<RoundOutcome> {
         self.clock.advance(SECOND);
+        // Requests the network held back arrive, late, before whatever this step does.
+        if let Some(server) = &self.server {
+            server.tick();
+        }
         match step {
             Step::Sync {
                 dev,
                 crash,
                 hub_crash,
-            } => return Some(self.sync(*dev, *crash, *hub_crash)),
+                net,
+                compact_at,
+            } => {
+                let faults = Faults {
+                    crash: *crash,
+                    hub_crash: *hub_crash,
+                    net: *net,
+                    compact_at: *compact_at,
+                };
+                return Some(self.sync_with(*dev, &faults));
+            }
+            Step::RestartServer => {
+                if let Some(server) = &mut self.server {
+                    server.restart();
+                    self.counts.server_restarts += 1;
+                }
+            }
             Step::Wait { secs } => self.clock.advance(secs * SECOND),
             Step::Mount { dev, mounted } => {
                 let d = &mut self.devices[*dev];
@@ -302,17 +353,20 @@ impl World {
                     let _ = save_as(&full.join("inside.md"), text.as_bytes(), Save::Atomic);
                 }
             }
-            Step::Sync { .. } | Step::Wait { .. } | Step::Mount { .. } => {}
+            Step::Sync { .. } | Step::Wait { .. } | Step::Mount { .. } | Step::RestartServer => {}
         }
     }
 
-    /// A sync round of device `dev`, with the crashes the step arms.
-    pub fn sync(
-        &mut self,
-        dev: usize,
-        crash: Option<(u64, u8)>,
-        hub_crash: Option<(u64, u8)>,
-    ) -> RoundOutcome {
+    /// A sync round of device `dev`, without faults.
+    pub fn sync(&mut self, dev: usize) -> RoundOutcome {
+        self.sync_with(dev, &Faults::default())
+    }
+
+    /// A sync round of device `dev`, with the crashes and network faults the step arms.
+    pub fn sync_with(&mut self, dev: usize, faults: &Faults) -> RoundOutcome {
+        let Faults {
+            crash, hub_crash, ..
+        } = *faults;
         self.counts.rounds += 1;
         let d = &self.devices[dev];
         if let Some((at, _)) = crash {
@@ -322,15 +376,30 @@ impl World {
             self.hub.fs.fail_after(at);
         }
         let (vault_dir, hub_dir) = (d.vault.clone(), self.hub_dir.clone());
-        let ran = quietly(|| {
-            let vault = LocalVault::open(&vault_dir).map_err(|e| e.to_string())?;
-            let hub = FolderHub::open(&hub_dir).map_err(|e| e.to_string())?;
-            let opts = SyncOptions {
-                lock_wait: std::time::Duration::ZERO,
-                ..SyncOptions::default()
-            };
-            sync(&vault, &hub, &opts).map_err(|e| e.to_string())
-        });
+        let opts = SyncOptions {
+            lock_wait: std::time::Duration::ZERO,
+            ..SyncOptions::default()
+        };
+        let (ran, struck, compacted) = match &self.server {
+            None => {
+                let ran = quietly(|| {
+                    let vault = LocalVault::open(&vault_dir).map_err(|e| e.to_string())?;
+                    let hub = FolderHub::open(&hub_dir).map_err(|e| e.to_string())?;
+                    sync(&vault, &hub, &opts).map_err(|e| e.to_string())
+                });
+                (ran, false, false)
+            }
+            Some(server) => {
+                let hub = ServerHub::new(server, dev, faults.net, faults.compact_at);
+                let ran = quietly(|| {
+                    let vault = LocalVault::open(&vault_dir).map_err(|e| e.to_string())?;
+                    sync(&vault, &hub, &opts).map_err(|e| e.to_string())
+                });
+                (ran, hub.struck(), hub.compacted())
+            }
+        };
+        self.counts.net_faults += u64::from(struck);
+        self.counts.compactions += u64::from(compacted);
         let d = &self.devices[dev];
         d.machine.fs.disarm();
         let outcome = match ran {
@@ -364,13 +433,23 @@ impl World {
             let pending = self.hub.fs.pending();
             let keep = hub_crash.map_or(0, |(_, f)| pending * usize::from(f) / 256);
             self.hub.fs.restart(keep);
+            // The server ran on the machine that went down: it starts again over what its
+            // disk kept.
+            if let Some(server) = &mut self.server {
+                server.restart();
+                self.counts.server_restarts += 1;
+            }
         }
         self.hub.fs.disarm();
         outcome
     }
 
-    /// Put every fault right: drives back, files readable again.
+    /// Put every fault right: drives back, files readable again, the network's held requests
+    /// delivered.
     pub fn heal(&mut self) {
+        if let Some(server) = &self.server {
+            server.deliver_held();
+        }
         for d in &mut self.devices {
             d.machine.fs.set_capacity(u64::MAX);
             if d.has_mount && !d.mounted {

@@ -18,8 +18,8 @@ fn world_with_a_synced_note() -> (World, Knowledge) {
         text: "words\n".into(),
         save: Save::Atomic,
     });
-    assert_eq!(world.sync(0, None, None), RoundOutcome::Synced);
-    assert_eq!(world.sync(1, None, None), RoundOutcome::Synced);
+    assert_eq!(world.sync(0), RoundOutcome::Synced);
+    assert_eq!(world.sync(1), RoundOutcome::Synced);
     let mut known = Knowledge::default();
     check::record_head(&world, &mut known).unwrap();
     (world, known)

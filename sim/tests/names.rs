@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use vault_sim::fs::Names;
-use vault_sim::ops::{Save, Setup, Step, generate};
+use vault_sim::ops::{HubKind, Save, Setup, Step, generate};
+use vault_sim::run::exclusive;
 use vault_sim::world::{RoundOutcome, World};
 
 const NFC: &str = "caf\u{e9}.md";
@@ -13,6 +14,7 @@ const NFD: &str = "cafe\u{301}.md";
 fn devices(names: [Names; 2]) -> Setup {
     let (mut setup, _) = generate(1, 0);
     setup.devices.truncate(2);
+    setup.hub = HubKind::Folder;
     for (d, names) in setup.devices.iter_mut().zip(names) {
         d.names = names;
         d.capacity = u64::MAX;
@@ -35,18 +37,22 @@ fn sync(dev: usize) -> Step {
         dev,
         crash: None,
         hub_crash: None,
+        net: None,
+        compact_at: None,
     }
 }
 
-/// Run `steps`; every round must finish.
-fn play(setup: &Setup, steps: &[Step]) -> World {
-    let mut world = World::new(setup);
-    for (i, step) in steps.iter().enumerate() {
-        if let Some(outcome) = world.step(step) {
-            assert_eq!(outcome, RoundOutcome::Synced, "step {i}: {step:?}");
+/// Run `steps`, every round of which must finish, then look at the world with `then`.
+fn play<T>(setup: &Setup, steps: &[Step], then: impl FnOnce(&World) -> T) -> T {
+    exclusive(1, || {
+        let mut world = World::new(setup);
+        for (i, step) in steps.iter().enumerate() {
+            if let Some(outcome) = world.step(step) {
+                assert_eq!(outcome, RoundOutcome::Synced, "step {i}: {step:?}");
+            }
         }
-    }
-    world
+        then(&world)
+    })
 }
 
 /// HFS+ stores `café.md` decomposed whatever it was created as: the device that downloaded
@@ -64,8 +70,7 @@ fn a_note_on_a_normalising_disk_keeps_the_hubs_spelling() {
         sync(1),
         sync(0),
     ];
-    let world = play(&setup, &steps);
-    let on_linux = world.files(0);
+    let (on_linux, on_mac) = play(&setup, &steps, |w| (w.files(0), w.files(1)));
     assert_eq!(
         on_linux.get(Path::new(NFC)).map(Vec::as_slice),
         Some(&b"two\n"[..]),
@@ -73,7 +78,7 @@ fn a_note_on_a_normalising_disk_keeps_the_hubs_spelling() {
     );
     assert!(!on_linux.contains_key(Path::new(NFD)), "{on_linux:?}");
     assert_eq!(
-        world.files(1).get(Path::new(NFD)).map(Vec::as_slice),
+        on_mac.get(Path::new(NFD)).map(Vec::as_slice),
         Some(&b"two\n"[..])
     );
 }
@@ -98,8 +103,7 @@ fn a_rename_between_spellings_of_one_name_applies_where_they_are_one_file() {
             sync(1),
             sync(1),
         ];
-        let world = play(&setup, &steps);
-        let on_mac = world.files(1);
+        let on_mac = play(&setup, &steps, |w| w.files(1));
         assert_eq!(
             on_mac.get(Path::new(to)).map(Vec::as_slice),
             Some(&b"words\n"[..]),

@@ -1,7 +1,7 @@
 //! The simulation as part of the test suite: a bounded number of seeds must keep every
 //! invariant, a run must replay exactly, and scenarios written out by hand hold too.
 
-use vault_sim::ops::{Save, Setup, Step, generate};
+use vault_sim::ops::{HubKind, Save, Setup, Step, generate};
 use vault_sim::run::run;
 
 /// How many seeds the suite runs (a soak runs as many as its time allows: `vault-sim
@@ -47,6 +47,7 @@ fn a_seed_replays_exactly() {
 fn two_devices() -> Setup {
     let (mut setup, _) = generate(1, 0);
     setup.devices.truncate(2);
+    setup.hub = HubKind::Folder;
     setup
 }
 
@@ -64,6 +65,8 @@ fn sync(dev: usize) -> Step {
         dev,
         crash: None,
         hub_crash: None,
+        net: None,
+        compact_at: None,
     }
 }
 
@@ -99,6 +102,8 @@ fn crashes_at_every_call_of_a_download_leave_whole_files() {
                 dev: 1,
                 crash: Some((at, 0)),
                 hub_crash: None,
+                net: None,
+                compact_at: None,
             },
         ];
         let report = run(at, &two_devices(), &steps);
@@ -109,4 +114,21 @@ fn crashes_at_every_call_of_a_download_leave_whole_files() {
         crashed > 10,
         "the crash points fell inside the round {crashed} times"
     );
+}
+
+#[test]
+fn server_hub_seeds_pass_and_replay_exactly() {
+    let mut server_seeds = 0;
+    for seed in 1..=12 {
+        let (setup, steps) = generate(seed, STEPS);
+        if setup.hub != HubKind::Server {
+            continue;
+        }
+        server_seeds += 1;
+        let (a, b) = (run(seed, &setup, &steps), run(seed, &setup, &steps));
+        assert_eq!(a.failure, None, "seed {seed}");
+        assert_eq!(a.calls, b.calls, "seed {seed}: the same filesystem calls");
+        assert_eq!(a.counts, b.counts, "seed {seed}");
+    }
+    assert!(server_seeds >= 3, "{server_seeds} server seeds in 12");
 }

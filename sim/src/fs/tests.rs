@@ -280,3 +280,25 @@ fn a_flipped_bit_is_on_the_disk_even_after_a_crash() {
     fs.restart(0);
     assert_eq!(vfs::read(root.join("pack")).unwrap(), b"\x00\x02\x00");
 }
+
+#[test]
+fn a_waiting_lock_held_by_another_handle_fails_at_once_and_is_free_once_closed() {
+    // `vfs::File::lock` (vault-server's accounts lock): a simulated machine runs one thing at
+    // a time, so waiting for another handle to let go would wait forever.
+    let (_fs, _a, root) = machine(FsConfig::default());
+    let path = root.join("accounts.lock");
+    let open = || {
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap()
+    };
+    let (first, second) = (open(), open());
+    first.lock().unwrap();
+    let refused = second.lock().unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::WouldBlock);
+    drop(first);
+    second.lock().unwrap();
+}

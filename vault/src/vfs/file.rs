@@ -132,6 +132,19 @@ impl File {
         }
     }
 
+    /// An exclusive advisory lock, waiting for it, as `std::fs::File::lock`. A simulated
+    /// machine runs one thing at a time, so a lock held there by another handle would never be
+    /// let go while this one waits: that fails at once with `WouldBlock` instead.
+    pub fn lock(&self) -> io::Result<()> {
+        match &self.0 {
+            Inner::Os(file) => file.lock(),
+            Inner::Sim { file, .. } => match file.try_lock()? {
+                true => Ok(()),
+                false => Err(io::ErrorKind::WouldBlock.into()),
+            },
+        }
+    }
+
     /// An exclusive advisory lock without waiting: `Ok(false)` if another holder has one.
     pub fn try_lock_exclusive(&self) -> io::Result<bool> {
         match self.try_lock() {

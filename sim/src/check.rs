@@ -377,3 +377,54 @@ pub fn converged(world: &World) -> Result<(), Violation> {
     }
     Ok(())
 }
+
+/// At quiescence, `vault-server fsck` of the hub and `syncd fsck` of every device (the very
+/// checks the commands run) find nothing that fails them: every object the heads reach present
+/// and whole, no dangling reference, no temp file or lock left that nothing will ever remove.
+pub fn fsck_clean(world: &World) -> Result<(), Violation> {
+    use vault::fsck::{self, Quiet};
+    let opts = |at: &Path| fsck::Options {
+        now: vault::vfs::now_at(at),
+        ..fsck::Options::default()
+    };
+    let failing = |report: fsck::Report| -> Option<String> {
+        let lines: Vec<String> = report
+            .problems
+            .iter()
+            .filter(|p| p.severity.fails())
+            .map(fsck::Problem::line)
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("; "))
+    };
+    let fsck_error = |e: fsck::FsckError| Violation {
+        kind: "fsck",
+        detail: e.to_string(),
+    };
+    let hub_report =
+        fsck::hub::check(&world.hub_dir, &opts(&world.hub_dir), &Quiet).map_err(fsck_error)?;
+    if let Some(lines) = failing(hub_report) {
+        return Err(Violation {
+            kind: "fsck",
+            detail: format!("the hub: {lines}"),
+        });
+    }
+    let hub = FolderHub::open(&world.hub_dir).map_err(|e| Violation {
+        kind: "hub unreadable",
+        detail: e.to_string(),
+    })?;
+    for dev in &world.devices {
+        let vault = vault::local::LocalVault::open(&dev.vault).map_err(|e| Violation {
+            kind: "fsck",
+            detail: format!("{}: {e}", dev.name),
+        })?;
+        let report = fsck::device::check(&vault, Some(&hub), &opts(&dev.vault), &Quiet)
+            .map_err(fsck_error)?;
+        if let Some(lines) = failing(report) {
+            return Err(Violation {
+                kind: "fsck",
+                detail: format!("{}: {lines}", dev.name),
+            });
+        }
+    }
+    Ok(())
+}

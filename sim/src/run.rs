@@ -133,6 +133,9 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
     if let Err(v) = check::converged(&world) {
         return fail(&world, steps.len(), v);
     }
+    if let Err(v) = check::fsck_clean(&world) {
+        return fail(&world, steps.len(), v);
+    }
     Report {
         counts: world.counts,
         failure: None,

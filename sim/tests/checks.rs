@@ -31,6 +31,25 @@ fn a_healthy_world_passes_every_check() {
     check::no_torn_files(&world).unwrap();
     check::nothing_lost(&world, &known, &world.files(0), "dev0").unwrap();
     check::converged(&world).unwrap();
+    check::fsck_clean(&world).unwrap();
+}
+
+#[test]
+fn a_flipped_bit_in_a_hub_pack_fails_fsck() {
+    let (world, _) = world_with_a_synced_note();
+    let packs = world.hub_dir.join("packs");
+    let pack = vfs::read_dir(&packs)
+        .unwrap()
+        .flatten()
+        .find(|e| e.kind() == vfs::Kind::File && e.path().extension().is_some_and(|x| x == "pack"))
+        .expect("a pack on the hub")
+        .path();
+    let len = vfs::metadata(&pack).unwrap().len();
+    let rel = pack.strip_prefix(&world.hub.root).unwrap();
+    world.hub.fs.flip_bit(rel, len * 8 - 20).unwrap();
+    let v = check::fsck_clean(&world).unwrap_err();
+    assert_eq!(v.kind, "fsck", "{v}");
+    assert!(v.detail.starts_with("the hub:"), "{v}");
 }
 
 #[test]

@@ -21,7 +21,7 @@
 //! Young temp files and fresh locks are an upload or a sync in progress: not reported, so
 //! fsck is safe to run while a sync or the server runs.
 
-use std::fs;
+use crate::vfs as fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

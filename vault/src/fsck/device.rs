@@ -4,7 +4,7 @@
 //! a warning), and what crashes leave: temp files in the vault folder (the next sync removes
 //! them) and in `.vault/` (nothing does), `.vault/staging`, stale locks.
 
-use std::fs;
+use crate::vfs as fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -276,7 +276,7 @@ fn leftovers(vault: &LocalVault, opts: &Options, report: &mut Report) {
         }
     }
     let staging = state.join(STAGING_DIR);
-    if staging.is_dir() && newest_in(&staging).is_none_or(|t| opts.past_grace(t)) {
+    if fs::is_dir(&staging) && newest_in(&staging).is_none_or(|t| opts.past_grace(t)) {
         if may_remove && fs::remove_dir_all(&staging).is_ok() {
             report.repaired.push(staging);
         } else {
@@ -310,24 +310,27 @@ fn newest_in(dir: &Path) -> Option<std::time::SystemTime> {
 /// never followed.
 fn vault_temps(root: &Path, opts: &Options) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let walk = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .into_iter()
-        .filter_entry(|e| !(e.depth() == 1 && e.file_name() == STATE_DIR));
-    for entry in walk.flatten() {
-        if !entry.file_type().is_file() {
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(dir) = folders.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
             continue;
-        }
-        if !entry.file_name().to_str().is_some_and(is_own_temp_name) {
-            continue;
-        }
-        if entry
-            .metadata()
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .is_some_and(|t| opts.past_grace(t))
-        {
-            out.push(entry.into_path());
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            match entry.kind() {
+                fs::Kind::Dir if !(dir == root && name == STATE_DIR) => folders.push(entry.path()),
+                fs::Kind::File
+                    if name.to_str().is_some_and(is_own_temp_name)
+                        && entry
+                            .metadata()
+                            .ok()
+                            .and_then(|m| m.modified().ok())
+                            .is_some_and(|t| opts.past_grace(t)) =>
+                {
+                    out.push(entry.path());
+                }
+                _ => {}
+            }
         }
     }
     out.sort();

@@ -3,8 +3,8 @@
 //! folder hub's own walk, [`FolderHub::walk_kept`]), and what crashes leave (temp files,
 //! retired packs, locks).
 
+use crate::vfs as fs;
 use std::collections::{BTreeMap, HashSet};
-use std::fs;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -36,7 +36,7 @@ pub fn check(
         ..Report::default()
     };
     let marker = root.join(MARKER_FILE);
-    if !marker.is_file() {
+    if !fs::is_file(&marker) {
         return Err(FsckError::NotAHub(root.to_path_buf()));
     }
     if let Some(problem) = marker_problem(&marker) {

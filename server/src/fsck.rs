@@ -4,14 +4,15 @@
 //! progress write temp files younger than the grace period, which are not reported.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vault::fsck::{self, FsckProgress, Options, Report};
+
+use crate::gc::VaultSelection;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -30,15 +31,8 @@ Exit codes:
   2   problems found: data missing or damaged, or leftovers nothing else removes
   64  usage error: unknown command or bad arguments")]
 pub struct FsckArgs {
-    /// The server's data folder
-    #[arg(long, value_name = "DIR")]
-    data: PathBuf,
-    /// Only this user's vaults
-    #[arg(long, value_name = "USER")]
-    user: Option<String>,
-    /// Only this vault (with --user)
-    #[arg(long, value_name = "VAULT", requires = "user")]
-    vault: Option<String>,
+    #[command(flatten)]
+    vaults: VaultSelection,
     /// Print the reports as one JSON object on stdout
     #[arg(long)]
     json: bool,
@@ -62,12 +56,7 @@ struct VaultReport {
 
 /// Runs the check; exit 0 when clean, 2 when problems were found (errors are the caller's 1).
 pub fn run(args: FsckArgs) -> Result<ExitCode> {
-    if !args.data.is_dir() {
-        bail!(
-            "the data folder `{}` does not exist; give the folder `vault-server serve --data` uses",
-            args.data.display()
-        );
-    }
+    let data_dir = args.vaults.data()?.to_path_buf();
     let opts = Options {
         grace: args.grace,
         repair: args.repair,
@@ -76,17 +65,12 @@ pub fn run(args: FsckArgs) -> Result<ExitCode> {
     let bar = Bar::new(args.json);
     let mut done = Vec::new();
     let mut data = Report {
-        target: args.data.clone(),
+        target: data_dir.clone(),
         ..Report::default()
     };
-    fsck::leftover_temps(&args.data, &opts, &mut data);
-    fsck::leftover_temps(&args.data.join("web"), &opts, &mut data);
-    let selected = crate::gc::select_vaults(
-        &args.data,
-        args.user.as_deref(),
-        args.vault.as_deref(),
-        "fsck",
-    );
+    fsck::leftover_temps(&data_dir, &opts, &mut data);
+    fsck::leftover_temps(&data_dir.join("web"), &opts, &mut data);
+    let selected = args.vaults.select("fsck");
     let result = selected.and_then(|selected| {
         for (user, vault, folder) in selected {
             bar.vault(&format!("{user}/{vault}"));
@@ -122,7 +106,7 @@ pub fn run(args: FsckArgs) -> Result<ExitCode> {
             println!("repaired: removed `{}`", path.display());
         }
         if done.is_empty() {
-            println!("no vaults to check in `{}`", args.data.display());
+            println!("no vaults to check in `{}`", data_dir.display());
         }
     }
     Ok(if clean {

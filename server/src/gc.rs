@@ -19,15 +19,8 @@ are dropped from packs older than the grace period; replaced packs go to packs/r
 are deleted by a later run once older than the grace period. The server also compacts a
 vault by itself after pushes, once it holds more than 16 packs.")]
 pub struct GcArgs {
-    /// The server's data folder
-    #[arg(long, value_name = "DIR")]
-    data: PathBuf,
-    /// Only this user's vaults
-    #[arg(long, value_name = "USER")]
-    user: Option<String>,
-    /// Only this vault (with --user)
-    #[arg(long, value_name = "VAULT", requires = "user")]
-    vault: Option<String>,
+    #[command(flatten)]
+    vaults: VaultSelection,
     /// Say what would be merged, dropped and freed; change nothing
     #[arg(long)]
     dry_run: bool,
@@ -48,19 +41,47 @@ struct VaultReport {
     report: Report,
 }
 
-/// The (user, vault, folder) of every vault the arguments select.
-fn vaults(args: &GcArgs) -> Result<Vec<(String, String, PathBuf)>> {
-    select_vaults(
-        &args.data,
-        args.user.as_deref(),
-        args.vault.as_deref(),
-        "gc",
-    )
+/// Which of a server's vaults an operator's command (`gc`, `fsck`) works on.
+#[derive(Debug, Args)]
+pub(crate) struct VaultSelection {
+    /// The server's data folder
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Only this user's vaults
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// Only this vault (with --user)
+    #[arg(long, value_name = "VAULT", requires = "user")]
+    vault: Option<String>,
+}
+
+impl VaultSelection {
+    /// The data folder, which must exist (a mistyped path is no empty server).
+    pub fn data(&self) -> Result<&Path> {
+        if !self.data.is_dir() {
+            bail!(
+                "the data folder `{}` does not exist; give the folder `vault-server serve --data` uses",
+                self.data.display()
+            );
+        }
+        Ok(&self.data)
+    }
+
+    /// The (user, vault, folder) of every vault selected; `command` names the command in the
+    /// message for a vault that is not there.
+    pub fn select(&self, command: &str) -> Result<Vec<(String, String, PathBuf)>> {
+        select_vaults(
+            self.data()?,
+            self.user.as_deref(),
+            self.vault.as_deref(),
+            command,
+        )
+    }
 }
 
 /// The (user, vault, folder) of every vault of `data` (or of `user`, or that one `vault`):
 /// `command` names the vault-server command in the message for a vault that is not there.
-pub(crate) fn select_vaults(
+fn select_vaults(
     data: &Path,
     user: Option<&str>,
     vault: Option<&str>,
@@ -114,14 +135,8 @@ pub(crate) fn select_vaults(
 }
 
 pub fn run(args: GcArgs) -> Result<()> {
-    if !args.data.is_dir() {
-        bail!(
-            "the data folder `{}` does not exist; give the folder `vault-server serve --data` uses",
-            args.data.display()
-        );
-    }
     let mut done = Vec::new();
-    for (user, vault, folder) in vaults(&args)? {
+    for (user, vault, folder) in args.vaults.select("gc")? {
         let options = Options::gc(args.grace, args.dry_run);
         let report = hub_gc::run(&folder, &options, &hub_gc::Quiet)
             .with_context(|| format!("cleaning vault `{vault}` of `{user}`"))?;
@@ -146,7 +161,7 @@ pub fn run(args: GcArgs) -> Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else if done.is_empty() {
-        println!("no vaults to clean in `{}`", args.data.display());
+        println!("no vaults to clean in `{}`", args.vaults.data.display());
     }
     Ok(())
 }

@@ -264,8 +264,25 @@ fn old_temps(dir: &Path, opts: &Options) -> Vec<PathBuf> {
 /// folder: `accounts.json` and the web view's sessions are written through temp files): each a
 /// [`Severity::Leftover`], removed with `opts.repair`.
 pub fn leftover_temps(dir: &Path, opts: &Options, report: &mut Report) {
+    leftover_temps_fixed_by(
+        dir,
+        opts,
+        opts.repair,
+        "`fsck --repair` removes it (a copy being written, never the file itself)",
+        report,
+    );
+}
+
+/// [`leftover_temps`], removing them only when `may_remove`, with `fix` as what to do.
+pub(crate) fn leftover_temps_fixed_by(
+    dir: &Path,
+    opts: &Options,
+    may_remove: bool,
+    fix: &str,
+    report: &mut Report,
+) {
     for temp in old_temps(dir, opts) {
-        if opts.repair && remove(&temp) {
+        if may_remove && remove(&temp) {
             report.repaired.push(temp);
             continue;
         }
@@ -277,9 +294,38 @@ pub fn leftover_temps(dir: &Path, opts: &Options, report: &mut Report) {
                 "`{}` was left by an interrupted write and nothing else removes it",
                 temp.display()
             ),
-            "`fsck --repair` removes it (a copy being written, never the file itself)",
+            fix,
         ));
     }
+}
+
+/// Open the pack store at `dir` the way a check reads it: a pack whose header cannot be read
+/// is a [`Severity::Damage`] problem (with `fix` as what to do), and the other packs are still
+/// checked.
+pub(crate) fn open_store_naming_damaged(
+    dir: &Path,
+    fix: &str,
+    report: &mut Report,
+) -> Result<crate::store::PackStore, FsckError> {
+    use crate::store::{PackStore, StoreError};
+    let mut store = PackStore::open_unloaded(dir)?;
+    let skipped = match store.refresh_skipping_damaged() {
+        Ok(s) => s,
+        Err(e @ StoreError::BadPack { .. }) => vec![e],
+        Err(e) => return Err(e.into()),
+    };
+    for e in skipped {
+        if let StoreError::BadPack { path, reason } = &e {
+            report.push(Problem::new(
+                Severity::Damage,
+                Kind::DamagedPack,
+                path,
+                format!("pack `{}` cannot be read: {reason}", path.display()),
+                fix,
+            ));
+        }
+    }
+    Ok(store)
 }
 
 /// Lock files (`*.lock`) directly in `dir` that are stale by the rule writers break them by

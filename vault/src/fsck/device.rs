@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    FsckError, FsckProgress, Kind, Options, Problem, Report, Severity, old_temps, remove,
-    stale_locks,
+    FsckError, FsckProgress, Kind, Options, Problem, Report, Severity, remove, stale_locks,
 };
 use crate::fsutil::is_own_temp_name;
 use crate::hub::Hub;
@@ -20,7 +19,7 @@ use crate::object::{EntryKind, Snapshot, Tree};
 use crate::paths::STATE_DIR;
 use crate::refs::{RefError, RefFile};
 use crate::statcache::StatCache;
-use crate::store::{PackStore, StoreError};
+use crate::store::PackStore;
 use crate::tasks::index::TaskIndex;
 
 /// The staging folder of a round's downloads (`crate::sync`).
@@ -51,23 +50,8 @@ pub fn check(
         .into_iter()
         .map(|file| (file, RefFile::new(state.join(file)).read()))
         .collect();
-    let mut store = PackStore::open_unloaded(&state.join(OBJECTS_DIR))?;
-    let skipped = match store.refresh_skipping_damaged() {
-        Ok(s) => s,
-        Err(e @ StoreError::BadPack { .. }) => vec![e],
-        Err(e) => return Err(e.into()),
-    };
-    for e in skipped {
-        if let StoreError::BadPack { path, reason } = &e {
-            report.push(Problem::new(
-                Severity::Damage,
-                Kind::DamagedPack,
-                path,
-                format!("pack `{}` cannot be read: {reason}", path.display()),
-                LOCAL_STORE_FIX,
-            ));
-        }
-    }
+    let store =
+        super::open_store_naming_damaged(&state.join(OBJECTS_DIR), LOCAL_STORE_FIX, &mut report)?;
     report.packs = store.pack_count();
     report.objects = store.len();
     let damaged = super::hub::rehash_all(&store, progress)?;
@@ -258,22 +242,13 @@ fn leftovers(vault: &LocalVault, opts: &Options, report: &mut Report) {
         ));
     }
     for dir in [state.clone(), state.join(OBJECTS_DIR)] {
-        for temp in old_temps(&dir, opts) {
-            if may_remove && remove(&temp) {
-                report.repaired.push(temp);
-                continue;
-            }
-            report.push(Problem::new(
-                Severity::Leftover,
-                Kind::TempFile,
-                &temp,
-                format!(
-                    "`{}` was left by an interrupted write and nothing else removes it",
-                    temp.display()
-                ),
-                "`syncd fsck --repair` removes it (it is no note, only a copy being written)",
-            ));
-        }
+        super::leftover_temps_fixed_by(
+            &dir,
+            opts,
+            may_remove,
+            "`syncd fsck --repair` removes it (it is no note, only a copy being written)",
+            report,
+        );
     }
     let staging = state.join(STAGING_DIR);
     if fs::is_dir(&staging) && newest_in(&staging).is_none_or(|t| opts.past_grace(t)) {

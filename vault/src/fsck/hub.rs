@@ -66,23 +66,8 @@ pub fn check(
         }
     };
     let hub = FolderHub::open(root)?;
-    let mut store = PackStore::open_unloaded(&root.join("packs"))?;
-    let skipped = match store.refresh_skipping_damaged() {
-        Ok(s) => s,
-        Err(e @ StoreError::BadPack { .. }) => vec![e],
-        Err(e) => return Err(e.into()),
-    };
-    for e in skipped {
-        if let StoreError::BadPack { path, reason } = &e {
-            report.push(Problem::new(
-                Severity::Damage,
-                Kind::DamagedPack,
-                path,
-                format!("pack `{}` cannot be read: {reason}", path.display()),
-                &format!("move it out of `packs/` (keep a copy), then {REUPLOAD}"),
-            ));
-        }
-    }
+    let fix = format!("move it out of `packs/` (keep a copy), then {REUPLOAD}");
+    let mut store = super::open_store_naming_damaged(&root.join("packs"), &fix, &mut report)?;
     report.packs = store.pack_count();
     report.objects = store.len();
     let damaged = rehash_all(&store, progress)?;

@@ -86,6 +86,17 @@ pub enum Step {
         net: Option<(u64, NetFault)>,
         compact_at: Option<(u64, Housekeeping)>,
     },
+    /// A user saves a large file at `path` (an attachment above [`vault::content::CHUNKED_FROM`],
+    /// so it travels as content-defined chunks and a chunk list), its bytes expanded from
+    /// `seed`: a new file, or an edit of a small region of the large file there, which leaves
+    /// most of its chunks as they were (a path holding no large file gets a new one).
+    Large {
+        dev: usize,
+        path: String,
+        seed: u64,
+        change: Change,
+        save: Save,
+    },
     /// A symbolic link made at `path`, pointing at `target` (sync never follows or syncs it).
     Symlink {
         dev: usize,
@@ -107,6 +118,24 @@ pub enum Step {
     },
 }
 
+/// What a [`Step::Large`] does to the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// New bytes, `extra` more than the chunking threshold (kept small: the sim's speed).
+    New { extra: u32 },
+    /// `len` bytes overwritten at `at` (in 1/65536 of the file's length).
+    Overwrite { at: u16, len: u8 },
+    /// `len` bytes inserted at `at`: the chunks after it shift, and content-defined cuts find
+    /// them again.
+    Insert { at: u16, len: u8 },
+    /// `len` bytes appended.
+    Append { len: u16 },
+}
+
+/// Where large files are saved: `pic.png` is also where small notes go, so a large file and
+/// a small one replace each other there.
+const LARGE_PATHS: &[&str] = &["media/video.bin", "pic.png", "a/pic.png"];
+
 /// How a request between a device and the server goes wrong (server hub only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetFault {
@@ -120,6 +149,10 @@ pub enum NetFault {
     Delayed { steps: u8 },
     /// The network is cut from this request to the end of the round.
     Partition,
+    /// The server process restarts just before this request (a deploy, an out-of-memory
+    /// kill): its open uploads and vaults are dropped, and the request reaches the new process
+    /// (a large file's commit then answers "upload lost").
+    ServerRestart,
 }
 
 /// Who compacts the server's vault in the middle of a round (server hub only).
@@ -310,12 +343,13 @@ pub fn generate(seed: u64, steps: usize) -> (Setup, Vec<Step>) {
                     .random_bool(0.08)
                     .then(|| (rng.random_range(0..200), rng.random()));
                 let net = (server && rng.random_bool(0.12)).then(|| {
-                    let kind = match rng.random_range(0..4) {
+                    let kind = match rng.random_range(0..5) {
                         0 => NetFault::Lost,
                         1 => NetFault::AnswerLost,
                         2 => NetFault::Delayed {
                             steps: rng.random_range(1..=6),
                         },
+                        3 => NetFault::ServerRestart,
                         _ => NetFault::Partition,
                     };
                     (rng.random_range(0..16), kind)
@@ -337,6 +371,32 @@ pub fn generate(seed: u64, steps: usize) -> (Setup, Vec<Step>) {
                 }
             }
             90..=91 if server => Step::RestartServer,
+            // Rarely: a large file is over a MiB, each costs the run a few milliseconds.
+            98..=99 => {
+                let change = match rng.random_range(0..8) {
+                    0..=2 => Change::New {
+                        extra: rng.random_range(0..256 << 10),
+                    },
+                    3..=4 => Change::Overwrite {
+                        at: rng.random(),
+                        len: rng.random_range(1..=64),
+                    },
+                    5..=6 => Change::Insert {
+                        at: rng.random(),
+                        len: rng.random_range(1..=64),
+                    },
+                    _ => Change::Append {
+                        len: rng.random_range(1..4096),
+                    },
+                };
+                Step::Large {
+                    dev,
+                    path: pick(&mut rng, LARGE_PATHS).to_string(),
+                    seed: rng.random(),
+                    change,
+                    save: [Save::InPlace, Save::Atomic][rng.random_range(0..2)],
+                }
+            }
             _ => Step::Wait {
                 secs: rng.random_range(0..90),
             },

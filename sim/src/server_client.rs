@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use axum::http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
-use vault::hub::{CasOutcome, Hub, HubError};
+use vault::hub::{CasOutcome, Hub, HubError, PutStream};
 use vault::id::ObjectId;
 use vault::object::Object;
 
@@ -42,6 +42,13 @@ struct MissingBody {
     missing: Vec<String>,
 }
 
+/// The answer to a batch of objects: whether they wait for the upload's commit.
+#[derive(Deserialize)]
+struct StoredAnswer {
+    #[serde(default)]
+    upload: bool,
+}
+
 #[derive(Deserialize)]
 struct CasAnswer {
     updated: bool,
@@ -64,6 +71,7 @@ pub struct ServerHub<'a> {
     sent: AtomicU64,
     struck: AtomicBool,
     compacted: AtomicBool,
+    restarted: AtomicBool,
 }
 
 fn cut_off(detail: impl Into<String>) -> HubError {
@@ -155,12 +163,18 @@ impl<'a> ServerHub<'a> {
             sent: AtomicU64::new(0),
             struck: AtomicBool::new(false),
             compacted: AtomicBool::new(false),
+            restarted: AtomicBool::new(false),
         }
     }
 
     /// Whether the network fault struck (the round reached its request).
     pub fn struck(&self) -> bool {
         self.struck.load(Ordering::Relaxed)
+    }
+
+    /// Whether the server restarted during the round ([`NetFault::ServerRestart`]).
+    pub fn restarted(&self) -> bool {
+        self.restarted.load(Ordering::Relaxed)
     }
 
     /// Whether the server compacted the vault during the round.
@@ -181,6 +195,13 @@ impl<'a> ServerHub<'a> {
         if let Some((at, fault)) = self.net {
             let strikes = match fault {
                 NetFault::Partition => n >= at,
+                NetFault::ServerRestart => {
+                    if n == at {
+                        self.server.restart();
+                        self.restarted.store(true, Ordering::Relaxed);
+                    }
+                    false
+                }
                 _ => n == at,
             };
             if strikes {
@@ -196,6 +217,7 @@ impl<'a> ServerHub<'a> {
                         self.server.hold(call, steps);
                         "operation timed out (request delayed)"
                     }
+                    NetFault::ServerRestart => unreachable!("a restart lets the request through"),
                 };
                 return Err(cut_off(detail));
             }
@@ -209,6 +231,7 @@ impl<'a> ServerHub<'a> {
             path: format!("/api/v1/vaults/{VAULT}{rest}"),
             token: Some(self.token.clone()),
             body,
+            upload: None,
         }
     }
 
@@ -227,6 +250,67 @@ impl<'a> ServerHub<'a> {
         }
         let body: TreeBody = parse(self.exchange(self.call(Method::GET, &rest, None))?)?;
         id_of(body.tree)
+    }
+    /// `POST .../objects` of `objects`, to the upload `upload` if named: whether the server
+    /// holds them for that upload's commit.
+    fn send_objects(&self, objects: &[Object], upload: Option<&str>) -> Result<bool, HubError> {
+        if objects.is_empty() {
+            return Ok(false);
+        }
+        let body = vault::wire::encode(objects);
+        let mut call = self.call(
+            Method::POST,
+            "/objects",
+            Some((vault::wire::CONTENT_TYPE, body)),
+        );
+        call.upload = upload.map(str::to_string);
+        let answer: StoredAnswer = parse(self.exchange(call)?)?;
+        Ok(answer.upload)
+    }
+}
+
+/// A new upload name, 32 hex digits as the real client makes them, from the run's seeded
+/// random source (so a run replays).
+fn upload_name() -> String {
+    let mut random = [0u8; 16];
+    vault::vfs::fill_random(&mut random);
+    random.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A large file's upload, as `syncd/src/http_hub/upload.rs` sends it: every batch names an
+/// upload (`x-vault-upload`), the uploads the server holds batches of are committed at the
+/// end. The real client sends from two threads, each with an upload of its own; here the
+/// batches take turns between two uploads instead (one request at a time, so a run replays),
+/// which keeps what the server sees: two uploads, each committed on its own, so a commit may
+/// land while the other's is lost.
+struct Upload<'a> {
+    hub: &'a ServerHub<'a>,
+    names: [String; 2],
+    /// Whether each upload holds batches only its commit makes durable.
+    pending: [bool; 2],
+    /// The upload the next batch goes to.
+    next: usize,
+}
+
+impl PutStream for Upload<'_> {
+    fn put(&mut self, objects: Vec<(ObjectId, Object)>) -> Result<(), HubError> {
+        let objects: Vec<Object> = objects.into_iter().map(|(_, o)| o).collect();
+        let i = self.next;
+        self.next = 1 - i;
+        self.pending[i] |= self.hub.send_objects(&objects, Some(&self.names[i]))?;
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), HubError> {
+        for (name, pending) in self.names.iter().zip(self.pending) {
+            if pending {
+                let call = self
+                    .hub
+                    .json_call("/objects/commit", &json!({ "upload": name }));
+                let _: serde_json::Value = parse(self.hub.exchange(call)?)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -254,17 +338,16 @@ impl Hub for ServerHub<'_> {
     }
 
     fn put(&self, objects: &[Object]) -> Result<(), HubError> {
-        if objects.is_empty() {
-            return Ok(());
-        }
-        let body = vault::wire::encode(objects);
-        let call = self.call(
-            Method::POST,
-            "/objects",
-            Some((vault::wire::CONTENT_TYPE, body)),
-        );
-        let _: serde_json::Value = parse(self.exchange(call)?)?;
-        Ok(())
+        self.send_objects(objects, None).map(|_| ())
+    }
+
+    fn put_stream(&self) -> Box<dyn PutStream + '_> {
+        Box::new(Upload {
+            hub: self,
+            names: [upload_name(), upload_name()],
+            pending: [false; 2],
+            next: 0,
+        })
     }
 
     fn get(&self, ids: &[ObjectId]) -> Result<Vec<Object>, HubError> {
@@ -320,6 +403,7 @@ impl Hub for ServerHub<'_> {
             path: "/healthz".to_string(),
             token: None,
             body: None,
+            upload: None,
         })?)?;
         answer
             .time_ms

@@ -47,6 +47,8 @@ pub struct Call {
     pub token: Option<String>,
     /// Content type and bytes.
     pub body: Option<(&'static str, Vec<u8>)>,
+    /// The upload a batch of a large file's objects belongs to (`x-vault-upload`).
+    pub upload: Option<String>,
 }
 
 /// A server's answer to a [`Call`].
@@ -100,7 +102,9 @@ fn template() -> &'static Template {
 pub struct SimServer {
     rt: tokio::runtime::Runtime,
     data: PathBuf,
-    router: Router,
+    /// Behind a lock so that a round's request can restart the process between two of its
+    /// requests ([`crate::ops::NetFault::ServerRestart`]).
+    router: Mutex<Router>,
     /// Device `i`'s token.
     tokens: Vec<String>,
     /// Requests the network holds: (steps before delivery, request), in the order sent.
@@ -139,7 +143,7 @@ impl SimServer {
             .expect("a tokio runtime");
         let server = SimServer {
             rt,
-            router: serve(&data),
+            router: Mutex::new(serve(&data)),
             data,
             tokens: t.tokens[..devices].to_vec(),
             held: Mutex::new(Vec::new()),
@@ -150,6 +154,7 @@ impl SimServer {
                 path: format!("/api/v1/vaults/{VAULT}"),
                 token: Some(server.tokens[0].clone()),
                 body: None,
+                upload: None,
             })
             .expect("the vault's creation");
         assert_eq!(created.status, StatusCode::CREATED, "creating the vault");
@@ -168,8 +173,8 @@ impl SimServer {
 
     /// The process restarts: its state (open vaults with their caches, open uploads, the
     /// accounts it read) is dropped and built again from the data folder as it is on disk.
-    pub fn restart(&mut self) {
-        self.router = serve(&self.data);
+    pub fn restart(&self) {
+        *lock(&self.router) = serve(&self.data);
     }
 
     /// Hand `call` to the server and wait for its whole answer. `Err`: the answer's body broke
@@ -181,6 +186,9 @@ impl SimServer {
         if let Some(token) = &call.token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
+        if let Some(upload) = &call.upload {
+            req = req.header(vault::wire::UPLOAD_HEADER, upload);
+        }
         let body = match &call.body {
             Some((content_type, bytes)) => {
                 req = req.header(header::CONTENT_TYPE, *content_type);
@@ -189,7 +197,7 @@ impl SimServer {
             None => Body::empty(),
         };
         let req = req.body(body).map_err(|e| e.to_string())?;
-        let router = self.router.clone();
+        let router = lock(&self.router).clone();
         self.rt.block_on(async move {
             let res = match router.oneshot(req).await {
                 Ok(res) => res,

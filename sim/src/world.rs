@@ -16,7 +16,10 @@ use vault::sync::{SyncOptions, sync};
 use vault::vfs::{self, Attached};
 
 use crate::fs::{Crashed, FsConfig, SimFs, WorldClock};
-use crate::ops::{Housekeeping, HubKind, NetFault, Save, Setup, Step};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::ops::{Change, Housekeeping, HubKind, NetFault, Save, Setup, Step};
 use crate::server_client::ServerHub;
 use crate::server_hub::SimServer;
 
@@ -212,7 +215,7 @@ impl World {
                 return Some(self.sync_with(*dev, &faults));
             }
             Step::RestartServer => {
-                if let Some(server) = &mut self.server {
+                if let Some(server) = &self.server {
                     server.restart();
                     self.counts.server_restarts += 1;
                 }
@@ -333,6 +336,25 @@ impl World {
                         .insert(b"\nmore typed while it was read".to_vec());
                 }
             }
+            Step::Large {
+                dev,
+                path,
+                seed,
+                change,
+                save,
+            } => {
+                let full = self.full(*dev, path);
+                if let Some(parent) = full.parent()
+                    && vfs::create_dir_all(parent).is_err()
+                {
+                    return;
+                }
+                let bytes = large_bytes(vfs::read(&full).ok(), *seed, *change);
+                self.written.insert(bytes.clone());
+                if save_as(&full, &bytes, *save).is_err() && *save == Save::InPlace {
+                    self.written.insert(Vec::new());
+                }
+            }
             Step::Symlink { dev, path, target } => {
                 let full = self.full(*dev, path);
                 if let Some(parent) = full.parent()
@@ -380,14 +402,14 @@ impl World {
             lock_wait: std::time::Duration::ZERO,
             ..SyncOptions::default()
         };
-        let (ran, struck, compacted) = match &self.server {
+        let (ran, struck, compacted, restarted) = match &self.server {
             None => {
                 let ran = quietly(|| {
                     let vault = LocalVault::open(&vault_dir).map_err(|e| e.to_string())?;
                     let hub = FolderHub::open(&hub_dir).map_err(|e| e.to_string())?;
                     sync(&vault, &hub, &opts).map_err(|e| e.to_string())
                 });
-                (ran, false, false)
+                (ran, false, false, false)
             }
             Some(server) => {
                 let hub = ServerHub::new(server, dev, faults.net, faults.compact_at);
@@ -395,11 +417,12 @@ impl World {
                     let vault = LocalVault::open(&vault_dir).map_err(|e| e.to_string())?;
                     sync(&vault, &hub, &opts).map_err(|e| e.to_string())
                 });
-                (ran, hub.struck(), hub.compacted())
+                (ran, hub.struck(), hub.compacted(), hub.restarted())
             }
         };
         self.counts.net_faults += u64::from(struck);
         self.counts.compactions += u64::from(compacted);
+        self.counts.server_restarts += u64::from(restarted);
         let d = &self.devices[dev];
         d.machine.fs.disarm();
         let outcome = match ran {
@@ -435,7 +458,7 @@ impl World {
             self.hub.fs.restart(keep);
             // The server ran on the machine that went down: it starts again over what its
             // disk kept.
-            if let Some(server) = &mut self.server {
+            if let Some(server) = &self.server {
                 server.restart();
                 self.counts.server_restarts += 1;
             }
@@ -530,6 +553,40 @@ fn durable_dir(full: &Path) {
     if let Some(dir) = full.parent() {
         let _ = vfs::sync_dir(dir);
     }
+}
+
+/// The bytes a [`Step::Large`] saves, given what the file holds now (`old`): its change
+/// applied to a large file, or a new large file. Expanded from `seed`, so a run replays.
+pub fn large_bytes(old: Option<Vec<u8>>, seed: u64, change: Change) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut fresh = |len: usize| {
+        let mut out = vec![0u8; len];
+        rng.fill_bytes(&mut out);
+        out
+    };
+    let threshold = vault::content::CHUNKED_FROM as usize;
+    let old = old.filter(|o| o.len() >= threshold);
+    let (mut bytes, change) = match (old, change) {
+        (Some(old), change) => (old, change),
+        // Nothing large to edit there: the user saves a new attachment.
+        (None, Change::New { extra }) => return fresh(threshold + extra as usize),
+        (None, _) => return fresh(threshold + 4096),
+    };
+    let at = |len: usize, at: u16| len * usize::from(at) / 65536;
+    match change {
+        Change::New { extra } => bytes = fresh(threshold + extra as usize),
+        Change::Overwrite { at: pos, len } => {
+            let start = at(bytes.len(), pos).min(bytes.len() - usize::from(len));
+            let new = fresh(usize::from(len));
+            bytes[start..start + new.len()].copy_from_slice(&new);
+        }
+        Change::Insert { at: pos, len } => {
+            let start = at(bytes.len(), pos);
+            bytes.splice(start..start, fresh(usize::from(len)));
+        }
+        Change::Append { len } => bytes.extend(fresh(usize::from(len))),
+    }
+    bytes
 }
 
 /// Save `bytes` at `full` the way `save` does, durably (the editor fsyncs).

@@ -65,6 +65,11 @@ pub struct Counts {
     pub server_restarts: u64,
     /// Compactions of the server's vault between two requests of a round.
     pub compactions: u64,
+    /// Bits flipped in the hub's storage (bit rot).
+    pub bit_flips: u64,
+    /// Versions whose only copy was in what a bit flip damaged: the disk's loss, not sync's
+    /// (see [`crate::check::rot`]).
+    pub lost_to_rot: u64,
 }
 
 /// The faults a sync round runs into (see [`Step::Sync`]).
@@ -103,6 +108,13 @@ pub struct World {
     /// The paths the last finished round could not bring to the hub's version, each waiting
     /// for its user (a link or a folder in the way).
     pub last_skipped: Vec<vault::sync::SkippedPath>,
+    /// Rounds run `syncd sync --full-verify` (the hub re-hashes every object its head
+    /// reaches; devices re-upload what it lost or holds damaged): what a user does when told
+    /// the hub holds a damaged copy.
+    pub full_verify: bool,
+    /// A round said to run `syncd sync --full-verify` (a damaged copy on the hub, in its
+    /// error or in a skipped path's message).
+    pub told_full_verify: bool,
 }
 
 /// Where this process's worlds live: each run a root of its own.
@@ -181,6 +193,8 @@ impl World {
             counts: Counts::default(),
             written: BTreeSet::new(),
             last_skipped: Vec::new(),
+            full_verify: false,
+            told_full_verify: false,
         }
     }
 
@@ -218,6 +232,11 @@ impl World {
                 }
             }
             Step::Wait { secs } => self.clock.advance(secs * SECOND),
+            Step::BitRot { file, bit } => {
+                if self.rot(*file, *bit).is_some() {
+                    self.counts.bit_flips += 1;
+                }
+            }
             Step::Mount { dev, mounted } => {
                 let d = &mut self.devices[*dev];
                 if d.has_mount && d.mounted != *mounted {
@@ -353,7 +372,11 @@ impl World {
                     let _ = save_as(&full.join("inside.md"), text.as_bytes(), Save::Atomic);
                 }
             }
-            Step::Sync { .. } | Step::Wait { .. } | Step::Mount { .. } | Step::RestartServer => {}
+            Step::Sync { .. }
+            | Step::Wait { .. }
+            | Step::Mount { .. }
+            | Step::RestartServer
+            | Step::BitRot { .. } => {}
         }
     }
 
@@ -378,6 +401,7 @@ impl World {
         let (vault_dir, hub_dir) = (d.vault.clone(), self.hub_dir.clone());
         let opts = SyncOptions {
             lock_wait: std::time::Duration::ZERO,
+            full_verify: self.full_verify,
             ..SyncOptions::default()
         };
         let (ran, struck, compacted) = match &self.server {
@@ -413,10 +437,17 @@ impl World {
                     }
                 }
                 self.counts.rounds_ok += 1;
+                self.told_full_verify |= report
+                    .skipped
+                    .iter()
+                    .any(|s| s.message.contains("--full-verify"));
                 self.last_skipped = report.skipped;
                 RoundOutcome::Synced
             }
-            Ok(Err(e)) => RoundOutcome::Failed(e),
+            Ok(Err(e)) => {
+                self.told_full_verify |= e.contains("--full-verify");
+                RoundOutcome::Failed(e)
+            }
             Err(()) => {
                 self.counts.device_crashes += 1;
                 let pending = d.machine.fs.pending();
@@ -442,6 +473,49 @@ impl World {
         }
         self.hub.fs.disarm();
         outcome
+    }
+
+    /// The packs of the hub's storage, sorted (paths relative to the hub machine's root),
+    /// each with the byte range its objects' bodies take (after the magic, before the header
+    /// and trailer: `vault::store`'s layout).
+    pub fn hub_packs(&self) -> Vec<(PathBuf, std::ops::Range<u64>)> {
+        use vault::store::{ENTRY_LEN, PACK_MAGIC, TRAILER_LEN};
+        let folder = self
+            .hub_dir
+            .strip_prefix(&self.hub.root)
+            .unwrap_or(&self.hub_dir)
+            .to_path_buf();
+        let files = self.hub.fs.files_under(&folder).unwrap_or_default();
+        files
+            .into_iter()
+            .filter(|(p, _)| p.extension().is_some_and(|e| e == "pack"))
+            .filter_map(|(p, bytes)| {
+                let size = bytes.len();
+                let trailer = bytes.get(size.checked_sub(TRAILER_LEN)?..)?;
+                let count = u32::from_le_bytes(trailer[..4].try_into().ok()?) as usize;
+                let end = size.checked_sub(TRAILER_LEN + count * ENTRY_LEN)?;
+                (end > PACK_MAGIC.len())
+                    .then(|| (folder.join(p), PACK_MAGIC.len() as u64..end as u64))
+            })
+            .collect()
+    }
+
+    /// Flip a bit of an object's body in hub pack number `file` (see [`Step::BitRot`]); the
+    /// pack's path and the byte changed, or `None` when the hub has no pack yet. Only
+    /// objects' bytes rot here: a pack's header or trailer, `refs/head` and `vault-hub.json`
+    /// damaged need the operator (docs/reliability.md, "Simulation": still outside the model).
+    pub fn rot(&mut self, file: u64, bit: u64) -> Option<(PathBuf, u64)> {
+        let packs = self.hub_packs();
+        if packs.is_empty() {
+            return None;
+        }
+        let (path, body) = packs[(file % packs.len() as u64) as usize].clone();
+        let bit = body.start * 8 + bit % ((body.end - body.start) * 8);
+        let at = self.hub.fs.flip_bit(&path, bit).ok().flatten()?;
+        if std::env::var_os("VAULT_SIM_TRACE").is_some() {
+            eprintln!("     rot: byte {at} of {}", path.display());
+        }
+        Some((path, at))
     }
 
     /// Put every fault right: drives back, files readable again, the network's held requests

@@ -31,7 +31,8 @@ impl World {
             .collect()
     }
 
-    /// Flip a bit of an object's body in hub pack number `file` (see [`crate::ops::Step::BitRot`]); the
+    /// Flip a bit of an object's body in hub pack number `file` (see
+    /// [`crate::ops::Step::BitRot`]); the
     /// pack's path and the byte changed, or `None` when the hub has no pack yet. Only
     /// objects' bytes rot here: a pack's header or trailer, `refs/head` and `vault-hub.json`
     /// damaged need the operator (docs/reliability.md, "Simulation": still outside the model).

@@ -9,6 +9,10 @@
 //! - History: every head the hub ever had is still in its history.
 //! - Convergence: once faults are healed and every device has synced in turn, all folders
 //!   and the hub's head hold the same files.
+//! - Under bit rot on the hub's disk ([`rot`]): the versions whose only copy a flip made
+//!   unreadable are the disk's loss and exempt from "no loss", exactly those; every other
+//!   invariant stands, and at quiescence the hub is whole again (every current file
+//!   readable) once devices ran the `--full-verify` the messages ask for.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -47,6 +51,11 @@ pub struct Knowledge {
     pub synced: BTreeMap<Vec<u8>, String>,
     /// Every head the hub ever had.
     pub heads: BTreeSet<ObjectId>,
+    /// Versions a bit flip left with no readable copy anywhere (the hub's was the only one):
+    /// lost by the disk, so exempt from the no-loss checks.
+    pub rotted_away: BTreeSet<Vec<u8>>,
+    /// Snapshots a bit flip made unreachable from the hub's head (exempt from "history").
+    pub heads_rotted: BTreeSet<ObjectId>,
 }
 
 fn short(bytes: &[u8]) -> String {
@@ -88,40 +97,108 @@ fn contents_on_devices(world: &World) -> BTreeSet<Vec<u8>> {
 pub type History = (Option<ObjectId>, BTreeSet<Vec<u8>>, BTreeSet<ObjectId>);
 
 /// The hub's [`History`], read through the hub as a device would (every object hash-checked).
+/// Once a bit has rotted on the hub's disk, what cannot be read is left out (see [`rot`] for
+/// what that may excuse); before, anything unreadable is an error.
 pub fn hub_history(world: &World) -> Result<History, String> {
-    let hub = FolderHub::open(&world.hub_dir).map_err(|e| e.to_string())?;
-    let head = hub.head().map_err(|e| e.to_string())?;
+    let tolerant = world.counts.bit_flips > 0;
+    let hub = match FolderHub::open(&world.hub_dir).and_then(|h| h.head().map(|head| (h, head))) {
+        Ok(v) => v,
+        Err(_) if tolerant => return Ok((None, BTreeSet::new(), BTreeSet::new())),
+        Err(e) => return Err(e.to_string()),
+    };
+    let (hub, head) = hub;
     let mut versions = BTreeSet::new();
     let mut seen = BTreeSet::new();
     let mut todo: Vec<ObjectId> = head.into_iter().collect();
     let mut blobs_seen = BTreeSet::new();
+    let mut walk = |id: ObjectId, todo: &mut Vec<ObjectId>| -> Result<bool, String> {
+        let snap = match hub_write::snapshot(&hub, id) {
+            Ok(snap) => snap,
+            // A snapshot whose own object rotted is not reached.
+            Err(_) if tolerant => return Ok(false),
+            Err(e) => return Err(format!("snapshot {}: {e}", id.short())),
+        };
+        todo.extend(snap.parents.iter().copied());
+        let files = match hub_write::files(&hub, snap.tree) {
+            Ok(files) => files,
+            // Its tree rotted: the snapshot is reached, its files cannot be listed.
+            Err(_) if tolerant => return Ok(true),
+            Err(e) => return Err(format!("tree of {}: {e}", id.short())),
+        };
+        for (_, meta) in files.iter() {
+            if blobs_seen.insert(meta.id) {
+                match hub_write::read_file(&hub, meta.id, u64::MAX) {
+                    Ok(bytes) => {
+                        versions.insert(bytes);
+                    }
+                    Err(_) if tolerant => {}
+                    Err(e) => {
+                        return Err(format!(
+                            "version {} in snapshot {}: {e}",
+                            meta.id.short(),
+                            id.short()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(true)
+    };
     while let Some(id) = todo.pop() {
         if !seen.insert(id) {
             continue;
         }
-        let snap =
-            hub_write::snapshot(&hub, id).map_err(|e| format!("snapshot {}: {e}", id.short()))?;
-        todo.extend(snap.parents.iter().copied());
-        let files = hub_write::files(&hub, snap.tree)
-            .map_err(|e| format!("tree of {}: {e}", id.short()))?;
-        for (_, meta) in files.iter() {
-            if blobs_seen.insert(meta.id) {
-                let bytes = hub_write::read_file(&hub, meta.id, u64::MAX).map_err(|e| {
-                    format!(
-                        "version {} in snapshot {}: {e}",
-                        meta.id.short(),
-                        id.short()
-                    )
-                })?;
-                versions.insert(bytes);
-            }
+        if !walk(id, &mut todo)? {
+            seen.remove(&id);
         }
     }
     Ok((head, versions, seen))
 }
 
+/// Called around a [`crate::ops::Step::BitRot`] with the [`hub_history`] of just before it:
+/// the versions the flip made unreadable on the hub that no device holds are the disk's loss
+/// (their bytes were only in what rotted, or only reachable through it: a tree, a snapshot, a
+/// pack's header or index, the head ref), and so are the snapshots it cut off. Exactly those
+/// are exempted from the no-loss checks from now on; returns how many versions.
+pub fn rot(world: &World, known: &mut Knowledge, before: &History) -> u64 {
+    let after = hub_history(world).unwrap_or_default();
+    let on_devices = contents_on_devices(world);
+    let mut lost = 0;
+    for v in before.1.difference(&after.1) {
+        if !on_devices.contains(v) && known.rotted_away.insert(v.clone()) {
+            lost += 1;
+        }
+    }
+    for h in before.2.difference(&after.2) {
+        known.heads_rotted.insert(*h);
+    }
+    lost
+}
+
 /// Record the hub's head after a round that finished: its versions count as synced.
 pub fn record_head(world: &World, known: &mut Knowledge) -> Result<(), Violation> {
+    if world.counts.bit_flips > 0 {
+        // What rotted is unreadable: record what can be read (what cannot is exempt or,
+        // recorded before, still checked by [`nothing_lost`]).
+        let (head, _, snapshots) = hub_history(world).unwrap_or_default();
+        if let Some(head) = head.filter(|h| snapshots.contains(h)) {
+            known.heads.insert(head);
+            if let Ok(hub) = FolderHub::open(&world.hub_dir)
+                && let Ok(snap) = hub_write::snapshot(&hub, head)
+                && let Ok(files) = hub_write::files(&hub, snap.tree)
+            {
+                for (path, meta) in files.iter() {
+                    if let Ok(bytes) = hub_write::read_file(&hub, meta.id, u64::MAX) {
+                        known
+                            .synced
+                            .entry(bytes)
+                            .or_insert_with(|| path.to_string());
+                    }
+                }
+            }
+        }
+        return Ok(());
+    }
     let hub = FolderHub::open(&world.hub_dir).map_err(|e| Violation {
         kind: "hub unreadable",
         detail: e.to_string(),
@@ -190,7 +267,7 @@ pub fn nothing_lost(
         detail: e,
     })?;
     for head in &known.heads {
-        if !snapshots.contains(head) {
+        if !snapshots.contains(head) && !known.heads_rotted.contains(head) {
             return Err(Violation {
                 kind: "history lost",
                 detail: format!(
@@ -201,7 +278,10 @@ pub fn nothing_lost(
         }
     }
     for (content, path) in &known.synced {
-        if !on_devices.contains(content) && !history.contains(content) {
+        if !on_devices.contains(content)
+            && !history.contains(content)
+            && !known.rotted_away.contains(content)
+        {
             return Err(Violation {
                 kind: "synced version lost",
                 detail: format!(
@@ -229,7 +309,11 @@ pub fn nothing_lost(
         if is_sync_temp(path) || !is_known(world, content) {
             continue;
         }
-        if !on_devices.contains(content) && !history.contains(content) && !grew(content) {
+        if !on_devices.contains(content)
+            && !history.contains(content)
+            && !grew(content)
+            && !known.rotted_away.contains(content)
+        {
             return Err(Violation {
                 kind: "local version lost",
                 detail: format!(
@@ -241,6 +325,36 @@ pub fn nothing_lost(
         }
     }
     Ok(())
+}
+
+/// A version exempted by [`rot`] that is a file on a device or readable from the hub again
+/// (a user wrote the same bytes, a template; a repair) is held again: losing it from now on
+/// would be sync's doing, so the exemption ends.
+pub fn end_exemptions(world: &World, known: &mut Knowledge) {
+    if known.rotted_away.is_empty() && known.heads_rotted.is_empty() {
+        return;
+    }
+    let on_devices = contents_on_devices(world);
+    let (_, history, snapshots) = hub_history(world).unwrap_or_default();
+    known
+        .rotted_away
+        .retain(|v| !on_devices.contains(v) && !history.contains(v));
+    known.heads_rotted.retain(|h| !snapshots.contains(h));
+}
+
+/// A round that failed over a damaged hub must say so in the user's terms: which file, and
+/// what to run (`--full-verify` on a device that has it), or that the hub's operator must act.
+pub fn damage_explained(message: &str) -> Result<(), Violation> {
+    let about_damage = ["damaged", "corrupt", "not valid", "checksum"]
+        .iter()
+        .any(|w| message.to_lowercase().contains(w));
+    if !about_damage || message.contains("--full-verify") || message.contains("operator") {
+        return Ok(());
+    }
+    Err(Violation {
+        kind: "damage not explained",
+        detail: format!("a round failed over damage without saying what to do: {message}"),
+    })
 }
 
 /// After a device crashed in a round: every vault file holds what the device held before the
@@ -304,6 +418,15 @@ fn synced_view(
 
 /// All devices hold the same files as the hub's head.
 pub fn converged(world: &World) -> Result<(), Violation> {
+    converged_except(world, &Knowledge::default())
+}
+
+/// [`converged`], where a path of the head whose version bit rot took with its only copy
+/// ([`Knowledge::rotted_away`]) can hold nothing whole on the hub: each device keeps what it
+/// had there. Every other file of the head must read back whole: the hub is whole again.
+pub fn converged_except(world: &World, known: &Knowledge) -> Result<(), Violation> {
+    let lost: BTreeSet<ObjectId> = known.rotted_away.iter().map(|v| ObjectId::of(v)).collect();
+    let mut lost_paths = BTreeSet::new();
     let rules = IgnoreRules::new(None).map_err(|e| Violation {
         kind: "setup",
         detail: e.to_string(),
@@ -328,11 +451,20 @@ pub fn converged(world: &World) -> Result<(), Violation> {
             })?
             .iter()
         {
-            let bytes = hub_write::read_file(&hub, meta.id, u64::MAX).map_err(|e| Violation {
-                kind: "history lost",
-                detail: e.to_string(),
-            })?;
-            on_hub.insert(PathBuf::from(path.as_str()), bytes);
+            match hub_write::read_file(&hub, meta.id, u64::MAX) {
+                Ok(bytes) => {
+                    on_hub.insert(PathBuf::from(path.as_str()), bytes);
+                }
+                Err(_) if lost.contains(&meta.id) => {
+                    lost_paths.insert(PathBuf::from(path.as_str()));
+                }
+                Err(e) => {
+                    return Err(Violation {
+                        kind: "hub not whole",
+                        detail: format!("`{path}` in the hub's head at quiescence: {e}"),
+                    });
+                }
+            }
         }
     }
     for (d, dev) in world.devices.iter().enumerate() {
@@ -350,7 +482,9 @@ pub fn converged(world: &World) -> Result<(), Violation> {
                 })
                 .collect()
         };
-        let files = spelling(synced_view(world.files(d), &rules));
+        let mut files = synced_view(world.files(d), &rules);
+        files.retain(|p, _| !lost_paths.contains(p));
+        let files = spelling(files);
         let on_hub = spelling(on_hub.clone());
         if files != on_hub {
             let differ: Vec<String> = files

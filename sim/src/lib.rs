@@ -7,6 +7,7 @@
 pub mod check;
 pub mod fs;
 pub mod ops;
+mod rot;
 pub mod run;
 pub mod server_client;
 pub mod server_hub;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use vault_sim::ops::generate;
+use vault_sim::ops::generate_with;
 use vault_sim::run::{Report, run, shrink};
 
 #[derive(Parser)]
@@ -32,18 +32,22 @@ struct Args {
     /// Print each step of a replayed run.
     #[arg(long)]
     verbose: bool,
+    /// Bit rot in the hub's packs (one step in a hundred); replaying a seed of such a soak
+    /// needs it too.
+    #[arg(long)]
+    rot: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(seed) = args.seed {
-        return replay(seed, args.steps, args.verbose);
+        return replay(seed, args.steps, args.verbose, args.rot);
     }
     soak(&args)
 }
 
-fn replay(seed: u64, steps: usize, verbose: bool) -> ExitCode {
-    let (setup, steps) = generate(seed, steps);
+fn replay(seed: u64, steps: usize, verbose: bool, rot: bool) -> ExitCode {
+    let (setup, steps) = generate_with(seed, steps, rot);
     if verbose {
         println!("setup: {setup:?}");
         for (i, s) in steps.iter().enumerate() {
@@ -78,7 +82,7 @@ fn soak(args: &Args) -> ExitCode {
     let mut seed = args.first_seed;
     let mut last_line = Instant::now();
     while Instant::now() < deadline {
-        let (setup, steps) = generate(seed, args.steps);
+        let (setup, steps) = generate_with(seed, args.steps, args.rot);
         let report = run(seed, &setup, &steps);
         runs += 1;
         add(&mut total, &report);
@@ -105,8 +109,11 @@ fn soak(args: &Args) -> ExitCode {
     print_counts(runs, &total, started.elapsed());
     for (seed, f) in &failures {
         println!(
-            "FAILED seed {seed} after step {}: {}\n  replay: cargo run --release -p vault-sim -- --seed {seed} --steps {}",
-            f.at, f.violation, args.steps
+            "FAILED seed {seed} after step {}: {}\n  replay: cargo run --release -p vault-sim -- --seed {seed} --steps {}{}",
+            f.at,
+            f.violation,
+            args.steps,
+            if args.rot { " --rot" } else { "" }
         );
     }
     if failures.is_empty() {
@@ -127,6 +134,8 @@ fn add(total: &mut Report, r: &Report) {
     t.net_faults += c.net_faults;
     t.server_restarts += c.server_restarts;
     t.compactions += c.compactions;
+    t.bit_flips += c.bit_flips;
+    t.lost_to_rot += c.lost_to_rot;
     total.calls += r.calls;
     total.device_seconds += r.device_seconds;
     if total.failure.is_none() {
@@ -163,6 +172,11 @@ fn print_counts(runs: u64, r: &Report, took: Duration) {
     println!(
         "| server compactions between two requests of a round | {} |",
         c.compactions
+    );
+    println!("| bit flips in the hub's storage | {} |", c.bit_flips);
+    println!(
+        "| versions only on the rotted disk (the disk's loss, exempt) | {} |",
+        c.lost_to_rot
     );
     println!("| filesystem calls | {} |", r.calls);
     println!(

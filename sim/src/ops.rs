@@ -112,6 +112,14 @@ pub enum Step {
     /// The hub's server process restarts (its open vaults and uploads are dropped; its data
     /// folder stays as it is on disk). Nothing with a folder hub.
     RestartServer,
+    /// Bit rot on the hub's disk: one bit of one file of the hub's storage flipped (a folder
+    /// hub's folder, or the server's folder of the devices' vault: packs, their indexes,
+    /// refs, the marker). `file` indexes the sorted list of those files (modulo its length),
+    /// `bit` the file's bits (modulo its length), so a step means the same on any world.
+    BitRot {
+        file: u64,
+        bit: u64,
+    },
     /// Time passes.
     Wait {
         secs: i64,
@@ -223,8 +231,16 @@ fn path(rng: &mut ChaCha8Rng) -> String {
     format!("{}{}", pick(rng, FOLDERS), pick(rng, NAMES))
 }
 
-/// The setup and steps of the run of `seed`.
+/// The setup and steps of the run of `seed`, without bit rot.
 pub fn generate(seed: u64, steps: usize) -> (Setup, Vec<Step>) {
+    generate_with(seed, steps, false)
+}
+
+/// [`generate`], with bit rot on the hub's disk in one step in a hundred when `rot`. Off by
+/// default: the rot soak still fails (docs/reliability.md, "Simulation": a damaged object of
+/// an older snapshot leaves a device that must read it stuck, as `--full-verify` re-hashes
+/// only what the head reaches).
+pub fn generate_with(seed: u64, steps: usize, rot: bool) -> (Setup, Vec<Step>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n = rng.random_range(2..=3);
     let second = 1_000_000_000;
@@ -397,6 +413,11 @@ pub fn generate(seed: u64, steps: usize) -> (Setup, Vec<Step>) {
                     save: [Save::InPlace, Save::Atomic][rng.random_range(0..2)],
                 }
             }
+            // Rare: one step in a hundred, as a disk's rot is rare next to edits and syncs.
+            92 if rot => Step::BitRot {
+                file: rng.random(),
+                bit: rng.random(),
+            },
             _ => Step::Wait {
                 secs: rng.random_range(0..90),
             },

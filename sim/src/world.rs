@@ -68,6 +68,11 @@ pub struct Counts {
     pub server_restarts: u64,
     /// Compactions of the server's vault between two requests of a round.
     pub compactions: u64,
+    /// Bits flipped in the hub's storage (bit rot).
+    pub bit_flips: u64,
+    /// Versions whose only copy was in what a bit flip damaged: the disk's loss, not sync's
+    /// (see [`crate::check::rot`]).
+    pub lost_to_rot: u64,
 }
 
 /// The faults a sync round runs into (see [`Step::Sync`]).
@@ -106,6 +111,13 @@ pub struct World {
     /// The paths the last finished round could not bring to the hub's version, each waiting
     /// for its user (a link or a folder in the way).
     pub last_skipped: Vec<vault::sync::SkippedPath>,
+    /// Rounds run `syncd sync --full-verify` (the hub re-hashes every object its head
+    /// reaches; devices re-upload what it lost or holds damaged): what a user does when told
+    /// the hub holds a damaged copy.
+    pub full_verify: bool,
+    /// A round said to run `syncd sync --full-verify` (a damaged copy on the hub, in its
+    /// error or in a skipped path's message).
+    pub told_full_verify: bool,
 }
 
 /// Where this process's worlds live: each run a root of its own.
@@ -184,6 +196,8 @@ impl World {
             counts: Counts::default(),
             written: BTreeSet::new(),
             last_skipped: Vec::new(),
+            full_verify: false,
+            told_full_verify: false,
         }
     }
 
@@ -221,6 +235,11 @@ impl World {
                 }
             }
             Step::Wait { secs } => self.clock.advance(secs * SECOND),
+            Step::BitRot { file, bit } => {
+                if self.rot(*file, *bit).is_some() {
+                    self.counts.bit_flips += 1;
+                }
+            }
             Step::Mount { dev, mounted } => {
                 let d = &mut self.devices[*dev];
                 if d.has_mount && d.mounted != *mounted {
@@ -375,7 +394,11 @@ impl World {
                     let _ = save_as(&full.join("inside.md"), text.as_bytes(), Save::Atomic);
                 }
             }
-            Step::Sync { .. } | Step::Wait { .. } | Step::Mount { .. } | Step::RestartServer => {}
+            Step::Sync { .. }
+            | Step::Wait { .. }
+            | Step::Mount { .. }
+            | Step::RestartServer
+            | Step::BitRot { .. } => {}
         }
     }
 
@@ -400,6 +423,7 @@ impl World {
         let (vault_dir, hub_dir) = (d.vault.clone(), self.hub_dir.clone());
         let opts = SyncOptions {
             lock_wait: std::time::Duration::ZERO,
+            full_verify: self.full_verify,
             ..SyncOptions::default()
         };
         let (ran, struck, compacted, restarted) = match &self.server {
@@ -436,10 +460,17 @@ impl World {
                     }
                 }
                 self.counts.rounds_ok += 1;
+                self.told_full_verify |= report
+                    .skipped
+                    .iter()
+                    .any(|s| s.message.contains("--full-verify"));
                 self.last_skipped = report.skipped;
                 RoundOutcome::Synced
             }
-            Ok(Err(e)) => RoundOutcome::Failed(e),
+            Ok(Err(e)) => {
+                self.told_full_verify |= e.contains("--full-verify");
+                RoundOutcome::Failed(e)
+            }
             Err(()) => {
                 self.counts.device_crashes += 1;
                 let pending = d.machine.fs.pending();

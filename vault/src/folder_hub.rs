@@ -15,7 +15,7 @@
 //! depends on what others wrote (`missing`, `get` of an unknown id, `cas_head`, `tree_hash`).
 
 use crate::vfs as fs;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -283,11 +283,16 @@ impl FolderHub {
     /// are all damaged (so a caller can ask again for the others).
     fn read_all(&self, store: &PackStore, ids: &[ObjectId]) -> Result<Vec<Object>, HubError> {
         let mut reader = store.reader();
-        let mut out = Vec::with_capacity(ids.len());
+        // Read in the order of the packs on disk, answered in the order asked.
+        let mut order = ids.to_vec();
+        store.sort_by_location(&mut order);
+        let mut read: HashMap<ObjectId, Object> = HashMap::with_capacity(order.len());
         let mut damaged = Vec::new();
-        for id in ids {
+        for id in &order {
             match reader.read(*id) {
-                Ok(o) => out.push(o),
+                Ok(o) => {
+                    read.insert(*id, o);
+                }
                 Err(e @ StoreError::Corrupt { .. }) => {
                     tracing::warn!("{e}");
                     if !damaged.contains(id) {
@@ -302,6 +307,18 @@ impl FolderHub {
                 hub: self.describe(),
                 ids: damaged,
             });
+        }
+        // An id asked twice is answered twice (the bytes cloned only then).
+        let mut out: Vec<Object> = Vec::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            let object = match read.remove(id) {
+                Some(o) => o,
+                None => {
+                    let first = ids[..i].iter().position(|x| x == id);
+                    out[first.expect("every id asked was read")].clone()
+                }
+            };
+            out.push(object);
         }
         Ok(out)
     }

@@ -337,6 +337,17 @@ impl PackStore {
         self.reader().read(id)
     }
 
+    /// Put `ids` in the order their copies lie on disk (by pack, then offset; ids the store
+    /// lacks last): reading in that order reads each pack front to back, and the same set of
+    /// ids is read in the same order whatever order it came in (the index's hash order
+    /// differs from one process to the next).
+    pub fn sort_by_location(&self, ids: &mut [ObjectId]) {
+        ids.sort_by_cached_key(|id| {
+            self.locate(*id)
+                .map_or((usize::MAX, u64::MAX, *id), |l| (l.pack, l.offset, *id))
+        });
+    }
+
     /// Read many objects (in the order asked), opening each pack once.
     pub fn read_many(&self, ids: &[ObjectId]) -> Result<Vec<Object>, StoreError> {
         let mut reader = self.reader();

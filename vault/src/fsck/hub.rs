@@ -165,7 +165,8 @@ pub(super) fn rehash_all(
     store: &PackStore,
     progress: &dyn FsckProgress,
 ) -> Result<HashSet<ObjectId>, FsckError> {
-    let ids: Vec<ObjectId> = store.ids().collect();
+    let mut ids: Vec<ObjectId> = store.ids().collect();
+    store.sort_by_location(&mut ids);
     progress.phase("hashing objects", ids.len() as u64);
     let done = std::sync::atomic::AtomicU64::new(0);
     let results: Vec<(ObjectId, Result<(), StoreError>)> = ids

@@ -143,7 +143,11 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
     if let Err(v) = check::converged_except(&world, &known) {
         return fail(&world, steps.len(), v);
     }
-    if let Err(v) = check::fsck_clean(&world) {
+    // A rotted disk keeps its damage where no device holds a good copy (old history): fsck
+    // must say so then, and the checks above hold the hub to what can be repaired.
+    if world.counts.bit_flips == 0
+        && let Err(v) = check::fsck_clean(&world)
+    {
         return fail(&world, steps.len(), v);
     }
     Report {

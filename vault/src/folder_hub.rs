@@ -404,6 +404,11 @@ impl FolderHub {
                 Err(e) => return Err(WalkError::Hub(self.store_err(e))),
             }
         }
+        for id in check::damaged_history(store, snapshot) {
+            if !damaged.contains(&id) {
+                damaged.push(id);
+            }
+        }
         Ok(Checked { missing, damaged })
     }
 

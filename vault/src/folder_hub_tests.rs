@@ -339,6 +339,47 @@ fn a_damaged_tree_is_listed_by_verify_tree_and_repaired_by_a_put() {
     assert_eq!(hub.verify_tree().unwrap(), Some(s.root));
 }
 
+/// A snapshot behind the head whose every copy rotted would stop for good any device whose
+/// base lies behind it (it walks there to find its base): the full verification names it too,
+/// and a device that holds a good copy stores it again (found by the simulation, `--rot`).
+#[test]
+fn a_damaged_snapshot_in_the_history_is_listed_by_verify_tree_and_repaired_by_a_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = FolderHub::open(dir.path()).unwrap();
+    let s1 = TestSnapshot::new(&[("a.md", b"one")], vec![]);
+    let s2 = TestSnapshot::new(&[("a.md", b"two")], vec![s1.id]);
+    let s3 = TestSnapshot::new(&[("a.md", b"three")], vec![s2.id]);
+    let mut head = None;
+    for s in [&s1, &s2, &s3] {
+        hub.put(&s.blobs).unwrap();
+        hub.put(&s.trees).unwrap();
+        hub.put(std::slice::from_ref(&s.snapshot)).unwrap();
+        hub.cas_head(head, s.id).unwrap();
+        head = Some(s.id);
+    }
+    // s2's snapshot names s1 as its parent: flip a digit of that.
+    let store = PackStore::open(&dir.path().join("packs")).unwrap();
+    let pack = store.pack_of(s2.id).unwrap().to_path_buf();
+    let mut bytes = fs::read(&pack).unwrap();
+    let parent = s1.id.to_hex();
+    let at = bytes
+        .windows(parent.len())
+        .position(|w| w == parent.as_bytes())
+        .expect("the snapshot's bytes are in the pack");
+    bytes[at + 3] ^= 0x01;
+    fs::write(&pack, bytes).unwrap();
+
+    let hub = FolderHub::open(dir.path()).unwrap();
+    assert!(matches!(hub.get(&[s2.id]), Err(HubError::Damaged { .. })));
+    match hub.verify_tree() {
+        Err(HubError::Damaged { ids, .. }) => assert_eq!(ids, vec![s2.id]),
+        other => panic!("expected Damaged, got {other:?}"),
+    }
+    hub.put(std::slice::from_ref(&s2.snapshot)).unwrap();
+    assert_eq!(hub.verify_tree().unwrap(), Some(s3.root));
+    assert_eq!(hub.get(&[s2.id]).unwrap()[0].bytes, s2.snapshot.bytes);
+}
+
 /// The clock is read from a file the hub folder's filesystem stamps, which is then removed:
 /// the hub folder holds exactly what it held before.
 #[test]

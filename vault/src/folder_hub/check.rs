@@ -102,3 +102,33 @@ impl FolderHub {
         Ok(out)
     }
 }
+
+/// At most this many snapshots of history are checked by a full verification (a hostile or
+/// enormous history cannot make it run forever; a vault syncing every minute for years has
+/// fewer than this behind its head once retention thinned it).
+const MAX_HISTORY_CHECKED: usize = 200_000;
+
+/// The snapshots behind `snapshot` (its parents, theirs, ...) whose every copy in `store` is
+/// damaged. A device behind the head walks them to find its base, so one rotten snapshot would
+/// stop it for good; a full verification names them, and a device that holds a good copy
+/// stores it again. Snapshots the store lacks (thinned by retention) end their branch quietly.
+pub(super) fn damaged_history(store: &PackStore, snapshot: ObjectId) -> Vec<ObjectId> {
+    use crate::object::Snapshot;
+    use crate::store::StoreError;
+    let mut reader = store.reader();
+    let mut damaged = Vec::new();
+    let mut seen = HashSet::new();
+    let mut next = vec![snapshot];
+    while let Some(id) = next.pop() {
+        if !seen.insert(id) || seen.len() > MAX_HISTORY_CHECKED {
+            continue;
+        }
+        match reader.read(id).map(|o| Snapshot::decode(&o.bytes)) {
+            Ok(Ok(snap)) => next.extend(snap.parents.iter().copied()),
+            Err(StoreError::Corrupt { .. }) => damaged.push(id),
+            // Not a snapshot (its tree walk reports that), or not here: nothing more to see.
+            Ok(Err(_)) | Err(_) => {}
+        }
+    }
+    damaged
+}

@@ -68,15 +68,27 @@ impl Round<'_> {
             }
             let snap = match self.history.snapshot(id, &mut self.stats) {
                 Ok(s) => s,
-                // A hub that lost old history: what it still has was all there is to see.
-                Err(SyncError::Hub(HubError::Missing { .. })) => break,
+                // A hub that lost old history, or whose copy of it is damaged: what it still
+                // has was all there is to see (at worst an old copy put back syncs as a note).
+                Err(e) if history_ends(&e) => break,
                 Err(e) => return Err(e),
             };
             let mut found = Vec::new();
+            let mut readable = true;
             for path in wanted.keys() {
-                if let Some(last) = self.file_at(&mut trees, snap.tree, path)? {
-                    found.push(((*path).clone(), last));
+                match self.file_at(&mut trees, snap.tree, path) {
+                    Ok(Some(last)) => found.push(((*path).clone(), last)),
+                    Ok(None) => {}
+                    Err(e) if history_ends(&e) => {
+                        tracing::warn!(snapshot = %id.short(), "the deletion evidence stops at a snapshot the hub cannot read whole ({e})");
+                        readable = false;
+                        break;
+                    }
+                    Err(e) => return Err(e),
                 }
+            }
+            if !readable {
+                break;
             }
             for (path, last) in found {
                 wanted.remove(&path);
@@ -112,4 +124,14 @@ impl Round<'_> {
         }
         Ok(None)
     }
+}
+
+/// Whether reading the history failed because the hub no longer has it whole (lost, or only
+/// damaged copies): evidence is looked for in what can be read, and a round never stops for
+/// it (the device would be stuck behind one rotten old object).
+fn history_ends(e: &SyncError) -> bool {
+    matches!(
+        e,
+        SyncError::Hub(HubError::Missing { .. } | HubError::Damaged { .. })
+    )
 }

@@ -449,6 +449,10 @@ impl World {
         self.counts.server_restarts += u64::from(restarted);
         let d = &self.devices[dev];
         d.machine.fs.disarm();
+        // A crash point reached on another thread of the round (the scan hands a large file's
+        // chunks to the hub from one) kills the whole device just the same, though the round's
+        // own thread only saw that thread fail.
+        let ran = if d.machine.fs.is_dead() { Err(()) } else { ran };
         let outcome = match ran {
             Ok(Ok(report)) => {
                 if std::env::var_os("VAULT_SIM_TRACE").is_some() {

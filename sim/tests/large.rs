@@ -301,3 +301,32 @@ fn two_devices_saving_the_same_large_file_keep_both_versions() {
         });
     }
 }
+
+/// A crash point reached on the thread that hands a large file's chunks to the hub during the
+/// scan killed the device as a crash anywhere does, but the world took the round for a plain
+/// failure and never restarted the machine: every later round found the vault folder gone
+/// (`vault-sim --seed 5609`). The round must count as a crash, and the device recover.
+#[test]
+fn a_crash_on_the_scans_upload_thread_is_a_crash_of_the_device() {
+    // The shortest steps of that seed, on its setup: device 0's round dies at a call made on
+    // the scan's upload thread; the device must restart and converge.
+    let (setup, _) = generate(5609, 60);
+    let steps = [
+        Step::Large {
+            dev: 1,
+            path: "a/pic.png".into(),
+            seed: 11_719_338_262_215_137_949,
+            change: Change::Overwrite {
+                at: 26_942,
+                len: 55,
+            },
+            save: Save::InPlace,
+        },
+        sync(0),
+        sync(1),
+        sync_with(0, Some((59, 253)), None),
+    ];
+    let report = run(5609, &setup, &steps);
+    assert_eq!(report.failure, None);
+    assert_eq!(report.counts.device_crashes, 1);
+}

@@ -9,6 +9,7 @@ pub mod fs;
 pub mod ops;
 mod rot;
 pub mod run;
+pub mod scenario;
 pub mod server_client;
 pub mod server_hub;
 pub mod world;

@@ -8,21 +8,10 @@ use std::path::Path;
 
 use vault_sim::ops::{Change, HubKind, NetFault, Save, Setup, Step, generate};
 use vault_sim::run::{exclusive, run};
+use vault_sim::scenario::{sync, sync_with, two_plain_devices};
 use vault_sim::world::{Faults, RoundOutcome, World, large_bytes};
 
 const VIDEO: &str = "media/video.bin";
-
-/// Two devices with ordinary disks (no small disk, no drive at `media/`), at `hub`.
-fn two_devices(hub: HubKind) -> Setup {
-    let (mut setup, _) = generate(1, 0);
-    setup.devices.truncate(2);
-    for d in &mut setup.devices {
-        d.capacity = u64::MAX;
-        d.has_mount = false;
-    }
-    setup.hub = hub;
-    setup
-}
 
 fn large(dev: usize, seed: u64, change: Change) -> Step {
     Step::Large {
@@ -32,20 +21,6 @@ fn large(dev: usize, seed: u64, change: Change) -> Step {
         change,
         save: Save::Atomic,
     }
-}
-
-fn sync_with(dev: usize, crash: Option<(u64, u8)>, net: Option<(u64, NetFault)>) -> Step {
-    Step::Sync {
-        dev,
-        crash,
-        hub_crash: None,
-        net,
-        compact_at: None,
-    }
-}
-
-fn sync(dev: usize) -> Step {
-    sync_with(dev, None, None)
 }
 
 /// A large file made on device 0 and synced to device 1, then edited in the middle (a few
@@ -105,7 +80,7 @@ fn video(world: &World, dev: usize) -> Option<Vec<u8>> {
 /// edited file; and a crash of device 1 at any point of that round loses nothing, tears
 /// nothing and converges.
 fn edit_and_crash_in_download(hub: HubKind) {
-    let setup = two_devices(hub);
+    let setup = two_plain_devices(hub);
     let steps = edited_in_the_middle();
     let expected = edited_bytes();
     assert!(expected.len() as u64 > vault::content::CHUNKED_FROM);
@@ -192,7 +167,7 @@ fn requests_of_the_upload(setup: &Setup, before: &[Step]) -> u64 {
 #[test]
 fn a_server_restart_during_a_large_upload_loses_the_open_upload_and_the_next_round_sends_it_again()
 {
-    let setup = two_devices(HubKind::Server);
+    let setup = two_plain_devices(HubKind::Server);
     let before = synced_then_edited();
     let n = requests_of_the_upload(&setup, &before);
     assert!(n > 4, "the upload's round sends {n} requests");
@@ -254,7 +229,7 @@ fn a_server_restart_during_a_large_upload_loses_the_open_upload_and_the_next_rou
 /// nothing and converges.
 #[test]
 fn every_network_fault_at_every_request_of_a_large_upload_loses_nothing() {
-    let setup = two_devices(HubKind::Server);
+    let setup = two_plain_devices(HubKind::Server);
     let before = synced_then_edited();
     let n = requests_of_the_upload(&setup, &before);
     // (A delayed batch of a large upload arrives after its commit in the generated runs.)
@@ -277,7 +252,7 @@ fn every_network_fault_at_every_request_of_a_large_upload_loses_nothing() {
 #[test]
 fn two_devices_saving_the_same_large_file_keep_both_versions() {
     for hub in [HubKind::Folder, HubKind::Server] {
-        let setup = two_devices(hub);
+        let setup = two_plain_devices(hub);
         let steps = [
             large(0, 5, Change::New { extra: 1000 }),
             large(1, 6, Change::New { extra: 2000 }),

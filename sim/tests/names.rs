@@ -4,42 +4,20 @@
 use std::path::Path;
 
 use vault_sim::fs::Names;
-use vault_sim::ops::{HubKind, Save, Setup, Step, generate};
+use vault_sim::ops::{HubKind, Setup, Step};
 use vault_sim::run::exclusive;
+use vault_sim::scenario::{sync, two_plain_devices, write};
 use vault_sim::world::{RoundOutcome, World};
 
 const NFC: &str = "caf\u{e9}.md";
 const NFD: &str = "cafe\u{301}.md";
 
 fn devices(names: [Names; 2]) -> Setup {
-    let (mut setup, _) = generate(1, 0);
-    setup.devices.truncate(2);
-    setup.hub = HubKind::Folder;
+    let mut setup = two_plain_devices(HubKind::Folder);
     for (d, names) in setup.devices.iter_mut().zip(names) {
         d.names = names;
-        d.capacity = u64::MAX;
-        d.has_mount = false;
     }
     setup
-}
-
-fn write(dev: usize, path: &str, text: &str) -> Step {
-    Step::Write {
-        dev,
-        path: path.into(),
-        text: text.into(),
-        save: Save::Atomic,
-    }
-}
-
-fn sync(dev: usize) -> Step {
-    Step::Sync {
-        dev,
-        crash: None,
-        hub_crash: None,
-        net: None,
-        compact_at: None,
-    }
 }
 
 /// Run `steps`, every round of which must finish, then look at the world with `then`.

@@ -1,8 +1,9 @@
 //! The simulation as part of the test suite: a bounded number of seeds must keep every
 //! invariant, a run must replay exactly, and scenarios written out by hand hold too.
 
-use vault_sim::ops::{HubKind, Save, Setup, Step, generate};
+use vault_sim::ops::{HubKind, Step, generate};
 use vault_sim::run::run;
+use vault_sim::scenario::{sync, two_devices, write};
 
 /// How many seeds the suite runs (a soak runs as many as its time allows: `vault-sim
 /// --seconds N`).
@@ -44,32 +45,6 @@ fn a_seed_replays_exactly() {
     }
 }
 
-fn two_devices() -> Setup {
-    let (mut setup, _) = generate(1, 0);
-    setup.devices.truncate(2);
-    setup.hub = HubKind::Folder;
-    setup
-}
-
-fn write(dev: usize, path: &str, text: &str) -> Step {
-    Step::Write {
-        dev,
-        path: path.into(),
-        text: text.into(),
-        save: Save::Atomic,
-    }
-}
-
-fn sync(dev: usize) -> Step {
-    Step::Sync {
-        dev,
-        crash: None,
-        hub_crash: None,
-        net: None,
-        compact_at: None,
-    }
-}
-
 #[test]
 fn a_concurrent_edit_on_two_devices_keeps_both_versions() {
     let steps = [
@@ -81,7 +56,7 @@ fn a_concurrent_edit_on_two_devices_keeps_both_versions() {
         sync(0),
         sync(1),
     ];
-    let report = run(1, &two_devices(), &steps);
+    let report = run(1, &two_devices(HubKind::Folder), &steps);
     assert_eq!(report.failure, None);
     // Four rounds, then the settling passes of both devices, all finished.
     let settling = vault_sim::run::SETTLE_ROUNDS as u64 * 2;
@@ -106,7 +81,7 @@ fn crashes_at_every_call_of_a_download_leave_whole_files() {
                 compact_at: None,
             },
         ];
-        let report = run(at, &two_devices(), &steps);
+        let report = run(at, &two_devices(HubKind::Folder), &steps);
         assert_eq!(report.failure, None, "crash at call {at}");
         crashed += report.counts.device_crashes;
     }

@@ -7,39 +7,10 @@ use vault::folder_hub::FolderHub;
 use vault::hub::Hub;
 use vault::id::ObjectId;
 use vault_sim::check;
-use vault_sim::ops::{HubKind, NetFault, Save, Setup, Step, generate};
+use vault_sim::ops::{HubKind, NetFault, Step};
 use vault_sim::run::{SETTLE_ROUNDS, exclusive, run};
+use vault_sim::scenario::{sync, sync_with, two_devices, write};
 use vault_sim::world::{Faults, RoundOutcome, World};
-
-fn two_devices_on_a_server() -> Setup {
-    let (mut setup, _) = generate(1, 0);
-    setup.devices.truncate(2);
-    setup.hub = HubKind::Server;
-    setup
-}
-
-fn write(dev: usize, path: &str, text: &str) -> Step {
-    Step::Write {
-        dev,
-        path: path.into(),
-        text: text.into(),
-        save: Save::Atomic,
-    }
-}
-
-fn sync_with(dev: usize, net: Option<(u64, NetFault)>) -> Step {
-    Step::Sync {
-        dev,
-        crash: None,
-        hub_crash: None,
-        net,
-        compact_at: None,
-    }
-}
-
-fn sync(dev: usize) -> Step {
-    sync_with(dev, None)
-}
 
 /// How many requests the last step of `steps` (a round) sends: the first `n` at which a lost
 /// request no longer strikes.
@@ -51,8 +22,11 @@ fn requests_of_last_round(steps: &[Step]) -> u64 {
     let last = probe.len() - 1;
     (0..)
         .find(|n| {
-            probe[last] = sync_with(dev, Some((*n, NetFault::Lost)));
-            run(1, &two_devices_on_a_server(), &probe).counts.net_faults == 0
+            probe[last] = sync_with(dev, None, Some((*n, NetFault::Lost)));
+            run(1, &two_devices(HubKind::Server), &probe)
+                .counts
+                .net_faults
+                == 0
         })
         .expect("a round sends finitely many requests")
 }
@@ -77,13 +51,13 @@ fn a_lost_answer_to_any_request_of_a_push_loses_nothing_and_converges() {
         let steps = [
             base.as_slice(),
             &[
-                sync_with(0, Some((at, NetFault::AnswerLost))),
+                sync_with(0, None, Some((at, NetFault::AnswerLost))),
                 sync(0),
                 sync(1),
             ],
         ]
         .concat();
-        let report = run(1, &two_devices_on_a_server(), &steps);
+        let report = run(1, &two_devices(HubKind::Server), &steps);
         assert_eq!(report.failure, None, "answer {at} of {n} lost");
         assert_eq!(report.counts.net_faults, 1);
         // Every other round finished: 2 before, 2 after, then the settling passes of 2.
@@ -112,7 +86,7 @@ fn a_head_move_whose_answer_was_lost_is_found_published_by_the_next_round() {
     exclusive(1, || {
         let mut landed = 0;
         for at in 0..n {
-            let mut world = World::new(&two_devices_on_a_server());
+            let mut world = World::new(&two_devices(HubKind::Server));
             for step in &probe[..4] {
                 world.step(step);
             }
@@ -166,7 +140,7 @@ fn a_delayed_upload_or_head_move_arriving_after_another_devices_round_is_harmles
         let steps = [
             base.as_slice(),
             &[
-                sync_with(0, Some((at, NetFault::Delayed { steps: 3 }))),
+                sync_with(0, None, Some((at, NetFault::Delayed { steps: 3 }))),
                 write(1, "n.md", "one's\n"),
                 sync(1),
                 // The held request arrives at the start of this step.
@@ -176,7 +150,7 @@ fn a_delayed_upload_or_head_move_arriving_after_another_devices_round_is_harmles
             ],
         ]
         .concat();
-        let report = run(1, &two_devices_on_a_server(), &steps);
+        let report = run(1, &two_devices(HubKind::Server), &steps);
         assert_eq!(report.failure, None, "request {at} of {n} delayed");
         assert_eq!(report.counts.net_faults, 1);
     }
@@ -190,7 +164,7 @@ fn a_partition_from_any_request_then_a_server_restart_lose_nothing() {
         let steps = [
             base.as_slice(),
             &[
-                sync_with(0, Some((at, NetFault::Partition))),
+                sync_with(0, None, Some((at, NetFault::Partition))),
                 Step::RestartServer,
                 write(1, "d.md", "d\n"),
                 sync(1),
@@ -198,7 +172,7 @@ fn a_partition_from_any_request_then_a_server_restart_lose_nothing() {
             ],
         ]
         .concat();
-        let report = run(1, &two_devices_on_a_server(), &steps);
+        let report = run(1, &two_devices(HubKind::Server), &steps);
         assert_eq!(report.failure, None, "partition from request {at} of {n}");
         assert_eq!(report.counts.net_faults, 1, "partition from request {at}");
         assert_eq!(report.counts.server_restarts, 1);
@@ -217,7 +191,7 @@ fn a_server_restart_between_rounds_is_invisible_to_devices() {
         Step::RestartServer,
         sync(0),
     ];
-    let report = run(1, &two_devices_on_a_server(), &steps);
+    let report = run(1, &two_devices(HubKind::Server), &steps);
     assert_eq!(report.failure, None);
     assert_eq!(report.counts.server_restarts, 2);
     assert_eq!(report.counts.rounds_ok, 4 + SETTLE_ROUNDS as u64 * 2);

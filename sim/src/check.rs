@@ -10,9 +10,12 @@
 //! - Convergence: once faults are healed and every device has synced in turn, all folders
 //!   and the hub's head hold the same files.
 //! - Under bit rot on the hub's disk ([`rot`]): the versions whose only copy a flip made
-//!   unreadable are the disk's loss and exempt from "no loss", exactly those; every other
-//!   invariant stands, and at quiescence the hub is whole again (every current file
-//!   readable) once devices ran the `--full-verify` the messages ask for.
+//!   unreadable are the disk's loss and exempt from "no loss", exactly those; so are the
+//!   versions whose history copy it made unreadable while a device still held them, once
+//!   that device replaces them by a newer version before a full verification stored a good
+//!   copy again (the history was their keeper, and the disk lost it). Every other invariant
+//!   stands, and at quiescence the hub is whole again (every current file readable) once
+//!   devices ran the `--full-verify` the messages ask for.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -54,6 +57,11 @@ pub struct Knowledge {
     /// Versions a bit flip left with no readable copy anywhere (the hub's was the only one):
     /// lost by the disk, so exempt from the no-loss checks.
     pub rotted_away: BTreeSet<Vec<u8>>,
+    /// Versions whose copy in the hub's history a flip made unreadable while some device
+    /// still held them: exempt from the no-loss checks (the history, their keeper once a
+    /// newer version is synced over them, is what the disk lost) until a repair makes them
+    /// readable again; once on no device either, they move to [`Knowledge::rotted_away`].
+    pub rotted_in_history: BTreeSet<Vec<u8>>,
     /// Snapshots a bit flip made unreachable from the hub's head (exempt from "history").
     pub heads_rotted: BTreeSet<ObjectId>,
 }
@@ -119,15 +127,18 @@ pub fn hub_history(world: &World) -> Result<History, String> {
             Err(e) => return Err(format!("snapshot {}: {e}", id.short())),
         };
         todo.extend(snap.parents.iter().copied());
-        let files = match hub_write::files(&hub, snap.tree) {
-            Ok(files) => files,
-            // Its tree rotted: the snapshot is reached, its files cannot be listed.
-            Err(_) if tolerant => return Ok(true),
-            Err(e) => return Err(format!("tree of {}: {e}", id.short())),
+        let files = if tolerant {
+            // A rotted tree hides its own files, not its sibling folders'.
+            readable_files(&hub, snap.tree)
+        } else {
+            match hub_write::files(&hub, snap.tree) {
+                Ok(files) => files.iter().map(|(p, m)| (p.to_string(), m.id)).collect(),
+                Err(e) => return Err(format!("tree of {}: {e}", id.short())),
+            }
         };
-        for (_, meta) in files.iter() {
-            if blobs_seen.insert(meta.id) {
-                match hub_write::read_file(&hub, meta.id, u64::MAX) {
+        for (_, file) in files {
+            if blobs_seen.insert(file) {
+                match hub_write::read_file(&hub, file, u64::MAX) {
                     Ok(bytes) => {
                         versions.insert(bytes);
                     }
@@ -135,7 +146,7 @@ pub fn hub_history(world: &World) -> Result<History, String> {
                     Err(e) => {
                         return Err(format!(
                             "version {} in snapshot {}: {e}",
-                            meta.id.short(),
+                            file.short(),
                             id.short()
                         ));
                     }
@@ -155,6 +166,30 @@ pub fn hub_history(world: &World) -> Result<History, String> {
     Ok((head, versions, seen))
 }
 
+/// The files (path, id) under the tree `root` whose folders' trees read whole from `hub`
+/// (hash-checked): a tree a flip damaged leaves out what is under it, and only that.
+fn readable_files(hub: &FolderHub, root: ObjectId) -> Vec<(String, ObjectId)> {
+    let mut files = Vec::new();
+    let mut todo = vec![(String::new(), root)];
+    while let Some((folder, id)) = todo.pop() {
+        let Some(tree) = (hub.get(&[id]).ok())
+            .and_then(|mut got| got.pop())
+            .filter(|o| o.kind == vault::object::Kind::Tree)
+            .and_then(|o| vault::object::Tree::decode(&o.bytes).ok())
+        else {
+            continue;
+        };
+        for (name, entry) in tree.entries {
+            let path = format!("{folder}{name}");
+            match entry {
+                vault::object::EntryKind::File(meta) => files.push((path, meta.id)),
+                vault::object::EntryKind::Dir(dir) => todo.push((format!("{path}/"), dir)),
+            }
+        }
+    }
+    files
+}
+
 /// Called around a [`crate::ops::Step::BitRot`] with the [`hub_history`] of just before it:
 /// the versions the flip made unreadable on the hub that no device holds are the disk's loss
 /// (their bytes were only in what rotted, or only reachable through it: a tree, a snapshot, a
@@ -165,7 +200,9 @@ pub fn rot(world: &World, known: &mut Knowledge, before: &History) -> u64 {
     let on_devices = contents_on_devices(world);
     let mut lost = 0;
     for v in before.1.difference(&after.1) {
-        if !on_devices.contains(v) && known.rotted_away.insert(v.clone()) {
+        if on_devices.contains(v) {
+            known.rotted_in_history.insert(v.clone());
+        } else if known.rotted_away.insert(v.clone()) {
             lost += 1;
         }
     }
@@ -185,14 +222,10 @@ pub fn record_head(world: &World, known: &mut Knowledge) -> Result<(), Violation
             known.heads.insert(head);
             if let Ok(hub) = FolderHub::open(&world.hub_dir)
                 && let Ok(snap) = hub_write::snapshot(&hub, head)
-                && let Ok(files) = hub_write::files(&hub, snap.tree)
             {
-                for (path, meta) in files.iter() {
-                    if let Ok(bytes) = hub_write::read_file(&hub, meta.id, u64::MAX) {
-                        known
-                            .synced
-                            .entry(bytes)
-                            .or_insert_with(|| path.to_string());
+                for (path, id) in readable_files(&hub, snap.tree) {
+                    if let Ok(bytes) = hub_write::read_file(&hub, id, u64::MAX) {
+                        known.synced.entry(bytes).or_insert(path);
                     }
                 }
             }
@@ -278,10 +311,7 @@ pub fn nothing_lost(
         }
     }
     for (content, path) in &known.synced {
-        if !on_devices.contains(content)
-            && !history.contains(content)
-            && !known.rotted_away.contains(content)
-        {
+        if !on_devices.contains(content) && !history.contains(content) && !known.rotted(content) {
             return Err(Violation {
                 kind: "synced version lost",
                 detail: format!(
@@ -312,7 +342,7 @@ pub fn nothing_lost(
         if !on_devices.contains(content)
             && !history.contains(content)
             && !grew(content)
-            && !known.rotted_away.contains(content)
+            && !known.rotted(content)
         {
             return Err(Violation {
                 kind: "local version lost",
@@ -327,12 +357,24 @@ pub fn nothing_lost(
     Ok(())
 }
 
+impl Knowledge {
+    /// Whether a bit flip exempts `content` from the no-loss checks.
+    fn rotted(&self, content: &[u8]) -> bool {
+        self.rotted_away.contains(content) || self.rotted_in_history.contains(content)
+    }
+}
+
 /// A version exempted by [`rot`] that is a file on a device or readable from the hub again
 /// (a user wrote the same bytes, a template; a repair) is held again: losing it from now on
-/// would be sync's doing, so the exemption ends.
-pub fn end_exemptions(world: &World, known: &mut Knowledge) {
-    if known.rotted_away.is_empty() && known.heads_rotted.is_empty() {
-        return;
+/// would be sync's doing, so the exemption ends. A version whose history copy rotted ends
+/// its exemption once repaired, and is the disk's loss once no device holds it: returns how
+/// many such versions were lost.
+pub fn end_exemptions(world: &World, known: &mut Knowledge) -> u64 {
+    if known.rotted_away.is_empty()
+        && known.heads_rotted.is_empty()
+        && known.rotted_in_history.is_empty()
+    {
+        return 0;
     }
     let on_devices = contents_on_devices(world);
     let (_, history, snapshots) = hub_history(world).unwrap_or_default();
@@ -340,6 +382,16 @@ pub fn end_exemptions(world: &World, known: &mut Knowledge) {
         .rotted_away
         .retain(|v| !on_devices.contains(v) && !history.contains(v));
     known.heads_rotted.retain(|h| !snapshots.contains(h));
+    known.rotted_in_history.retain(|v| !history.contains(v));
+    let gone: Vec<Vec<u8>> = (known.rotted_in_history.iter())
+        .filter(|v| !on_devices.contains(*v))
+        .cloned()
+        .collect();
+    for v in &gone {
+        known.rotted_in_history.remove(v);
+        known.rotted_away.insert(v.clone());
+    }
+    gone.len() as u64
 }
 
 /// A round that failed over a damaged hub must say so in the user's terms: which file, and

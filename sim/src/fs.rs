@@ -208,6 +208,11 @@ impl SimFs {
         self.0.lock().capacity = bytes;
     }
 
+    /// Bytes of file data the disk holds now.
+    pub fn used(&self) -> u64 {
+        self.0.lock().used()
+    }
+
     /// Mount a new, empty filesystem on the folder at `path` (a drive plugged in).
     pub fn mount(&self, path: &Path) -> io::Result<()> {
         let now = self.0.stamp_now();

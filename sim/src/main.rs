@@ -32,16 +32,16 @@ struct Args {
     /// Print each step of a replayed run.
     #[arg(long)]
     verbose: bool,
-    /// Bit rot in the hub's packs (one step in a hundred); replaying a seed of such a soak
-    /// needs it too.
+    /// No bit rot in the hub's packs (otherwise one step in a hundred flips a bit); replaying
+    /// a seed of such a soak needs it too.
     #[arg(long)]
-    rot: bool,
+    no_rot: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(seed) = args.seed {
-        return replay(seed, args.steps, args.verbose, args.rot);
+        return replay(seed, args.steps, args.verbose, !args.no_rot);
     }
     soak(&args)
 }
@@ -82,7 +82,7 @@ fn soak(args: &Args) -> ExitCode {
     let mut seed = args.first_seed;
     let mut last_line = Instant::now();
     while Instant::now() < deadline {
-        let (setup, steps) = generate_with(seed, args.steps, args.rot);
+        let (setup, steps) = generate_with(seed, args.steps, !args.no_rot);
         let report = run(seed, &setup, &steps);
         runs += 1;
         add(&mut total, &report);
@@ -113,7 +113,7 @@ fn soak(args: &Args) -> ExitCode {
             f.at,
             f.violation,
             args.steps,
-            if args.rot { " --rot" } else { "" }
+            if args.no_rot { " --no-rot" } else { "" }
         );
     }
     if failures.is_empty() {

@@ -231,15 +231,13 @@ fn path(rng: &mut ChaCha8Rng) -> String {
     format!("{}{}", pick(rng, FOLDERS), pick(rng, NAMES))
 }
 
-/// The setup and steps of the run of `seed`, without bit rot.
+/// The setup and steps of the run of `seed`, bit rot included.
 pub fn generate(seed: u64, steps: usize) -> (Setup, Vec<Step>) {
-    generate_with(seed, steps, false)
+    generate_with(seed, steps, true)
 }
 
-/// [`generate`], with bit rot on the hub's disk in one step in a hundred when `rot`. Off by
-/// default: the rot soak still fails (docs/reliability.md, "Simulation": a damaged object of
-/// an older snapshot leaves a device that must read it stuck, as `--full-verify` re-hashes
-/// only what the head reaches).
+/// [`generate`], with bit rot on the hub's disk in one step in a hundred when `rot` (the
+/// default; `vault-sim --no-rot` leaves it out).
 pub fn generate_with(seed: u64, steps: usize, rot: bool) -> (Setup, Vec<Step>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n = rng.random_range(2..=3);

@@ -105,8 +105,9 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
         {
             eprintln!("{at:4} {step:?} -> {o:?}");
         }
-        if let Err(v) = check_after(&world, &mut known, outcome.as_ref(), held.as_ref(), step) {
-            return fail(&world, at, v);
+        match check_after(&world, &mut known, outcome.as_ref(), held.as_ref(), step) {
+            Ok(lost) => world.counts.lost_to_rot += lost,
+            Err(v) => return fail(&world, at, v),
         }
     }
     // Quiescence: faults healed, every device syncs in turn until all agree.
@@ -135,8 +136,9 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
                 net: None,
                 compact_at: None,
             };
-            if let Err(v) = check_after(&world, &mut known, Some(&outcome), Some(&held), &step) {
-                return fail(&world, steps.len(), v);
+            match check_after(&world, &mut known, Some(&outcome), Some(&held), &step) {
+                Ok(lost) => world.counts.lost_to_rot += lost,
+                Err(v) => return fail(&world, steps.len(), v),
             }
         }
     }
@@ -172,13 +174,15 @@ fn calls(world: &World) -> u64 {
             .sum::<u64>()
 }
 
+/// The invariants after `step`; returns how many versions whose history copy had rotted
+/// left the last device meanwhile (the disk's loss, see [`check::end_exemptions`]).
 fn check_after(
     world: &World,
     known: &mut Knowledge,
     outcome: Option<&RoundOutcome>,
     held: Option<&BTreeMap<std::path::PathBuf, Vec<u8>>>,
     step: &Step,
-) -> Result<(), Violation> {
+) -> Result<u64, Violation> {
     check::no_torn_files(world)?;
     if let Some(RoundOutcome::Failed(message)) = outcome {
         check::damage_explained(message)?;
@@ -194,12 +198,13 @@ fn check_after(
         let none = BTreeMap::new();
         let held = held.unwrap_or(&none);
         check::nothing_lost(world, known, held, &who)?;
-        check::end_exemptions(world, known);
+        let lost = check::end_exemptions(world, known);
         if let (RoundOutcome::Crashed, Step::Sync { dev, .. }) = (outcome, step) {
             check::whole_after_crash(world, *dev, held)?;
         }
+        return Ok(lost);
     }
-    Ok(())
+    Ok(0)
 }
 
 /// The shortest list of steps found that still fails as `failure` did (the same invariant),

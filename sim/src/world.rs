@@ -118,6 +118,10 @@ pub struct World {
     /// A round said to run `syncd sync --full-verify` (a damaged copy on the hub, in its
     /// error or in a skipped path's message).
     pub told_full_verify: bool,
+    /// How many names the settling user has put aside: each aside name carries the next
+    /// number, so two names that differ only in case (`Note.md`, `note.md`) put aside on a
+    /// case-insensitive disk do not collide again under the same suffix.
+    asides: u32,
 }
 
 /// Where this process's worlds live: each run a root of its own.
@@ -196,6 +200,7 @@ impl World {
             counts: Counts::default(),
             written: BTreeSet::new(),
             last_skipped: Vec::new(),
+            asides: 0,
             full_verify: false,
             told_full_verify: false,
         }
@@ -529,8 +534,8 @@ impl World {
     }
 
     /// Do what the last round's messages ask of device `dev`'s user: a link in the way is
-    /// removed, a file or a folder in the way is renamed aside (its notes then sync under the
-    /// new name). Says whether anything was done.
+    /// removed, a file or a folder in the way is renamed aside under a name of its own (its
+    /// notes then sync under the new name). Says whether anything was done.
     pub fn resolve_skipped(&mut self, dev: usize) -> bool {
         let mut acted = false;
         for skipped in std::mem::take(&mut self.last_skipped) {
@@ -557,8 +562,9 @@ impl World {
                     break;
                 }
                 if in_the_way {
+                    self.asides += 1;
                     let mut aside = at.clone().into_os_string();
-                    aside.push("-aside");
+                    aside.push(format!("-aside{}", self.asides));
                     acted |= vfs::rename(&at, &aside).is_ok();
                     durable_dir(&at);
                     break;

@@ -90,3 +90,24 @@ fn a_rename_between_spellings_of_one_name_applies_where_they_are_one_file() {
         assert!(!on_mac.contains_key(Path::new(from)), "{on_mac:?}");
     }
 }
+
+/// A folder `a/Note.md/` made on one Mac and a note `a/note.md` saved on another cannot both
+/// be on either: each user renames aside what is in the way. Seed 5527: the simulated users
+/// put both aside under the same suffix (`Note.md-aside`, `note.md-aside`), names that
+/// collide again on a Mac, and again, so the run never converged; each name put aside now
+/// gets a name of its own.
+#[test]
+fn a_note_and_a_folder_differing_in_case_are_put_aside_apart_and_converge() {
+    let setup = devices([Names::CaseInsensitive, Names::CaseInsensitive]);
+    let steps = [
+        write(0, "a/note.md", "a note\n"),
+        Step::FileToFolder {
+            dev: 0,
+            path: "a/Note.md".into(),
+            text: "inside\n".into(),
+        },
+        write(1, "a/note.md", "another note\n"),
+    ];
+    let report = vault_sim::run::run(5527, &setup, &steps);
+    assert_eq!(report.failure, None);
+}

@@ -574,6 +574,8 @@ fn store_err(hub: &str, e: StoreError) -> HubError {
         StoreError::NotFound { id, .. } | StoreError::PackGone { id, .. } => {
             HubError::Missing { hub, ids: vec![id] }
         }
+        // Named as such, a device that holds the object stores a good copy over it.
+        StoreError::Corrupt { id, .. } => HubError::Damaged { hub, ids: vec![id] },
         other => HubError::Corrupt {
             hub,
             detail: other.to_string(),

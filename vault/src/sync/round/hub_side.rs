@@ -68,7 +68,9 @@ impl Round<'_> {
             }
             if meta.size >= CHUNKED_FROM {
                 // A large file travels as chunks, read and sent a batch at a time.
-                if let ChunkedUpload::Changed = self.upload_chunked(path, meta.id, true)? {
+                if let ChunkedUpload::Changed =
+                    self.upload_chunked(path, meta.id, true, &HashSet::new())?
+                {
                     self.stale.push(path.clone());
                     return Ok(Err(format!("`{path}` changed while it was being uploaded")));
                 }
@@ -117,6 +119,10 @@ impl Round<'_> {
         self.progress().end(Phase::Uploading);
         self.history.remember_owned(trees, &tree_ids);
         self.history.remember(std::slice::from_ref(&snapshot));
+        // Kept here before the head moves: a head whose trees only the hub held (this
+        // device's store could not be written: a full disk) was lost for good once the
+        // hub's copy rotted, every device stuck behind it (seed 5805 of the soak).
+        self.history.persist()?;
         let outcome = match self.hub.cas_head(head, snap_id) {
             Err(HubError::Refused { .. }) => {
                 // The hub lacks objects it was assumed to have (a lost pack): send what it
@@ -133,6 +139,12 @@ impl Round<'_> {
                 self.repairs.push(format!(
                     "the hub had lost {sent} object(s) of the vault; they were uploaded again"
                 ));
+                self.hub.cas_head(head, snap_id)?
+            }
+            Err(HubError::Damaged { ids, hub }) => {
+                // The hub checks the new head's objects before it moves, and one it holds
+                // only damaged copies of (bit rot) stops it: a good copy from here repairs it.
+                self.repair_damaged(&ids, hub, merged)?;
                 self.hub.cas_head(head, snap_id)?
             }
             other => other?,
@@ -307,18 +319,8 @@ impl Round<'_> {
                     sent += now;
                 }
                 Err(HubError::Damaged { ids, hub }) if passes <= MAX_TREE_DEPTH + 2 => {
-                    // A good copy stored again is the one the hub serves from then on.
-                    let found = self.reupload_found(&ids, scan.files())?;
-                    let (fixed, left): (Vec<ObjectId>, Vec<ObjectId>) =
-                        ids.iter().partition(|id| found.contains(*id));
-                    if !left.is_empty() {
-                        let paths = damaged::names_of(&left, merged);
-                        break Err(SyncError::HubDamaged { hub, paths });
-                    }
-                    for name in damaged::names_of(&fixed, merged) {
-                        self.repairs.push(format!(
-                            "the hub's copy of `{name}` was damaged; this device uploaded a good copy"
-                        ));
+                    if let Err(e) = self.repair_damaged_from(&ids, hub, scan.files(), merged) {
+                        break Err(e);
                     }
                 }
                 Err(e) => break Err(e.into()),
@@ -330,6 +332,42 @@ impl Round<'_> {
             ));
         }
         result.map(Some)
+    }
+
+    /// Store good copies of `ids`, which the hub holds damaged, from this device's files (the
+    /// merged tree's) and store; the repair is reported. A good copy stored again is the one
+    /// the hub serves from then on.
+    fn repair_damaged(
+        &mut self,
+        ids: &[ObjectId],
+        hub: String,
+        merged: &FlatTree,
+    ) -> Result<(), SyncError> {
+        self.repair_damaged_from(ids, hub, merged, merged)
+    }
+
+    /// [`Round::repair_damaged`] from `files` (the folder as scanned, or the merged tree);
+    /// `merged` names the damaged objects' paths. Fails naming those this device lacks.
+    fn repair_damaged_from(
+        &mut self,
+        ids: &[ObjectId],
+        hub: String,
+        files: &FlatTree,
+        merged: &FlatTree,
+    ) -> Result<(), SyncError> {
+        let found = self.reupload_found(ids, files)?;
+        let (fixed, left): (Vec<ObjectId>, Vec<ObjectId>) =
+            ids.iter().partition(|id| found.contains(*id));
+        if !left.is_empty() {
+            let paths = damaged::names_of(&left, merged);
+            return Err(SyncError::HubDamaged { hub, paths });
+        }
+        for name in damaged::names_of(&fixed, merged) {
+            self.repairs.push(format!(
+                "the hub's copy of `{name}` was damaged; this device uploaded a good copy"
+            ));
+        }
+        Ok(())
     }
 
     /// Upload those of `ids` this device has; returns how many.
@@ -368,7 +406,7 @@ impl Round<'_> {
             if !named && !unknown {
                 break;
             }
-            if let ChunkedUpload::Sent(ids) = self.upload_chunked(path, id, false)? {
+            if let ChunkedUpload::Sent(ids) = self.upload_chunked(path, id, false, &wanted)? {
                 found.extend(ids.into_iter().filter(|i| wanted.contains(i)));
             }
         }

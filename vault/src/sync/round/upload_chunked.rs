@@ -13,6 +13,10 @@
 //! meanwhile publishes nothing that names it (its chunks already sent are harmless: nothing
 //! reaches them, and gc removes them). Children before parents: a hub holding a file's top list
 //! holds everything under it, so `missing(top)` answering "present" means the file is there.
+//!
+//! A repair (`syncd sync --full-verify`, the hub naming damaged copies) names the pieces to
+//! send again whatever `missing` says: the hub has them, only damaged. Those go by
+//! [`Hub::put`], which stores a good copy over a damaged one (a stream only appends).
 
 use crate::vfs::File;
 use std::collections::HashSet;
@@ -211,7 +215,8 @@ fn verify_pieces(
 }
 
 impl Round<'_> {
-    /// Upload what the hub lacks of the large file at `path`, scanned as `id`. With `report`,
+    /// Upload what the hub lacks of the large file at `path`, scanned as `id`, and those of
+    /// its pieces in `damaged` (copies the hub holds damaged) again. With `report`,
     /// the file's bytes count as [`Phase::Uploading`] progress as they are read (chunks the
     /// hub holds already count as done), and the file as one item once its lists are sent.
     ///
@@ -225,6 +230,7 @@ impl Round<'_> {
         path: &VaultPath,
         id: ObjectId,
         report: bool,
+        damaged: &HashSet<ObjectId>,
     ) -> Result<ChunkedUpload, SyncError> {
         let full = path.to_fs_path(self.vault.root());
         // Gone, unreadable, replaced by a folder: the next attempt's scan says what it is now.
@@ -235,7 +241,7 @@ impl Round<'_> {
         let plan = self.chunk_plans.get(&id).cloned();
         let on_hub = match &plan {
             Some(chunks) => {
-                let on_hub = self.chunks_on_hub(chunks)?;
+                let on_hub = self.chunks_on_hub(chunks, damaged)?;
                 // A file changed too recently for its stat to vouch for it: the pieces the
                 // hub holds are read and checked too, on every core, before the others go.
                 if !on_hub.is_empty() && !self.unchanged_since_scan(&file) {
@@ -267,7 +273,7 @@ impl Round<'_> {
                         source: e,
                     }))
                 })?;
-            self.send_chunks(path, id, report, rx)
+            self.send_chunks(path, id, report, damaged, rx)
         })
     }
 
@@ -281,14 +287,22 @@ impl Round<'_> {
         !crate::statcache::is_racy(&crate::filestat::FileStat::from_metadata(&meta), since)
     }
 
-    /// Which of `chunks` the hub holds: those handed on during the scan, and those the hub
-    /// says it has (asked in batches, so a file of any size costs few requests).
-    fn chunks_on_hub(&self, chunks: &[ChunkRef]) -> Result<HashSet<ObjectId>, SyncError> {
+    /// Which of `chunks` the hub holds good copies of: those handed on during the scan, and
+    /// those the hub says it has (asked in batches, so a file of any size costs few
+    /// requests), but for those it holds `damaged`.
+    fn chunks_on_hub(
+        &self,
+        chunks: &[ChunkRef],
+        damaged: &HashSet<ObjectId>,
+    ) -> Result<HashSet<ObjectId>, SyncError> {
         const ASK: usize = 8192;
         let mut present = HashSet::new();
         let mut asked = HashSet::new();
         let mut ask = Vec::new();
         for chunk in chunks {
+            if damaged.contains(&chunk.id) {
+                continue;
+            }
             if self.on_hub.contains(&chunk.id) {
                 present.insert(chunk.id);
             } else if asked.insert(chunk.id) {
@@ -308,6 +322,7 @@ impl Round<'_> {
         path: &VaultPath,
         id: ObjectId,
         report: bool,
+        damaged: &HashSet<ObjectId>,
         pieces: Receiver<Piece>,
     ) -> Result<ChunkedUpload, SyncError> {
         let mut ids = Vec::new();
@@ -317,7 +332,7 @@ impl Round<'_> {
                 Ok(Piece::Batch(batch, covered)) => {
                     ids.extend(batch.iter().map(|(id, _)| *id));
                     self.stats.bytes_hashed += covered;
-                    self.stream_missing(&mut *stream, batch)?;
+                    self.stream_missing(&mut *stream, batch, damaged)?;
                     if report {
                         self.progress()
                             .advance(Phase::Uploading, Amount::new(0, covered));
@@ -345,7 +360,7 @@ impl Round<'_> {
         let mut all: Vec<ObjectId> = lists.iter().map(|(id, _)| *id).collect();
         // Groups before the top list; in one pack both land together anyway.
         lists.rotate_left(1);
-        self.put_missing(lists)?;
+        self.put_missing(lists, damaged)?;
         if report {
             self.progress().advance(Phase::Uploading, Amount::new(1, 0));
         }
@@ -354,20 +369,30 @@ impl Round<'_> {
     }
 
     /// Put into `stream` what the hub lacks of `objects` (with their ids, computed as they
-    /// were read).
+    /// were read), and those it holds `damaged` over their damaged copies.
     fn stream_missing(
         &mut self,
         stream: &mut dyn PutStream,
         objects: Vec<(ObjectId, Object)>,
+        damaged: &HashSet<ObjectId>,
     ) -> Result<(), SyncError> {
+        let (repairs, objects): (Vec<_>, Vec<_>) = objects
+            .into_iter()
+            .partition(|(id, _)| damaged.contains(id));
+        self.put_repairs(repairs)?;
         let (sent, bytes) = stream_missing(self.hub, stream, objects)?;
         self.stats.objects_sent += sent;
         self.stats.bytes_sent += bytes;
         Ok(())
     }
 
-    /// `objects` come with their ids (computed as they were read).
-    fn put_missing(&mut self, objects: Vec<(ObjectId, Object)>) -> Result<(), SyncError> {
+    /// `objects` come with their ids (computed as they were read); those the hub holds
+    /// `damaged` are put whatever it says it has.
+    fn put_missing(
+        &mut self,
+        objects: Vec<(ObjectId, Object)>,
+        damaged: &HashSet<ObjectId>,
+    ) -> Result<(), SyncError> {
         if objects.is_empty() {
             return Ok(());
         }
@@ -375,9 +400,16 @@ impl Round<'_> {
         let missing: HashSet<ObjectId> = self.hub.missing(&ids)?.into_iter().collect();
         let objects: Vec<Object> = objects
             .into_iter()
-            .filter(|(id, _)| missing.contains(id))
+            .filter(|(id, _)| missing.contains(id) || damaged.contains(id))
             .map(|(_, o)| o)
             .collect();
+        self.put_counted(&objects)
+    }
+
+    /// Good copies of objects the hub holds damaged: by [`Hub::put`], which stores them over
+    /// the damaged ones (a stream would only append a second copy).
+    fn put_repairs(&mut self, objects: Vec<(ObjectId, Object)>) -> Result<(), SyncError> {
+        let objects: Vec<Object> = objects.into_iter().map(|(_, o)| o).collect();
         self.put_counted(&objects)
     }
 }

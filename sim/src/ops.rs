@@ -109,6 +109,13 @@ pub enum Step {
         path: String,
         text: String,
     },
+    /// The folder at `path` and everything in it deleted (`rm -r`), and a note of the same
+    /// name saved in its place.
+    FolderToFile {
+        dev: usize,
+        path: String,
+        text: String,
+    },
     /// The hub's server process restarts (its open vaults and uploads are dropped; its data
     /// folder stays as it is on disk). Nothing with a folder hub.
     RestartServer,
@@ -343,10 +350,26 @@ pub fn generate_with(seed: u64, steps: usize, rot: bool) -> (Setup, Vec<Step>) {
             },
             53 => {
                 text_no += 1;
-                Step::FileToFolder {
-                    dev,
-                    path: path(&mut rng),
-                    text: format!("inside {text_no}\n"),
+                if rng.random_bool(0.5) {
+                    Step::FileToFolder {
+                        dev,
+                        path: path(&mut rng),
+                        text: format!("inside {text_no}\n"),
+                    }
+                } else {
+                    // A folder of the model's, or a note an earlier step made a folder.
+                    let path = if rng.random_bool(0.7) {
+                        pick(&mut rng, &FOLDERS[1..])
+                            .trim_end_matches('/')
+                            .to_string()
+                    } else {
+                        path(&mut rng)
+                    };
+                    Step::FolderToFile {
+                        dev,
+                        path,
+                        text: format!("was a folder {text_no}\n"),
+                    }
                 }
             }
             54..=89 => {

@@ -112,6 +112,7 @@ fn run_world(setup: &Setup, steps: &[Step]) -> Report {
     }
     // Quiescence: faults healed, every device syncs in turn until all agree.
     world.heal();
+    world.settling = true;
     for pass in 0..SETTLE_ROUNDS {
         // After bit rot the users run `syncd sync --full-verify` as soon as a round told them
         // to, and in the second pass at the latest (a periodic `syncd verify --full`, which

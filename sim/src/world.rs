@@ -118,6 +118,13 @@ pub struct World {
     /// A round said to run `syncd sync --full-verify` (a damaged copy on the hub, in its
     /// error or in a skipped path's message).
     pub told_full_verify: bool,
+    /// The world settles: every fault is healed (drives mounted again), so what a device's
+    /// user is told next is about the user's own doing.
+    pub settling: bool,
+    /// Devices whose round refused to delete most of the vault (an emptied folder, which
+    /// could be a drive not mounted) and said to run `syncd sync --allow-mass-delete`: once
+    /// the world settles, the deletes are the user's own, and the user does so.
+    told_mass_delete: BTreeSet<usize>,
     /// How many names the settling user has put aside: each aside name carries the next
     /// number, so two names that differ only in case (`Note.md`, `note.md`) put aside on a
     /// case-insensitive disk do not collide again under the same suffix.
@@ -134,10 +141,14 @@ fn fresh_root() -> PathBuf {
     ))
 }
 
-fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+/// Run `f`, a simulated crash (a [`Crashed`] panic) turned into `Err`. So is any other panic
+/// once `dead` says a machine died: a crash point reached on another thread of the round (a
+/// large file's chunks read on a thread of their own) panics this one with the thread
+/// scope's own message.
+fn quietly<T>(f: impl FnOnce() -> T, dead: impl Fn() -> bool) -> Result<T, ()> {
     match std::panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Ok(v),
-        Err(payload) if payload.downcast_ref::<Crashed>().is_some() => Err(()),
+        Err(payload) if payload.downcast_ref::<Crashed>().is_some() || dead() => Err(()),
         Err(payload) => std::panic::resume_unwind(payload),
     }
 }
@@ -203,6 +214,8 @@ impl World {
             asides: 0,
             full_verify: false,
             told_full_verify: false,
+            settling: false,
+            told_mass_delete: BTreeSet::new(),
         }
     }
 
@@ -399,6 +412,16 @@ impl World {
                     let _ = save_as(&full.join("inside.md"), text.as_bytes(), Save::Atomic);
                 }
             }
+            Step::FolderToFile { dev, path, text } => {
+                let full = self.full(*dev, path);
+                if vfs::symlink_metadata(&full).is_ok_and(|m| m.is_dir())
+                    && vfs::remove_dir_all(&full).is_ok()
+                {
+                    durable_dir(&full);
+                    self.written.insert(text.as_bytes().to_vec());
+                    let _ = save_as(&full, text.as_bytes(), Save::Atomic);
+                }
+            }
             Step::Sync { .. }
             | Step::Wait { .. }
             | Step::Mount { .. }
@@ -426,26 +449,35 @@ impl World {
             self.hub.fs.fail_after(at);
         }
         let (vault_dir, hub_dir) = (d.vault.clone(), self.hub_dir.clone());
+        let (device_fs, hub_fs) = (d.machine.fs.clone(), self.hub.fs.clone());
+        let dead = || device_fs.is_dead() || hub_fs.is_dead();
         let opts = SyncOptions {
             lock_wait: std::time::Duration::ZERO,
             full_verify: self.full_verify,
+            allow_mass_delete: self.settling && self.told_mass_delete.contains(&dev),
             ..SyncOptions::default()
         };
         let (ran, struck, compacted, restarted) = match &self.server {
             None => {
-                let ran = quietly(|| {
-                    let vault = LocalVault::open(&vault_dir).map_err(|e| e.to_string())?;
-                    let hub = FolderHub::open(&hub_dir).map_err(|e| e.to_string())?;
-                    sync(&vault, &hub, &opts).map_err(|e| e.to_string())
-                });
+                let ran = quietly(
+                    || {
+                        let vault = LocalVault::open(&vault_dir).map_err(|e| e.to_string())?;
+                        let hub = FolderHub::open(&hub_dir).map_err(|e| e.to_string())?;
+                        sync(&vault, &hub, &opts).map_err(|e| e.to_string())
+                    },
+                    dead,
+                );
                 (ran, false, false, false)
             }
             Some(server) => {
                 let hub = ServerHub::new(server, dev, faults.net, faults.compact_at);
-                let ran = quietly(|| {
-                    let vault = LocalVault::open(&vault_dir).map_err(|e| e.to_string())?;
-                    sync(&vault, &hub, &opts).map_err(|e| e.to_string())
-                });
+                let ran = quietly(
+                    || {
+                        let vault = LocalVault::open(&vault_dir).map_err(|e| e.to_string())?;
+                        sync(&vault, &hub, &opts).map_err(|e| e.to_string())
+                    },
+                    dead,
+                );
                 (ran, hub.struck(), hub.compacted(), hub.restarted())
             }
         };
@@ -478,6 +510,9 @@ impl World {
             }
             Ok(Err(e)) => {
                 self.told_full_verify |= e.contains("--full-verify");
+                if e.contains("--allow-mass-delete") {
+                    self.told_mass_delete.insert(dev);
+                }
                 RoundOutcome::Failed(e)
             }
             Err(()) => {

@@ -3,7 +3,7 @@
 
 use vault_sim::ops::{HubKind, Step, generate};
 use vault_sim::run::run;
-use vault_sim::scenario::{sync, two_devices, write};
+use vault_sim::scenario::{sync, two_devices, two_plain_devices, write};
 
 /// How many seeds the suite runs (a soak runs as many as its time allows: `vault-sim
 /// --seconds N`).
@@ -43,6 +43,25 @@ fn a_seed_replays_exactly() {
         assert_eq!(a.counts, b.counts, "seed {seed}");
         assert_eq!(a.failure, b.failure, "seed {seed}");
     }
+}
+
+/// Seed 6424: a user deleted the vault's only note; the round refuses an emptied folder (a
+/// drive not mounted looks the same) and says to run `syncd sync --allow-mass-delete`. The
+/// settling user did not, so the run never converged; now, with every drive back, the user
+/// does as told, and the deletion reaches the hub and the other device.
+#[test]
+fn a_user_who_deleted_every_note_runs_the_sync_the_refusal_names() {
+    let steps = [
+        write(0, "n.md", "the only note\n"),
+        sync(0),
+        sync(1),
+        Step::Delete {
+            dev: 0,
+            path: "n.md".into(),
+        },
+    ];
+    let report = run(6424, &two_plain_devices(HubKind::Folder), &steps);
+    assert_eq!(report.failure, None);
 }
 
 #[test]

@@ -82,6 +82,20 @@ fn assert_has_all_but_damaged(d: &Device) {
 
 /// The round lists the damaged note among its skipped paths (exit 3: completed, a path needs
 /// someone), says what to do, and names no other note.
+/// `run` (a full verification) names the damaged note once, says this device cannot repair
+/// it, and who can.
+fn assert_not_repairable_here(run: &Run) {
+    let lines: Vec<&str> = (run.stdout.lines())
+        .filter(|l| l.contains("skipped") && l.contains(DAMAGED))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", output(run));
+    assert!(
+        lines[0].contains("no good copy") && lines[0].contains("syncd sync --full-verify"),
+        "{}",
+        output(run)
+    );
+}
+
 fn assert_damage_reported(run: &Run) {
     let report = run.report();
     let damage: Vec<&String> = report
@@ -187,9 +201,10 @@ fn full_verify_new_device_downloads_all_but_damaged_file() {
     );
     assert_eq!(laptop.read(DAMAGED).as_deref(), Some(DAMAGED_TEXT));
 
-    // The phone has no good copy to offer: a full verification there says who can repair.
-    let run = phone.run("sync", &["--full-verify"]).failed();
-    assert!(run.stderr.contains(DAMAGED), "{}", output(&run));
+    // The phone has no good copy to offer: a full verification there says so and who can
+    // repair, and is not stuck on it (every other file synced).
+    let run = phone.run("sync", &["--full-verify"]).expect_code(3);
+    assert_not_repairable_here(&run);
 
     // Once the laptop repaired the hub, the phone completes.
     laptop.run("sync", &["--full-verify", "--json"]).ok();
@@ -242,9 +257,9 @@ fn full_verify_server_errors_speak_user_terms() {
         output(&run)
     );
 
-    let run = phone.run("sync", &["--full-verify"]).failed();
+    let run = phone.run("sync", &["--full-verify"]).expect_code(3);
     speaks_user_terms(&run);
-    assert!(run.stderr.contains(DAMAGED), "{}", output(&run));
+    assert_not_repairable_here(&run);
 
     let run = laptop.run("sync", &["--full-verify", "--json"]).ok();
     speaks_user_terms(&run);

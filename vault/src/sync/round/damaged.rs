@@ -22,6 +22,38 @@ pub(super) fn not_downloaded(path: &VaultPath) -> String {
     )
 }
 
+/// What to tell the user about a path whose hub copy is damaged, found by a full
+/// verification on a device that has no good copy of that version.
+pub(super) fn not_repairable(path: &VaultPath) -> String {
+    format!(
+        "the hub's copy of `{path}` is damaged, and this device has no good copy of that version to repair it with; a device that has it will repair the hub on its next `syncd sync --full-verify` (every other file synced)"
+    )
+}
+
+/// The paths of `files` holding `ids`, each id a whole file's (`None` when one is not:
+/// a tree, a snapshot, a piece of a large file the full check named alone).
+pub(super) fn paths_of(ids: &[ObjectId], files: &FlatTree) -> Option<Vec<VaultPath>> {
+    let (paths, others) = by_file(ids, files);
+    others.is_empty().then_some(paths)
+}
+
+/// The paths of `files` holding one of `ids` (sorted), and the ids no file holds.
+fn by_file(ids: &[ObjectId], files: &FlatTree) -> (Vec<VaultPath>, Vec<ObjectId>) {
+    let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
+    let mut found = HashSet::new();
+    let mut paths: Vec<VaultPath> = files
+        .iter()
+        .filter(|(_, m)| wanted.contains(&m.id))
+        .map(|(p, m)| {
+            found.insert(m.id);
+            p.clone()
+        })
+        .collect();
+    paths.sort();
+    let others = ids.iter().filter(|id| !found.contains(*id)).copied();
+    (paths, others.collect())
+}
+
 /// Remove from `plan` the writes of blobs in `damaged`; returns their paths. The merged tree
 /// keeps the hub's version of each (publishing it without them would delete them everywhere),
 /// and every other action stays: a local version a conflict moves into `.revisions/` is kept
@@ -57,23 +89,15 @@ pub(super) fn damaged_ids(e: &SyncError) -> Option<&[ObjectId]> {
 /// The paths of `files` holding one of `ids`, sorted; ids no file holds (a tree, a snapshot)
 /// are named by their short form.
 pub(super) fn names_of(ids: &[ObjectId], files: &FlatTree) -> Vec<String> {
-    let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
-    let mut found = HashSet::new();
-    let mut out: Vec<String> = files
+    let (paths, others) = by_file(ids, files);
+    let others = others
+        .into_iter()
+        .map(|id| format!("object {}", id.short()));
+    paths
         .iter()
-        .filter(|(_, m)| wanted.contains(&m.id))
-        .map(|(p, m)| {
-            found.insert(m.id);
-            p.to_string()
-        })
-        .collect();
-    out.sort();
-    out.extend(
-        ids.iter()
-            .filter(|id| !found.contains(*id))
-            .map(|id| format!("object {}", id.short())),
-    );
-    out
+        .map(ToString::to_string)
+        .chain(others)
+        .collect()
 }
 
 #[cfg(test)]

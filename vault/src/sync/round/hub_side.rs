@@ -3,6 +3,7 @@
 
 use super::upload_chunked::ChunkedUpload;
 use super::*;
+use crate::apply::SkipKind;
 use crate::content::CHUNKED_FROM;
 
 impl Round<'_> {
@@ -319,9 +320,32 @@ impl Round<'_> {
                     sent += now;
                 }
                 Err(HubError::Damaged { ids, hub }) if passes <= MAX_TREE_DEPTH + 2 => {
-                    if let Err(e) = self.repair_damaged_from(&ids, hub, scan.files(), merged) {
-                        break Err(e);
+                    let left = self.repair_damaged_from(&ids, scan.files(), merged)?;
+                    if left.is_empty() {
+                        continue;
                     }
+                    // Files no good copy of is here: reported with the paths skipped, as a
+                    // download of them is, and the round stands (every other file synced);
+                    // the hub's tree is taken as the quick check gives it.
+                    let Some(paths) = damaged::paths_of(&left, merged) else {
+                        let paths = damaged::names_of(&left, merged);
+                        break Err(SyncError::HubDamaged { hub, paths });
+                    };
+                    for path in paths {
+                        let message = damaged::not_repairable(&path);
+                        // A path the download left for the same damage says so once.
+                        match self.skipped.iter_mut().find(|s| s.path == path) {
+                            Some(known) if known.reason == SkipKind::HubDamaged => {
+                                known.message = message;
+                            }
+                            _ => self.skipped.push(SkippedPath {
+                                path,
+                                reason: SkipKind::HubDamaged,
+                                message,
+                            }),
+                        }
+                    }
+                    break self.hub.tree_of(head, false).map_err(SyncError::from);
                 }
                 Err(e) => break Err(e.into()),
             }
@@ -343,31 +367,32 @@ impl Round<'_> {
         hub: String,
         merged: &FlatTree,
     ) -> Result<(), SyncError> {
-        self.repair_damaged_from(ids, hub, merged, merged)
+        let left = self.repair_damaged_from(ids, merged, merged)?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        let paths = damaged::names_of(&left, merged);
+        Err(SyncError::HubDamaged { hub, paths })
     }
 
     /// [`Round::repair_damaged`] from `files` (the folder as scanned, or the merged tree);
-    /// `merged` names the damaged objects' paths. Fails naming those this device lacks.
+    /// `merged` names the damaged objects' paths. Returns the ids this device has no good
+    /// copy of.
     fn repair_damaged_from(
         &mut self,
         ids: &[ObjectId],
-        hub: String,
         files: &FlatTree,
         merged: &FlatTree,
-    ) -> Result<(), SyncError> {
+    ) -> Result<Vec<ObjectId>, SyncError> {
         let found = self.reupload_found(ids, files)?;
         let (fixed, left): (Vec<ObjectId>, Vec<ObjectId>) =
             ids.iter().partition(|id| found.contains(*id));
-        if !left.is_empty() {
-            let paths = damaged::names_of(&left, merged);
-            return Err(SyncError::HubDamaged { hub, paths });
-        }
         for name in damaged::names_of(&fixed, merged) {
             self.repairs.push(format!(
                 "the hub's copy of `{name}` was damaged; this device uploaded a good copy"
             ));
         }
-        Ok(())
+        Ok(left)
     }
 
     /// Upload those of `ids` this device has; returns how many.

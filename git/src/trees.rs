@@ -1,0 +1,128 @@
+//! A vault tree as a git tree: each file's whole bytes a blob (a large file's chunks joined),
+//! each folder a tree, the executable bit as mode 100755. Trees and files already written (in
+//! this run or an earlier one, by [`crate::map`]) are not read again.
+
+use std::collections::HashMap;
+
+use gix::ObjectId as GitId;
+use gix::objs::tree::{Entry, EntryKind as GitKind};
+use vault::hub::{Hub, HubError};
+use vault::id::ObjectId;
+use vault::object::{EntryKind, Tree};
+
+use crate::ExportError;
+
+/// The folder at the top of a vault that holds the versions conflicts set aside: left out of
+/// the export unless asked for.
+pub const REVISIONS: &str = ".revisions";
+
+/// Writes vault trees into a git repository.
+pub struct TreeWriter<'a> {
+    pub hub: &'a dyn Hub,
+    pub repo: &'a gix::Repository,
+    pub include_revisions: bool,
+    pub trees: &'a mut HashMap<ObjectId, GitId>,
+    pub files: &'a mut HashMap<ObjectId, GitId>,
+}
+
+/// Why a tree could not be written: the hub does not hold all of it (a snapshot whose files
+/// the retention policy thinned), or anything else.
+pub enum TreeError {
+    Gone,
+    Failed(ExportError),
+}
+
+impl From<ExportError> for TreeError {
+    fn from(e: ExportError) -> TreeError {
+        TreeError::Failed(e)
+    }
+}
+
+impl TreeWriter<'_> {
+    /// The git tree of the vault's root tree `root`.
+    pub fn root(&mut self, root: ObjectId) -> Result<GitId, TreeError> {
+        self.tree(root, true)
+    }
+
+    fn tree(&mut self, id: ObjectId, at_root: bool) -> Result<GitId, TreeError> {
+        // The root's entries depend on `include_revisions`; every other tree is the same
+        // whatever it is.
+        if !at_root && let Some(git) = self.trees.get(&id) {
+            return Ok(*git);
+        }
+        let tree = read_tree(self.hub, id)?;
+        let mut entries = Vec::with_capacity(tree.entries.len());
+        for (name, entry) in tree.entries {
+            let (mode, oid) = match entry {
+                EntryKind::Dir(_) if at_root && name == REVISIONS && !self.include_revisions => {
+                    continue;
+                }
+                EntryKind::Dir(sub) => (GitKind::Tree, self.tree(sub, false)?),
+                EntryKind::File(meta) => {
+                    let kind = if meta.executable {
+                        GitKind::BlobExecutable
+                    } else {
+                        GitKind::Blob
+                    };
+                    (kind, self.blob(meta.id)?)
+                }
+            };
+            entries.push(Entry {
+                mode: mode.into(),
+                filename: name.into(),
+                oid,
+            });
+        }
+        // Git's order (a folder sorts as if its name ended in `/`), not the vault's.
+        entries.sort();
+        let git = self.write(gix::objs::Tree { entries })?;
+        if !at_root {
+            self.trees.insert(id, git);
+        }
+        Ok(git)
+    }
+
+    fn blob(&mut self, id: ObjectId) -> Result<GitId, TreeError> {
+        if let Some(git) = self.files.get(&id) {
+            return Ok(*git);
+        }
+        let bytes = match vault::hub_write::read_file(self.hub, id, u64::MAX) {
+            Ok(bytes) => bytes,
+            Err(vault::hub_write::WriteError::Hub(HubError::Missing { .. })) => {
+                return Err(TreeError::Gone);
+            }
+            Err(e) => return Err(ExportError::History(e.to_string()).into()),
+        };
+        let git = (self.repo.write_blob(&bytes))
+            .map_err(|e| git_error(self.repo, e))?
+            .detach();
+        self.files.insert(id, git);
+        Ok(git)
+    }
+
+    fn write(&self, object: impl gix::objs::WriteTo) -> Result<GitId, ExportError> {
+        Ok(self
+            .repo
+            .write_object(object)
+            .map_err(|e| git_error(self.repo, e))?
+            .detach())
+    }
+}
+
+/// The vault tree `id`, read from the hub (hash-checked there).
+pub fn read_tree(hub: &dyn Hub, id: ObjectId) -> Result<Tree, TreeError> {
+    let bytes = match hub.get(&[id]) {
+        Ok(mut objects) if objects.len() == 1 => objects.remove(0).bytes,
+        Ok(_) => return Err(ExportError::History(format!("tree {id}: no answer")).into()),
+        Err(HubError::Missing { .. }) => return Err(TreeError::Gone),
+        Err(e) => return Err(ExportError::Hub(e).into()),
+    };
+    Tree::decode(&bytes).map_err(|e| ExportError::History(format!("tree {id}: {e}")).into())
+}
+
+pub fn git_error(repo: &gix::Repository, e: impl std::fmt::Display) -> ExportError {
+    ExportError::Git {
+        path: repo.git_dir().to_path_buf(),
+        detail: e.to_string(),
+    }
+}

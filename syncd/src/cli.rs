@@ -57,6 +57,9 @@ pub enum Command {
     Log(LogArgs),
     /// Print a file as it was at a snapshot or time: its exact bytes, on stdout
     Show(ShowArgs),
+    /// The vault's history in other forms: `syncd history export --to DIR` writes it as a git
+    /// repository
+    History(HistoryArgs),
     /// Check that the vault folder and the hub hold the same tree
     Verify(VerifyArgs),
     /// Check this device's `.vault/` (and with --hub its hub) for missing or damaged data and
@@ -345,6 +348,36 @@ pub struct LogArgs {
     /// folder; a deleted file is taken relative to the vault folder)
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub action: HistoryAction,
+    #[command(flatten)]
+    pub vault: ParentVaultOpt,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryAction {
+    /// Write the history on the hub as a bare git repository in DIR: a commit per snapshot
+    /// (the same files, the device as author, the snapshot's time), `main` at the newest.
+    /// Run again, it adds only the snapshots made since; on any device it makes the same
+    /// commits. Read it with any git tool: `git --git-dir DIR log -p`, or `git clone DIR`
+    Export(HistoryExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryExportArgs {
+    /// The git repository to write: a new or empty folder, or one an earlier export made
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Export `.revisions/` (the versions conflicts set aside) too
+    #[arg(long)]
+    pub include_revisions: bool,
+    /// Print the outcome as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! `syncd log` (the snapshots on the hub, those that changed one file, or the files deleted)
-//! and `syncd show` (a file as it was at a snapshot or time).
+//! and `syncd show` (a file as it was at a snapshot or time), and `syncd history export` (the
+//! history as a git repository, `vault_git`).
 
 use std::io::Write;
 
@@ -7,7 +8,7 @@ use anyhow::{Context, Result};
 use vault::history::{self, FileChange, HistoryError};
 
 use super::{open_hub, open_vault, optional_vault_path, vault_path};
-use crate::cli::{LogArgs, ShowArgs};
+use crate::cli::{HistoryExportArgs, LogArgs, ShowArgs};
 use crate::exit;
 use crate::output::{self, line, utc_time};
 
@@ -153,4 +154,57 @@ fn change_text(change: &FileChange) -> String {
         } => format!("renamed to {to}"),
         FileChange::Deleted { .. } => "deleted".to_string(),
     }
+}
+
+pub fn export(vault: &crate::cli::VaultOpt, args: HistoryExportArgs) -> Result<u8> {
+    let vault = open_vault(vault)?;
+    let hub = open_hub(&vault)?;
+    let head = hub
+        .head()
+        .with_context(|| format!("cannot read the hub `{}`", vault.config().hub))?;
+    let options = vault_git::ExportOptions {
+        include_revisions: args.include_revisions,
+    };
+    let report = vault_git::export(hub.as_ref(), head, &args.to, options)
+        .with_context(|| format!("cannot export the history into `{}`", args.to.display()))?;
+    let commit = report.head.map(|c| c.to_string());
+    if args.json {
+        output::json(&serde_json::json!({
+            "to": args.to,
+            "head": commit,
+            "branch": vault_git::export::BRANCH,
+            "written": report.written,
+            "thinned": report.thinned,
+            "moved": report.moved,
+        }))?;
+        return Ok(exit::OK);
+    }
+    let mut out = String::new();
+    match &commit {
+        None => line!(out, "the hub has no snapshots yet; nothing to export"),
+        Some(c) => line!(
+            out,
+            "exported into `{}`: {} new commit(s), `main` at {}{}",
+            args.to.display(),
+            report.written,
+            &c[..12],
+            if report.moved { "" } else { " (unchanged)" }
+        ),
+    }
+    if report.thinned > 0 {
+        line!(
+            out,
+            "{} snapshot(s) whose files the hub no longer keeps (the retention policy) have no commit of their own; their children follow on from the snapshots before them",
+            report.thinned
+        );
+    }
+    if commit.is_some() {
+        line!(
+            out,
+            "read it with `git --git-dir {} log -p`, or `git clone {0}`",
+            args.to.display()
+        );
+    }
+    output::emit(&out)?;
+    Ok(exit::OK)
 }

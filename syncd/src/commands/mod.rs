@@ -39,6 +39,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Fsck(args) => fsck::run(args),
         Command::Log(args) => history::run(args),
         Command::Show(args) => history::show(args),
+        Command::History(args) => match args.action {
+            crate::cli::HistoryAction::Export(export) => history::export(&args.vault.opt(), export),
+        },
         Command::Revisions(args) => revisions::run(args),
         Command::Restore(args) => revisions::restore(args),
         Command::Login(args) => server_hub::login(args),

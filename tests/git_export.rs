@@ -29,10 +29,7 @@ fn history_export_on_two_devices_gives_one_history_that_git_clones() {
     let w = World::new();
     let (laptop, desktop) = synced_pair(
         &w,
-        &[
-            ("notes/a.md", "# A\n", 1),
-            ("caf\u{e9}.md", "menu\n", 2),
-        ],
+        &[("notes/a.md", "# A\n", 1), ("caf\u{e9}.md", "menu\n", 2)],
     );
     desktop.write("notes/a.md", "# A\n\nmore\n", 10);
     desktop.sync();
@@ -50,14 +47,20 @@ fn history_export_on_two_devices_gives_one_history_that_git_clones() {
         .run("history", &["export", "--to", &to(&two), "--json"])
         .ok()
         .json();
-    assert_eq!(first["head"], other["head"], "the same commits on both devices");
+    assert_eq!(
+        first["head"], other["head"],
+        "the same commits on both devices"
+    );
 
     // Run again: nothing new, no ref moved.
     let again = laptop
         .run("history", &["export", "--to", &to(&one), "--json"])
         .ok()
         .json();
-    assert_eq!((&again["written"], &again["moved"]), (&0.into(), &false.into()));
+    assert_eq!(
+        (&again["written"], &again["moved"]),
+        (&0.into(), &false.into())
+    );
 
     // A clone's `main` holds the vault's files.
     git(w.path(), &["clone", "-q", &to(&one), "cloned"]);
@@ -88,5 +91,8 @@ fn history_export_refuses_a_folder_that_holds_something_else() {
         .run("history", &["export", "--to", &dir.display().to_string()])
         .failed();
     assert!(run.stderr.contains("not an empty folder"), "{}", run.stderr);
-    assert_eq!(std::fs::read_to_string(dir.join("keep.txt")).unwrap(), "mine\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("keep.txt")).unwrap(),
+        "mine\n"
+    );
 }

@@ -8,13 +8,16 @@ use gix::ObjectId as GitId;
 use gix::objs::tree::{Entry, EntryKind as GitKind};
 use vault::hub::{Hub, HubError};
 use vault::id::ObjectId;
-use vault::object::{EntryKind, Tree};
+use vault::object::{EntryKind, Kind, Tree};
 
 use crate::ExportError;
 
 /// The folder at the top of a vault that holds the versions conflicts set aside: left out of
 /// the export unless asked for.
 pub const REVISIONS: &str = ".revisions";
+
+/// How many files one request for a folder's notes asks for at most.
+const PREFETCH: usize = 256;
 
 /// Writes vault trees into a git repository.
 pub struct TreeWriter<'a> {
@@ -51,6 +54,13 @@ impl TreeWriter<'_> {
             return Ok(*git);
         }
         let tree = read_tree(self.hub, id)?;
+        let new_files: Vec<ObjectId> = (tree.entries.values())
+            .filter_map(|e| match e {
+                EntryKind::File(meta) if !self.files.contains_key(&meta.id) => Some(meta.id),
+                _ => None,
+            })
+            .collect();
+        self.prefetch(&new_files)?;
         let mut entries = Vec::with_capacity(tree.entries.len());
         for (name, entry) in tree.entries {
             let (mode, oid) = match entry {
@@ -80,6 +90,34 @@ impl TreeWriter<'_> {
             self.trees.insert(id, git);
         }
         Ok(git)
+    }
+
+    /// Write the small files among `ids` as blobs, asking the hub for a batch at a time (one
+    /// request per folder, not per note, through a server). A large file's list is left to
+    /// [`TreeWriter::blob`], which joins its chunks.
+    fn prefetch(&mut self, ids: &[ObjectId]) -> Result<(), TreeError> {
+        for batch in ids.chunks(PREFETCH) {
+            let objects = match self.hub.get(batch) {
+                Ok(objects) if objects.len() == batch.len() => objects,
+                Ok(_) => return Err(ExportError::History("files: no full answer".into()).into()),
+                Err(HubError::Missing { .. }) => return Err(TreeError::Gone),
+                Err(e) => return Err(ExportError::Hub(e).into()),
+            };
+            for (id, object) in batch.iter().zip(objects) {
+                if object.kind != Kind::Blob {
+                    continue;
+                }
+                if ObjectId::of(&object.bytes) != *id {
+                    let e = format!("file {id}: the hub's bytes do not hash to it");
+                    return Err(ExportError::History(e).into());
+                }
+                let git = (self.repo.write_blob(&object.bytes))
+                    .map_err(|e| git_error(self.repo, e))?
+                    .detach();
+                self.files.insert(*id, git);
+            }
+        }
+        Ok(())
     }
 
     fn blob(&mut self, id: ObjectId) -> Result<GitId, TreeError> {

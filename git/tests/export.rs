@@ -6,10 +6,10 @@ mod common;
 
 use std::path::Path;
 
-use common::{World, assert_exported, git, text, world};
+use common::{World, assert_exported, git, noise, text, world};
 use vault_git::{ExportOptions, export};
 
-/// A history with what users do: notes, a binary attachment, a non-ASCII name, an edit on
+/// A history with what users do: notes, a binary attachment, a large file, a non-ASCII name, an edit on
 /// two devices at once (a conflict: the older version kept in `.revisions/`), a rename, a
 /// deletion.
 fn history() -> World {
@@ -17,6 +17,8 @@ fn history() -> World {
     w.write(0, "notes/a.md", b"# A\n\n- [ ] task\n", 1);
     w.write(0, "caf\u{e9}/menu.md", b"soup\n", 2);
     w.write(0, "media/pic.png", &[0, 159, 146, 150, 255, 0, 1, 2], 3);
+    // Above the chunking threshold: on the hub as chunks, in git as one blob.
+    w.write(0, "media/talk.mp4", &noise(3 << 20, 7), 4);
     w.sync(0);
     w.sync(1);
     w.sync(2);

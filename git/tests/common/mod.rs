@@ -179,3 +179,17 @@ pub fn assert_exported(repo: &Path, hub: &FolderHub, head: ObjectId) {
     let main = text(git(repo, &["rev-parse", "main"]));
     assert_eq!(main.trim(), commit_of[&head]);
 }
+
+/// `len` bytes that do not compress (xorshift64*), different for every `seed`: a large file
+/// (above the chunking threshold) travels as chunks.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}

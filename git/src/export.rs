@@ -125,6 +125,7 @@ pub fn export(
             .map_err(|e| git_error(&repo, e))?;
         report.moved = true;
     }
+    crate::dumb::update_server_info(&git_dir, &[(BRANCH, head_commit)])?;
     map.save(&git_dir, opts.include_revisions)?;
     Ok(report)
 }

@@ -8,6 +8,7 @@
 //! gix; nothing here runs `git`.
 
 mod changes;
+pub mod dumb;
 pub mod export;
 pub mod map;
 mod trees;

@@ -103,3 +103,17 @@ fn a_folder_that_is_not_an_export_is_refused() {
     assert!(err.to_string().contains("not an empty folder"), "{err}");
     assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"mine\n");
 }
+
+/// What a file server hands git's dumb HTTP client: `info/refs` and `objects/info/packs` as
+/// the real `git update-server-info` writes them.
+#[test]
+fn the_files_for_a_dumb_http_clone_are_what_git_writes() {
+    let w = history();
+    let repo = w.path("served.git");
+    export(&w.hub, Some(w.head()), &repo, ExportOptions::default()).unwrap();
+    let ours = |p: &str| std::fs::read(repo.join(p)).unwrap();
+    let (refs, packs) = (ours("info/refs"), ours("objects/info/packs"));
+    git(&repo, &["update-server-info"]);
+    assert_eq!(text(refs), text(ours("info/refs")));
+    assert_eq!(text(packs), text(ours("objects/info/packs")));
+}

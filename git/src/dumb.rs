@@ -3,10 +3,10 @@
 //! update-server-info` writes them. Plain text, written atomically after every export, so a
 //! read-only file server can serve the repository to `git clone`.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::ExportError;
+use crate::map::write_atomic;
 
 /// Write `info/refs` for `refs` (name, commit) and `objects/info/packs` for the packs under
 /// `git_dir`.
@@ -33,21 +33,4 @@ pub fn update_server_info(
     info_packs.push('\n');
     write_atomic(&git_dir.join("info/refs"), info_refs.as_bytes())?;
     write_atomic(&git_dir.join("objects/info/packs"), info_packs.as_bytes())
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let io = |source| ExportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(".tmp");
-    let mut f = std::fs::File::create(&temp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&temp, path).map_err(io)
 }

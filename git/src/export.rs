@@ -56,6 +56,9 @@ pub fn export(
 ) -> Result<ExportReport, ExportError> {
     let repo = open_or_init(dir)?;
     let git_dir = repo.git_dir().to_path_buf();
+    if let Some(report) = unchanged(&repo, head, opts)? {
+        return Ok(report);
+    }
     let mut map = ExportMap::load(&git_dir, opts.include_revisions);
     // A map whose commits are not in the repository (objects removed) is no guide.
     if map.commits.values().flatten().any(|c| !repo.has_object(c)) {
@@ -64,6 +67,8 @@ pub fn export(
     let mut report = ExportReport::default();
     let Some(head) = head else {
         map.save(&git_dir, opts.include_revisions)?;
+        // An empty repository a dumb-HTTP client can clone.
+        crate::dumb::update_server_info(&git_dir, &[])?;
         return Ok(report);
     };
     let (order, mut snapshots) = to_write(hub, head, &map)?;
@@ -127,7 +132,36 @@ pub fn export(
     }
     crate::dumb::update_server_info(&git_dir, &[(BRANCH, head_commit)])?;
     map.save(&git_dir, opts.include_revisions)?;
+    crate::map::save_head(&git_dir, opts.include_revisions, head, head_commit)?;
     Ok(report)
+}
+
+/// The report of a run with nothing to do: `main` is where the last export left it, at
+/// `head`'s commit. Reads one small file and one ref, so a mirror checked at every fetch
+/// costs nothing while the vault does not change.
+fn unchanged(
+    repo: &gix::Repository,
+    head: Option<ObjectId>,
+    opts: ExportOptions,
+) -> Result<Option<ExportReport>, ExportError> {
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    let Some((snapshot, commit)) =
+        crate::map::exported_head(repo.git_dir(), opts.include_revisions)
+    else {
+        return Ok(None);
+    };
+    if snapshot != head || !repo.has_object(commit) {
+        return Ok(None);
+    }
+    let main = (repo.try_find_reference(BRANCH))
+        .map_err(|e| git_error(repo, e))?
+        .and_then(|mut r| r.peel_to_id().ok().map(|id| id.detach()));
+    Ok((main == Some(commit)).then_some(ExportReport {
+        head: Some(commit),
+        ..ExportReport::default()
+    }))
 }
 
 /// The bare repository at `dir`: an earlier export's, or a new one where nothing is.
@@ -147,6 +181,10 @@ fn open_or_init(dir: &Path) -> Result<gix::Repository, ExportError> {
         detail: e.to_string(),
     };
     if empty {
+        std::fs::create_dir_all(dir).map_err(|source| ExportError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         return gix::init_bare(dir).map_err(|e| git(&e));
     }
     if !dir.join(crate::map::FILE).is_file() {

@@ -40,10 +40,6 @@ impl ExportMap {
     /// Write the map into `git_dir` (a temp file, synced, renamed over the old one).
     pub fn save(&self, git_dir: &Path, include_revisions: bool) -> Result<(), ExportError> {
         let path = git_dir.join(FILE);
-        let io = |source| ExportError::Io {
-            path: path.clone(),
-            source,
-        };
         let mut text = format!("{HEADER}\nrevisions {}\n", yes_no(include_revisions));
         let mut lines: Vec<String> = Vec::new();
         for (snapshot, commits) in &self.commits {
@@ -61,13 +57,53 @@ impl ExportMap {
             text.push_str(l.trim_end());
             text.push('\n');
         }
-        let temp = temp_path(&path);
-        let mut f = std::fs::File::create(&temp).map_err(io)?;
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        drop(f);
-        std::fs::rename(&temp, &path).map_err(io)
+        write_atomic(&path, text.as_bytes())
     }
+}
+
+/// The file naming the snapshot `main` was last exported at, and its commit: a run with
+/// nothing new to export reads this alone, not the whole map.
+pub(crate) const HEAD_FILE: &str = "vault-sync-head";
+
+/// The snapshot the last export with the same `include_revisions` ended at, and its commit.
+pub fn exported_head(git_dir: &Path, include_revisions: bool) -> Option<(ObjectId, GitId)> {
+    let text = std::fs::read_to_string(git_dir.join(HEAD_FILE)).ok()?;
+    let mut words = text.split_whitespace();
+    let snapshot = words.next()?.parse().ok()?;
+    let commit = GitId::from_hex(words.next()?.as_bytes()).ok()?;
+    let same = words.next()? == "revisions" && words.next()? == yes_no(include_revisions);
+    same.then_some((snapshot, commit))
+}
+
+/// Record that `main` is at `commit`, the snapshot `snapshot`'s (after the map is saved).
+pub(crate) fn save_head(
+    git_dir: &Path,
+    include_revisions: bool,
+    snapshot: ObjectId,
+    commit: GitId,
+) -> Result<(), ExportError> {
+    let text = format!(
+        "{snapshot} {commit} revisions {}\n",
+        yes_no(include_revisions)
+    );
+    write_atomic(&git_dir.join(HEAD_FILE), text.as_bytes())
+}
+
+/// Write `bytes` to `path` through a temp file beside it, synced, renamed over.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    let io = |source| ExportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let temp = temp_path(path);
+    let mut f = std::fs::File::create(&temp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    drop(f);
+    std::fs::rename(&temp, path).map_err(io)
 }
 
 fn yes_no(b: bool) -> &'static str {

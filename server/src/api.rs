@@ -37,6 +37,9 @@ pub struct Limits {
     /// simulation (`vault-sim`) turns it off and runs the same compaction at points its seed
     /// chooses, since a thread racing the requests would make a run unrepeatable.
     pub background_compaction: bool,
+    /// Keep a git mirror of each vault and serve it read-only to its owner (`serve
+    /// --git-mirror`; `crate::git_mirror`).
+    pub git_mirror: bool,
 }
 
 impl Default for Limits {
@@ -44,6 +47,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 64 << 20,
             background_compaction: true,
+            git_mirror: false,
         }
     }
 }
@@ -67,6 +71,8 @@ pub struct AppState {
     /// Set when the server starts shutting down: long polls answer at once instead of
     /// holding the shutdown for their whole wait.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Passwords the git mirrors' basic auth has checked (`crate::git_http`).
+    pub(crate) git_logins: crate::git_http::CheckedLogins,
 }
 
 impl AppState {
@@ -79,12 +85,13 @@ impl AppState {
         Ok(Arc::new(AppState {
             accounts,
             data,
-            vaults: crate::hub_api::Vaults::default(),
+            vaults: crate::hub_api::Vaults::new(limits.git_mirror),
             cached: Mutex::new(None),
             setup: Mutex::new(empty.then(|| vault::fsutil::random_hex(16))),
             limits,
             failures: Mutex::new(HashMap::new()),
             stopping: tokio::sync::watch::Sender::new(false),
+            git_logins: Default::default(),
         }))
     }
 
@@ -418,6 +425,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         }
     }
     router
+        .merge(crate::git_http::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -505,7 +513,7 @@ fn same_shape(pattern: &str, path: &str) -> bool {
 }
 
 /// Hashing a password takes tens of milliseconds of CPU: off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)

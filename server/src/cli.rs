@@ -49,6 +49,28 @@ enum Command {
     /// Show or choose how much history a vault keeps: everything (the default), or old
     /// snapshots thinned out (their files freed by gc; the snapshots stay in the history)
     Retention(crate::retention::RetentionArgs),
+    /// The vaults' git mirrors (kept and served by `serve --git-mirror`)
+    #[command(subcommand)]
+    GitMirror(GitMirrorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum GitMirrorCommand {
+    /// Make vaults' git mirrors anew from their history (DATA/git/<user>/<vault>.git), each
+    /// beside the old one and then swapped in (safe while serving)
+    Rebuild {
+        #[command(flatten)]
+        data: DataArg,
+        /// Only this user's vaults
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Only the vault of this name (with --user)
+        #[arg(long, value_name = "NAME", requires = "user")]
+        vault: Option<String>,
+        /// One JSON document instead of lines of text
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +93,10 @@ struct ServeArgs {
     /// Largest request body accepted, in MiB; larger ones get 413
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     max_body_mib: usize,
+    /// Keep a git mirror of every vault as its history grows, and serve it read-only to the
+    /// vault's owner: `git clone https://HOST:PORT/git/USER/VAULT.git` (docs/git.md)
+    #[arg(long)]
+    git_mirror: bool,
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +241,7 @@ fn run(command: Command) -> Result<()> {
                 insecure_http: args.insecure_http,
                 limits: crate::api::Limits {
                     max_body_bytes: args.max_body_mib.saturating_mul(1 << 20),
+                    git_mirror: args.git_mirror,
                     ..crate::api::Limits::default()
                 },
             })?;
@@ -223,6 +250,12 @@ fn run(command: Command) -> Result<()> {
         Command::Gc(args) => crate::gc::run(args)?,
         Command::Fsck(_) => unreachable!("fsck is run by main for its exit code"),
         Command::Retention(args) => crate::retention::run(args)?,
+        Command::GitMirror(GitMirrorCommand::Rebuild {
+            data,
+            user,
+            vault,
+            json,
+        }) => rebuild_mirrors(&data.data, user.as_deref(), vault.as_deref(), json)?,
         Command::User(UserCommand::Add { name, data, .. }) => {
             let password = read_password()?;
             open(&data.data)?.modify(|a| a.add_user(&name, &password, now_ns()))?;
@@ -345,6 +378,57 @@ fn print_devices(accounts: &Accounts, user: &str, json: bool) -> Result<()> {
             format!("{:<16} {:<24} {:<23} {status}", r.id, r.name, r.created)
         },
     )
+}
+
+/// `git-mirror rebuild`: the chosen vaults' mirrors made anew, one line (or JSON entry) each.
+fn rebuild_mirrors(data: &Path, user: Option<&str>, vault: Option<&str>, json: bool) -> Result<()> {
+    if !data.join("vaults").is_dir() {
+        bail!(
+            "`{}` holds no vaults: is it the data folder `vault-server serve --data` uses?",
+            data.display()
+        );
+    }
+    let chosen: Vec<(String, String)> = crate::git_mirror::all_vaults(data)
+        .into_iter()
+        .filter(|(u, v)| user.is_none_or(|x| x == u) && vault.is_none_or(|x| x == v))
+        .collect();
+    if chosen.is_empty() {
+        match (user, vault) {
+            (Some(u), Some(v)) => bail!(
+                "the user `{u}` has no vault `{v}` here; `vault-server git-mirror rebuild --data DIR --user {u}` rebuilds all of theirs"
+            ),
+            (Some(u), None) => bail!("the user `{u}` has no vaults here"),
+            _ => {}
+        }
+    }
+    let mut done = Vec::new();
+    for (u, v) in &chosen {
+        let rebuilt = crate::git_mirror::rebuild(data, u, v)?;
+        if !json {
+            println!(
+                "{u}/{v}: {} commit(s){}, main at {}",
+                rebuilt.commits,
+                match rebuilt.thinned {
+                    0 => String::new(),
+                    n => format!(" ({n} thinned snapshot(s) without their own)"),
+                },
+                rebuilt
+                    .main
+                    .as_deref()
+                    .unwrap_or("nothing (no snapshots yet)")
+            );
+        }
+        done.push(rebuilt);
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "rebuilt": done }))?
+        );
+    } else if done.is_empty() {
+        println!("no vaults: nothing to rebuild");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use vault::object::{Kind, ObjectError};
 
 use crate::accounts::check_name;
 use crate::api::{ApiError, ApiJson, ApiObjects, ApiPath, ApiQuery, AppState, Auth};
+use crate::git_mirror::Mirror;
 
 /// Longest wait of a change request.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -34,10 +35,14 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 #[derive(Default)]
 pub struct Vaults {
     open: Mutex<HashMap<(String, String), Arc<OpenVault>>>,
+    /// Keep a git mirror of each vault (`serve --git-mirror`).
+    git_mirror: bool,
 }
 
 pub struct OpenVault {
-    hub: FolderHub,
+    hub: Arc<FolderHub>,
+    /// The vault's git mirror, when the server keeps them.
+    mirror: Option<Arc<Mirror>>,
     /// The head after the last move through this server.
     changed: watch::Sender<Option<ObjectId>>,
     /// A background compaction of this vault is running (at most one at a time).
@@ -47,6 +52,21 @@ pub struct OpenVault {
 }
 
 impl OpenVault {
+    pub(crate) fn hub(&self) -> &FolderHub {
+        &self.hub
+    }
+
+    pub(crate) fn mirror(&self) -> Option<&Mirror> {
+        self.mirror.as_deref()
+    }
+
+    /// The head moved: the git mirror follows, in the background.
+    fn head_moved(&self) {
+        if let Some(mirror) = &self.mirror {
+            mirror.clone().update_in_background(self.hub.clone());
+        }
+    }
+
     /// After a push moved head: compact the vault's packs on a blocking thread when it holds
     /// more than `vault::hub_gc::AUTO_ABOVE`, never in the request's way, one at a time per
     /// vault. Devices reading meanwhile re-list the packs when one is retired under them.
@@ -74,11 +94,12 @@ impl OpenVault {
 
 impl vault_web::VaultAccess for OpenVault {
     fn hub(&self) -> &dyn Hub {
-        &self.hub
+        &*self.hub
     }
 
     fn published(&self, head: ObjectId) {
         self.changed.send_replace(Some(head));
+        self.head_moved();
     }
 
     fn changes(&self) -> Option<watch::Receiver<Option<ObjectId>>> {
@@ -91,6 +112,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Vaults {
+    pub fn new(git_mirror: bool) -> Vaults {
+        Vaults {
+            git_mirror,
+            ..Vaults::default()
+        }
+    }
+
+    /// Whether the vaults have git mirrors.
+    pub fn git_mirror(&self) -> bool {
+        self.git_mirror
+    }
+
     fn folder(data: &std::path::Path, user: &str, vault: &str) -> PathBuf {
         data.join("vaults").join(user).join(vault)
     }
@@ -132,7 +165,8 @@ impl Vaults {
             .with_stream_pack_bytes(crate::uploads::COMMIT_BYTES);
         let head = hub.head().map_err(hub_error)?;
         let opened = Arc::new(OpenVault {
-            hub,
+            hub: Arc::new(hub),
+            mirror: (self.git_mirror).then(|| Arc::new(Mirror::new(data, user, vault))),
             changed: watch::Sender::new(head),
             compacting: Default::default(),
             uploads: Default::default(),
@@ -445,6 +479,7 @@ async fn cas(
         Ok(match outcome {
             CasOutcome::Updated => {
                 v.changed.send_replace(Some(new));
+                v.head_moved();
                 tracing::info!(%user, head = %new.short(), "head moved");
                 CasAnswer {
                     updated: true,

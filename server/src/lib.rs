@@ -13,6 +13,8 @@ mod cli;
 mod extract;
 mod fsck;
 mod gc;
+mod git_http;
+pub mod git_mirror;
 pub mod hub_api;
 mod objects_body;
 mod retention;

@@ -145,6 +145,12 @@ async fn run(
             count_request,
         ));
     tokio::spawn(trim_when_quiet(activity));
+    if state.vaults().git_mirror() {
+        tokio::task::spawn_blocking({
+            let state = state.clone();
+            move || catch_up_mirrors(&state)
+        });
+    }
     let handle = Handle::new();
     let scheme = if opts.tls.is_some() { "https" } else { "http" };
     {
@@ -210,6 +216,25 @@ async fn run(
     .with_context(|| format!("serving on {}", opts.listen))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// At start with `--git-mirror`: every vault's mirror brought up to date (made, for a vault
+/// that has none yet), one vault after the other, while the server already answers.
+fn catch_up_mirrors(state: &AppState) {
+    for (user, vault) in crate::git_mirror::all_vaults(state.data()) {
+        let open = match state.vaults().get(state.data(), &user, &vault) {
+            Ok(open) => open,
+            Err(e) => {
+                tracing::warn!(%user, %vault, "git mirror: the vault cannot be opened: {e:?}");
+                continue;
+            }
+        };
+        if let Some(mirror) = open.mirror()
+            && let Err(e) = mirror.update(open.hub())
+        {
+            tracing::warn!(%user, %vault, "could not update the git mirror: {e}");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -111,6 +111,11 @@ fn the_owner_clones_and_fetches_the_mirror_over_https_and_no_one_else_can() {
     let image = noise(300_000, 7);
     std::fs::create_dir_all(laptop.path("attachments")).unwrap();
     std::fs::write(laptop.path("attachments/photo.bin"), &image).unwrap();
+    // Enough notes that the mirror packs them: the clone reads a pack, the fetch after an
+    // edit loose objects.
+    for i in 0..600 {
+        laptop.write(&format!("journal/{i:03}.md"), &format!("day {i}\n"), 3);
+    }
     laptop
         .join_server(&server.url, "alice", PASSWORD, &join)
         .ok();
@@ -145,6 +150,11 @@ fn the_owner_clones_and_fetches_the_mirror_over_https_and_no_one_else_can() {
         "a non-ASCII name keeps its file"
     );
     let before = git_ok(&clone, &tls, &["rev-list", "--count", "HEAD"]);
+    let packs = std::fs::read_to_string(data.join("git/alice/notes.git/objects/info/packs"));
+    assert!(
+        packs.unwrap().starts_with("P pack-"),
+        "the mirror was packed"
+    );
 
     // A device syncs an edit: the next fetch has it.
     laptop.write(

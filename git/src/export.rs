@@ -28,10 +28,21 @@ pub const BRANCH: &str = "refs/heads/main";
 /// The trailer of each commit's message that names its snapshot.
 pub const SNAPSHOT_TRAILER: &str = "Vault-Snapshot";
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct ExportOptions {
     /// Export `.revisions/` (the versions conflicts set aside) too.
     pub include_revisions: bool,
+    /// Pack the loose objects once there are this many ([`crate::pack`]).
+    pub pack_loose_at: usize,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            include_revisions: false,
+            pack_loose_at: crate::pack::PACK_LOOSE_AT,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,6 +55,8 @@ pub struct ExportReport {
     pub thinned: usize,
     /// Whether `main` moved.
     pub moved: bool,
+    /// Loose objects this run wrote into a pack.
+    pub packed: usize,
 }
 
 /// Export the history ending at `head` (read from `hub`) into the bare git repository `dir`
@@ -130,7 +143,14 @@ pub fn export(
             .map_err(|e| git_error(&repo, e))?;
         report.moved = true;
     }
+    // Packed, listed, and only then the loose copies removed: a reader finds every object
+    // at every moment.
+    let packed = crate::pack::pack_loose(&git_dir, opts.pack_loose_at)?;
     crate::dumb::update_server_info(&git_dir, &[(BRANCH, head_commit)])?;
+    if let Some(packed) = packed {
+        report.packed = packed.objects();
+        packed.remove_loose()?;
+    }
     map.save(&git_dir, opts.include_revisions)?;
     crate::map::save_head(&git_dir, opts.include_revisions, head, head_commit)?;
     Ok(report)

@@ -86,6 +86,7 @@ fn revisions_are_left_out_unless_asked_for() {
     export(&w.hub, Some(w.head()), &plain, ExportOptions::default()).unwrap();
     let options = ExportOptions {
         include_revisions: true,
+        ..ExportOptions::default()
     };
     export(&w.hub, Some(w.head()), &with, options).unwrap();
     let tree = |repo: &Path| text(git(repo, &["ls-tree", "-r", "--name-only", "main"]));
@@ -110,10 +111,75 @@ fn a_folder_that_is_not_an_export_is_refused() {
 fn the_files_for_a_dumb_http_clone_are_what_git_writes() {
     let w = history();
     let repo = w.path("served.git");
-    export(&w.hub, Some(w.head()), &repo, ExportOptions::default()).unwrap();
+    let packing = ExportOptions {
+        pack_loose_at: 1,
+        ..ExportOptions::default()
+    };
+    export(&w.hub, Some(w.head()), &repo, packing).unwrap();
     let ours = |p: &str| std::fs::read(repo.join(p)).unwrap();
     let (refs, packs) = (ours("info/refs"), ours("objects/info/packs"));
     git(&repo, &["update-server-info"]);
     assert_eq!(text(refs), text(ours("info/refs")));
     assert_eq!(text(packs), text(ours("objects/info/packs")));
+}
+
+/// `git count-objects -v` as (name, number) pairs.
+fn count_objects(repo: &Path) -> std::collections::HashMap<String, u64> {
+    text(git(repo, &["count-objects", "-v"]))
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(": ")?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Past the threshold the loose objects become a pack (and only then leave), which git reads
+/// as it reads its own: the same files at every commit, nothing loose left, a later export's
+/// objects packed on their own.
+#[test]
+fn loose_objects_past_the_threshold_are_packed_and_git_reads_the_pack() {
+    let w = history();
+    let repo = w.path("packed.git");
+    let packing = ExportOptions {
+        pack_loose_at: 1,
+        ..ExportOptions::default()
+    };
+    let report = export(&w.hub, Some(w.head()), &repo, packing).unwrap();
+    assert!(report.packed > 10, "{report:?}");
+    assert_exported(&repo, &w.hub, w.head());
+    let counts = count_objects(&repo);
+    assert_eq!(counts["count"], 0, "loose objects left: {counts:?}");
+    assert_eq!(counts["packs"], 1, "{counts:?}");
+    assert_eq!(counts["in-pack"] as usize, report.packed);
+    let pack_dir = repo.join("objects/pack");
+    let names = |dir: &Path| -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        n.sort();
+        n
+    };
+    let files = names(&pack_dir);
+    assert_eq!(
+        files.len(),
+        2,
+        "a pack and its index, nothing else: {files:?}"
+    );
+    let idx = pack_dir.join(files.iter().find(|f| f.ends_with(".idx")).unwrap());
+    git(&repo, &["verify-pack", idx.to_str().unwrap()]);
+
+    // Below the threshold, new objects stay loose; past it, they make a pack of their own.
+    w.write(1, "notes/c.md", b"c\n", 40);
+    w.sync(1);
+    let loose = export(&w.hub, Some(w.head()), &repo, ExportOptions::default()).unwrap();
+    assert_eq!((loose.written, loose.packed), (1, 0), "{loose:?}");
+    assert!(count_objects(&repo)["count"] > 0);
+    w.write(2, "notes/d.md", b"d\n", 41);
+    w.sync(2);
+    let more = export(&w.hub, Some(w.head()), &repo, packing).unwrap();
+    assert!(more.packed > 0, "{more:?}");
+    assert_eq!(count_objects(&repo)["packs"], 2);
+    assert_exported(&repo, &w.hub, w.head());
 }

@@ -164,6 +164,7 @@ pub fn export(vault: &crate::cli::VaultOpt, args: HistoryExportArgs) -> Result<u
         .with_context(|| format!("cannot read the hub `{}`", vault.config().hub))?;
     let options = vault_git::ExportOptions {
         include_revisions: args.include_revisions,
+        ..Default::default()
     };
     let report = vault_git::export(hub.as_ref(), head, &args.to, options)
         .with_context(|| format!("cannot export the history into `{}`", args.to.display()))?;

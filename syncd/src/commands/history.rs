@@ -177,6 +177,7 @@ pub fn export(vault: &crate::cli::VaultOpt, args: HistoryExportArgs) -> Result<u
             "written": report.written,
             "thinned": report.thinned,
             "moved": report.moved,
+            "packed": report.packed,
         }))?;
         return Ok(exit::OK);
     }
@@ -198,6 +199,9 @@ pub fn export(vault: &crate::cli::VaultOpt, args: HistoryExportArgs) -> Result<u
             "{} snapshot(s) whose files the hub no longer keeps (the retention policy) have no commit of their own; their children follow on from the snapshots before them",
             report.thinned
         );
+    }
+    if report.packed > 0 {
+        line!(out, "{} object(s) packed", report.packed);
     }
     if commit.is_some() {
         line!(

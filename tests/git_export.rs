@@ -213,6 +213,11 @@ fn git_log_and_git_show_tell_what_syncd_log_and_syncd_show_tell() {
             .map(|p| p.as_str().unwrap())
             .collect();
         assert_eq!(parents, expected, "parents of {}", c[6]);
+        assert_eq!(
+            git(&repo, &["notes", "show", c[0]]).trim(),
+            c[6],
+            "the note"
+        );
         merges += usize::from(parents.len() > 1);
 
         for path in git(&repo, &["ls-tree", "-r", "--name-only", "-z", c[0]]).split('\0') {

@@ -123,10 +123,11 @@ pub fn export(
             .map_err(|e| git_error(&repo, e))?
             .detach();
         map.commits.insert(id, vec![commit_id]);
+        map.own.insert(id);
         report.written += 1;
     }
     let head_commit = match map.commits.get(&head).map(Vec::as_slice) {
-        Some([one]) => *one,
+        Some([one]) if map.own.contains(&head) => *one,
         _ => {
             return Err(ExportError::History(format!(
                 "the hub's head {} holds no files",
@@ -143,10 +144,18 @@ pub fn export(
             .map_err(|e| git_error(&repo, e))?;
         report.moved = true;
     }
+    let head_time = match snapshots.get(&head) {
+        Some(s) => s.time_ns,
+        None => read_snapshot(hub, head)?.map_or(0, |s| s.time_ns),
+    };
+    let notes = crate::notes::write(&repo, &map, head_time)?;
     // Packed, listed, and only then the loose copies removed: a reader finds every object
     // at every moment.
     let packed = crate::pack::pack_loose(&git_dir, opts.pack_loose_at)?;
-    crate::dumb::update_server_info(&git_dir, &[(BRANCH, head_commit)])?;
+    crate::dumb::update_server_info(
+        &git_dir,
+        &[(BRANCH, head_commit), (crate::notes::NOTES_REF, notes)],
+    )?;
     if let Some(packed) = packed {
         report.packed = packed.objects();
         packed.remove_loose()?;

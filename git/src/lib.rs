@@ -11,6 +11,7 @@ mod changes;
 pub mod dumb;
 pub mod export;
 pub mod map;
+pub mod notes;
 pub mod pack;
 mod trees;
 

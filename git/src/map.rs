@@ -4,7 +4,7 @@
 //! or unreadable map costs the next run its time, never a different result. It is kept per
 //! choice of `--include-revisions` (the trees differ), and written atomically.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -14,13 +14,16 @@ use vault::id::ObjectId;
 use crate::ExportError;
 
 pub(crate) const FILE: &str = "vault-sync-export";
-const HEADER: &str = "vault-sync git export 1";
+const HEADER: &str = "vault-sync git export 2";
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ExportMap {
     /// Each snapshot exported: its commit, or (a snapshot whose files the hub no longer holds)
     /// the commits of its nearest exported ancestors, which stand for it as parents.
     pub commits: HashMap<ObjectId, Vec<GitId>>,
+    /// The snapshots of `commits` that have a commit of their own (the others stand for
+    /// their ancestors).
+    pub own: HashSet<ObjectId>,
     /// Vault trees (below the root) and the git trees they became.
     pub trees: HashMap<ObjectId, GitId>,
     /// Vault files (a blob's id, or a large file's list) and their git blobs.
@@ -44,7 +47,12 @@ impl ExportMap {
         let mut lines: Vec<String> = Vec::new();
         for (snapshot, commits) in &self.commits {
             let commits: Vec<String> = commits.iter().map(|c| c.to_string()).collect();
-            lines.push(format!("s {snapshot} {}", commits.join(" ")));
+            let kind = if self.own.contains(snapshot) {
+                "s"
+            } else {
+                "p"
+            };
+            lines.push(format!("{kind} {snapshot} {}", commits.join(" ")));
         }
         for (tree, git) in &self.trees {
             lines.push(format!("t {tree} {git}"));
@@ -134,7 +142,11 @@ fn parse(text: &str, include_revisions: bool) -> Option<ExportMap> {
             .map(|w| GitId::from_hex(w.as_bytes()).ok())
             .collect::<Option<_>>()?;
         match kind {
-            "s" => {
+            "s" if gits.len() == 1 => {
+                map.own.insert(id);
+                map.commits.insert(id, gits);
+            }
+            "p" => {
                 map.commits.insert(id, gits);
             }
             "t" | "f" => {
@@ -167,8 +179,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut map = ExportMap::default();
         map.commits
-            .insert(ObjectId::of(b"snap"), vec![git(1), git(2)]);
+            .insert(ObjectId::of(b"thinned"), vec![git(1), git(2)]);
         map.commits.insert(ObjectId::of(b"root"), vec![]);
+        map.commits.insert(ObjectId::of(b"snap"), vec![git(5)]);
+        map.own.insert(ObjectId::of(b"snap"));
+        map.commits
+            .insert(ObjectId::of(b"thinned-one"), vec![git(5)]);
         map.trees.insert(ObjectId::of(b"tree"), git(3));
         map.files.insert(ObjectId::of(b"file"), git(4));
         map.save(dir.path(), false).unwrap();

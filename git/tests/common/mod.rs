@@ -163,6 +163,9 @@ pub fn assert_exported(repo: &Path, hub: &FolderHub, head: ObjectId) {
                 parents.join(" ")
             )
         );
+        // Its note names its snapshot.
+        let note = text(git(repo, &["notes", "show", commit]));
+        assert_eq!(note.trim_end(), snap_id.to_string());
         // The same files, byte for byte, and no others.
         let listed = text(git(repo, &["ls-tree", "-r", "-z", "--name-only", commit]));
         let mut listed: Vec<&str> = listed.split('\0').filter(|p| !p.is_empty()).collect();

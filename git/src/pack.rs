@@ -90,7 +90,7 @@ pub fn pack_loose(git_dir: &Path, at: usize) -> Result<Option<Packed>, ExportErr
     std::fs::create_dir_all(&pack_dir).map_err(io(&pack_dir))?;
 
     // The pack stream, into a temporary file beside the packs.
-    let mut stream = tempfile_in(&pack_dir)?;
+    let mut stream = TempFile::new(&pack_dir, "stream")?;
     let count = u32::try_from(ids.len()).map_err(|_| git("too many objects".into()))?;
     let mut failed = None;
     let batches = ids.chunks(BATCH).map_while(|batch| {
@@ -165,32 +165,34 @@ pub fn pack_loose(git_dir: &Path, at: usize) -> Result<Option<Packed>, ExportErr
     Ok(Some(Packed { loose }))
 }
 
-/// A file that is removed when dropped.
-struct TempFile {
-    path: PathBuf,
-    file: std::fs::File,
+/// A file that is removed when dropped, named `.tmp-<what>-<pid>` (never `*.pack`, which
+/// `objects/info/packs` would list).
+pub(crate) struct TempFile {
+    pub(crate) path: PathBuf,
+    pub(crate) file: std::fs::File,
+}
+
+impl TempFile {
+    pub(crate) fn new(dir: &Path, what: &str) -> Result<TempFile, ExportError> {
+        let path = dir.join(format!(".tmp-{what}-{}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|source| ExportError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(TempFile { path, file })
+    }
 }
 
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-fn tempfile_in(dir: &Path) -> Result<TempFile, ExportError> {
-    // Not `*.pack`: `objects/info/packs` lists those.
-    let path = dir.join(format!(".tmp-stream-{}", std::process::id()));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .map_err(|source| ExportError::Io {
-            path: path.clone(),
-            source,
-        })?;
-    Ok(TempFile { path, file })
 }
 
 fn sync_dir(dir: &Path) -> Result<(), ExportError> {

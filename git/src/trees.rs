@@ -120,20 +120,39 @@ impl TreeWriter<'_> {
         Ok(())
     }
 
+    /// A file not among the prefetched blobs: a large file's chunks joined. Streamed through
+    /// a temporary file into a loose object, so a file of gigabytes costs disk, not memory.
     fn blob(&mut self, id: ObjectId) -> Result<GitId, TreeError> {
+        use gix::objs::Write as _;
+        use std::io::{Seek, Write};
         if let Some(git) = self.files.get(&id) {
             return Ok(*git);
         }
-        let bytes = match vault::hub_write::read_file(self.hub, id, u64::MAX) {
-            Ok(bytes) => bytes,
-            Err(vault::hub_write::WriteError::Hub(HubError::Missing { .. })) => {
+        let git_dir = self.repo.git_dir();
+        let mut temp = crate::pack::TempFile::new(git_dir, "blob")?;
+        let path = temp.path.clone();
+        let io = |source| ExportError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut out = std::io::BufWriter::new(&mut temp.file);
+        match vault::content::write_content(&mut |ids| self.hub.get(ids), id, &mut out) {
+            Ok(_) => {}
+            Err(vault::content::ReadError::Source(HubError::Missing { .. })) => {
                 return Err(TreeError::Gone);
             }
-            Err(e) => return Err(ExportError::History(e.to_string()).into()),
-        };
-        let git = (self.repo.write_blob(&bytes))
-            .map_err(|e| git_error(self.repo, e))?
-            .detach();
+            Err(vault::content::ReadError::Source(e)) => return Err(ExportError::Hub(e).into()),
+            Err(e) => return Err(ExportError::History(format!("file {id}: {e}")).into()),
+        }
+        out.flush().map_err(io)?;
+        drop(out);
+        let size = temp.file.stream_position().map_err(io)?;
+        temp.file.rewind().map_err(io)?;
+        let store = gix::odb::loose::Store::at(git_dir.join("objects"), gix::hash::Kind::Sha1);
+        let mut reader = std::io::BufReader::new(&mut temp.file);
+        let git = store
+            .write_stream(gix::objs::Kind::Blob, size, &mut reader)
+            .map_err(|e| git_error(self.repo, e))?;
         self.files.insert(id, git);
         Ok(git)
     }

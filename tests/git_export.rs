@@ -52,6 +52,36 @@ fn history_export_on_two_devices_gives_one_history_that_git_clones() {
         "the same commits on both devices"
     );
 
+    // Off a terminal, a long export says how far it got on stderr (here: at every snapshot);
+    // with --json, nothing but the JSON.
+    let third = w.path().join("third.git");
+    let out = desktop
+        .command("history", &["export", "--to", &to(&third)])
+        .env("VAULT_SYNC_PROGRESS_INTERVAL_MS", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("exporting: 2 of 2 snapshots"), "{said}");
+    let out = desktop
+        .command(
+            "history",
+            &[
+                "export",
+                "--to",
+                &to(&w.path().join("fourth.git")),
+                "--json",
+            ],
+        )
+        .env("VAULT_SYNC_PROGRESS_INTERVAL_MS", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Run again: nothing new, no ref moved.
     let again = laptop
         .run("history", &["export", "--to", &to(&one), "--json"])

@@ -67,6 +67,26 @@ pub fn export(
     dir: &Path,
     opts: ExportOptions,
 ) -> Result<ExportReport, ExportError> {
+    export_with_progress(hub, head, dir, opts, &mut |_| {})
+}
+
+/// How far an export has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportProgress {
+    /// Snapshots handled so far, of `total` this run converts.
+    pub done: usize,
+    pub total: usize,
+}
+
+/// [`export`], telling `progress` after each snapshot (a first export of a long history takes
+/// a while).
+pub fn export_with_progress(
+    hub: &dyn Hub,
+    head: Option<ObjectId>,
+    dir: &Path,
+    opts: ExportOptions,
+    progress: &mut dyn FnMut(ExportProgress),
+) -> Result<ExportReport, ExportError> {
     let repo = open_or_init(dir)?;
     let git_dir = repo.git_dir().to_path_buf();
     if let Some(report) = unchanged(&repo, head, opts)? {
@@ -85,7 +105,9 @@ pub fn export(
         return Ok(report);
     };
     let (order, mut snapshots) = to_write(hub, head, &map)?;
-    for id in order {
+    let total = order.len();
+    for (done, id) in order.into_iter().enumerate() {
+        progress(ExportProgress { done, total });
         let Some(snap) = snapshots.get(&id).cloned() else {
             // Not on the hub at all: the history ends here.
             map.commits.insert(id, Vec::new());
@@ -126,6 +148,7 @@ pub fn export(
         map.own.insert(id);
         report.written += 1;
     }
+    progress(ExportProgress { done: total, total });
     let head_commit = match map.commits.get(&head).map(Vec::as_slice) {
         Some([one]) if map.own.contains(&head) => *one,
         _ => {

@@ -15,7 +15,7 @@ pub mod notes;
 pub mod pack;
 mod trees;
 
-pub use export::{ExportOptions, ExportReport, export};
+pub use export::{ExportOptions, ExportProgress, ExportReport, export, export_with_progress};
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ mod commands;
 pub mod http_hub;
 mod output;
 mod progress;
+mod progress_count;
 pub mod tls_explain;
 pub mod tls_verify;
 #[cfg(feature = "tray")]

@@ -166,7 +166,12 @@ pub fn export(vault: &crate::cli::VaultOpt, args: HistoryExportArgs) -> Result<u
         include_revisions: args.include_revisions,
         ..Default::default()
     };
-    let report = vault_git::export(hub.as_ref(), head, &args.to, options)
+    let mut shown = crate::progress_count::CountProgress::new("exporting", "snapshots", args.json);
+    let report = vault_git::export_with_progress(hub.as_ref(), head, &args.to, options, &mut |p| {
+        shown.update(p.done, p.total)
+    });
+    shown.finish();
+    let report = report
         .with_context(|| format!("cannot export the history into `{}`", args.to.display()))?;
     let commit = report.head.map(|c| c.to_string());
     if args.json {

@@ -379,3 +379,45 @@ fn a_server_started_with_git_mirror_catches_up_and_rebuild_makes_the_same_mirror
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("--user"));
 }
+
+/// The web view's history page shows the `git clone` command, with the address the browser
+/// used, when the server keeps mirrors; without --git-mirror it says nothing of git.
+#[test]
+fn the_web_history_page_shows_how_to_clone_the_mirror() {
+    use common::web::WebClient;
+    let w = World::new();
+    let data = w.path().join("server-data");
+    add_user(&data, "alice", PASSWORD);
+    let server = Server::start(&data, &["--git-mirror"]);
+    let laptop = w.device("laptop");
+    laptop.write("a.md", "a\n", 1);
+    let join = ["--vault-name", "notes"];
+    laptop
+        .join_server(&server.url, "alice", PASSWORD, &join)
+        .ok();
+    laptop.sync();
+    let web = WebClient::new(&server.url);
+    web.login("alice", PASSWORD).expect("logging in");
+    let page = web.get("/v/notes/history");
+    assert_eq!(page.status, 200);
+    let command = format!("git clone {}/git/alice/notes.git", server.url);
+    assert!(page.body.contains(&command), "{}", page.body);
+    // The command works as shown (plain HTTP on loopback here).
+    let url = command.trim_start_matches("git clone ").replacen(
+        "http://",
+        &format!("http://alice:{PASSWORD}@"),
+        1,
+    );
+    let tls = private_ca(w.path(), "unused");
+    git_ok(w.path(), &tls, &["clone", "-q", &url, "from-web"]);
+    assert_eq!(files(&w.path().join("from-web")), files(&laptop.root));
+    let listen = server.addr();
+    server.stop();
+
+    let server = Server::start_at(&data, &listen, &[]);
+    let web = WebClient::new(&server.url);
+    web.login("alice", PASSWORD).expect("logging in");
+    let page = web.get("/v/notes/history");
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("git clone"), "{}", page.body);
+}

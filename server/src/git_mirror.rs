@@ -56,6 +56,11 @@ impl Mirror {
         &self.dir
     }
 
+    /// The mirror's path on the server (`crate::git_http`): `/git/<user>/<vault>.git`.
+    pub fn url_path(&self) -> String {
+        format!("/git/{}.git", self.name)
+    }
+
     /// Bring the mirror to the vault's head now (blocking). Nothing is written when it is
     /// there already (one small file and one ref are read).
     pub fn update(&self, hub: &dyn Hub) -> Result<ExportReport, ExportError> {

@@ -105,6 +105,10 @@ impl vault_web::VaultAccess for OpenVault {
     fn changes(&self) -> Option<watch::Receiver<Option<ObjectId>>> {
         Some(self.changed.subscribe())
     }
+
+    fn git_mirror_path(&self) -> Option<String> {
+        self.mirror.as_ref().map(|m| m.url_path())
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -48,4 +48,10 @@ pub trait VaultAccess: Send + Sync {
     fn changes(&self) -> Option<tokio::sync::watch::Receiver<Option<ObjectId>>> {
         None
     }
+    /// Where the server serves this vault's history as a git repository
+    /// (`/git/<user>/<vault>.git`), when it keeps one (`serve --git-mirror`): the history page
+    /// shows the `git clone` command.
+    fn git_mirror_path(&self) -> Option<String> {
+        None
+    }
 }

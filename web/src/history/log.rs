@@ -103,6 +103,25 @@ struct LogPage {
     /// The next (older) page.
     older: Option<String>,
     newest: Option<String>,
+    /// `git clone` URL of the vault's git mirror, when the server keeps one.
+    git_clone: Option<String>,
+}
+
+/// The mirror's URL as the browser reached the server (its `Host`), or its path alone when
+/// the request names no plain host.
+fn clone_url(headers: &axum::http::HeaderMap, tls: bool, path: &str) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        });
+    match host {
+        Some(host) => format!("{}://{host}{path}", if tls { "https" } else { "http" }),
+        None => path.to_string(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -116,8 +135,13 @@ pub async fn vault_log(
     viewer: Viewer,
     Path(name): Path<String>,
     Query(q): Query<LogQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Html<String>, WebError> {
     let vault = web.open_vault(&viewer, &name)?;
+    let git_clone = (q.before.is_none())
+        .then(|| vault.access.git_mirror_path())
+        .flatten()
+        .map(|path| clone_url(&headers, web.config().tls, &path));
     let before = match q.before.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(parse_snapshot(s)?),
         None => None,
@@ -132,6 +156,7 @@ pub async fn vault_log(
         rows,
         older,
         newest: before.map(|_| urls::history(&name, None)),
+        git_clone,
     }
     .render()
     .map_err(WebError::internal)?;
@@ -296,6 +321,24 @@ pub async fn file_log(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_clone_url_is_where_the_browser_reached_the_server() {
+        let mut h = axum::http::HeaderMap::new();
+        assert_eq!(clone_url(&h, true, "/git/a/n.git"), "/git/a/n.git");
+        h.insert("host", "notes.example.org:7878".parse().unwrap());
+        assert_eq!(
+            clone_url(&h, true, "/git/a/n.git"),
+            "https://notes.example.org:7878/git/a/n.git"
+        );
+        assert_eq!(
+            clone_url(&h, false, "/git/a/n.git"),
+            "http://notes.example.org:7878/git/a/n.git"
+        );
+        h.insert("host", "evil.org/\"<x".parse().unwrap());
+        assert_eq!(clone_url(&h, true, "/git/a/n.git"), "/git/a/n.git");
+    }
+
     use super::*;
     use vault::paths::VaultPath;
 

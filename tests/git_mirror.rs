@@ -171,6 +171,14 @@ fn the_owner_clones_and_fetches_the_mirror_over_https_and_no_one_else_can() {
         before.trim().parse::<u32>().unwrap() + 1
     );
 
+    // `/git/<vault>.git` is the logged-in account's own.
+    let short = format!("https://alice:{PASSWORD}@{}/git/notes.git", server.addr());
+    git_ok(w.path(), &tls, &["clone", "-q", &short, "short"]);
+    assert_eq!(files(&w.path().join("short")), files(&laptop.root));
+    let bobs_own = format!("https://bob:{BOB_PASSWORD}@{}/git/notes.git", server.addr());
+    let out = git(w.path(), &tls, &["clone", "-q", &bobs_own, "bobs"]);
+    assert!(!out.status.success(), "bob has no vault `notes`");
+
     // A device token is a password too.
     let token = std::fs::read_to_string(laptop.path(".vault/token")).unwrap();
     let with_token = url(&server, Some(("alice", token.trim())), "alice", "notes");

@@ -33,7 +33,19 @@ const REALM: &str = "Basic realm=\"Vault Sync git mirror\", charset=\"UTF-8\"";
 
 /// The mirrors' routes (GET, and HEAD with it).
 pub(crate) fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/git/{user}/{repo}/{*path}", get(serve_file))
+    Router::new().route("/git/{*rest}", get(serve_file))
+}
+
+/// Whose repository, which, and the file in it, from the path after `/git/`:
+/// `<user>/<vault>[.git]/<file>`, or `<vault>.git/<file>` for the logged-in account's own
+/// (`None`: the owner is whoever logs in).
+fn split_request(rest: &str) -> Option<(Option<&str>, &str, &str)> {
+    let (first, after) = rest.split_once('/')?;
+    if first.ends_with(".git") && vault_of(first).is_some() {
+        return Some((None, vault_of(first)?, after));
+    }
+    let (repo, path) = after.split_once('/')?;
+    Some((Some(first), vault_of(repo)?, path))
 }
 
 /// A file of a bare repository a dumb client asks for.
@@ -134,7 +146,7 @@ fn challenge(message: &str) -> Response {
 async fn serve_file(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path((owner, repo, path)): Path<(String, String, String)>,
+    Path(rest): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
@@ -148,12 +160,16 @@ async fn serve_file(
         Ok(who) => who,
         Err(refused) => return refused,
     };
-    let (Some(vault), Some(file)) = (vault_of(&repo), git_file(&path)) else {
+    let Some((owner, vault, file)) = split_request(&rest) else {
         return not_found();
     };
-    if who != owner {
+    let Some(file) = git_file(file) else {
+        return not_found();
+    };
+    if owner.is_some_and(|owner| owner != who) {
         return not_found();
     }
+    let owner = who;
     if query
         .as_deref()
         .is_some_and(|q| q.split('&').any(|p| p == "service=git-receive-pack"))
@@ -335,6 +351,25 @@ mod tests {
         ] {
             assert_eq!(git_file(refused), None, "{refused}");
         }
+    }
+
+    #[test]
+    fn a_request_names_an_account_and_a_vault_or_only_a_vault_of_ones_own() {
+        assert_eq!(
+            split_request("alice/notes.git/info/refs"),
+            Some((Some("alice"), "notes", "info/refs"))
+        );
+        assert_eq!(
+            split_request("alice/notes/HEAD"),
+            Some((Some("alice"), "notes", "HEAD"))
+        );
+        assert_eq!(
+            split_request("notes.git/objects/info/packs"),
+            Some((None, "notes", "objects/info/packs"))
+        );
+        assert_eq!(split_request("notes.git"), None);
+        assert_eq!(split_request("alice/Notes.git/HEAD"), None);
+        assert_eq!(split_request("alice/notes.git"), None);
     }
 
     #[test]

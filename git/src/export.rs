@@ -92,6 +92,7 @@ pub fn export_with_progress(
     if let Some(report) = unchanged(&repo, head, opts)? {
         return Ok(report);
     }
+    crate::pack::remove_leftovers(&git_dir);
     let mut map = ExportMap::load(&git_dir, opts.include_revisions);
     // A map whose commits are not in the repository (objects removed) is no guide.
     if map.commits.values().flatten().any(|c| !repo.has_object(c)) {

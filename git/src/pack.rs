@@ -195,6 +195,31 @@ impl Drop for TempFile {
     }
 }
 
+/// Remove the temporary files of exports that died (their process is gone) from `git_dir`
+/// and its pack folder; those of a live process are its own business.
+pub(crate) fn remove_leftovers(git_dir: &Path) {
+    for dir in [git_dir.to_path_buf(), git_dir.join("objects/pack")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(".tmp-"))
+                .and_then(|n| n.rsplit_once('-'))
+                .and_then(|(_, pid)| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let alive = Path::new("/proc").join(pid.to_string()).exists();
+            if !alive || pid == std::process::id() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
 fn sync_dir(dir: &Path) -> Result<(), ExportError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())

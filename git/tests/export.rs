@@ -171,11 +171,20 @@ fn loose_objects_past_the_threshold_are_packed_and_git_reads_the_pack() {
     git(&repo, &["verify-pack", idx.to_str().unwrap()]);
 
     // Below the threshold, new objects stay loose; past it, they make a pack of their own.
+    // Temporary files of an export that died go.
+    let dead = [
+        repo.join(".tmp-blob-999999999"),
+        pack_dir.join(".tmp-stream-999999999"),
+    ];
+    for leftover in &dead {
+        std::fs::write(leftover, b"half").unwrap();
+    }
     w.write(1, "notes/c.md", b"c\n", 40);
     w.sync(1);
     let loose = export(&w.hub, Some(w.head()), &repo, ExportOptions::default()).unwrap();
     assert_eq!((loose.written, loose.packed), (1, 0), "{loose:?}");
     assert!(count_objects(&repo)["count"] > 0);
+    assert!(dead.iter().all(|p| !p.exists()), "leftovers stayed");
     w.write(2, "notes/d.md", b"d\n", 41);
     w.sync(2);
     let more = export(&w.hub, Some(w.head()), &repo, packing).unwrap();

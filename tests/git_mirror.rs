@@ -398,7 +398,7 @@ fn the_web_history_page_shows_how_to_clone_the_mirror() {
     add_user(&data, "alice", PASSWORD);
     let server = Server::start(&data, &["--git-mirror"]);
     let laptop = w.device("laptop");
-    laptop.write("a.md", "a\n", 1);
+    laptop.write("a.md", "- [ ] call Sam\n", 1);
     let join = ["--vault-name", "notes"];
     laptop
         .join_server(&server.url, "alice", PASSWORD, &join)
@@ -419,6 +419,55 @@ fn the_web_history_page_shows_how_to_clone_the_mirror() {
     let tls = private_ca(w.path(), "unused");
     git_ok(w.path(), &tls, &["clone", "-q", &url, "from-web"]);
     assert_eq!(files(&w.path().join("from-web")), files(&laptop.root));
+
+    // A task ticked in the web view moves the head: the mirror follows on its own (no fetch
+    // asks it to).
+    let mirror_main = data.join("git/alice/notes.git/refs/heads/main");
+    let before = std::fs::read_to_string(&mirror_main).unwrap();
+    let listing = laptop.run("tasks", &["--all", "--json"]).ok().json();
+    let id = listing["tasks"][0]["id"].as_str().unwrap().to_string();
+    let tasks = web.get("/v/notes/tasks");
+    let row = tasks
+        .body
+        .find(&format!("id=\"t-{id}\""))
+        .expect("the task's row");
+    let field = |name: &str| {
+        let needle = format!("name=\"{name}\" value=\"");
+        let at = row + tasks.body[row..].find(&needle).unwrap() + needle.len();
+        let rest = &tasks.body[at..];
+        rest[..rest.find('"').unwrap()].to_string()
+    };
+    let ticked = web.post(
+        "/v/notes/tasks/toggle",
+        &[
+            ("csrf", &tasks.csrf()),
+            ("path", "a.md"),
+            ("task", &id),
+            ("blob", &field("blob")),
+            ("done", "1"),
+        ],
+    );
+    assert!(ticked.status < 400, "{}", ticked.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_to_string(&mirror_main).unwrap() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mirror never moved"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let main = std::fs::read_to_string(&mirror_main).unwrap();
+    let show = git_ok(
+        w.path(),
+        &tls,
+        &[
+            "--git-dir",
+            data.join("git/alice/notes.git").to_str().unwrap(),
+            "show",
+            &format!("{}:a.md", main.trim()),
+        ],
+    );
+    assert!(show.starts_with("- [x] call Sam"), "{show}");
     let listen = server.addr();
     server.stop();
 

@@ -9,10 +9,11 @@ use crate::ExportError;
 use crate::map::write_atomic;
 
 /// Write `info/refs` for `refs` (name, commit) and `objects/info/packs` for the packs under
-/// `git_dir`.
+/// `git_dir`, but for those named in `leaving` (about to be removed).
 pub fn update_server_info(
     git_dir: &Path,
     refs: &[(&str, gix::ObjectId)],
+    leaving: &[String],
 ) -> Result<(), ExportError> {
     let mut sorted: Vec<&(&str, gix::ObjectId)> = refs.iter().collect();
     sorted.sort_by_key(|(name, _)| *name);
@@ -24,7 +25,7 @@ pub fn update_server_info(
         Ok(entries) => entries
             .filter_map(Result::ok)
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".pack"))
+            .filter(|n| n.ends_with(".pack") && !leaving.contains(n))
             .collect(),
         Err(_) => Vec::new(),
     };

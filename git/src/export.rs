@@ -55,7 +55,7 @@ pub struct ExportReport {
     pub thinned: usize,
     /// Whether `main` moved.
     pub moved: bool,
-    /// Loose objects this run wrote into a pack.
+    /// Objects in the pack this run wrote (loose ones, and those of the packs it merged).
     pub packed: usize,
 }
 
@@ -102,7 +102,7 @@ pub fn export_with_progress(
     let Some(head) = head else {
         map.save(&git_dir, opts.include_revisions)?;
         // An empty repository a dumb-HTTP client can clone.
-        crate::dumb::update_server_info(&git_dir, &[])?;
+        crate::dumb::update_server_info(&git_dir, &[], &[])?;
         return Ok(report);
     };
     let (order, mut snapshots) = to_write(hub, head, &map)?;
@@ -176,13 +176,18 @@ pub fn export_with_progress(
     // Packed, listed, and only then the loose copies removed: a reader finds every object
     // at every moment.
     let packed = crate::pack::pack_loose(&git_dir, opts.pack_loose_at)?;
+    let leaving = packed
+        .as_ref()
+        .map(|p| p.merged_packs())
+        .unwrap_or_default();
     crate::dumb::update_server_info(
         &git_dir,
         &[(BRANCH, head_commit), (crate::notes::NOTES_REF, notes)],
+        &leaving,
     )?;
     if let Some(packed) = packed {
         report.packed = packed.objects();
-        packed.remove_loose()?;
+        packed.remove_old()?;
     }
     map.save(&git_dir, opts.include_revisions)?;
     crate::map::save_head(&git_dir, opts.include_revisions, head, head_commit)?;

@@ -7,6 +7,10 @@
 //!
 //! Objects larger than [`LARGEST_PACKED`] stay loose: packing reads each object whole into
 //! memory, and a large attachment is one request either way.
+//!
+//! Each pack adds a file a dumb client may have to fetch whole; once [`MAX_PACKS`] have
+//! gathered, the next packing takes them in too, so a repository holds a handful of packs
+//! however long its history.
 
 use std::io::{BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -24,21 +28,50 @@ pub const PACK_LOOSE_AT: usize = 512;
 pub const LARGEST_PACKED: u64 = 16 << 20;
 /// Objects compressed and written per step (a bound on memory).
 const BATCH: usize = 256;
+/// Packs that make the next packing merge them all into one.
+pub const MAX_PACKS: usize = 16;
 
-/// Loose objects written into a pack, still on disk until [`Packed::remove_loose`].
+/// Objects written into a new pack, whose old copies (loose files, and merged packs) are
+/// still on disk until [`Packed::remove_old`].
 #[derive(Debug)]
 pub struct Packed {
+    /// Objects in the new pack.
+    objects: usize,
     /// The pack's objects as loose files.
     loose: Vec<PathBuf>,
+    /// The packs it replaces (`.pack`, `.idx` and their other files).
+    merged: Vec<PathBuf>,
 }
 
 impl Packed {
     pub fn objects(&self) -> usize {
-        self.loose.len()
+        self.objects
     }
 
-    /// Remove the loose copies (after `objects/info/packs` names the pack).
-    pub fn remove_loose(self) -> Result<(), ExportError> {
+    /// The file names of the packs it replaces (for `objects/info/packs`, which must not list
+    /// them any more).
+    pub fn merged_packs(&self) -> Vec<String> {
+        (self.merged.iter())
+            .filter_map(|p| p.file_name()?.to_str())
+            .filter(|n| n.ends_with(".pack"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Remove the old copies (after `objects/info/packs` names the new pack and no longer
+    /// the merged ones).
+    pub fn remove_old(self) -> Result<(), ExportError> {
+        for path in &self.merged {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(ExportError::Io {
+                        path: path.clone(),
+                        source: e,
+                    });
+                }
+                _ => {}
+            }
+        }
         for path in &self.loose {
             match std::fs::remove_file(path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -59,7 +92,8 @@ impl Packed {
 }
 
 /// Write the loose objects of `git_dir` (up to [`LARGEST_PACKED`] bytes each) into one new
-/// pack, when there are at least `at` of them.
+/// pack, when there are at least `at` of them; with them the objects of all packs, when
+/// there are [`MAX_PACKS`] already.
 pub fn pack_loose(git_dir: &Path, at: usize) -> Result<Option<Packed>, ExportError> {
     let objects = git_dir.join("objects");
     let store = loose::Store::at(&objects, gix::hash::Kind::Sha1);
@@ -81,8 +115,25 @@ pub fn pack_loose(git_dir: &Path, at: usize) -> Result<Option<Packed>, ExportErr
     if ids.len() < at || ids.is_empty() {
         return Ok(None);
     }
-    ids.sort();
+    let loose_ids = ids.clone();
     let pack_dir = objects.join("pack");
+    let packs = packs_in(&pack_dir);
+    let mut merged = Vec::new();
+    if packs.len() >= MAX_PACKS {
+        for pack in &packs {
+            let idx = pack.with_extension("idx");
+            let index = gix::odb::pack::index::File::at(&idx, gix::hash::Kind::Sha1)
+                .map_err(|e| git(format!("reading {}: {e}", idx.display())))?;
+            ids.extend(index.iter().map(|entry| entry.oid));
+            for ext in ["pack", "idx", "rev", "keep", "bitmap"] {
+                merged.push(pack.with_extension(ext));
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    let odb = gix::odb::at(&objects, gix::hash::Kind::Sha1)
+        .map_err(|e| git(format!("opening the objects: {e}")))?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ExportError::Io { path, source }
@@ -97,15 +148,15 @@ pub fn pack_loose(git_dir: &Path, at: usize) -> Result<Option<Packed>, ExportErr
         let mut entries = Vec::with_capacity(batch.len());
         let mut buf = Vec::new();
         for id in batch {
-            let entry = match store.try_find(id, &mut buf) {
+            let entry = match gix::objs::Find::try_find(&odb, id, &mut buf) {
                 Ok(Some(data)) => output::Entry::from_data(
                     &output::Count::from_data(*id, None),
                     &data,
                     gix::zlib::Compression::default(),
                 )
                 .map_err(|e| format!("compressing {id}: {e}")),
-                Ok(None) => Err(format!("loose object {id} vanished")),
-                Err(e) => Err(format!("reading loose object {id}: {e}")),
+                Ok(None) => Err(format!("object {id} vanished")),
+                Err(e) => Err(format!("reading object {id}: {e}")),
             };
             match entry {
                 Ok(entry) => entries.push(entry),
@@ -161,8 +212,33 @@ pub fn pack_loose(git_dir: &Path, at: usize) -> Result<Option<Packed>, ExportErr
     if let Some(keep) = &outcome.keep_path {
         std::fs::remove_file(keep).map_err(io(keep))?;
     }
-    let loose = ids.iter().map(|id| store.object_path(id)).collect();
-    Ok(Some(Packed { loose }))
+    let loose = loose_ids.iter().map(|id| store.object_path(id)).collect();
+    // The new pack itself is not replaced (the same objects make the same pack name).
+    let new = outcome
+        .data_path
+        .as_ref()
+        .and_then(|p| p.file_stem())
+        .map(|s| s.to_owned());
+    merged.retain(|p| p.file_stem().map(|s| s.to_owned()) != new);
+    Ok(Some(Packed {
+        objects: ids.len(),
+        loose,
+        merged,
+    }))
+}
+
+/// The packs in `pack_dir` that have their index, sorted.
+fn packs_in(pack_dir: &Path) -> Vec<PathBuf> {
+    let mut packs: Vec<PathBuf> = std::fs::read_dir(pack_dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+        .filter(|p| p.with_extension("idx").is_file())
+        .collect();
+    packs.sort();
+    packs
 }
 
 /// A file that is removed when dropped, named `.tmp-<what>-<pid>` (never `*.pack`, which

@@ -192,3 +192,42 @@ fn loose_objects_past_the_threshold_are_packed_and_git_reads_the_pack() {
     assert_eq!(count_objects(&repo)["packs"], 2);
     assert_exported(&repo, &w.hub, w.head());
 }
+
+/// Packs do not pile up: once there are `MAX_PACKS`, the next packing merges them all.
+#[test]
+fn packs_past_the_limit_are_merged_into_one() {
+    let w = history();
+    let repo = w.path("merged.git");
+    let packing = ExportOptions {
+        pack_loose_at: 1,
+        ..ExportOptions::default()
+    };
+    export(&w.hub, Some(w.head()), &repo, packing).unwrap();
+    for i in 1..vault_git::pack::MAX_PACKS {
+        w.write(
+            1,
+            &format!("notes/n{i}.md"),
+            format!("{i}\n").as_bytes(),
+            50 + i as i64,
+        );
+        w.sync(1);
+        export(&w.hub, Some(w.head()), &repo, packing).unwrap();
+        assert_eq!(count_objects(&repo)["packs"] as usize, i + 1);
+    }
+    let before = count_objects(&repo)["in-pack"];
+    w.write(1, "notes/last.md", b"last\n", 99);
+    w.sync(1);
+    let merged = export(&w.hub, Some(w.head()), &repo, packing).unwrap();
+    let counts = count_objects(&repo);
+    assert_eq!((counts["packs"], counts["count"]), (1, 0), "{counts:?}");
+    assert!(counts["in-pack"] > before, "{counts:?}");
+    assert_eq!(merged.packed as u64, counts["in-pack"]);
+    assert_exported(&repo, &w.hub, w.head());
+    let info = std::fs::read_to_string(repo.join("objects/info/packs")).unwrap();
+    assert_eq!(
+        info.lines().filter(|l| l.starts_with("P ")).count(),
+        1,
+        "{info}"
+    );
+    git(&repo, &["fsck", "--strict", "--no-dangling"]);
+}

@@ -8,6 +8,10 @@
 
 #[path = "sync/agent.rs"]
 mod agent;
+#[path = "sync/export_history.rs"]
+mod export_history;
+#[path = "sync/git_export.rs"]
+mod git_export;
 #[path = "sync/lab.rs"]
 mod lab;
 #[path = "sync/large.rs"]
@@ -157,6 +161,14 @@ fn run(opts: &Options) -> Result<()> {
         String::new()
     };
 
+    let export_text = if opts.wants_git_export() {
+        eprintln!("git export:");
+        let measured = git_export::measure(&lab, opts.snapshots, opts.runs)?;
+        report_scenario(&lab, opts, &measured, &mut figures, &mut warnings)?
+    } else {
+        String::new()
+    };
+
     let sim_text = if opts.wants_sim() {
         eprintln!("simulation soak:");
         let measured = sim::measure(std::time::Duration::from_secs(if opts.quick {
@@ -186,7 +198,7 @@ fn run(opts: &Options) -> Result<()> {
     };
 
     say(&format!(
-        "\n{}{agent_text}{tasks_text}{web_text}{large_text}{history_text}{sim_text}\nTargets: nothing changed ≤ 1.0× git status with 0 files read and 0 bytes hashed; \
+        "\n{}{agent_text}{tasks_text}{web_text}{large_text}{history_text}{export_text}{sim_text}\nTargets: nothing changed ≤ 1.0× git status with 0 files read and 0 bytes hashed; \
          one note edited ≤ 1.0× git add -A && git commit; initial upload and download ≤ 1.5× \
          rsync -a; syncd's peak RSS < {} MiB for 20,000 notes; agent: median propagation < 1 s, \
          idle CPU about 0, RSS < 60 MiB; tasks: a warm listing parses 0 notes and hashes 0 files, \
@@ -194,14 +206,19 @@ fn run(opts: &Options) -> Result<()> {
          tasks page < 100 ms, search < 50 ms, tick < 100 ms, index update after a 10-note snapshot \
          < 200 ms, idle server RSS < 200 MiB; large files: upload and download ≤ 1.5× rsync -a, \
          every peak < 100 MiB, one changed byte < 1 MiB sent and stored; long history: one-edit \
-         and idle rounds ≤ 1.3× a fresh hub's, < 40 packs, hub ≤ 2× its live objects. Times are the sum of a run's \
-         processes; ratio = syncd's median / the anchor's median.\n",
+         and idle rounds ≤ 1.3× a fresh hub's, < 40 packs, hub ≤ 2× its live objects; git export: \
+         the full export ≤ {:.1}× git add -A && git commit && git repack -a -d of the whole vault, \
+         one more snapshot ≤ {:.1}× git add -A && git commit of the same edit, nothing new < {} ms. \
+         Times are the sum of a run's processes; ratio = syncd's median / the anchor's median.\n",
         if results.is_empty() {
             String::new()
         } else {
             report::table(&results)
         },
-        report::RSS_TARGET_MIB
+        report::RSS_TARGET_MIB,
+        git_export::FULL_TARGET,
+        git_export::INCREMENTAL_TARGET,
+        git_export::NOOP_TARGET_MS
     ));
     for w in &warnings {
         say(&format!("WARNING: {w}\n"));

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::lab::Lab;
 use crate::measure::Times;
+use crate::measure::{ms, round3};
 
 pub const SERVER: &str = env!("CARGO_BIN_EXE_vault-server");
 
@@ -137,14 +138,6 @@ impl AgentFigures {
             "warnings": warnings,
         })
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 fn kib_to_mib(kib: u64) -> f64 {

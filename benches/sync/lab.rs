@@ -80,6 +80,11 @@ impl Lab {
         self.root.path()
     }
 
+    /// `--verbose`: scenarios print their untimed steps too.
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+
     /// A new, unused path in the scratch folder (not created).
     pub fn fresh(&self, name: &str) -> PathBuf {
         self.root.path().join(format!("{name}-{}", self.next_id()))

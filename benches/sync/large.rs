@@ -19,6 +19,7 @@ use vault::sync::{Outcome, SyncReport};
 
 use crate::agent::{self, Process};
 use crate::lab::{Lab, dir_bytes};
+use crate::measure::mib;
 use crate::measure::{Proc, Times};
 use crate::report::{RSS_TARGET_MIB, bytes, markdown_table};
 use crate::scenarios::ratio;
@@ -247,10 +248,6 @@ fn server(lab: &Lab, source: &Path, f: &mut SizeFigures) -> Result<()> {
     server.stop()?;
     lab.remove(&[&vault, &device, &data])?;
     Ok(())
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
 }
 
 fn secs(t: &Times) -> String {

@@ -252,3 +252,30 @@ pub fn settle_disk() {
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
 }
+
+/// Milliseconds, for the JSON figures.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// KiB as MiB.
+pub fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// Three decimals, for ratios in the JSON figures.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// `min / median / max` in one unit, chosen by the median.
+pub fn span(t: &Times) -> String {
+    let med = t.median();
+    let (unit, scale) = if med >= Duration::from_secs(1) {
+        ("s", 1.0)
+    } else {
+        ("ms", 1000.0)
+    };
+    let f = |d: Duration| format!("{:.1}", d.as_secs_f64() * scale);
+    format!("{} / {} / {} {unit}", f(t.min()), f(med), f(t.max()))
+}

@@ -27,11 +27,16 @@ Options:
                  --large-mib size through a folder hub and a vault-server: upload,
                  download, one byte changed, peak memory, against rsync -a), history
                  (--rounds one-edit rounds through one folder hub: round times, packs and
-                 hub size before and after), sim (the simulation's soak throughput:
-                 seeded runs for 20 s, --quick 2 s, in simulated rounds per second)
+                 hub size before and after), git-export (`syncd history export` of a
+                 history of --snapshots snapshots into a new git repository, then of
+                 one more snapshot, then with nothing new, against git's own commit
+                 and repack; the repository checked with git fsck), sim (the simulation's
+                 soak throughput: seeded runs for 20 s, --quick 2 s, in simulated rounds
+                 per second)
   --large-mib L  sizes of the large files in MiB, comma-separated (default 1024,4096;
                  --quick: 48)
   --rounds N     one-edit rounds of the long history (default 5000; --quick: 100)
+  --snapshots N  snapshots in the history of the git export (default 1000; --quick: 30)
   --verbose      also print every syncd round (time, peak memory, outcome, statistics) on
                  stderr, including the untimed rounds that prepare a state
   -h, --help     this text";
@@ -57,8 +62,11 @@ pub struct Options {
     pub history: bool,
     /// `--only sim` was given.
     pub sim: bool,
+    /// `--only git-export` was given.
+    pub git_export: bool,
     pub large_mib: Vec<u64>,
     pub rounds: usize,
+    pub snapshots: usize,
 }
 
 impl Options {
@@ -75,6 +83,12 @@ impl Options {
             && !self.large
             && !self.history
             && !self.sim
+            && !self.git_export
+    }
+
+    /// Whether the git export's figures (benches/sync/git_export.rs) are measured.
+    pub fn wants_git_export(&self) -> bool {
+        self.everything() || self.git_export
     }
 
     /// Whether the simulation's soak throughput (benches/sync/sim.rs) is measured.
@@ -125,8 +139,10 @@ impl Options {
         let mut large = false;
         let mut history = false;
         let mut sim = false;
+        let mut git_export = false;
         let mut large_mib = None;
         let mut rounds = None;
+        let mut snapshots = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (name, inline) = match arg.split_once('=') {
@@ -148,6 +164,9 @@ impl Options {
                 "--notes" => notes = Some(positive(&name, &value("a number of notes")?)?),
                 "--runs" => runs = Some(positive(&name, &value("a number of runs")?)?),
                 "--rounds" => rounds = Some(positive(&name, &value("a number of rounds")?)?),
+                "--snapshots" => {
+                    snapshots = Some(positive(&name, &value("a number of snapshots")?)?)
+                }
                 "--large-mib" => {
                     large_mib = Some(
                         value("sizes in MiB")?
@@ -165,10 +184,11 @@ impl Options {
                             None if slug.trim() == "large" => large = true,
                             None if slug.trim() == "history" => history = true,
                             None if slug.trim() == "sim" => sim = true,
+                            None if slug.trim() == "git-export" => git_export = true,
                             Some(s) if !only.contains(&s) => only.push(s),
                             Some(_) => {}
                             None => bail!(
-                                "unknown scenario {slug:?}; the scenarios are: {}, agent, tasks, web, large, history, sim",
+                                "unknown scenario {slug:?}; the scenarios are: {}, agent, tasks, web, large, history, git-export, sim",
                                 Scenario::ALL.map(Scenario::slug).join(", ")
                             ),
                         }
@@ -191,8 +211,10 @@ impl Options {
             large,
             history,
             sim,
+            git_export,
             large_mib: large_mib.unwrap_or_else(|| if quick { vec![48] } else { vec![1024, 4096] }),
             rounds: rounds.unwrap_or(if quick { 100 } else { 5000 }),
+            snapshots: snapshots.unwrap_or(if quick { 30 } else { 1000 }),
         }))
     }
 }

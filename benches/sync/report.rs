@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::lab::{Lab, SYNCD};
+use crate::measure::{mib, ms, round3};
 use crate::options::Options;
 use crate::scenarios::{Figure, Measured, Scenario};
 
@@ -169,10 +170,6 @@ pub fn header(env: &Environment, lab: &Lab, opts: &Options) -> String {
     )
 }
 
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
 /// `512 B`, `4.0 KiB`, `12.3 MiB`, `1.20 GiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
@@ -210,10 +207,6 @@ fn times(figure: &Figure) -> String {
         f(max),
         if secs { "s" } else { "ms" }
     )
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// The promises a scenario's figures break, one line each (without the `WARNING: ` prefix).
@@ -400,10 +393,6 @@ pub fn figures_json(m: &Measured, notes: usize, warnings: &[(&'static str, Strin
         }));
     }
     out
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 /// The target folder: `$CARGO_TARGET_DIR`, else the one holding the syncd binary

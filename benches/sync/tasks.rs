@@ -20,6 +20,7 @@ use vault::tasks::ListStats;
 
 use crate::lab::{Lab, STATE_DIR};
 use crate::measure::{Proc, Times};
+use crate::measure::{mib, ms, round3, span};
 use crate::report::{RSS_TARGET_MIB, bytes, markdown_table};
 use crate::scenarios::ratio;
 
@@ -497,30 +498,6 @@ fn distinct_contents(dir: &Path) -> Result<u64> {
         seen.insert(*blake3::hash(&bytes).as_bytes());
     }
     Ok(seen.len() as u64)
-}
-
-/// `min / median / max` in one unit, chosen by the median.
-fn span(t: &Times) -> String {
-    let med = t.median();
-    let (unit, scale) = if med >= Duration::from_secs(1) {
-        ("s", 1.0)
-    } else {
-        ("ms", 1000.0)
-    };
-    let f = |d: Duration| format!("{:.1}", d.as_secs_f64() * scale);
-    format!("{} / {} / {} {unit}", f(t.min()), f(med), f(t.max()))
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 impl crate::report::Figures for TasksFigures {

@@ -21,6 +21,7 @@ use vault::hub::Hub;
 use crate::agent::{self, PASSWORD, USER, memory_kib, status_kib};
 use crate::lab::Lab;
 use crate::measure::Times;
+use crate::measure::{mib, ms, round3};
 use crate::web_http::{WebHttp, first_tick_form, url_path};
 
 /// The vault's name on the server (`agent::join` names it so).
@@ -60,18 +61,6 @@ pub struct WebFigures {
     /// kernel may drop at any time), in KiB.
     pub file_rss_kib: u64,
     pub idle_for: Duration,
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
 }
 
 fn target_ms(key: &str) -> f64 {

@@ -152,7 +152,8 @@ pub fn pack_loose(git_dir: &Path, at: usize) -> Result<Option<Packed>, ExportErr
                 Ok(Some(data)) => output::Entry::from_data(
                     &output::Count::from_data(*id, None),
                     &data,
-                    gix::zlib::Compression::default(),
+                    // git's own level for loose objects: a pack made once per export, fast.
+                    gix::zlib::Compression::BEST_SPEED,
                 )
                 .map_err(|e| format!("compressing {id}: {e}")),
                 Ok(None) => Err(format!("object {id} vanished")),
@@ -195,6 +196,8 @@ pub fn pack_loose(git_dir: &Path, at: usize) -> Result<Option<Packed>, ExportErr
         None::<gix::objs::find::Never>,
         gix::hash::Kind::Sha1,
         gix::odb::pack::bundle::write::Options {
+            // One thread: as fast here (the pack has no deltas to resolve), and a server
+            // exporting in the background keeps its memory.
             thread_limit: Some(1),
             ..Default::default()
         },

@@ -380,6 +380,23 @@ fn print_devices(accounts: &Accounts, user: &str, json: bool) -> Result<()> {
     )
 }
 
+/// The bar of `git-mirror rebuild` on a terminal (never with --json).
+fn rebuild_bar(json: bool) -> Option<indicatif::ProgressBar> {
+    let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+    if json || dumb || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} exporting snapshots {bar:30} {pos}/{len} ({eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
 /// `git-mirror rebuild`: the chosen vaults' mirrors made anew, one line (or JSON entry) each.
 fn rebuild_mirrors(data: &Path, user: Option<&str>, vault: Option<&str>, json: bool) -> Result<()> {
     if !data.join("vaults").is_dir() {
@@ -402,10 +419,20 @@ fn rebuild_mirrors(data: &Path, user: Option<&str>, vault: Option<&str>, json: b
         }
     }
     let mut done = Vec::new();
+    let bar = rebuild_bar(json);
     for (u, v) in &chosen {
-        let rebuilt = crate::git_mirror::rebuild(data, u, v)?;
+        if let Some(bar) = &bar {
+            bar.set_prefix(format!("{u}/{v}"));
+            bar.set_position(0);
+        }
+        let rebuilt = crate::git_mirror::rebuild(data, u, v, &mut |p| {
+            if let Some(bar) = &bar {
+                bar.set_length(p.total as u64);
+                bar.set_position(p.done as u64);
+            }
+        })?;
         if !json {
-            println!(
+            let line = format!(
                 "{u}/{v}: {} commit(s){}, main at {}",
                 rebuilt.commits,
                 match rebuilt.thinned {
@@ -417,8 +444,16 @@ fn rebuild_mirrors(data: &Path, user: Option<&str>, vault: Option<&str>, json: b
                     .as_deref()
                     .unwrap_or("nothing (no snapshots yet)")
             );
+            // Above the bar, which goes on with the next vault.
+            match &bar {
+                Some(bar) => bar.suspend(|| println!("{line}")),
+                None => println!("{line}"),
+            }
         }
         done.push(rebuilt);
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     if json {
         println!(

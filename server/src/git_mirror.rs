@@ -148,7 +148,12 @@ pub struct Rebuilt {
 
 /// Make the mirror of `user`'s vault `vault` anew: exported into a folder beside the old
 /// mirror, then swapped in, so a fetch meanwhile reads the old one whole.
-pub fn rebuild(data: &Path, user: &str, vault: &str) -> Result<Rebuilt, RebuildError> {
+pub fn rebuild(
+    data: &Path,
+    user: &str,
+    vault: &str,
+    progress: &mut dyn FnMut(vault_git::ExportProgress),
+) -> Result<Rebuilt, RebuildError> {
     let folder = data.join("vaults").join(user).join(vault);
     let hub = FolderHub::open(&folder).map_err(|e| RebuildError::Vault {
         name: format!("{user}/{vault}"),
@@ -166,7 +171,9 @@ pub fn rebuild(data: &Path, user: &str, vault: &str) -> Result<Rebuilt, RebuildE
         source: e,
     };
     let head = hub.head().map_err(|e| export(e.into()))?;
-    let report = vault_git::export(&hub, head, &fresh, ExportOptions::default()).map_err(export)?;
+    let report =
+        vault_git::export_with_progress(&hub, head, &fresh, ExportOptions::default(), progress)
+            .map_err(export)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RebuildError::Io { path, source }

@@ -62,32 +62,27 @@ impl Packed {
     /// the merged ones).
     pub fn remove_old(self) -> Result<(), ExportError> {
         for path in &self.merged {
-            match std::fs::remove_file(path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(ExportError::Io {
-                        path: path.clone(),
-                        source: e,
-                    });
-                }
-                _ => {}
-            }
+            remove_if_any(path)?;
         }
         for path in &self.loose {
-            match std::fs::remove_file(path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(ExportError::Io {
-                        path: path.clone(),
-                        source: e,
-                    });
-                }
-                _ => {}
-            }
+            remove_if_any(path)?;
             // Its folder too, once empty (a failure means it is not).
             if let Some(dir) = path.parent() {
                 let _ = std::fs::remove_dir(dir);
             }
         }
         Ok(())
+    }
+}
+
+/// Remove the file `path`; one already gone is fine.
+fn remove_if_any(path: &Path) -> Result<(), ExportError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ExportError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
     }
 }
 
